@@ -1,0 +1,134 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"math/big"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every key and returns the first problem as
+// "key: rule" (e.g. "pricing.fee_percent: must be between 0 and 100").
+func (c *Config) Validate() error {
+	bad := func(key, rule string, args ...any) error {
+		return fmt.Errorf("%s: %s", key, fmt.Sprintf(rule, args...))
+	}
+	if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		return bad("http.listen", "must be host:port, got %q", c.HTTP.Listen)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return bad("http.listen", "port must be a number from 0 to 65535, got %q", c.HTTP.Listen)
+	}
+	if strings.TrimSpace(c.Store.Path) == "" {
+		return bad("store.path", "must not be empty")
+	}
+	if c.Telegram.APIURL != "" && !isHTTPURL(c.Telegram.APIURL) {
+		return bad("telegram.api_url", "must be an http(s) URL, got %q", c.Telegram.APIURL)
+	}
+	switch c.TON.Network {
+	case "sandbox", "testnet", "mainnet":
+	default:
+		return bad("ton.network", "must be sandbox, testnet or mainnet, got %q", c.TON.Network)
+	}
+	switch c.TON.WalletVersion {
+	case "v4r2", "v5r1":
+	default:
+		return bad("ton.wallet_version", "must be v4r2 or v5r1, got %q", c.TON.WalletVersion)
+	}
+	if c.TON.Network != "sandbox" {
+		if n := len(strings.Fields(c.TON.WalletSeed)); n != 24 {
+			return bad("ton.wallet_seed", "must be 24 words for %s (or set TON_WALLET_SEED), got %d", c.TON.Network, n)
+		}
+	} else if s := strings.Fields(c.TON.WalletSeed); len(s) != 0 && len(s) != 24 {
+		return bad("ton.wallet_seed", "must be 24 words or empty, got %d", len(s))
+	}
+	if c.TON.ConfigURL != "" && !isHTTPURL(c.TON.ConfigURL) {
+		return bad("ton.config_url", "must be an http(s) URL, got %q", c.TON.ConfigURL)
+	}
+	switch c.Fulfillment.Provider {
+	case "sandbox":
+	case "fragment":
+		f := c.Fulfillment.Fragment
+		if !isHTTPURL(f.BaseURL) {
+			return bad("fulfillment.fragment.base_url", "must be an http(s) URL, got %q", f.BaseURL)
+		}
+		if f.Hash == "" {
+			return bad("fulfillment.fragment.hash", "required for provider fragment (or set FRAGMENT_HASH)")
+		}
+		if f.Cookies == "" {
+			return bad("fulfillment.fragment.cookies", "required for provider fragment (or set FRAGMENT_COOKIES)")
+		}
+		if c.TON.Network == "sandbox" {
+			return bad("fulfillment.provider", "fragment pays real TON and needs ton.network testnet or mainnet")
+		}
+	default:
+		return bad("fulfillment.provider", "must be sandbox or fragment, got %q", c.Fulfillment.Provider)
+	}
+	zero := new(big.Rat)
+	if c.Pricing.TonUSD == "" || c.Pricing.TonUSD.Rat().Cmp(zero) < 0 {
+		return bad("pricing.ton_usd", "must be 0 (live rate) or a positive number")
+	}
+	if c.Pricing.TonUSD.Rat().Sign() == 0 && !isHTTPURL(c.Pricing.RateURL) {
+		return bad("pricing.rate_url", "required (http(s) URL) when pricing.ton_usd is 0")
+	}
+	if c.Pricing.RateURL != "" && !isHTTPURL(c.Pricing.RateURL) {
+		return bad("pricing.rate_url", "must be an http(s) URL, got %q", c.Pricing.RateURL)
+	}
+	if f := c.Pricing.FeePercent; f == "" || f.Rat().Sign() < 0 || f.Rat().Cmp(big.NewRat(100, 1)) > 0 {
+		return bad("pricing.fee_percent", "must be between 0 and 100")
+	}
+	s := c.Pricing.Stars
+	if s.Min < 1 {
+		return bad("pricing.stars.min", "must be at least 1")
+	}
+	if s.Max < s.Min || s.Max > 1_000_000 {
+		return bad("pricing.stars.max", "must be between pricing.stars.min and 1000000")
+	}
+	if s.USDPerStar == "" || s.USDPerStar.Rat().Sign() <= 0 {
+		return bad("pricing.stars.usd_per_star", "must be a positive number")
+	}
+	for _, m := range slices.Sorted(maps.Keys(c.Pricing.PremiumUSD)) { // sorted: the same error every run
+		p := c.Pricing.PremiumUSD[m]
+		if m != 3 && m != 6 && m != 12 {
+			return bad("pricing.premium_usd", "months must be 3, 6 or 12, got %d", m)
+		}
+		if p == "" || p.Rat().Sign() <= 0 {
+			return bad(fmt.Sprintf("pricing.premium_usd.%d", m), "must be a positive number")
+		}
+	}
+	for _, m := range []int{3, 6, 12} {
+		if _, ok := c.Pricing.PremiumUSD[m]; !ok {
+			return bad(fmt.Sprintf("pricing.premium_usd.%d", m), "missing")
+		}
+	}
+	if c.Orders.TTL < time.Minute || c.Orders.TTL > 7*24*time.Hour {
+		return bad("orders.ttl", "must be between 1m and 168h, got %s", c.Orders.TTL)
+	}
+	if r := c.API.RateLimit.PerSecond; !(r > 0) || math.IsInf(r, 0) { // also refuses .nan and .inf
+		return bad("api.rate_limit.per_second", "must be a positive number")
+	}
+	if c.API.RateLimit.Burst < 1 {
+		return bad("api.rate_limit.burst", "must be at least 1")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		return bad("log.format", "must be auto, text or json, got %q", c.Log.Format)
+	}
+	return nil
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

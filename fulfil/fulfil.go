@@ -1,0 +1,75 @@
+// Package fulfil delivers Stars and Premium: the sandbox provider here, and
+// Fragment in fulfil/fragment. Providers know nothing about orders' money;
+// the shop decides when to deliver, retry or refund.
+package fulfil
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// Kinds of delivery.
+const (
+	KindStars   = "stars"
+	KindPremium = "premium"
+)
+
+// ErrPermanent wraps a failure that retrying cannot fix: the order is refunded.
+var ErrPermanent = errors.New("fulfil: permanent failure")
+
+// ErrUnavailable wraps a failure of the provider itself (session expired,
+// outage): paid orders wait and are retried; new orders are refused.
+var ErrUnavailable = errors.New("fulfil: provider unavailable")
+
+// Request is one delivery. Ref is stable for the order, so a retried call
+// after a crash can be recognised by the provider.
+type Request struct {
+	Ref      string // "order-<id>"
+	OrderID  int64
+	Kind     string
+	Username string
+	Stars    int64
+	Months   int
+	// State is what the provider saved on an earlier attempt (empty the first time).
+	State string
+}
+
+// Result of a finished delivery.
+type Result struct {
+	ProviderRef string // e.g. Fragment req_id
+	TxHash      string // our payment transaction, if any
+}
+
+// SaveFunc durably records provider progress before a step that cannot be
+// repeated (such as sending money); a provider must call it and stop on error.
+type SaveFunc func(ctx context.Context, state string) error
+
+// Recipient is the answer to "can this username receive?".
+type Recipient struct {
+	CanReceive bool
+	Reason     string // empty when CanReceive
+}
+
+// Sandbox is the test-mode provider: instant success, except usernames ending
+// in "_missing" (cannot receive) and "_fail" (delivery fails).
+type Sandbox struct{}
+
+// CheckRecipient follows the sandbox magic names.
+func (Sandbox) CheckRecipient(_ context.Context, kind, username string) (Recipient, error) {
+	if strings.HasSuffix(strings.ToLower(username), "_missing") {
+		return Recipient{Reason: "No Telegram user found with this username (sandbox: _missing)"}, nil
+	}
+	return Recipient{CanReceive: true}, nil
+}
+
+// Deliver succeeds at once unless the username ends in "_fail".
+func (Sandbox) Deliver(_ context.Context, r Request, _ SaveFunc) (Result, error) {
+	if strings.HasSuffix(strings.ToLower(r.Username), "_fail") {
+		return Result{}, errors.Join(ErrPermanent, errors.New("sandbox: delivery failed for a _fail recipient"))
+	}
+	return Result{ProviderRef: "sandbox-" + r.Ref}, nil
+}
+
+// Available is always true for the sandbox.
+func (Sandbox) Available() error { return nil }

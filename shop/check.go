@@ -1,0 +1,173 @@
+package shop
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Report is the result of the integrity check.
+type Report struct {
+	Partners, Orders, LedgerRows, SeenTx, Unmatched int
+	Violations                                      []string
+}
+
+// Check verifies the money invariants over a whole store, read-only:
+// every seen tx hash is accounted exactly once (an order, a ledger row or an
+// unmatched deposit) and nothing is accounted without a seen hash; every
+// balance equals the sum of its ledger rows and never went negative; no
+// order is paid without enough received or debited; no order is both
+// refunded and completed.
+func Check(ctx context.Context, st store.Store) (Report, error) {
+	var r Report
+	bad := func(format string, args ...any) { r.Violations = append(r.Violations, fmt.Sprintf(format, args...)) }
+	err := st.View(ctx, func(tx store.Tx) error {
+		seen := map[string]*store.SeenTx{}
+		if err := tx.ForEachSeen(func(s *store.SeenTx) error { seen[s.Hash] = s; r.SeenTx++; return nil }); err != nil {
+			return err
+		}
+		orders := map[int64]*store.Order{}
+		received := map[int64]int64{} // order id → sum credited by seen hashes
+		hashUse := map[string]int{}
+		if err := tx.ForEachOrder(func(o *store.Order) error {
+			r.Orders++
+			orders[o.ID] = o
+			for _, h := range o.PaymentTxHashes {
+				hashUse[h]++
+				s, ok := seen[h]
+				if !ok || s.Kind != store.SeenOrder || s.RefID != o.ID {
+					bad("order %d: payment tx %s not recorded as seen for this order", o.ID, h)
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		sums := map[int64]int64{}
+		debits := map[int64]int64{}  // order id → order_payment amount
+		refunds := map[int64]int{}   // order id → refund rows
+		lastBal := map[int64]int64{} // partner → balance after last row
+		var rows []store.LedgerEntry
+		if err := tx.ForEachLedger(func(e *store.LedgerEntry) error { rows = append(rows, *e); return nil }); err != nil {
+			return err
+		}
+		slices.SortFunc(rows, func(a, b store.LedgerEntry) int { return int(a.ID - b.ID) })
+		for _, e := range rows {
+			r.LedgerRows++
+			sums[e.PartnerID] += e.AmountNano
+			if sums[e.PartnerID] != e.BalanceAfterNano {
+				bad("ledger %d: balance_after %d but running sum is %d", e.ID, e.BalanceAfterNano, sums[e.PartnerID])
+			}
+			if e.BalanceAfterNano < 0 {
+				bad("ledger %d: balance negative (%d)", e.ID, e.BalanceAfterNano)
+			}
+			lastBal[e.PartnerID] = e.BalanceAfterNano
+			switch e.Type {
+			case store.LedgerOrderPayment:
+				debits[e.OrderID] += -e.AmountNano
+			case store.LedgerRefund:
+				refunds[e.OrderID]++
+			}
+			if e.TxHash != "" && e.Type != store.LedgerOverpayment {
+				hashUse[e.TxHash]++
+				s, ok := seen[e.TxHash]
+				if !ok || s.Kind != store.SeenLedger || s.RefID != e.ID {
+					bad("ledger %d: tx %s not recorded as seen for this row", e.ID, e.TxHash)
+				}
+			}
+			if e.Type == store.LedgerOverpayment {
+				s, ok := seen[e.TxHash]
+				if !ok || s.ExtraLedgerID != e.ID {
+					bad("ledger %d: overpayment of tx %s not linked from its seen record", e.ID, e.TxHash)
+				}
+			}
+		}
+		if err := collectUnmatched(tx, &r, seen, hashUse, bad); err != nil {
+			return err
+		}
+		for h, s := range seen {
+			switch s.Kind {
+			case store.SeenIgnored:
+				if hashUse[h] != 0 {
+					bad("tx %s: ignored but credited", h)
+				}
+			case store.SeenOrder:
+				received[s.RefID] += s.AmountNano
+				if hashUse[h] != 1 {
+					bad("tx %s: accounted %d times, want once", h, hashUse[h])
+				}
+			default:
+				if hashUse[h] != 1 {
+					bad("tx %s: accounted %d times, want once", h, hashUse[h])
+				}
+			}
+		}
+		var after int64
+		for {
+			ps, err := tx.ListPartners(after, 1000)
+			if err != nil {
+				return err
+			}
+			if len(ps) == 0 {
+				break
+			}
+			for _, p := range ps {
+				r.Partners++
+				after = p.ID
+				if p.BalanceNano != sums[p.ID] {
+					bad("partner %d: balance %d but ledger sum %d", p.ID, p.BalanceNano, sums[p.ID])
+				}
+			}
+		}
+		for id, o := range orders {
+			paidLike := o.PaidAt != nil
+			switch o.PaymentMethod {
+			case MethodTonMemo:
+				// received counts what the order kept; excess went to overpayment rows.
+				seenSum := received[id]
+				if paidLike && o.ReceivedNano < o.PriceNano {
+					bad("order %d: %s with %d received of %d", id, o.Status, o.ReceivedNano, o.PriceNano)
+				}
+				if seenSum < o.ReceivedNano {
+					bad("order %d: received %d but its transfers sum to %d", id, o.ReceivedNano, seenSum)
+				}
+			case MethodBalance:
+				if paidLike && debits[id] != o.PriceNano {
+					bad("order %d: paid from balance but debited %d of %d", id, debits[id], o.PriceNano)
+				}
+			}
+			if o.Status == store.StatusCompleted && refunds[id] > 0 {
+				bad("order %d: completed and refunded", id)
+			}
+			if refunds[id] > 1 {
+				bad("order %d: refunded %d times", id, refunds[id])
+			}
+			if o.Status == store.StatusRefunded && refunds[id] != 1 {
+				bad("order %d: status refunded but %d refund rows", id, refunds[id])
+			}
+		}
+		return nil
+	})
+	return r, err
+}
+
+func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, hashUse map[string]int, bad func(string, ...any)) error {
+	var after int64
+	for {
+		us, err := tx.ListUnmatched(after, 1000)
+		if err != nil || len(us) == 0 {
+			return err
+		}
+		for _, u := range us {
+			r.Unmatched++
+			after = u.ID
+			hashUse[u.TxHash]++
+			s, ok := seen[u.TxHash]
+			if !ok || s.Kind != store.SeenUnmatched || s.RefID != u.ID {
+				bad("unmatched %d: tx %s not recorded as seen for it", u.ID, u.TxHash)
+			}
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package shop
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a business error code from the table in spec/API.md.
+type Code string
+
+// Error codes (spec/API.md). api maps them to HTTP statuses; bot to texts.
+const (
+	CodeUnauthorized          Code = "UNAUTHORIZED"
+	CodeInsufficientBalance   Code = "INSUFFICIENT_BALANCE"
+	CodeNotFound              Code = "NOT_FOUND"
+	CodeOrderNotCancellable   Code = "ORDER_NOT_CANCELLABLE"
+	CodeIdempotencyInProgress Code = "IDEMPOTENCY_IN_PROGRESS"
+	CodeValidation            Code = "VALIDATION_ERROR"
+	CodeIdempotencyReused     Code = "IDEMPOTENCY_KEY_REUSED"
+	CodeRecipientNotFound     Code = "RECIPIENT_NOT_FOUND"
+	CodeServiceUnavailable    Code = "SERVICE_UNAVAILABLE"
+)
+
+// Error is the one business error the shop returns: a code, the field it
+// concerns (may be empty), an English message fit for a partner, and a
+// message key with arguments so the bot can translate it.
+type Error struct {
+	Code    Code
+	Field   string
+	Message string
+	Key     string // catalogue key, e.g. "quantity_range"
+	Args    []any  // arguments for Key, in message order
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrorCode returns the business code of err, or "" for internal errors.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+func newErr(code Code, field, key string, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...), Key: key, Args: args}
+}
+
+func validation(field, key, format string, args ...any) *Error {
+	return newErr(CodeValidation, field, key, format, args...)
+}
+
+func notFound(what string) *Error {
+	return newErr(CodeNotFound, "", "not_found", "%s not found", what)
+}

@@ -1,0 +1,58 @@
+package shop
+
+import (
+	"context"
+	"time"
+
+	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// Health is the service's health report.
+type Health struct {
+	Status     string         `json:"status"` // ok | degraded
+	Version    string         `json:"version"`
+	Network    string         `json:"network"`
+	Store      string         `json:"store"`
+	Listener   ton.Status     `json:"ton_listener"`
+	Provider   string         `json:"fulfillment"`
+	Rate       string         `json:"rate"`
+	Components map[string]any `json:"components,omitempty"`
+}
+
+// MaxListenerLag beyond which the listener counts as degraded.
+const MaxListenerLag = 60 * time.Second
+
+// Health checks the store, the listener, the provider, the rate and any
+// registered component (the bot).
+func (s *Shop) Health(ctx context.Context) Health {
+	h := Health{Status: "ok", Version: s.version, Network: s.cfg.TON.Network, Store: "ok", Provider: "ok", Rate: "ok"}
+	if err := s.st.View(ctx, func(tx store.Tx) error { _, err := tx.GetMeta("probe"); _ = err; return nil }); err != nil {
+		h.Store, h.Status = "error: "+err.Error(), "degraded"
+	}
+	if s.chain != nil {
+		h.Listener = s.chain.Status()
+		if !h.Listener.Connected || h.Listener.LagSeconds > MaxListenerLag.Seconds() {
+			h.Status = "degraded"
+		}
+	}
+	if err := s.provider.Available(); err != nil {
+		h.Provider, h.Status = "unavailable: "+err.Error(), "degraded"
+	}
+	if _, err := s.rates.Current(ctx); err != nil {
+		h.Rate, h.Status = "unavailable: "+err.Error(), "degraded"
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	for name, fn := range s.healthChecks {
+		ok, detail := fn()
+		if h.Components == nil {
+			h.Components = map[string]any{}
+		}
+		h.Components[name] = detail
+		if !ok {
+			h.Status = "degraded"
+		}
+	}
+	return h
+}

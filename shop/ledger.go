@@ -1,0 +1,125 @@
+package shop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/theopenmoney/openmoney/money"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+func formatTON(n int64) string { return money.FormatTON(n) }
+
+func addNano(a, b int64) (int64, error) { return money.Add(a, b) }
+
+// credit appends a ledger row moving amount (signed) on p's balance and
+// updates the cached balance, in the caller's transaction. A debit that would
+// make the balance negative is refused: balances never go below zero.
+func (s *Shop) credit(tx store.Tx, p *Partner, typ string, amount, orderID int64, txHash string) (*LedgerEntry, error) {
+	bal, err := addNano(p.BalanceNano, amount)
+	if err != nil {
+		return nil, err
+	}
+	if bal < 0 {
+		return nil, fmt.Errorf("shop: ledger %s of %d would overdraw partner %d", typ, amount, p.ID)
+	}
+	e := &LedgerEntry{PartnerID: p.ID, Type: typ, AmountNano: amount, BalanceAfterNano: bal,
+		OrderID: orderID, TxHash: txHash, CreatedAt: s.now()}
+	if err := tx.AppendLedger(e); err != nil {
+		return nil, err
+	}
+	p.BalanceNano = bal
+	p.LedgerCount++
+	if err := tx.PutPartner(p); err != nil {
+		return nil, err
+	}
+	if typ == store.LedgerTopup {
+		if err := s.emit(tx, p, "balance.topup", nil, e); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// emit queues an event for the partner's channels in the caller's transaction.
+func (s *Shop) emit(tx store.Tx, p *Partner, typ string, o *Order, e *LedgerEntry) error {
+	now := s.now()
+	if p.TelegramChatID != 0 {
+		it := &OutboxItem{Channel: store.ChannelTelegram, PartnerID: p.ID, Type: typ, Order: o, Ledger: e,
+			CreatedAt: now, NextAttemptAt: now}
+		if err := tx.AppendOutbox(it); err != nil {
+			return err
+		}
+	}
+	if s.webhookWanted(tx, p, typ) {
+		it := &OutboxItem{Channel: store.ChannelWebhook, PartnerID: p.ID, Type: typ, Order: o, Ledger: e,
+			CreatedAt: now, NextAttemptAt: now}
+		if err := tx.AppendOutbox(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// webhookWanted: webhook subscriptions are stored as meta "webhook:<partner>";
+// no subscription, no webhook events.
+func (s *Shop) webhookWanted(tx store.Tx, p *Partner, typ string) bool {
+	_, err := tx.GetMeta(fmt.Sprintf("webhook:%d", p.ID))
+	return err == nil
+}
+
+// Balance is a partner's balance and own top-up address.
+type Balance struct {
+	Nano         int64
+	TopupAddress string
+}
+
+// Balance returns the partner's balance.
+func (s *Shop) Balance(ctx context.Context, partnerID int64) (Balance, error) {
+	p, err := s.Partner(ctx, partnerID)
+	if err != nil {
+		return Balance{}, err
+	}
+	return Balance{Nano: p.BalanceNano, TopupAddress: p.TopupAddress}, nil
+}
+
+// Ledger pages through the partner's balance movements, newest first.
+func (s *Shop) Ledger(ctx context.Context, partnerID int64, cursor string, limit int) (Page[LedgerEntry], error) {
+	limit, err := checkLimit(limit)
+	if err != nil {
+		return Page[LedgerEntry]{}, err
+	}
+	before, err := DecodeCursor(cursor)
+	if err != nil {
+		return Page[LedgerEntry]{}, err
+	}
+	var items []LedgerEntry
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		items, err = tx.ListLedger(partnerID, before, limit+1)
+		return err
+	})
+	if err != nil {
+		return Page[LedgerEntry]{}, err
+	}
+	page := Page[LedgerEntry]{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.NextCursor = EncodeCursor(items[limit-1].ID)
+	}
+	return page, nil
+}
+
+// returnPartial credits what an order received so far back to the balance
+// when the order can no longer be paid (expired, cancelled). Ledger type
+// late_payment: money that arrived for an order that will not be delivered.
+func (s *Shop) returnPartial(tx store.Tx, p *Partner, o *Order) error {
+	if o.ReceivedNano <= 0 || o.PaymentMethod != MethodTonMemo {
+		return nil
+	}
+	_, err := s.credit(tx, p, store.LedgerLatePayment, o.ReceivedNano, o.ID, "")
+	return err
+}
+
+var errNoPartner = errors.New("shop: partner missing")

@@ -1,0 +1,342 @@
+package shop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Loop timing; the store holds all state, so these only bound reaction time.
+var (
+	expiryEvery   = time.Second
+	deliveryEvery = time.Second
+	outboxEvery   = 500 * time.Millisecond
+)
+
+// expire marks a pending order expired and returns any partial payment to
+// the balance, in the caller's transaction.
+func (s *Shop) expire(tx store.Tx, p *Partner, o *Order) error {
+	o.Status = store.StatusExpired
+	if err := s.returnPartial(tx, p, o); err != nil {
+		return err
+	}
+	if err := tx.PutOrder(o); err != nil {
+		return err
+	}
+	return s.emit(tx, p, "order.expired", o, nil)
+}
+
+// ExpireDue expires every pending order whose deadline has passed; it returns
+// how many it expired. The deadline lives in the store, so after downtime
+// the first run catches up.
+func (s *Shop) ExpireDue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.st.Update(ctx, func(tx store.Tx) error {
+			n = 0
+			ids, err := tx.DueExpiries(s.now(), 200)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				o, err := tx.GetOrder(id)
+				if err != nil {
+					return err
+				}
+				if o.Status != store.StatusPendingPayment {
+					continue
+				}
+				p, err := tx.GetPartner(o.PartnerID)
+				if err != nil {
+					return err
+				}
+				if err := s.expire(tx, p, o); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("shop: expire: %w", err)
+		}
+		total += n
+		if n < 200 {
+			return total, nil
+		}
+	}
+}
+
+func (s *Shop) expiryLoop(ctx context.Context) {
+	for {
+		if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("expiry loop", "err", err)
+		}
+		if !sleep(ctx, expiryEvery) {
+			return
+		}
+	}
+}
+
+func (s *Shop) kickDelivery() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Shop) deliveryLoop(ctx context.Context) {
+	for {
+		if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("delivery loop", "err", err)
+		}
+		t := time.NewTimer(deliveryEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// DeliverDue runs one pass over paid and processing orders whose next attempt
+// is due, and returns how many it finished (completed or refunded).
+func (s *Shop) DeliverDue(ctx context.Context) (int, error) {
+	var ids []int64
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		ids, err = tx.DeliveryQueue(500)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return done, ctx.Err()
+		}
+		finished, err := s.deliverOne(ctx, id)
+		if err != nil {
+			s.log.Error("delivery", "order_id", id, "err", err)
+			continue
+		}
+		if finished {
+			done++
+		}
+	}
+	return done, nil
+}
+
+// deliverOne moves one order paid → processing → completed | refunded.
+// The attempt is recorded before the provider is called, the provider's
+// progress is saved through SaveFunc, and the provider reference is stable
+// ("order-<id>"), so a crash between any two steps resumes without
+// delivering or refunding twice.
+func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
+	var o *Order
+	due := true
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if o, err = tx.GetOrder(id); err != nil {
+			return err
+		}
+		if o.NextDeliveryAt != nil && s.now().Before(*o.NextDeliveryAt) {
+			due = false
+			return nil
+		}
+		due = true
+		switch o.Status {
+		case store.StatusPaid:
+			o.Status = store.StatusProcessing
+		case store.StatusProcessing:
+		default:
+			due = false
+			return nil
+		}
+		o.DeliveryAttempts++
+		return tx.PutOrder(o)
+	})
+	if err != nil || !due {
+		return false, err
+	}
+	req := fulfil.Request{Ref: "order-" + strconv.FormatInt(o.ID, 10), OrderID: o.ID, Kind: o.Type,
+		Username: o.RecipientUsername, Stars: o.StarsAmount, Months: o.PremiumMonths, State: o.DeliveryState}
+	save := func(ctx context.Context, state string) error {
+		return s.st.Update(ctx, func(tx store.Tx) error {
+			cur, err := tx.GetOrder(id)
+			if err != nil {
+				return err
+			}
+			if cur.Status != store.StatusProcessing {
+				return fmt.Errorf("order %d is %s, not processing", id, cur.Status)
+			}
+			cur.DeliveryState = state
+			return tx.PutOrder(cur)
+		})
+	}
+	res, derr := s.provider.Deliver(ctx, req, save)
+	switch {
+	case derr == nil:
+		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {
+			now := s.now()
+			o.Status = store.StatusCompleted
+			o.CompletedAt = &now
+			o.DeliveryRef, o.DeliveryTxHash = res.ProviderRef, res.TxHash
+			o.NextDeliveryAt = nil
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+			return s.emit(tx, p, "order.completed", o, nil)
+		})
+	case errors.Is(derr, fulfil.ErrPermanent):
+		s.log.Warn("delivery failed; refunding", "order_id", id, "reason", derr.Error())
+		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {
+			e, err := s.credit(tx, p, store.LedgerRefund, o.PriceNano, o.ID, "")
+			if err != nil {
+				return err
+			}
+			now := s.now()
+			o.Status = store.StatusRefunded
+			o.FailureReason = derr.Error()
+			o.RefundedAt, o.RefundLedgerID, o.NextDeliveryAt = &now, e.ID, nil
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+			return s.emit(tx, p, "order.refunded", o, nil)
+		})
+	default:
+		// Unavailable or transient: keep the order processing, try later.
+		wait := backoff(o.DeliveryAttempts-1, 2*time.Second, 10*time.Minute)
+		s.log.Warn("delivery will be retried", "order_id", id, "attempt", o.DeliveryAttempts, "in", wait, "err", derr)
+		return false, s.st.Update(ctx, func(tx store.Tx) error {
+			cur, err := tx.GetOrder(id)
+			if err != nil || cur.Status != store.StatusProcessing {
+				return err
+			}
+			next := s.now().Add(wait)
+			cur.NextDeliveryAt = &next
+			return tx.PutOrder(cur)
+		})
+	}
+}
+
+// finishDelivery applies the final transition if the order is still processing.
+func (s *Shop) finishDelivery(ctx context.Context, id int64, fn func(store.Tx, *Order, *Partner) error) error {
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		o, err := tx.GetOrder(id)
+		if err != nil {
+			return err
+		}
+		if o.Status != store.StatusProcessing {
+			return nil // already finished by an earlier run
+		}
+		p, err := tx.GetPartner(o.PartnerID)
+		if err != nil {
+			return err
+		}
+		return fn(tx, o, p)
+	})
+}
+
+type retryAfter interface{ RetryAfter() time.Duration }
+
+// outboxLoop sends a channel's queued events through its notifier, in order
+// per partner, retrying failures with backoff (or the notifier's RetryAfter).
+func (s *Shop) outboxLoop(ctx context.Context, channel string) {
+	for {
+		if n := s.notifier(channel); n != nil {
+			if err := s.SendOutbox(ctx, channel, n); err != nil && ctx.Err() == nil {
+				s.log.Error("outbox", "channel", channel, "err", err)
+			}
+		}
+		if !sleep(ctx, outboxEvery) {
+			return
+		}
+	}
+}
+
+// SendOutbox makes one pass over a channel's due items.
+func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error {
+	var items []OutboxItem
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		items, err = tx.PendingOutbox(channel, 500)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	blocked := map[int64]bool{} // partners with an earlier item waiting: keep their order
+	for i := range items {
+		it := &items[i]
+		if blocked[it.PartnerID] {
+			continue
+		}
+		if s.now().Before(it.NextAttemptAt) {
+			blocked[it.PartnerID] = true
+			continue
+		}
+		p, err := s.Partner(ctx, it.PartnerID)
+		if err != nil {
+			return err
+		}
+		nerr := n.Notify(ctx, p, it)
+		err = s.st.Update(ctx, func(tx store.Tx) error {
+			if nerr == nil {
+				return tx.DeleteOutbox(channel, it.ID)
+			}
+			cur := *it
+			cur.Attempts++
+			wait := backoff(cur.Attempts-1, time.Second, 15*time.Minute)
+			var ra retryAfter
+			if errors.As(nerr, &ra) && ra.RetryAfter() > 0 {
+				wait = ra.RetryAfter()
+			}
+			cur.NextAttemptAt = s.now().Add(wait)
+			cur.LastError = nerr.Error()
+			return tx.PutOutbox(&cur)
+		})
+		if err != nil {
+			return err
+		}
+		if nerr != nil {
+			blocked[it.PartnerID] = true
+			s.log.Warn("notification will be retried", "channel", channel, "event", it.Type, "partner_id", it.PartnerID, "err", nerr)
+		}
+	}
+	return nil
+}
+
+// housekeepingLoop drops expired idempotency records and flushes key use.
+func (s *Shop) housekeepingLoop(ctx context.Context) {
+	for {
+		if err := s.flushKeyUse(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("flush key use", "err", err)
+		}
+		for ctx.Err() == nil {
+			n := 0
+			err := s.st.Update(ctx, func(tx store.Tx) error {
+				var err error
+				n, err = tx.DeleteIdemBefore(s.now().Add(-IdempotencyTTL), 500)
+				return err
+			})
+			if err != nil || n < 500 {
+				break
+			}
+		}
+		if !sleep(ctx, 30*time.Second) {
+			_ = s.flushKeyUse(context.WithoutCancel(ctx))
+			return
+		}
+	}
+}

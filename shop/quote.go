@@ -1,0 +1,168 @@
+package shop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/theopenmoney/openmoney/pricing"
+)
+
+// Order kinds.
+const (
+	KindStars   = "stars"
+	KindPremium = "premium"
+)
+
+// Quote is a price: USD exact, TON rounded up to whole nanotons.
+type Quote struct {
+	Kind          string
+	Quantity      int64 // stars
+	Months        int   // premium
+	BaseUSD       string
+	PriceUSD      string
+	PriceNano     int64
+	TonUSD        string
+	FeePercent    string
+	RateSource    string
+	RateUpdatedAt time.Time
+}
+
+// FeeInfo is the public fee schedule.
+type FeeInfo struct {
+	FeePercent string
+	StarsMin   int64
+	StarsMax   int64
+	USDPerStar string
+	PremiumUSD map[int]string
+	OrderTTL   time.Duration
+}
+
+// Fees returns the configured fee schedule.
+func (s *Shop) Fees() FeeInfo {
+	p := s.cfg.Pricing
+	f := FeeInfo{FeePercent: string(p.FeePercent), StarsMin: p.Stars.Min, StarsMax: p.Stars.Max,
+		USDPerStar: string(p.Stars.USDPerStar), PremiumUSD: map[int]string{}, OrderTTL: s.cfg.Orders.TTL}
+	for m, v := range p.PremiumUSD {
+		f.PremiumUSD[m] = string(v)
+	}
+	return f
+}
+
+// Rate returns the current TON/USD rate (SERVICE_UNAVAILABLE when stale).
+func (s *Shop) Rate(ctx context.Context) (pricing.Rate, error) {
+	r, err := s.rates.Current(ctx)
+	if err != nil {
+		if errors.Is(err, pricing.ErrStale) {
+			return pricing.Rate{}, newErr(CodeServiceUnavailable, "", "rate_unavailable",
+				"the TON/USD rate is unavailable right now; retry in a minute")
+		}
+		return pricing.Rate{}, fmt.Errorf("shop: rate: %w", err)
+	}
+	return r, nil
+}
+
+func (s *Shop) checkQuantity(q int64) error {
+	lim := s.cfg.Pricing.Stars
+	if q < lim.Min || q > lim.Max {
+		return validation("quantity", "quantity_range", "quantity must be between %d and %d", lim.Min, lim.Max)
+	}
+	return nil
+}
+
+func (s *Shop) checkMonths(m int) error {
+	if _, ok := s.premiumUSD[m]; !ok || (m != 3 && m != 6 && m != 12) {
+		return validation("months", "months_allowed", "months must be 3, 6 or 12")
+	}
+	return nil
+}
+
+// Estimate prices an order: kind "stars" with amount = quantity, "premium"
+// with amount = months. Same validation as order creation.
+func (s *Shop) Estimate(ctx context.Context, kind string, amount int64) (Quote, error) {
+	var base *big.Rat
+	q := Quote{Kind: kind}
+	switch kind {
+	case KindStars:
+		if err := s.checkQuantity(amount); err != nil {
+			return Quote{}, err
+		}
+		q.Quantity = amount
+		base = new(big.Rat).Mul(s.usdPerStar, new(big.Rat).SetInt64(amount))
+	case KindPremium:
+		if amount > 12 || amount < 0 {
+			return Quote{}, s.checkMonths(-1)
+		}
+		if err := s.checkMonths(int(amount)); err != nil {
+			return Quote{}, err
+		}
+		q.Months = int(amount)
+		base = new(big.Rat).Set(s.premiumUSD[q.Months])
+	default:
+		return Quote{}, validation("order_type", "order_type", "order_type must be stars or premium")
+	}
+	rate, err := s.Rate(ctx)
+	if err != nil {
+		return Quote{}, err
+	}
+	rateRat, err := rate.Rat()
+	if err != nil {
+		return Quote{}, newErr(CodeServiceUnavailable, "", "rate_unavailable", "the TON/USD rate is invalid; retry later")
+	}
+	usd, nano, err := Price(base, s.fee, rateRat)
+	if err != nil {
+		return Quote{}, err
+	}
+	q.BaseUSD = Decimal(base)
+	q.PriceUSD = Decimal(usd)
+	q.PriceNano = nano
+	q.TonUSD = rate.TonUSD
+	q.FeePercent = Decimal(s.fee)
+	q.RateSource = rate.Source
+	q.RateUpdatedAt = rate.UpdatedAt
+	return q, nil
+}
+
+// Price applies the pricing rule exactly:
+// price_usd = base × (1 + fee/100); price_ton = price_usd / ton_usd, rounded
+// up to whole nanotons.
+func Price(baseUSD, feePercent, tonUSD *big.Rat) (usd *big.Rat, nano int64, err error) {
+	if tonUSD.Sign() <= 0 {
+		return nil, 0, errors.New("shop: non-positive rate")
+	}
+	factor := new(big.Rat).Add(big.NewRat(1, 1), new(big.Rat).Quo(feePercent, big.NewRat(100, 1)))
+	usd = new(big.Rat).Mul(baseUSD, factor)
+	ton := new(big.Rat).Quo(usd, tonUSD)
+	n := new(big.Rat).Mul(ton, big.NewRat(1_000_000_000, 1))
+	q, r := new(big.Int).QuoRem(n.Num(), n.Denom(), new(big.Int))
+	if r.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsInt64() {
+		return nil, 0, errors.New("shop: price overflows int64 nanotons")
+	}
+	return usd, q.Int64(), nil
+}
+
+// Decimal prints a rational exactly when it has a finite decimal expansion
+// (every price here does: its denominators are powers of 2 and 5), otherwise
+// rounded to 12 places; trailing zeros dropped.
+func Decimal(r *big.Rat) string {
+	for digits := 0; digits <= 30; digits++ {
+		scaled := new(big.Rat).Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits)), nil)))
+		if scaled.IsInt() {
+			return trimDecimal(r.FloatString(digits))
+		}
+	}
+	return trimDecimal(r.FloatString(12))
+}
+
+func trimDecimal(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}

@@ -1,0 +1,198 @@
+// Package shop is the business: partners and keys, pricing, orders, payment
+// matching, the balance ledger, expiry, delivery with refunds and the
+// notification outbox. It is the only place money rules live; api and bot
+// translate requests into calls here. It consumes the store, the chain
+// source, the delivery provider and the rate source through interfaces.
+package shop
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/pricing"
+	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// Records as the shop's callers see them.
+type (
+	Order       = store.Order
+	Partner     = store.Partner
+	LedgerEntry = store.LedgerEntry
+	Unmatched   = store.Unmatched
+	OutboxItem  = store.OutboxItem
+	IdemRecord  = store.IdemRecord
+)
+
+// Provider delivers Stars/Premium (fulfil.Sandbox, fulfil/fragment).
+type Provider interface {
+	CheckRecipient(ctx context.Context, kind, username string) (fulfil.Recipient, error)
+	// Deliver returns an error wrapping fulfil.ErrPermanent (refund),
+	// fulfil.ErrUnavailable (wait), or any other error (retry later).
+	Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error)
+	// Available is nil when new orders may be taken.
+	Available() error
+}
+
+// Rates supplies the TON/USD rate; pricing.ErrStale when none is usable.
+type Rates interface {
+	Current(ctx context.Context) (pricing.Rate, error)
+}
+
+// Notifier sends one outbox item on its channel (the bot, webhooks). An error
+// that implements RetryAfter() time.Duration sets the next attempt.
+type Notifier interface {
+	Notify(ctx context.Context, p *Partner, it *OutboxItem) error
+}
+
+// watcher is implemented by chain sources that filter by address (the real
+// listener); new partners' top-up addresses are added to it.
+type watcher interface{ Watch(raws ...string) }
+
+// Deps are what the shop runs on.
+type Deps struct {
+	Config   *config.Config
+	Store    store.Store
+	Keys     *ton.Keys
+	Chain    ton.Source
+	Sandbox  *ton.Sandbox // nil unless ton.network is sandbox
+	Provider Provider
+	Rates    Rates
+	Now      func() time.Time
+	Log      *slog.Logger
+	Version  string
+}
+
+// Shop is the business service. Safe for concurrent use.
+type Shop struct {
+	cfg      *config.Config
+	st       store.Store
+	keys     *ton.Keys
+	chain    ton.Source
+	sandbox  *ton.Sandbox
+	provider Provider
+	rates    Rates
+	now      func() time.Time
+	log      *slog.Logger
+	version  string
+
+	fee          *big.Rat
+	usdPerStar   *big.Rat
+	premiumUSD   map[int]*big.Rat
+	serviceRaw   string
+	serviceAddr  string
+	notifyMu     sync.Mutex
+	notifiers    map[string]Notifier
+	healthMu     sync.Mutex
+	healthChecks map[string]func() (bool, any)
+	kick         chan struct{} // wakes the delivery loop
+	keyUseMu     sync.Mutex
+	keyUse       map[string]time.Time // last-used stamps not yet written
+}
+
+// New builds the shop.
+func New(d Deps) (*Shop, error) {
+	if d.Config == nil || d.Store == nil || d.Keys == nil || d.Provider == nil || d.Rates == nil {
+		return nil, errors.New("shop: Config, Store, Keys, Provider and Rates are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Shop{
+		cfg: d.Config, st: d.Store, keys: d.Keys, chain: d.Chain, sandbox: d.Sandbox,
+		provider: d.Provider, rates: d.Rates, now: func() time.Time { return d.Now().UTC() },
+		log: d.Log, version: d.Version,
+		fee:          d.Config.Pricing.FeePercent.Rat(),
+		usdPerStar:   d.Config.Pricing.Stars.USDPerStar.Rat(),
+		premiumUSD:   map[int]*big.Rat{},
+		serviceRaw:   d.Keys.ServiceAddressRaw(),
+		serviceAddr:  d.Keys.ServiceAddress(),
+		notifiers:    map[string]Notifier{},
+		healthChecks: map[string]func() (bool, any){},
+		kick:         make(chan struct{}, 1),
+		keyUse:       map[string]time.Time{},
+	}
+	for m, p := range d.Config.Pricing.PremiumUSD {
+		s.premiumUSD[m] = p.Rat()
+	}
+	return s, nil
+}
+
+// SandboxMode reports whether the chain is simulated.
+func (s *Shop) SandboxMode() bool { return s.sandbox != nil }
+
+// ServiceAddress is the payment address of ton_memo orders.
+func (s *Shop) ServiceAddress() string { return s.serviceAddr }
+
+// Version of the running binary.
+func (s *Shop) Version() string { return s.version }
+
+// RegisterNotifier sets the sender of a channel's outbox (store.ChannelTelegram, …).
+func (s *Shop) RegisterNotifier(channel string, n Notifier) {
+	s.notifyMu.Lock()
+	s.notifiers[channel] = n
+	s.notifyMu.Unlock()
+}
+
+// RegisterHealth adds a component to the health report; fn returns whether it
+// is healthy and details to show.
+func (s *Shop) RegisterHealth(name string, fn func() (bool, any)) {
+	s.healthMu.Lock()
+	s.healthChecks[name] = fn
+	s.healthMu.Unlock()
+}
+
+func (s *Shop) notifier(channel string) Notifier {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	return s.notifiers[channel]
+}
+
+// Run runs the background loops (payment listener, expiry, delivery, outbox
+// senders, housekeeping) until ctx ends. All their state lives in the store,
+// so they resume after a restart.
+func (s *Shop) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop,
+		func(ctx context.Context) { s.outboxLoop(ctx, store.ChannelTelegram) },
+		func(ctx context.Context) { s.outboxLoop(ctx, store.ChannelWebhook) }}
+	for _, l := range loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); l(ctx) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff is min(base·2^n, max).
+func backoff(n int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}

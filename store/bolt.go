@@ -1,0 +1,699 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Bucket names. Derived indexes live beside their records and are written in
+// the same transaction.
+var (
+	bMeta          = []byte("meta")
+	bPartners      = []byte("partners")
+	bPartnersTG    = []byte("partners_by_telegram")
+	bPartnersAddr  = []byte("partners_by_address")
+	bKeys          = []byte("api_keys")
+	bOrders        = []byte("orders")
+	bOrdersMemo    = []byte("orders_by_memo")
+	bOrdersPartner = []byte("orders_by_partner")
+	bOrdersRef     = []byte("orders_by_reference")
+	bOrdersExpiry  = []byte("orders_expiry_queue")
+	bOrdersDeliver = []byte("orders_delivery_queue")
+	bLedger        = []byte("ledger")
+	bLedgerPartner = []byte("ledger_by_partner")
+	bSeen          = []byte("seen_tx")
+	bUnmatched     = []byte("unmatched")
+	bIdem          = []byte("idempotency")
+	bIdemTime      = []byte("idempotency_by_time")
+	bOutbox        = []byte("outbox")
+	bSandbox       = []byte("sandbox_chain")
+)
+
+var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders, bOrdersMemo,
+	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bLedger, bLedgerPartner, bSeen,
+	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox}
+
+// Bolt is the bbolt implementation of Store.
+type Bolt struct {
+	db *bolt.DB
+}
+
+// Options for OpenBolt.
+type Options struct {
+	ReadOnly bool
+	// LockTimeout bounds the wait for the file lock (default 2 s); a service
+	// already holding the store then gives ErrLocked instead of a hang.
+	LockTimeout time.Duration
+	// NoSync skips fsync (benchmarks of raw speed only; never in production).
+	NoSync bool
+}
+
+// OpenBolt opens (creating if needed) the store file at path.
+func OpenBolt(path string, opt Options) (*Bolt, error) {
+	if opt.LockTimeout == 0 {
+		opt.LockTimeout = 2 * time.Second
+	}
+	if !opt.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: create directory: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, ReadOnly: opt.ReadOnly, NoSync: opt.NoSync})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s (is the service running? stop it or use its admin routes)", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// Concurrent writers share one fsync; a short delay keeps single-request latency low.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	if !opt.ReadOnly {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: init buckets: %w", err)
+		}
+	}
+	return &Bolt{db: db}, nil
+}
+
+// DB exposes the bbolt handle for benchmarks that compare against raw bbolt.
+func (s *Bolt) DB() *bolt.DB { return s.db }
+
+// Close closes the file.
+func (s *Bolt) Close() error { return s.db.Close() }
+
+// Update runs fn in a batched read-write transaction (see Store.Update).
+func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&boltTx{tx: btx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (s *Bolt) View(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&boltTx{tx: btx}) })
+}
+
+type boltTx struct {
+	tx *bolt.Tx
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func i64(v int64) []byte { return u64(uint64(v)) }
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func (t *boltTx) b(name []byte) *bolt.Bucket {
+	b := t.tx.Bucket(name)
+	if b == nil {
+		// Read-only open of a store that predates a bucket: behave as empty.
+		return nil
+	}
+	return b
+}
+
+func (t *boltTx) get(bucket, key []byte, v any) error {
+	b := t.b(bucket)
+	if b == nil {
+		return ErrNotFound
+	}
+	data := b.Get(key)
+	if data == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("store: decode %s: %w", bucket, err)
+	}
+	return nil
+}
+
+func (t *boltTx) put(bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %s: %w", bucket, err)
+	}
+	return t.tx.Bucket(bucket).Put(key, data)
+}
+
+func (t *boltTx) seq(bucket []byte) (int64, error) {
+	n, err := t.tx.Bucket(bucket).NextSequence()
+	return int64(n), err
+}
+
+// --- meta
+
+func (t *boltTx) GetMeta(key string) ([]byte, error) {
+	b := t.b(bMeta)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	v := b.Get([]byte(key))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+func (t *boltTx) PutMeta(key string, val []byte) error {
+	return t.tx.Bucket(bMeta).Put([]byte(key), val)
+}
+
+// --- partners
+
+func (t *boltTx) NextPartnerID() (int64, error) { return t.seq(bPartners) }
+
+func (t *boltTx) PutPartner(p *Partner) error {
+	if p.TelegramUserID != 0 {
+		if err := t.tx.Bucket(bPartnersTG).Put(i64(p.TelegramUserID), i64(p.ID)); err != nil {
+			return err
+		}
+	}
+	if p.TopupAddressRaw != "" {
+		if err := t.tx.Bucket(bPartnersAddr).Put([]byte(p.TopupAddressRaw), i64(p.ID)); err != nil {
+			return err
+		}
+	}
+	return t.put(bPartners, i64(p.ID), p)
+}
+
+func (t *boltTx) GetPartner(id int64) (*Partner, error) {
+	var p Partner
+	if err := t.get(bPartners, i64(id), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (t *boltTx) partnerByIndex(bucket, key []byte) (*Partner, error) {
+	b := t.b(bucket)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	v := b.Get(key)
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return t.GetPartner(int64(binary.BigEndian.Uint64(v)))
+}
+
+func (t *boltTx) PartnerByTelegram(userID int64) (*Partner, error) {
+	return t.partnerByIndex(bPartnersTG, i64(userID))
+}
+
+func (t *boltTx) PartnerByTopupAddress(raw string) (*Partner, error) {
+	return t.partnerByIndex(bPartnersAddr, []byte(raw))
+}
+
+func (t *boltTx) ListPartners(afterID int64, limit int) ([]Partner, error) {
+	var out []Partner
+	b := t.b(bPartners)
+	if b == nil {
+		return nil, nil
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(i64(afterID + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		var p Partner
+		if err := json.Unmarshal(v, &p); err != nil {
+			return nil, fmt.Errorf("store: decode partner: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// --- keys
+
+func (t *boltTx) PutAPIKey(k *APIKey, isNew bool) error {
+	if isNew && t.tx.Bucket(bKeys).Get([]byte(k.Hash)) != nil {
+		return ErrExists
+	}
+	return t.put(bKeys, []byte(k.Hash), k)
+}
+
+func (t *boltTx) GetAPIKey(hash string) (*APIKey, error) {
+	var k APIKey
+	if err := t.get(bKeys, []byte(hash), &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// --- orders
+
+func (t *boltTx) NextOrderID() (int64, error) { return t.seq(bOrders) }
+
+func inExpiryQueue(o *Order) bool  { return o.Status == StatusPendingPayment && o.ExpiresAt != nil }
+func inDeliveryQueue(o *Order) bool { return o.Status == StatusPaid || o.Status == StatusProcessing }
+
+func expiryKey(o *Order) []byte { return cat(i64(o.ExpiresAt.UnixNano()), i64(o.ID)) }
+
+func refKey(partnerID int64, ref string, id int64) []byte {
+	return cat(i64(partnerID), []byte(ref), []byte{0}, i64(id))
+}
+
+func (t *boltTx) PutOrder(o *Order) error {
+	var prev *Order
+	if old, err := t.GetOrder(o.ID); err == nil {
+		prev = old
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	id := i64(o.ID)
+	if prev == nil {
+		if o.PaymentMemo != "" {
+			mb := t.tx.Bucket(bOrdersMemo)
+			if mb.Get([]byte(o.PaymentMemo)) != nil {
+				return fmt.Errorf("memo %s: %w", o.PaymentMemo, ErrExists)
+			}
+			if err := mb.Put([]byte(o.PaymentMemo), id); err != nil {
+				return err
+			}
+		}
+		if err := t.tx.Bucket(bOrdersPartner).Put(cat(i64(o.PartnerID), id), nil); err != nil {
+			return err
+		}
+		if o.ClientReference != "" {
+			if err := t.tx.Bucket(bOrdersRef).Put(refKey(o.PartnerID, o.ClientReference, o.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	eq, dq := t.tx.Bucket(bOrdersExpiry), t.tx.Bucket(bOrdersDeliver)
+	if prev != nil && inExpiryQueue(prev) && (!inExpiryQueue(o) || !prev.ExpiresAt.Equal(*o.ExpiresAt)) {
+		if err := eq.Delete(expiryKey(prev)); err != nil {
+			return err
+		}
+	}
+	if inExpiryQueue(o) {
+		if err := eq.Put(expiryKey(o), nil); err != nil {
+			return err
+		}
+	}
+	if inDeliveryQueue(o) {
+		if err := dq.Put(id, nil); err != nil {
+			return err
+		}
+	} else if prev != nil && inDeliveryQueue(prev) {
+		if err := dq.Delete(id); err != nil {
+			return err
+		}
+	}
+	return t.put(bOrders, id, o)
+}
+
+func (t *boltTx) GetOrder(id int64) (*Order, error) {
+	var o Order
+	if err := t.get(bOrders, i64(id), &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func (t *boltTx) OrderByMemo(memo string) (*Order, error) {
+	b := t.b(bOrdersMemo)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	v := b.Get([]byte(memo))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return t.GetOrder(int64(binary.BigEndian.Uint64(v)))
+}
+
+func (t *boltTx) ForEachPartnerOrder(partnerID int64, fn func(*Order) bool) error {
+	return t.walkPartnerOrders(partnerID, 0, func(o *Order) (bool, error) { return fn(o), nil })
+}
+
+// walkPartnerOrders walks a partner's orders with id < beforeID, newest first.
+func (t *boltTx) walkPartnerOrders(partnerID, beforeID int64, fn func(*Order) (bool, error)) error {
+	b := t.b(bOrdersPartner)
+	if b == nil {
+		return nil
+	}
+	prefix := i64(partnerID)
+	c := b.Cursor()
+	var k []byte
+	if beforeID > 0 {
+		k, _ = c.Seek(cat(prefix, i64(beforeID)))
+		if k == nil {
+			k, _ = c.Last()
+		}
+		if k != nil && bytes.Compare(k, cat(prefix, i64(beforeID))) >= 0 {
+			k, _ = c.Prev()
+		}
+	} else {
+		k, _ = c.Seek(i64(partnerID + 1))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		o, err := t.GetOrder(int64(binary.BigEndian.Uint64(k[8:])))
+		if err != nil {
+			return err
+		}
+		more, err := fn(o)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *boltTx) ListOrders(partnerID int64, q OrderQuery) ([]Order, error) {
+	var out []Order
+	err := t.walkPartnerOrders(partnerID, q.BeforeID, func(o *Order) (bool, error) {
+		if (q.Status == "" || o.Status == q.Status) && (q.Type == "" || o.Type == q.Type) {
+			out = append(out, *o)
+		}
+		return len(out) < q.Limit, nil
+	})
+	return out, err
+}
+
+func (t *boltTx) OrdersByReference(partnerID int64, ref string, limit int) ([]Order, error) {
+	var out []Order
+	b := t.b(bOrdersRef)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := cat(i64(partnerID), []byte(ref), []byte{0})
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 && len(out) < limit; k, _ = c.Next() {
+		o, err := t.GetOrder(int64(binary.BigEndian.Uint64(k[len(prefix):])))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *o)
+	}
+	return out, nil
+}
+
+func (t *boltTx) ForEachOrder(fn func(*Order) error) error {
+	b := t.b(bOrders)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(_, v []byte) error {
+		var o Order
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("store: decode order: %w", err)
+		}
+		return fn(&o)
+	})
+}
+
+func (t *boltTx) DueExpiries(now time.Time, limit int) ([]int64, error) {
+	var ids []int64
+	b := t.b(bOrdersExpiry)
+	if b == nil {
+		return nil, nil
+	}
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
+		if int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
+			break
+		}
+		ids = append(ids, int64(binary.BigEndian.Uint64(k[8:])))
+	}
+	return ids, nil
+}
+
+func (t *boltTx) DeliveryQueue(limit int) ([]int64, error) {
+	var ids []int64
+	b := t.b(bOrdersDeliver)
+	if b == nil {
+		return nil, nil
+	}
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
+		ids = append(ids, int64(binary.BigEndian.Uint64(k)))
+	}
+	return ids, nil
+}
+
+// --- ledger
+
+func (t *boltTx) AppendLedger(e *LedgerEntry) error {
+	id, err := t.seq(bLedger)
+	if err != nil {
+		return err
+	}
+	e.ID = id
+	if err := t.tx.Bucket(bLedgerPartner).Put(cat(i64(e.PartnerID), i64(id)), nil); err != nil {
+		return err
+	}
+	return t.put(bLedger, i64(id), e)
+}
+
+func (t *boltTx) GetLedger(id int64) (*LedgerEntry, error) {
+	var e LedgerEntry
+	if err := t.get(bLedger, i64(id), &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (t *boltTx) ListLedger(partnerID, beforeID int64, limit int) ([]LedgerEntry, error) {
+	var out []LedgerEntry
+	b := t.b(bLedgerPartner)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := i64(partnerID)
+	c := b.Cursor()
+	start := i64(partnerID + 1)
+	if beforeID > 0 {
+		start = cat(prefix, i64(beforeID))
+	}
+	k, _ := c.Seek(start)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
+		e, err := t.GetLedger(int64(binary.BigEndian.Uint64(k[8:])))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *e)
+	}
+	return out, nil
+}
+
+func (t *boltTx) ForEachLedger(fn func(*LedgerEntry) error) error {
+	b := t.b(bLedger)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(_, v []byte) error {
+		var e LedgerEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("store: decode ledger: %w", err)
+		}
+		return fn(&e)
+	})
+}
+
+// --- chain
+
+func (t *boltTx) GetSeen(hash string) (*SeenTx, error) {
+	var s SeenTx
+	if err := t.get(bSeen, []byte(hash), &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (t *boltTx) PutSeen(s *SeenTx) error { return t.put(bSeen, []byte(s.Hash), s) }
+
+func (t *boltTx) ForEachSeen(fn func(*SeenTx) error) error {
+	b := t.b(bSeen)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(_, v []byte) error {
+		var s SeenTx
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("store: decode seen: %w", err)
+		}
+		return fn(&s)
+	})
+}
+
+func (t *boltTx) PutUnmatched(u *Unmatched) error {
+	if u.ID == 0 {
+		id, err := t.seq(bUnmatched)
+		if err != nil {
+			return err
+		}
+		u.ID = id
+	}
+	return t.put(bUnmatched, i64(u.ID), u)
+}
+
+func (t *boltTx) GetUnmatched(id int64) (*Unmatched, error) {
+	var u Unmatched
+	if err := t.get(bUnmatched, i64(id), &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func (t *boltTx) ListUnmatched(afterID int64, limit int) ([]Unmatched, error) {
+	var out []Unmatched
+	b := t.b(bUnmatched)
+	if b == nil {
+		return nil, nil
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(i64(afterID + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		var u Unmatched
+		if err := json.Unmarshal(v, &u); err != nil {
+			return nil, fmt.Errorf("store: decode unmatched: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// --- idempotency
+
+func idemKey(partnerID int64, key string) []byte { return cat(i64(partnerID), []byte(key)) }
+
+func (t *boltTx) GetIdem(partnerID int64, key string) (*IdemRecord, error) {
+	var r IdemRecord
+	if err := t.get(bIdem, idemKey(partnerID, key), &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (t *boltTx) PutIdem(r *IdemRecord) error {
+	k := idemKey(r.PartnerID, r.Key)
+	if prev, err := t.GetIdem(r.PartnerID, r.Key); err == nil {
+		if err := t.tx.Bucket(bIdemTime).Delete(cat(i64(prev.CreatedAt.UnixNano()), k)); err != nil {
+			return err
+		}
+	}
+	if err := t.tx.Bucket(bIdemTime).Put(cat(i64(r.CreatedAt.UnixNano()), k), nil); err != nil {
+		return err
+	}
+	return t.put(bIdem, k, r)
+}
+
+func (t *boltTx) DeleteIdemBefore(before time.Time, limit int) (int, error) {
+	c := t.tx.Bucket(bIdemTime).Cursor()
+	var dead [][]byte
+	for k, _ := c.First(); k != nil && len(dead) < limit; k, _ = c.Next() {
+		if int64(binary.BigEndian.Uint64(k[:8])) >= before.UnixNano() {
+			break
+		}
+		dead = append(dead, bytes.Clone(k))
+	}
+	for _, k := range dead {
+		if err := t.tx.Bucket(bIdemTime).Delete(k); err != nil {
+			return 0, err
+		}
+		if err := t.tx.Bucket(bIdem).Delete(k[8:]); err != nil {
+			return 0, err
+		}
+	}
+	return len(dead), nil
+}
+
+// --- outbox: one bucket, keys channel 0x00 id.
+
+func outboxKey(channel string, id int64) []byte { return cat([]byte(channel), []byte{0}, i64(id)) }
+
+func (t *boltTx) AppendOutbox(it *OutboxItem) error {
+	id, err := t.seq(bOutbox)
+	if err != nil {
+		return err
+	}
+	it.ID = id
+	return t.PutOutbox(it)
+}
+
+func (t *boltTx) PutOutbox(it *OutboxItem) error {
+	return t.put(bOutbox, outboxKey(it.Channel, it.ID), it)
+}
+
+func (t *boltTx) DeleteOutbox(channel string, id int64) error {
+	return t.tx.Bucket(bOutbox).Delete(outboxKey(channel, id))
+}
+
+func (t *boltTx) PendingOutbox(channel string, limit int) ([]OutboxItem, error) {
+	var out []OutboxItem
+	b := t.b(bOutbox)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := cat([]byte(channel), []byte{0})
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+		var it OutboxItem
+		if err := json.Unmarshal(v, &it); err != nil {
+			return nil, fmt.Errorf("store: decode outbox: %w", err)
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// --- sandbox chain
+
+func (t *boltTx) AppendSandboxTx(data []byte) (uint64, error) {
+	b := t.tx.Bucket(bSandbox)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	return seq, b.Put(u64(seq), data)
+}
+
+func (t *boltTx) SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error) {
+	var out []SandboxTx
+	b := t.b(bSandbox)
+	if b == nil {
+		return nil, nil
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(u64(seq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		out = append(out, SandboxTx{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(v)})
+	}
+	return out, nil
+}

@@ -1,0 +1,99 @@
+// Package store persists The Open Money's records. It holds no business rules:
+// shop decides, store keeps records and their indexes consistent, one
+// transaction per state change. Tx is the storage contract every backend
+// implements (bbolt here; others behind the same interface).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by lookups that find nothing.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrExists is returned when a unique key (memo, key hash) is already taken.
+var ErrExists = errors.New("store: already exists")
+
+// ErrLocked is returned by Open when another process holds the store.
+var ErrLocked = errors.New("store: locked by another process")
+
+// Store is a transactional record store.
+type Store interface {
+	// Update runs fn in one read-write transaction, committed (durably) before
+	// Update returns nil. fn may run more than once (batched commits retry a
+	// failed member alone), so it must not have side effects outside tx.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is one transaction. Methods that write return an error only for storage
+// failures (or ErrExists on a unique clash); ErrNotFound for missing records.
+type Tx interface {
+	// Meta: small named values (seeds, chain cursors, counters).
+	GetMeta(key string) ([]byte, error)
+	PutMeta(key string, val []byte) error
+
+	NextPartnerID() (int64, error)
+	// PutPartner writes a partner and its indexes (telegram user, top-up address).
+	PutPartner(p *Partner) error
+	GetPartner(id int64) (*Partner, error)
+	PartnerByTelegram(userID int64) (*Partner, error)
+	PartnerByTopupAddress(raw string) (*Partner, error)
+	// ListPartners returns partners with id > afterID, ascending.
+	ListPartners(afterID int64, limit int) ([]Partner, error)
+
+	// PutAPIKey writes a key record (ErrExists if a new hash clashes).
+	PutAPIKey(k *APIKey, isNew bool) error
+	GetAPIKey(hash string) (*APIKey, error)
+
+	NextOrderID() (int64, error)
+	// PutOrder writes an order and keeps its indexes (memo, partner, reference,
+	// expiry queue for pending_payment, delivery queue for paid/processing).
+	PutOrder(o *Order) error
+	GetOrder(id int64) (*Order, error)
+	OrderByMemo(memo string) (*Order, error)
+	ListOrders(partnerID int64, q OrderQuery) ([]Order, error)
+	OrdersByReference(partnerID int64, ref string, limit int) ([]Order, error)
+	// ForEachPartnerOrder walks a partner's orders newest first until fn returns false.
+	ForEachPartnerOrder(partnerID int64, fn func(*Order) bool) error
+	ForEachOrder(fn func(*Order) error) error
+	// DueExpiries returns ids of pending_payment orders with expires_at <= now.
+	DueExpiries(now time.Time, limit int) ([]int64, error)
+	// DeliveryQueue returns ids of paid/processing orders, oldest first.
+	DeliveryQueue(limit int) ([]int64, error)
+
+	// AppendLedger assigns e.ID and stores the row.
+	AppendLedger(e *LedgerEntry) error
+	GetLedger(id int64) (*LedgerEntry, error)
+	// ListLedger returns a partner's rows with id < beforeID (0 = newest), newest first.
+	ListLedger(partnerID int64, beforeID int64, limit int) ([]LedgerEntry, error)
+	ForEachLedger(fn func(*LedgerEntry) error) error
+
+	GetSeen(hash string) (*SeenTx, error)
+	PutSeen(s *SeenTx) error
+	ForEachSeen(fn func(*SeenTx) error) error
+	// PutUnmatched assigns u.ID when zero and stores the deposit.
+	PutUnmatched(u *Unmatched) error
+	GetUnmatched(id int64) (*Unmatched, error)
+	ListUnmatched(afterID int64, limit int) ([]Unmatched, error)
+
+	GetIdem(partnerID int64, key string) (*IdemRecord, error)
+	PutIdem(r *IdemRecord) error
+	// DeleteIdemBefore removes up to limit records created before t.
+	DeleteIdemBefore(t time.Time, limit int) (int, error)
+
+	// AppendOutbox assigns it.ID and queues the item on its channel.
+	AppendOutbox(it *OutboxItem) error
+	PutOutbox(it *OutboxItem) error
+	DeleteOutbox(channel string, id int64) error
+	// PendingOutbox returns items of a channel in id order.
+	PendingOutbox(channel string, limit int) ([]OutboxItem, error)
+
+	// AppendSandboxTx stores a simulated chain transaction and returns its sequence.
+	AppendSandboxTx(data []byte) (uint64, error)
+	SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error)
+}
