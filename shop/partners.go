@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/store"
-	"github.com/theopenmoney/openmoney/ton"
 )
 
 // KeyPrefix starts every API key.
@@ -96,7 +95,10 @@ func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*Partner, 
 	if err != nil {
 		return nil, err
 	}
-	sub := uint32(ton.SubwalletBase + id)
+	sub, err := s.keys.PartnerSubwallet(id)
+	if err != nil {
+		return nil, err
+	}
 	friendly, raw, err := s.keys.TopupAddress(sub)
 	if err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func ledgerTypes(t *testing.T, env *shoptest.Env, partnerID int64) []string {
 
 func TestPaymentRules(t *testing.T) {
 	type step struct {
-		memo    bool  // comment = the order's memo (else Comment used)
+		memo    bool // comment = the order's memo (else Comment used)
 		comment string
 		amount  int64
 		topup   bool          // to the partner's top-up address

@@ -271,7 +271,7 @@ func (t *boltTx) GetAPIKey(hash string) (*APIKey, error) {
 
 func (t *boltTx) NextOrderID() (int64, error) { return t.seq(bOrders) }
 
-func inExpiryQueue(o *Order) bool  { return o.Status == StatusPendingPayment && o.ExpiresAt != nil }
+func inExpiryQueue(o *Order) bool   { return o.Status == StatusPendingPayment && o.ExpiresAt != nil }
 func inDeliveryQueue(o *Order) bool { return o.Status == StatusPaid || o.Status == StatusProcessing }
 
 func expiryKey(o *Order) []byte { return cat(i64(o.ExpiresAt.UnixNano()), i64(o.ID)) }

@@ -20,10 +20,34 @@ const (
 // can equal the service wallet.
 const SubwalletBase = 1_000_000
 
+// MaxV5Partners: tonutils-go keeps only the low 16 bits of a v5r1 subwallet
+// id, so a v5r1 seed has 65535 distinct partner subwallets (id 0 is the
+// service wallet).
+const MaxV5Partners = 65535
+
+// PartnerSubwallet is the top-up subwallet id of a partner: SubwalletBase +
+// id for v4r2; the partner id itself for v5r1, whose ids wrap at 2^16.
+func (k *Keys) PartnerSubwallet(partnerID int64) (uint32, error) {
+	if partnerID <= 0 {
+		return 0, fmt.Errorf("ton: partner id %d: must be positive", partnerID)
+	}
+	if k.version == "v5r1" {
+		if partnerID > MaxV5Partners {
+			return 0, fmt.Errorf("ton: partner %d: a v5r1 seed has only %d distinct top-up subwallets; use wallet_version v4r2", partnerID, MaxV5Partners)
+		}
+		return uint32(partnerID), nil
+	}
+	if partnerID > 1<<32-1-SubwalletBase {
+		return 0, fmt.Errorf("ton: partner id %d out of subwallet range", partnerID)
+	}
+	return uint32(SubwalletBase + partnerID), nil
+}
+
 // Keys derives the service wallet and the partner top-up subwallets from one
 // seed. Addresses are computed locally; no network is needed.
 type Keys struct {
 	network string
+	version string
 	main    *wallet.Wallet
 }
 
@@ -47,7 +71,10 @@ func NewKeys(seed []string, version, network string) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ton: wallet from seed: %w", err)
 	}
-	return &Keys{network: network, main: w}, nil
+	if version == "" {
+		version = "v4r2"
+	}
+	return &Keys{network: network, version: version, main: w}, nil
 }
 
 // NewSeed returns a fresh 24-word seed.

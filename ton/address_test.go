@@ -29,8 +29,12 @@ func TestKeysAddressesStableAndDistinct(t *testing.T) {
 			t.Errorf("v4r2 raw address differs between networks")
 		}
 		seen := map[string]bool{k.ServiceAddressRaw(): true}
-		for id := uint32(1); id <= 5; id++ {
-			f, raw, err := k.TopupAddress(SubwalletBase + id)
+		for _, pid := range []int64{1, 2, 3, 4, 5, 48576, 65535} {
+			id, err := k.PartnerSubwallet(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, raw, err := k.TopupAddress(id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +42,7 @@ func TestKeysAddressesStableAndDistinct(t *testing.T) {
 				t.Fatalf("%s subwallet %d repeats an address", v, id)
 			}
 			seen[raw] = true
-			f2, raw2, _ := k.TopupAddress(SubwalletBase + id)
+			f2, raw2, _ := k.TopupAddress(id)
 			if f != f2 || raw != raw2 {
 				t.Fatalf("subwallet %d not stable", id)
 			}
@@ -47,5 +51,9 @@ func TestKeysAddressesStableAndDistinct(t *testing.T) {
 				t.Fatalf("RawAddress(%q) = %q, %v; want %q", f, back, err, raw)
 			}
 		}
+	}
+	k5, _ := NewKeys(testSeed, "v5r1", NetworkSandbox)
+	if _, err := k5.PartnerSubwallet(MaxV5Partners + 1); err == nil {
+		t.Fatal("v5r1 must refuse a partner id whose subwallet would wrap onto another address")
 	}
 }

@@ -51,10 +51,10 @@ type Env struct {
 
 // Options tune the test shop.
 type Options struct {
-	Config   *config.Config  // default: config.Default()
-	Provider shop.Provider   // default: fulfil.Sandbox{}
-	Clock    bool            // inject a settable clock starting 2026-04-16T12:00:00Z
-	Path     string          // bbolt file; default: a new temp file
+	Config   *config.Config // default: config.Default()
+	Provider shop.Provider  // default: fulfil.Sandbox{}
+	Clock    bool           // inject a settable clock starting 2026-04-16T12:00:00Z
+	Path     string         // bbolt file; default: a new temp file
 }
 
 var keysOnce sync.Once
