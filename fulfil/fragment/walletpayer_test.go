@@ -1,0 +1,544 @@
+package fragment
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	liteapi "github.com/xssnick/tonutils-go/ton"
+	"github.com/xssnick/tonutils-go/ton/wallet"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// fakeChain is a liteserver view of one v4r2 wallet: it executes the
+// external messages it is given (when told to), producing tonutils-go
+// transactions the way the chain does.
+type fakeChain struct {
+	t    *testing.T
+	mu   sync.Mutex
+	addr *address.Address
+
+	deployed bool
+	balance  int64
+	seqno    uint32
+	block    uint32
+	txs      []*tlb.Transaction // ascending
+
+	execute bool // run messages on broadcast (else they are lost)
+	bounce  bool // the destination bounces transfers
+	noFunds bool // the action phase sends nothing
+	sends   int
+	onSend  func()
+}
+
+func newFakeChain(t *testing.T, addr *address.Address) *fakeChain {
+	return &fakeChain{t: t, addr: addr, deployed: true, balance: 10_000_000_000, seqno: 5, execute: true}
+}
+
+func (c *fakeChain) CurrentMasterchainInfo(context.Context) (*liteapi.BlockIDExt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.block++
+	return &liteapi.BlockIDExt{Workchain: -1, Shard: -1 << 63, SeqNo: c.block}, nil
+}
+
+func (c *fakeChain) lastTx() (uint64, []byte) {
+	if len(c.txs) == 0 {
+		return 0, nil
+	}
+	tx := c.txs[len(c.txs)-1]
+	return tx.LT, tx.Hash
+}
+
+func (c *fakeChain) GetAccount(_ context.Context, _ *liteapi.BlockIDExt, addr *address.Address) (*tlb.Account, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !addr.Equals(c.addr) {
+		return &tlb.Account{}, nil
+	}
+	status := tlb.AccountStatus(tlb.AccountStatusActive)
+	if !c.deployed {
+		status = tlb.AccountStatusUninit
+	}
+	lt, h := c.lastTx()
+	return &tlb.Account{
+		IsActive: true,
+		State: &tlb.AccountState{IsValid: true, Address: c.addr, AccountStorage: tlb.AccountStorage{
+			Status: status, Balance: tlb.FromNanoTON(big.NewInt(c.balance)),
+		}},
+		LastTxLT: lt, LastTxHash: h,
+	}, nil
+}
+
+func (c *fakeChain) RunGetMethod(_ context.Context, _ *liteapi.BlockIDExt, _ *address.Address, method string, _ ...interface{}) (*liteapi.ExecutionResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if method != "seqno" {
+		return nil, fmt.Errorf("unexpected get method %s", method)
+	}
+	if !c.deployed {
+		return nil, liteapi.ContractExecError{Code: liteapi.ErrCodeContractNotInitialized}
+	}
+	return liteapi.NewExecutionResult([]any{big.NewInt(int64(c.seqno))}), nil
+}
+
+func (c *fakeChain) ListTransactions(_ context.Context, _ *address.Address, num uint32, lt uint64, hash []byte) ([]*tlb.Transaction, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.txs) - 1; i >= 0; i-- {
+		if c.txs[i].LT == lt {
+			if !bytes.Equal(c.txs[i].Hash, hash) {
+				return nil, errors.New("hash mismatch")
+			}
+			from := max(0, i+1-int(num))
+			return append([]*tlb.Transaction(nil), c.txs[from:i+1]...), nil
+		}
+	}
+	return nil, liteapi.ErrNoTransactionsWereFound
+}
+
+func (c *fakeChain) SendExternalMessage(_ context.Context, ext *tlb.ExternalMessage) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sends++
+	if c.onSend != nil {
+		c.onSend()
+	}
+	if !c.execute {
+		return nil // lost on the way
+	}
+	if !ext.DstAddr.Equals(c.addr) {
+		return errors.New("wrong wallet")
+	}
+	validUntil, seqno, err := bodyHeader(ext.Body, false)
+	if err != nil {
+		return err
+	}
+	if seqno != c.seqno || time.Now().Unix() > validUntil {
+		return errors.New("inbound external message rejected before smart-contract execution (406)")
+	}
+	if !c.deployed && ext.StateInit == nil {
+		return errors.New("uninit wallet needs state init")
+	}
+	sl := ext.Body.BeginParse()
+	sl.MustLoadSlice(512 + 32 + 32 + 32)
+	if op := sl.MustLoadUInt(8); op != 0 {
+		return errors.New("unexpected op")
+	}
+	sl.MustLoadUInt(8) // mode
+	intCell, err := sl.LoadRefCell()
+	if err != nil {
+		return err
+	}
+	var im tlb.InternalMessage
+	if err := tlb.LoadFromCell(&im, intCell.BeginParse()); err != nil {
+		return err
+	}
+	c.seqno++
+	c.deployed = true
+	tx := c.newTx(&tlb.Message{MsgType: tlb.MsgTypeExternalIn, Msg: ext})
+	if !c.noFunds {
+		out := cell.NewDict(15)
+		if err := out.SetIntKey(big.NewInt(0), cell.BeginCell().MustStoreRef(intCell).EndCell()); err != nil {
+			return err
+		}
+		tx.IO.Out = &tlb.MessagesList{List: out}
+		c.balance -= im.Amount.Nano().Int64()
+	}
+	if c.bounce && !c.noFunds {
+		pfx, bits := bouncePrefix(im.Body)
+		raw, _ := hex.DecodeString(pfx)
+		body := cell.BeginCell().MustStoreUInt(0xffffffff, 32).MustStoreSlice(raw, uint(bits)).EndCell()
+		c.newTx(&tlb.Message{MsgType: tlb.MsgTypeInternal, Msg: &tlb.InternalMessage{
+			Bounced: true, SrcAddr: im.DstAddr, DstAddr: c.addr, Amount: im.Amount, Body: body,
+		}})
+	}
+	return nil
+}
+
+// newTx appends a transaction with the given incoming message.
+func (c *fakeChain) newTx(in *tlb.Message) *tlb.Transaction {
+	lt, h := c.lastTx()
+	tx := &tlb.Transaction{LT: lt + 1000, PrevTxLT: lt, PrevTxHash: h, Now: uint32(time.Now().Unix())}
+	sum := sha256.Sum256(binary.BigEndian.AppendUint64(nil, tx.LT))
+	tx.Hash = sum[:]
+	tx.IO.In = in
+	c.txs = append(c.txs, tx)
+	return tx
+}
+
+// incoming adds an unrelated incoming transfer (customers pay the service wallet).
+func (c *fakeChain) incoming(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for range n {
+		c.newTx(&tlb.Message{MsgType: tlb.MsgTypeInternal, Msg: &tlb.InternalMessage{
+			SrcAddr: address.NewAddress(0, 0, bytes.Repeat([]byte{7}, 32)), DstAddr: c.addr,
+			Amount: tlb.FromNanoTON(big.NewInt(1e9)), Body: cell.BeginCell().EndCell(),
+		}})
+	}
+}
+
+func newTestKeys(t *testing.T, version, network string) *ton.Keys {
+	t.Helper()
+	k, err := ton.NewKeys(ton.NewSeed(), version, network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func testMessage(t *testing.T) Message {
+	t.Helper()
+	payload, err := decodePayload(fragmentPayload("100 Telegram Stars \n\nRef#abcDEF123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, _ := ton.ParseAddress(fakeDest)
+	return Message{To: to, AmountNano: 387_000_000, Payload: payload, ValidUntil: time.Now().Add(5 * time.Minute)}
+}
+
+func TestWalletPayerAccount(t *testing.T) {
+	t.Parallel()
+	type wantAcc struct {
+		name    string
+		w       *wallet.Wallet
+		raw     string
+		testnet bool
+	}
+	k4 := newTestKeys(t, "v4r2", ton.NetworkMainnet) // the service wallet as ton.Keys derives it
+	k5 := newTestKeys(t, "v5r1", ton.NetworkTestnet)
+	v5main := testWallet(t, wallet.ConfigV5R1Final{NetworkGlobalID: wallet.MainnetGlobalID})
+	for _, tc := range []wantAcc{
+		{"v4r2 mainnet (ton.Keys)", k4.Wallet(), k4.ServiceAddressRaw(), false},
+		{"v5r1 testnet (ton.Keys)", k5.Wallet(), k5.ServiceAddressRaw(), true},
+		{"v5r1 mainnet", v5main, v5main.Address().StringRaw(), false},
+		{"v4r2 testnet", testWallet(t, wallet.V4R2), testWallet(t, wallet.V4R2).Address().StringRaw(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewWalletPayer(tc.w, newFakeChain(t, tc.w.Address()), WalletPayerOptions{Testnet: tc.testnet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc := p.Account()
+			chain := map[bool]string{false: "-239", true: "-3"}[tc.testnet]
+			if acc.Address != tc.raw || acc.Chain != chain || len(acc.PublicKey) != 64 {
+				t.Fatalf("account %+v, want address %s chain %s", acc, tc.raw, chain)
+			}
+			raw, err := base64.StdEncoding.DecodeString(acc.WalletStateInit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			si, err := cell.FromBOC(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The state init hashes to the wallet address: Fragment can check it.
+			if hex.EncodeToString(si.Hash()) != hex.EncodeToString(tc.w.Address().Data()) {
+				t.Fatal("walletStateInit does not hash to the wallet address")
+			}
+			if pub := tc.w.PrivateKey().Public(); hex.EncodeToString(pub.(ed25519.PublicKey)) != acc.PublicKey {
+				t.Fatal("public key mismatch")
+			}
+		})
+	}
+	if _, err := NewWalletPayer(v5main, newFakeChain(t, v5main.Address()), WalletPayerOptions{Testnet: true}); err == nil {
+		t.Fatal("a mainnet v5 wallet accepted for testnet")
+	}
+}
+
+// testWallet is a wallet from a fixed key (deriving from a seed is slow).
+func testWallet(t *testing.T, cfg wallet.VersionConfig) *wallet.Wallet {
+	t.Helper()
+	w, err := wallet.FromPrivateKey(nil, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32)), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func newTestPayer(t *testing.T, mut func(*WalletPayerOptions)) (*WalletPayer, *fakeChain) {
+	t.Helper()
+	w := testWallet(t, wallet.V4R2)
+	chain := newFakeChain(t, w.Address())
+	opts := WalletPayerOptions{PollInterval: time.Millisecond}
+	if mut != nil {
+		mut(&opts)
+	}
+	p, err := NewWalletPayer(w, chain, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain.incoming(3)
+	return p, chain
+}
+
+func TestWalletPayerSendRecordsBeforeBroadcastAndConfirms(t *testing.T) {
+	p, chain := newTestPayer(t, nil)
+	ctx := context.Background()
+	m := testMessage(t)
+	var recorded SentMessage
+	s, err := p.Send(ctx, m, func(_ context.Context, s SentMessage) error {
+		if chain.sends != 0 {
+			t.Error("broadcast before record")
+		}
+		recorded = s
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s != recorded || s.Seqno != 5 || s.AmountNano != m.AmountNano || s.To != m.To.StringRaw() ||
+		s.PayloadHash != hex.EncodeToString(m.Payload.Hash()) || s.ValidUntil < time.Now().Unix() || s.AfterLT == 0 {
+		t.Fatalf("sent %+v", s)
+	}
+	chain.incoming(20) // more traffic after the payment
+	out, err := p.Lookup(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != StatusConfirmed || len(out.TxHash) != 64 {
+		t.Fatalf("outcome %+v", out)
+	}
+	// The message on chain is exactly the one asked for.
+	tx := chain.txs[3]
+	list, _ := tx.IO.Out.ToSlice()
+	im := list[0].AsInternal()
+	if im.DstAddr.StringRaw() != m.To.StringRaw() || im.Amount.Nano().Int64() != m.AmountNano ||
+		!bytes.Equal(im.Body.Hash(), m.Payload.Hash()) || !im.Bounce {
+		t.Fatalf("on-chain message %s", im.Dump())
+	}
+	if out.TxHash != hex.EncodeToString(tx.Hash) {
+		t.Fatal("tx hash mismatch")
+	}
+	if bal, err := p.Balance(ctx); err != nil || bal != 10_000_000_000-m.AmountNano {
+		t.Fatalf("balance %d, %v", bal, err)
+	}
+}
+
+func TestWalletPayerRecordFailureBroadcastsNothing(t *testing.T) {
+	p, chain := newTestPayer(t, nil)
+	if _, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return errors.New("disk full") }); err == nil {
+		t.Fatal("Send succeeded")
+	}
+	if chain.sends != 0 {
+		t.Fatal("broadcast without a record")
+	}
+}
+
+func TestWalletPayerLostMessage(t *testing.T) {
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
+	p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.Now = now })
+	ctx := context.Background()
+	chain.execute = false
+	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := p.Lookup(ctx, s); out.Status != StatusPending {
+		t.Fatalf("lost message: %+v, want pending", out)
+	}
+	mu.Lock()
+	offset = 3*time.Minute + 2*time.Minute + 5*time.Second // past valid_until + margin
+	mu.Unlock()
+	if out, _ := p.Lookup(ctx, s); out.Status != StatusExpired {
+		t.Fatalf("expired lost message: %+v, want expired", out)
+	}
+}
+
+func TestWalletPayerResendExecutesOnce(t *testing.T) {
+	p, chain := newTestPayer(t, nil)
+	ctx := context.Background()
+	chain.execute = false
+	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain.mu.Lock()
+	chain.execute = true
+	chain.mu.Unlock()
+	if err := p.Resend(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resend(ctx, s); err == nil { // the wallet refuses the replay
+		t.Fatal("replayed message accepted")
+	}
+	out, err := p.Lookup(ctx, s)
+	if err != nil || out.Status != StatusConfirmed {
+		t.Fatalf("%+v, %v", out, err)
+	}
+	paid := 0
+	for _, tx := range chain.txs {
+		if tx.IO.Out != nil {
+			paid++
+		}
+	}
+	if paid != 1 {
+		t.Fatalf("%d payments on chain", paid)
+	}
+}
+
+func TestWalletPayerSeqnoMovedWithoutUs(t *testing.T) {
+	p, chain := newTestPayer(t, nil)
+	ctx := context.Background()
+	chain.execute = false
+	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another message took seqno 5 (e.g. a restart that re-signed).
+	chain.mu.Lock()
+	chain.seqno++
+	chain.newTx(&tlb.Message{MsgType: tlb.MsgTypeExternalIn, Msg: &tlb.ExternalMessage{DstAddr: chain.addr, Body: cell.BeginCell().MustStoreUInt(1, 8).EndCell()}})
+	chain.mu.Unlock()
+	out, err := p.Lookup(ctx, s)
+	if err != nil || out.Status != StatusExpired {
+		t.Fatalf("%+v, %v", out, err)
+	}
+}
+
+func TestWalletPayerBouncedAndFailed(t *testing.T) {
+	for name, set := range map[string]func(c *fakeChain){
+		"bounced": func(c *fakeChain) { c.bounce = true },
+		"failed":  func(c *fakeChain) { c.noFunds = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, chain := newTestPayer(t, nil)
+			set(chain)
+			s, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := p.Lookup(context.Background(), s)
+			want := map[string]Status{"bounced": StatusBounced, "failed": StatusFailed}[name]
+			if err != nil || out.Status != want || out.TxHash == "" {
+				t.Fatalf("%+v, %v; want %s", out, err, want)
+			}
+		})
+	}
+}
+
+func TestWalletPayerOneMessageInFlight(t *testing.T) {
+	p, chain := newTestPayer(t, nil)
+	chain.execute = false
+	first, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil }); err == nil {
+		t.Fatal("second message signed while the first can still execute")
+	}
+	chain.mu.Lock()
+	chain.execute = true
+	chain.mu.Unlock()
+	if err := p.Resend(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	second, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+	if err != nil || second.Seqno != first.Seqno+1 {
+		t.Fatalf("second %+v, %v", second, err)
+	}
+}
+
+func TestWalletPayerUndeployedWallet(t *testing.T) {
+	p, chain := newTestPayer(t, nil)
+	chain.deployed, chain.seqno = false, 0
+	s, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+	if err != nil || s.Seqno != 0 {
+		t.Fatalf("%+v, %v", s, err)
+	}
+	ext, err := decodeExternal(s.BOC)
+	if err != nil || ext.StateInit == nil {
+		t.Fatalf("first message must deploy the wallet: %v", err)
+	}
+	if out, _ := p.Lookup(context.Background(), s); out.Status != StatusConfirmed {
+		t.Fatalf("%+v", out)
+	}
+}
+
+func TestWalletPayerV5Header(t *testing.T) {
+	w := testWallet(t, wallet.ConfigV5R1Final{NetworkGlobalID: wallet.MainnetGlobalID})
+	chain := newFakeChain(t, w.Address())
+	chain.execute = false // the fake only runs v4 bodies
+	p, err := NewWalletPayer(w, chain, WalletPayerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testMessage(t)
+	m.ValidUntil = time.Now().Add(time.Minute)
+	s, err := p.Send(context.Background(), m, func(context.Context, SentMessage) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Seqno != 5 || s.ValidUntil > m.ValidUntil.Unix() {
+		t.Fatalf("%+v: the wallet message must expire before the link", s)
+	}
+	// A link about to expire is refused before anything is signed.
+	m.ValidUntil = time.Now().Add(5 * time.Second)
+	p2, _ := NewWalletPayer(w, newFakeChain(t, w.Address()), WalletPayerOptions{})
+	if _, err := p2.Send(context.Background(), m, func(context.Context, SentMessage) error {
+		t.Error("recorded a message for an expiring link")
+		return nil
+	}); err == nil {
+		t.Fatal("sent for an expiring link")
+	}
+}
+
+// The provider and the tonutils-go payer together: one real signed message.
+func TestProviderWithWalletPayer(t *testing.T) {
+	f, srv := newFakeFragment(t)
+	wp, chain := newTestPayer(t, nil)
+	p := newTestProvider(t, srv.URL, wp, func(o *Options) { o.BounceWindow = -1 })
+	sv := &saver{t: t}
+	res, err := p.Deliver(context.Background(), starsReq("alice_user", 100), sv.save)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	link := f.links[res.ProviderRef]
+	f.mu.Unlock()
+	var paid []*tlb.InternalMessage
+	for _, tx := range chain.txs {
+		if tx.IO.Out != nil {
+			list, _ := tx.IO.Out.ToSlice()
+			paid = append(paid, list[0].AsInternal())
+			if hex.EncodeToString(tx.Hash) != res.TxHash {
+				t.Error("result tx hash is not the payment's")
+			}
+		}
+	}
+	want, _ := decodePayload(link.Payload)
+	wantTo, _ := ton.RawAddress(link.Address)
+	if len(paid) != 1 || paid[0].DstAddr.StringRaw() != wantTo || paid[0].Amount.Nano().String() != link.Amount ||
+		!bytes.Equal(paid[0].Body.Hash(), want.Hash()) {
+		t.Fatalf("on-chain payments %d", len(paid))
+	}
+	if acc := f.lastCall("getBuyStarsLink").Form["account"]; !bytes.Contains([]byte(acc), []byte(wp.Account().Address)) {
+		t.Fatalf("account %s", acc)
+	}
+	// A restart with the saved state finds the payment instead of paying again.
+	r := starsReq("alice_user", 100)
+	r.State = sv.last()
+	res2, err := p.Deliver(context.Background(), r, sv.save)
+	if err != nil || res2 != res || chain.sends != 1 {
+		t.Fatalf("resume: %+v, %v, sends %d", res2, err, chain.sends)
+	}
+}
