@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	tonapi "github.com/xssnick/tonutils-go/ton"
+
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// chainClient is one liteserver client shared by the listener and the
+// Fragment payer. It dials on first use, so start-up never waits for the
+// network; a failed dial is retried by the next call.
+type chainClient struct {
+	network, configURL string
+	mu                 sync.Mutex
+	api                tonapi.APIClientWrapped
+}
+
+func (c *chainClient) get(ctx context.Context) (tonapi.APIClientWrapped, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.api != nil {
+		return c.api, nil
+	}
+	api, err := ton.Dial(ctx, c.network, c.configURL)
+	if err != nil {
+		return nil, err
+	}
+	w, ok := api.(tonapi.APIClientWrapped)
+	if !ok {
+		return nil, fmt.Errorf("ton: dial returned %T, not a tonutils client", api)
+	}
+	c.api = w
+	return w, nil
+}
+
+// dial is the listener's Dial option.
+func (c *chainClient) dial(ctx context.Context) (ton.ChainAPI, error) { return c.get(ctx) }
+
+// The methods the Fragment payer calls (fragment.ChainAPI).
+
+func (c *chainClient) CurrentMasterchainInfo(ctx context.Context) (*tonapi.BlockIDExt, error) {
+	api, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.CurrentMasterchainInfo(ctx)
+}
+
+func (c *chainClient) GetAccount(ctx context.Context, block *tonapi.BlockIDExt, addr *address.Address) (*tlb.Account, error) {
+	api, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetAccount(ctx, block, addr)
+}
+
+func (c *chainClient) RunGetMethod(ctx context.Context, block *tonapi.BlockIDExt, addr *address.Address, method string, params ...interface{}) (*tonapi.ExecutionResult, error) {
+	api, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.RunGetMethod(ctx, block, addr, method, params...)
+}
+
+func (c *chainClient) ListTransactions(ctx context.Context, addr *address.Address, num uint32, lt uint64, txHash []byte) ([]*tlb.Transaction, error) {
+	api, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.ListTransactions(ctx, addr, num, lt, txHash)
+}
+
+func (c *chainClient) SendExternalMessage(ctx context.Context, msg *tlb.ExternalMessage) error {
+	api, err := c.get(ctx)
+	if err != nil {
+		return err
+	}
+	return api.SendExternalMessage(ctx, msg)
+}

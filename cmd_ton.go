@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// chainCommand loads the config of a real network, derives the keys and dials.
+func chainCommand(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*config.Config, *ton.Keys, ton.ChainAPI, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, nil, exitError{2, err}
+	}
+	cfg, _, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cfg.Sandbox() {
+		return nil, nil, nil, exitError{2, fmt.Errorf("%s needs ton.network testnet or mainnet (the sandbox chain has no liteservers)", name)}
+	}
+	keys, err := ton.NewKeys(splitSeed(cfg.TON.WalletSeed), cfg.TON.WalletVersion, cfg.TON.Network)
+	if err != nil {
+		return nil, nil, nil, exitError{2, fmt.Errorf("ton.wallet_seed: %w", err)}
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	api, err := ton.Dial(dctx, cfg.TON.Network, cfg.TON.ConfigURL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to %s liteservers (check ton.config_url and the network): %w", cfg.TON.Network, err)
+	}
+	return cfg, keys, api, nil
+}
+
+// readStore opens the store read-only for an operator command; a store held
+// by the running service is reported, not waited for.
+func readStore(path string) (*store.Bolt, error) {
+	st, err := store.OpenBolt(path, store.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("the store %s is held by the running service; stop it first: %w", path, err)
+	}
+	return st, err
+}
+
+func runTonCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, keys, api, err := chainCommand(ctx, "ton-check", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	cursor := ""
+	if st, err := readStore(cfg.Store.Path); err == nil {
+		_ = st.View(ctx, func(tx store.Tx) error {
+			if v, err := tx.GetMeta("chain_cursor"); err == nil {
+				cursor = string(v)
+			}
+			return nil
+		})
+		st.Close()
+	} else {
+		fmt.Fprintf(stdout, "listener cursor: unknown (%v)\n", err)
+	}
+	return ton.TonCheck(ctx, api, keys, cursor, stdout)
+}
+
+func runSweep(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	dryRun := true
+	var reserve int64
+	cfg, keys, api, err := chainCommand(ctx, "sweep", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&dryRun, "dry-run", true, "only print what would move (-dry-run=false sends)")
+		fs.Int64Var(&reserve, "reserve", ton.DefaultSweepReserveNano, "nanotons left on each top-up wallet")
+	})
+	if err != nil {
+		return err
+	}
+	st, err := readStore(cfg.Store.Path)
+	if err != nil {
+		return err
+	}
+	var ids []uint32
+	err = st.View(ctx, func(tx store.Tx) error {
+		var after int64
+		for {
+			ps, err := tx.ListPartners(after, 1000)
+			if err != nil || len(ps) == 0 {
+				return err
+			}
+			for _, p := range ps {
+				ids = append(ids, p.SubwalletID)
+				after = p.ID
+			}
+		}
+	})
+	st.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sweeping %d top-up wallets to %s (dry run: %v)\n", len(ids), keys.ServiceAddress(), dryRun)
+	return ton.Sweep(ctx, api, keys, ids, reserve, dryRun, stdout)
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// TestMain lets the test binary act as the real openmoney binary in child
+// processes (OPENMONEY_CHILD=1), so crash tests kill a real service.
+func TestMain(m *testing.M) {
+	if os.Getenv("OPENMONEY_CHILD") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// child is a running openmoney process.
+type child struct {
+	cmd  *exec.Cmd
+	base string
+	done chan error
+}
+
+func startChild(t *testing.T, cfgPath string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-config", cfgPath)
+	cmd.Env = append(os.Environ(), "OPENMONEY_CHILD=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() {
+			var line struct{ Addr string }
+			if !sent && json.Unmarshal(sc.Bytes(), &line) == nil && line.Addr != "" {
+				addr <- line.Addr
+				sent = true
+			}
+		}
+	}()
+	go func() { c.done <- cmd.Wait() }()
+	select {
+	case a := <-addr:
+		c.base = "http://" + a + "/api/v1"
+	case err := <-c.done:
+		t.Fatalf("child exited before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("child did not start listening")
+	}
+	return c
+}
+
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+}
+
+func (c *child) stop(t *testing.T) {
+	t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		if err != nil {
+			t.Fatalf("graceful stop: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("child did not stop within 10 s of SIGTERM")
+	}
+}
+
+type client struct {
+	http *http.Client
+	base string
+	key  string
+}
+
+func (c *client) do(ctx context.Context, method, path string, body any, idem string) (int, map[string]any, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	if idem != "" {
+		req.Header.Set("Idempotency-Key", idem)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return resp.StatusCode, nil, err
+	}
+	return resp.StatusCode, env.Data, nil
+}
+
+// acked is what the service acknowledged before it was killed.
+type acked struct {
+	mu        sync.Mutex
+	orders    map[int64]int64 // order id → partner id
+	payments  map[string]int64
+	topups    map[string]int64 // tx hash → partner
+	balOrders int
+}
+
+func TestCrashKillNineLosesNothing(t *testing.T) {
+	rounds := 3
+	if testing.Short() {
+		rounds = 1
+	}
+	if v, err := strconv.Atoi(os.Getenv("OPENMONEY_CRASH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "openmoney.db")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("http: {listen: \"127.0.0.1:0\"}\nstore: {path: %q}\napi: {rate_limit: {per_second: 100000, burst: 100000}}\nlog: {level: info}\n", dbPath)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ack := &acked{orders: map[int64]int64{}, payments: map[string]int64{}, topups: map[string]int64{}}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	totalOps := 0
+	for round := 1; round <= rounds; round++ {
+		c := startChild(t, cfgPath)
+		anon := &client{http: hc, base: c.base}
+		var partners []*client
+		for i := 0; i < 5; i++ {
+			code, data, err := anon.do(context.Background(), "POST", "/sandbox/partners", nil, "")
+			if err != nil || code != 200 {
+				t.Fatalf("sandbox partner: %d %v", code, err)
+			}
+			partners = append(partners, &client{http: hc, base: c.base, key: data["api_key"].(string)})
+		}
+		type pinfo struct {
+			id    int64
+			topup string
+		}
+		infos := make([]pinfo, len(partners))
+		for i, p := range partners {
+			_, data, err := p.do(context.Background(), "GET", "/balance", nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			infos[i].topup = data["topup_address"].(string)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var ops sync.Map
+		for w := 0; w < 50; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pi := w % len(partners)
+				p := partners[pi]
+				for n := 0; ctx.Err() == nil; n++ {
+					switch n % 3 {
+					case 0: // order paid through the sandbox chain
+						code, o, err := p.do(ctx, "POST", "/orders/stars", map[string]any{"recipient_username": "pandus", "quantity": 100}, fmt.Sprintf("r%d-w%d-n%d", round, w, n))
+						if err != nil || code != 200 {
+							continue
+						}
+						id := int64(o["id"].(float64))
+						ack.mu.Lock()
+						ack.orders[id] = int64(pi)
+						ack.mu.Unlock()
+						code, tr, err := p.do(ctx, "POST", "/sandbox/transfers", map[string]any{"to_address": o["payment_address"], "amount_nanoton": o["price_nanoton"], "comment": o["payment_memo"]}, "")
+						if err == nil && code == 200 {
+							ack.mu.Lock()
+							ack.payments[tr["tx_hash"].(string)] = id
+							ack.mu.Unlock()
+						}
+					case 1: // top-up
+						code, tr, err := p.do(ctx, "POST", "/sandbox/transfers", map[string]any{"to_address": infos[pi].topup, "amount_nanoton": "500000000"}, "")
+						if err == nil && code == 200 {
+							ack.mu.Lock()
+							ack.topups[tr["tx_hash"].(string)] = int64(pi)
+							ack.mu.Unlock()
+						}
+					case 2: // balance order
+						code, o, err := p.do(ctx, "POST", "/orders/stars", map[string]any{"recipient_username": "pandus", "quantity": 100, "payment_method": "balance"}, fmt.Sprintf("r%d-w%d-n%d", round, w, n))
+						if err == nil && code == 200 {
+							ack.mu.Lock()
+							ack.orders[int64(o["id"].(float64))] = int64(pi)
+							ack.balOrders++
+							ack.mu.Unlock()
+						}
+					}
+					ops.Store(fmt.Sprint(w, n), true)
+				}
+			}()
+		}
+		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
+		c.kill(t)
+		cancel()
+		wg.Wait()
+		n := 0
+		ops.Range(func(any, any) bool { n++; return true })
+		totalOps += n
+
+		// Restart: the listener must catch up on every acknowledged transfer.
+		c = startChild(t, cfgPath)
+		waitCaughtUp(t, &client{http: hc, base: c.base, key: partners[0].key}, infos[0].topup)
+		c.stop(t)
+		verifyStore(t, dbPath, ack)
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"check", "-config", cfgPath}, os.Getenv, &out, io.Discard); err != nil {
+			t.Fatalf("round %d: openmoney check: %v\n%s", round, err, out.String())
+		}
+		t.Logf("round %d: killed after %d operations; %s", round, n, strings.TrimSpace(out.String()))
+	}
+	ack.mu.Lock()
+	t.Logf("crash campaign: %d rounds, %d operations, %d acknowledged orders (%d from balance), %d payments, %d top-ups, 0 violations",
+		rounds, totalOps, len(ack.orders), ack.balOrders, len(ack.payments), len(ack.topups))
+	ack.mu.Unlock()
+}
+
+// waitCaughtUp sends a marker top-up and waits for it: the sandbox chain is
+// processed in order, so everything before it is then processed too.
+func waitCaughtUp(t *testing.T, c *client, topup string) {
+	t.Helper()
+	ctx := context.Background()
+	_, before, err := c.do(ctx, "GET", "/balance", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := c.do(ctx, "POST", "/sandbox/transfers", map[string]any{"to_address": topup, "amount_nanoton": "1"}, "")
+	if err != nil || code != 200 {
+		t.Fatalf("marker transfer: %d %v", code, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		_, now, err := c.do(ctx, "GET", "/balance", nil, "")
+		if err == nil && now["balance_nanoton"] != before["balance_nanoton"] {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("listener did not catch up within 30 s")
+}
+
+func verifyStore(t *testing.T, path string, ack *acked) {
+	t.Helper()
+	st, err := store.OpenBolt(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ack.mu.Lock()
+	defer ack.mu.Unlock()
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		for id := range ack.orders {
+			if _, err := tx.GetOrder(id); err != nil {
+				t.Errorf("acknowledged order %d lost: %v", id, err)
+			}
+		}
+		for h, id := range ack.payments {
+			s, err := tx.GetSeen(h)
+			if err != nil {
+				t.Errorf("acknowledged payment %s never credited: %v", h, err)
+				continue
+			}
+			if s.Kind != store.SeenOrder || s.RefID != id {
+				t.Errorf("payment %s credited to %s %d, want order %d", h, s.Kind, s.RefID, id)
+			}
+			o, _ := tx.GetOrder(id)
+			if o != nil && o.PaidAt == nil {
+				t.Errorf("order %d paid in full but %s", id, o.Status)
+			}
+		}
+		for h := range ack.topups {
+			if s, err := tx.GetSeen(h); err != nil || s.Kind != store.SeenLedger {
+				t.Errorf("acknowledged top-up %s not credited: %v", h, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := shop.Check(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Violations) > 0 {
+		t.Fatalf("integrity violations after kill -9:\n%s", strings.Join(rep.Violations, "\n"))
+	}
+}

@@ -1,0 +1,344 @@
+// Command openmoney is The Open Money service: the partner REST API, the
+// Telegram bot, the TON payment listener and delivery, over one store.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/theopenmoney/openmoney/api"
+	"github.com/theopenmoney/openmoney/bot"
+	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/fulfil/fragment"
+	"github.com/theopenmoney/openmoney/pricing"
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := 1
+		var ee exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		fmt.Fprintln(os.Stderr, "openmoney:", err)
+		os.Exit(code)
+	}
+}
+
+// exitError carries a process exit code (2 = bad configuration or usage).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+const usage = `usage:
+  openmoney [-config FILE]           run the service (API, bot, TON listener, delivery)
+  openmoney version                  print the version
+  openmoney check [-config FILE]     verify the store's money invariants (read-only)
+  openmoney ton-check [-config FILE] connect to testnet/mainnet: wallet, balance, seqno, cursor, lag
+  openmoney sweep [-config FILE] [-dry-run=false] [-reserve NANO]
+                                     move top-up wallet balances to the service wallet (dry run by default)
+`
+
+// run is main without the process: tests call it exactly as main does.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintln(stdout, "openmoney", version)
+			return nil
+		case "check":
+			return runCheck(ctx, args[1:], getenv, stdout, stderr)
+		case "ton-check":
+			return runTonCheck(ctx, args[1:], getenv, stdout, stderr)
+		case "sweep":
+			return runSweep(ctx, args[1:], getenv, stdout, stderr)
+		case "help", "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+	}
+	fs := flag.NewFlagSet("openmoney", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (default ./config.yaml, else the embedded sandbox default)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2, err}
+	}
+	if fs.NArg() > 0 {
+		return exitError{2, fmt.Errorf("unknown command %q\n%s", fs.Arg(0), usage)}
+	}
+	cfg, source, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	return serve(ctx, cfg, source, log, stdout)
+}
+
+func loadConfig(path string, getenv func(string) string) (*config.Config, string, error) {
+	cfg, source, err := config.Load(path, getenv)
+	if err != nil {
+		return nil, source, exitError{2, err}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, source, exitError{2, fmt.Errorf("config %s: %w", source, err)}
+	}
+	return cfg, source, nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// app is the wired service.
+type app struct {
+	cfg   *config.Config
+	store *store.Bolt
+	shop  *shop.Shop
+	bot   *bot.Bot
+	// background runs beside the shop's loops until shutdown (rate refresh, provider probe).
+	background []func(context.Context) error
+}
+
+// build opens the store and wires every part from the config.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	st, err := store.OpenBolt(cfg.Store.Path, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, store: st}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	seed, err := walletSeed(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ton.NewKeys(seed, cfg.TON.WalletVersion, cfg.TON.Network)
+	if err != nil {
+		return nil, err
+	}
+	var listener *ton.Listener
+	deps := shop.Deps{Config: cfg, Store: st, Keys: keys, Log: log, Version: version}
+	if cfg.Sandbox() {
+		sb := ton.NewSandbox(st, nil)
+		deps.Chain, deps.Sandbox = sb, sb
+	} else {
+		chain := &chainClient{network: cfg.TON.Network, configURL: cfg.TON.ConfigURL}
+		listener = ton.NewListener(ton.ListenerOptions{Network: cfg.TON.Network, Log: log,
+			Watched: []string{keys.ServiceAddressRaw()}, Dial: chain.dial})
+		deps.Chain = listener
+		if cfg.Fulfillment.Provider == "fragment" {
+			payer, err := fragment.NewWalletPayer(keys.Wallet(), chain, fragment.WalletPayerOptions{
+				Testnet: cfg.TON.Network == ton.NetworkTestnet, Log: log})
+			if err != nil {
+				return nil, fmt.Errorf("fragment payer: %w", err)
+			}
+			f := cfg.Fulfillment.Fragment
+			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Wallet: payer, Log: log})
+			if err != nil {
+				return nil, exitError{2, fmt.Errorf("fulfillment.fragment: %w", err)}
+			}
+			deps.Provider = prov
+			a.background = append(a.background, func(ctx context.Context) error { return prov.Run(ctx, time.Minute) })
+		}
+	}
+	if deps.Provider == nil {
+		deps.Provider = fulfil.Sandbox{}
+	}
+	if cfg.Pricing.TonUSD.Rat().Sign() > 0 {
+		deps.Rates = pricing.NewFixed(string(cfg.Pricing.TonUSD), time.Now())
+	} else {
+		live := pricing.NewLive(pricing.LiveOptions{URL: cfg.Pricing.RateURL, Log: log})
+		deps.Rates = live
+		a.background = append(a.background, live.Run)
+	}
+	a.shop, err = shop.New(deps)
+	if err != nil {
+		return nil, err
+	}
+	if listener != nil {
+		addrs, err := a.shop.WatchedAddresses(ctx)
+		if err != nil {
+			return nil, err
+		}
+		listener.Watch(addrs...)
+	}
+	if cfg.Telegram.Token != "" {
+		a.bot, err = bot.New(bot.Options{Token: cfg.Telegram.Token, APIURL: cfg.Telegram.APIURL, Shop: a.shop, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("telegram: %w", err)
+		}
+	}
+	ok = true
+	return a, nil
+}
+
+// walletSeed is the configured seed, or in sandbox mode a seed generated once
+// and kept in the store, so sandbox addresses are stable across restarts.
+func walletSeed(ctx context.Context, cfg *config.Config, st store.Store) ([]string, error) {
+	if s := splitSeed(cfg.TON.WalletSeed); len(s) > 0 {
+		return s, nil
+	}
+	if !cfg.Sandbox() {
+		return nil, exitError{2, errors.New("ton.wallet_seed: required for " + cfg.TON.Network)}
+	}
+	var seed string
+	err := st.Update(ctx, func(tx store.Tx) error {
+		v, err := tx.GetMeta("sandbox_wallet_seed")
+		if err == nil {
+			seed = string(v)
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		seed = strings.Join(ton.NewSeed(), " ")
+		return tx.PutMeta("sandbox_wallet_seed", []byte(seed))
+	})
+	return strings.Fields(seed), err
+}
+
+func splitSeed(s string) []string { return strings.Fields(s) }
+
+func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Logger, stdout io.Writer) error {
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return exitError{2, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)}
+	}
+	srv := &http.Server{Handler: api.NewServer(a.shop, cfg, log), ReadHeaderTimeout: 10 * time.Second}
+	mode := "sandbox mode: simulated TON chain, no real money"
+	if !cfg.Sandbox() {
+		mode = cfg.TON.Network + " mode: real TON"
+	}
+	log.Info(fmt.Sprintf("openmoney listening on http://%s (%s)", ln.Addr(), mode),
+		"addr", ln.Addr().String(), "network", cfg.TON.Network, "config", source, "store", cfg.Store.Path,
+		"bot", a.bot != nil, "version", version)
+
+	bgCtx, cancelBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBg()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = a.shop.Run(bgCtx) }()
+	for _, fn := range a.background {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(bgCtx); err != nil && bgCtx.Err() == nil {
+				log.Error("background task stopped", "err", err)
+			}
+		}()
+	}
+	if a.bot != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.bot.Run(bgCtx); err != nil && bgCtx.Err() == nil {
+				log.Error("telegram bot stopped", "err", err)
+			}
+		}()
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		cancelBg()
+		wg.Wait()
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutCtx)
+	cancelBg()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2, err}
+	}
+	cfg, _, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	st, err := store.OpenBolt(cfg.Store.Path, store.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("the store %s is held by a running openmoney; stop it first (or use its admin integrity route): %w", cfg.Store.Path, err)
+		}
+		return err
+	}
+	defer st.Close()
+	rep, err := shop.Check(ctx, st)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows, %d chain transfers seen, %d unmatched deposits\n",
+		cfg.Store.Path, rep.Partners, rep.Orders, rep.LedgerRows, rep.SeenTx, rep.Unmatched)
+	if len(rep.Violations) > 0 {
+		for _, v := range rep.Violations {
+			fmt.Fprintln(stdout, "VIOLATION:", v)
+		}
+		return fmt.Errorf("integrity check failed: %d violations", len(rep.Violations))
+	}
+	fmt.Fprintln(stdout, "integrity check: OK (0 violations)")
+	return nil
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, os.Getenv, &out, &out); err != nil || !strings.HasPrefix(out.String(), "openmoney ") {
+		t.Fatalf("version: %q, %v", out.String(), err)
+	}
+}
+
+func TestBadConfigStopsStartupWithExitCode2(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"pricing.fee_percent: must be between 0 and 100": "pricing: {fee_percent: 101}\n",
+		"ton.netwrok: unknown key":                       "ton: {netwrok: sandbox}\n",
+		"ton.wallet_seed":                                "ton: {network: mainnet}\n",
+	} {
+		path := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := run(context.Background(), []string{"-config", path}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+		var ee exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("config %q: got %v; want one line with %q and exit code 2", body, err, name)
+		}
+	}
+}
+
+func TestCheckOnAFreshStoreAndWhileHeld(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	db := filepath.Join(dir, "om.db")
+	if err := os.WriteFile(cfg, []byte("store: {path: "+db+"}\nhttp: {listen: \"127.0.0.1:0\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A missing store is an error that says so.
+	if err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+		t.Fatal("check of a missing store succeeded")
+	}
+	c := startChild(t, cfg)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "held by a running openmoney") {
+		t.Fatalf("check while the service runs: %v", err)
+	}
+	c.stop(t)
+	out.Reset()
+	if err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &out, &out); err != nil || !strings.Contains(out.String(), "OK") {
+		t.Fatalf("check after stop: %v\n%s", err, out.String())
+	}
+}
