@@ -1,0 +1,47 @@
+// Package api is the partner REST API over net/http (Go 1.22 patterns under
+// /api/v1): it decodes requests, calls the shop, and encodes the answers in
+// the envelope of spec/API.md. No business rule lives here. routes.go lists
+// every route and says which middleware it gets; NewServer builds the one
+// http.Handler that main serves and the tests drive.
+//
+// Every request passes, outermost first: request id (X-Request-Id, a sane
+// incoming one kept, else a UUID; the body bounded to 64 KiB), access log
+// (one line: request id, method, route pattern, path without query, status,
+// bytes, duration, partner id — never a key), panic recovery (500
+// INTERNAL_ERROR carrying the request id), and a guard that turns the
+// ServeMux's own plain-text 404/405 and path-cleaning redirects into
+// envelopes. Authenticated routes add bearer auth (shop.Authenticate) and
+// the per-key rate limit; authenticated POSTs add idempotency
+// (idempotency.go).
+//
+// Decisions where spec/API.md is silent:
+//   - Successful calls answer 200, order creation included (as the page shows).
+//   - Times are RFC 3339 UTC to the second ("2026-04-16T12:15:00Z"), null
+//     until reached. TON amounts are exact JSON numbers rendered from
+//     nanotons; price_usd, ton_usd and fee_percent are exact decimals too.
+//   - payment_address, payment_memo, payment_link and expires_at are null on
+//     balance orders; stars_amount appears only on stars orders and
+//     premium_months only on premium orders.
+//   - Request bodies: one JSON object; field names are matched exactly (case
+//     included), unknown and repeated fields are refused, and so is anything
+//     after the object. Unknown query parameters are ignored.
+//   - limit is 1–100 when given (limit=0 is refused), default 20.
+//   - GET /orders/by-reference/{ref} answers every order of the partner
+//     carrying ref, oldest first, as {"items":[…],"next_cursor":null}; when
+//     none does it is 404 NOT_FOUND, like a lookup by id or memo.
+//   - POST /orders/{id}/cancel takes no body (or {}).
+//   - The rate limit is a token bucket per partner (one key = one partner):
+//     RateLimit-Limit is the burst, RateLimit-Remaining the whole tokens
+//     left, RateLimit-Reset the seconds until the bucket is full again, and
+//     Retry-After on 429 the seconds until the next request is allowed. All
+//     authenticated routes share the bucket; GET /health is not limited; the
+//     unauthenticated POST /sandbox/partners is limited per client IP.
+//   - Idempotency-Key applies to authenticated POSTs (orders, cancel, sandbox
+//     transfers). It is optional; when sent it must be one header of 1–255
+//     printable ASCII characters. 4xx answers are stored and replayed like
+//     2xx; 5xx, 401, 413 and 429 are not (they happen before, or are not, a
+//     final answer).
+//   - GET /health answers 200 with status ok or degraded, without auth.
+//   - Sandbox routes are not registered outside sandbox mode, so they are
+//     404 NOT_FOUND there like any unknown path.
+package api

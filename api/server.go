@@ -1,0 +1,75 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/shop"
+)
+
+// BasePath prefixes every route.
+const BasePath = "/api/v1"
+
+// MaxBodyBytes bounds request bodies (413 PAYLOAD_TOO_LARGE beyond it).
+const MaxBodyBytes = 64 << 10
+
+// idemWait bounds how long a request waits for an identical one with the same
+// Idempotency-Key that is still in flight (then 409 IDEMPOTENCY_IN_PROGRESS).
+const idemWait = 10 * time.Second
+
+// server holds what the handlers and middleware share. It is built once by
+// NewServer and only read afterwards (its parts synchronise themselves).
+type server struct {
+	shop     *shop.Shop
+	log      *slog.Logger
+	limiters *limiters
+	flights  *flights
+	idemWait time.Duration
+}
+
+// NewServer returns the API as one http.Handler, exactly as main serves it.
+func NewServer(s *shop.Shop, cfg *config.Config, log *slog.Logger) http.Handler {
+	return newServer(s, cfg, log, nil, nil)
+}
+
+// newServer builds the handler; extra routes (tests only) are added to the
+// table with the same middleware, and tweak (tests only) may adjust the
+// server before it is used.
+func newServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, extra []routeDef, tweak func(*server)) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := &server{
+		shop:     s,
+		log:      log,
+		limiters: newLimiters(cfg.API.RateLimit.PerSecond, cfg.API.RateLimit.Burst, time.Now),
+		flights:  newFlights(),
+		idemWait: idemWait,
+	}
+	if tweak != nil {
+		tweak(srv)
+	}
+	return srv.handler(extra)
+}
+
+// handler registers the routes on a ServeMux and wraps it in the outer
+// middleware every request passes: request id, access log, recovery, body
+// limit, and the guard that turns the mux's own 404/405 into envelopes.
+func (srv *server) handler(extra []routeDef) http.Handler {
+	mux := http.NewServeMux()
+	sandbox := srv.shop.SandboxMode()
+	for _, rt := range append(srv.routes(), extra...) {
+		if rt.Sandbox && !sandbox {
+			continue // absent: the mux guard answers 404 NOT_FOUND
+		}
+		mux.Handle(rt.Pattern(), srv.wrap(rt))
+	}
+	var h http.Handler = mux
+	h = srv.muxGuard(h)
+	h = srv.recoverer(h)
+	h = srv.accessLog(h)
+	h = srv.requestID(h)
+	return h
+}
