@@ -83,10 +83,24 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 		}
 		ri := infoFrom(r.Context())
 		req.IdempotencyKey, req.Fingerprint = ri.idemKey, ri.idemFP
+		stored := false
+		if req.IdempotencyKey != "" {
+			// The reply is stored with the key in the order's own
+			// transaction: one durable write, and an exact replay even if
+			// the process dies right after the commit.
+			req.Response = func(o *shop.Order) (int, []byte, error) {
+				body, err := successBody(orderView(o))
+				stored = err == nil
+				return http.StatusOK, body, err
+			}
+		}
 		o, err := srv.shop.CreateOrder(r.Context(), partnerFrom(r.Context()).ID, req)
 		if err != nil {
 			return nil, err
 		}
+		// An order found through an older key record (no stored reply) is
+		// answered normally and its reply stored by the middleware.
+		ri.idemStored = stored
 		return orderView(o), nil
 	})
 }

@@ -205,7 +205,9 @@ func (srv *server) lead(w http.ResponseWriter, r *http.Request, next http.Handle
 	if status == 0 {
 		status = http.StatusOK
 	}
-	if status < 500 {
+	if status < 500 && ri.idemStored {
+		f.status, f.body, f.replayable = status, bw.buf.Bytes(), true
+	} else if status < 500 {
 		err := srv.shop.IdemSave(context.WithoutCancel(ctx), shop.IdemRecord{PartnerID: fk.partner, Key: key,
 			Fingerprint: fp, Status: status, Body: bw.buf.Bytes()})
 		if err != nil {

@@ -38,6 +38,11 @@ type OrderRequest struct {
 	// the request body; the same key with another fingerprint is refused.
 	IdempotencyKey string
 	Fingerprint    string
+	// Response, when set with an IdempotencyKey, renders the final reply for
+	// the new order; it is stored with the key in the order's own
+	// transaction, so a replay is byte-for-byte even after a crash. It must
+	// be pure: the transaction may run more than once.
+	Response func(*Order) (status int, body []byte, err error)
 }
 
 // NormalizeUsername strips one leading '@' and checks Telegram's rule:
@@ -291,8 +296,14 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			}
 		}
 		if req.IdempotencyKey != "" {
-			if err := tx.PutIdem(&store.IdemRecord{PartnerID: partnerID, Key: req.IdempotencyKey,
-				Fingerprint: req.Fingerprint, OrderID: ord.ID, CreatedAt: now}); err != nil {
+			rec := &store.IdemRecord{PartnerID: partnerID, Key: req.IdempotencyKey,
+				Fingerprint: req.Fingerprint, OrderID: ord.ID, CreatedAt: now}
+			if req.Response != nil {
+				if rec.Status, rec.Body, err = req.Response(&ord); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutIdem(rec); err != nil {
 				return err
 			}
 		}

@@ -214,6 +214,7 @@ func (s *Shop) revokeActive(tx store.Tx, p *Partner, now time.Time) error {
 	}
 	k.RevokedAt = &now
 	p.ActiveKeyHash = ""
+	s.forgetKey(k.Hash)
 	return tx.PutAPIKey(k, false)
 }
 
@@ -283,26 +284,42 @@ func (s *Shop) Authenticate(ctx context.Context, key string) (*Partner, error) {
 		return nil, errUnauthorized
 	}
 	hash := HashKey(key)
+	s.authMu.RLock()
+	pid, cached := s.authCache[hash]
+	s.authMu.RUnlock()
 	var p *Partner
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		k, err := tx.GetAPIKey(hash)
-		if err != nil {
-			return err
+		if !cached {
+			k, err := tx.GetAPIKey(hash)
+			if err != nil {
+				return err
+			}
+			if k.RevokedAt != nil {
+				return store.ErrNotFound
+			}
+			pid = k.PartnerID
 		}
-		if k.RevokedAt != nil {
-			return store.ErrNotFound
-		}
-		p, err = tx.GetPartner(k.PartnerID)
+		var err error
+		p, err = tx.GetPartner(pid)
 		if err == nil && p.ActiveKeyHash != hash {
 			return store.ErrNotFound
 		}
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
+		s.forgetKey(hash)
 		return nil, errUnauthorized
 	}
 	if err != nil {
 		return nil, fmt.Errorf("shop: authenticate: %w", err)
+	}
+	if !cached {
+		s.authMu.Lock()
+		if len(s.authCache) > 100_000 { // bound memory; refilled on demand
+			clear(s.authCache)
+		}
+		s.authCache[hash] = pid
+		s.authMu.Unlock()
 	}
 	// Last-used stamps are kept in memory and flushed by housekeeping, so a
 	// read request never costs a disk write.
@@ -310,6 +327,12 @@ func (s *Shop) Authenticate(ctx context.Context, key string) (*Partner, error) {
 	s.keyUse[hash] = s.now()
 	s.keyUseMu.Unlock()
 	return p, nil
+}
+
+func (s *Shop) forgetKey(hash string) {
+	s.authMu.Lock()
+	delete(s.authCache, hash)
+	s.authMu.Unlock()
 }
 
 // flushKeyUse writes pending last-used stamps.

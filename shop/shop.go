@@ -94,6 +94,11 @@ type Shop struct {
 	kick         chan struct{} // wakes the delivery loop
 	keyUseMu     sync.Mutex
 	keyUse       map[string]time.Time // last-used stamps not yet written
+	// authCache maps live key hashes to partner ids; entries are removed in
+	// the same call that revokes or rotates a key, so a dead key answers 401
+	// at once (within this process; see docs for several instances).
+	authMu    sync.RWMutex
+	authCache map[string]int64
 }
 
 // New builds the shop.
@@ -120,6 +125,7 @@ func New(d Deps) (*Shop, error) {
 		healthChecks: map[string]func() (bool, any){},
 		kick:         make(chan struct{}, 1),
 		keyUse:       map[string]time.Time{},
+		authCache:    map[string]int64{},
 	}
 	for m, p := range d.Config.Pricing.PremiumUSD {
 		s.premiumUSD[m] = p.Rat()
