@@ -1,0 +1,285 @@
+// Package bench is the `openmoney bench` command: it starts the service
+// in-process on a temporary store in sandbox mode and measures it against
+// baselines taken on the same machine in the same run (a bare net/http
+// handler, raw bbolt batch puts, the same lookups at 10 k orders), printing
+// a table of ratios and their targets, or JSON with -json.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// smallSet is the order count of the reference lookup measurement.
+const smallSet = 10_000
+
+// benchPartners is how many partners the loaded orders are spread over.
+const benchPartners = 97
+
+// options are the parsed flags.
+type options struct {
+	orders   int
+	duration time.Duration
+	json     bool
+	quick    bool
+	workers  int
+	rate     int
+	keep     bool
+	child    restartArgs
+}
+
+// Main runs `openmoney bench` with args (the arguments after "bench").
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.IntVar(&o.orders, "orders", 1_000_000, "orders in the store for the lookup, restart and memory rows")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each HTTP measurement (and of the payment stream)")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.BoolVar(&o.quick, "quick", false, "smoke test: -orders 20000 -duration 1s unless given")
+	fs.IntVar(&o.workers, "workers", 64, "concurrent HTTP clients (keep-alive connections) and baseline goroutines")
+	fs.IntVar(&o.rate, "rate", 100, "sandbox payments per second in the payment-latency stream")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary store directory and print its path")
+	fs.StringVar(&o.child.Path, "restart-child", "", "internal: run as the restarted service over this store")
+	fs.StringVar(&o.child.Key, "restart-key", "", "internal")
+	fs.Int64Var(&o.child.Order, "restart-order", 0, "internal")
+	fs.Int64Var(&o.child.Stride, "restart-stride", 1, "internal")
+	fs.Int64Var(&o.child.MaxID, "restart-max", 1, "internal")
+	fs.IntVar(&o.child.Lookups, "restart-lookups", 0, "internal")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	if o.child.Path != "" {
+		r, err := restartChild(ctx, o.child)
+		if err != nil {
+			return err
+		}
+		return writeJSONLine(stdout, r)
+	}
+	if o.quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["orders"] {
+			o.orders = 20_000
+		}
+		if !set["duration"] {
+			o.duration = time.Second
+		}
+	}
+	if o.orders <= smallSet {
+		return fmt.Errorf("bench: -orders must be more than %d (the reference lookup set)", smallSet)
+	}
+	if o.duration <= 0 || o.workers <= 0 || o.rate <= 0 {
+		return errors.New("bench: -duration, -workers and -rate must be positive")
+	}
+	rep, err := run(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return writeJSON(stdout, rep)
+	}
+	return writeTable(stdout, rep)
+}
+
+// writeJSONLine writes v as one line of JSON (the child's answer).
+func writeJSONLine(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// run performs every measurement and builds the report.
+func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	started := time.Now()
+	dir, err := os.MkdirTemp("", "openmoney-bench-*")
+	if err != nil {
+		return nil, fmt.Errorf("bench: temp dir: %w", err)
+	}
+	if o.keep {
+		log.Info("keeping the bench stores", "dir", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	rep := &Report{Orders: o.orders, Duration: o.duration.String(), Workers: o.workers, CPUs: runtime.GOMAXPROCS(0),
+		GoVersion: runtime.Version(), StartedAt: started.UTC().Truncate(time.Second)}
+
+	if err := runService(ctx, o, dir, log, rep); err != nil {
+		return nil, err
+	}
+	if err := runDataset(ctx, o, dir, log, rep, stderr); err != nil {
+		return nil, err
+	}
+	rep.AllPass = true
+	for _, r := range rep.Rows {
+		rep.AllPass = rep.AllPass && r.Pass
+	}
+	rep.Elapsed = time.Since(started).Round(100 * time.Millisecond).String()
+	return rep, nil
+}
+
+// runService measures the HTTP rows and the payment latency on a fresh
+// store with the service and its background loops running.
+func runService(ctx context.Context, o options, dir string, log *slog.Logger, rep *Report) error {
+	cfg := benchConfig(filepath.Join(dir, "service.db"))
+	st, s, err := openShop(ctx, cfg, store.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sv, err := startService(ctx, s, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer sv.close()
+	p, key, err := newPartner(ctx, s, "bench")
+	if err != nil {
+		return err
+	}
+	ref := "invoice-42"
+	ord, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus",
+		Quantity: 100, ClientReference: &ref})
+	if err != nil {
+		return fmt.Errorf("bench: order: %w", err)
+	}
+
+	log.Info("measuring GET /orders/{id} against a bare handler", "workers", o.workers, "duration", o.duration)
+	ours, base, err := benchGetOrder(ctx, sv, key, ord.ID, o.workers, o.duration)
+	if err != nil {
+		return err
+	}
+	rep.Rows = append(rep.Rows, newRow("GET /orders/{id}", "req/s", ours, base, target{"ratio", ">=", 0.6},
+		"auth + rate limit + store read + JSON + access log (JSON to io.Discard) vs a bare handler writing the same headers and bytes; loopback, keep-alive"))
+
+	log.Info("measuring durable POST /orders/stars against raw bbolt DB.Batch puts", "workers", o.workers, "duration", o.duration)
+	ours, base, size, err := benchCreateOrder(ctx, sv, st, p.ID, key, dir, o.workers, o.duration)
+	if err != nil {
+		return err
+	}
+	rep.Rows = append(rep.Rows, newRow("POST /orders/stars durable", "orders/s", ours, base, target{"ratio", ">=", 0.5},
+		"each with its own Idempotency-Key, fsync before the answer, vs DB.Batch puts of a "+strconv.Itoa(size)+
+			"-byte record (the stored order's size) from the same goroutines, same MaxBatchDelay/MaxBatchSize, separate file"))
+
+	log.Info("measuring sandbox transfer → paid latency", "rate", o.rate, "duration", o.duration)
+	lat, err := benchPayments(ctx, s, p.ID, o.rate, o.duration)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("%d payments at %d/s, shop-level SandboxTransfer then polling the order every 1 ms; background loops running", len(lat), o.rate)
+	rep.Rows = append(rep.Rows,
+		newRow("transfer → paid p50", "ms", ms(quantile(lat, 0.5)), 0, target{"ours", "<=", 1000}, ""),
+		newRow("transfer → paid p99", "ms", ms(quantile(lat, 0.99)), 0, target{"ours", "<=", 1000}, note))
+	return nil
+}
+
+// runDataset loads the order set in two steps (10 k, then all), timing the
+// lookups at each size, then restarts the service over it.
+func runDataset(ctx context.Context, o options, dir string, log *slog.Logger, rep *Report, stderr io.Writer) error {
+	path := filepath.Join(dir, "orders.db")
+	cfg := benchConfig(path)
+	// Loading skips fsync (one Sync at the end); reads are unaffected.
+	st, s, err := openShop(ctx, cfg, store.Options{NoSync: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			st.Close()
+		}
+	}()
+	ds := &dataset{serviceAdr: s.ServiceAddress(), base: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var key string
+	for i := range benchPartners {
+		p, k, err := newPartner(ctx, s, "bench partner "+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		ds.partners = append(ds.partners, p.ID)
+		if i == 0 {
+			key = k
+		}
+	}
+	bar := newProgress(stderr, "loading orders", int64(o.orders))
+	if err := ds.load(ctx, st, smallSet, bar); err != nil {
+		return err
+	}
+	bar.pause()
+	lookDur := max(o.duration/2, 200*time.Millisecond)
+	log.Info("timing lookups", "orders", smallSet)
+	small, err := ds.benchLookups(ctx, s, smallSet, lookDur)
+	if err != nil {
+		return err
+	}
+	bar.resume(ds.n)
+	if err := ds.load(ctx, st, int64(o.orders), bar); err != nil {
+		return err
+	}
+	bar.pause()
+	log.Info("timing lookups", "orders", o.orders)
+	big, err := ds.benchLookups(ctx, s, int64(o.orders), lookDur)
+	if err != nil {
+		return err
+	}
+	label := func(what string) string { return what + " " + kilo(o.orders) + "/10k" }
+	lookupTarget := target{"ratio", "<=", 1.5}
+	rep.Rows = append(rep.Rows,
+		newRow(label("order by id"), "µs", us(big.byID), us(small.byID), lookupTarget, ""),
+		newRow(label("order by memo"), "µs", us(big.byMemo), us(small.byMemo), lookupTarget, ""),
+		newRow(label("orders by reference"), "µs", us(big.byRef), us(small.byRef), lookupTarget, ""),
+		newRow(label("list page of 20"), "µs", us(big.list), us(small.list), lookupTarget,
+			"shop-level calls (what the handlers call, no HTTP), single goroutine, random orders; baseline = the same call with 10k orders in the store"))
+
+	if err := st.DB().Sync(); err != nil {
+		return fmt.Errorf("bench: sync: %w", err)
+	}
+	var fileSize int64
+	if fi, err := os.Stat(path); err == nil {
+		fileSize = fi.Size()
+	}
+	closed = true
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("bench: close store: %w", err)
+	}
+	log.Info("restarting the service over the loaded store", "orders", o.orders, "file_mb", fileSize>>20)
+	// The first order of partner index 0 is id len(partners) (ids ≡ 0 mod len).
+	r, err := runRestartChild(ctx, restartArgs{Path: path, Key: key, Order: int64(len(ds.partners)),
+		Stride: int64(len(ds.partners)), MaxID: int64(o.orders), Lookups: 200}, stderr)
+	if err != nil {
+		return err
+	}
+	rep.Rows = append(rep.Rows,
+		newRow("restart to first GET", "ms", ms(time.Duration(r.RestartNS)), 0, target{"ours", "<=", 2000},
+			fmt.Sprintf("open the %d MB store, build the shop, serve HTTP, first GET answered (%s)", fileSize>>20, r.Mode)),
+		newRow("resident memory after restart", "MB", float64(r.RSSBytes)/(1<<20), 0, target{"ours", "<=", 100},
+			fmt.Sprintf("VmRSS after the first GET and %d more (%s)", r.Lookups, r.Mode)))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func kilo(n int) string {
+	switch {
+	case n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "M"
+	case n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}

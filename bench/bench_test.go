@@ -1,0 +1,119 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/theopenmoney/openmoney/bench"
+)
+
+// TestMain lets the bench re-execute this test binary as its restart child
+// (arguments "bench -restart-child …", bench.ChildEnv set), as it re-executes
+// openmoney.
+func TestMain(m *testing.M) {
+	if os.Getenv(bench.ChildEnv) != "" && len(os.Args) > 2 && os.Args[1] == "bench" {
+		if err := bench.Main(context.Background(), os.Args[2:], os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// wantRows are the metric names every report carries (lookup rows are
+// matched by prefix, since they name the order count).
+var wantRows = []string{
+	"GET /orders/{id}",
+	"POST /orders/stars durable",
+	"transfer → paid p50",
+	"transfer → paid p99",
+	"order by id ",
+	"order by memo ",
+	"orders by reference ",
+	"list page of 20 ",
+	"restart to first GET",
+	"resident memory after restart",
+}
+
+func TestQuickJSONHasEveryRow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the quick bench (~15 s)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := bench.Main(ctx, []string{"-quick", "-json"}, &out, &errOut); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, errOut.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, out.String())
+	}
+	if rep.Orders != 20_000 || rep.Duration != "1s" {
+		t.Errorf("quick run: orders %d duration %s, want 20000 and 1s", rep.Orders, rep.Duration)
+	}
+	if !strings.Contains(errOut.String(), "loading orders [") {
+		t.Errorf("no progress bar on stderr:\n%s", errOut.String())
+	}
+	for _, name := range wantRows {
+		var found *bench.Row
+		for i, r := range rep.Rows {
+			if r.Metric == name || strings.HasPrefix(r.Metric, name) {
+				found = &rep.Rows[i]
+			}
+		}
+		if found == nil {
+			t.Errorf("row %q missing", name)
+			continue
+		}
+		if !(found.Ours > 0) || found.Unit == "" || found.Target == "" {
+			t.Errorf("row %q: %+v", name, *found)
+		}
+		if found.Baseline != 0 && !(found.Baseline > 0 && found.Ratio > 0) {
+			t.Errorf("row %q: baseline %v ratio %v", name, found.Baseline, found.Ratio)
+		}
+	}
+	for _, name := range []string{"GET /orders/{id}", "POST /orders/stars durable", "order by id "} {
+		for _, r := range rep.Rows {
+			if strings.HasPrefix(r.Metric, name) && !(r.Baseline > 0) {
+				t.Errorf("row %q has no baseline", r.Metric)
+			}
+		}
+	}
+	t.Logf("\n%s", out.String())
+}
+
+func TestFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := bench.Main(context.Background(), []string{"-orders", "100"}, &out, &errOut); err == nil {
+		t.Error("-orders 100 accepted")
+	}
+	if err := bench.Main(context.Background(), []string{"-nope"}, &out, &errOut); err == nil {
+		t.Error("unknown flag accepted")
+	}
+	if err := bench.Main(context.Background(), []string{"extra"}, &out, &errOut); err == nil {
+		t.Error("extra argument accepted")
+	}
+}
+
+// TestBenchFullReport runs the full bench (1 M orders by default) and prints
+// the table: OPENMONEY_BENCH_FULL=1 go test -run TestBenchFullReport -v -timeout 30m ./bench/
+// OPENMONEY_BENCH_ARGS adds flags (e.g. "-orders 200000").
+func TestBenchFullReport(t *testing.T) {
+	if os.Getenv("OPENMONEY_BENCH_FULL") != "1" {
+		t.Skip("set OPENMONEY_BENCH_FULL=1 to run the full bench")
+	}
+	args := strings.Fields(os.Getenv("OPENMONEY_BENCH_ARGS"))
+	var out bytes.Buffer
+	if err := bench.Main(context.Background(), args, &out, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Print(out.String())
+}

@@ -1,0 +1,212 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// newClient is a keep-alive client that keeps one idle connection per worker.
+func newClient(conns int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute,
+		DisableCompression: true, ForceAttemptHTTP2: false}}
+}
+
+// hammer runs workers goroutines calling op in a loop for d and returns
+// operations per second. The first error stops every worker.
+func hammer(ctx context.Context, workers int, d time.Duration, op func(ctx context.Context, worker int) error) (float64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var n atomic.Int64
+	var once sync.Once
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				if err := op(ctx, w); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return float64(n.Load()) / el.Seconds(), nil
+}
+
+// warmHammer runs a short unmeasured round (connections, caches) first.
+func warmHammer(ctx context.Context, workers int, d time.Duration, op func(ctx context.Context, worker int) error) (float64, error) {
+	if _, err := hammer(ctx, workers, max(d/5, 100*time.Millisecond), op); err != nil {
+		return 0, err
+	}
+	return hammer(ctx, workers, d, op)
+}
+
+// do sends req and drains the body; any status but want is an error.
+func do(c *http.Client, req *http.Request, want int) ([]byte, http.Header, error) {
+	res, err := c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.StatusCode != want {
+		return nil, nil, fmt.Errorf("%s %s: status %d: %.200s", req.Method, req.URL.Path, res.StatusCode, body)
+	}
+	return body, res.Header, nil
+}
+
+func authGet(ctx context.Context, url, key string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	return req, nil
+}
+
+// benchGetOrder measures GET /orders/{id} (auth, rate limit, store read, JSON)
+// against a bare handler that writes the same status, headers and bytes, both
+// over loopback with the same client and parallelism.
+func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, workers int, d time.Duration) (ours, base float64, err error) {
+	url := sv.url + "/orders/" + strconv.FormatInt(orderID, 10)
+	c := newClient(workers)
+	defer c.CloseIdleConnections()
+	req, err := authGet(ctx, url, key)
+	if err != nil {
+		return 0, 0, err
+	}
+	body, hdr, err := do(c, req, http.StatusOK)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: get order: %w", err)
+	}
+	get := func(url string) func(ctx context.Context, _ int) error {
+		return func(ctx context.Context, _ int) error {
+			req, err := authGet(ctx, url, key)
+			if err != nil {
+				return err
+			}
+			_, _, err = do(c, req, http.StatusOK)
+			return err
+		}
+	}
+	ours, err = warmHammer(ctx, workers, d, get(url))
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: get order: %w", err)
+	}
+	c.CloseIdleConnections()
+
+	// The bare handler: same headers (Date and Content-Length are the server's own).
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for k, v := range hdr {
+			if k != "Date" {
+				h[k] = v
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: listen: %w", err)
+	}
+	srv := &http.Server{Handler: bare, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	base, err = warmHammer(ctx, workers, d, get("http://"+ln.Addr().String()+"/api/v1/orders/"+strconv.FormatInt(orderID, 10)))
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: bare handler: %w", err)
+	}
+	return ours, base, nil
+}
+
+// orderBody is a Stars order request as a partner sends it.
+const orderBody = `{"recipient_username":"pandus","quantity":100,"payment_method":"ton_memo","payment_currency":"TON","client_reference":"invoice-42"}`
+
+// benchCreateOrder measures durable POST /orders/stars, each with its own
+// Idempotency-Key, against raw bbolt DB.Batch puts of one order record's size
+// from the same number of goroutines into a separate bbolt file with the
+// store's batch settings. It returns the stored order record size too.
+func benchCreateOrder(ctx context.Context, sv *service, st *store.Bolt, partnerID int64, key, dir string, workers int, d time.Duration) (ours, base float64, recSize int, err error) {
+	c := newClient(workers)
+	defer c.CloseIdleConnections()
+	var n atomic.Int64
+	prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	post := func(ctx context.Context, _ int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, sv.url+"/orders/stars", strings.NewReader(orderBody))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", prefix+"-"+strconv.FormatInt(n.Add(1), 10))
+		_, _, err = do(c, req, http.StatusOK)
+		return err
+	}
+	ours, err = warmHammer(ctx, workers, d, post)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("bench: create order: %w", err)
+	}
+	page, err := sv.shop.ListOrders(ctx, partnerID, shop.OrderFilter{Limit: 1})
+	if err != nil || len(page.Items) == 0 {
+		return 0, 0, 0, fmt.Errorf("bench: read back an order: %w", err)
+	}
+	rec, err := json.Marshal(page.Items[0])
+	if err != nil {
+		return 0, 0, 0, err
+	}
+
+	db, err := bolt.Open(filepath.Join(dir, "baseline.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("bench: baseline bbolt: %w", err)
+	}
+	defer db.Close()
+	db.MaxBatchDelay, db.MaxBatchSize = st.DB().MaxBatchDelay, st.DB().MaxBatchSize
+	bucket := []byte("orders")
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(bucket); return err }); err != nil {
+		return 0, 0, 0, fmt.Errorf("bench: baseline bucket: %w", err)
+	}
+	var seq atomic.Uint64
+	put := func(ctx context.Context, _ int) error {
+		k := binary.BigEndian.AppendUint64(nil, seq.Add(1))
+		return db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(k, rec) })
+	}
+	base, err = warmHammer(ctx, workers, d, put)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("bench: baseline puts: %w", err)
+	}
+	return ours, base, len(rec), nil
+}

@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// paidTimeout bounds the wait for one payment to be matched.
+const paidTimeout = 30 * time.Second
+
+// benchPayments lands a steady stream of sandbox transfers (rate per second,
+// for d) paying pending orders, with the shop's background loops running,
+// and returns the latency from SandboxTransfer until the order has left
+// pending_payment, sorted. Shop-level calls; the order is polled every ms.
+func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int, d time.Duration) ([]time.Duration, error) {
+	count := max(int(float64(rate)*d.Seconds()), 20)
+	orders := make([]*shop.Order, count)
+	var wg sync.WaitGroup
+	errs := make(chan error, count)
+	sem := make(chan struct{}, 16)
+	for i := range orders {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			o, err := s.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: shop.KindStars,
+				RecipientUsername: "pandus", Quantity: 100, PaymentMethod: shop.MethodTonMemo})
+			if err != nil {
+				errs <- fmt.Errorf("bench: order to pay: %w", err)
+				return
+			}
+			orders[i] = o
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+
+	lat := make([]time.Duration, count)
+	payErrs := make(chan error, count)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i, o := range orders {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := payAndWait(ctx, s, partnerID, o)
+			if err != nil {
+				payErrs <- err
+				return
+			}
+			lat[i] = l
+		}()
+	}
+	wg.Wait()
+	close(payErrs)
+	if err := <-payErrs; err != nil {
+		return nil, err
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+func payAndWait(ctx context.Context, s *shop.Shop, partnerID int64, o *shop.Order) (time.Duration, error) {
+	start := time.Now()
+	_, err := s.SandboxTransfer(ctx, partnerID, shop.SandboxTransferRequest{ToAddress: o.PaymentAddress,
+		AmountNano: o.PriceNano, Comment: o.PaymentMemo})
+	if err != nil {
+		return 0, fmt.Errorf("bench: sandbox transfer: %w", err)
+	}
+	for {
+		got, err := s.Order(ctx, partnerID, o.ID)
+		if err != nil {
+			return 0, fmt.Errorf("bench: poll order: %w", err)
+		}
+		switch got.Status {
+		case store.StatusPendingPayment:
+		case store.StatusPaid, store.StatusProcessing, store.StatusCompleted:
+			return time.Since(start), nil
+		default:
+			return 0, fmt.Errorf("bench: order %d became %s, not paid", o.ID, got.Status)
+		}
+		if time.Since(start) > paidTimeout {
+			return 0, fmt.Errorf("bench: order %d not paid after %s", o.ID, paidTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// quantile of sorted durations (q in [0,1]).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(sorted)-1))
+	return sorted[i]
+}

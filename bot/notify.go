@@ -1,0 +1,76 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	tgbot "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+
+	"github.com/theopenmoney/openmoney/money"
+	"github.com/theopenmoney/openmoney/shop"
+)
+
+// Notify sends one outbox event to the partner's private chat (shop.Notifier).
+// It makes one attempt and never waits: a 429 comes back as an error with
+// RetryAfter() so the shop's durable outbox retries at the right time; any
+// other transient failure is returned for the outbox's backoff. Permanent
+// refusals (the user blocked the bot, the chat is gone) are logged and the
+// event is dropped, since retrying cannot help.
+func (b *Bot) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) error {
+	if p == nil || it == nil || p.TelegramChatID <= 0 {
+		return nil
+	}
+	text := b.notification(langOf(p.Language), it)
+	if text == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	_, err := b.tg.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: p.TelegramChatID, Text: text,
+		ParseMode: models.ParseModeHTML, LinkPreviewOptions: &models.LinkPreviewOptions{IsDisabled: tgbot.True()}})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tgbot.ErrorForbidden), errors.Is(err, tgbot.ErrorBadRequest):
+		b.log.Warn("Telegram refused a notification; dropped", "partner_id", p.ID, "event", it.Type, "err", b.scrub(err))
+		return nil
+	}
+	if wait, ok := tooMany(err); ok {
+		return &retryAfterError{wait: wait, err: err}
+	}
+	return fmt.Errorf("bot: notify %s: %w", it.Type, err)
+}
+
+// notification is the text of an outbox event ("" = nothing to say).
+func (b *Bot) notification(lang string, it *shop.OutboxItem) string {
+	if it.Type == "balance.topup" {
+		if it.Ledger == nil {
+			return ""
+		}
+		return b.texts.text(lang, "n_topup", money.FormatTON(it.Ledger.AmountNano), money.FormatTON(it.Ledger.BalanceAfterNano))
+	}
+	o := it.Order
+	if o == nil {
+		return ""
+	}
+	what := b.orderWhat(lang, o)
+	switch it.Type {
+	case "order.paid":
+		return b.texts.text(lang, "n_paid", o.ID, what)
+	case "order.completed":
+		return b.texts.text(lang, "n_completed", o.ID, what)
+	case "order.refunded":
+		return b.texts.text(lang, "n_refunded", o.ID, what, money.FormatTON(o.PriceNano))
+	case "order.expired":
+		if o.ReceivedNano > 0 {
+			return b.texts.text(lang, "n_expired_credit", o.ID, what, money.FormatTON(o.ReceivedNano))
+		}
+		return b.texts.text(lang, "n_expired", o.ID, what)
+	case "order.cancelled":
+		return b.texts.text(lang, "n_cancelled", o.ID, what)
+	default:
+		return b.texts.text(lang, "n_other", o.ID, what, htmlText(b.texts.text(lang, "status_"+o.Status)))
+	}
+}
