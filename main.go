@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/api"
+	"github.com/theopenmoney/openmoney/bench"
 	"github.com/theopenmoney/openmoney/bot"
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/fulfil"
@@ -63,6 +64,8 @@ const usage = `usage:
   openmoney ton-check [-config FILE] connect to testnet/mainnet: wallet, balance, seqno, cursor, lag
   openmoney sweep [-config FILE] [-dry-run=false] [-reserve NANO]
                                      move top-up wallet balances to the service wallet (dry run by default)
+  openmoney bench [-orders N] [-duration D] [-json] [-quick]
+                                     measure the service against baselines on this machine (see docs/PERFORMANCE.md)
 `
 
 // run is main without the process: tests call it exactly as main does.
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runTonCheck(ctx, args[1:], getenv, stdout, stderr)
 		case "sweep":
 			return runSweep(ctx, args[1:], getenv, stdout, stderr)
+		case "bench":
+			return bench.Main(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil

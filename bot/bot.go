@@ -29,7 +29,7 @@ import (
 )
 
 // channelTelegram is the outbox channel this package sends (store.ChannelTelegram).
-const channelTelegram = "telegram"
+const channelTelegram = shop.ChannelTelegram
 
 // HealthComponent is the name under which the bot reports its health.
 const HealthComponent = "telegram"

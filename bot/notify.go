@@ -45,7 +45,7 @@ func (b *Bot) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) 
 
 // notification is the text of an outbox event ("" = nothing to say).
 func (b *Bot) notification(lang string, it *shop.OutboxItem) string {
-	if it.Type == "balance.topup" {
+	if it.Type == shop.EventBalanceTopup {
 		if it.Ledger == nil {
 			return ""
 		}
@@ -57,18 +57,18 @@ func (b *Bot) notification(lang string, it *shop.OutboxItem) string {
 	}
 	what := b.orderWhat(lang, o)
 	switch it.Type {
-	case "order.paid":
+	case shop.EventOrderPaid:
 		return b.texts.text(lang, "n_paid", o.ID, what)
-	case "order.completed":
+	case shop.EventOrderCompleted:
 		return b.texts.text(lang, "n_completed", o.ID, what)
-	case "order.refunded":
+	case shop.EventOrderRefunded:
 		return b.texts.text(lang, "n_refunded", o.ID, what, money.FormatTON(o.PriceNano))
-	case "order.expired":
+	case shop.EventOrderExpired:
 		if o.ReceivedNano > 0 {
 			return b.texts.text(lang, "n_expired_credit", o.ID, what, money.FormatTON(o.ReceivedNano))
 		}
 		return b.texts.text(lang, "n_expired", o.ID, what)
-	case "order.cancelled":
+	case shop.EventOrderCancelled:
 		return b.texts.text(lang, "n_cancelled", o.ID, what)
 	default:
 		return b.texts.text(lang, "n_other", o.ID, what, htmlText(b.texts.text(lang, "status_"+o.Status)))

@@ -17,7 +17,7 @@ import (
 )
 
 // Order statuses as the shop reports them.
-const statusPendingPayment = "pending_payment"
+const statusPendingPayment = shop.StatusPendingPayment
 
 // kindCode is the one-letter kind used in callback data.
 func kindCode(kind string) string {

@@ -35,7 +35,7 @@ func (s *Shop) credit(tx store.Tx, p *Partner, typ string, amount, orderID int64
 		return nil, err
 	}
 	if typ == store.LedgerTopup {
-		if err := s.emit(tx, p, "balance.topup", nil, e); err != nil {
+		if err := s.emit(tx, p, EventBalanceTopup, nil, e); err != nil {
 			return nil, err
 		}
 	}

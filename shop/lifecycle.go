@@ -28,7 +28,7 @@ func (s *Shop) expire(tx store.Tx, p *Partner, o *Order) error {
 	if err := tx.PutOrder(o); err != nil {
 		return err
 	}
-	return s.emit(tx, p, "order.expired", o, nil)
+	return s.emit(tx, p, EventOrderExpired, o, nil)
 }
 
 // ExpireDue expires every pending order whose deadline has passed; it returns
@@ -196,7 +196,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 			if err := tx.PutOrder(o); err != nil {
 				return err
 			}
-			return s.emit(tx, p, "order.completed", o, nil)
+			return s.emit(tx, p, EventOrderCompleted, o, nil)
 		})
 	case errors.Is(derr, fulfil.ErrPermanent):
 		s.log.Warn("delivery failed; refunding", "order_id", id, "reason", derr.Error())
@@ -212,7 +212,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 			if err := tx.PutOrder(o); err != nil {
 				return err
 			}
-			return s.emit(tx, p, "order.refunded", o, nil)
+			return s.emit(tx, p, EventOrderRefunded, o, nil)
 		})
 	default:
 		// Unavailable or transient: keep the order processing, try later.

@@ -269,7 +269,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			if _, err := s.credit(tx, p, store.LedgerOrderPayment, -ord.PriceNano, ord.ID, ""); err != nil {
 				return err
 			}
-			if err := s.emit(tx, p, "order.paid", &ord, nil); err != nil {
+			if err := s.emit(tx, p, EventOrderPaid, &ord, nil); err != nil {
 				return err
 			}
 		} else {
@@ -534,7 +534,7 @@ func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*Order, er
 		if err := tx.PutOrder(o); err != nil {
 			return err
 		}
-		return s.emit(tx, p, "order.cancelled", o, nil)
+		return s.emit(tx, p, EventOrderCancelled, o, nil)
 	})
 	return o, err
 }

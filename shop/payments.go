@@ -169,7 +169,7 @@ func (s *Shop) payOrder(tx store.Tx, p *Partner, o *Order, t ton.Transfer, recor
 		return *out, err
 	}
 	if o.Status == store.StatusPaid {
-		if err := s.emit(tx, p, "order.paid", o, nil); err != nil {
+		if err := s.emit(tx, p, EventOrderPaid, o, nil); err != nil {
 			return *out, err
 		}
 	}
