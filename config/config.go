@@ -67,6 +67,8 @@ type Config struct {
 	Orders      Orders      `yaml:"orders"`
 	API         API         `yaml:"api"`
 	Log         Log         `yaml:"log"`
+	Admin       Admin       `yaml:"admin"`
+	Metrics     Metrics     `yaml:"metrics"`
 }
 
 type HTTP struct {
@@ -74,7 +76,19 @@ type HTTP struct {
 }
 
 type Store struct {
-	Path string `yaml:"path"`
+	Driver string `yaml:"driver"` // bbolt | postgres
+	Path   string `yaml:"path"`
+	DSN    string `yaml:"dsn"`
+}
+
+// Admin guards the operator routes under /api/v1/admin.
+type Admin struct {
+	Token string `yaml:"token"`
+}
+
+// Metrics is the Prometheus endpoint, on its own listener.
+type Metrics struct {
+	Listen string `yaml:"listen"`
 }
 
 type Telegram struct {
@@ -382,6 +396,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.TON.WalletSeed, "TON_WALLET_SEED")
 	set(&c.Fulfillment.Fragment.Cookies, "FRAGMENT_COOKIES")
 	set(&c.Fulfillment.Fragment.Hash, "FRAGMENT_HASH")
+	set(&c.Admin.Token, "OPENMONEY_ADMIN_TOKEN")
+	set(&c.Store.DSN, "OPENMONEY_DATABASE_URL")
 }
 
 // Sandbox reports whether the service runs on the simulated chain.

@@ -31,7 +31,7 @@ func parse(t *testing.T, src string) (*Config, error) {
 func spec() *Config {
 	return &Config{
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
-		Store:    Store{Path: "data/openmoney.db"},
+		Store:    Store{Driver: "bbolt", Path: "data/openmoney.db"},
 		Telegram: Telegram{Token: "", APIURL: ""},
 		TON:      TON{Network: "sandbox", WalletSeed: "", WalletVersion: "v4r2", ConfigURL: ""},
 		Fulfillment: Fulfillment{
@@ -174,12 +174,14 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 		"ton.wallet_seed":               "TON_WALLET_SEED",
 		"fulfillment.fragment.cookies":  "FRAGMENT_COOKIES",
 		"fulfillment.fragment.hash":     "FRAGMENT_HASH",
+		"admin.token":                   "OPENMONEY_ADMIN_TOKEN",
+		"store.dsn":                     "OPENMONEY_DATABASE_URL",
 		"pricing.ton_usd":               "rate_url",
 		"pricing.premium_usd":           "12",
 		"fulfillment.fragment.base_url": "http",
 	}
 	keys := leafKeys(reflect.TypeFor[Config](), "")
-	if len(keys) != 24 { // a new key must be added to config.example.yaml and default.yaml
+	if len(keys) != 28 { // a new key must be added to config.example.yaml and default.yaml
 		t.Fatalf("only %d keys found: %v", len(keys), keys)
 	}
 	for _, file := range []string{"../config.example.yaml", "default.yaml"} {
@@ -227,6 +229,11 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"listen port not a number", "http: {listen: '127.0.0.1:http'}", "http.listen", ""},
 		{"store path empty", "store: {path: ''}", "store.path", ""},
 		{"store path blank", "store: {path: '   '}", "store.path", ""},
+		{"store driver unknown", "store: {driver: sqlite}", "store.driver", ""},
+		{"store dsn missing for postgres", "store: {driver: postgres}", "store.dsn", ""},
+		{"store dsn not postgres", "store: {driver: postgres, dsn: 'mysql://x'}", "store.dsn", ""},
+		{"admin token too short", "admin: {token: short}", "admin.token", ""},
+		{"metrics listen not host:port", "metrics: {listen: nine}", "metrics.listen", ""},
 		{"telegram api_url not http", "telegram: {api_url: 'ftp://api.example'}", "telegram.api_url", ""},
 		{"telegram api_url no host", "telegram: {api_url: 'localhost:8081'}", "telegram.api_url", ""},
 		{"ton network", "ton: {network: devnet}", "ton.network", ""},

@@ -24,8 +24,25 @@ func (c *Config) Validate() error {
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return bad("http.listen", "port must be a number from 0 to 65535, got %q", c.HTTP.Listen)
 	}
-	if strings.TrimSpace(c.Store.Path) == "" {
-		return bad("store.path", "must not be empty")
+	switch c.Store.Driver {
+	case "bbolt":
+		if strings.TrimSpace(c.Store.Path) == "" {
+			return bad("store.path", "must not be empty")
+		}
+	case "postgres":
+		if u, err := url.Parse(c.Store.DSN); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return bad("store.dsn", "must be a postgres:// URL for driver postgres (or set OPENMONEY_DATABASE_URL)")
+		}
+	default:
+		return bad("store.driver", "must be bbolt or postgres, got %q", c.Store.Driver)
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+		return bad("admin.token", "must be at least 16 characters (or empty to turn the admin routes off)")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return bad("metrics.listen", "must be host:port or empty, got %q", c.Metrics.Listen)
+		}
 	}
 	if c.Telegram.APIURL != "" && !isHTTPURL(c.Telegram.APIURL) {
 		return bad("telegram.api_url", "must be an http(s) URL, got %q", c.Telegram.APIURL)
