@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVersion(t *testing.T) {
@@ -57,5 +59,46 @@ func TestCheckOnAFreshStoreAndWhileHeld(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &out, &out); err != nil || !strings.Contains(out.String(), "OK") {
 		t.Fatalf("check after stop: %v\n%s", err, out.String())
+	}
+}
+
+// The API serves without a token, and with a token whose Bot API server is
+// unreachable (the bot retries in the background; health says degraded).
+func TestServesWithoutTelegramAndWithUnreachableTelegram(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+		degraded    bool
+	}{
+		{"no token", "", false},
+		{"unreachable Bot API", "telegram: {token: \"123:abc\", api_url: \"http://127.0.0.1:1\"}\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "c.yaml")
+			body := "store: {path: " + filepath.Join(dir, "om.db") + "}\nhttp: {listen: \"127.0.0.1:0\"}\n" + tc.extra
+			if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c := startChild(t, cfg)
+			defer c.stop(t)
+			cl := &client{http: &http.Client{Timeout: 5 * time.Second}, base: c.base}
+			if code, data, err := cl.do(context.Background(), "POST", "/sandbox/partners", nil, ""); err != nil || code != 200 || data["api_key"] == nil {
+				t.Fatalf("sandbox partner: %d %v %v", code, data, err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				code, data, err := cl.do(context.Background(), "GET", "/health", nil, "")
+				if err != nil || code != 200 {
+					t.Fatalf("health: %d %v", code, err)
+				}
+				if got := data["status"] == "degraded"; got == tc.degraded {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("health %v; want degraded=%v", data, tc.degraded)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
 }
