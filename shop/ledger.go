@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/store"
@@ -52,7 +53,9 @@ func (s *Shop) emit(tx store.Tx, p *Partner, typ string, o *Order, e *LedgerEntr
 			return err
 		}
 	}
-	if s.webhookWanted(tx, p, typ) {
+	if want, err := s.webhookWanted(tx, p, typ); err != nil {
+		return err
+	} else if want {
 		it := &OutboxItem{Channel: store.ChannelWebhook, PartnerID: p.ID, Type: typ, Order: o, Ledger: e,
 			CreatedAt: now, NextAttemptAt: now}
 		if err := tx.AppendOutbox(it); err != nil {
@@ -62,11 +65,16 @@ func (s *Shop) emit(tx store.Tx, p *Partner, typ string, o *Order, e *LedgerEntr
 	return nil
 }
 
-// webhookWanted: webhook subscriptions are stored as meta "webhook:<partner>";
-// no subscription, no webhook events.
-func (s *Shop) webhookWanted(tx store.Tx, p *Partner, typ string) bool {
-	_, err := tx.GetMeta(fmt.Sprintf("webhook:%d", p.ID))
-	return err == nil
+// webhookWanted reports whether the partner has a webhook subscribed to typ.
+func (s *Shop) webhookWanted(tx store.Tx, p *Partner, typ string) (bool, error) {
+	w, err := tx.GetWebhook(p.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(w.Events, typ), nil
 }
 
 // Balance is a partner's balance and own top-up address.

@@ -37,11 +37,14 @@ var (
 	bIdemTime      = []byte("idempotency_by_time")
 	bOutbox        = []byte("outbox")
 	bSandbox       = []byte("sandbox_chain")
+	bWebhooks      = []byte("webhooks")
+	bWhDeliveries  = []byte("webhook_deliveries")
+	bWhDelPartner  = []byte("webhook_deliveries_by_partner")
 )
 
 var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders, bOrdersMemo,
 	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bLedger, bLedgerPartner, bSeen,
-	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox}
+	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox, bWebhooks, bWhDeliveries, bWhDelPartner}
 
 // Bolt is the bbolt implementation of Store.
 type Bolt struct {
@@ -282,10 +285,12 @@ func refKey(partnerID int64, ref string, id int64) []byte {
 
 func (t *boltTx) PutOrder(o *Order) error {
 	var prev *Order
-	if old, err := t.GetOrder(o.ID); err == nil {
+	if t.tx.Bucket(bOrders).Get(i64(o.ID)) != nil { // a new order skips the decode
+		old, err := t.GetOrder(o.ID)
+		if err != nil {
+			return err
+		}
 		prev = old
-	} else if !errors.Is(err, ErrNotFound) {
-		return err
 	}
 	id := i64(o.ID)
 	if prev == nil {
@@ -670,6 +675,66 @@ func (t *boltTx) PendingOutbox(channel string, limit int) ([]OutboxItem, error) 
 			return nil, fmt.Errorf("store: decode outbox: %w", err)
 		}
 		out = append(out, it)
+	}
+	return out, nil
+}
+
+// --- webhooks: one record per partner; deliveries by id with a partner index.
+
+func (t *boltTx) PutWebhook(w *Webhook) error { return t.put(bWebhooks, i64(w.PartnerID), w) }
+
+func (t *boltTx) GetWebhook(partnerID int64) (*Webhook, error) {
+	var w Webhook
+	if err := t.get(bWebhooks, i64(partnerID), &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+func (t *boltTx) DeleteWebhook(partnerID int64) error {
+	b := t.tx.Bucket(bWebhooks)
+	if b.Get(i64(partnerID)) == nil {
+		return ErrNotFound
+	}
+	return b.Delete(i64(partnerID))
+}
+
+func (t *boltTx) AppendWebhookDelivery(d *WebhookDelivery) error {
+	id, err := t.seq(bWhDeliveries)
+	if err != nil {
+		return err
+	}
+	d.ID = id
+	if err := t.tx.Bucket(bWhDelPartner).Put(cat(i64(d.PartnerID), i64(id)), nil); err != nil {
+		return err
+	}
+	return t.put(bWhDeliveries, i64(id), d)
+}
+
+func (t *boltTx) ListWebhookDeliveries(partnerID, beforeID int64, limit int) ([]WebhookDelivery, error) {
+	var out []WebhookDelivery
+	b := t.b(bWhDelPartner)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := i64(partnerID)
+	c := b.Cursor()
+	start := i64(partnerID + 1)
+	if beforeID > 0 {
+		start = cat(prefix, i64(beforeID))
+	}
+	k, _ := c.Seek(start)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
+		var d WebhookDelivery
+		if err := t.get(bWhDeliveries, k[8:], &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -93,6 +93,21 @@ type Tx interface {
 	// PendingOutbox returns items of a channel in id order.
 	PendingOutbox(channel string, limit int) ([]OutboxItem, error)
 
+	// PutWebhook creates or replaces the partner's webhook (one per partner,
+	// keyed by w.PartnerID).
+	PutWebhook(w *Webhook) error
+	// GetWebhook returns the partner's webhook, ErrNotFound when none.
+	GetWebhook(partnerID int64) (*Webhook, error)
+	// DeleteWebhook removes the partner's webhook; ErrNotFound when none.
+	// Its delivery history is kept.
+	DeleteWebhook(partnerID int64) error
+	// AppendWebhookDelivery assigns d.ID (increasing across all partners) and
+	// stores the attempt.
+	AppendWebhookDelivery(d *WebhookDelivery) error
+	// ListWebhookDeliveries returns a partner's attempts with id < beforeID
+	// (0 = newest), newest first.
+	ListWebhookDeliveries(partnerID int64, beforeID int64, limit int) ([]WebhookDelivery, error)
+
 	// AppendSandboxTx stores a simulated chain transaction and returns its sequence.
 	AppendSandboxTx(data []byte) (uint64, error)
 	SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error)

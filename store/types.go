@@ -193,3 +193,40 @@ type OrderQuery struct {
 	// BeforeID: only orders with id < BeforeID (0 = from the newest).
 	BeforeID int64
 }
+
+// Webhook is a partner's webhook subscription: at most one per partner. Only
+// shop writes it (the partner sets, rotates or deletes it through the API).
+// Secret is the HMAC key of the signatures ("whsec_…"); it is shown to the
+// partner only when created or rotated, and never logged.
+type Webhook struct {
+	PartnerID int64  `json:"partner_id"`
+	URL       string `json:"url"`
+	// Events lists the event types sent (order.paid, …); never empty.
+	Events    []string  `json:"events"`
+	Secret    string    `json:"secret"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Webhook delivery outcomes (WebhookDelivery.Final).
+const (
+	WebhookDelivered = "delivered" // the receiver answered 2xx
+	WebhookRetrying  = "retrying"  // failed; the event stays queued for another attempt
+	WebhookFailed    = "failed"    // failed for good (retries exhausted); the event is dropped
+)
+
+// WebhookDelivery is one attempt to deliver one event to a partner's
+// webhook; append-only, written by shop after each attempt.
+type WebhookDelivery struct {
+	ID        int64     `json:"id"`
+	PartnerID int64     `json:"partner_id"`
+	EventID   string    `json:"event_id"`   // "evt_<outbox id>", stable across attempts
+	EventType string    `json:"event_type"` // order.paid, …, webhook.test
+	Attempt   int       `json:"attempt"`    // 1 for the first attempt
+	At        time.Time `json:"at"`
+	// StatusCode is the receiver's HTTP status; 0 when no response arrived.
+	StatusCode int    `json:"status_code,omitempty"`
+	Error      string `json:"error,omitempty"`
+	DurationMs int64  `json:"duration_ms"`
+	Final      string `json:"final"` // WebhookDelivered | WebhookRetrying | WebhookFailed
+}

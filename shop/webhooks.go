@@ -1,0 +1,434 @@
+package shop
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Webhook records as the shop's callers see them.
+type (
+	// Webhook is a partner's subscription; Secret is empty unless the call
+	// that returned it created or rotated the secret (WebhookTarget aside).
+	Webhook = store.Webhook
+	// WebhookDelivery is one delivery attempt (see store.WebhookDelivery).
+	WebhookDelivery = store.WebhookDelivery
+)
+
+// Webhook delivery outcomes (WebhookDelivery.Final).
+const (
+	WebhookDelivered = store.WebhookDelivered
+	WebhookRetrying  = store.WebhookRetrying
+	WebhookFailed    = store.WebhookFailed
+)
+
+// EventWebhookTest is the event POST /webhook/test queues; it goes to the
+// webhook whatever its event list.
+const EventWebhookTest = "webhook.test"
+
+// WebhookEvents are the event types a webhook can subscribe to, in the order
+// they are listed back.
+var WebhookEvents = []string{EventOrderPaid, EventOrderCompleted, EventOrderRefunded, EventOrderExpired,
+	EventOrderCancelled, EventBalanceTopup}
+
+// WebhookSecretPrefix starts every webhook signing secret.
+const WebhookSecretPrefix = "whsec_"
+
+// WebhookRetryWindow is how long a webhook event is retried: an event older
+// than this whose attempt fails again is dropped and recorded as failed.
+const WebhookRetryWindow = 24 * time.Hour
+
+// MaxWebhookURL bounds the length of a webhook URL.
+const MaxWebhookURL = 2048
+
+// EventID is the stable id of an outbox event as receivers see it
+// ("evt_<outbox id>"): the same on every retry, so receivers can dedupe.
+func EventID(it *OutboxItem) string { return "evt_" + strconv.FormatInt(it.ID, 10) }
+
+// newWebhookSecret returns whsec_ + base64url of 32 random bytes.
+func newWebhookSecret() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("shop: random webhook secret: %w", err)
+	}
+	return WebhookSecretPrefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// nonPublic4 are IPv4 ranges beyond the netip predicates that must not be
+// reached: "this network", CGNAT shared space (RFC 6598), IETF protocol
+// assignments, benchmarking, and reserved/broadcast.
+var nonPublic4 = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"), netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("240.0.0.0/4")}
+
+// nat64 prefixes embed an IPv4 address in their last 32 bits (RFC 6052, 8215).
+var nat64 = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+
+// PublicAddr reports whether a webhook may connect to ip outside sandbox
+// mode: not loopback, private (RFC 1918, fc00::/7), link-local, unspecified,
+// multicast, CGNAT (100.64.0.0/10) or other reserved IPv4 space, nor an
+// IPv4-mapped or NAT64 form of those.
+func PublicAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() ||
+		ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return false
+	}
+	if ip.Is4() {
+		for _, p := range nonPublic4 {
+			if p.Contains(ip) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, p := range nat64 {
+		if p.Contains(ip) {
+			b := ip.As16()
+			return PublicAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		}
+	}
+	return true
+}
+
+// lookupHost resolves webhook hosts at save time; a variable for tests.
+var lookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// checkWebhookURL validates a webhook URL: absolute http(s) (http only in
+// sandbox mode), at most MaxWebhookURL bytes, no credentials, and outside
+// sandbox mode a host that is not, and does not resolve to, a non-public
+// address. The connect-time guard in package webhook repeats the address
+// check for every connection, so DNS changes after saving cannot bypass it.
+func (s *Shop) checkWebhookURL(ctx context.Context, raw string) (string, error) {
+	if raw == "" {
+		return "", validation("url", "webhook_url", "url is required")
+	}
+	if len(raw) > MaxWebhookURL {
+		return "", validation("url", "webhook_url", "url must be at most %d characters", MaxWebhookURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return "", validation("url", "webhook_url", "url must be an absolute https URL such as https://example.com/webhooks/openmoney")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && s.SandboxMode():
+	case u.Scheme == "http":
+		return "", validation("url", "webhook_url", "url must use https (http is allowed only in sandbox mode)")
+	default:
+		return "", validation("url", "webhook_url", "url must use https, got scheme %q", u.Scheme)
+	}
+	if u.User != nil {
+		return "", validation("url", "webhook_url", "url must not carry credentials")
+	}
+	if u.Fragment != "" {
+		return "", validation("url", "webhook_url", "url must not have a #fragment")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return "", validation("url", "webhook_url", "url has no host")
+	}
+	if !s.SandboxMode() {
+		if err := checkWebhookHost(ctx, host); err != nil {
+			return "", err
+		}
+	}
+	return u.String(), nil
+}
+
+// checkWebhookHost refuses hosts that are or resolve to non-public
+// addresses. A name that does not resolve now is accepted (DNS may follow);
+// the connect-time guard still applies.
+func checkWebhookHost(ctx context.Context, host string) error {
+	refused := validation("url", "webhook_url", "url host %q is a loopback, private or link-local address; webhooks go to public addresses only", host)
+	lh := strings.ToLower(strings.TrimSuffix(host, "."))
+	if lh == "localhost" || strings.HasSuffix(lh, ".localhost") {
+		return refused
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !PublicAddr(ip) {
+			return refused
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	ips, err := lookupHost(ctx, host)
+	if err != nil {
+		return nil
+	}
+	for _, ip := range ips {
+		if !PublicAddr(ip) {
+			return refused
+		}
+	}
+	return nil
+}
+
+// checkWebhookEvents validates and normalises an event list: nil means all
+// events; an explicit list must be non-empty and name known events.
+func checkWebhookEvents(events []string) ([]string, error) {
+	if events == nil {
+		return slices.Clone(WebhookEvents), nil
+	}
+	if len(events) == 0 {
+		return nil, validation("events", "webhook_events", "events must list at least one of %s (omit it for all)", strings.Join(WebhookEvents, ", "))
+	}
+	want := map[string]bool{}
+	for _, e := range events {
+		if !slices.Contains(WebhookEvents, e) {
+			return nil, validation("events", "webhook_events", "events: unknown event %q; use %s", clipText(e), strings.Join(WebhookEvents, ", "))
+		}
+		want[e] = true
+	}
+	var out []string
+	for _, e := range WebhookEvents {
+		if want[e] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func clipText(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// SetWebhook creates or updates the partner's webhook. A new webhook gets a
+// fresh signing secret, returned in Secret this once; an update keeps the
+// secret and returns Secret empty. events nil subscribes to all events.
+// Errors: VALIDATION_ERROR (field url or events), NOT_FOUND (partner).
+func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, rawURL string, events []string) (*Webhook, error) {
+	u, err := s.checkWebhookURL(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := checkWebhookEvents(events)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := newWebhookSecret()
+	if err != nil {
+		return nil, err
+	}
+	var out Webhook
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetPartner(partnerID); err != nil {
+			return err
+		}
+		now := s.now()
+		w, err := tx.GetWebhook(partnerID)
+		created := errors.Is(err, store.ErrNotFound)
+		switch {
+		case created:
+			w = &Webhook{PartnerID: partnerID, Secret: secret, CreatedAt: now}
+		case err != nil:
+			return err
+		}
+		w.URL, w.Events, w.UpdatedAt = u, evs, now
+		if err := tx.PutWebhook(w); err != nil {
+			return err
+		}
+		out = *w
+		if !created {
+			out.Secret = ""
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("partner")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shop: set webhook: %w", err)
+	}
+	host := ""
+	if pu, err := url.Parse(out.URL); err == nil {
+		host = pu.Host // not the whole URL: its query may carry the partner's token
+	}
+	s.log.Info("webhook set", "partner_id", partnerID, "host", host, "events", out.Events)
+	return &out, nil
+}
+
+// GetWebhook returns the partner's webhook without its secret.
+// Errors: NOT_FOUND when the partner has none.
+func (s *Shop) GetWebhook(ctx context.Context, partnerID int64) (*Webhook, error) {
+	w, err := s.WebhookTarget(ctx, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	w.Secret = ""
+	return w, nil
+}
+
+// WebhookTarget returns the partner's webhook with its secret, for the
+// sender that signs deliveries; never show it to a partner.
+// Errors: NOT_FOUND when the partner has none.
+func (s *Shop) WebhookTarget(ctx context.Context, partnerID int64) (*Webhook, error) {
+	var w *Webhook
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		w, err = tx.GetWebhook(partnerID)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("webhook")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shop: get webhook: %w", err)
+	}
+	return w, nil
+}
+
+// DeleteWebhook removes the partner's webhook; events still queued for it
+// are dropped when their turn comes. Errors: NOT_FOUND when none.
+func (s *Shop) DeleteWebhook(ctx context.Context, partnerID int64) error {
+	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.DeleteWebhook(partnerID) })
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("webhook")
+	}
+	if err != nil {
+		return fmt.Errorf("shop: delete webhook: %w", err)
+	}
+	s.log.Info("webhook deleted", "partner_id", partnerID)
+	return nil
+}
+
+// RotateWebhookSecret gives the webhook a new secret, returned in Secret
+// this once; the old one stops signing at once. Errors: NOT_FOUND when none.
+func (s *Shop) RotateWebhookSecret(ctx context.Context, partnerID int64) (*Webhook, error) {
+	secret, err := newWebhookSecret()
+	if err != nil {
+		return nil, err
+	}
+	var out Webhook
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		w, err := tx.GetWebhook(partnerID)
+		if err != nil {
+			return err
+		}
+		w.Secret, w.UpdatedAt = secret, s.now()
+		out = *w
+		return tx.PutWebhook(w)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("webhook")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shop: rotate webhook secret: %w", err)
+	}
+	s.log.Info("webhook secret rotated", "partner_id", partnerID)
+	return &out, nil
+}
+
+// TestWebhook queues a webhook.test event for the partner through the same
+// outbox, in order behind any event still waiting, and returns it.
+// Errors: NOT_FOUND when the partner has no webhook.
+func (s *Shop) TestWebhook(ctx context.Context, partnerID int64) (*OutboxItem, error) {
+	var it *OutboxItem
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetWebhook(partnerID); err != nil {
+			return err
+		}
+		now := s.now()
+		it = &OutboxItem{Channel: store.ChannelWebhook, PartnerID: partnerID, Type: EventWebhookTest,
+			CreatedAt: now, NextAttemptAt: now}
+		return tx.AppendOutbox(it)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("webhook")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shop: queue webhook test: %w", err)
+	}
+	return it, nil
+}
+
+// WebhookDeliveries pages through the partner's delivery attempts, newest
+// first. Errors: VALIDATION_ERROR (limit, cursor).
+func (s *Shop) WebhookDeliveries(ctx context.Context, partnerID int64, cursor string, limit int) (Page[WebhookDelivery], error) {
+	limit, err := checkLimit(limit)
+	if err != nil {
+		return Page[WebhookDelivery]{}, err
+	}
+	before, err := DecodeCursor(cursor)
+	if err != nil {
+		return Page[WebhookDelivery]{}, err
+	}
+	var items []WebhookDelivery
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		items, err = tx.ListWebhookDeliveries(partnerID, before, limit+1)
+		return err
+	})
+	if err != nil {
+		return Page[WebhookDelivery]{}, fmt.Errorf("shop: list webhook deliveries: %w", err)
+	}
+	page := Page[WebhookDelivery]{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.NextCursor = EncodeCursor(items[limit-1].ID)
+	}
+	return page, nil
+}
+
+// WebhookAttempt is the outcome of one delivery attempt, as the sender saw it.
+type WebhookAttempt struct {
+	StatusCode int           // 0 when no response arrived
+	Err        error         // nil when delivered
+	Duration   time.Duration //
+}
+
+// RecordWebhookAttempt appends the attempt to the partner's delivery log:
+// delivered when a.Err is nil, otherwise retrying (SendOutbox adds the final
+// failed row when it gives up).
+func (s *Shop) RecordWebhookAttempt(ctx context.Context, it *OutboxItem, a WebhookAttempt) error {
+	d := &WebhookDelivery{PartnerID: it.PartnerID, EventID: EventID(it), EventType: it.Type, Attempt: it.Attempts + 1,
+		At: s.now(), StatusCode: a.StatusCode, DurationMs: a.Duration.Milliseconds(), Final: WebhookDelivered}
+	if a.Err != nil {
+		d.Final, d.Error = WebhookRetrying, clipError(a.Err.Error())
+	}
+	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.AppendWebhookDelivery(d) })
+	if err != nil {
+		return fmt.Errorf("shop: record webhook attempt: %w", err)
+	}
+	return nil
+}
+
+// clipError bounds stored error texts.
+func clipError(s string) string {
+	if len(s) > 500 {
+		return s[:500] + "…"
+	}
+	return s
+}
+
+// webhookGiveUp drops a webhook event past its retry window and records the
+// final failed row, in the caller's transaction.
+func (s *Shop) webhookGiveUp(tx store.Tx, it *OutboxItem, nerr error) error {
+	if err := tx.DeleteOutbox(it.Channel, it.ID); err != nil {
+		return err
+	}
+	return tx.AppendWebhookDelivery(&WebhookDelivery{PartnerID: it.PartnerID, EventID: EventID(it), EventType: it.Type,
+		Attempt: it.Attempts + 1, At: s.now(), Final: WebhookFailed,
+		Error: clipError(fmt.Sprintf("gave up after %s of retries; last error: %v", WebhookRetryWindow, nerr))})
+}
+
+// webhookExpired reports whether a failed webhook event is past its window.
+func (s *Shop) webhookExpired(it *OutboxItem) bool {
+	return it.Channel == store.ChannelWebhook && s.now().Sub(it.CreatedAt) >= WebhookRetryWindow
+}
