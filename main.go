@@ -24,10 +24,12 @@ import (
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/fulfil/fragment"
+	"github.com/theopenmoney/openmoney/metrics"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
+	"github.com/theopenmoney/openmoney/webhook"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -141,6 +143,8 @@ type app struct {
 	store *store.Bolt
 	shop  *shop.Shop
 	bot   *bot.Bot
+	// metrics is nil when metrics.listen is empty.
+	metrics *metrics.Metrics
 	// background runs beside the shop's loops until shutdown (rate refresh, provider probe).
 	background []func(context.Context) error
 }
@@ -201,10 +205,16 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		deps.Rates = live
 		a.background = append(a.background, live.Run)
 	}
+	if cfg.Metrics.Listen != "" {
+		a.metrics = metrics.New()
+		a.metrics.WatchListener(deps.Chain.Status)
+		deps.Observer = a.metrics
+	}
 	a.shop, err = shop.New(deps)
 	if err != nil {
 		return nil, err
 	}
+	a.shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
 	if listener != nil {
 		addrs, err := a.shop.WatchedAddresses(ctx)
 		if err != nil {
@@ -259,7 +269,19 @@ func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Log
 	if err != nil {
 		return exitError{2, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)}
 	}
-	srv := &http.Server{Handler: api.NewServer(a.shop, cfg, log), ReadHeaderTimeout: 10 * time.Second}
+	var apiOpts []api.Option
+	if a.metrics != nil {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			ln.Close()
+			return exitError{2, fmt.Errorf("metrics.listen %s: %w", cfg.Metrics.Listen, err)}
+		}
+		apiOpts = append(apiOpts, api.WithObserver(a.metrics))
+		a.background = append(a.background, func(ctx context.Context) error {
+			return metrics.Serve(ctx, mln, a.metrics.Handler(), log)
+		})
+	}
+	srv := &http.Server{Handler: api.NewServer(a.shop, cfg, log, apiOpts...), ReadHeaderTimeout: 10 * time.Second}
 	mode := "sandbox mode: simulated TON chain, no real money"
 	if !cfg.Sandbox() {
 		mode = cfg.TON.Network + " mode: real TON"

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -100,5 +102,49 @@ func TestServesWithoutTelegramAndWithUnreachableTelegram(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// With metrics.listen and admin.token the binary serves /metrics on its own
+// listener (never on the API's) and the admin routes with the token.
+func TestWiringMetricsAndAdmin(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	body := "store: {path: " + filepath.Join(dir, "om.db") + "}\nhttp: {listen: \"127.0.0.1:0\"}\nmetrics: {listen: \"" + maddr + "\"}\nadmin: {token: \"0123456789abcdef0123\"}\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, cfg)
+	defer c.stop(t)
+	cl := &client{http: &http.Client{Timeout: 5 * time.Second}, base: c.base}
+	if code, _, err := cl.do(context.Background(), "POST", "/sandbox/partners", nil, ""); err != nil || code != 200 {
+		t.Fatal(code, err)
+	}
+	admin := &client{http: cl.http, base: c.base, key: "0123456789abcdef0123"}
+	if code, data, err := admin.do(context.Background(), "GET", "/admin/integrity", nil, ""); err != nil || code != 200 {
+		t.Fatalf("admin integrity: %d %v %v", code, data, err)
+	}
+	resp, err := http.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `route="POST /api/v1/sandbox/partners",status="200"`) {
+		t.Fatalf("no request counted:\n%s", b)
+	}
+	resp, err = http.Get(strings.TrimSuffix(c.base, "/api/v1") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("/metrics on the API listener: %d", resp.StatusCode)
 	}
 }

@@ -14,6 +14,12 @@
 // the per-key rate limit; authenticated POSTs add idempotency
 // (idempotency.go).
 //
+// The API describes itself: openapi.json (OpenAPI 3.0.3, kept by hand and
+// embedded) is served at GET /api/v1/openapi.json and Swagger UI, embedded
+// too (no CDN), at /docs/ (docs.go). openapi_test.go holds the document to
+// Routes(), AdminRoutes() and the Go views, and validates real responses
+// against it with kin-openapi.
+//
 // Decisions where spec/API.md is silent:
 //   - Successful calls answer 200, order creation included (as the page shows).
 //   - Times are RFC 3339 UTC to the second ("2026-04-16T12:15:00Z"), null

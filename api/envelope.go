@@ -56,7 +56,7 @@ func StatusFor(code shop.Code) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress:
+	case shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, shop.CodeAlreadyAssigned:
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

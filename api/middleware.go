@@ -117,16 +117,39 @@ func (srv *server) accessLog(next http.Handler) http.Handler {
 		if ri.partner != nil {
 			pid = ri.partner.ID
 		}
+		took := time.Since(start)
+		if srv.observer != nil {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			srv.observer.ObserveRequest(ri.route, status, took)
+		}
 		srv.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("request_id", ri.id),
 			slog.String("method", r.Method),
 			slog.String("route", ri.route),
-			slog.String("path", r.URL.Path),
+			slog.String("path", logPath(r.URL.Path)),
 			slog.Int("status", sw.status),
 			slog.Int("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.Int64("partner_id", pid))
 	})
+}
+
+// logPath is the path as logged: a segment that looks like a secret (a
+// partner key, a webhook secret), pasted into a URL by mistake, is redacted.
+func logPath(p string) string {
+	if !strings.Contains(p, shop.KeyPrefix) && !strings.Contains(p, "whsec_") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.Contains(s, shop.KeyPrefix) || strings.Contains(s, "whsec_") {
+			segs[i] = "[redacted]"
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // recoverer turns a panic into a logged 500 INTERNAL_ERROR envelope

@@ -9,7 +9,7 @@ import (
 // Route is one API route: its method and its Go 1.22 path pattern under
 // BasePath. Routes lists them all, for docs and drift tests.
 type Route struct {
-	Method  string // GET or POST
+	Method  string // GET, POST, PUT or DELETE
 	Path    string // pattern under BasePath, e.g. "/orders/{id}"
 	Auth    bool   // requires Authorization: Bearer osk_… (and is rate limited per key)
 	Sandbox bool   // served only when ton.network is sandbox (404 NOT_FOUND otherwise)
@@ -53,11 +53,35 @@ func (srv *server) routes() []routeDef {
 		// Balance
 		{Route: Route{get, "/balance", true, false, "Partner balance and top-up address"}, handler: srv.handleBalance()},
 		{Route: Route{get, "/balance/transactions", true, false, "Balance transactions history"}, handler: srv.handleLedger()},
+		// Webhooks (webhooks.go)
+		{Route: Route{http.MethodPut, "/webhook", true, false, "Create or update your webhook (the secret is shown on creation)"}, handler: srv.handlePutWebhook()},
+		{Route: Route{get, "/webhook", true, false, "Get your webhook (without its secret)"}, handler: srv.handleGetWebhook()},
+		{Route: Route{http.MethodDelete, "/webhook", true, false, "Delete your webhook"}, handler: srv.handleDeleteWebhook()},
+		{Route: Route{post, "/webhook/rotate-secret", true, false, "Replace the webhook signing secret (shown once)"}, handler: srv.handleRotateWebhookSecret()},
+		{Route: Route{get, "/webhook/deliveries", true, false, "Webhook delivery attempts with status codes"}, handler: srv.handleWebhookDeliveries()},
+		{Route: Route{post, "/webhook/test", true, false, "Send a webhook.test event"}, handler: srv.handleTestWebhook()},
 		// Health
 		{Route: Route{get, "/health", false, false, "Service health probe"}, handler: srv.handleHealth()},
+		// Documentation (docs.go; Swagger UI at /docs/ is registered beside the table)
+		{Route: Route{get, "/openapi.json", false, false, "This OpenAPI document"}, handler: srv.handleOpenAPI()},
 		// Sandbox mode only
 		{Route: Route{post, "/sandbox/partners", false, true, "Create a sandbox partner and key"}, Limited: true, handler: srv.handleSandboxPartner()},
 		{Route: Route{post, "/sandbox/transfers", true, true, "Land a simulated incoming TON transfer"}, handler: srv.handleSandboxTransfer()},
+	}
+}
+
+// adminRoutes are the operator's routes: registered only when admin.token
+// is set, each behind adminAuth (Authorization: Bearer <admin.token>), not
+// rate limited per key, not idempotency-keyed, and not part of the partner
+// API (Routes leaves them out; AdminRoutes lists them).
+func (srv *server) adminRoutes() []routeDef {
+	const get, post = http.MethodGet, http.MethodPost
+	return []routeDef{
+		{Route: Route{get, "/admin/unmatched", false, false, "List unmatched deposits"}, handler: srv.handleAdminUnmatched()},
+		{Route: Route{post, "/admin/unmatched/{id}/assign", false, false, "Assign an unmatched deposit to an order's or a partner's balance, once"}, handler: srv.handleAdminAssign()},
+		{Route: Route{get, "/admin/integrity", false, false, "Run the integrity check on the live store"}, handler: srv.handleAdminIntegrity()},
+		{Route: Route{get, "/admin/partners", false, false, "List partners with balances and key status"}, handler: srv.handleAdminPartners()},
+		{Route: Route{post, "/admin/partners/{id}/revoke-key", false, false, "Revoke a partner's active key"}, handler: srv.handleAdminRevokeKey()},
 	}
 }
 

@@ -27,11 +27,31 @@ type server struct {
 	limiters *limiters
 	flights  *flights
 	idemWait time.Duration
+	// adminToken guards /admin/… (admin.go); empty: those routes are absent.
+	adminToken string
+	observer   Observer // nil: no metrics
 }
 
+// Observer is told about every finished request, for metrics: the route
+// pattern ("GET /api/v1/orders/{id}", "" when no route matched), the status
+// written and the time taken. It must be cheap and safe for concurrent use.
+type Observer interface {
+	ObserveRequest(route string, status int, d time.Duration)
+}
+
+// Option adjusts NewServer.
+type Option func(*server)
+
+// WithObserver reports every request to o (see metrics.Metrics).
+func WithObserver(o Observer) Option { return func(srv *server) { srv.observer = o } }
+
 // NewServer returns the API as one http.Handler, exactly as main serves it.
-func NewServer(s *shop.Shop, cfg *config.Config, log *slog.Logger) http.Handler {
-	return newServer(s, cfg, log, nil, nil)
+func NewServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, opts ...Option) http.Handler {
+	return newServer(s, cfg, log, nil, func(srv *server) {
+		for _, o := range opts {
+			o(srv)
+		}
+	})
 }
 
 // newServer builds the handler; extra routes (tests only) are added to the
@@ -42,11 +62,12 @@ func newServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, extra []route
 		log = slog.New(slog.DiscardHandler)
 	}
 	srv := &server{
-		shop:     s,
-		log:      log,
-		limiters: newLimiters(cfg.API.RateLimit.PerSecond, cfg.API.RateLimit.Burst, time.Now),
-		flights:  newFlights(),
-		idemWait: idemWait,
+		shop:       s,
+		log:        log,
+		limiters:   newLimiters(cfg.API.RateLimit.PerSecond, cfg.API.RateLimit.Burst, time.Now),
+		flights:    newFlights(),
+		idemWait:   idemWait,
+		adminToken: cfg.Admin.Token,
 	}
 	if tweak != nil {
 		tweak(srv)
@@ -66,6 +87,12 @@ func (srv *server) handler(extra []routeDef) http.Handler {
 		}
 		mux.Handle(rt.Pattern(), srv.wrap(rt))
 	}
+	if srv.adminToken != "" { // no token: absent, the mux guard answers 404
+		for _, rt := range srv.adminRoutes() {
+			mux.Handle(rt.Pattern(), srv.routeInfo(rt.Route, srv.adminAuth(rt.handler)))
+		}
+	}
+	srv.registerDocs(mux) // Swagger UI at /docs/ (docs.go)
 	var h http.Handler = mux
 	h = srv.muxGuard(h)
 	h = srv.recoverer(h)

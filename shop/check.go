@@ -2,6 +2,7 @@ package shop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -19,7 +20,10 @@ type Report struct {
 // unmatched deposit) and nothing is accounted without a seen hash; every
 // balance equals the sum of its ledger rows and never went negative; no
 // order is paid without enough received or debited; no order is both
-// refunded and completed.
+// refunded and completed. An unmatched deposit assigned by an operator keeps
+// its seen kind unmatched and is credited by exactly one ledger row carrying
+// its tx hash, the row its AssignedLedgerID names; a second row for the same
+// deposit is reported as a double assignment.
 func Check(ctx context.Context, st store.Store) (Report, error) {
 	var r Report
 	bad := func(format string, args ...any) { r.Violations = append(r.Violations, fmt.Sprintf(format, args...)) }
@@ -54,6 +58,7 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 			return err
 		}
 		slices.SortFunc(rows, func(a, b store.LedgerEntry) int { return int(a.ID - b.ID) })
+		assigned := map[string][]store.LedgerEntry{} // unmatched tx hash → rows crediting it
 		for _, e := range rows {
 			r.LedgerRows++
 			sums[e.PartnerID] += e.AmountNano
@@ -70,7 +75,10 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 			case store.LedgerRefund:
 				refunds[e.OrderID]++
 			}
-			if e.TxHash != "" && e.Type != store.LedgerOverpayment {
+			if s, ok := seen[e.TxHash]; ok && e.TxHash != "" && s.Kind == store.SeenUnmatched {
+				// an operator's assignment: checked against the deposit below
+				assigned[e.TxHash] = append(assigned[e.TxHash], e)
+			} else if e.TxHash != "" && e.Type != store.LedgerOverpayment {
 				hashUse[e.TxHash]++
 				s, ok := seen[e.TxHash]
 				if !ok || s.Kind != store.SeenLedger || s.RefID != e.ID {
@@ -84,7 +92,7 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 				}
 			}
 		}
-		if err := collectUnmatched(tx, &r, seen, hashUse, bad); err != nil {
+		if err := collectUnmatched(tx, &r, seen, hashUse, assigned, bad); err != nil {
 			return err
 		}
 		for h, s := range seen {
@@ -153,12 +161,24 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 	return r, err
 }
 
-func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, hashUse map[string]int, bad func(string, ...any)) error {
+func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, hashUse map[string]int,
+	assigned map[string][]store.LedgerEntry, bad func(string, ...any)) error {
 	var after int64
 	for {
 		us, err := tx.ListUnmatched(after, 1000)
-		if err != nil || len(us) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(us) == 0 {
+			// rows crediting an unmatched hash that has no deposit record
+			for h, rows := range assigned {
+				if s := seen[h]; s != nil && s.Kind == store.SeenUnmatched {
+					if _, err := tx.GetUnmatched(s.RefID); errors.Is(err, store.ErrNotFound) {
+						bad("tx %s: %d ledger rows credit an unmatched deposit %d that does not exist", h, len(rows), s.RefID)
+					}
+				}
+			}
+			return nil
 		}
 		for _, u := range us {
 			r.Unmatched++
@@ -168,6 +188,27 @@ func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, has
 			if !ok || s.Kind != store.SeenUnmatched || s.RefID != u.ID {
 				bad("unmatched %d: tx %s not recorded as seen for it", u.ID, u.TxHash)
 			}
+			checkAssignment(u, assigned[u.TxHash], bad)
+		}
+	}
+}
+
+// checkAssignment: an unassigned deposit has no ledger row; an assigned one
+// has exactly one, for its whole amount, the row it links to.
+func checkAssignment(u store.Unmatched, rows []store.LedgerEntry, bad func(string, ...any)) {
+	isAssigned := u.AssignedAt != nil || u.AssignedLedgerID != 0
+	switch {
+	case !isAssigned && len(rows) > 0:
+		bad("unmatched %d: not assigned but credited by %d ledger rows", u.ID, len(rows))
+	case isAssigned && (u.AssignedAt == nil || u.AssignedLedgerID == 0):
+		bad("unmatched %d: half-assigned (assigned_at %v, ledger %d)", u.ID, u.AssignedAt, u.AssignedLedgerID)
+	case isAssigned && len(rows) == 0:
+		bad("unmatched %d: assigned to ledger row %d but no row carries tx %s", u.ID, u.AssignedLedgerID, u.TxHash)
+	case isAssigned && len(rows) > 1:
+		bad("unmatched %d: assigned %d times (double assignment)", u.ID, len(rows))
+	case isAssigned:
+		if e := rows[0]; e.ID != u.AssignedLedgerID || e.AmountNano != u.AmountNano {
+			bad("unmatched %d: assigned ledger row %d, but row %d credits %d of %d", u.ID, u.AssignedLedgerID, e.ID, e.AmountNano, u.AmountNano)
 		}
 	}
 }

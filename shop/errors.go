@@ -19,6 +19,9 @@ const (
 	CodeIdempotencyReused     Code = "IDEMPOTENCY_KEY_REUSED"
 	CodeRecipientNotFound     Code = "RECIPIENT_NOT_FOUND"
 	CodeServiceUnavailable    Code = "SERVICE_UNAVAILABLE"
+	// CodeAlreadyAssigned (409): an unmatched deposit was already assigned
+	// by an operator (admin routes only).
+	CodeAlreadyAssigned Code = "ALREADY_ASSIGNED"
 )
 
 // Error is the one business error the shop returns: a code, the field it

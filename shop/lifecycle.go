@@ -218,6 +218,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		// Unavailable or transient: keep the order processing, try later.
 		wait := backoff(o.DeliveryAttempts-1, 2*time.Second, 10*time.Minute)
 		s.log.Warn("delivery will be retried", "order_id", id, "attempt", o.DeliveryAttempts, "in", wait, "err", derr)
+		s.observeDelivery(DeliveryRetry)
 		return false, s.st.Update(ctx, func(tx store.Tx) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil || cur.Status != store.StatusProcessing {
@@ -291,9 +292,13 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 			return err
 		}
 		nerr := n.Notify(ctx, p, it)
+		gaveUp := false // a webhook event past WebhookRetryWindow failed again: dropped
 		err = s.st.Update(ctx, func(tx store.Tx) error {
 			if nerr == nil {
 				return tx.DeleteOutbox(channel, it.ID)
+			}
+			if gaveUp = s.webhookExpired(it); gaveUp {
+				return s.webhookGiveUp(tx, it, nerr)
 			}
 			cur := *it
 			cur.Attempts++
@@ -309,7 +314,10 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 		if err != nil {
 			return err
 		}
-		if nerr != nil {
+		if nerr != nil && gaveUp {
+			s.observeNotification(channel, NotifyFailed)
+			s.log.Warn("webhook event failed for good", "event", it.Type, "event_id", EventID(it), "partner_id", it.PartnerID, "err", nerr)
+		} else if nerr != nil {
 			blocked[it.PartnerID] = true
 			s.log.Warn("notification will be retried", "channel", channel, "event", it.Type, "partner_id", it.PartnerID, "err", nerr)
 		}

@@ -252,11 +252,11 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			return err
 		}
 		ord.ID = id
-		p, err := tx.GetPartner(partnerID)
-		if err != nil {
-			return err
-		}
 		if ord.PaymentMethod == MethodBalance {
+			p, err := tx.GetPartner(partnerID)
+			if err != nil {
+				return err
+			}
 			if p.BalanceNano < ord.PriceNano {
 				return newErr(CodeInsufficientBalance, "payment_method", "insufficient_balance",
 					"balance %s TON is less than the price %s TON", formatTON(p.BalanceNano), formatTON(ord.PriceNano))

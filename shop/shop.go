@@ -67,6 +67,9 @@ type Deps struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Version  string
+	// Observer, when set, is told about committed order transitions,
+	// received TON, delivery and notification outcomes (metrics).
+	Observer Observer
 }
 
 // Shop is the business service. Safe for concurrent use.
@@ -81,6 +84,7 @@ type Shop struct {
 	now      func() time.Time
 	log      *slog.Logger
 	version  string
+	obs      Observer // nil: nothing reported
 
 	fee          *big.Rat
 	usdPerStar   *big.Rat
@@ -112,8 +116,11 @@ func New(d Deps) (*Shop, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.Observer != nil {
+		d.Store = observedStore{Store: d.Store, obs: d.Observer}
+	}
 	s := &Shop{
-		cfg: d.Config, st: d.Store, keys: d.Keys, chain: d.Chain, sandbox: d.Sandbox,
+		cfg: d.Config, st: d.Store, obs: d.Observer, keys: d.Keys, chain: d.Chain, sandbox: d.Sandbox,
 		provider: d.Provider, rates: d.Rates, now: func() time.Time { return d.Now().UTC() },
 		log: d.Log, version: d.Version,
 		fee:          d.Config.Pricing.FeePercent.Rat(),
@@ -144,6 +151,9 @@ func (s *Shop) Version() string { return s.version }
 
 // RegisterNotifier sets the sender of a channel's outbox (store.ChannelTelegram, …).
 func (s *Shop) RegisterNotifier(channel string, n Notifier) {
+	if s.obs != nil && n != nil {
+		n = observedNotifier{Notifier: n, channel: channel, obs: s.obs}
+	}
 	s.notifyMu.Lock()
 	s.notifiers[channel] = n
 	s.notifyMu.Unlock()

@@ -55,6 +55,11 @@ type Options struct {
 	Provider shop.Provider  // default: fulfil.Sandbox{}
 	Clock    bool           // inject a settable clock starting 2026-04-16T12:00:00Z
 	Path     string         // bbolt file; default: a new temp file
+	Observer shop.Observer  // default: none
+	// NotSandbox builds the shop without sandbox mode (SandboxMode false:
+	// https-only public webhooks, no sandbox routes); the chain is still
+	// the simulated one.
+	NotSandbox bool
 }
 
 var keysOnce sync.Once
@@ -93,8 +98,12 @@ func New(tb testing.TB, opt Options) *Env {
 	if prov == nil {
 		prov = fulfil.Sandbox{}
 	}
-	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: keys, Chain: env.Sandbox, Sandbox: env.Sandbox,
-		Provider: prov, Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), now()), Now: now, Version: "test"})
+	sandbox := env.Sandbox
+	if opt.NotSandbox {
+		sandbox = nil
+	}
+	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: keys, Chain: env.Sandbox, Sandbox: sandbox,
+		Provider: prov, Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), now()), Now: now, Version: "test", Observer: opt.Observer})
 	if err != nil {
 		tb.Fatal(err)
 	}

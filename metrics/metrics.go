@@ -1,0 +1,225 @@
+// Package metrics exposes the service's Prometheus metrics on their own
+// registry (never the global default one). It implements the api's request
+// Observer and the shop's Observer, so neither of those packages depends on
+// Prometheus, and serves /metrics on a listener of its own (metrics.listen),
+// never on the partner API's.
+//
+// Labels carry no partner data: routes are patterns ("GET
+// /api/v1/orders/{id}"), statuses, order statuses, outcomes and channels, all
+// from fixed sets; no partner ids, keys, usernames, addresses or memos.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "openmoney"
+
+// Metrics is the service's metric set and its registry. Safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	rateLimited    *prometheus.CounterVec
+	transitions    *prometheus.CounterVec
+	received       prometheus.Counter
+	transfers      prometheus.Counter
+	deliveries     *prometheus.CounterVec
+	notifications  *prometheus.CounterVec
+	webhooks       *prometheus.CounterVec
+	telegramErrors prometheus.Counter
+}
+
+// New builds the metrics on a fresh registry, with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "http",
+			Name: "requests_total", Help: "HTTP requests to the partner API by route pattern and status."},
+			[]string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "http",
+			Name: "request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+			[]string{"route"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "http",
+			Name: "rate_limited_total", Help: "Requests refused with 429 RATE_LIMITED, by route pattern."},
+			[]string{"route"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "orders",
+			Name: "transitions_total", Help: `Committed order status changes; from="new" for a created order.`},
+			[]string{"from", "to"}),
+		received: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "ton",
+			Name: "received_nanotons_total", Help: "Nanotons of incoming transfers accounted (orders, balances, unmatched), each transfer once."}),
+		transfers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "ton",
+			Name: "received_transfers_total", Help: "Incoming transfers accounted, each once."}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "delivery",
+			Name: "outcomes_total", Help: "Delivery attempt outcomes: completed, refunded, retry."},
+			[]string{"outcome"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "notifications",
+			Name: "total", Help: "Outbox sends by channel (telegram, webhook) and outcome (sent, error, failed)."},
+			[]string{"channel", "outcome"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "webhook",
+			Name: "deliveries_total", Help: "Webhook delivery attempts by outcome: sent, error (will retry), failed (given up)."},
+			[]string{"outcome"}),
+		telegramErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "telegram",
+			Name: "send_errors_total", Help: "Telegram notification sends that failed (will be retried)."}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.transitions, m.received, m.transfers,
+		m.deliveries, m.notifications, m.webhooks, m.telegramErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, o := range []string{shop.DeliveryCompleted, shop.DeliveryRefunded, shop.DeliveryRetry} {
+		m.deliveries.WithLabelValues(o) // present at 0 from the start
+	}
+	for _, o := range []string{shop.NotifySent, shop.NotifyError, shop.NotifyFailed} {
+		m.webhooks.WithLabelValues(o)
+	}
+	return m
+}
+
+// Registry is the registry the metrics live on (to add collectors).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus exposition format. Mount it
+// on the metrics listener only (see Serve), never on the partner API.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// WatchListener adds gauges read at each scrape from the chain source's
+// status: lag, last block, connected.
+func (m *Metrics) WatchListener(status func() ton.Status) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "listener", Name: "lag_seconds",
+			Help: "Seconds between now and the last block the TON listener processed."},
+			func() float64 { return status().LagSeconds }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "listener", Name: "last_block",
+			Help: "Sequence number of the last masterchain block the TON listener processed."},
+			func() float64 { return float64(status().LastBlock) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "listener", Name: "connected",
+			Help: "1 when the TON listener is connected, else 0."},
+			func() float64 {
+				if status().Connected {
+					return 1
+				}
+				return 0
+			}),
+	)
+}
+
+// ObserveRequest implements api.Observer.
+func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
+	if route == "" {
+		route = "other" // outside the route table: unknown paths (404/405), static docs
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	if status == http.StatusTooManyRequests {
+		m.rateLimited.WithLabelValues(route).Inc()
+	}
+}
+
+var orderStatuses = map[string]bool{
+	shop.StatusPendingPayment: true, shop.StatusPaid: true, shop.StatusProcessing: true, shop.StatusCompleted: true,
+	shop.StatusFailed: true, shop.StatusRefunded: true, shop.StatusExpired: true, shop.StatusCancelled: true,
+}
+
+// known keeps label values within a fixed set.
+func known(v string, ok bool) string {
+	if ok {
+		return v
+	}
+	return "other"
+}
+
+// OrderTransition implements shop.Observer.
+func (m *Metrics) OrderTransition(from, to string) {
+	if from == "" {
+		from = "new"
+	} else {
+		from = known(from, orderStatuses[from])
+	}
+	m.transitions.WithLabelValues(from, known(to, orderStatuses[to])).Inc()
+}
+
+// Received implements shop.Observer.
+func (m *Metrics) Received(nanos int64) {
+	if nanos > 0 {
+		m.received.Add(float64(nanos))
+		m.transfers.Inc()
+	}
+}
+
+// Delivery implements shop.Observer.
+func (m *Metrics) Delivery(outcome string) {
+	ok := outcome == shop.DeliveryCompleted || outcome == shop.DeliveryRefunded || outcome == shop.DeliveryRetry
+	m.deliveries.WithLabelValues(known(outcome, ok)).Inc()
+}
+
+// Notification implements shop.Observer.
+func (m *Metrics) Notification(channel, outcome string) {
+	channel = known(channel, channel == shop.ChannelTelegram || channel == shop.ChannelWebhook)
+	outcome = known(outcome, outcome == shop.NotifySent || outcome == shop.NotifyError || outcome == shop.NotifyFailed)
+	m.notifications.WithLabelValues(channel, outcome).Inc()
+	switch channel {
+	case shop.ChannelWebhook:
+		m.webhooks.WithLabelValues(outcome).Inc()
+	case shop.ChannelTelegram:
+		if outcome != shop.NotifySent {
+			m.telegramErrors.Inc()
+		}
+	}
+}
+
+// Serve serves h at /metrics on ln until ctx ends, then shuts down (5 s
+// grace). Any other path is 404.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// ListenAndServe listens on addr (metrics.listen) and calls Serve.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: listen %s: %w", addr, err)
+	}
+	return Serve(ctx, ln, h, log)
+}

@@ -1,0 +1,197 @@
+package shop
+
+import (
+	"context"
+	"errors"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Observer is told what the shop did, for metrics. Calls are made only after
+// the store transaction that made the change has committed (a transaction
+// that is retried or rolled back reports nothing), outside any transaction,
+// possibly from several goroutines at once. Implementations must be cheap
+// and must not call back into the shop. Deps.Observer may be nil.
+type Observer interface {
+	// OrderTransition: an order moved from one status to another; from is
+	// "" when the order was just created.
+	OrderTransition(from, to string)
+	// Received: an incoming chain transfer was accounted for the first time
+	// (to an order, a balance or an unmatched deposit), in nanotons.
+	Received(nanos int64)
+	// Delivery: a delivery attempt ended; outcome is DeliveryCompleted,
+	// DeliveryRefunded or DeliveryRetry.
+	Delivery(outcome string)
+	// Notification: one outbox item was handed to a channel's notifier
+	// (ChannelTelegram, ChannelWebhook); outcome is NotifySent or NotifyError
+	// per attempt, and NotifyFailed once when a sender gives an item up.
+	Notification(channel, outcome string)
+}
+
+// Observer outcomes.
+const (
+	DeliveryCompleted = "completed"
+	DeliveryRefunded  = "refunded"
+	DeliveryRetry     = "retry"
+	NotifySent        = "sent"
+	NotifyError       = "error"
+	NotifyFailed      = "failed"
+)
+
+// observedStore reports committed order transitions and newly seen transfers
+// to an Observer. It wraps the shop's store only when an Observer is set, so
+// the business code needs no calls at the transition points.
+type observedStore struct {
+	store.Store
+	obs Observer
+}
+
+func (s observedStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	var last *observedTx
+	err := s.Store.Update(ctx, func(tx store.Tx) error {
+		// fn may run more than once; only the run that commits counts.
+		last = &observedTx{Tx: tx}
+		return fn(last)
+	})
+	if err == nil && last != nil {
+		last.report(s.obs)
+	}
+	return err
+}
+
+type transition struct{ from, to string }
+
+// observedTx remembers the status each order had when it was read in this
+// transaction, so PutOrder knows the transition without another read.
+type observedTx struct {
+	store.Tx
+	status      map[int64]string // order id → status when read (or "" when created here)
+	transitions []transition
+	received    map[string]int64 // hash → nanotons, newly seen in this transaction
+}
+
+func (t *observedTx) note(o *store.Order) {
+	if o == nil {
+		return
+	}
+	if t.status == nil {
+		t.status = map[int64]string{}
+	}
+	if _, ok := t.status[o.ID]; !ok {
+		t.status[o.ID] = o.Status
+	}
+}
+
+func (t *observedTx) GetOrder(id int64) (*store.Order, error) {
+	o, err := t.Tx.GetOrder(id)
+	if err == nil {
+		t.note(o)
+	}
+	return o, err
+}
+
+func (t *observedTx) OrderByMemo(memo string) (*store.Order, error) {
+	o, err := t.Tx.OrderByMemo(memo)
+	if err == nil {
+		t.note(o)
+	}
+	return o, err
+}
+
+func (t *observedTx) PutOrder(o *store.Order) error {
+	from, known := t.status[o.ID]
+	if !known {
+		prev, err := t.Tx.GetOrder(o.ID)
+		switch {
+		case err == nil:
+			from = prev.Status
+		case errors.Is(err, store.ErrNotFound):
+			from = ""
+		default:
+			return err
+		}
+	}
+	if err := t.Tx.PutOrder(o); err != nil {
+		return err
+	}
+	if from != o.Status {
+		t.transitions = append(t.transitions, transition{from, o.Status})
+	}
+	if t.status == nil {
+		t.status = map[int64]string{}
+	}
+	t.status[o.ID] = o.Status
+	return nil
+}
+
+func (t *observedTx) PutSeen(s *store.SeenTx) error {
+	_, counted := t.received[s.Hash]
+	if !counted {
+		_, err := t.Tx.GetSeen(s.Hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if t.received == nil {
+				t.received = map[string]int64{}
+			}
+			if s.Kind == store.SeenIgnored {
+				t.received[s.Hash] = 0
+			} else {
+				t.received[s.Hash] = s.AmountNano
+			}
+		case err != nil:
+			return err
+		}
+	}
+	return t.Tx.PutSeen(s)
+}
+
+func (t *observedTx) report(obs Observer) {
+	for _, tr := range t.transitions {
+		obs.OrderTransition(tr.from, tr.to)
+		if tr.from == store.StatusProcessing {
+			switch tr.to {
+			case store.StatusCompleted:
+				obs.Delivery(DeliveryCompleted)
+			case store.StatusRefunded:
+				obs.Delivery(DeliveryRefunded)
+			}
+		}
+	}
+	for _, n := range t.received {
+		if n > 0 {
+			obs.Received(n)
+		}
+	}
+}
+
+// observedNotifier reports each send's outcome.
+type observedNotifier struct {
+	Notifier
+	channel string
+	obs     Observer
+}
+
+func (n observedNotifier) Notify(ctx context.Context, p *Partner, it *OutboxItem) error {
+	err := n.Notifier.Notify(ctx, p, it)
+	outcome := NotifySent
+	if err != nil {
+		outcome = NotifyError
+	}
+	n.obs.Notification(n.channel, outcome)
+	return err
+}
+
+// observeNotification reports a notification outcome the notifier wrapper
+// cannot see (NotifyFailed: a sender dropped an item for good).
+func (s *Shop) observeNotification(channel, outcome string) {
+	if s.obs != nil {
+		s.obs.Notification(channel, outcome)
+	}
+}
+
+// observeDelivery reports a delivery outcome that is not a status change.
+func (s *Shop) observeDelivery(outcome string) {
+	if s.obs != nil {
+		s.obs.Delivery(outcome)
+	}
+}
