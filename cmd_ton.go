@@ -46,12 +46,15 @@ func chainCommand(ctx context.Context, name string, args []string, getenv func(s
 
 // readStore opens the store read-only for an operator command; a store held
 // by the running service is reported, not waited for.
-func readStore(path string) (*store.Bolt, error) {
+func readStore(path string) (store.Store, error) {
 	st, err := store.OpenBolt(path, store.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("the store %s is held by the running service; stop it first: %w", path, err)
 	}
-	return st, err
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func runTonCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -60,7 +63,7 @@ func runTonCheck(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	cursor := ""
-	if st, err := readStore(cfg.Store.Path); err == nil {
+	if st, err := openStoreReadOnly(ctx, cfg); err == nil {
 		_ = st.View(ctx, func(tx store.Tx) error {
 			if v, err := tx.GetMeta("chain_cursor"); err == nil {
 				cursor = string(v)
@@ -84,7 +87,7 @@ func runSweep(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	st, err := readStore(cfg.Store.Path)
+	st, err := openStoreReadOnly(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/store/pg"
 	"github.com/theopenmoney/openmoney/ton"
 	"github.com/theopenmoney/openmoney/webhook"
 )
@@ -66,6 +67,11 @@ const usage = `usage:
   openmoney ton-check [-config FILE] connect to testnet/mainnet: wallet, balance, seqno, cursor, lag
   openmoney sweep [-config FILE] [-dry-run=false] [-reserve NANO]
                                      move top-up wallet balances to the service wallet (dry run by default)
+  openmoney migrate [-config FILE]   apply pending PostgreSQL schema migrations (store.driver postgres)
+  openmoney import -from FILE [-config FILE]
+                                     copy a bbolt store into the configured, empty PostgreSQL store
+  openmoney export -to FILE [-config FILE]
+                                     copy the configured store into a new bbolt file
   openmoney bench [-orders N] [-duration D] [-json] [-quick]
                                      measure the service against baselines on this machine (see docs/PERFORMANCE.md)
 `
@@ -83,6 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runTonCheck(ctx, args[1:], getenv, stdout, stderr)
 		case "sweep":
 			return runSweep(ctx, args[1:], getenv, stdout, stderr)
+		case "migrate":
+			return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+		case "import":
+			return runImport(ctx, args[1:], getenv, stdout, stderr)
+		case "export":
+			return runExport(ctx, args[1:], getenv, stdout, stderr)
 		case "bench":
 			return bench.Main(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":
@@ -140,7 +152,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // app is the wired service.
 type app struct {
 	cfg   *config.Config
-	store *store.Bolt
+	store store.Store
 	shop  *shop.Shop
 	bot   *bot.Bot
 	// metrics is nil when metrics.listen is empty.
@@ -151,7 +163,7 @@ type app struct {
 
 // build opens the store and wires every part from the config.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	st, err := store.OpenBolt(cfg.Store.Path, store.Options{})
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -287,29 +299,47 @@ func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Log
 		mode = cfg.TON.Network + " mode: real TON"
 	}
 	log.Info(fmt.Sprintf("openmoney listening on http://%s (%s)", ln.Addr(), mode),
-		"addr", ln.Addr().String(), "network", cfg.TON.Network, "config", source, "store", cfg.Store.Path,
+		"addr", ln.Addr().String(), "network", cfg.TON.Network, "config", source, "store", storeName(cfg),
 		"bot", a.bot != nil, "version", version)
 
 	bgCtx, cancelBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBg()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = a.shop.Run(bgCtx) }()
+	// The shop's loops (listener, expiry, delivery, outbox, housekeeping) and
+	// bot polling run on one instance only: with PostgreSQL, the one holding
+	// the leader lock (docs/SCALING.md).
+	leaderWork := func(ctx context.Context) error {
+		var lwg sync.WaitGroup
+		lwg.Add(1)
+		go func() { defer lwg.Done(); _ = a.shop.Run(ctx) }()
+		if a.bot != nil {
+			lwg.Add(1)
+			go func() {
+				defer lwg.Done()
+				if err := a.bot.Run(ctx); err != nil && ctx.Err() == nil {
+					log.Error("telegram bot stopped", "err", err)
+				}
+			}()
+		}
+		lwg.Wait()
+		return nil
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = a.shop.RunLocal(bgCtx) }()
+	if cfg.Store.Driver == "postgres" {
+		leader := pg.NewLeader(cfg.Store.DSN)
+		leader.Log = log
+		a.shop.RegisterHealth("leader", func() (bool, any) { return true, map[string]bool{"leader": leader.IsLeader()} })
+		go func() { defer wg.Done(); _ = leader.Run(bgCtx, leaderWork) }()
+	} else {
+		go func() { defer wg.Done(); _ = leaderWork(bgCtx) }()
+	}
 	for _, fn := range a.background {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := fn(bgCtx); err != nil && bgCtx.Err() == nil {
 				log.Error("background task stopped", "err", err)
-			}
-		}()
-	}
-	if a.bot != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.bot.Run(bgCtx); err != nil && bgCtx.Err() == nil {
-				log.Error("telegram bot stopped", "err", err)
 			}
 		}()
 	}
@@ -346,7 +376,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(cfg.Store.Path, store.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
+	st, err := openStoreReadOnly(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("the store %s is held by a running openmoney; stop it first (or use its admin integrity route): %w", cfg.Store.Path, err)
@@ -359,7 +389,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows, %d chain transfers seen, %d unmatched deposits\n",
-		cfg.Store.Path, rep.Partners, rep.Orders, rep.LedgerRows, rep.SeenTx, rep.Unmatched)
+		storeName(cfg), rep.Partners, rep.Orders, rep.LedgerRows, rep.SeenTx, rep.Unmatched)
 	if len(rep.Violations) > 0 {
 		for _, v := range rep.Violations {
 			fmt.Fprintln(stdout, "VIOLATION:", v)

@@ -325,12 +325,9 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 	return nil
 }
 
-// housekeepingLoop drops expired idempotency records and flushes key use.
+// housekeepingLoop drops expired idempotency records.
 func (s *Shop) housekeepingLoop(ctx context.Context) {
 	for {
-		if err := s.flushKeyUse(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("flush key use", "err", err)
-		}
 		for ctx.Err() == nil {
 			n := 0
 			err := s.st.Update(ctx, func(tx store.Tx) error {
@@ -343,8 +340,20 @@ func (s *Shop) housekeepingLoop(ctx context.Context) {
 			}
 		}
 		if !sleep(ctx, 30*time.Second) {
-			_ = s.flushKeyUse(context.WithoutCancel(ctx))
 			return
+		}
+	}
+}
+
+// RunLocal runs what every instance does for itself, leader or not: writing
+// the last-used stamps of the keys it authenticated. It returns when ctx ends.
+func (s *Shop) RunLocal(ctx context.Context) error {
+	for {
+		if !sleep(ctx, 30*time.Second) {
+			return s.flushKeyUse(context.WithoutCancel(ctx))
+		}
+		if err := s.flushKeyUse(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("flush key use", "err", err)
 		}
 	}
 }

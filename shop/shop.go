@@ -174,7 +174,8 @@ func (s *Shop) notifier(channel string) Notifier {
 }
 
 // Run runs the background loops (payment listener, expiry, delivery, outbox
-// senders, housekeeping) until ctx ends. All their state lives in the store,
+// senders, housekeeping) until ctx ends; with several instances only the
+// leader runs them (RunLocal runs on every instance). All their state lives in the store,
 // so they resume after a restart.
 func (s *Shop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup

@@ -115,8 +115,10 @@ func New(tb testing.TB, opt Options) *Env {
 func (e *Env) Run(tb testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	local := make(chan struct{})
 	go func() { defer close(done); _ = e.Shop.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done })
+	go func() { defer close(local); _ = e.Shop.RunLocal(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done; <-local })
 }
 
 // Partner creates a partner with a key.

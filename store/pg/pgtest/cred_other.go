@@ -1,0 +1,9 @@
+//go:build !unix
+
+package pgtest
+
+import "os/exec"
+
+type credential struct{ uid, gid uint32 }
+
+func setCredential(*exec.Cmd, *credential) {}

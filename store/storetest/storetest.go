@@ -1,0 +1,1251 @@
+// Package storetest is the storage contract: one suite of tests every
+// store.Store implementation must pass (bbolt in package store, PostgreSQL in
+// store/pg). It pins down what shop relies on — not-found and unique-clash
+// errors, index maintenance as an order's status changes, newest-first
+// paging, queues, idempotency expiry, outbox order, the sandbox log,
+// rollback, and balance debits that never overdraw under concurrency.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Opener returns a fresh, empty store; the test closes it (and the opener
+// may register its own cleanup).
+type Opener func(t *testing.T) store.Store
+
+// Run runs the whole contract against stores made by open.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"meta", testMeta},
+		{"partners", testPartners},
+		{"api keys", testAPIKeys},
+		{"orders and indexes", testOrders},
+		{"order memo unique", testMemoUnique},
+		{"order paging newest first", testOrderPaging},
+		{"orders by reference", testReference},
+		{"expiry and delivery queues follow status", testQueues},
+		{"ledger", testLedger},
+		{"seen tx hashes", testSeen},
+		{"unmatched deposits", testUnmatched},
+		{"idempotency records and TTL deletion", testIdem},
+		{"outbox per channel", testOutbox},
+		{"webhooks", testWebhooks},
+		{"sandbox chain log", testSandbox},
+		{"rollback on error leaves nothing", testRollback},
+		{"view is read-only snapshot of committed state", testView},
+		{"concurrent debits never overdraw", testConcurrentDebits},
+		{"concurrent orders: ids increase per partner, memos unique", testConcurrentOrders},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := open(t)
+			t.Cleanup(func() { st.Close() })
+			tc.fn(t, st)
+		})
+	}
+}
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.UTC)
+
+func at(d time.Duration) *time.Time { v := t0.Add(d); return &v }
+
+func update(t *testing.T, st store.Store, fn func(store.Tx) error) {
+	t.Helper()
+	if err := st.Update(context.Background(), fn); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+}
+
+func view(t *testing.T, st store.Store, fn func(store.Tx) error) {
+	t.Helper()
+	if err := st.View(context.Background(), fn); err != nil {
+		t.Fatalf("view: %v", err)
+	}
+}
+
+// same compares records by their JSON form (what both backends store).
+func same(t *testing.T, what string, got, want any) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
+
+func wantNotFound(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("%s: err = %v, want ErrNotFound", what, err)
+	}
+}
+
+func orderIDs(os []store.Order) []int64 {
+	ids := []int64{}
+	for _, o := range os {
+		ids = append(ids, o.ID)
+	}
+	return ids
+}
+
+func sameIDs(t *testing.T, what string, got, want []int64) {
+	t.Helper()
+	if got == nil {
+		got = []int64{}
+	}
+	if want == nil {
+		want = []int64{}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: ids %v, want %v", what, got, want)
+	}
+}
+
+func testMeta(t *testing.T, st store.Store) {
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetMeta("missing")
+		wantNotFound(t, "GetMeta missing", err)
+		return nil
+	})
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutMeta("seed", []byte("one two")); err != nil {
+			return err
+		}
+		if err := tx.PutMeta("cursor", []byte{0, 1, 2}); err != nil {
+			return err
+		}
+		return tx.PutMeta("seed", []byte("three"))
+	})
+	view(t, st, func(tx store.Tx) error {
+		for k, want := range map[string]string{"seed": "three", "cursor": "\x00\x01\x02"} {
+			v, err := tx.GetMeta(k)
+			if err != nil || string(v) != want {
+				t.Errorf("GetMeta(%q) = %q, %v; want %q", k, v, err, want)
+			}
+		}
+		return nil
+	})
+}
+
+func testPartners(t *testing.T, st store.Store) {
+	var ps []*store.Partner
+	update(t, st, func(tx store.Tx) error {
+		ps = nil
+		var last int64
+		for i := range 5 {
+			id, err := tx.NextPartnerID()
+			if err != nil {
+				return err
+			}
+			if id <= last {
+				t.Errorf("NextPartnerID %d after %d: not increasing", id, last)
+			}
+			last = id
+			p := &store.Partner{ID: id, CreatedAt: t0, Name: fmt.Sprintf("p%d", i), SubwalletID: uint32(i),
+				TopupAddressRaw: fmt.Sprintf("0:%064x", i+1), TopupAddress: fmt.Sprintf("UQ%d", i), BalanceNano: int64(i) * 1e9}
+			if i%2 == 0 {
+				p.TelegramUserID = int64(1000 + i)
+				p.TelegramChatID = int64(2000 + i)
+			}
+			if err := tx.PutPartner(p); err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		for _, p := range ps {
+			got, err := tx.GetPartner(p.ID)
+			if err != nil {
+				t.Fatalf("GetPartner(%d): %v", p.ID, err)
+			}
+			same(t, "GetPartner", got, p)
+			got, err = tx.PartnerByTopupAddress(p.TopupAddressRaw)
+			if err != nil || got.ID != p.ID {
+				t.Errorf("PartnerByTopupAddress(%s) = %v, %v", p.TopupAddressRaw, got, err)
+			}
+			if p.TelegramUserID != 0 {
+				got, err = tx.PartnerByTelegram(p.TelegramUserID)
+				if err != nil || got.ID != p.ID {
+					t.Errorf("PartnerByTelegram(%d) = %v, %v", p.TelegramUserID, got, err)
+				}
+			}
+		}
+		_, err := tx.GetPartner(ps[4].ID + 100)
+		wantNotFound(t, "GetPartner missing", err)
+		_, err = tx.PartnerByTelegram(1001)
+		wantNotFound(t, "PartnerByTelegram missing", err)
+		_, err = tx.PartnerByTopupAddress("0:ff")
+		wantNotFound(t, "PartnerByTopupAddress missing", err)
+
+		all, err := tx.ListPartners(0, 100)
+		if err != nil {
+			return err
+		}
+		if len(all) != 5 {
+			t.Fatalf("ListPartners(0) = %d partners, want 5", len(all))
+		}
+		for i := range all {
+			same(t, "ListPartners row", &all[i], ps[i])
+		}
+		page, err := tx.ListPartners(ps[1].ID, 2)
+		if err != nil {
+			return err
+		}
+		if len(page) != 2 || page[0].ID != ps[2].ID || page[1].ID != ps[3].ID {
+			t.Errorf("ListPartners(after %d, 2) = %v", ps[1].ID, page)
+		}
+		page, err = tx.ListPartners(ps[4].ID, 10)
+		if err != nil || len(page) != 0 {
+			t.Errorf("ListPartners(after last) = %v, %v; want none", page, err)
+		}
+		return nil
+	})
+	// An update rewrites the record and keeps the indexes.
+	update(t, st, func(tx store.Tx) error {
+		p, err := tx.GetPartner(ps[0].ID)
+		if err != nil {
+			return err
+		}
+		p.BalanceNano = 42
+		p.LedgerCount = 7
+		return tx.PutPartner(p)
+	})
+	view(t, st, func(tx store.Tx) error {
+		p, err := tx.PartnerByTelegram(ps[0].TelegramUserID)
+		if err != nil || p.BalanceNano != 42 || p.LedgerCount != 7 {
+			t.Errorf("after update: %+v, %v", p, err)
+		}
+		return nil
+	})
+}
+
+func testAPIKeys(t *testing.T, st store.Store) {
+	k := &store.APIKey{Hash: "aa11", PartnerID: 1, Prefix: "osk_test_ab", CreatedAt: t0}
+	update(t, st, func(tx store.Tx) error { return tx.PutAPIKey(k, true) })
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.PutAPIKey(&store.APIKey{Hash: "aa11", PartnerID: 2, CreatedAt: t0}, true)
+	})
+	if !errors.Is(err, store.ErrExists) {
+		t.Errorf("new key with a taken hash: err = %v, want ErrExists", err)
+	}
+	// The clash is reported without spoiling the transaction.
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutAPIKey(&store.APIKey{Hash: "aa11", PartnerID: 2}, true); !errors.Is(err, store.ErrExists) {
+			t.Errorf("clash in tx: %v", err)
+		}
+		return tx.PutAPIKey(&store.APIKey{Hash: "bb22", PartnerID: 2, Prefix: "osk_test_cd", CreatedAt: t0}, true)
+	})
+	revoked := *k
+	revoked.RevokedAt = at(time.Hour)
+	revoked.LastUsedAt = at(time.Minute)
+	update(t, st, func(tx store.Tx) error { return tx.PutAPIKey(&revoked, false) })
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetAPIKey("aa11")
+		if err != nil {
+			return err
+		}
+		same(t, "revoked key", got, &revoked)
+		if got, err := tx.GetAPIKey("bb22"); err != nil || got.PartnerID != 2 {
+			t.Errorf("GetAPIKey(bb22) = %v, %v", got, err)
+		}
+		_, err = tx.GetAPIKey("cc33")
+		wantNotFound(t, "GetAPIKey missing", err)
+		return nil
+	})
+}
+
+func newOrder(tx store.Tx, partnerID int64, status, typ, memo, ref string) (*store.Order, error) {
+	id, err := tx.NextOrderID()
+	if err != nil {
+		return nil, err
+	}
+	o := &store.Order{ID: id, PartnerID: partnerID, Status: status, Type: typ, StarsAmount: 50,
+		RecipientUsername: "durov", PriceNano: 1e9, PriceUSD: "1.50", TonUSD: "3.1", FeePercent: "5",
+		PaymentMethod: "ton_memo", PaymentCurrency: "TON", PaymentMemo: memo, ClientReference: ref,
+		CreatedAt: t0.Add(time.Duration(id) * time.Second), PaymentTxHashes: []string{"h1"}}
+	if status == store.StatusPendingPayment {
+		o.ExpiresAt = at(time.Duration(id) * time.Minute)
+	}
+	return o, tx.PutOrder(o)
+}
+
+func testOrders(t *testing.T, st store.Store) {
+	var o *store.Order
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		o, err = newOrder(tx, 7, store.StatusPendingPayment, "stars", "ST-ABC", "ref-1")
+		return err
+	})
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetOrder(o.ID)
+		if err != nil {
+			return err
+		}
+		same(t, "GetOrder", got, o)
+		got, err = tx.OrderByMemo("ST-ABC")
+		if err != nil || got.ID != o.ID {
+			t.Errorf("OrderByMemo = %v, %v", got, err)
+		}
+		_, err = tx.GetOrder(o.ID + 1000)
+		wantNotFound(t, "GetOrder missing", err)
+		_, err = tx.OrderByMemo("ST-NONE")
+		wantNotFound(t, "OrderByMemo missing", err)
+		return nil
+	})
+	// Status changes rewrite the record; memo, partner and reference indexes stay.
+	update(t, st, func(tx store.Tx) error {
+		got, err := tx.GetOrder(o.ID)
+		if err != nil {
+			return err
+		}
+		got.Status = store.StatusCompleted
+		got.ReceivedNano = 1e9
+		got.CompletedAt = at(time.Hour)
+		*o = *got
+		return tx.PutOrder(got)
+	})
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.OrderByMemo("ST-ABC")
+		if err != nil {
+			return err
+		}
+		same(t, "order after update", got, o)
+		list, err := tx.ListOrders(7, store.OrderQuery{Limit: 10})
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "ListOrders after update", orderIDs(list), []int64{o.ID})
+		refs, err := tx.OrdersByReference(7, "ref-1", 10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "OrdersByReference after update", orderIDs(refs), []int64{o.ID})
+		n := 0
+		err = tx.ForEachOrder(func(*store.Order) error { n++; return nil })
+		if err != nil || n != 1 {
+			t.Errorf("ForEachOrder: %d orders, %v", n, err)
+		}
+		return nil
+	})
+}
+
+func testMemoUnique(t *testing.T, st store.Store) {
+	update(t, st, func(tx store.Tx) error {
+		_, err := newOrder(tx, 1, store.StatusPendingPayment, "stars", "ST-SAME", "")
+		return err
+	})
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		_, err := newOrder(tx, 2, store.StatusPendingPayment, "stars", "ST-SAME", "")
+		return err
+	})
+	if !errors.Is(err, store.ErrExists) {
+		t.Errorf("second order with the same memo: err = %v, want ErrExists", err)
+	}
+	view(t, st, func(tx store.Tx) error {
+		o, err := tx.OrderByMemo("ST-SAME")
+		if err != nil || o.PartnerID != 1 {
+			t.Errorf("memo owner = %v, %v; want partner 1's order", o, err)
+		}
+		list, err := tx.ListOrders(2, store.OrderQuery{Limit: 10})
+		if err != nil || len(list) != 0 {
+			t.Errorf("rejected order left rows: %v, %v", list, err)
+		}
+		return nil
+	})
+	// Orders without a memo (balance orders) never clash.
+	update(t, st, func(tx store.Tx) error {
+		for range 3 {
+			if _, err := newOrder(tx, 3, store.StatusPaid, "premium", "", ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func testOrderPaging(t *testing.T, st store.Store) {
+	want := map[int64][]int64{} // partner → ids, oldest first
+	update(t, st, func(tx store.Tx) error {
+		clear(want)
+		for i := range 12 {
+			partner := int64(1 + i%2) // interleave two partners
+			status, typ := store.StatusCompleted, "stars"
+			if i%3 == 0 {
+				status = store.StatusPendingPayment
+			}
+			if i%4 == 0 {
+				typ = "premium"
+			}
+			o, err := newOrder(tx, partner, status, typ, fmt.Sprintf("M-%d", i), "")
+			if err != nil {
+				return err
+			}
+			want[partner] = append(want[partner], o.ID)
+		}
+		return nil
+	})
+	rev := func(ids []int64) []int64 {
+		out := make([]int64, len(ids))
+		for i, id := range ids {
+			out[len(ids)-1-i] = id
+		}
+		return out
+	}
+	view(t, st, func(tx store.Tx) error {
+		p1 := rev(want[1]) // newest first
+		all, err := tx.ListOrders(1, store.OrderQuery{Limit: 100})
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "ListOrders all", orderIDs(all), p1)
+		// Page through with BeforeID.
+		var paged []int64
+		before := int64(0)
+		for {
+			page, err := tx.ListOrders(1, store.OrderQuery{Limit: 4, BeforeID: before})
+			if err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				break
+			}
+			paged = append(paged, orderIDs(page)...)
+			before = page[len(page)-1].ID
+		}
+		sameIDs(t, "ListOrders paged by BeforeID", paged, p1)
+		// BeforeID of an id that belongs to the other partner still works.
+		page, err := tx.ListOrders(1, store.OrderQuery{Limit: 100, BeforeID: want[2][3]})
+		if err != nil {
+			return err
+		}
+		for _, o := range page {
+			if o.ID >= want[2][3] || o.PartnerID != 1 {
+				t.Errorf("ListOrders(BeforeID %d) returned order %d of partner %d", want[2][3], o.ID, o.PartnerID)
+			}
+		}
+		// Filters.
+		pend, err := tx.ListOrders(1, store.OrderQuery{Limit: 100, Status: store.StatusPendingPayment})
+		if err != nil {
+			return err
+		}
+		for _, o := range pend {
+			if o.Status != store.StatusPendingPayment || o.PartnerID != 1 {
+				t.Errorf("status filter returned %+v", o)
+			}
+		}
+		prem, err := tx.ListOrders(1, store.OrderQuery{Limit: 1, Type: "premium"})
+		if err != nil {
+			return err
+		}
+		if len(prem) != 1 || prem[0].Type != "premium" || prem[0].PartnerID != 1 || prem[0].ID != want[1][4] {
+			t.Errorf("type filter with limit 1 returned %v", prem)
+		}
+		none, err := tx.ListOrders(3, store.OrderQuery{Limit: 10})
+		if err != nil || len(none) != 0 {
+			t.Errorf("ListOrders of partner without orders = %v, %v", none, err)
+		}
+		// ForEachPartnerOrder: newest first, stops when fn says so.
+		var walked []int64
+		err = tx.ForEachPartnerOrder(2, func(o *store.Order) bool {
+			walked = append(walked, o.ID)
+			return len(walked) < 3
+		})
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "ForEachPartnerOrder stopped after 3", walked, rev(want[2])[:3])
+		walked = nil
+		if err := tx.ForEachPartnerOrder(2, func(o *store.Order) bool { walked = append(walked, o.ID); return true }); err != nil {
+			return err
+		}
+		sameIDs(t, "ForEachPartnerOrder all", walked, rev(want[2]))
+		return nil
+	})
+}
+
+func testReference(t *testing.T, st store.Store) {
+	var ids []int64
+	update(t, st, func(tx store.Tx) error {
+		ids = nil
+		for _, c := range []struct {
+			partner int64
+			ref     string
+		}{{1, "inv-1"}, {1, "inv-10"}, {2, "inv-1"}, {1, "inv-1"}, {1, ""}, {1, "inv"}} {
+			o, err := newOrder(tx, c.partner, store.StatusPaid, "stars", "", c.ref)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, o.ID)
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.OrdersByReference(1, "inv-1", 10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "OrdersByReference(1, inv-1): exact match, this partner, oldest first", orderIDs(got), []int64{ids[0], ids[3]})
+		got, err = tx.OrdersByReference(1, "inv-1", 1)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "OrdersByReference limit 1", orderIDs(got), []int64{ids[0]})
+		got, err = tx.OrdersByReference(2, "inv-1", 10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "OrdersByReference(2, inv-1)", orderIDs(got), []int64{ids[2]})
+		got, err = tx.OrdersByReference(1, "inv", 10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "OrdersByReference(1, inv): not a prefix match", orderIDs(got), []int64{ids[5]})
+		got, err = tx.OrdersByReference(1, "nope", 10)
+		if err != nil || len(got) != 0 {
+			t.Errorf("OrdersByReference unknown = %v, %v", got, err)
+		}
+		return nil
+	})
+}
+
+func testQueues(t *testing.T, st store.Store) {
+	var a, b, c, d *store.Order
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		if a, err = newOrder(tx, 1, store.StatusPendingPayment, "stars", "Q-A", ""); err != nil {
+			return err
+		}
+		if b, err = newOrder(tx, 1, store.StatusPendingPayment, "stars", "Q-B", ""); err != nil {
+			return err
+		}
+		if c, err = newOrder(tx, 1, store.StatusPaid, "stars", "", ""); err != nil {
+			return err
+		}
+		d, err = newOrder(tx, 1, store.StatusPendingPayment, "stars", "Q-D", "")
+		return err
+	})
+	// a expires first; make b expire before a to prove ordering is by time, not id.
+	update(t, st, func(tx store.Tx) error {
+		b.ExpiresAt = at(-time.Hour)
+		return tx.PutOrder(b)
+	})
+	due := func(now time.Time, limit int) []int64 {
+		var ids []int64
+		view(t, st, func(tx store.Tx) error {
+			var err error
+			ids, err = tx.DueExpiries(now, limit)
+			return err
+		})
+		return ids
+	}
+	delivery := func() []int64 {
+		var ids []int64
+		view(t, st, func(tx store.Tx) error {
+			var err error
+			ids, err = tx.DeliveryQueue(100)
+			return err
+		})
+		return ids
+	}
+	sameIDs(t, "due long ago", due(t0.Add(-2*time.Hour), 10), nil)
+	sameIDs(t, "due at b's expiry (inclusive)", due(*b.ExpiresAt, 10), []int64{b.ID})
+	sameIDs(t, "due later, by time", due(t0.Add(24*time.Hour), 10), []int64{b.ID, a.ID, d.ID})
+	sameIDs(t, "due with limit", due(t0.Add(24*time.Hour), 2), []int64{b.ID, a.ID})
+	sameIDs(t, "delivery queue", delivery(), []int64{c.ID})
+
+	// a gets paid: leaves the expiry queue, joins the delivery queue.
+	update(t, st, func(tx store.Tx) error {
+		a.Status = store.StatusPaid
+		a.PaidAt = at(time.Second)
+		return tx.PutOrder(a)
+	})
+	sameIDs(t, "due after a paid", due(t0.Add(24*time.Hour), 10), []int64{b.ID, d.ID})
+	sameIDs(t, "delivery after a paid (id order)", delivery(), []int64{a.ID, c.ID})
+	// a processing stays; c completes and leaves; b expires; d's expiry moves.
+	update(t, st, func(tx store.Tx) error {
+		a.Status = store.StatusProcessing
+		if err := tx.PutOrder(a); err != nil {
+			return err
+		}
+		c.Status = store.StatusCompleted
+		if err := tx.PutOrder(c); err != nil {
+			return err
+		}
+		b.Status = store.StatusExpired
+		if err := tx.PutOrder(b); err != nil {
+			return err
+		}
+		d.ExpiresAt = at(48 * time.Hour)
+		return tx.PutOrder(d)
+	})
+	sameIDs(t, "due after changes", due(t0.Add(24*time.Hour), 10), nil)
+	sameIDs(t, "due after d's new expiry", due(t0.Add(48*time.Hour), 10), []int64{d.ID})
+	sameIDs(t, "delivery after changes", delivery(), []int64{a.ID})
+	update(t, st, func(tx store.Tx) error {
+		a.Status = store.StatusFailed
+		if err := tx.PutOrder(a); err != nil {
+			return err
+		}
+		d.Status = store.StatusCancelled
+		return tx.PutOrder(d)
+	})
+	sameIDs(t, "delivery after a failed", delivery(), nil)
+	sameIDs(t, "due after d cancelled", due(t0.Add(100*time.Hour), 10), nil)
+}
+
+func testLedger(t *testing.T, st store.Store) {
+	var rows []store.LedgerEntry
+	update(t, st, func(tx store.Tx) error {
+		rows = nil
+		var last int64
+		for i := range 7 {
+			e := &store.LedgerEntry{PartnerID: int64(1 + i%2), Type: store.LedgerTopup, AmountNano: int64(i+1) * 1e9,
+				BalanceAfterNano: int64(i+1) * 1e9, TxHash: fmt.Sprintf("h%d", i), CreatedAt: t0, OrderID: int64(i)}
+			if err := tx.AppendLedger(e); err != nil {
+				return err
+			}
+			if e.ID <= last {
+				t.Errorf("AppendLedger id %d after %d", e.ID, last)
+			}
+			last = e.ID
+			rows = append(rows, *e)
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetLedger(rows[3].ID)
+		if err != nil {
+			return err
+		}
+		same(t, "GetLedger", got, &rows[3])
+		_, err = tx.GetLedger(rows[6].ID + 100)
+		wantNotFound(t, "GetLedger missing", err)
+		var p1 []int64 // partner 1, newest first
+		for i := len(rows) - 1; i >= 0; i-- {
+			if rows[i].PartnerID == 1 {
+				p1 = append(p1, rows[i].ID)
+			}
+		}
+		ids := func(es []store.LedgerEntry) []int64 {
+			out := []int64{}
+			for _, e := range es {
+				out = append(out, e.ID)
+			}
+			return out
+		}
+		all, err := tx.ListLedger(1, 0, 100)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "ListLedger newest first", ids(all), p1)
+		page, err := tx.ListLedger(1, p1[1], 100)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "ListLedger before", ids(page), p1[2:])
+		page, err = tx.ListLedger(1, 0, 2)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "ListLedger limit", ids(page), p1[:2])
+		page, err = tx.ListLedger(3, 0, 10)
+		if err != nil || len(page) != 0 {
+			t.Errorf("ListLedger of partner without rows = %v, %v", page, err)
+		}
+		n := 0
+		err = tx.ForEachLedger(func(e *store.LedgerEntry) error {
+			n++
+			return nil
+		})
+		if err != nil || n != len(rows) {
+			t.Errorf("ForEachLedger: %d rows, %v", n, err)
+		}
+		stop := errors.New("stop")
+		if err := tx.ForEachLedger(func(*store.LedgerEntry) error { return stop }); !errors.Is(err, stop) {
+			t.Errorf("ForEachLedger does not pass fn's error: %v", err)
+		}
+		return nil
+	})
+}
+
+func testSeen(t *testing.T, st store.Store) {
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetSeen("abc")
+		wantNotFound(t, "GetSeen missing", err)
+		return nil
+	})
+	s := &store.SeenTx{Hash: "abc", Kind: store.SeenOrder, RefID: 5, AmountNano: 10, SeenAt: t0}
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutSeen(s); err != nil {
+			return err
+		}
+		return tx.PutSeen(&store.SeenTx{Hash: "def", Kind: store.SeenIgnored, SeenAt: t0})
+	})
+	s.ExtraLedgerID = 9
+	update(t, st, func(tx store.Tx) error { return tx.PutSeen(s) })
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetSeen("abc")
+		if err != nil {
+			return err
+		}
+		same(t, "GetSeen after rewrite", got, s)
+		hashes := map[string]bool{}
+		if err := tx.ForEachSeen(func(s *store.SeenTx) error { hashes[s.Hash] = true; return nil }); err != nil {
+			return err
+		}
+		if len(hashes) != 2 || !hashes["abc"] || !hashes["def"] {
+			t.Errorf("ForEachSeen saw %v", hashes)
+		}
+		return nil
+	})
+}
+
+func testUnmatched(t *testing.T, st store.Store) {
+	var us []*store.Unmatched
+	update(t, st, func(tx store.Tx) error {
+		us = nil
+		for i := range 3 {
+			u := &store.Unmatched{TxHash: fmt.Sprintf("u%d", i), LT: 1<<63 + uint64(i), ChainTime: t0, From: "0:aa", To: "0:bb",
+				AmountNano: 5, Comment: "nul \x00 byte and ünïcödé", PayloadHex: "00ff", SeenAt: t0}
+			if err := tx.PutUnmatched(u); err != nil {
+				return err
+			}
+			if u.ID == 0 {
+				t.Errorf("PutUnmatched did not assign an id")
+			}
+			us = append(us, u)
+		}
+		return nil
+	})
+	us[1].AssignedAt = at(time.Hour)
+	us[1].AssignedLedgerID = 77
+	update(t, st, func(tx store.Tx) error { return tx.PutUnmatched(us[1]) })
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetUnmatched(us[1].ID)
+		if err != nil {
+			return err
+		}
+		same(t, "GetUnmatched after assign (id kept)", got, us[1])
+		_, err = tx.GetUnmatched(us[2].ID + 100)
+		wantNotFound(t, "GetUnmatched missing", err)
+		list, err := tx.ListUnmatched(0, 10)
+		if err != nil {
+			return err
+		}
+		if len(list) != 3 {
+			t.Fatalf("ListUnmatched = %d rows", len(list))
+		}
+		for i := range list {
+			same(t, "ListUnmatched row", &list[i], us[i])
+		}
+		list, err = tx.ListUnmatched(us[0].ID, 1)
+		if err != nil || len(list) != 1 || list[0].ID != us[1].ID {
+			t.Errorf("ListUnmatched(after first, 1) = %v, %v", list, err)
+		}
+		return nil
+	})
+}
+
+func testIdem(t *testing.T, st store.Store) {
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetIdem(1, "k")
+		wantNotFound(t, "GetIdem missing", err)
+		return nil
+	})
+	update(t, st, func(tx store.Tx) error {
+		for i, r := range []store.IdemRecord{
+			{PartnerID: 1, Key: "a", Fingerprint: "f1", CreatedAt: t0},
+			{PartnerID: 2, Key: "a", Fingerprint: "f2", CreatedAt: t0.Add(time.Minute), OrderID: 3},
+			{PartnerID: 1, Key: "b", Fingerprint: "f3", CreatedAt: t0.Add(2 * time.Minute), Status: 201, Body: []byte(`{"ok":true}`)},
+			{PartnerID: 1, Key: "c", Fingerprint: "f4", CreatedAt: t0.Add(3 * time.Minute)},
+		} {
+			if err := tx.PutIdem(&r); err != nil {
+				return fmt.Errorf("PutIdem %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetIdem(1, "b")
+		if err != nil {
+			return err
+		}
+		if got.Status != 201 || string(got.Body) != `{"ok":true}` || got.Fingerprint != "f3" || !got.CreatedAt.Equal(t0.Add(2*time.Minute)) {
+			t.Errorf("GetIdem(1, b) = %+v", got)
+		}
+		got, err = tx.GetIdem(2, "a")
+		if err != nil || got.OrderID != 3 {
+			t.Errorf("GetIdem(2, a): keys are scoped per partner: %+v, %v", got, err)
+		}
+		return nil
+	})
+	// Re-putting (1, a) with a later time moves it in the TTL index.
+	update(t, st, func(tx store.Tx) error {
+		return tx.PutIdem(&store.IdemRecord{PartnerID: 1, Key: "a", Fingerprint: "f1", CreatedAt: t0.Add(10 * time.Minute), Status: 200})
+	})
+	var n int
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		n, err = tx.DeleteIdemBefore(t0.Add(3*time.Minute), 1)
+		return err
+	})
+	if n != 1 {
+		t.Errorf("DeleteIdemBefore limit 1 deleted %d", n)
+	}
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetIdem(2, "a")
+		wantNotFound(t, "oldest record deleted first", err)
+		if _, err := tx.GetIdem(1, "b"); err != nil {
+			t.Errorf("GetIdem(1, b) before second pass: %v", err)
+		}
+		return nil
+	})
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		n, err = tx.DeleteIdemBefore(t0.Add(3*time.Minute), 100)
+		return err
+	})
+	if n != 1 {
+		t.Errorf("second DeleteIdemBefore deleted %d, want 1 (created_at == before is kept)", n)
+	}
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetIdem(1, "b")
+		wantNotFound(t, "(1, b) deleted", err)
+		for _, k := range []string{"a", "c"} {
+			if _, err := tx.GetIdem(1, k); err != nil {
+				t.Errorf("GetIdem(1, %s) kept: %v", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+func testOutbox(t *testing.T, st store.Store) {
+	var items []*store.OutboxItem
+	update(t, st, func(tx store.Tx) error {
+		items = nil
+		for i := range 6 {
+			ch := store.ChannelTelegram
+			if i%2 == 1 {
+				ch = store.ChannelWebhook
+			}
+			it := &store.OutboxItem{Channel: ch, PartnerID: 1, Type: "order.paid", CreatedAt: t0, NextAttemptAt: t0,
+				Order: &store.Order{ID: int64(i), Status: store.StatusPaid}}
+			if err := tx.AppendOutbox(it); err != nil {
+				return err
+			}
+			items = append(items, it)
+		}
+		return nil
+	})
+	pending := func(ch string, limit int) []int64 {
+		var ids []int64
+		view(t, st, func(tx store.Tx) error {
+			its, err := tx.PendingOutbox(ch, limit)
+			for _, it := range its {
+				if it.Channel != ch {
+					t.Errorf("PendingOutbox(%s) returned an item of %s", ch, it.Channel)
+				}
+				ids = append(ids, it.ID)
+			}
+			return err
+		})
+		return ids
+	}
+	sameIDs(t, "telegram pending", pending(store.ChannelTelegram, 10), []int64{items[0].ID, items[2].ID, items[4].ID})
+	sameIDs(t, "webhook pending limit 2", pending(store.ChannelWebhook, 2), []int64{items[1].ID, items[3].ID})
+	items[0].Attempts = 3
+	items[0].LastError = "timeout"
+	items[0].NextAttemptAt = t0.Add(time.Minute)
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutOutbox(items[0]); err != nil {
+			return err
+		}
+		if err := tx.DeleteOutbox(store.ChannelTelegram, items[2].ID); err != nil {
+			return err
+		}
+		// Deleting an id on the wrong channel removes nothing.
+		return tx.DeleteOutbox(store.ChannelTelegram, items[3].ID)
+	})
+	sameIDs(t, "telegram after delete", pending(store.ChannelTelegram, 10), []int64{items[0].ID, items[4].ID})
+	sameIDs(t, "webhook untouched", pending(store.ChannelWebhook, 10), []int64{items[1].ID, items[3].ID, items[5].ID})
+	view(t, st, func(tx store.Tx) error {
+		its, err := tx.PendingOutbox(store.ChannelTelegram, 1)
+		if err != nil {
+			return err
+		}
+		same(t, "outbox item after PutOutbox", &its[0], items[0])
+		return nil
+	})
+}
+
+func testWebhooks(t *testing.T, st store.Store) {
+	update(t, st, func(tx store.Tx) error {
+		_, err := tx.GetWebhook(1)
+		wantNotFound(t, "GetWebhook missing", err)
+		wantNotFound(t, "DeleteWebhook missing", tx.DeleteWebhook(1))
+		return nil
+	})
+	w := &store.Webhook{PartnerID: 1, URL: "https://example.com/hook", Events: []string{"order.paid"}, Secret: "whsec_x", CreatedAt: t0, UpdatedAt: t0}
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutWebhook(w); err != nil {
+			return err
+		}
+		return tx.PutWebhook(&store.Webhook{PartnerID: 2, URL: "https://b.example/h", Events: []string{"order.completed"}, Secret: "s", CreatedAt: t0})
+	})
+	w.URL = "https://example.com/v2"
+	w.UpdatedAt = t0.Add(time.Hour)
+	update(t, st, func(tx store.Tx) error { return tx.PutWebhook(w) })
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetWebhook(1)
+		if err != nil {
+			return err
+		}
+		same(t, "GetWebhook after replace", got, w)
+		return nil
+	})
+	var ds []store.WebhookDelivery
+	update(t, st, func(tx store.Tx) error {
+		ds = nil
+		var last int64
+		for i := range 5 {
+			d := &store.WebhookDelivery{PartnerID: int64(1 + i%2), EventID: fmt.Sprintf("evt_%d", i), EventType: "order.paid",
+				Attempt: 1, At: t0, StatusCode: 500, Error: "boom", DurationMs: 12, Final: "retrying"}
+			if err := tx.AppendWebhookDelivery(d); err != nil {
+				return err
+			}
+			if d.ID <= last {
+				t.Errorf("AppendWebhookDelivery id %d after %d", d.ID, last)
+			}
+			last = d.ID
+			ds = append(ds, *d)
+		}
+		return tx.DeleteWebhook(1)
+	})
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetWebhook(1)
+		wantNotFound(t, "GetWebhook after delete", err)
+		if _, err := tx.GetWebhook(2); err != nil {
+			t.Errorf("other partner's webhook: %v", err)
+		}
+		got, err := tx.ListWebhookDeliveries(1, 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(got) != 3 {
+			t.Fatalf("deliveries kept after delete: %d, want 3", len(got))
+		}
+		same(t, "newest delivery", &got[0], &ds[4])
+		if got[1].ID != ds[2].ID || got[2].ID != ds[0].ID {
+			t.Errorf("deliveries not newest first: %v", got)
+		}
+		page, err := tx.ListWebhookDeliveries(1, ds[4].ID, 1)
+		if err != nil || len(page) != 1 || page[0].ID != ds[2].ID {
+			t.Errorf("ListWebhookDeliveries(before %d, 1) = %v, %v", ds[4].ID, page, err)
+		}
+		return nil
+	})
+}
+
+func testSandbox(t *testing.T, st store.Store) {
+	var seqs []uint64
+	update(t, st, func(tx store.Tx) error {
+		seqs = nil
+		for i := range 5 {
+			s, err := tx.AppendSandboxTx([]byte(fmt.Sprintf(`{"n":%d}`, i)))
+			if err != nil {
+				return err
+			}
+			if len(seqs) > 0 && s <= seqs[len(seqs)-1] {
+				t.Errorf("AppendSandboxTx seq %d after %d", s, seqs[len(seqs)-1])
+			}
+			seqs = append(seqs, s)
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		all, err := tx.SandboxTxAfter(0, 100)
+		if err != nil {
+			return err
+		}
+		if len(all) != 5 {
+			t.Fatalf("SandboxTxAfter(0) = %d", len(all))
+		}
+		for i, r := range all {
+			if r.Seq != seqs[i] || string(r.Data) != fmt.Sprintf(`{"n":%d}`, i) {
+				t.Errorf("row %d = %d %s", i, r.Seq, r.Data)
+			}
+		}
+		page, err := tx.SandboxTxAfter(seqs[1], 2)
+		if err != nil || len(page) != 2 || page[0].Seq != seqs[2] || page[1].Seq != seqs[3] {
+			t.Errorf("SandboxTxAfter(%d, 2) = %v, %v", seqs[1], page, err)
+		}
+		page, err = tx.SandboxTxAfter(seqs[4], 10)
+		if err != nil || len(page) != 0 {
+			t.Errorf("SandboxTxAfter(last) = %v, %v", page, err)
+		}
+		return nil
+	})
+}
+
+func testRollback(t *testing.T, st store.Store) {
+	boom := errors.New("boom")
+	var pid, oid, lid int64
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		var err error
+		if pid, err = tx.NextPartnerID(); err != nil {
+			return err
+		}
+		if err := tx.PutPartner(&store.Partner{ID: pid, TelegramUserID: 99, TopupAddressRaw: "0:99", BalanceNano: 5}); err != nil {
+			return err
+		}
+		if err := tx.PutMeta("k", []byte("v")); err != nil {
+			return err
+		}
+		if err := tx.PutAPIKey(&store.APIKey{Hash: "h", PartnerID: pid}, true); err != nil {
+			return err
+		}
+		o, err := newOrder(tx, pid, store.StatusPendingPayment, "stars", "RB-1", "r")
+		if err != nil {
+			return err
+		}
+		oid = o.ID
+		e := &store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: 5, BalanceAfterNano: 5}
+		if err := tx.AppendLedger(e); err != nil {
+			return err
+		}
+		lid = e.ID
+		if err := tx.PutSeen(&store.SeenTx{Hash: "rb", Kind: store.SeenLedger}); err != nil {
+			return err
+		}
+		if err := tx.PutIdem(&store.IdemRecord{PartnerID: pid, Key: "k", CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.AppendOutbox(&store.OutboxItem{Channel: store.ChannelTelegram, PartnerID: pid}); err != nil {
+			return err
+		}
+		if err := tx.PutUnmatched(&store.Unmatched{TxHash: "x"}); err != nil {
+			return err
+		}
+		if _, err := tx.AppendSandboxTx([]byte("x")); err != nil {
+			return err
+		}
+		return fmt.Errorf("wrapped: %w", boom)
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update returned %v, want fn's error", err)
+	}
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetPartner(pid)
+		wantNotFound(t, "partner", err)
+		_, err = tx.PartnerByTelegram(99)
+		wantNotFound(t, "partner by telegram", err)
+		_, err = tx.PartnerByTopupAddress("0:99")
+		wantNotFound(t, "partner by address", err)
+		_, err = tx.GetMeta("k")
+		wantNotFound(t, "meta", err)
+		_, err = tx.GetAPIKey("h")
+		wantNotFound(t, "api key", err)
+		_, err = tx.GetOrder(oid)
+		wantNotFound(t, "order", err)
+		_, err = tx.OrderByMemo("RB-1")
+		wantNotFound(t, "order by memo", err)
+		_, err = tx.GetLedger(lid)
+		wantNotFound(t, "ledger", err)
+		_, err = tx.GetSeen("rb")
+		wantNotFound(t, "seen", err)
+		_, err = tx.GetIdem(pid, "k")
+		wantNotFound(t, "idem", err)
+		if ids, _ := tx.DueExpiries(t0.Add(1000*time.Hour), 10); len(ids) != 0 {
+			t.Errorf("expiry queue: %v", ids)
+		}
+		if its, _ := tx.PendingOutbox(store.ChannelTelegram, 10); len(its) != 0 {
+			t.Errorf("outbox: %v", its)
+		}
+		if us, _ := tx.ListUnmatched(0, 10); len(us) != 0 {
+			t.Errorf("unmatched: %v", us)
+		}
+		if sb, _ := tx.SandboxTxAfter(0, 10); len(sb) != 0 {
+			t.Errorf("sandbox: %v", sb)
+		}
+		if os, _ := tx.ListOrders(pid, store.OrderQuery{Limit: 10}); len(os) != 0 {
+			t.Errorf("orders by partner: %v", os)
+		}
+		if os, _ := tx.OrdersByReference(pid, "r", 10); len(os) != 0 {
+			t.Errorf("orders by reference: %v", os)
+		}
+		return nil
+	})
+	// The memo of the rolled-back order is free again.
+	update(t, st, func(tx store.Tx) error {
+		_, err := newOrder(tx, 1, store.StatusPendingPayment, "stars", "RB-1", "")
+		return err
+	})
+}
+
+func testView(t *testing.T, st store.Store) {
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutMeta("a", []byte("1")); err != nil {
+			return err
+		}
+		v, err := tx.GetMeta("a") // a transaction sees its own writes
+		if err != nil || string(v) != "1" {
+			t.Errorf("read own write: %q, %v", v, err)
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		v, err := tx.GetMeta("a")
+		if err != nil || string(v) != "1" {
+			t.Errorf("view after commit: %q, %v", v, err)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := st.Update(ctx, func(store.Tx) error { return nil }); err == nil {
+		t.Errorf("Update with a cancelled context succeeded")
+	}
+}
+
+// testConcurrentDebits: 20 goroutines each try to debit 1 TON from a
+// partner holding 10 TON, the way shop does (read partner, check, append
+// ledger row, write partner). Exactly 10 succeed; the balance never goes
+// negative and equals the ledger.
+func testConcurrentDebits(t *testing.T, st store.Store) {
+	const pid = 1
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutPartner(&store.Partner{ID: pid, CreatedAt: t0, BalanceNano: 10e9, LedgerCount: 1}); err != nil {
+			return err
+		}
+		return tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: 10e9, BalanceAfterNano: 10e9, CreatedAt: t0})
+	})
+	errInsufficient := errors.New("insufficient balance")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, refused := 0, 0
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := st.Update(context.Background(), func(tx store.Tx) error {
+				p, err := tx.GetPartner(pid)
+				if err != nil {
+					return err
+				}
+				if p.BalanceNano < 1e9 {
+					return errInsufficient
+				}
+				p.BalanceNano -= 1e9
+				p.LedgerCount++
+				if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerOrderPayment,
+					AmountNano: -1e9, BalanceAfterNano: p.BalanceNano, CreatedAt: t0}); err != nil {
+					return err
+				}
+				return tx.PutPartner(p)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, errInsufficient):
+				refused++
+			default:
+				t.Errorf("debit: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 10 || refused != 10 {
+		t.Errorf("debits: %d ok, %d refused; want 10 and 10", ok, refused)
+	}
+	view(t, st, func(tx store.Tx) error {
+		p, err := tx.GetPartner(pid)
+		if err != nil {
+			return err
+		}
+		if p.BalanceNano != 0 || p.LedgerCount != 11 {
+			t.Errorf("partner after debits: balance %d, ledger count %d", p.BalanceNano, p.LedgerCount)
+		}
+		// Ledger rows in id order reproduce every balance_after.
+		rows, err := tx.ListLedger(pid, 0, 100)
+		if err != nil {
+			return err
+		}
+		var sum int64
+		for i := len(rows) - 1; i >= 0; i-- {
+			sum += rows[i].AmountNano
+			if sum != rows[i].BalanceAfterNano || sum < 0 {
+				t.Errorf("ledger %d: running sum %d, balance_after %d", rows[i].ID, sum, rows[i].BalanceAfterNano)
+			}
+		}
+		if len(rows) != 11 || sum != 0 {
+			t.Errorf("ledger: %d rows summing to %d", len(rows), sum)
+		}
+		return nil
+	})
+}
+
+// testConcurrentOrders: goroutines create orders for two partners at once
+// (as API instances do); each partner's orders come back newest first by id
+// with nothing missing, and every memo maps to its order.
+func testConcurrentOrders(t *testing.T, st store.Store) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- st.Update(context.Background(), func(tx store.Tx) error {
+				_, err := newOrder(tx, int64(1+i%2), store.StatusPendingPayment, "stars", fmt.Sprintf("C-%d", i), "")
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("create order: %v", err)
+		}
+	}
+	view(t, st, func(tx store.Tx) error {
+		total := 0
+		for _, p := range []int64{1, 2} {
+			os, err := tx.ListOrders(p, store.OrderQuery{Limit: 100})
+			if err != nil {
+				return err
+			}
+			total += len(os)
+			for i := 1; i < len(os); i++ {
+				if os[i].ID >= os[i-1].ID {
+					t.Errorf("partner %d orders not newest first: %d then %d", p, os[i-1].ID, os[i].ID)
+				}
+			}
+		}
+		if total != 40 {
+			t.Errorf("orders listed: %d, want 40", total)
+		}
+		for i := range 40 {
+			if _, err := tx.OrderByMemo(fmt.Sprintf("C-%d", i)); err != nil {
+				t.Errorf("memo C-%d: %v", i, err)
+			}
+		}
+		return nil
+	})
+}
