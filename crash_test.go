@@ -21,6 +21,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/store/pg/pgtest"
 )
 
 // TestMain lets the test binary act as the real openmoney binary in child
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m) // runs the tests; stops a PostgreSQL server they started
 }
 
 // child is a running openmoney process.
