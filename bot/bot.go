@@ -25,6 +25,7 @@ import (
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -164,9 +165,9 @@ func (b *Bot) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := backoff(attempt, helloBackoffBase, helloBackoffMax)
-		b.log.Warn("cannot reach the Telegram Bot API; retrying", "err", b.scrub(err), "in", wait)
-		if !sleep(ctx, wait) {
+		delay := wait.Backoff(attempt, helloBackoffBase, helloBackoffMax)
+		b.log.Warn("cannot reach the Telegram Bot API; retrying", "err", b.scrub(err), "in", delay)
+		if !wait.Sleep(ctx, delay) {
 			return nil
 		}
 	}
@@ -388,25 +389,4 @@ func (c *observedClient) Do(req *http.Request) (*http.Response, error) {
 		c.b.link.up("", c.b.log)
 	}
 	return resp, err
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// backoff is min(base·2^n, max).
-func backoff(n int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
 }

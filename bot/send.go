@@ -10,6 +10,7 @@ import (
 
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"rsc.io/qr"
 )
 
@@ -64,12 +65,12 @@ func (b *Bot) retry(ctx context.Context, fn func(ctx context.Context) error) err
 		cctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		err := fn(cctx)
 		cancel()
-		wait, limited := tooMany(err)
-		if !limited || attempt >= maxSendAttempts || wait > maxReplyWait {
+		delay, limited := tooMany(err)
+		if !limited || attempt >= maxSendAttempts || delay > maxReplyWait {
 			return err
 		}
-		b.log.Info("rate limited by Telegram; waiting", "retry_after", wait)
-		if !sleep(ctx, wait) {
+		b.log.Info("rate limited by Telegram; waiting", "retry_after", delay)
+		if !wait.Sleep(ctx, delay) {
 			return ctx.Err()
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -78,7 +79,7 @@ func (s *Shop) expiryLoop(ctx context.Context) {
 		if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("expiry loop", "err", err)
 		}
-		if !sleep(ctx, expiryEvery) {
+		if !wait.Sleep(ctx, expiryEvery) {
 			return
 		}
 	}
@@ -216,15 +217,15 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		})
 	default:
 		// Unavailable or transient: keep the order processing, try later.
-		wait := backoff(o.DeliveryAttempts-1, 2*time.Second, 10*time.Minute)
-		s.log.Warn("delivery will be retried", "order_id", id, "attempt", o.DeliveryAttempts, "in", wait, "err", derr)
+		delay := wait.Backoff(o.DeliveryAttempts-1, 2*time.Second, 10*time.Minute)
+		s.log.Warn("delivery will be retried", "order_id", id, "attempt", o.DeliveryAttempts, "in", delay, "err", derr)
 		s.observeDelivery(DeliveryRetry)
 		return false, s.st.Update(ctx, func(tx store.Tx) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil || cur.Status != store.StatusProcessing {
 				return err
 			}
-			next := s.now().Add(wait)
+			next := s.now().Add(delay)
 			cur.NextDeliveryAt = &next
 			return tx.PutOrder(cur)
 		})
@@ -260,7 +261,7 @@ func (s *Shop) outboxLoop(ctx context.Context, channel string) {
 				s.log.Error("outbox", "channel", channel, "err", err)
 			}
 		}
-		if !sleep(ctx, outboxEvery) {
+		if !wait.Sleep(ctx, outboxEvery) {
 			return
 		}
 	}
@@ -302,12 +303,12 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 			}
 			cur := *it
 			cur.Attempts++
-			wait := backoff(cur.Attempts-1, time.Second, 15*time.Minute)
+			delay := wait.Backoff(cur.Attempts-1, time.Second, 15*time.Minute)
 			var ra retryAfter
 			if errors.As(nerr, &ra) && ra.RetryAfter() > 0 {
-				wait = ra.RetryAfter()
+				delay = ra.RetryAfter()
 			}
-			cur.NextAttemptAt = s.now().Add(wait)
+			cur.NextAttemptAt = s.now().Add(delay)
 			cur.LastError = nerr.Error()
 			return tx.PutOutbox(&cur)
 		})
@@ -339,7 +340,7 @@ func (s *Shop) housekeepingLoop(ctx context.Context) {
 				break
 			}
 		}
-		if !sleep(ctx, 30*time.Second) {
+		if !wait.Sleep(ctx, 30*time.Second) {
 			return
 		}
 	}
@@ -349,7 +350,7 @@ func (s *Shop) housekeepingLoop(ctx context.Context) {
 // the last-used stamps of the keys it authenticated. It returns when ctx ends.
 func (s *Shop) RunLocal(ctx context.Context) error {
 	for {
-		if !sleep(ctx, 30*time.Second) {
+		if !wait.Sleep(ctx, 30*time.Second) {
 			return s.flushKeyUse(context.WithoutCancel(ctx))
 		}
 		if err := s.flushKeyUse(ctx); err != nil && ctx.Err() == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -235,7 +236,7 @@ func (s *Shop) listenLoop(ctx context.Context) {
 			return
 		}
 		s.log.Error("payment listener stopped; restarting from the stored cursor", "err", err)
-		if !sleep(ctx, backoff(attempt, 200*time.Millisecond, 30*time.Second)) {
+		if !wait.Sleep(ctx, wait.Backoff(attempt, 200*time.Millisecond, 30*time.Second)) {
 			return
 		}
 	}

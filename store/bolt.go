@@ -361,35 +361,37 @@ func (t *boltTx) ForEachPartnerOrder(partnerID int64, fn func(*Order) bool) erro
 
 // walkPartnerOrders walks a partner's orders with id < beforeID, newest first.
 func (t *boltTx) walkPartnerOrders(partnerID, beforeID int64, fn func(*Order) (bool, error)) error {
-	b := t.b(bOrdersPartner)
+	return t.walkNewest(bOrdersPartner, partnerID, beforeID, func(id []byte) (bool, error) {
+		o, err := t.GetOrder(int64(binary.BigEndian.Uint64(id)))
+		if err != nil {
+			return false, err
+		}
+		return fn(o)
+	})
+}
+
+// walkNewest walks an index bucket keyed partner(8)|id(8) from the partner's
+// newest id below beforeID (0 = the newest) down, calling fn with each id
+// until it returns false. Every per-partner list pages this way.
+func (t *boltTx) walkNewest(index []byte, partnerID, beforeID int64, fn func(id []byte) (bool, error)) error {
+	b := t.b(index)
 	if b == nil {
 		return nil
 	}
 	prefix := i64(partnerID)
-	c := b.Cursor()
-	var k []byte
+	start := i64(partnerID + 1)
 	if beforeID > 0 {
-		k, _ = c.Seek(cat(prefix, i64(beforeID)))
-		if k == nil {
-			k, _ = c.Last()
-		}
-		if k != nil && bytes.Compare(k, cat(prefix, i64(beforeID))) >= 0 {
-			k, _ = c.Prev()
-		}
+		start = cat(prefix, i64(beforeID))
+	}
+	c := b.Cursor()
+	k, _ := c.Seek(start)
+	if k == nil {
+		k, _ = c.Last()
 	} else {
-		k, _ = c.Seek(i64(partnerID + 1))
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
+		k, _ = c.Prev()
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-		o, err := t.GetOrder(int64(binary.BigEndian.Uint64(k[8:])))
-		if err != nil {
-			return err
-		}
-		more, err := fn(o)
+		more, err := fn(k[8:])
 		if err != nil || !more {
 			return err
 		}
@@ -493,30 +495,18 @@ func (t *boltTx) GetLedger(id int64) (*LedgerEntry, error) {
 
 func (t *boltTx) ListLedger(partnerID, beforeID int64, limit int) ([]LedgerEntry, error) {
 	var out []LedgerEntry
-	b := t.b(bLedgerPartner)
-	if b == nil {
-		return nil, nil
-	}
-	prefix := i64(partnerID)
-	c := b.Cursor()
-	start := i64(partnerID + 1)
-	if beforeID > 0 {
-		start = cat(prefix, i64(beforeID))
-	}
-	k, _ := c.Seek(start)
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
-		e, err := t.GetLedger(int64(binary.BigEndian.Uint64(k[8:])))
+	err := t.walkNewest(bLedgerPartner, partnerID, beforeID, func(id []byte) (bool, error) {
+		if len(out) >= limit {
+			return false, nil
+		}
+		e, err := t.GetLedger(int64(binary.BigEndian.Uint64(id)))
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		out = append(out, *e)
-	}
-	return out, nil
+		return len(out) < limit, nil
+	})
+	return out, err
 }
 
 func (t *boltTx) ForEachLedger(fn func(*LedgerEntry) error) error {
@@ -713,30 +703,18 @@ func (t *boltTx) AppendWebhookDelivery(d *WebhookDelivery) error {
 
 func (t *boltTx) ListWebhookDeliveries(partnerID, beforeID int64, limit int) ([]WebhookDelivery, error) {
 	var out []WebhookDelivery
-	b := t.b(bWhDelPartner)
-	if b == nil {
-		return nil, nil
-	}
-	prefix := i64(partnerID)
-	c := b.Cursor()
-	start := i64(partnerID + 1)
-	if beforeID > 0 {
-		start = cat(prefix, i64(beforeID))
-	}
-	k, _ := c.Seek(start)
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
+	err := t.walkNewest(bWhDelPartner, partnerID, beforeID, func(id []byte) (bool, error) {
+		if len(out) >= limit {
+			return false, nil
+		}
 		var d WebhookDelivery
-		if err := t.get(bWhDeliveries, k[8:], &d); err != nil {
-			return nil, err
+		if err := t.get(bWhDeliveries, id, &d); err != nil {
+			return false, err
 		}
 		out = append(out, d)
-	}
-	return out, nil
+		return len(out) < limit, nil
+	})
+	return out, err
 }
 
 // --- sandbox chain

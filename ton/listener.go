@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/xssnick/tonutils-go/address"
 	tonapi "github.com/xssnick/tonutils-go/ton"
 )
@@ -272,7 +273,7 @@ func (l *Listener) Stream(ctx context.Context, cursor string, fn func(context.Co
 				l.setFailure(false, fmt.Errorf("dial: %w", err))
 				d := bo.next()
 				l.log.Warn("cannot connect to liteservers; retrying", "err", err, "retry_in", d)
-				sleep(ctx, d)
+				wait.Sleep(ctx, d)
 				continue
 			}
 			l.setConnected()
@@ -289,7 +290,7 @@ func (l *Listener) Stream(ctx context.Context, cursor string, fn func(context.Co
 		l.setFailure(false, err)
 		d := bo.next()
 		l.log.Warn("chain scan failed; retrying", "err", err, "cursor", pos.cursor.String(), "retry_in", d)
-		sleep(ctx, d)
+		wait.Sleep(ctx, d)
 	}
 	return nil
 }
@@ -401,7 +402,7 @@ func (l *Listener) waitHead(ctx context.Context, api ChainAPI, head *blockID, wa
 	if h.SeqNo >= want {
 		return h, nil
 	}
-	if !sleep(ctx, l.opts.PollInterval) {
+	if !wait.Sleep(ctx, l.opts.PollInterval) {
 		return head, ctx.Err()
 	}
 	return h, nil
@@ -431,7 +432,7 @@ func (l *Listener) deliver(ctx context.Context, b Batch, fn func(context.Context
 		}
 		d := bo.next()
 		l.log.Error("recording a batch failed; retrying the same batch", "err", err, "cursor", b.Cursor, "transfers", len(b.Transfers), "retry_in", d)
-		if !sleep(ctx, d) {
+		if !wait.Sleep(ctx, d) {
 			return ctx.Err()
 		}
 	}
@@ -471,18 +472,6 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 // hashRing remembers the last n hashes added.
 type hashRing struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/theopenmoney/openmoney/internal/wait"
 )
 
 // DefaultLeaderKey is the advisory lock key of the instance that runs the
@@ -65,7 +66,7 @@ func (l *Leader) Run(ctx context.Context, fn func(ctx context.Context) error) er
 		conn, err := l.connect(ctx)
 		if err != nil {
 			l.Log.Warn("leader: connect", "err", err)
-			if !sleepCtx(ctx, interval) {
+			if !wait.Sleep(ctx, interval) {
 				break
 			}
 			continue
@@ -78,7 +79,7 @@ func (l *Leader) Run(ctx context.Context, fn func(ctx context.Context) error) er
 		if err != nil && ctx.Err() == nil {
 			l.Log.Warn("leader: session ended", "err", err)
 		}
-		if !sleepCtx(ctx, interval/2) {
+		if !wait.Sleep(ctx, interval/2) {
 			break
 		}
 	}
@@ -115,7 +116,7 @@ func (l *Leader) session(ctx context.Context, conn *pgx.Conn, fn func(context.Co
 		if got {
 			break
 		}
-		if !sleepCtx(ctx, interval) {
+		if !wait.Sleep(ctx, interval) {
 			return true, nil
 		}
 	}
@@ -177,15 +178,4 @@ func (l *Leader) query(ctx context.Context, conn *pgx.Conn, sql string, dest any
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return conn.QueryRow(qctx, sql, l.Key).Scan(dest)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
