@@ -2,7 +2,9 @@
 // in-process on a temporary store in sandbox mode and measures it against
 // baselines taken on the same machine in the same run (a bare net/http
 // handler, raw bbolt batch puts, the same lookups at 10 k orders), printing
-// a table of ratios and their targets, or JSON with -json.
+// a table of ratios and their targets, or JSON with -json. With -store
+// postgres the service's stores are fresh schemas on a PostgreSQL server
+// (-dsn); the baselines stay the same.
 package bench
 
 import (
@@ -14,13 +16,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"time"
 
 	"github.com/theopenmoney/openmoney/shop"
-	"github.com/theopenmoney/openmoney/store"
 )
 
 // smallSet is the order count of the reference lookup measurement.
@@ -38,6 +38,8 @@ type options struct {
 	workers  int
 	rate     int
 	keep     bool
+	store    string // storeBolt | storePostgres
+	dsn      string // PostgreSQL server for storePostgres
 	child    restartArgs
 }
 
@@ -46,13 +48,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.IntVar(&o.orders, "orders", 1_000_000, "orders in the store for the lookup, restart and memory rows")
+	fs.IntVar(&o.orders, "orders", 1_000_000, "orders in the store for the lookup, restart and memory rows (postgres: 200000)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each HTTP measurement (and of the payment stream)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: -orders 20000 -duration 1s unless given")
 	fs.IntVar(&o.workers, "workers", 64, "concurrent HTTP clients (keep-alive connections) and baseline goroutines")
 	fs.IntVar(&o.rate, "rate", 100, "sandbox payments per second in the payment-latency stream")
-	fs.BoolVar(&o.keep, "keep", false, "keep the temporary store directory and print its path")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary stores (directory, PostgreSQL schemas) and print where they are")
+	fs.StringVar(&o.store, "store", storeBolt, "store the service runs on: bbolt or postgres (baselines are the same either way)")
+	fs.StringVar(&o.dsn, "dsn", "", "PostgreSQL server for -store postgres, a schema per store is created in it and dropped (default $"+dsnEnv+")")
+	fs.StringVar(&o.child.Store, "restart-store", storeBolt, "internal")
 	fs.StringVar(&o.child.Path, "restart-child", "", "internal: run as the restarted service over this store")
 	fs.StringVar(&o.child.Key, "restart-key", "", "internal")
 	fs.Int64Var(&o.child.Order, "restart-order", 0, "internal")
@@ -66,15 +71,33 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
 	}
 	if o.child.Path != "" {
+		if o.child.Path == "-" {
+			o.child.Path = os.Getenv(childDSNEnv)
+		}
 		r, err := restartChild(ctx, o.child)
 		if err != nil {
 			return err
 		}
 		return writeJSONLine(stdout, r)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["dsn"] {
+		o.dsn = os.Getenv(dsnEnv) // not the flag's default: -h would print a password
+	}
+	switch o.store {
+	case storeBolt:
+	case storePostgres:
+		if o.dsn == "" {
+			return errors.New("bench: -store postgres needs -dsn or " + dsnEnv)
+		}
+		if !set["orders"] {
+			o.orders = pgDefaultOrders
+		}
+	default:
+		return fmt.Errorf("bench: -store must be %s or %s, not %q", storeBolt, storePostgres, o.store)
+	}
 	if o.quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["orders"] {
 			o.orders = 20_000
 		}
@@ -107,22 +130,25 @@ func writeJSONLine(w io.Writer, v any) error {
 func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	started := time.Now()
-	dir, err := os.MkdirTemp("", "openmoney-bench-*")
+	ss, err := newStores(o.store, o.dsn, o.keep, log)
 	if err != nil {
-		return nil, fmt.Errorf("bench: temp dir: %w", err)
-	}
-	if o.keep {
-		log.Info("keeping the bench stores", "dir", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	rep := &Report{Orders: o.orders, Duration: o.duration.String(), Workers: o.workers, CPUs: runtime.GOMAXPROCS(0),
-		GoVersion: runtime.Version(), StartedAt: started.UTC().Truncate(time.Second)}
-
-	if err := runService(ctx, o, dir, log, rep); err != nil {
 		return nil, err
 	}
-	if err := runDataset(ctx, o, dir, log, rep, stderr); err != nil {
+	defer ss.cleanup()
+	rep := &Report{Store: o.store, Orders: o.orders, Duration: o.duration.String(), Workers: o.workers, CPUs: runtime.GOMAXPROCS(0),
+		GoVersion: runtime.Version(), StartedAt: started.UTC().Truncate(time.Second)}
+	if o.store == storePostgres {
+		note, err := ss.serverNote(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.Notes = append(rep.Notes, note)
+	}
+
+	if err := runService(ctx, o, ss, log, rep); err != nil {
+		return nil, err
+	}
+	if err := runDataset(ctx, o, ss, log, rep, stderr); err != nil {
 		return nil, err
 	}
 	rep.AllPass = true
@@ -135,9 +161,13 @@ func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
 
 // runService measures the HTTP rows and the payment latency on a fresh
 // store with the service and its background loops running.
-func runService(ctx context.Context, o options, dir string, log *slog.Logger, rep *Report) error {
-	cfg := benchConfig(filepath.Join(dir, "service.db"))
-	st, s, err := openShop(ctx, cfg, store.Options{}, slog.New(slog.DiscardHandler))
+func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, rep *Report) error {
+	loc, err := ss.create(ctx, "service")
+	if err != nil {
+		return err
+	}
+	cfg := benchConfig(o.store, loc)
+	st, s, err := openShop(ctx, cfg, false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -167,7 +197,7 @@ func runService(ctx context.Context, o options, dir string, log *slog.Logger, re
 		"auth + rate limit + store read + JSON + access log (JSON to io.Discard) vs a bare handler writing the same headers and bytes; loopback, keep-alive"))
 
 	log.Info("measuring durable POST /orders/stars against raw bbolt DB.Batch puts", "workers", o.workers, "duration", o.duration)
-	ours, base, size, err := benchCreateOrder(ctx, sv, st, p.ID, key, dir, o.workers, o.duration)
+	ours, base, size, err := benchCreateOrder(ctx, sv, p.ID, key, ss.dir, o.workers, o.duration)
 	if err != nil {
 		return err
 	}
@@ -189,11 +219,14 @@ func runService(ctx context.Context, o options, dir string, log *slog.Logger, re
 
 // runDataset loads the order set in two steps (10 k, then all), timing the
 // lookups at each size, then restarts the service over it.
-func runDataset(ctx context.Context, o options, dir string, log *slog.Logger, rep *Report, stderr io.Writer) error {
-	path := filepath.Join(dir, "orders.db")
-	cfg := benchConfig(path)
-	// Loading skips fsync (one Sync at the end); reads are unaffected.
-	st, s, err := openShop(ctx, cfg, store.Options{NoSync: true}, slog.New(slog.DiscardHandler))
+func runDataset(ctx context.Context, o options, ss *stores, log *slog.Logger, rep *Report, stderr io.Writer) error {
+	loc, err := ss.create(ctx, "orders")
+	if err != nil {
+		return err
+	}
+	cfg := benchConfig(o.store, loc)
+	// Loading skips fsync (flushed once at the end); reads are unaffected.
+	st, s, err := openShop(ctx, cfg, true, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -245,30 +278,35 @@ func runDataset(ctx context.Context, o options, dir string, log *slog.Logger, re
 		newRow(label("list page of 20"), "µs", us(big.list), us(small.list), lookupTarget,
 			"shop-level calls (what the handlers call, no HTTP), single goroutine, random orders; baseline = the same call with 10k orders in the store"))
 
-	if err := st.DB().Sync(); err != nil {
+	if err := flushStore(ctx, st); err != nil {
 		return fmt.Errorf("bench: sync: %w", err)
 	}
-	var fileSize int64
-	if fi, err := os.Stat(path); err == nil {
-		fileSize = fi.Size()
-	}
+	fileSize := storeSize(ctx, st, loc)
 	closed = true
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("bench: close store: %w", err)
 	}
-	log.Info("restarting the service over the loaded store", "orders", o.orders, "file_mb", fileSize>>20)
+	log.Info("restarting the service over the loaded store", "orders", o.orders, "size_mb", fileSize>>20)
 	// The first order of partner index 0 is id len(partners) (ids ≡ 0 mod len).
-	r, err := runRestartChild(ctx, restartArgs{Path: path, Key: key, Order: int64(len(ds.partners)),
+	r, err := runRestartChild(ctx, restartArgs{Store: o.store, Path: loc, Key: key, Order: int64(len(ds.partners)),
 		Stride: int64(len(ds.partners)), MaxID: int64(o.orders), Lookups: 200}, stderr)
 	if err != nil {
 		return err
 	}
 	rep.Rows = append(rep.Rows,
 		newRow("restart to first GET", "ms", ms(time.Duration(r.RestartNS)), 0, target{"ours", "<=", 2000},
-			fmt.Sprintf("open the %d MB store, build the shop, serve HTTP, first GET answered (%s)", fileSize>>20, r.Mode)),
+			fmt.Sprintf("%s, build the shop, serve HTTP, first GET answered (%s)", openWhat(o.store, fileSize), r.Mode)),
 		newRow("resident memory after restart", "MB", float64(r.RSSBytes)/(1<<20), 0, target{"ours", "<=", 100},
 			fmt.Sprintf("VmRSS after the first GET and %d more (%s)", r.Lookups, r.Mode)))
 	return nil
+}
+
+// openWhat says what the restart opens.
+func openWhat(kind string, size int64) string {
+	if kind == storePostgres {
+		return fmt.Sprintf("open a new pool to the %d MB schema (migrations checked)", size>>20)
+	}
+	return fmt.Sprintf("open the %d MB store", size>>20)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/bench"
+	"github.com/theopenmoney/openmoney/store/pg/pgtest"
 )
 
 // TestMain lets the bench re-execute this test binary as its restart child
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m) // stops a PostgreSQL server pgtest started
 }
 
 // wantRows are the metric names every report carries (lookup rows are
@@ -46,18 +47,41 @@ func TestQuickJSONHasEveryRow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the quick bench (~15 s)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	rep := runQuick(t, "bbolt")
+	if rep.Orders != 20_000 || rep.Duration != "1s" {
+		t.Errorf("quick run: orders %d duration %s, want 20000 and 1s", rep.Orders, rep.Duration)
+	}
+}
+
+// TestQuickJSONPostgres runs the quick bench with the service on PostgreSQL
+// (a pgtest schema; the bench makes its own schemas inside that server).
+func TestQuickJSONPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the quick bench on PostgreSQL (~30 s)")
+	}
+	dsn := pgtest.DSN(t)
+	rep := runQuick(t, "postgres", "-dsn", dsn)
+	if rep.Orders != 20_000 || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "PostgreSQL") {
+		t.Errorf("quick postgres run: orders %d, notes %q", rep.Orders, rep.Notes)
+	}
+}
+
+// runQuick runs -quick -json -store kind (plus args) and checks every row is
+// present with positive figures.
+func runQuick(t *testing.T, kind string, args ...string) bench.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	if err := bench.Main(ctx, []string{"-quick", "-json"}, &out, &errOut); err != nil {
+	if err := bench.Main(ctx, append([]string{"-quick", "-json", "-store", kind}, args...), &out, &errOut); err != nil {
 		t.Fatalf("bench: %v\nstderr:\n%s", err, errOut.String())
 	}
 	var rep bench.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("JSON: %v\n%s", err, out.String())
 	}
-	if rep.Orders != 20_000 || rep.Duration != "1s" {
-		t.Errorf("quick run: orders %d duration %s, want 20000 and 1s", rep.Orders, rep.Duration)
+	if rep.Store != kind || rep.Duration != "1s" {
+		t.Errorf("quick run: store %q duration %s, want %s and 1s", rep.Store, rep.Duration, kind)
 	}
 	if !strings.Contains(errOut.String(), "loading orders [") {
 		t.Errorf("no progress bar on stderr:\n%s", errOut.String())
@@ -87,7 +111,11 @@ func TestQuickJSONHasEveryRow(t *testing.T) {
 			}
 		}
 	}
+	if strings.Contains(errOut.String(), "restarting in-process") {
+		t.Errorf("restart child failed:\n%s", errOut.String())
+	}
 	t.Logf("\n%s", out.String())
+	return rep
 }
 
 func TestFlags(t *testing.T) {
@@ -100,6 +128,12 @@ func TestFlags(t *testing.T) {
 	}
 	if err := bench.Main(context.Background(), []string{"extra"}, &out, &errOut); err == nil {
 		t.Error("extra argument accepted")
+	}
+	if err := bench.Main(context.Background(), []string{"-store", "sqlite"}, &out, &errOut); err == nil {
+		t.Error("-store sqlite accepted")
+	}
+	if err := bench.Main(context.Background(), []string{"-store", "postgres", "-dsn", ""}, &out, &errOut); err == nil {
+		t.Error("-store postgres without a DSN accepted")
 	}
 }
 

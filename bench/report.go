@@ -25,6 +25,7 @@ type Row struct {
 
 // Report is the whole run, as printed with -json.
 type Report struct {
+	Store     string    `json:"store"` // what "ours" ran on: bbolt | postgres
 	Orders    int       `json:"orders"`
 	Duration  string    `json:"duration"`
 	Workers   int       `json:"workers"`
@@ -108,8 +109,8 @@ func writeTable(w io.Writer, rep *Report) error {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "openmoney bench: %d orders, %s per HTTP measurement, %d workers, %d CPUs, %s, took %s\n\n",
-		rep.Orders, rep.Duration, rep.Workers, rep.CPUs, rep.GoVersion, rep.Elapsed)
+	fmt.Fprintf(&b, "openmoney bench: store %s, %d orders, %s per HTTP measurement, %d workers, %d CPUs, %s, took %s\n\n",
+		rep.Store, rep.Orders, rep.Duration, rep.Workers, rep.CPUs, rep.GoVersion, rep.Elapsed)
 	for i, l := range lines {
 		b.WriteString("|")
 		for j, c := range l {

@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/theopenmoney/openmoney/store"
 )
 
 // ChildEnv is set in the environment of the restart child. A test binary
@@ -26,7 +24,8 @@ const ChildEnv = "OPENMONEY_BENCH_CHILD"
 
 // restartArgs tell the child what to open and what to look up.
 type restartArgs struct {
-	Path    string // store file
+	Store   string // storeBolt | storePostgres
+	Path    string // store file, or DSN
 	Key     string // API key of the partner owning Order
 	Order   int64  // an order of that partner
 	Stride  int64  // Order + k·Stride are the same partner's orders
@@ -47,8 +46,8 @@ type restartResult struct {
 // few more lookups, then read the resident set.
 func restartChild(ctx context.Context, a restartArgs) (restartResult, error) {
 	start := time.Now()
-	cfg := benchConfig(a.Path)
-	st, s, err := openShop(ctx, cfg, store.Options{}, slog.New(slog.DiscardHandler))
+	cfg := benchConfig(a.Store, a.Path)
+	st, s, err := openShop(ctx, cfg, false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return restartResult{}, err
 	}
@@ -110,10 +109,15 @@ func vmRSS() (int64, error) {
 func runRestartChild(ctx context.Context, a restartArgs, stderr io.Writer) (restartResult, error) {
 	exe, err := os.Executable()
 	if err == nil {
-		cmd := exec.CommandContext(ctx, exe, "bench", "-restart-child", a.Path, "-restart-key", a.Key,
+		loc := a.Path
+		env := append(os.Environ(), ChildEnv+"=1")
+		if a.Store == storePostgres {
+			loc, env = "-", append(env, childDSNEnv+"="+a.Path)
+		}
+		cmd := exec.CommandContext(ctx, exe, "bench", "-restart-child", loc, "-restart-store", a.Store, "-restart-key", a.Key,
 			"-restart-order", strconv.FormatInt(a.Order, 10), "-restart-stride", strconv.FormatInt(a.Stride, 10),
 			"-restart-max", strconv.FormatInt(a.MaxID, 10), "-restart-lookups", strconv.Itoa(a.Lookups))
-		cmd.Env = append(os.Environ(), ChildEnv+"=1")
+		cmd.Env = env
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err = cmd.Run(); err == nil {

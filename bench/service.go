@@ -24,11 +24,17 @@ import (
 // uses the same key so a restarted service derives the same addresses.
 const seedMetaKey = "sandbox_wallet_seed"
 
-// benchConfig is the embedded sandbox default with the store at path, an
-// ephemeral loopback port and a rate limit no benchmark reaches.
-func benchConfig(path string) *config.Config {
+// benchConfig is the embedded sandbox default with the store of kind at loc
+// (a bbolt file or a PostgreSQL DSN), an ephemeral loopback port and a rate
+// limit no benchmark reaches.
+func benchConfig(kind, loc string) *config.Config {
 	cfg := config.Default()
-	cfg.Store.Path = path
+	cfg.Store.Driver = kind
+	if kind == storePostgres {
+		cfg.Store.DSN = loc
+	} else {
+		cfg.Store.Path = loc
+	}
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.API.RateLimit = config.RateLimit{PerSecond: 1e9, Burst: 1_000_000_000}
 	return cfg
@@ -40,10 +46,15 @@ func accessLogger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Discard, nil))
 }
 
-// openShop opens the store at cfg.Store.Path and wires a sandbox shop the way
-// main does: sandbox chain, sandbox provider, fixed rate, seed kept in the store.
-func openShop(ctx context.Context, cfg *config.Config, opt store.Options, log *slog.Logger) (*store.Bolt, *shop.Shop, error) {
-	st, err := store.OpenBolt(cfg.Store.Path, opt)
+// openShop opens cfg's store (openStore; bulk for loading) and wires a
+// sandbox shop the way main does: sandbox chain, sandbox provider, fixed
+// rate, seed kept in the store.
+func openShop(ctx context.Context, cfg *config.Config, bulk bool, log *slog.Logger) (store.Store, *shop.Shop, error) {
+	loc := cfg.Store.Path
+	if cfg.Store.Driver == storePostgres {
+		loc = cfg.Store.DSN
+	}
+	st, err := openStore(ctx, cfg.Store.Driver, loc, bulk)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: open store: %w", err)
 	}
@@ -55,7 +66,7 @@ func openShop(ctx context.Context, cfg *config.Config, opt store.Options, log *s
 	return st, s, nil
 }
 
-func newShop(ctx context.Context, cfg *config.Config, st *store.Bolt, log *slog.Logger) (*shop.Shop, error) {
+func newShop(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*shop.Shop, error) {
 	var seed string
 	err := st.Update(ctx, func(tx store.Tx) error {
 		v, err := tx.GetMeta(seedMetaKey)
