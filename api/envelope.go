@@ -104,8 +104,16 @@ func writeCode(w http.ResponseWriter, code shop.Code, msg string) {
 	writeBody(w, StatusFor(code), errorBody(code, msg))
 }
 
+// encodedOK is a success envelope already rendered (by successBody), written
+// as is: an order's reply is rendered once, inside its transaction.
+type encodedOK []byte
+
 // writeOK writes {"ok":true,"data":data} with status 200.
 func (srv *server) writeOK(w http.ResponseWriter, r *http.Request, data any) {
+	if b, ok := data.(encodedOK); ok {
+		writeBody(w, http.StatusOK, b)
+		return
+	}
 	body, err := successBody(data)
 	if err != nil {
 		srv.writeError(w, r, err)

@@ -83,24 +83,27 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 		}
 		ri := infoFrom(r.Context())
 		req.IdempotencyKey, req.Fingerprint = ri.idemKey, ri.idemFP
-		stored := false
+		var stored []byte
 		if req.IdempotencyKey != "" {
-			// The reply is stored with the key in the order's own
-			// transaction: one durable write, and an exact replay even if
-			// the process dies right after the commit.
+			// The reply is rendered and stored with the key in the order's
+			// own transaction: one durable write, an exact replay even if
+			// the process dies right after the commit, and one rendering.
 			req.Response = func(o *shop.Order) (int, []byte, error) {
 				body, err := successBody(orderView(o))
-				stored = err == nil
+				stored = body
 				return http.StatusOK, body, err
 			}
 		}
-		o, err := srv.shop.CreateOrder(r.Context(), partnerFrom(r.Context()).ID, req)
+		o, err := srv.shop.CreateOrder(r.Context(), partnerID(r.Context()), req)
 		if err != nil {
 			return nil, err
 		}
-		// An order found through an older key record (no stored reply) is
-		// answered normally and its reply stored by the middleware.
-		ri.idemStored = stored
+		if stored != nil {
+			// An order found through an older key record (no stored reply)
+			// is rendered below and stored by the middleware instead.
+			ri.idemStored = true
+			return encodedOK(stored), nil
+		}
 		return orderView(o), nil
 	})
 }
@@ -112,7 +115,7 @@ func (srv *server) handleGetOrder() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		o, err := srv.shop.Order(r.Context(), partnerFrom(r.Context()).ID, id)
+		o, err := srv.shop.Order(r.Context(), partnerID(r.Context()), id)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +131,7 @@ func (srv *server) handleListOrders() http.Handler {
 			return nil, err
 		}
 		q := r.URL.Query()
-		page, err := srv.shop.ListOrders(r.Context(), partnerFrom(r.Context()).ID, shop.OrderFilter{
+		page, err := srv.shop.ListOrders(r.Context(), partnerID(r.Context()), shop.OrderFilter{
 			Status: q.Get("status"), Type: q.Get("order_type"), Limit: int(limit), Cursor: q.Get("cursor")})
 		if err != nil {
 			return nil, err
@@ -140,7 +143,7 @@ func (srv *server) handleListOrders() http.Handler {
 // handleOrderByMemo is GET /orders/by-memo/{memo}.
 func (srv *server) handleOrderByMemo() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
-		o, err := srv.shop.OrderByMemo(r.Context(), partnerFrom(r.Context()).ID, r.PathValue("memo"))
+		o, err := srv.shop.OrderByMemo(r.Context(), partnerID(r.Context()), r.PathValue("memo"))
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +157,7 @@ func (srv *server) handleOrderByMemo() http.Handler {
 // id or memo.
 func (srv *server) handleOrdersByReference() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
-		items, err := srv.shop.OrdersByReference(r.Context(), partnerFrom(r.Context()).ID, r.PathValue("ref"))
+		items, err := srv.shop.OrdersByReference(r.Context(), partnerID(r.Context()), r.PathValue("ref"))
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +179,7 @@ func (srv *server) handleStats() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		st, err := srv.shop.OrderStats(r.Context(), partnerFrom(r.Context()).ID, from, to)
+		st, err := srv.shop.OrderStats(r.Context(), partnerID(r.Context()), from, to)
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +197,7 @@ func (srv *server) handleCancelOrder() http.Handler {
 		if err := decodeOptional(r, &struct{}{}); err != nil {
 			return nil, err
 		}
-		o, err := srv.shop.CancelOrder(r.Context(), partnerFrom(r.Context()).ID, id)
+		o, err := srv.shop.CancelOrder(r.Context(), partnerID(r.Context()), id)
 		if err != nil {
 			return nil, err
 		}
@@ -254,7 +257,7 @@ func (srv *server) handleRecipient(kind string) http.Handler {
 // handleBalance is GET /balance.
 func (srv *server) handleBalance() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
-		b, err := srv.shop.Balance(r.Context(), partnerFrom(r.Context()).ID)
+		b, err := srv.shop.Balance(r.Context(), partnerID(r.Context()))
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +272,7 @@ func (srv *server) handleLedger() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		page, err := srv.shop.Ledger(r.Context(), partnerFrom(r.Context()).ID, r.URL.Query().Get("cursor"), int(limit))
+		page, err := srv.shop.Ledger(r.Context(), partnerID(r.Context()), r.URL.Query().Get("cursor"), int(limit))
 		if err != nil {
 			return nil, err
 		}
@@ -359,7 +362,7 @@ func (srv *server) handleSandboxTransfer() http.Handler {
 		default:
 			return nil, invalid("amount_nanoton", "amount_nanoton or amount_ton is required")
 		}
-		hash, err := srv.shop.SandboxTransfer(r.Context(), partnerFrom(r.Context()).ID, shop.SandboxTransferRequest{
+		hash, err := srv.shop.SandboxTransfer(r.Context(), partnerID(r.Context()), shop.SandboxTransferRequest{
 			ToAddress: *b.ToAddress, AmountNano: nano, Comment: deref(b.Comment)})
 		if err != nil {
 			return nil, err

@@ -138,7 +138,7 @@ func (srv *server) idempotency(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		fp := Fingerprint(r.Method, r.URL.Path, body)
 		ctx := r.Context()
-		fk := flightKey{partner: partnerFrom(ctx).ID, key: key}
+		fk := flightKey{partner: partnerID(ctx), key: key}
 
 		var timeout <-chan time.Time // started by the first wait
 		for {

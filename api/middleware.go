@@ -20,9 +20,9 @@ import (
 // chain (route, partner), for the access log and error logs. One goroutine
 // owns it.
 type reqInfo struct {
-	id      string
-	route   string
-	partner *shop.Partner
+	id        string
+	route     string
+	partnerID int64 // 0 until authenticated
 	// idemKey and idemFP are set for a POST carrying an Idempotency-Key;
 	// order creation hands them to the shop.
 	idemKey, idemFP string
@@ -43,8 +43,8 @@ func infoFrom(ctx context.Context) *reqInfo {
 func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
 func routeFrom(ctx context.Context) string     { return infoFrom(ctx).route }
 
-// partnerFrom returns the authenticated partner (auth routes only).
-func partnerFrom(ctx context.Context) *shop.Partner { return infoFrom(ctx).partner }
+// partnerID returns the authenticated partner's id (0 on routes without auth).
+func partnerID(ctx context.Context) int64 { return infoFrom(ctx).partnerID }
 
 // saneRequestID accepts an incoming X-Request-Id of 1–128 characters of
 // [A-Za-z0-9._:-]; anything else is replaced by a fresh UUID.
@@ -113,10 +113,7 @@ func (srv *server) accessLog(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		ri := infoFrom(r.Context())
-		var pid int64
-		if ri.partner != nil {
-			pid = ri.partner.ID
-		}
+		pid := ri.partnerID
 		took := time.Since(start)
 		if srv.observer != nil {
 			status := sw.status
@@ -249,12 +246,12 @@ func (srv *server) authenticate(next http.Handler) http.Handler {
 			srv.writeError(w, r, &shop.Error{Code: shop.CodeUnauthorized, Field: "Authorization", Message: msg})
 			return
 		}
-		p, err := srv.shop.Authenticate(r.Context(), strings.TrimSpace(token))
+		id, err := srv.shop.AuthenticateKey(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			srv.writeError(w, r, err)
 			return
 		}
-		infoFrom(r.Context()).partner = p
+		infoFrom(r.Context()).partnerID = id
 		next.ServeHTTP(w, r)
 	})
 }
@@ -265,8 +262,8 @@ func (srv *server) authenticate(next http.Handler) http.Handler {
 func (srv *server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var key string
-		if p := partnerFrom(r.Context()); p != nil {
-			key = "p:" + strconv.FormatInt(p.ID, 10)
+		if id := partnerID(r.Context()); id != 0 {
+			key = "p:" + strconv.FormatInt(id, 10)
 		} else {
 			host, _, err := net.SplitHostPort(r.RemoteAddr)
 			if err != nil {

@@ -80,7 +80,7 @@ func (srv *server) handlePutWebhook() http.Handler {
 				events = []string{}
 			}
 		}
-		w, err := srv.shop.SetWebhook(r.Context(), partnerFrom(r.Context()).ID, *b.URL, events)
+		w, err := srv.shop.SetWebhook(r.Context(), partnerID(r.Context()), *b.URL, events)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +91,7 @@ func (srv *server) handlePutWebhook() http.Handler {
 // handleGetWebhook is GET /webhook (never the secret).
 func (srv *server) handleGetWebhook() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
-		w, err := srv.shop.GetWebhook(r.Context(), partnerFrom(r.Context()).ID)
+		w, err := srv.shop.GetWebhook(r.Context(), partnerID(r.Context()))
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +102,7 @@ func (srv *server) handleGetWebhook() http.Handler {
 // handleDeleteWebhook is DELETE /webhook.
 func (srv *server) handleDeleteWebhook() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
-		if err := srv.shop.DeleteWebhook(r.Context(), partnerFrom(r.Context()).ID); err != nil {
+		if err := srv.shop.DeleteWebhook(r.Context(), partnerID(r.Context())); err != nil {
 			return nil, err
 		}
 		return WebhookDeletedView{Deleted: true}, nil
@@ -115,7 +115,7 @@ func (srv *server) handleRotateWebhookSecret() http.Handler {
 		if err := decodeOptional(r, &struct{}{}); err != nil {
 			return nil, err
 		}
-		w, err := srv.shop.RotateWebhookSecret(r.Context(), partnerFrom(r.Context()).ID)
+		w, err := srv.shop.RotateWebhookSecret(r.Context(), partnerID(r.Context()))
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +130,7 @@ func (srv *server) handleWebhookDeliveries() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		page, err := srv.shop.WebhookDeliveries(r.Context(), partnerFrom(r.Context()).ID, r.URL.Query().Get("cursor"), int(limit))
+		page, err := srv.shop.WebhookDeliveries(r.Context(), partnerID(r.Context()), r.URL.Query().Get("cursor"), int(limit))
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +144,7 @@ func (srv *server) handleTestWebhook() http.Handler {
 		if err := decodeOptional(r, &struct{}{}); err != nil {
 			return nil, err
 		}
-		it, err := srv.shop.TestWebhook(r.Context(), partnerFrom(r.Context()).ID)
+		it, err := srv.shop.TestWebhook(r.Context(), partnerID(r.Context()))
 		if err != nil {
 			return nil, err
 		}

@@ -176,12 +176,13 @@ func (s *Shop) IssueKey(ctx context.Context, partnerID int64) (IssuedKey, error)
 	}
 	now := s.now()
 	rec := &store.APIKey{Hash: HashKey(key), PartnerID: partnerID, Prefix: keyPrefix(key), CreatedAt: now}
+	var revoked string
 	err = s.st.Update(ctx, func(tx store.Tx) error {
 		p, err := tx.GetPartner(partnerID)
 		if err != nil {
 			return err
 		}
-		if err := s.revokeActive(tx, p, now); err != nil {
+		if revoked, err = s.revokeActive(tx, p, now); err != nil {
 			return err
 		}
 		if err := tx.PutAPIKey(rec, true); err != nil {
@@ -196,6 +197,7 @@ func (s *Shop) IssueKey(ctx context.Context, partnerID int64) (IssuedKey, error)
 	if err != nil {
 		return IssuedKey{}, fmt.Errorf("shop: issue key: %w", err)
 	}
+	s.forgetKey(revoked) // again after the commit: no lookup can re-cache it now
 	return IssuedKey{Key: key, Info: KeyInfo{Prefix: rec.Prefix, CreatedAt: now}}, nil
 }
 
@@ -204,23 +206,26 @@ func (s *Shop) RotateKey(ctx context.Context, partnerID int64) (IssuedKey, error
 	return s.IssueKey(ctx, partnerID)
 }
 
-func (s *Shop) revokeActive(tx store.Tx, p *Partner, now time.Time) error {
+// revokeActive revokes p's live key in tx and returns its hash ("" if none).
+// Callers forget the hash from the auth cache after the commit.
+func (s *Shop) revokeActive(tx store.Tx, p *Partner, now time.Time) (string, error) {
 	if p.ActiveKeyHash == "" {
-		return nil
+		return "", nil
 	}
 	k, err := tx.GetAPIKey(p.ActiveKeyHash)
 	if err != nil {
-		return err
+		return "", err
 	}
 	k.RevokedAt = &now
 	p.ActiveKeyHash = ""
 	s.forgetKey(k.Hash)
-	return tx.PutAPIKey(k, false)
+	return k.Hash, tx.PutAPIKey(k, false)
 }
 
 // RevokeKey revokes the partner's active key (NOT_FOUND when there is none).
 func (s *Shop) RevokeKey(ctx context.Context, partnerID int64) error {
 	none := false
+	var revoked string
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		p, err := tx.GetPartner(partnerID)
 		if err != nil {
@@ -230,11 +235,12 @@ func (s *Shop) RevokeKey(ctx context.Context, partnerID int64) error {
 		if none {
 			return nil
 		}
-		if err := s.revokeActive(tx, p, s.now()); err != nil {
+		if revoked, err = s.revokeActive(tx, p, s.now()); err != nil {
 			return err
 		}
 		return tx.PutPartner(p)
 	})
+	s.forgetKey(revoked)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && none) {
 		return notFound("active key")
 	}
@@ -278,15 +284,63 @@ func (s *Shop) ActiveKey(ctx context.Context, partnerID int64) (*KeyInfo, error)
 var errUnauthorized = newErr(CodeUnauthorized, "Authorization", "unauthorized",
 	"missing, malformed, unknown or revoked API key (send Authorization: Bearer osk_…)")
 
-// Authenticate returns the partner owning a live key, or UNAUTHORIZED.
+// AuthCacheTTL bounds how long AuthenticateKey trusts a cached key without
+// reading the store. A key revoked through this process is forgotten at
+// once; with several instances (PostgreSQL) a key revoked elsewhere stops
+// working here within this time.
+const AuthCacheTTL = 2 * time.Second
+
+type authEntry struct {
+	partnerID int64
+	checked   time.Time // wall clock of the last store check
+}
+
+// Authenticate returns the partner owning a live key, or UNAUTHORIZED. It
+// always reads the partner, so the record is current.
 func (s *Shop) Authenticate(ctx context.Context, key string) (*Partner, error) {
-	if !strings.HasPrefix(key, KeyPrefix) || len(key) < len(KeyPrefix)+32 || len(key) > 128 {
-		return nil, errUnauthorized
+	hash, err := keyHash(key)
+	if err != nil {
+		return nil, err
 	}
-	hash := HashKey(key)
+	return s.authenticate(ctx, hash)
+}
+
+// AuthenticateKey returns the id of the partner owning a live key, or
+// UNAUTHORIZED, without a store read when the key was checked less than
+// AuthCacheTTL ago (the API's hot path).
+func (s *Shop) AuthenticateKey(ctx context.Context, key string) (int64, error) {
+	hash, err := keyHash(key)
+	if err != nil {
+		return 0, err
+	}
 	s.authMu.RLock()
-	pid, cached := s.authCache[hash]
+	e, ok := s.authCache[hash]
 	s.authMu.RUnlock()
+	if ok && time.Since(e.checked) < AuthCacheTTL {
+		s.touchKey(hash)
+		return e.partnerID, nil
+	}
+	p, err := s.authenticate(ctx, hash)
+	if err != nil {
+		return 0, err
+	}
+	return p.ID, nil
+}
+
+func keyHash(key string) (string, error) {
+	if !strings.HasPrefix(key, KeyPrefix) || len(key) < len(KeyPrefix)+32 || len(key) > 128 {
+		return "", errUnauthorized
+	}
+	return HashKey(key), nil
+}
+
+func (s *Shop) authenticate(ctx context.Context, hash string) (*Partner, error) {
+	s.authMu.RLock()
+	e, cached := s.authCache[hash]
+	gen := s.authGen
+	s.authMu.RUnlock()
+	pid := e.partnerID
+	checked := time.Now()
 	var p *Partner
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		if !cached {
@@ -313,25 +367,35 @@ func (s *Shop) Authenticate(ctx context.Context, key string) (*Partner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shop: authenticate: %w", err)
 	}
-	if !cached {
-		s.authMu.Lock()
+	s.authMu.Lock()
+	// A key forgotten while this lookup ran may have been read before its
+	// revocation committed: cache nothing then.
+	if s.authGen == gen {
 		if len(s.authCache) > 100_000 { // bound memory; refilled on demand
 			clear(s.authCache)
 		}
-		s.authCache[hash] = pid
-		s.authMu.Unlock()
+		s.authCache[hash] = authEntry{partnerID: pid, checked: checked}
 	}
-	// Last-used stamps are kept in memory and flushed by housekeeping, so a
-	// read request never costs a disk write.
-	s.keyUseMu.Lock()
-	s.keyUse[hash] = s.now()
-	s.keyUseMu.Unlock()
+	s.authMu.Unlock()
+	s.touchKey(hash)
 	return p, nil
 }
 
+// touchKey notes a key's use. Last-used stamps are kept in memory and
+// flushed by RunLocal, so a read request never costs a disk write.
+func (s *Shop) touchKey(hash string) {
+	s.keyUseMu.Lock()
+	s.keyUse[hash] = s.now()
+	s.keyUseMu.Unlock()
+}
+
 func (s *Shop) forgetKey(hash string) {
+	if hash == "" {
+		return
+	}
 	s.authMu.Lock()
 	delete(s.authCache, hash)
+	s.authGen++
 	s.authMu.Unlock()
 }
 

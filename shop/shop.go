@@ -102,7 +102,8 @@ type Shop struct {
 	// the same call that revokes or rotates a key, so a dead key answers 401
 	// at once (within this process; see docs for several instances).
 	authMu    sync.RWMutex
-	authCache map[string]int64
+	authCache map[string]authEntry
+	authGen   uint64 // bumped by every forget
 }
 
 // New builds the shop.
@@ -132,7 +133,7 @@ func New(d Deps) (*Shop, error) {
 		healthChecks: map[string]func() (bool, any){},
 		kick:         make(chan struct{}, 1),
 		keyUse:       map[string]time.Time{},
-		authCache:    map[string]int64{},
+		authCache:    map[string]authEntry{},
 	}
 	for m, p := range d.Config.Pricing.PremiumUSD {
 		s.premiumUSD[m] = p.Rat()
