@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/theopenmoney/openmoney/fulfil"
@@ -267,7 +268,12 @@ func (s *Shop) outboxLoop(ctx context.Context, channel string) {
 	}
 }
 
-// SendOutbox makes one pass over a channel's due items.
+// outboxSenders bounds how many partners' queues one pass sends at once.
+const outboxSenders = 8
+
+// SendOutbox makes one pass over a channel's due items. Each partner's items
+// go in order, one at a time; different partners are served concurrently,
+// so one slow or failing endpoint never holds up the others.
 func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error {
 	var items []OutboxItem
 	err := s.st.View(ctx, func(tx store.Tx) error {
@@ -278,15 +284,39 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 	if err != nil {
 		return err
 	}
-	blocked := map[int64]bool{} // partners with an earlier item waiting: keep their order
+	var order []int64
+	queues := map[int64][]*OutboxItem{}
 	for i := range items {
-		it := &items[i]
-		if blocked[it.PartnerID] {
-			continue
+		pid := items[i].PartnerID
+		if queues[pid] == nil {
+			order = append(order, pid)
 		}
+		queues[pid] = append(queues[pid], &items[i])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(order))
+	sem := make(chan struct{}, outboxSenders)
+	for _, pid := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(q []*OutboxItem) {
+			defer func() { <-sem; wg.Done() }()
+			if err := s.sendQueue(ctx, channel, n, q); err != nil {
+				errs <- err
+			}
+		}(queues[pid])
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs // the first error, or nil
+}
+
+// sendQueue sends one partner's due items in order and stops at the first
+// that is not due yet or fails (later items wait, keeping the order).
+func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*OutboxItem) error {
+	for _, it := range q {
 		if s.now().Before(it.NextAttemptAt) {
-			blocked[it.PartnerID] = true
-			continue
+			return nil
 		}
 		p, err := s.Partner(ctx, it.PartnerID)
 		if err != nil {
@@ -315,12 +345,13 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 		if err != nil {
 			return err
 		}
-		if nerr != nil && gaveUp {
+		switch {
+		case nerr != nil && gaveUp:
 			s.observeNotification(channel, NotifyFailed)
 			s.log.Warn("webhook event failed for good", "event", it.Type, "event_id", EventID(it), "partner_id", it.PartnerID, "err", nerr)
-		} else if nerr != nil {
-			blocked[it.PartnerID] = true
+		case nerr != nil:
 			s.log.Warn("notification will be retried", "channel", channel, "event", it.Type, "partner_id", it.PartnerID, "err", nerr)
+			return nil
 		}
 	}
 	return nil
