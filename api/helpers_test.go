@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +18,11 @@ import (
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 )
 
-// logBuf collects the server's log lines (to prove keys never reach them).
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // tenv is a shop over a temp bbolt file and the API handler over it.
 type tenv struct {
 	*shoptest.Env
 	h   http.Handler
-	log *logBuf
+	log *shoptest.LogBuffer
 }
 
 type envOpt func(*config.Config, *shoptest.Options)
@@ -71,7 +52,7 @@ func newEnv(tb testing.TB, opts ...envOpt) *tenv {
 	}
 	so.Config = cfg
 	env := shoptest.New(tb, so)
-	lb := &logBuf{}
+	lb := &shoptest.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &tenv{Env: env, h: api.NewServer(env.Shop, cfg, log), log: lb}
 }
@@ -105,9 +86,9 @@ func (r *resp) String() string { return http.StatusText(r.Code) + " " + string(r
 // hdr is a header list: name, value, name, value…
 type hdr []string
 
-// call sends one request through the handler. key "" sends no Authorization.
-func (te *tenv) call(tb testing.TB, method, path, key, body string, h ...string) *resp {
-	tb.Helper()
+// newRequest builds a test request: key "" sends no Authorization; h is
+// header name/value pairs.
+func newRequest(method, path, key, body string, h ...string) *http.Request {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -123,6 +104,13 @@ func (te *tenv) call(tb testing.TB, method, path, key, body string, h ...string)
 	for i := 0; i+1 < len(h); i += 2 {
 		req.Header.Add(h[i], h[i+1])
 	}
+	return req
+}
+
+// call sends one request through the handler. key "" sends no Authorization.
+func (te *tenv) call(tb testing.TB, method, path, key, body string, h ...string) *resp {
+	tb.Helper()
+	req := newRequest(method, path, key, body, h...)
 	rec := httptest.NewRecorder()
 	te.h.ServeHTTP(rec, req)
 	return parse(tb, rec.Code, rec.Header(), rec.Body.Bytes())

@@ -250,24 +250,7 @@ func newOACheck(tb testing.TB) *oaCheck {
 // routes it to; a 2xx exchange has its request validated too.
 func (c *oaCheck) call(t *testing.T, te *tenv, method, path, key, body string, h ...string) *resp {
 	t.Helper()
-	build := func() *http.Request {
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req := httptest.NewRequest(method, path, rd)
-		req.RemoteAddr = "192.0.2.1:1234"
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		for i := 0; i+1 < len(h); i += 2 {
-			req.Header.Add(h[i], h[i+1])
-		}
-		return req
-	}
+	build := func() *http.Request { return newRequest(method, path, key, body, h...) }
 	rec := httptest.NewRecorder()
 	te.h.ServeHTTP(rec, build())
 	var r *resp

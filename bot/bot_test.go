@@ -768,7 +768,7 @@ func TestNotifyErrors(t *testing.T) {
 }
 
 func TestPanicInHandlerIsRecovered(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &shoptest.LogBuffer{}
 	tg := newFakeTG(t)
 	env := shoptest.New(t, shoptest.Options{})
 	b, err := New(Options{Token: fakeToken, APIURL: tg.srv.URL, Shop: env.Shop, Log: slog.New(slog.NewTextHandler(logs, nil))})

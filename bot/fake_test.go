@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -366,37 +365,19 @@ func buttonData(t testing.TB, c call, prefix string) string {
 	return ""
 }
 
-// syncBuffer collects logs for assertions (never a key, never the token).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // harness is a real shop, the fake Telegram and the bot running between them.
 type harness struct {
 	env  *shoptest.Env
 	tg   *fakeTG
 	bot  *Bot
-	logs *syncBuffer
+	logs *shoptest.LogBuffer
 }
 
 func newHarness(t *testing.T, opt shoptest.Options) *harness {
 	t.Helper()
 	env := shoptest.New(t, opt)
 	env.Run(t)
-	h := &harness{env: env, tg: newFakeTG(t), logs: &syncBuffer{}}
+	h := &harness{env: env, tg: newFakeTG(t), logs: &shoptest.LogBuffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b, err := New(Options{Token: fakeToken, APIURL: h.tg.srv.URL, Shop: env.Shop, Log: log, PollTimeout: 2 * time.Second})
 	if err != nil {

@@ -87,32 +87,14 @@ func (rc *receiver) delivered() []string {
 type env struct {
 	*shoptest.Env
 	sender *webhook.Sender
-	logs   *logBuf
-}
-
-// logBuf collects the sender's log lines (to prove secrets never reach them).
-type logBuf struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	logs   *shoptest.LogBuffer
 }
 
 func newEnv(t *testing.T, opt shoptest.Options) *env {
 	t.Helper()
 	opt.Clock = true
 	e := shoptest.New(t, opt)
-	logs := &logBuf{}
+	logs := &shoptest.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &env{Env: e, logs: logs,
 		sender: webhook.NewSender(e.Shop, webhook.Options{Now: e.Clock.Now, Timeout: 5 * time.Second, Log: log})}

@@ -4,6 +4,7 @@
 package shoptest
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"slices"
@@ -156,4 +157,25 @@ func ReportLatency(b *testing.B, lat []time.Duration) {
 	slices.Sort(s)
 	b.ReportMetric(float64(s[len(s)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(s[(len(s)*99)/100].Microseconds()), "p99-µs")
+}
+
+// LogBuffer is an io.Writer safe for concurrent use, for tests that collect a
+// logger's lines and assert what they never contain (keys, tokens, secrets).
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
