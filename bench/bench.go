@@ -40,6 +40,7 @@ type options struct {
 	keep     bool
 	store    string // storeBolt | storePostgres
 	dsn      string // PostgreSQL server for storePostgres
+	profile  string // directory for CPU profiles of the measured HTTP phases
 	child    restartArgs
 }
 
@@ -57,6 +58,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary stores (directory, PostgreSQL schemas) and print where they are")
 	fs.StringVar(&o.store, "store", storeBolt, "store the service runs on: bbolt or postgres (baselines are the same either way)")
 	fs.StringVar(&o.dsn, "dsn", "", "PostgreSQL server for -store postgres, a schema per store is created in it and dropped (default $"+dsnEnv+")")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of each measured HTTP phase (get-ours.pprof, get-base.pprof, post-ours.pprof, post-base.pprof) into this directory")
 	fs.StringVar(&o.child.Store, "restart-store", storeBolt, "internal")
 	fs.StringVar(&o.child.Path, "restart-child", "", "internal: run as the restarted service over this store")
 	fs.StringVar(&o.child.Key, "restart-key", "", "internal")
@@ -189,7 +191,7 @@ func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 	}
 
 	log.Info("measuring GET /orders/{id} against a bare handler", "workers", o.workers, "duration", o.duration)
-	ours, base, err := benchGetOrder(ctx, sv, key, ord.ID, o.workers, o.duration)
+	ours, base, err := benchGetOrder(ctx, sv, key, ord.ID, o.workers, o.duration, profiler(o.profile))
 	if err != nil {
 		return err
 	}
@@ -197,7 +199,7 @@ func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 		"auth + rate limit + store read + JSON + access log (JSON to io.Discard) vs a bare handler writing the same headers and bytes; loopback, keep-alive"))
 
 	log.Info("measuring durable POST /orders/stars against raw bbolt DB.Batch puts", "workers", o.workers, "duration", o.duration)
-	ours, base, size, err := benchCreateOrder(ctx, sv, p.ID, key, ss.dir, o.workers, o.duration)
+	ours, base, size, err := benchCreateOrder(ctx, sv, p.ID, key, ss.dir, o.workers, o.duration, profiler(o.profile))
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,12 +65,42 @@ func hammer(ctx context.Context, workers int, d time.Duration, op func(ctx conte
 	return float64(n.Load()) / el.Seconds(), nil
 }
 
-// warmHammer runs a short unmeasured round (connections, caches) first.
-func warmHammer(ctx context.Context, workers int, d time.Duration, op func(ctx context.Context, worker int) error) (float64, error) {
+// warmHammer runs a short unmeasured round (connections, caches) first,
+// then the measured one between profile's start and stop.
+func warmHammer(ctx context.Context, workers int, d time.Duration, op func(ctx context.Context, worker int) error, profile func() func()) (float64, error) {
 	if _, err := hammer(ctx, workers, max(d/5, 100*time.Millisecond), op); err != nil {
 		return 0, err
 	}
+	stop := profile()
+	defer stop()
 	return hammer(ctx, workers, d, op)
+}
+
+// profiler is a directory for CPU profiles of the measured phases ("" for none).
+type profiler string
+
+// phase returns a start function for name's profile: it starts the CPU
+// profile into <dir>/<name>.pprof and returns its stop. Errors are reported
+// on stderr and do not stop the bench.
+func (p profiler) phase(name string) func() func() {
+	return func() func() {
+		if p == "" {
+			return func() {}
+		}
+		path := filepath.Join(string(p), name+".pprof")
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cpu profile %s: %v\n", path, err)
+			if f != nil {
+				f.Close()
+			}
+			return func() {}
+		}
+		return func() { pprof.StopCPUProfile(); f.Close() }
+	}
 }
 
 // do sends req and drains the body; any status but want is an error.
@@ -100,7 +132,7 @@ func authGet(ctx context.Context, url, key string) (*http.Request, error) {
 // benchGetOrder measures GET /orders/{id} (auth, rate limit, store read, JSON)
 // against a bare handler that writes the same status, headers and bytes, both
 // over loopback with the same client and parallelism.
-func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, workers int, d time.Duration) (ours, base float64, err error) {
+func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, workers int, d time.Duration, prof profiler) (ours, base float64, err error) {
 	url := sv.url + "/orders/" + strconv.FormatInt(orderID, 10)
 	c := newClient(workers)
 	defer c.CloseIdleConnections()
@@ -122,7 +154,7 @@ func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, 
 			return err
 		}
 	}
-	ours, err = warmHammer(ctx, workers, d, get(url))
+	ours, err = warmHammer(ctx, workers, d, get(url), prof.phase("get-ours"))
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: get order: %w", err)
 	}
@@ -146,7 +178,7 @@ func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, 
 	srv := &http.Server{Handler: bare, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	base, err = warmHammer(ctx, workers, d, get("http://"+ln.Addr().String()+"/api/v1/orders/"+strconv.FormatInt(orderID, 10)))
+	base, err = warmHammer(ctx, workers, d, get("http://"+ln.Addr().String()+"/api/v1/orders/"+strconv.FormatInt(orderID, 10)), prof.phase("get-base"))
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: bare handler: %w", err)
 	}
@@ -161,7 +193,7 @@ const orderBody = `{"recipient_username":"pandus","quantity":100,"payment_method
 // from the same number of goroutines into a separate bbolt file with the
 // bbolt store's batch settings (whichever store the service runs on). It
 // returns the stored order record size too.
-func benchCreateOrder(ctx context.Context, sv *service, partnerID int64, key, dir string, workers int, d time.Duration) (ours, base float64, recSize int, err error) {
+func benchCreateOrder(ctx context.Context, sv *service, partnerID int64, key, dir string, workers int, d time.Duration, prof profiler) (ours, base float64, recSize int, err error) {
 	c := newClient(workers)
 	defer c.CloseIdleConnections()
 	var n atomic.Int64
@@ -177,7 +209,7 @@ func benchCreateOrder(ctx context.Context, sv *service, partnerID int64, key, di
 		_, _, err = do(c, req, http.StatusOK)
 		return err
 	}
-	ours, err = warmHammer(ctx, workers, d, post)
+	ours, err = warmHammer(ctx, workers, d, post, prof.phase("post-ours"))
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("bench: create order: %w", err)
 	}
@@ -207,7 +239,7 @@ func benchCreateOrder(ctx context.Context, sv *service, partnerID int64, key, di
 		k := binary.BigEndian.AppendUint64(nil, seq.Add(1))
 		return db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(k, rec) })
 	}
-	base, err = warmHammer(ctx, workers, d, put)
+	base, err = warmHammer(ctx, workers, d, put, prof.phase("post-base"))
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("bench: baseline puts: %w", err)
 	}

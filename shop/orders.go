@@ -230,8 +230,9 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		o.ClientReference = *req.ClientReference
 	}
 	var result *Order
+	var cipher *memoCipher
 	err = s.st.Update(ctx, func(tx store.Tx) error {
-		result = nil
+		result, cipher = nil, nil
 		if req.IdempotencyKey != "" {
 			rec, err := tx.GetIdem(partnerID, req.IdempotencyKey)
 			if err == nil && now.Sub(rec.CreatedAt) < IdempotencyTTL {
@@ -276,21 +277,14 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			exp := now.Add(s.cfg.Orders.TTL)
 			ord.ExpiresAt = &exp
 			ord.PaymentAddress = s.serviceAddr
-			for i := 0; ; i++ {
-				memo, err := newMemo(ord.Type)
-				if err != nil {
-					return err
-				}
-				if _, err := tx.OrderByMemo(memo); errors.Is(err, store.ErrNotFound) {
-					ord.PaymentMemo = memo
-					break
-				} else if err != nil {
-					return err
-				}
-				if i > 20 {
-					return errors.New("shop: could not find a free memo")
-				}
+			c, err := s.memoCipherFor(tx, true)
+			if err != nil {
+				return err
 			}
+			if err := s.assignMemo(tx, c, &ord); err != nil {
+				return err
+			}
+			cipher = c
 			if err := tx.PutOrder(&ord); err != nil {
 				return err
 			}
@@ -317,6 +311,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		}
 		return nil, fmt.Errorf("shop: create order: %w", err)
 	}
+	s.keepMemoCipher(cipher)
 	if result.Status == store.StatusPaid {
 		s.kickDelivery()
 	}
@@ -402,7 +397,12 @@ func (s *Shop) Order(ctx context.Context, partnerID, id int64) (*Order, error) {
 func (s *Shop) OrderByMemo(ctx context.Context, partnerID int64, memo string) (*Order, error) {
 	var o *Order
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		got, err := tx.OrderByMemo(CanonicalMemo(memo))
+		c, err := s.memoCipherFor(tx, false)
+		if err != nil {
+			return err
+		}
+		s.keepMemoCipher(c) // read from committed data
+		got, err := s.findMemo(tx, c, CanonicalMemo(memo))
 		o, err = s.ownOrder(tx, partnerID, got, err)
 		return err
 	})

@@ -32,10 +32,16 @@ type Outcome struct {
 func (s *Shop) ApplyBatch(ctx context.Context, b ton.Batch) ([]Outcome, error) {
 	var outs []Outcome
 	paid := false
+	var cipher *memoCipher
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		outs, paid = outs[:0], false
+		c, err := s.memoCipherFor(tx, false)
+		if err != nil {
+			return err
+		}
+		cipher = c
 		for _, t := range b.Transfers {
-			out, err := s.applyTransfer(tx, t)
+			out, err := s.applyTransfer(tx, c, t)
 			if err != nil {
 				return fmt.Errorf("transfer %s: %w", t.Hash, err)
 			}
@@ -52,6 +58,7 @@ func (s *Shop) ApplyBatch(ctx context.Context, b ton.Batch) ([]Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shop: apply batch: %w", err)
 	}
+	s.keepMemoCipher(cipher)
 	if paid {
 		s.kickDelivery()
 	}
@@ -68,7 +75,8 @@ func (s *Shop) ApplyTransfer(ctx context.Context, t ton.Transfer) (Outcome, erro
 }
 
 // applyTransfer is the payment-rules table of spec/API.md.
-func (s *Shop) applyTransfer(tx store.Tx, t ton.Transfer) (Outcome, error) {
+// c is the store's memo cipher (nil while no order has a derived memo).
+func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer) (Outcome, error) {
 	out := Outcome{Hash: t.Hash}
 	if t.Hash == "" {
 		return out, errors.New("transfer without hash")
@@ -111,7 +119,7 @@ func (s *Shop) applyTransfer(tx store.Tx, t ton.Transfer) (Outcome, error) {
 		out.LedgerIDs = []int64{e.ID}
 		return record(store.SeenLedger, e.ID)
 	}
-	o, err := tx.OrderByMemo(CanonicalMemo(t.Comment))
+	o, err := s.findMemo(tx, c, CanonicalMemo(t.Comment))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && o.PaymentMethod != MethodTonMemo) {
 		return s.unmatched(tx, t, record)
 	}

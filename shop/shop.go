@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
@@ -74,6 +75,7 @@ type Deps struct {
 
 // Shop is the business service. Safe for concurrent use.
 type Shop struct {
+	memo     atomic.Pointer[memoCipher] // set once the store's memo key is committed
 	cfg      *config.Config
 	st       store.Store
 	keys     *ton.Keys

@@ -294,7 +294,7 @@ func (t *boltTx) PutOrder(o *Order) error {
 	}
 	id := i64(o.ID)
 	if prev == nil {
-		if o.PaymentMemo != "" {
+		if o.PaymentMemo != "" && !o.MemoDerived {
 			mb := t.tx.Bucket(bOrdersMemo)
 			if mb.Get([]byte(o.PaymentMemo)) != nil {
 				return fmt.Errorf("memo %s: %w", o.PaymentMemo, ErrExists)

@@ -47,28 +47,32 @@ type APIKey struct {
 
 // Order is one Stars or Premium order. Money fields are nanotons.
 type Order struct {
-	ID                int64      `json:"id"`
-	PartnerID         int64      `json:"partner_id"`
-	Status            string     `json:"status"`
-	Type              string     `json:"order_type"`
-	StarsAmount       int64      `json:"stars_amount,omitempty"`
-	PremiumMonths     int        `json:"premium_months,omitempty"`
-	RecipientUsername string     `json:"recipient_username"`
-	PriceNano         int64      `json:"price_nano"`
-	PriceUSD          string     `json:"price_usd"`   // exact decimal
-	TonUSD            string     `json:"ton_usd"`     // the rate the order was priced with
-	FeePercent        string     `json:"fee_percent"` // the fee the order was priced with
-	PaymentMethod     string     `json:"payment_method"`
-	PaymentCurrency   string     `json:"payment_currency"`
-	PaymentAddress    string     `json:"payment_address,omitempty"`
-	PaymentMemo       string     `json:"payment_memo,omitempty"`
-	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-	PaidAt            *time.Time `json:"paid_at,omitempty"`
-	CompletedAt       *time.Time `json:"completed_at,omitempty"`
-	ReceivedNano      int64      `json:"received_nano"`
-	ClientReference   string     `json:"client_reference,omitempty"`
-	FailureReason     string     `json:"failure_reason,omitempty"`
+	ID                int64  `json:"id"`
+	PartnerID         int64  `json:"partner_id"`
+	Status            string `json:"status"`
+	Type              string `json:"order_type"`
+	StarsAmount       int64  `json:"stars_amount,omitempty"`
+	PremiumMonths     int    `json:"premium_months,omitempty"`
+	RecipientUsername string `json:"recipient_username"`
+	PriceNano         int64  `json:"price_nano"`
+	PriceUSD          string `json:"price_usd"`   // exact decimal
+	TonUSD            string `json:"ton_usd"`     // the rate the order was priced with
+	FeePercent        string `json:"fee_percent"` // the fee the order was priced with
+	PaymentMethod     string `json:"payment_method"`
+	PaymentCurrency   string `json:"payment_currency"`
+	PaymentAddress    string `json:"payment_address,omitempty"`
+	PaymentMemo       string `json:"payment_memo,omitempty"`
+	// MemoDerived: PaymentMemo is a function of ID (the shop's memo cipher),
+	// unique by construction, so bbolt does not index it; the shop finds such
+	// orders through the id. PostgreSQL indexes every memo regardless.
+	MemoDerived     bool       `json:"memo_derived,omitempty"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	PaidAt          *time.Time `json:"paid_at,omitempty"`
+	CompletedAt     *time.Time `json:"completed_at,omitempty"`
+	ReceivedNano    int64      `json:"received_nano"`
+	ClientReference string     `json:"client_reference,omitempty"`
+	FailureReason   string     `json:"failure_reason,omitempty"`
 	// PaymentTxHashes are the chain transfers credited to this order.
 	PaymentTxHashes []string `json:"payment_tx_hashes,omitempty"`
 	// Delivery bookkeeping, written before the provider is called so a crash

@@ -159,7 +159,7 @@ func Dump(t testing.TB, st store.Store) string {
 			d.ForEachAPIKey(func(k *store.APIKey) error { line("key", k); return nil }),
 			tx.ForEachOrder(func(o *store.Order) error {
 				line("order", o)
-				if o.PaymentMemo != "" {
+				if o.PaymentMemo != "" && !o.MemoDerived { // derived memos are the shop's, not a store index
 					if m, err := tx.OrderByMemo(o.PaymentMemo); err == nil {
 						line("memo "+o.PaymentMemo, m.ID)
 					}

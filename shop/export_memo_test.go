@@ -1,0 +1,22 @@
+package shop
+
+import (
+	"context"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// DerivedMemo is the memo order id of kind gets from the store's memo key
+// (creating the key if the store has none), for tests.
+func DerivedMemo(ctx context.Context, s *Shop, kind string, id int64) (string, error) {
+	var m string
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		c, err := s.memoCipherFor(tx, true)
+		if err != nil {
+			return err
+		}
+		m, _ = c.memo(kind, id)
+		return nil
+	})
+	return m, err
+}

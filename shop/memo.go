@@ -1,0 +1,208 @@
+package shop
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// A payment memo is the order kind and six base-36 characters. New orders get
+// a memo derived from their id by a keyed permutation of the 36⁶ codes
+// (memoCipher) instead of a random one: it is unique by construction, so it
+// needs no uniqueness probe and no memo index entry in bbolt — the random
+// index insert cost a B-tree leaf write per order — and the id comes back
+// from the memo by the inverse permutation. The key is random per store and
+// kept in its meta, so memos stay unguessable in sequence and do not reveal
+// order volume. Orders made before this (random memos, indexed) are found
+// through the index as before; a derived memo that happens to equal an older
+// random one is not used (the order falls back to a random, indexed memo).
+
+// memoSpace is the number of six-character base-36 codes.
+const memoSpace = 36 * 36 * 36 * 36 * 36 * 36 // 2 176 782 336
+
+// memoKeyMeta names the store meta value holding the memo cipher key.
+const memoKeyMeta = "memo_key"
+
+// memoRounds of the Feistel network; more than the 4 Luby–Rackoff needs, as
+// the halves are only 16 bits.
+const memoRounds = 8
+
+// memoCipher is a format-preserving permutation of [0, memoSpace): a
+// balanced Feistel network on 32 bits with AES as the round function,
+// restricted to the domain by cycle walking (memoSpace is about 2³¹, so a
+// walk takes two steps on average).
+type memoCipher struct {
+	block cipher.Block
+}
+
+func newMemoCipher(key []byte) (*memoCipher, error) {
+	if len(key) != 16 {
+		return nil, fmt.Errorf("shop: memo key is %d bytes, want 16", len(key))
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return &memoCipher{block: b}, nil
+}
+
+func (c *memoCipher) round(r int, half uint16) uint16 {
+	var in, out [16]byte
+	in[0] = byte(r)
+	binary.BigEndian.PutUint16(in[1:], half)
+	c.block.Encrypt(out[:], in[:])
+	return binary.BigEndian.Uint16(out[:])
+}
+
+func (c *memoCipher) permute(x uint32) uint32 {
+	l, r := uint16(x>>16), uint16(x)
+	for i := range memoRounds {
+		l, r = r, l^c.round(i, r)
+	}
+	return uint32(l)<<16 | uint32(r)
+}
+
+func (c *memoCipher) unpermute(x uint32) uint32 {
+	l, r := uint16(x>>16), uint16(x)
+	for i := memoRounds - 1; i >= 0; i-- {
+		l, r = r^c.round(i, l), l
+	}
+	return uint32(l)<<16 | uint32(r)
+}
+
+// encrypt maps v < memoSpace to a code < memoSpace (cycle walking).
+func (c *memoCipher) encrypt(v uint32) uint32 {
+	for v = c.permute(v); v >= memoSpace; v = c.permute(v) {
+	}
+	return v
+}
+
+// decrypt is encrypt's inverse on [0, memoSpace).
+func (c *memoCipher) decrypt(v uint32) uint32 {
+	for v = c.unpermute(v); v >= memoSpace; v = c.unpermute(v) {
+	}
+	return v
+}
+
+// memo is the derived memo of order id of kind, or false when the id is
+// beyond the code space (then the order gets a random memo).
+func (c *memoCipher) memo(kind string, id int64) (string, bool) {
+	if id <= 0 || id >= memoSpace {
+		return "", false
+	}
+	v := c.encrypt(uint32(id))
+	var code [6]byte
+	for i := 5; i >= 0; i-- {
+		code[i] = memoAlphabet[v%36]
+		v /= 36
+	}
+	return strings.ToUpper(kind) + "-" + string(code[:]), true
+}
+
+// orderID is the id whose derived memo memo (canonical form) would be, or
+// false when memo is not of the form KIND-xxxxxx.
+func (c *memoCipher) orderID(memo string) (int64, bool) {
+	_, code, ok := strings.Cut(memo, "-")
+	if !ok || len(code) != 6 {
+		return 0, false
+	}
+	var v uint32
+	for i := range len(code) {
+		d := strings.IndexByte(memoAlphabet, code[i])
+		if d < 0 {
+			return 0, false
+		}
+		v = v*36 + uint32(d)
+	}
+	return int64(c.decrypt(v)), true
+}
+
+// memoKeyFor returns the store's memo cipher, creating its key in tx when the
+// store has none yet. The cipher is cached only once the key is known to be
+// committed (see keepMemoCipher), since tx may still roll back.
+func (s *Shop) memoCipherFor(tx store.Tx, create bool) (*memoCipher, error) {
+	if c := s.memo.Load(); c != nil {
+		return c, nil
+	}
+	key, err := tx.GetMeta(memoKeyMeta)
+	if errors.Is(err, store.ErrNotFound) {
+		if !create {
+			return nil, nil // no order has a derived memo yet
+		}
+		key = make([]byte, 16)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := tx.PutMeta(memoKeyMeta, key); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return newMemoCipher(key)
+}
+
+// keepMemoCipher caches c after the transaction that read or wrote its key
+// committed.
+func (s *Shop) keepMemoCipher(c *memoCipher) {
+	if c != nil {
+		s.memo.CompareAndSwap(nil, c)
+	}
+}
+
+// assignMemo gives a new ton_memo order (its ID set) its payment memo: the
+// derived one, unless the id is beyond the code space or an older order
+// holds that memo at random; then a random memo no order holds.
+func (s *Shop) assignMemo(tx store.Tx, c *memoCipher, o *store.Order) error {
+	if m, ok := c.memo(o.Type, o.ID); ok {
+		if _, err := tx.OrderByMemo(m); errors.Is(err, store.ErrNotFound) {
+			o.PaymentMemo, o.MemoDerived = m, true
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	for i := 0; ; i++ {
+		memo, err := newMemo(o.Type)
+		if err != nil {
+			return err
+		}
+		if _, err := s.findMemo(tx, c, memo); errors.Is(err, store.ErrNotFound) {
+			o.PaymentMemo, o.MemoDerived = memo, false
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if i > 20 {
+			return errors.New("shop: could not find a free memo")
+		}
+	}
+}
+
+// findMemo finds the order whose payment memo is memo (canonical form): an
+// indexed (random) memo first, then a derived one (c may be nil: no order
+// has a derived memo yet).
+func (s *Shop) findMemo(tx store.Tx, c *memoCipher, memo string) (*store.Order, error) {
+	o, err := tx.OrderByMemo(memo)
+	if !errors.Is(err, store.ErrNotFound) || c == nil {
+		return o, err
+	}
+	id, ok := c.orderID(memo)
+	if !ok || id <= 0 {
+		return nil, store.ErrNotFound
+	}
+	o, err = tx.GetOrder(id)
+	if err != nil {
+		return nil, err
+	}
+	if !o.MemoDerived || o.PaymentMemo != memo {
+		return nil, store.ErrNotFound
+	}
+	return o, nil
+}
