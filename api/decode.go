@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,37 +154,71 @@ func fieldNames(v any) []string {
 }
 
 // checkKeys refuses what encoding/json lets through: keys that match a
-// field only case-insensitively, and repeated keys.
+// field only case-insensitively, and repeated keys. body has already been
+// decoded, so it is one valid JSON object; the scan only needs to find the
+// top-level keys.
 func checkKeys(body []byte, v any) error {
 	names := fieldNames(v)
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // '{'
-		return syntaxError(body)
-	}
-	var seen []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return syntaxError(body)
-		}
-		key, _ := tok.(string)
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return syntaxError(body)
-		}
-		found := false
-		for _, n := range names {
-			found = found || n == key
-		}
-		if !found {
+	seen := make([]string, 0, len(names))
+	return topLevelKeys(body, func(key string) error {
+		if !slices.Contains(names, key) {
 			return invalid(key, "unknown field %q (names are case-sensitive); allowed fields: %s", key, strings.Join(names, ", "))
 		}
-		for _, s := range seen {
-			if s == key {
-				return invalid(key, "field %q appears more than once", key)
-			}
+		if slices.Contains(seen, key) {
+			return invalid(key, "field %q appears more than once", key)
 		}
 		seen = append(seen, key)
+		return nil
+	})
+}
+
+// topLevelKeys calls fn with each key of the object in body, which must be
+// valid JSON (a decoder accepted it) holding one object.
+func topLevelKeys(body []byte, fn func(key string) error) error {
+	depth := -1 // -1 before the object's '{', 0 inside it
+	expectKey := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '"':
+			end := i + 1
+			escaped := false
+			for ; end < len(body) && body[end] != '"'; end++ {
+				if body[end] == '\\' {
+					escaped = true
+					end++
+				}
+			}
+			if end >= len(body) {
+				return syntaxError(body)
+			}
+			if depth == 0 && expectKey {
+				key := string(body[i+1 : end])
+				if escaped {
+					if err := json.Unmarshal(body[i:end+1], &key); err != nil {
+						return syntaxError(body)
+					}
+				}
+				if err := fn(key); err != nil {
+					return err
+				}
+				expectKey = false
+			}
+			i = end
+		case '{', '[':
+			depth++
+			if depth == 0 {
+				expectKey = true
+			}
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return nil
+			}
+		case ',':
+			if depth == 0 {
+				expectKey = true
+			}
+		}
 	}
 	return nil
 }

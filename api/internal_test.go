@@ -145,19 +145,23 @@ func TestLimiterTableIsBounded(t *testing.T) {
 
 func TestDecodeBodyNamesTheProblem(t *testing.T) {
 	type body struct {
-		Amount *int64  `json:"amount"`
-		Name   *string `json:"name"`
+		Amount *int64           `json:"amount"`
+		Name   *string          `json:"name"`
+		Extra  *json.RawMessage `json:"extra"`
 	}
 	for in, want := range map[string]string{
-		`{"amount":"1"}`:          "amount must be an integer, got string",
-		`{"name":1}`:              "name must be a string, got number",
-		`{"nmae":"x"}`:            `unknown field "nmae"`,
-		`{"NAME":"x"}`:            `unknown field "NAME"`,
-		`{"name":"a","name":"b"}`: `"name" appears more than once`,
-		`{"amount":1}{}`:          "more data",
-		`"text"`:                  "must be a JSON object, got a string",
-		`{"amount":1,}`:           "not valid JSON",
-		"   ":                     "empty",
+		`{"name":"a","extra":{"name":1,"x":[{"amount":2}]},"name":"b"}`: `"name" appears more than once`,
+		`{"extra":{"name":"}\"{,"},"\u006eame":"a","name":"b"}`:         `"name" appears more than once`,
+		`{"extra":["a,\"b",{"c":1}],"Amount":1}`:                        `unknown field "Amount"`,
+		`{"amount":"1"}`:                                                "amount must be an integer, got string",
+		`{"name":1}`:                                                    "name must be a string, got number",
+		`{"nmae":"x"}`:                                                  `unknown field "nmae"`,
+		`{"NAME":"x"}`:                                                  `unknown field "NAME"`,
+		`{"name":"a","name":"b"}`:                                       `"name" appears more than once`,
+		`{"amount":1}{}`:                                                "more data",
+		`"text"`:                                                        "must be a JSON object, got a string",
+		`{"amount":1,}`:                                                 "not valid JSON",
+		"   ":                                                           "empty",
 	} {
 		var b body
 		err := DecodeBody([]byte(in), &b)
@@ -168,5 +172,11 @@ func TestDecodeBodyNamesTheProblem(t *testing.T) {
 	var b body
 	if err := DecodeBody([]byte(" {\"amount\": 7, \"name\": null}\n"), &b); err != nil || *b.Amount != 7 || b.Name != nil {
 		t.Errorf("valid body: %v %+v", err, b)
+	}
+	// Keys inside nested values and strings are not top-level keys.
+	b = body{}
+	in := `{"extra":{"name":1,"amount":{"name":"x"},"s":"\"name\":"},"name":"n\"}","amount":3}`
+	if err := DecodeBody([]byte(in), &b); err != nil || *b.Amount != 3 || *b.Name != `n"}` {
+		t.Errorf("nested keys: %v %+v", err, b)
 	}
 }

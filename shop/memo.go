@@ -52,40 +52,45 @@ func newMemoCipher(key []byte) (*memoCipher, error) {
 	return &memoCipher{block: b}, nil
 }
 
-func (c *memoCipher) round(r int, half uint16) uint16 {
-	var in, out [16]byte
+// round is the round function; buf is 32 bytes of scratch (the block
+// cipher's arguments escape, so callers allocate it once per walk).
+func (c *memoCipher) round(buf []byte, r int, half uint16) uint16 {
+	in, out := buf[:16], buf[16:32]
+	clear(in)
 	in[0] = byte(r)
 	binary.BigEndian.PutUint16(in[1:], half)
-	c.block.Encrypt(out[:], in[:])
-	return binary.BigEndian.Uint16(out[:])
+	c.block.Encrypt(out, in)
+	return binary.BigEndian.Uint16(out)
 }
 
-func (c *memoCipher) permute(x uint32) uint32 {
+func (c *memoCipher) permute(buf []byte, x uint32) uint32 {
 	l, r := uint16(x>>16), uint16(x)
 	for i := range memoRounds {
-		l, r = r, l^c.round(i, r)
+		l, r = r, l^c.round(buf, i, r)
 	}
 	return uint32(l)<<16 | uint32(r)
 }
 
-func (c *memoCipher) unpermute(x uint32) uint32 {
+func (c *memoCipher) unpermute(buf []byte, x uint32) uint32 {
 	l, r := uint16(x>>16), uint16(x)
 	for i := memoRounds - 1; i >= 0; i-- {
-		l, r = r^c.round(i, l), l
+		l, r = r^c.round(buf, i, l), l
 	}
 	return uint32(l)<<16 | uint32(r)
 }
 
 // encrypt maps v < memoSpace to a code < memoSpace (cycle walking).
 func (c *memoCipher) encrypt(v uint32) uint32 {
-	for v = c.permute(v); v >= memoSpace; v = c.permute(v) {
+	buf := make([]byte, 32)
+	for v = c.permute(buf, v); v >= memoSpace; v = c.permute(buf, v) {
 	}
 	return v
 }
 
 // decrypt is encrypt's inverse on [0, memoSpace).
 func (c *memoCipher) decrypt(v uint32) uint32 {
-	for v = c.unpermute(v); v >= memoSpace; v = c.unpermute(v) {
+	buf := make([]byte, 32)
+	for v = c.unpermute(buf, v); v >= memoSpace; v = c.unpermute(buf, v) {
 	}
 	return v
 }

@@ -83,7 +83,6 @@ func (s *Shop) checkMonths(m int) error {
 // Estimate prices an order: kind "stars" with amount = quantity, "premium"
 // with amount = months. Same validation as order creation.
 func (s *Shop) Estimate(ctx context.Context, kind string, amount int64) (Quote, error) {
-	var base *big.Rat
 	q := Quote{Kind: kind}
 	switch kind {
 	case KindStars:
@@ -91,7 +90,6 @@ func (s *Shop) Estimate(ctx context.Context, kind string, amount int64) (Quote, 
 			return Quote{}, err
 		}
 		q.Quantity = amount
-		base = new(big.Rat).Mul(s.usdPerStar, new(big.Rat).SetInt64(amount))
 	case KindPremium:
 		if amount > 12 || amount < 0 {
 			return Quote{}, s.checkMonths(-1)
@@ -100,7 +98,6 @@ func (s *Shop) Estimate(ctx context.Context, kind string, amount int64) (Quote, 
 			return Quote{}, err
 		}
 		q.Months = int(amount)
-		base = new(big.Rat).Set(s.premiumUSD[q.Months])
 	default:
 		return Quote{}, validation("order_type", "order_type", "order_type must be stars or premium")
 	}
@@ -108,22 +105,68 @@ func (s *Shop) Estimate(ctx context.Context, kind string, amount int64) (Quote, 
 	if err != nil {
 		return Quote{}, err
 	}
-	rateRat, err := rate.Rat()
-	if err != nil {
-		return Quote{}, newErr(CodeServiceUnavailable, "", "rate_unavailable", "the TON/USD rate is invalid; retry later")
-	}
-	usd, nano, err := Price(base, s.fee, rateRat)
+	p, err := s.price(kind, amount, rate.TonUSD)
 	if err != nil {
 		return Quote{}, err
 	}
-	q.BaseUSD = Decimal(base)
-	q.PriceUSD = Decimal(usd)
-	q.PriceNano = nano
+	q.BaseUSD, q.PriceUSD, q.PriceNano = p.baseUSD, p.priceUSD, p.nano
+	q.FeePercent = s.feeText
 	q.TonUSD = rate.TonUSD
-	q.FeePercent = Decimal(s.fee)
 	q.RateSource = rate.Source
 	q.RateUpdatedAt = rate.UpdatedAt
 	return q, nil
+}
+
+// priceKey and priced are an entry of the price cache: the same kind,
+// amount and rate always give the same exact price, and order creation
+// would otherwise redo the big.Rat arithmetic and decimal formatting on
+// every request.
+type priceKey struct {
+	kind   string
+	amount int64
+	rate   string
+}
+
+type priced struct {
+	baseUSD, priceUSD string
+	nano              int64
+}
+
+// maxPriceCache bounds the cache; when full it starts over.
+const maxPriceCache = 4096
+
+// price is Price for a validated kind and amount (stars or months) at
+// rate, through the cache.
+func (s *Shop) price(kind string, amount int64, rate string) (priced, error) {
+	k := priceKey{kind, amount, rate}
+	s.priceMu.Lock()
+	p, ok := s.prices[k]
+	s.priceMu.Unlock()
+	if ok {
+		return p, nil
+	}
+	var base *big.Rat
+	if kind == KindStars {
+		base = new(big.Rat).Mul(s.usdPerStar, new(big.Rat).SetInt64(amount))
+	} else {
+		base = s.premiumUSD[int(amount)] // validated by Estimate; only read
+	}
+	rateRat, err := pricing.Rate{TonUSD: rate}.Rat()
+	if err != nil {
+		return priced{}, newErr(CodeServiceUnavailable, "", "rate_unavailable", "the TON/USD rate is invalid; retry later")
+	}
+	usd, nano, err := Price(base, s.fee, rateRat)
+	if err != nil {
+		return priced{}, err
+	}
+	p = priced{baseUSD: Decimal(base), priceUSD: Decimal(usd), nano: nano}
+	s.priceMu.Lock()
+	if len(s.prices) >= maxPriceCache {
+		clear(s.prices)
+	}
+	s.prices[k] = p
+	s.priceMu.Unlock()
+	return p, nil
 }
 
 // Price applies the pricing rule exactly:

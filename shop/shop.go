@@ -89,6 +89,9 @@ type Shop struct {
 	obs      Observer // nil: nothing reported
 
 	fee          *big.Rat
+	feeText      string // Decimal(fee)
+	priceMu      sync.Mutex
+	prices       map[priceKey]priced // see price
 	usdPerStar   *big.Rat
 	premiumUSD   map[int]*big.Rat
 	serviceRaw   string
@@ -127,6 +130,7 @@ func New(d Deps) (*Shop, error) {
 		provider: d.Provider, rates: d.Rates, now: func() time.Time { return d.Now().UTC() },
 		log: d.Log, version: d.Version,
 		fee:          d.Config.Pricing.FeePercent.Rat(),
+		prices:       map[priceKey]priced{},
 		usdPerStar:   d.Config.Pricing.Stars.USDPerStar.Rat(),
 		premiumUSD:   map[int]*big.Rat{},
 		serviceRaw:   d.Keys.ServiceAddressRaw(),
@@ -140,6 +144,7 @@ func New(d Deps) (*Shop, error) {
 	for m, p := range d.Config.Pricing.PremiumUSD {
 		s.premiumUSD[m] = p.Rat()
 	}
+	s.feeText = Decimal(s.fee)
 	return s, nil
 }
 
