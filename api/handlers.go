@@ -82,7 +82,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = deref(b.PaymentMethod), deref(b.PaymentCurrency), b.ClientReference
 		}
 		ri := infoFrom(r.Context())
-		req.IdempotencyKey, req.Fingerprint = ri.idemKey, ri.idemFP
+		req.IdempotencyKey, req.Fingerprint, req.KeyChecked = ri.idemKey, ri.idemFP, ri.idemFresh
 		var stored []byte
 		if req.IdempotencyKey != "" {
 			// The reply is rendered and stored with the key in the order's

@@ -198,7 +198,7 @@ func (srv *server) lead(w http.ResponseWriter, r *http.Request, next http.Handle
 		// Only an order id: the handler runs and the shop returns that order.
 	}
 	ri := infoFrom(ctx)
-	ri.idemKey, ri.idemFP = key, fp
+	ri.idemKey, ri.idemFP, ri.idemFresh = key, fp, rec == nil
 	bw := &bufferWriter{header: http.Header{}}
 	next.ServeHTTP(bw, r)
 	status := bw.status

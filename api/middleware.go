@@ -26,6 +26,8 @@ type reqInfo struct {
 	// idemKey and idemFP are set for a POST carrying an Idempotency-Key;
 	// order creation hands them to the shop.
 	idemKey, idemFP string
+	// idemFresh: the middleware found no record for idemKey just now.
+	idemFresh bool
 	// idemStored: the handler's reply was stored with the key already.
 	idemStored bool
 }

@@ -43,6 +43,11 @@ type OrderRequest struct {
 	// transaction, so a replay is byte-for-byte even after a crash. It must
 	// be pure: the transaction may run more than once.
 	Response func(*Order) (status int, body []byte, err error)
+	// KeyChecked: the caller has just looked IdempotencyKey up and found no
+	// record (the API's idempotency middleware), so the early lookup that
+	// returns an earlier order before pricing is skipped; the order's
+	// transaction still checks the key.
+	KeyChecked bool
 }
 
 // NormalizeUsername strips one leading '@' and checks Telegram's rule:
@@ -187,7 +192,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 	if err := s.validate(&req); err != nil {
 		return nil, err
 	}
-	if req.IdempotencyKey != "" {
+	if req.IdempotencyKey != "" && !req.KeyChecked {
 		if o, err := s.idemOrder(ctx, partnerID, req); o != nil || err != nil {
 			return o, err
 		}
