@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"github.com/theopenmoney/openmoney/shop"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,5 +179,33 @@ func TestDecodeBodyNamesTheProblem(t *testing.T) {
 	in := `{"extra":{"name":1,"amount":{"name":"x"},"s":"\"name\":"},"name":"n\"}","amount":3}`
 	if err := DecodeBody([]byte(in), &b); err != nil || *b.Amount != 3 || *b.Name != `n"}` {
 		t.Errorf("nested keys: %v %+v", err, b)
+	}
+}
+
+// TestSuccessBodyMatchesEncodingJSON: answers rendered with the fast encoder
+// are byte-for-byte what encoding/json writes (HTML-escaped <>&, unicode,
+// times, nulls), so replays and clients see one format.
+func TestSuccessBodyMatchesEncodingJSON(t *testing.T) {
+	now := time.Date(2026, 4, 16, 12, 0, 0, 123456789, time.UTC)
+	later := now.Add(30 * time.Minute)
+	for _, o := range []shop.Order{
+		{ID: 1, PartnerID: 2, Status: "pending_payment", Type: "stars", StarsAmount: 100, RecipientUsername: "pandus",
+			PriceNano: 437500000, PriceUSD: "1.575", TonUSD: "3.6", FeePercent: "5", PaymentMethod: "ton_memo",
+			PaymentCurrency: "TON", PaymentAddress: "0QB_2hgiLMfGAiDHTkFZ1CrYfa1AGNoiDsH-lkDw4lN70Qr4",
+			PaymentMemo: "STARS-abc123", ExpiresAt: &later, CreatedAt: now, ClientReference: `<a href="x">&é€😀</a>`},
+		{ID: 2, Status: "completed", Type: "premium", PremiumMonths: 12, CreatedAt: now, PaidAt: &now, CompletedAt: &later,
+			PaymentTxHashes: []string{"ab", "cd"}, FailureReason: "line\nbreak\t\u2028"},
+	} {
+		got, err := successBody(orderView(&o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(okBody{OK: true, Data: orderView(&o)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(append(want, '\n')) {
+			t.Errorf("order %d:\nfast %s\nstd  %s", o.ID, got, want)
+		}
 	}
 }

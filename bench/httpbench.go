@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,21 +143,34 @@ func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, 
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: get order: %w", err)
 	}
-	get := func(url string) func(ctx context.Context, _ int) error {
-		return func(ctx context.Context, _ int) error {
-			req, err := authGet(ctx, url, key)
-			if err != nil {
-				return err
-			}
-			_, _, err = do(c, req, http.StatusOK)
-			return err
+	get := func(url string) (func(ctx context.Context, worker int) error, func(), error) {
+		host, _, head, err := request(http.MethodGet, url, []string{"Authorization: Bearer " + key}, nil)
+		if err != nil {
+			return nil, nil, err
 		}
+		conns := make([]*loadConn, workers)
+		for i := range conns {
+			conns[i] = newLoadConn(host)
+		}
+		closeAll := func() {
+			for _, c := range conns {
+				c.close()
+			}
+		}
+		return func(ctx context.Context, worker int) error {
+			return conns[worker].do(ctx, head, "", nil, http.StatusOK)
+		}, closeAll, nil
 	}
-	ours, err = warmHammer(ctx, workers, d, get(url), prof.phase("get-ours"))
+	getOurs, closeOurs, err := get(url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer closeOurs()
+	ours, err = warmHammer(ctx, workers, d, getOurs, prof.phase("get-ours"))
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: get order: %w", err)
 	}
-	c.CloseIdleConnections()
+	closeOurs()
 
 	// The bare handler: same headers (Date and Content-Length are the server's own).
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +190,12 @@ func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, 
 	srv := &http.Server{Handler: bare, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	base, err = warmHammer(ctx, workers, d, get("http://"+ln.Addr().String()+"/api/v1/orders/"+strconv.FormatInt(orderID, 10)), prof.phase("get-base"))
+	getBare, closeBare, err := get("http://" + ln.Addr().String() + "/api/v1/orders/" + strconv.FormatInt(orderID, 10))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer closeBare()
+	base, err = warmHammer(ctx, workers, d, getBare, prof.phase("get-base"))
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: bare handler: %w", err)
 	}
@@ -194,20 +211,25 @@ const orderBody = `{"recipient_username":"pandus","quantity":100,"payment_method
 // bbolt store's batch settings (whichever store the service runs on). It
 // returns the stored order record size too.
 func benchCreateOrder(ctx context.Context, sv *service, partnerID int64, key, dir string, workers int, d time.Duration, prof profiler) (ours, base float64, recSize int, err error) {
-	c := newClient(workers)
-	defer c.CloseIdleConnections()
-	var n atomic.Int64
-	prefix := strconv.FormatInt(time.Now().UnixNano(), 36)
-	post := func(ctx context.Context, _ int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, sv.url+"/orders/stars", strings.NewReader(orderBody))
-		if err != nil {
-			return err
+	reqBody := []byte(orderBody)
+	host, _, head, err := request(http.MethodPost, sv.url+"/orders/stars",
+		[]string{"Authorization: Bearer " + key, "Content-Type: application/json"}, reqBody)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	conns := make([]*loadConn, workers)
+	for i := range conns {
+		conns[i] = newLoadConn(host)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.close()
 		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", prefix+"-"+strconv.FormatInt(n.Add(1), 10))
-		_, _, err = do(c, req, http.StatusOK)
-		return err
+	}()
+	var n atomic.Int64
+	prefix := "Idempotency-Key: " + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	post := func(ctx context.Context, worker int) error {
+		return conns[worker].do(ctx, head, prefix+strconv.FormatInt(n.Add(1), 10)+"\r\n", reqBody, http.StatusOK)
 	}
 	ours, err = warmHammer(ctx, workers, d, post, prof.phase("post-ours"))
 	if err != nil {

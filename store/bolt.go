@@ -1,12 +1,15 @@
 package store
 
 import (
+	// Records are JSON (readable with any tool, as the PostgreSQL store's);
+	// segmentio's codec reads and writes the same JSON as encoding/json in a
+	// quarter (decode) to a half (encode) of the CPU.
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/segmentio/encoding/json"
 	"os"
 	"path/filepath"
 	"time"
@@ -41,6 +44,16 @@ var (
 	bWhDeliveries  = []byte("webhook_deliveries")
 	bWhDelPartner  = []byte("webhook_deliveries_by_partner")
 )
+
+// appendBuckets are written mostly in key order (ids, times, partner+id):
+// their pages split at appendFill instead of bbolt's default half, so an
+// appended page is left nearly full rather than half empty — about half the
+// pages, splits and page writes over time. Records in orders grow a little
+// when they change state, hence not 1.0.
+var appendBuckets = [][]byte{bOrders, bOrdersPartner, bOrdersExpiry, bLedger, bLedgerPartner, bIdemTime,
+	bOutbox, bSandbox, bWhDeliveries, bWhDelPartner, bUnmatched}
+
+const appendFill = 0.9
 
 var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders, bOrdersMemo,
 	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bLedger, bLedgerPartner, bSeen,
@@ -110,7 +123,12 @@ func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&boltTx{tx: btx}) })
+	return s.db.Batch(func(btx *bolt.Tx) error {
+		for _, name := range appendBuckets { // per transaction: FillPercent is not stored
+			btx.Bucket(name).FillPercent = appendFill
+		}
+		return fn(&boltTx{tx: btx})
+	})
 }
 
 // View runs fn in a read-only transaction.
