@@ -61,7 +61,8 @@ var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, b
 
 // Bolt is the bbolt implementation of Store.
 type Bolt struct {
-	db *bolt.DB
+	db     *bolt.DB
+	writes *committer // group commit of Update; nil when read-only
 }
 
 // Options for OpenBolt.
@@ -93,8 +94,6 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	// Concurrent writers share one fsync; a short delay keeps single-request latency low.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	if !opt.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
 			for _, b := range allBuckets {
@@ -109,26 +108,44 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 			return nil, fmt.Errorf("store: init buckets: %w", err)
 		}
 	}
-	return &Bolt{db: db}, nil
+	s := &Bolt{db: db}
+	if !opt.ReadOnly {
+		s.writes = newCommitter(db, appendFillPercent)
+	}
+	return s, nil
 }
 
 // DB exposes the bbolt handle for benchmarks that compare against raw bbolt.
 func (s *Bolt) DB() *bolt.DB { return s.db }
 
-// Close closes the file.
-func (s *Bolt) Close() error { return s.db.Close() }
+// Close commits the writes already queued, then closes the file.
+func (s *Bolt) Close() error {
+	if s.writes != nil {
+		s.writes.close()
+	}
+	return s.db.Close()
+}
 
-// Update runs fn in a batched read-write transaction (see Store.Update).
+// Update runs fn in a read-write transaction shared with the other Updates
+// waiting at that moment (group commit: one fsync for all; see committer).
 func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(btx *bolt.Tx) error {
-		for _, name := range appendBuckets { // per transaction: FillPercent is not stored
-			btx.Bucket(name).FillPercent = appendFill
+	if s.writes == nil {
+		return fmt.Errorf("store: update: %w", bolterrors.ErrDatabaseReadOnly)
+	}
+	return s.writes.update(func(btx *bolt.Tx) error { return fn(&boltTx{tx: btx}) })
+}
+
+// appendFillPercent sets appendFill on the append-mostly buckets of a write
+// transaction (FillPercent is a property of the handle, not stored).
+func appendFillPercent(tx *bolt.Tx) {
+	for _, name := range appendBuckets {
+		if b := tx.Bucket(name); b != nil {
+			b.FillPercent = appendFill
 		}
-		return fn(&boltTx{tx: btx})
-	})
+	}
 }
 
 // View runs fn in a read-only transaction.
