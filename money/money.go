@@ -27,15 +27,23 @@ func FormatTON(nano int64) string {
 	}
 	whole := u / NanoPerTON
 	frac := u % NanoPerTON
-	s := strconv.FormatUint(whole, 10)
-	if frac != 0 {
-		f := fmt.Sprintf("%09d", frac)
-		s += "." + strings.TrimRight(f, "0")
-	}
+	var buf [32]byte
+	b := buf[:0]
 	if neg {
-		s = "-" + s
+		b = append(b, '-')
 	}
-	return s
+	b = strconv.AppendUint(b, whole, 10)
+	if frac != 0 {
+		b = append(b, '.')
+		start := len(b)
+		b = strconv.AppendUint(b, frac+NanoPerTON, 10)[:start+10] // 1xxxxxxxxx: nine zero-padded digits after the 1
+		copy(b[start:], b[start+1:])
+		b = b[:start+9]
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
+		}
+	}
+	return string(b)
 }
 
 // ParseTON parses a non-negative decimal TON amount with at most 9 decimals

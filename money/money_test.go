@@ -1,7 +1,10 @@
 package money
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -66,4 +69,25 @@ func FuzzParseTON(f *testing.F) {
 			t.Fatalf("round trip %q: %d → %q → %d (%v)", s, n, FormatTON(n), back, err)
 		}
 	})
+}
+
+// TestFormatTONRoundTrip: every formatted amount parses back to itself, and
+// agrees with the plain fixed-point rendering.
+func TestFormatTONRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 100_000 {
+		n := r.Int64N(math.MaxInt64)
+		if i%3 == 0 {
+			n %= 10 * NanoPerTON
+		}
+		s := FormatTON(n)
+		back, err := ParseTON(s)
+		if err != nil || back != n {
+			t.Fatalf("FormatTON(%d) = %q, parses to %d, %v", n, s, back, err)
+		}
+		want := strings.TrimRight(strings.TrimRight(fmt.Sprintf("%d.%09d", n/NanoPerTON, n%NanoPerTON), "0"), ".")
+		if s != want {
+			t.Fatalf("FormatTON(%d) = %q, want %q", n, s, want)
+		}
+	}
 }

@@ -179,7 +179,7 @@ func PaymentLink(o *Order) string {
 	if o.PaymentMethod != MethodTonMemo {
 		return ""
 	}
-	return fmt.Sprintf("ton://transfer/%s?amount=%d&text=%s", o.PaymentAddress, o.PriceNano, o.PaymentMemo)
+	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(o.PriceNano, 10) + "&text=" + o.PaymentMemo
 }
 
 var errIdemReused = newErr(CodeIdempotencyReused, "Idempotency-Key", "idempotency_reused",
