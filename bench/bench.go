@@ -261,6 +261,22 @@ func runDataset(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 	if err != nil {
 		return err
 	}
+	// A middle size, when it fits, shows where the cost steps up: once the
+	// order pages outgrow the CPU caches it stays flat up to N.
+	var mid *lookupResult
+	if midSet := int64(o.orders) / 10; midSet >= 10*smallSet {
+		bar.resume(ds.n)
+		if err := ds.load(ctx, st, midSet, bar); err != nil {
+			return err
+		}
+		bar.pause()
+		log.Info("timing lookups", "orders", midSet)
+		m, err := ds.benchLookups(ctx, s, midSet, lookDur)
+		if err != nil {
+			return err
+		}
+		mid = &m
+	}
 	bar.resume(ds.n)
 	if err := ds.load(ctx, st, int64(o.orders), bar); err != nil {
 		return err
@@ -279,6 +295,10 @@ func runDataset(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 		newRow(label("orders by reference"), "µs", us(big.byRef), us(small.byRef), lookupTarget, ""),
 		newRow(label("list page of 20"), "µs", us(big.list), us(small.list), lookupTarget,
 			"shop-level calls (what the handlers call, no HTTP), single goroutine, random orders; baseline = the same call with 10k orders in the store"))
+	if mid != nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("lookups at %s orders: by id %.2f µs, by memo %.2f µs, by reference %.2f µs, list page %.1f µs",
+			kilo(o.orders/10), us(mid.byID), us(mid.byMemo), us(mid.byRef), us(mid.list)))
+	}
 
 	if err := flushStore(ctx, st); err != nil {
 		return fmt.Errorf("bench: sync: %w", err)
