@@ -294,7 +294,7 @@ func runDataset(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 		newRow(label("order by memo"), "µs", us(big.byMemo), us(small.byMemo), lookupTarget, ""),
 		newRow(label("orders by reference"), "µs", us(big.byRef), us(small.byRef), lookupTarget, ""),
 		newRow(label("list page of 20"), "µs", us(big.list), us(small.list), lookupTarget,
-			"shop-level calls (what the handlers call, no HTTP), single goroutine, random orders; baseline = the same call with 10k orders in the store"))
+			"shop-level calls (what the handlers call, no HTTP), single goroutine, random orders, each kind timed for D/2 after an untimed warm-up of D/2; baseline = the same call with 10k orders in the store"))
 	if mid != nil {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("lookups at %s orders: by id %.2f µs, by memo %.2f µs, by reference %.2f µs, list page %.1f µs",
 			kilo(o.orders/10), us(mid.byID), us(mid.byMemo), us(mid.byRef), us(mid.list)))
