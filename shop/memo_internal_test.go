@@ -2,6 +2,7 @@ package shop
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -70,4 +71,34 @@ func BenchmarkMemoCipher(b *testing.B) {
 			b.Fatal(m)
 		}
 	}
+}
+
+// FuzzMemoOrderID: any transfer comment, canonicalised as the listener does,
+// decodes without panicking; a decoded id whose derived memo has the same
+// kind prefix gives back exactly that memo (the permutation is a bijection).
+func FuzzMemoOrderID(f *testing.F) {
+	for _, s := range []string{"STARS-abc123", "PREMIUM-000000", "stars-ZZZZZZ", " STARS-1x2y3z \n", "STARS-", "-", "", "STARS-abc12", "STARS-ab\u00e9123"} {
+		f.Add(s)
+	}
+	c, err := newMemoCipher([]byte("0123456789abcdef"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, comment string) {
+		memo := CanonicalMemo(comment)
+		id, ok := c.orderID(memo)
+		if !ok {
+			return
+		}
+		if id < 0 || id >= memoSpace {
+			t.Fatalf("orderID(%q) = %d, outside the code space", memo, id)
+		}
+		kind, _, _ := strings.Cut(memo, "-")
+		if id == 0 {
+			return // code of id 0, never handed out
+		}
+		if back, ok := c.memo(strings.ToLower(kind), id); !ok || back != memo {
+			t.Fatalf("orderID(%q) = %d, whose memo is %q", memo, id, back)
+		}
+	})
 }
