@@ -128,7 +128,7 @@ func (c *memoCipher) orderID(memo string) (int64, bool) {
 	return int64(c.decrypt(v)), true
 }
 
-// memoKeyFor returns the store's memo cipher, creating its key in tx when the
+// memoCipherFor returns the store's memo cipher, creating its key in tx when the
 // store has none yet. The cipher is cached only once the key is known to be
 // committed (see keepMemoCipher), since tx may still roll back.
 func (s *Shop) memoCipherFor(tx store.Tx, create bool) (*memoCipher, error) {

@@ -149,7 +149,7 @@ func (s *Shop) price(kind string, amount int64, rate string) (priced, error) {
 	if kind == KindStars {
 		base = new(big.Rat).Mul(s.usdPerStar, new(big.Rat).SetInt64(amount))
 	} else {
-		base = s.premiumUSD[int(amount)] // validated by Estimate; only read
+		base = new(big.Rat).Set(s.premiumUSD[int(amount)]) // validated by Estimate
 	}
 	rateRat, err := pricing.Rate{TonUSD: rate}.Rat()
 	if err != nil {
