@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	fastjson "github.com/segmentio/encoding/json"
 	"io"
 	"net/http"
 	"reflect"
@@ -173,52 +174,19 @@ func checkKeys(body []byte, v any) error {
 }
 
 // topLevelKeys calls fn with each key of the object in body, which must be
-// valid JSON (a decoder accepted it) holding one object.
+// valid JSON (a decoder accepted it) holding one object; segmentio's
+// tokenizer walks it without allocating per token.
 func topLevelKeys(body []byte, fn func(key string) error) error {
-	depth := -1 // -1 before the object's '{', 0 inside it
-	expectKey := false
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; c {
-		case '"':
-			end := i + 1
-			escaped := false
-			for ; end < len(body) && body[end] != '"'; end++ {
-				if body[end] == '\\' {
-					escaped = true
-					end++
-				}
-			}
-			if end >= len(body) {
-				return syntaxError(body)
-			}
-			if depth == 0 && expectKey {
-				key := string(body[i+1 : end])
-				if escaped {
-					if err := json.Unmarshal(body[i:end+1], &key); err != nil {
-						return syntaxError(body)
-					}
-				}
-				if err := fn(key); err != nil {
-					return err
-				}
-				expectKey = false
-			}
-			i = end
-		case '{', '[':
-			depth++
-			if depth == 0 {
-				expectKey = true
-			}
-		case '}', ']':
-			depth--
-			if depth < 0 {
-				return nil
-			}
-		case ',':
-			if depth == 0 {
-				expectKey = true
+	t := fastjson.NewTokenizer(body)
+	for t.Next() {
+		if t.IsKey && t.Depth == 1 {
+			if err := fn(string(t.String())); err != nil {
+				return err
 			}
 		}
+	}
+	if t.Err != nil {
+		return syntaxError(body)
 	}
 	return nil
 }

@@ -148,13 +148,13 @@ func (c *loadConn) readHead() (status, length int, closing bool, err error) {
 		}
 		value = bytes.TrimSpace(value)
 		switch {
-		case asciiEqualFold(name, "Content-Length"):
+		case bytes.EqualFold(name, []byte("Content-Length")):
 			if length, err = strconv.Atoi(string(value)); err != nil {
 				return 0, 0, false, fmt.Errorf("bad Content-Length %q", value)
 			}
-		case asciiEqualFold(name, "Connection"):
-			closing = asciiEqualFold(value, "close")
-		case asciiEqualFold(name, "Transfer-Encoding"):
+		case bytes.EqualFold(name, []byte("Connection")):
+			closing = bytes.EqualFold(value, []byte("close"))
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			return 0, 0, false, errors.New("chunked responses are not expected from the API")
 		}
 	}
@@ -162,23 +162,4 @@ func (c *loadConn) readHead() (status, length int, closing bool, err error) {
 		return 0, 0, false, errors.New("response without Content-Length")
 	}
 	return status, length, closing, nil
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(s) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
