@@ -130,7 +130,7 @@ func authGet(ctx context.Context, url, key string) (*http.Request, error) {
 
 // benchGetOrder measures GET /orders/{id} (auth, rate limit, store read, JSON)
 // against a bare handler that writes the same status, headers and bytes, both
-// over loopback with the same client and parallelism.
+// over loopback with the same load generator (loadConn) and parallelism.
 func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, workers int, d time.Duration, prof profiler) (ours, base float64, err error) {
 	url := sv.url + "/orders/" + strconv.FormatInt(orderID, 10)
 	c := newClient(workers)
@@ -207,9 +207,9 @@ const orderBody = `{"recipient_username":"pandus","quantity":100,"payment_method
 
 // benchCreateOrder measures durable POST /orders/stars, each with its own
 // Idempotency-Key, against raw bbolt DB.Batch puts of one order record's size
-// from the same number of goroutines into a separate bbolt file with the
-// bbolt store's batch settings (whichever store the service runs on). It
-// returns the stored order record size too.
+// from the same number of goroutines (rawBatchPuts; the same whichever store
+// the service runs on). It returns the stored order record size and the
+// baseline's note too.
 func benchCreateOrder(ctx context.Context, sv *service, partnerID int64, key, dir string, workers int, d time.Duration, prof profiler) (ours, base float64, recSize int, baseNote string, err error) {
 	reqBody := []byte(orderBody)
 	host, _, head, err := request(http.MethodPost, sv.url+"/orders/stars",
