@@ -137,7 +137,7 @@ func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
 		return nil, err
 	}
 	defer ss.cleanup()
-	rep := &Report{Store: o.store, Orders: o.orders, Duration: o.duration.String(), Workers: o.workers, CPUs: runtime.GOMAXPROCS(0),
+	rep := &Report{Store: o.store, Orders: o.orders, Duration: o.duration.String(), Workers: o.workers, CPUs: runtime.NumCPU(), MaxProcs: runtime.GOMAXPROCS(0),
 		GoVersion: runtime.Version(), StartedAt: started.UTC().Truncate(time.Second)}
 	if o.store == storePostgres {
 		note, err := ss.serverNote(ctx)

@@ -30,6 +30,7 @@ type Report struct {
 	Duration  string    `json:"duration"`
 	Workers   int       `json:"workers"`
 	CPUs      int       `json:"cpus"`
+	MaxProcs  int       `json:"gomaxprocs"`
 	GoVersion string    `json:"go_version"`
 	StartedAt time.Time `json:"started_at"`
 	Elapsed   string    `json:"elapsed"`
@@ -109,8 +110,8 @@ func writeTable(w io.Writer, rep *Report) error {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "openmoney bench: store %s, %d orders, %s per HTTP measurement, %d workers, %d CPUs, %s, took %s\n\n",
-		rep.Store, rep.Orders, rep.Duration, rep.Workers, rep.CPUs, rep.GoVersion, rep.Elapsed)
+	fmt.Fprintf(&b, "openmoney bench: store %s, %d orders, %s per HTTP measurement, %d workers, %d CPUs (GOMAXPROCS %d), %s, took %s\n\n",
+		rep.Store, rep.Orders, rep.Duration, rep.Workers, rep.CPUs, rep.MaxProcs, rep.GoVersion, rep.Elapsed)
 	for i, l := range lines {
 		b.WriteString("|")
 		for j, c := range l {
