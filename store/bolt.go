@@ -110,7 +110,14 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 	}
 	s := &Bolt{db: db}
 	if !opt.ReadOnly {
-		s.writes = newCommitter(db, appendFillPercent)
+		var tail *tailFiller
+		if !opt.NoSync { // without fsync there is no journal commit to save
+			if tail, err = newTailFiller(db); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
+		s.writes = newCommitter(db, appendFillPercent, tail)
 	}
 	return s, nil
 }
@@ -624,25 +631,68 @@ func (t *boltTx) ListUnmatched(afterID int64, limit int) ([]Unmatched, error) {
 
 func idemKey(partnerID int64, key string) []byte { return cat(i64(partnerID), []byte(key)) }
 
+// boltIdem is an IdemRecord as bbolt keeps it. A response body of
+// idemBodyApart bytes or more is not stored in the record but as the value of
+// the record's idempotency_by_time entry (BodyApart set): records are keyed by
+// the client's random key, so each one lands on a random leaf, and a leaf of
+// ~1.2 KB records (the body base64 in JSON) splits on almost every insert and
+// makes the bucket's tree wide; the time bucket is written in key order, its
+// pages filled to appendFill. The TTL sweep deletes both entries anyway.
+type boltIdem struct {
+	IdemRecord
+	BodyApart bool `json:"body_apart,omitempty"`
+}
+
+const idemBodyApart = 64
+
+func idemTimeKey(createdAt time.Time, k []byte) []byte { return cat(i64(createdAt.UnixNano()), k) }
+
 func (t *boltTx) GetIdem(partnerID int64, key string) (*IdemRecord, error) {
-	var r IdemRecord
-	if err := t.get(bIdem, idemKey(partnerID, key), &r); err != nil {
+	k := idemKey(partnerID, key)
+	var r boltIdem
+	if err := t.get(bIdem, k, &r); err != nil {
 		return nil, err
 	}
-	return &r, nil
+	if err := t.idemBody(k, &r); err != nil {
+		return nil, err
+	}
+	return &r.IdemRecord, nil
+}
+
+// idemBody fills the body of a record stored apart.
+func (t *boltTx) idemBody(k []byte, r *boltIdem) error {
+	if !r.BodyApart {
+		return nil
+	}
+	body := t.tx.Bucket(bIdemTime).Get(idemTimeKey(r.CreatedAt, k))
+	if body == nil {
+		return fmt.Errorf("store: idempotency record %d/%q: response body missing from %s", r.PartnerID, r.Key, bIdemTime)
+	}
+	r.Body = bytes.Clone(body)
+	return nil
 }
 
 func (t *boltTx) PutIdem(r *IdemRecord) error {
 	k := idemKey(r.PartnerID, r.Key)
-	if prev, err := t.GetIdem(r.PartnerID, r.Key); err == nil {
-		if err := t.tx.Bucket(bIdemTime).Delete(cat(i64(prev.CreatedAt.UnixNano()), k)); err != nil {
+	times := t.tx.Bucket(bIdemTime)
+	if prev := t.tx.Bucket(bIdem).Get(k); prev != nil {
+		var p boltIdem
+		if err := json.Unmarshal(prev, &p); err != nil {
+			return fmt.Errorf("store: decode %s: %w", bIdem, err)
+		}
+		if err := times.Delete(idemTimeKey(p.CreatedAt, k)); err != nil {
 			return err
 		}
 	}
-	if err := t.tx.Bucket(bIdemTime).Put(cat(i64(r.CreatedAt.UnixNano()), k), nil); err != nil {
+	rec := boltIdem{IdemRecord: *r}
+	var body []byte
+	if len(r.Body) >= idemBodyApart {
+		body, rec.Body, rec.BodyApart = r.Body, nil, true
+	}
+	if err := times.Put(idemTimeKey(r.CreatedAt, k), body); err != nil {
 		return err
 	}
-	return t.put(bIdem, k, r)
+	return t.put(bIdem, k, &rec)
 }
 
 func (t *boltTx) DeleteIdemBefore(before time.Time, limit int) (int, error) {
@@ -655,7 +705,7 @@ func (t *boltTx) DeleteIdemBefore(before time.Time, limit int) (int, error) {
 		dead = append(dead, bytes.Clone(k))
 	}
 	for _, k := range dead {
-		if err := t.tx.Bucket(bIdemTime).Delete(k); err != nil {
+		if err := t.tx.Bucket(bIdemTime).Delete(k); err != nil { // and a body stored apart
 			return 0, err
 		}
 		if err := t.tx.Bucket(bIdem).Delete(k[8:]); err != nil {

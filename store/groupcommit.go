@@ -45,10 +45,12 @@ type committer struct {
 
 	mu     sync.RWMutex // held shared while queueing, exclusively to close
 	closed bool
+
+	tail *tailFiller // nil: no prefill (NoSync, or the file could not be opened)
 }
 
-func newCommitter(db *bolt.DB, prep func(*bolt.Tx)) *committer {
-	c := &committer{db: db, prep: prep, queue: make(chan *groupCall, maxGroup), done: make(chan struct{})}
+func newCommitter(db *bolt.DB, prep func(*bolt.Tx), tail *tailFiller) *committer {
+	c := &committer{db: db, prep: prep, queue: make(chan *groupCall, maxGroup), done: make(chan struct{}), tail: tail}
 	go c.loop()
 	return c
 }
@@ -101,8 +103,10 @@ func (c *committer) loop() {
 			}
 		}
 		c.run(group)
-		clear(group) // drop the references until the next group
+		clear(group)           // drop the references until the next group
+		_ = c.tail.maybeFill() // on failure bbolt grows the file itself, as without prefill
 	}
+	_ = c.tail.close()
 }
 
 // run commits group in one transaction, retrying without any member whose
@@ -112,6 +116,7 @@ func (c *committer) run(group []*groupCall) {
 		failed := -1
 		err := c.db.Update(func(tx *bolt.Tx) error {
 			c.prep(tx)
+			c.tail.seen(tx)
 			for i, call := range group {
 				if err := safely(call.fn, tx); err != nil {
 					failed = i

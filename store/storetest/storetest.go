@@ -7,10 +7,13 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -760,6 +763,11 @@ func testUnmatched(t *testing.T, st store.Store) {
 	})
 }
 
+// longBody is a response body the size of a created order's answer.
+func longBody(n int) []byte {
+	return []byte(`{"id":` + strings.Repeat(strconv.Itoa(n), 700) + `,"note":"\u2028 é"}` + "\n")
+}
+
 func testIdem(t *testing.T, st store.Store) {
 	view(t, st, func(tx store.Tx) error {
 		_, err := tx.GetIdem(1, "k")
@@ -772,6 +780,7 @@ func testIdem(t *testing.T, st store.Store) {
 			{PartnerID: 2, Key: "a", Fingerprint: "f2", CreatedAt: t0.Add(time.Minute), OrderID: 3},
 			{PartnerID: 1, Key: "b", Fingerprint: "f3", CreatedAt: t0.Add(2 * time.Minute), Status: 201, Body: []byte(`{"ok":true}`)},
 			{PartnerID: 1, Key: "c", Fingerprint: "f4", CreatedAt: t0.Add(3 * time.Minute)},
+			{PartnerID: 3, Key: "long", Fingerprint: "f5", CreatedAt: t0.Add(4 * time.Minute), OrderID: 9, Status: 200, Body: longBody(1)},
 		} {
 			if err := tx.PutIdem(&r); err != nil {
 				return fmt.Errorf("PutIdem %d: %w", i, err)
@@ -790,6 +799,22 @@ func testIdem(t *testing.T, st store.Store) {
 		got, err = tx.GetIdem(2, "a")
 		if err != nil || got.OrderID != 3 {
 			t.Errorf("GetIdem(2, a): keys are scoped per partner: %+v, %v", got, err)
+		}
+		got, err = tx.GetIdem(3, "long")
+		if err != nil || got.OrderID != 9 || got.Status != 200 || !bytes.Equal(got.Body, longBody(1)) || !got.CreatedAt.Equal(t0.Add(4*time.Minute)) {
+			t.Errorf("GetIdem(3, long) = %+v, %v (a full response body)", got, err)
+		}
+		return nil
+	})
+	// Replacing a record with a long body (the answer saved after the order)
+	// keeps only the new body; a later sweep takes it.
+	update(t, st, func(tx store.Tx) error {
+		return tx.PutIdem(&store.IdemRecord{PartnerID: 3, Key: "long", Fingerprint: "f5", CreatedAt: t0.Add(4 * time.Minute), OrderID: 9, Status: 201, Body: longBody(2)})
+	})
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetIdem(3, "long")
+		if err != nil || got.Status != 201 || !bytes.Equal(got.Body, longBody(2)) {
+			t.Errorf("GetIdem(3, long) after replacing = %+v, %v", got, err)
 		}
 		return nil
 	})
@@ -830,6 +855,19 @@ func testIdem(t *testing.T, st store.Store) {
 				t.Errorf("GetIdem(1, %s) kept: %v", k, err)
 			}
 		}
+		return nil
+	})
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		n, err = tx.DeleteIdemBefore(t0.Add(5*time.Minute), 100)
+		return err
+	})
+	if n != 2 {
+		t.Errorf("third DeleteIdemBefore deleted %d, want 2 ((1, c) and (3, long))", n)
+	}
+	view(t, st, func(tx store.Tx) error {
+		_, err := tx.GetIdem(3, "long")
+		wantNotFound(t, "(3, long) deleted", err)
 		return nil
 	})
 }
