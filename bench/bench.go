@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/store"
 )
 
 // smallSet is the order count of the reference lookup measurement.
@@ -191,12 +192,12 @@ func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 	}
 
 	log.Info("measuring GET /orders/{id} against a bare handler", "workers", o.workers, "duration", o.duration)
-	ours, base, err := benchGetOrder(ctx, sv, key, ord.ID, o.workers, o.duration, profiler(o.profile))
+	ours, base, rounds, err := benchGetOrder(ctx, sv, key, ord.ID, o.workers, o.duration, profiler(o.profile))
 	if err != nil {
 		return err
 	}
 	rep.Rows = append(rep.Rows, newRow("GET /orders/{id}", "req/s", ours, base, target{"ratio", ">=", 0.6},
-		"auth + rate limit + store read + JSON + access log (JSON to io.Discard) vs a bare handler writing the same headers and bytes; loopback, keep-alive"))
+		"auth + rate limit + store read + JSON + access log (JSON to io.Discard) vs a bare handler writing the same headers and bytes; loopback, keep-alive; "+rounds))
 
 	log.Info("measuring durable POST /orders/stars against raw bbolt DB.Batch puts", "workers", o.workers, "duration", o.duration)
 	ours, base, size, baseNote, err := benchCreateOrder(ctx, sv, p.ID, key, ss.dir, o.workers, o.duration, profiler(o.profile))
@@ -219,118 +220,134 @@ func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 	return nil
 }
 
-// runDataset loads the order set in two steps (10 k, then all), timing the
-// lookups at each size, then restarts the service over it.
-func runDataset(ctx context.Context, o options, ss *stores, log *slog.Logger, rep *Report, stderr io.Writer) error {
-	loc, err := ss.create(ctx, "orders")
+// loadedStore is a store holding a bench dataset, with its shop.
+type loadedStore struct {
+	st     store.Store
+	s      *shop.Shop
+	ds     *dataset
+	loc    string
+	key    string // partner 0's API key
+	closed bool
+}
+
+// openDataset creates a store named name with the bench partners and no
+// orders yet. Loading skips fsync (see flush); reads are unaffected.
+func openDataset(ctx context.Context, o options, ss *stores, name string) (*loadedStore, error) {
+	loc, err := ss.create(ctx, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cfg := benchConfig(o.store, loc)
-	// Loading skips fsync (flushed once at the end); reads are unaffected.
-	st, s, err := openShop(ctx, cfg, true, slog.New(slog.DiscardHandler))
+	st, s, err := openShop(ctx, benchConfig(o.store, loc), true, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			st.Close()
-		}
-	}()
-	ds := &dataset{serviceAdr: s.ServiceAddress(), base: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	var key string
+	ls := &loadedStore{st: st, s: s, loc: loc,
+		ds: &dataset{serviceAdr: s.ServiceAddress(), base: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	for i := range benchPartners {
 		p, k, err := newPartner(ctx, s, "bench partner "+strconv.Itoa(i))
 		if err != nil {
-			return err
+			ls.close()
+			return nil, err
 		}
-		ds.partners = append(ds.partners, p.ID)
+		ls.ds.partners = append(ls.ds.partners, p.ID)
 		if i == 0 {
-			key = k
+			ls.key = k
 		}
 	}
-	bar := newProgress(stderr, "loading orders", int64(o.orders))
-	if err := ds.load(ctx, st, smallSet, bar); err != nil {
+	return ls, nil
+}
+
+// load fills the store up to n orders and flushes it: loading skips fsync,
+// so the kernel would otherwise still be writing the pages back while the
+// lookups run (a gigabyte at 1 M orders: CPU and disk taken from the timed
+// loop, and only at the big size), which a running service, fsyncing every
+// commit, never sees.
+func (ls *loadedStore) load(ctx context.Context, n int64, bar *progress) error {
+	bar.resume(ls.ds.n)
+	if err := ls.ds.load(ctx, ls.st, n, bar); err != nil {
 		return err
 	}
 	bar.pause()
-	// Loading skips fsync, so the kernel would still be writing the loaded
-	// pages back while the lookups run (a gigabyte at 1 M orders: CPU and
-	// disk taken from the timed loop, and only at the big size). A running
-	// service fsyncs every commit; each size is flushed before it is timed.
-	flushed := func(n int64) error {
-		if err := flushStore(ctx, st); err != nil {
-			return fmt.Errorf("bench: flush %d orders: %w", n, err)
-		}
+	if err := flushStore(ctx, ls.st); err != nil {
+		return fmt.Errorf("bench: flush %d orders: %w", n, err)
+	}
+	return nil
+}
+
+func (ls *loadedStore) close() error {
+	if ls == nil || ls.closed {
 		return nil
 	}
-	if err := flushed(smallSet); err != nil {
-		return err
-	}
-	lookDur := max(o.duration/2, 200*time.Millisecond)
-	log.Info("timing lookups", "orders", smallSet)
-	small, err := ds.benchLookups(ctx, s, smallSet, lookDur)
+	ls.closed = true
+	return ls.st.Close()
+}
+
+// runDataset loads the small set (10 k orders) and the big one (N, with a
+// stop at N/10 for a note) into two stores, times the lookups on both in
+// alternating rounds, then restarts the service over the big one.
+func runDataset(ctx context.Context, o options, ss *stores, log *slog.Logger, rep *Report, stderr io.Writer) error {
+	small, err := openDataset(ctx, o, ss, "small")
 	if err != nil {
 		return err
 	}
+	defer small.close()
+	big, err := openDataset(ctx, o, ss, "orders")
+	if err != nil {
+		return err
+	}
+	defer big.close()
+	if err := small.load(ctx, smallSet, newProgress(stderr, "loading the small set", smallSet)); err != nil {
+		return err
+	}
+	bar := newProgress(stderr, "loading orders", int64(o.orders))
+	lookDur := max(o.duration/2, 200*time.Millisecond)
 	// A middle size, when it fits, shows where the cost steps up: once the
 	// order pages outgrow the CPU caches it stays flat up to N.
 	var mid *lookupResult
 	if midSet := int64(o.orders) / 10; midSet >= 10*smallSet {
-		bar.resume(ds.n)
-		if err := ds.load(ctx, st, midSet, bar); err != nil {
-			return err
-		}
-		bar.pause()
-		if err := flushed(midSet); err != nil {
+		if err := big.load(ctx, midSet, bar); err != nil {
 			return err
 		}
 		log.Info("timing lookups", "orders", midSet)
-		m, err := ds.benchLookups(ctx, s, midSet, lookDur)
+		m, err := big.ds.benchLookups(ctx, big.s, midSet, lookDur)
 		if err != nil {
 			return err
 		}
 		mid = &m
 	}
-	bar.resume(ds.n)
-	if err := ds.load(ctx, st, int64(o.orders), bar); err != nil {
+	if err := big.load(ctx, int64(o.orders), bar); err != nil {
 		return err
 	}
-	bar.pause()
-	if err := flushed(int64(o.orders)); err != nil {
-		return err
-	}
-	log.Info("timing lookups", "orders", o.orders)
-	big, err := ds.benchLookups(ctx, s, int64(o.orders), lookDur)
+	log.Info("timing lookups in alternating rounds", "orders", o.orders, "against", smallSet, "rounds", lookupRounds)
+	bigR, smallR, roundsNote, err := compareLookups(ctx, sizedShop{big.ds, big.s, int64(o.orders)}, sizedShop{small.ds, small.s, smallSet}, lookDur)
 	if err != nil {
 		return err
 	}
 	label := func(what string) string { return what + " " + kilo(o.orders) + "/10k" }
 	lookupTarget := target{"ratio", "<=", 1.5}
 	rep.Rows = append(rep.Rows,
-		newRow(label("order by id"), "µs", us(big.byID), us(small.byID), lookupTarget, ""),
-		newRow(label("order by memo"), "µs", us(big.byMemo), us(small.byMemo), lookupTarget, ""),
-		newRow(label("orders by reference"), "µs", us(big.byRef), us(small.byRef), lookupTarget, ""),
-		newRow(label("list page of 20"), "µs", us(big.list), us(small.list), lookupTarget,
-			"shop-level calls (what the handlers call, no HTTP), single goroutine, random orders, each kind timed for D/2 after an untimed warm-up of D/2; baseline = the same call with 10k orders in the store"))
+		newRow(label("order by id"), "µs", us(bigR.byID), us(smallR.byID), lookupTarget, ""),
+		newRow(label("order by memo"), "µs", us(bigR.byMemo), us(smallR.byMemo), lookupTarget, ""),
+		newRow(label("orders by reference"), "µs", us(bigR.byRef), us(smallR.byRef), lookupTarget, ""),
+		newRow(label("list page of 20"), "µs", us(bigR.list), us(smallR.list), lookupTarget,
+			fmt.Sprintf("shop-level calls (what the handlers call, no HTTP), single goroutine, random orders; the %s-order and the 10k-order store (baseline) each warmed up for D/2 untimed, then timed in %d alternating rounds of D/%d, medians compared; %s",
+				kilo(o.orders), lookupRounds, 2*lookupRounds, roundsNote)))
 	if mid != nil {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("lookups at %s orders: by id %.2f µs, by memo %.2f µs, by reference %.2f µs, list page %.1f µs",
 			kilo(o.orders/10), us(mid.byID), us(mid.byMemo), us(mid.byRef), us(mid.list)))
 	}
 
-	if err := flushStore(ctx, st); err != nil {
-		return fmt.Errorf("bench: sync: %w", err)
+	fileSize := storeSize(ctx, big.st, big.loc)
+	if err := big.close(); err != nil {
+		return fmt.Errorf("bench: close store: %w", err)
 	}
-	fileSize := storeSize(ctx, st, loc)
-	closed = true
-	if err := st.Close(); err != nil {
+	if err := small.close(); err != nil {
 		return fmt.Errorf("bench: close store: %w", err)
 	}
 	log.Info("restarting the service over the loaded store", "orders", o.orders, "size_mb", fileSize>>20)
 	// The first order of partner index 0 is id len(partners) (ids ≡ 0 mod len).
-	r, err := runRestartChild(ctx, restartArgs{Store: o.store, Path: loc, Key: key, Order: int64(len(ds.partners)),
-		Stride: int64(len(ds.partners)), MaxID: int64(o.orders), Lookups: 200}, stderr)
+	r, err := runRestartChild(ctx, restartArgs{Store: o.store, Path: big.loc, Key: big.key, Order: int64(len(big.ds.partners)),
+		Stride: int64(len(big.ds.partners)), MaxID: int64(o.orders), Lookups: 200}, stderr)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/theopenmoney/openmoney/shop"
@@ -105,74 +106,151 @@ type lookupResult struct {
 	byID, byMemo, byRef, list time.Duration
 }
 
-// benchLookups times shop-level lookups (the calls the API handlers make,
-// without HTTP) of random orders among the first n: by id, by memo, by
-// client reference, and a 20-order list page at a random cursor. Each kind
-// runs single-threaded for d, after an untimed warm-up of d.
+func (r *lookupResult) set(kind int, d time.Duration) {
+	*[]*time.Duration{&r.byID, &r.byMemo, &r.byRef, &r.list}[kind] = d
+}
+
+// lookupKinds are the timed lookups, in lookupResult's order: by id, by
+// memo, by client reference, and a 20-order list page at a random cursor
+// (shop-level calls: what the API handlers call, without HTTP).
+var lookupKinds = []string{"by id", "by memo", "by reference", "list page"}
+
+// lookup returns the call of kind for order id.
+func (ds *dataset) lookup(ctx context.Context, s *shop.Shop, kind int) func(id int64) error {
+	switch kind {
+	case 0:
+		return func(id int64) error {
+			_, err := s.Order(ctx, ds.partnerOf(id), id)
+			return err
+		}
+	case 1:
+		return func(id int64) error {
+			o, err := s.OrderByMemo(ctx, ds.partnerOf(id), memoFor(id))
+			if err == nil && o.ID != id {
+				err = fmt.Errorf("memo %s gave order %d, want %d", memoFor(id), o.ID, id)
+			}
+			return err
+		}
+	case 2:
+		return func(id int64) error {
+			os, err := s.OrdersByReference(ctx, ds.partnerOf(id), refFor(id))
+			if err == nil && (len(os) != 1 || os[0].ID != id) {
+				err = fmt.Errorf("reference %s gave %d orders", refFor(id), len(os))
+			}
+			return err
+		}
+	default:
+		return func(id int64) error {
+			p, err := s.ListOrders(ctx, ds.partnerOf(id), shop.OrderFilter{Limit: 20, Cursor: shop.EncodeCursor(id)})
+			if err == nil && len(p.Items) == 0 && id > int64(len(ds.partners)) {
+				err = fmt.Errorf("empty page before order %d", id)
+			}
+			return err
+		}
+	}
+}
+
+// timeLoop calls op on random orders among the first n for d, single
+// goroutine, and returns the mean time per call. Warm-up loops pass timed
+// false: the store is a memory-mapped file written with pwrite while
+// loading, so the first touch of each of its pages by this process costs a
+// page fault that a running service pays once; at 1 M orders (~250 000
+// order leaves) a cold loop measures mostly those.
+func timeLoop(rng *rand.Rand, n int64, d time.Duration, timed bool, name string, op func(id int64) error) (time.Duration, error) {
+	if timed {
+		runtime.GC() // garbage from loading or the previous loop is not this one's cost
+	}
+	var ops int64
+	start := time.Now()
+	for time.Since(start) < d {
+		for range 64 {
+			id := 1 + rng.Int64N(n)
+			if err := op(id); err != nil {
+				return 0, fmt.Errorf("bench: lookup %s: %w", name, err)
+			}
+			ops++
+		}
+	}
+	return time.Since(start) / time.Duration(ops), nil
+}
+
+// benchLookups times each kind on one store: an untimed warm-up of d, then
+// d timed.
 func (ds *dataset) benchLookups(ctx context.Context, s *shop.Shop, n int64, d time.Duration) (lookupResult, error) {
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
-	pick := func() int64 { return 1 + rng.Int64N(n) }
-	run := func(name string, op func(id int64) error) (time.Duration, error) {
-		// An untimed warm-up as long as the timed loop. The store is a
-		// memory-mapped file written with pwrite while loading, so the first
-		// touch of each of its pages by this process costs a page fault
-		// that a running service pays once; at 1 M orders (~150 000 order
-		// leaves) a cold loop measures mostly those (by id: 7.5 µs cold,
-		// 4.8 µs once the pages have been touched, 3.5 µs at 10 k).
-		for start := time.Now(); time.Since(start) < d; {
-			for range 16 {
-				if err := op(pick()); err != nil {
-					return 0, fmt.Errorf("bench: lookup %s: %w", name, err)
-				}
-			}
-		}
-		runtime.GC() // garbage from loading or the previous kind is not this kind's cost
-		var ops int64
-		start := time.Now()
-		for time.Since(start) < d {
-			for range 64 {
-				if err := op(pick()); err != nil {
-					return 0, fmt.Errorf("bench: lookup %s: %w", name, err)
-				}
-				ops++
-			}
-		}
-		return time.Since(start) / time.Duration(ops), nil
-	}
 	var r lookupResult
-	var err error
-	if r.byID, err = run("by id", func(id int64) error {
-		_, err := s.Order(ctx, ds.partnerOf(id), id)
-		return err
-	}); err != nil {
-		return r, err
-	}
-	if r.byMemo, err = run("by memo", func(id int64) error {
-		o, err := s.OrderByMemo(ctx, ds.partnerOf(id), memoFor(id))
-		if err == nil && o.ID != id {
-			err = fmt.Errorf("memo %s gave order %d, want %d", memoFor(id), o.ID, id)
+	for kind, name := range lookupKinds {
+		op := ds.lookup(ctx, s, kind)
+		if _, err := timeLoop(rng, n, d, false, name, op); err != nil {
+			return r, err
 		}
-		return err
-	}); err != nil {
-		return r, err
-	}
-	if r.byRef, err = run("by reference", func(id int64) error {
-		os, err := s.OrdersByReference(ctx, ds.partnerOf(id), refFor(id))
-		if err == nil && (len(os) != 1 || os[0].ID != id) {
-			err = fmt.Errorf("reference %s gave %d orders", refFor(id), len(os))
+		t, err := timeLoop(rng, n, d, true, name, op)
+		if err != nil {
+			return r, err
 		}
-		return err
-	}); err != nil {
-		return r, err
-	}
-	if r.list, err = run("list page", func(id int64) error {
-		p, err := s.ListOrders(ctx, ds.partnerOf(id), shop.OrderFilter{Limit: 20, Cursor: shop.EncodeCursor(id)})
-		if err == nil && len(p.Items) == 0 && id > int64(len(ds.partners)) {
-			err = fmt.Errorf("empty page before order %d", id)
-		}
-		return err
-	}); err != nil {
-		return r, err
+		r.set(kind, t)
 	}
 	return r, nil
+}
+
+// lookupRounds is how often the big and the small store are timed, in
+// alternating order, for each kind; the rows compare the medians (see
+// httpRounds: the machine drifts).
+const lookupRounds = 3
+
+// sizedShop is a shop over a loaded dataset of n orders.
+type sizedShop struct {
+	ds *dataset
+	s  *shop.Shop
+	n  int64
+}
+
+// compareLookups times each kind on big and small: an untimed warm-up of d
+// on each, then lookupRounds alternating rounds of d/lookupRounds on each.
+// It returns the medians and a note with every round.
+func compareLookups(ctx context.Context, big, small sizedShop, d time.Duration) (b, sm lookupResult, note string, err error) {
+	var notes []string
+	for kind, name := range lookupKinds {
+		var times [2][]time.Duration
+		sides := [2]sizedShop{big, small}
+		var ops [2]func(int64) error
+		var rngs [2]*rand.Rand
+		for i, side := range sides {
+			ops[i] = side.ds.lookup(ctx, side.s, kind)
+			rngs[i] = rand.New(rand.NewPCG(uint64(kind), uint64(side.n)))
+			if _, err := timeLoop(rngs[i], side.n, d, false, name, ops[i]); err != nil {
+				return b, sm, "", err
+			}
+		}
+		for r := range lookupRounds {
+			for j := range 2 {
+				i := j ^ (r % 2) // big first on even rounds
+				t, err := timeLoop(rngs[i], sides[i].n, d/lookupRounds, true, name, ops[i])
+				if err != nil {
+					return b, sm, "", err
+				}
+				times[i] = append(times[i], t)
+			}
+		}
+		b.set(kind, medianDuration(times[0]))
+		sm.set(kind, medianDuration(times[1]))
+		notes = append(notes, fmt.Sprintf("%s %s vs %s", name, usList(times[0]), usList(times[1])))
+	}
+	return b, sm, "per round, µs (" + kilo(int(big.n)) + " vs " + kilo(int(small.n)) + "): " + strings.Join(notes, "; "), nil
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	fs := make([]float64, len(ds))
+	for i, d := range ds {
+		fs[i] = float64(d)
+	}
+	return time.Duration(median(fs))
+}
+
+func usList(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = strconv.FormatFloat(us(d), 'f', 2, 64)
+	}
+	return strings.Join(parts, "/")
 }
