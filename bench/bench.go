@@ -319,7 +319,9 @@ func runDataset(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 		return err
 	}
 	log.Info("timing lookups in alternating rounds", "orders", o.orders, "against", smallSet, "rounds", lookupRounds)
-	bigR, smallR, roundsNote, err := compareLookups(ctx, sizedShop{big.ds, big.s, int64(o.orders)}, sizedShop{small.ds, small.s, smallSet}, lookDur)
+	rawOf := func(st store.Store) *store.Bolt { b, _ := st.(*store.Bolt); return b }
+	bigR, smallR, roundsNote, err := compareLookups(ctx, sizedShop{big.ds, big.s, int64(o.orders), rawOf(big.st)},
+		sizedShop{small.ds, small.s, smallSet, rawOf(small.st)}, lookDur)
 	if err != nil {
 		return err
 	}

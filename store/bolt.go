@@ -128,6 +128,21 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 // DB exposes the bbolt handle for benchmarks that compare against raw bbolt.
 func (s *Bolt) DB() *bolt.DB { return s.db }
 
+// RawOrderSize reads order id's stored record without decoding it and
+// returns its size: the storage part of a lookup, for benchmarks.
+func (s *Bolt) RawOrderSize(id int64) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bOrders).Get(i64(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		n = len(v)
+		return nil
+	})
+	return n, err
+}
+
 // Close commits the writes already queued, then closes the file.
 func (s *Bolt) Close() error {
 	if s.writes != nil {
