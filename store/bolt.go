@@ -183,6 +183,12 @@ func (s *Bolt) View(ctx context.Context, fn func(Tx) error) error {
 
 type boltTx struct {
 	tx *bolt.Tx
+	// What this Update already established, so a write can skip a B-tree
+	// search (order creation does both, in the single writer): the id
+	// NextOrderID issued last, under which no record can exist yet, and the
+	// idempotency key GetIdem last found absent.
+	newOrderID int64
+	idemAbsent []byte
 }
 
 func u64(v uint64) []byte {
@@ -332,7 +338,11 @@ func (t *boltTx) GetAPIKey(hash string) (*APIKey, error) {
 
 // --- orders
 
-func (t *boltTx) NextOrderID() (int64, error) { return t.seq(bOrders) }
+func (t *boltTx) NextOrderID() (int64, error) {
+	id, err := t.seq(bOrders)
+	t.newOrderID = id
+	return id, err
+}
 
 func inExpiryQueue(o *Order) bool   { return o.Status == StatusPendingPayment && o.ExpiresAt != nil }
 func inDeliveryQueue(o *Order) bool { return o.Status == StatusPaid || o.Status == StatusProcessing }
@@ -345,7 +355,9 @@ func refKey(partnerID int64, ref string, id int64) []byte {
 
 func (t *boltTx) PutOrder(o *Order) error {
 	var prev *Order
-	if t.tx.Bucket(bOrders).Get(i64(o.ID)) != nil { // a new order skips the decode
+	fresh := o.ID == t.newOrderID
+	t.newOrderID = 0 // written now: a second PutOrder must see this one
+	if !fresh && t.tx.Bucket(bOrders).Get(i64(o.ID)) != nil { // a new order skips the decode
 		old, err := t.GetOrder(o.ID)
 		if err != nil {
 			return err
@@ -669,6 +681,9 @@ func (t *boltTx) GetIdem(partnerID int64, key string) (*IdemRecord, error) {
 	k := idemKey(partnerID, key)
 	var r boltIdem
 	if err := t.get(bIdem, k, &r); err != nil {
+		if errors.Is(err, ErrNotFound) && t.tx.Writable() {
+			t.idemAbsent = k
+		}
 		return nil, err
 	}
 	if err := t.idemBody(k, &r); err != nil {
@@ -693,7 +708,9 @@ func (t *boltTx) idemBody(k []byte, r *boltIdem) error {
 func (t *boltTx) PutIdem(r *IdemRecord) error {
 	k := idemKey(r.PartnerID, r.Key)
 	times := t.tx.Bucket(bIdemTime)
-	if prev := t.tx.Bucket(bIdem).Get(k); prev != nil {
+	if bytes.Equal(k, t.idemAbsent) {
+		t.idemAbsent = nil // written now
+	} else if prev := t.tx.Bucket(bIdem).Get(k); prev != nil {
 		var p boltIdem
 		if err := json.Unmarshal(prev, &p); err != nil {
 			return fmt.Errorf("store: decode %s: %w", bIdem, err)

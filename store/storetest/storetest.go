@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"order paging newest first", testOrderPaging},
 		{"orders by reference", testReference},
 		{"expiry and delivery queues follow status", testQueues},
+		{"created and changed in one transaction", testSameTxRewrite},
 		{"ledger", testLedger},
 		{"seen tx hashes", testSeen},
 		{"unmatched deposits", testUnmatched},
@@ -523,6 +524,64 @@ func testReference(t *testing.T, st store.Store) {
 		}
 		return nil
 	})
+}
+
+// testSameTxRewrite: an order written twice in the transaction that
+// created it (a balance order is created, then paid), and an idempotency
+// record found absent, written, then replaced in one transaction, leave the
+// indexes as if each had been written once in its final state.
+func testSameTxRewrite(t *testing.T, st store.Store) {
+	var o *store.Order
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		if o, err = newOrder(tx, 4, store.StatusPendingPayment, "stars", "RW-A", "rw-ref"); err != nil {
+			return err
+		}
+		o.Status, o.ExpiresAt = store.StatusPaid, nil
+		if err := tx.PutOrder(o); err != nil {
+			return err
+		}
+		if _, err := tx.GetIdem(4, "rw"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("GetIdem before: %v", err)
+		}
+		if err := tx.PutIdem(&store.IdemRecord{PartnerID: 4, Key: "rw", Fingerprint: "f", OrderID: o.ID, CreatedAt: t0}); err != nil {
+			return err
+		}
+		return tx.PutIdem(&store.IdemRecord{PartnerID: 4, Key: "rw", Fingerprint: "f", OrderID: o.ID, Status: 200, Body: longBody(3), CreatedAt: t0.Add(time.Second)})
+	})
+	view(t, st, func(tx store.Tx) error {
+		due, err := tx.DueExpiries(t0.Add(48*time.Hour), 10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "expiry queue after create+pay in one tx", due, nil)
+		dq, err := tx.DeliveryQueue(10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "delivery queue after create+pay in one tx", dq, []int64{o.ID})
+		refs, err := tx.OrdersByReference(4, "rw-ref", 10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "reference index", orderIDs(refs), []int64{o.ID})
+		rec, err := tx.GetIdem(4, "rw")
+		if err != nil || rec.Status != 200 || !bytes.Equal(rec.Body, longBody(3)) {
+			t.Errorf("GetIdem after replace in one tx = %+v, %v", rec, err)
+		}
+		return nil
+	})
+	// The replaced record's first time entry is gone: one sweep past both
+	// times deletes exactly one record.
+	var n int
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		n, err = tx.DeleteIdemBefore(t0.Add(time.Hour), 10)
+		return err
+	})
+	if n != 1 {
+		t.Errorf("sweep deleted %d idempotency entries, want 1 (the record replaced in its own tx)", n)
+	}
 }
 
 func testQueues(t *testing.T, st store.Store) {
