@@ -356,7 +356,7 @@ func refKey(partnerID int64, ref string, id int64) []byte {
 func (t *boltTx) PutOrder(o *Order) error {
 	var prev *Order
 	fresh := o.ID == t.newOrderID
-	t.newOrderID = 0 // written now: a second PutOrder must see this one
+	t.newOrderID = 0                                          // written now: a second PutOrder must see this one
 	if !fresh && t.tx.Bucket(bOrders).Get(i64(o.ID)) != nil { // a new order skips the decode
 		old, err := t.GetOrder(o.ID)
 		if err != nil {
