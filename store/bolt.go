@@ -356,8 +356,9 @@ func refKey(partnerID int64, ref string, id int64) []byte {
 func (t *boltTx) PutOrder(o *Order) error {
 	var prev *Order
 	fresh := o.ID == t.newOrderID
-	t.newOrderID = 0                                          // written now: a second PutOrder must see this one
-	if !fresh && t.tx.Bucket(bOrders).Get(i64(o.ID)) != nil { // a new order skips the decode
+	t.newOrderID = 0 // written now: a second PutOrder must see this one
+	// An order that exists is decoded for its old index entries.
+	if !fresh && t.tx.Bucket(bOrders).Get(i64(o.ID)) != nil {
 		old, err := t.GetOrder(o.ID)
 		if err != nil {
 			return err
