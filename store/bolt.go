@@ -113,14 +113,7 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 	}
 	s := &Bolt{db: db}
 	if !opt.ReadOnly {
-		var tail *tailFiller
-		if !opt.NoSync { // without fsync there is no journal commit to save
-			if tail, err = newTailFiller(db); err != nil {
-				db.Close()
-				return nil, err
-			}
-		}
-		s.writes = newCommitter(db, appendFillPercent, tail)
+		s.writes = newCommitter(db, appendFillPercent)
 	}
 	return s, nil
 }

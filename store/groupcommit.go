@@ -45,12 +45,10 @@ type committer struct {
 
 	mu     sync.RWMutex // held shared while queueing, exclusively to close
 	closed bool
-
-	tail *tailFiller // nil: no prefill (NoSync, or the file could not be opened)
 }
 
-func newCommitter(db *bolt.DB, prep func(*bolt.Tx), tail *tailFiller) *committer {
-	c := &committer{db: db, prep: prep, queue: make(chan *groupCall, maxGroup), done: make(chan struct{}), tail: tail}
+func newCommitter(db *bolt.DB, prep func(*bolt.Tx)) *committer {
+	c := &committer{db: db, prep: prep, queue: make(chan *groupCall, maxGroup), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -103,10 +101,8 @@ func (c *committer) loop() {
 			}
 		}
 		c.run(group)
-		clear(group)           // drop the references until the next group
-		_ = c.tail.maybeFill() // on failure bbolt grows the file itself, as without prefill
+		clear(group) // drop the references until the next group
 	}
-	_ = c.tail.close()
 }
 
 // run commits group in one transaction, retrying without any member whose
@@ -116,7 +112,6 @@ func (c *committer) run(group []*groupCall) {
 		failed := -1
 		err := c.db.Update(func(tx *bolt.Tx) error {
 			c.prep(tx)
-			c.tail.seen(tx)
 			for i, call := range group {
 				if err := safely(call.fn, tx); err != nil {
 					failed = i
