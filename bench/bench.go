@@ -51,7 +51,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var o options
 	fs.IntVar(&o.orders, "orders", 1_000_000, "orders in the store for the lookup, restart and memory rows (postgres: 200000)")
-	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each HTTP measurement (and of the payment stream)")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per side of each HTTP row, in 3 alternating rounds (and the payment stream; lookups: D/2 warm-up + D/2 timed per kind and store)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: -orders 20000 -duration 1s unless given")
 	fs.IntVar(&o.workers, "workers", 64, "concurrent HTTP clients (keep-alive connections) and baseline goroutines")
@@ -59,7 +59,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary stores (directory, PostgreSQL schemas) and print where they are")
 	fs.StringVar(&o.store, "store", storeBolt, "store the service runs on: bbolt or postgres (baselines are the same either way)")
 	fs.StringVar(&o.dsn, "dsn", "", "PostgreSQL server for -store postgres, a schema per store is created in it and dropped (default $"+dsnEnv+")")
-	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of each measured HTTP phase (get-ours.pprof, get-base.pprof, post-ours.pprof, post-base.pprof) into this directory")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the first round of each measured HTTP phase (get-ours.pprof, get-base.pprof, post-ours.pprof, post-base-<delay>.pprof) into this directory")
 	fs.StringVar(&o.child.Store, "restart-store", storeBolt, "internal")
 	fs.StringVar(&o.child.Path, "restart-child", "", "internal: run as the restarted service over this store")
 	fs.StringVar(&o.child.Key, "restart-key", "", "internal")
