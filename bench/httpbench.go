@@ -116,7 +116,7 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// roundsNote lists per-round figures: "ours 41 772/44 010/39 200, baseline …".
+// roundsNote lists the per-round figures ("ours 41772/44010/39200, baseline …").
 func roundsNote(ours, base []float64) string {
 	f := func(xs []float64) string {
 		parts := make([]string, len(xs))
@@ -273,10 +273,11 @@ func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, 
 const orderBody = `{"recipient_username":"pandus","quantity":100,"payment_method":"ton_memo","payment_currency":"TON","client_reference":"invoice-42"}`
 
 // benchCreateOrder measures durable POST /orders/stars, each with its own
-// Idempotency-Key, against raw bbolt DB.Batch puts of one order record's size
-// from the same number of goroutines (rawBatchPuts; the same whichever store
-// the service runs on). It returns the stored order record size and the
-// baseline's note too.
+// Idempotency-Key (a run prefix plus a counter: time-ordered, like UUIDv7),
+// against raw bbolt DB.Batch puts of one order record's size from the same
+// number of goroutines (rawBaseline; the same whichever store the service
+// runs on), in alternating rounds. It returns the stored order record size
+// and the baseline's note too.
 func benchCreateOrder(ctx context.Context, sv *service, partnerID int64, key, dir string, workers int, d time.Duration, prof profiler) (ours, base float64, recSize int, baseNote string, err error) {
 	reqBody := []byte(orderBody)
 	host, _, head, err := request(http.MethodPost, sv.url+"/orders/stars",
