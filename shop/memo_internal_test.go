@@ -97,7 +97,10 @@ func FuzzMemoOrderID(f *testing.F) {
 		if id == 0 {
 			return // code of id 0, never handed out
 		}
-		if back, ok := c.memo(strings.ToLower(kind), id); !ok || back != memo {
+		// kind is already canonical (upper case); lower-casing it and back is
+		// not an identity outside ASCII ("İ" → "i̇" → "İ", a regression
+		// input in testdata), so it is passed as it is.
+		if back, ok := c.memo(kind, id); !ok || back != memo {
 			t.Fatalf("orderID(%q) = %d, whose memo is %q", memo, id, back)
 		}
 	})
