@@ -46,7 +46,9 @@ func DecodeBody(body []byte, v any) error {
 	if fastDecode(body, v) {
 		return checkKeys(body, v, true)
 	}
-	reflect.ValueOf(v).Elem().SetZero() // what the fast path may have set
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv.Elem().SetZero() // what the fast path may have set
+	}
 	if err := slowDecode(body, v); err != nil {
 		return err
 	}
