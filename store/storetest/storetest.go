@@ -573,12 +573,7 @@ func testSameTxRewrite(t *testing.T, st store.Store) {
 	})
 	// The replaced record's first time entry is gone: one sweep past both
 	// times deletes exactly one record.
-	var n int
-	update(t, st, func(tx store.Tx) error {
-		var err error
-		n, err = tx.DeleteIdemBefore(t0.Add(time.Hour), 10)
-		return err
-	})
+	n := sweepIdem(t, st, t0.Add(time.Hour), 10)
 	if n != 1 {
 		t.Errorf("sweep deleted %d idempotency entries, want 1 (the record replaced in its own tx)", n)
 	}
@@ -822,6 +817,19 @@ func testUnmatched(t *testing.T, st store.Store) {
 	})
 }
 
+// sweepIdem runs DeleteIdemBefore(before, limit) in its own transaction and
+// returns how many records it deleted.
+func sweepIdem(t *testing.T, st store.Store, before time.Time, limit int) int {
+	t.Helper()
+	var n int
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		n, err = tx.DeleteIdemBefore(before, limit)
+		return err
+	})
+	return n
+}
+
 // longBody is a response body the size of a created order's answer.
 func longBody(n int) []byte {
 	return []byte(`{"id":` + strings.Repeat(strconv.Itoa(n), 700) + `,"note":"\u2028 é"}` + "\n")
@@ -881,12 +889,7 @@ func testIdem(t *testing.T, st store.Store) {
 	update(t, st, func(tx store.Tx) error {
 		return tx.PutIdem(&store.IdemRecord{PartnerID: 1, Key: "a", Fingerprint: "f1", CreatedAt: t0.Add(10 * time.Minute), Status: 200})
 	})
-	var n int
-	update(t, st, func(tx store.Tx) error {
-		var err error
-		n, err = tx.DeleteIdemBefore(t0.Add(3*time.Minute), 1)
-		return err
-	})
+	n := sweepIdem(t, st, t0.Add(3*time.Minute), 1)
 	if n != 1 {
 		t.Errorf("DeleteIdemBefore limit 1 deleted %d", n)
 	}
@@ -898,11 +901,7 @@ func testIdem(t *testing.T, st store.Store) {
 		}
 		return nil
 	})
-	update(t, st, func(tx store.Tx) error {
-		var err error
-		n, err = tx.DeleteIdemBefore(t0.Add(3*time.Minute), 100)
-		return err
-	})
+	n = sweepIdem(t, st, t0.Add(3*time.Minute), 100)
 	if n != 1 {
 		t.Errorf("second DeleteIdemBefore deleted %d, want 1 (created_at == before is kept)", n)
 	}
@@ -916,11 +915,7 @@ func testIdem(t *testing.T, st store.Store) {
 		}
 		return nil
 	})
-	update(t, st, func(tx store.Tx) error {
-		var err error
-		n, err = tx.DeleteIdemBefore(t0.Add(5*time.Minute), 100)
-		return err
-	})
+	n = sweepIdem(t, st, t0.Add(5*time.Minute), 100)
 	if n != 2 {
 		t.Errorf("third DeleteIdemBefore deleted %d, want 2 ((1, c) and (3, long))", n)
 	}
