@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
 )
 
 // KeyPrefix starts every API key.
@@ -96,6 +97,13 @@ func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*Partner, 
 		return nil, err
 	}
 	sub, err := s.keys.PartnerSubwallet(id)
+	if errors.Is(err, ton.ErrSubwalletRange) {
+		// A v5r1 seed has 32767 top-up subwallets (15-bit field); nothing
+		// the client can fix, so a 503 and a line for the operator.
+		s.log.Error("cannot open a partner account: the seed's wallet version has no top-up subwallet for this partner id", "partner_id", id, "err", err)
+		return nil, newErr(CodeServiceUnavailable, "", "partner_limit",
+			"no new partner account can be opened: the service wallet has no standard top-up address left (a v5r1 seed serves %d partners); please contact the operator", ton.MaxV5Partners)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package ton
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -20,25 +21,52 @@ const (
 // can equal the service wallet.
 const SubwalletBase = 1_000_000
 
-// MaxV5Partners: tonutils-go keeps only the low 16 bits of a v5r1 subwallet
-// id, so a v5r1 seed has 65535 distinct partner subwallets (id 0 is the
-// service wallet).
-const MaxV5Partners = 65535
+// MaxV5Partners is the largest partner id a v5r1 seed can serve. The v5r1
+// wallet id holds the subwallet number in 15 bits (wallet-contract-v5's
+// wallet_id layout; @ton/ton refuses 32768 and above). tonutils-go ORs 16
+// bits into that field, so a number from 32768 up would set a bit of the
+// wallet-version byte and give an address no standard wallet can derive or
+// recover. Partner n's v5r1 subwallet is n itself (0 is the service wallet),
+// so partners 1…32767 fit; v4r2's subwallet id is a full 32-bit field and
+// has no such limit.
+const MaxV5Partners = 1<<15 - 1
+
+// ErrSubwalletRange is returned (wrapped in a *SubwalletRangeError) when a
+// partner id has no standard top-up subwallet for the seed's wallet version.
+var ErrSubwalletRange = errors.New("ton: partner id outside the wallet version's subwallet range")
+
+// SubwalletRangeError names the partner id and the version's limit.
+type SubwalletRangeError struct {
+	Version   string
+	PartnerID int64
+	Max       int64
+}
+
+func (e *SubwalletRangeError) Error() string {
+	if e.Version == "v5r1" {
+		return fmt.Sprintf("ton: partner %d: a v5r1 wallet id has 15 bits for the subwallet number, so a v5r1 seed serves partners 1…%d only; a seed with wallet_version v4r2 has no such limit", e.PartnerID, e.Max)
+	}
+	return fmt.Sprintf("ton: partner id %d out of the %s subwallet range (at most %d)", e.PartnerID, e.Version, e.Max)
+}
+
+// Is makes errors.Is(err, ErrSubwalletRange) hold.
+func (e *SubwalletRangeError) Is(target error) bool { return target == ErrSubwalletRange }
 
 // PartnerSubwallet is the top-up subwallet id of a partner: SubwalletBase +
-// id for v4r2; the partner id itself for v5r1, whose ids wrap at 2^16.
+// id for v4r2; the partner id itself for v5r1 (at most MaxV5Partners). An id
+// out of range is a *SubwalletRangeError (errors.Is ErrSubwalletRange).
 func (k *Keys) PartnerSubwallet(partnerID int64) (uint32, error) {
 	if partnerID <= 0 {
 		return 0, fmt.Errorf("ton: partner id %d: must be positive", partnerID)
 	}
 	if k.version == "v5r1" {
 		if partnerID > MaxV5Partners {
-			return 0, fmt.Errorf("ton: partner %d: a v5r1 seed has only %d distinct top-up subwallets; use wallet_version v4r2", partnerID, MaxV5Partners)
+			return 0, &SubwalletRangeError{Version: k.version, PartnerID: partnerID, Max: MaxV5Partners}
 		}
 		return uint32(partnerID), nil
 	}
-	if partnerID > 1<<32-1-SubwalletBase {
-		return 0, fmt.Errorf("ton: partner id %d out of subwallet range", partnerID)
+	if limit := int64(1<<32 - 1 - SubwalletBase); partnerID > limit {
+		return 0, &SubwalletRangeError{Version: k.version, PartnerID: partnerID, Max: limit}
 	}
 	return uint32(SubwalletBase + partnerID), nil
 }
@@ -92,12 +120,18 @@ func (k *Keys) ServiceAddress() string { return k.Friendly(k.main.WalletAddress(
 // ServiceAddressRaw is the payment address as "0:hex".
 func (k *Keys) ServiceAddressRaw() string { return k.main.WalletAddress().StringRaw() }
 
-// Subwallet returns the wallet with the given subwallet id.
-func (k *Keys) Subwallet(id uint32) (*wallet.Wallet, error) { return k.main.GetSubwallet(id) }
+// Subwallet returns the wallet with the given subwallet id; for v5r1 only
+// ids within 15 bits (see MaxV5Partners).
+func (k *Keys) Subwallet(id uint32) (*wallet.Wallet, error) {
+	if k.version == "v5r1" && id > MaxV5Partners {
+		return nil, fmt.Errorf("ton: v5r1 subwallet %d: %w (at most %d)", id, ErrSubwalletRange, MaxV5Partners)
+	}
+	return k.main.GetSubwallet(id)
+}
 
 // TopupAddress returns a partner's top-up address (friendly and raw forms).
 func (k *Keys) TopupAddress(subwalletID uint32) (friendly, raw string, err error) {
-	w, err := k.main.GetSubwallet(subwalletID)
+	w, err := k.Subwallet(subwalletID)
 	if err != nil {
 		return "", "", fmt.Errorf("ton: subwallet %d: %w", subwalletID, err)
 	}

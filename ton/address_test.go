@@ -1,6 +1,7 @@
 package ton
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,11 @@ func TestKeysAddressesStableAndDistinct(t *testing.T) {
 			t.Errorf("v4r2 raw address differs between networks")
 		}
 		seen := map[string]bool{k.ServiceAddressRaw(): true}
-		for _, pid := range []int64{1, 2, 3, 4, 5, 48576, 65535} {
+		pids := []int64{1, 2, 3, 4, 5, 32767}
+		if v == "v4r2" {
+			pids = append(pids, 32768, 48576, 65535, 65536, 1<<32-1-SubwalletBase)
+		}
+		for _, pid := range pids {
 			id, err := k.PartnerSubwallet(pid)
 			if err != nil {
 				t.Fatal(err)
@@ -52,9 +57,43 @@ func TestKeysAddressesStableAndDistinct(t *testing.T) {
 			}
 		}
 	}
-	k5, _ := NewKeys(testSeed, "v5r1", NetworkSandbox)
-	if _, err := k5.PartnerSubwallet(MaxV5Partners + 1); err == nil {
-		t.Fatal("v5r1 must refuse a partner id whose subwallet would wrap onto another address")
+}
+
+// TestV5SubwalletWithin15Bits: the v5r1 wallet id has 15 bits for the
+// subwallet number, so partner ids above 32767 are refused with the typed
+// error the shop words for the operator; v4r2 goes on to 2^32-1-SubwalletBase.
+func TestV5SubwalletWithin15Bits(t *testing.T) {
+	k5, err := NewKeys(testSeed, "v5r1", NetworkMainnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if MaxV5Partners != 32767 {
+		t.Fatalf("MaxV5Partners = %d, want 32767", MaxV5Partners)
+	}
+	if id, err := k5.PartnerSubwallet(32767); err != nil || id != 32767 {
+		t.Fatalf("v5r1 partner 32767 = %d, %v", id, err)
+	}
+	for _, pid := range []int64{32768, 48576, 65535, 65536, 1 << 40} {
+		_, err := k5.PartnerSubwallet(pid)
+		var re *SubwalletRangeError
+		if !errors.Is(err, ErrSubwalletRange) || !errors.As(err, &re) || re.PartnerID != pid || re.Max != 32767 {
+			t.Fatalf("v5r1 partner %d: err %v, want a SubwalletRangeError with max 32767", pid, err)
+		}
+		if !strings.Contains(err.Error(), "15 bits") || !strings.Contains(err.Error(), "v4r2") {
+			t.Errorf("message %q should say why (15 bits) and what has no limit (v4r2)", err)
+		}
+	}
+	for _, id := range []uint32{32768, 65535} {
+		if _, _, err := k5.TopupAddress(id); !errors.Is(err, ErrSubwalletRange) {
+			t.Errorf("v5r1 TopupAddress(%d) = %v, want ErrSubwalletRange", id, err)
+		}
+	}
+	k4, _ := NewKeys(testSeed, "v4r2", NetworkMainnet)
+	if _, err := k4.PartnerSubwallet(1<<32 - SubwalletBase); !errors.Is(err, ErrSubwalletRange) {
+		t.Errorf("v4r2 beyond 32 bits: %v, want ErrSubwalletRange", err)
+	}
+	if _, err := k4.PartnerSubwallet(0); err == nil || errors.Is(err, ErrSubwalletRange) {
+		t.Errorf("partner 0: %v, want a plain error", err)
 	}
 }
 

@@ -61,6 +61,8 @@ type Options struct {
 	// https-only public webhooks, no sandbox routes); the chain is still
 	// the simulated one.
 	NotSandbox bool
+	// Keys replaces the shared v4r2 test keys (e.g. a v5r1 seed).
+	Keys *ton.Keys
 }
 
 var keysOnce sync.Once
@@ -88,7 +90,11 @@ func New(tb testing.TB, opt Options) *Env {
 	if err != nil || keys == nil {
 		tb.Fatal("keys: ", err)
 	}
-	env := &Env{Store: st, Keys: keys, Config: cfg, Path: path}
+	k := keys
+	if opt.Keys != nil {
+		k = opt.Keys
+	}
+	env := &Env{Store: st, Keys: k, Config: cfg, Path: path}
 	now := time.Now
 	if opt.Clock {
 		env.Clock = NewClock(time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC))
@@ -103,7 +109,7 @@ func New(tb testing.TB, opt Options) *Env {
 	if opt.NotSandbox {
 		sandbox = nil
 	}
-	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: keys, Chain: env.Sandbox, Sandbox: sandbox,
+	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: k, Chain: env.Sandbox, Sandbox: sandbox,
 		Provider: prov, Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), now()), Now: now, Version: "test", Observer: opt.Observer})
 	if err != nil {
 		tb.Fatal(err)
