@@ -57,7 +57,7 @@ func StatusFor(code shop.Code) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, shop.CodeAlreadyAssigned:
+	case shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, shop.CodeAlreadyAssigned, shop.CodeWebhookDisabled:
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

@@ -54,7 +54,7 @@ func TestRoutesListsEveryRoute(t *testing.T) {
 		"POST /orders/{id}/cancel", "GET /pricing/ton-rate", "GET /pricing/fee", "GET /pricing/estimate/stars",
 		"GET /pricing/estimate/premium", "GET /recipients/stars", "GET /recipients/premium", "GET /balance",
 		"GET /balance/transactions", "PUT /webhook", "GET /webhook", "DELETE /webhook", "POST /webhook/rotate-secret",
-		"GET /webhook/deliveries", "POST /webhook/test", "GET /health", "GET /openapi.json", "POST /sandbox/partners", "POST /sandbox/transfers"}
+		"GET /webhook/deliveries", "POST /webhook/test", "POST /webhook/deliveries/{id}/redeliver", "GET /health", "GET /openapi.json", "POST /sandbox/partners", "POST /sandbox/transfers"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes\n got %v\nwant %v", got, want)
 	}

@@ -449,8 +449,21 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "GET", "/api/v1/webhook", key, "").must(t, 200)
 	c.call(t, te, "POST", "/api/v1/webhook/rotate-secret", key, "", idem()...).must(t, 200)
 	c.call(t, te, "POST", "/api/v1/webhook/test", key, "{}", idem()...).must(t, 200)
-	c.call(t, te, "GET", "/api/v1/webhook/deliveries", key, "").must(t, 200)
+	if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, webhook.NewSender(te.Shop, webhook.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	var dl struct {
+		Items []struct {
+			ID int64 `json:"id"`
+		} `json:"items"`
+	}
+	c.call(t, te, "GET", "/api/v1/webhook/deliveries", key, "").must(t, 200).data(t, &dl)
 	c.call(t, te, "GET", "/api/v1/webhook/deliveries?limit=101", key, "").must(t, 422, "VALIDATION_ERROR")
+	if len(dl.Items) == 0 {
+		t.Fatal("no delivery row to redeliver")
+	}
+	c.call(t, te, "POST", "/api/v1/webhook/deliveries/"+itoa(int(dl.Items[0].ID))+"/redeliver", key, "", idem()...).must(t, 200)
+	c.call(t, te, "POST", "/api/v1/webhook/deliveries/99999/redeliver", key, "", idem()...).must(t, 404, "NOT_FOUND")
 	c.call(t, te, "DELETE", "/api/v1/webhook", key, "").must(t, 200)
 	c.call(t, te, "DELETE", "/api/v1/webhook", key, "").must(t, 404, "NOT_FOUND")
 	c.call(t, te, "DELETE", "/api/v1/webhook", "", "").must(t, 401, "UNAUTHORIZED")

@@ -60,6 +60,7 @@ func (srv *server) routes() []routeDef {
 		{Route: Route{post, "/webhook/rotate-secret", true, false, "Replace the webhook signing secret (shown once)"}, handler: srv.handleRotateWebhookSecret()},
 		{Route: Route{get, "/webhook/deliveries", true, false, "Webhook delivery attempts with status codes"}, handler: srv.handleWebhookDeliveries()},
 		{Route: Route{post, "/webhook/test", true, false, "Send a webhook.test event"}, handler: srv.handleTestWebhook()},
+		{Route: Route{post, "/webhook/deliveries/{id}/redeliver", true, false, "Send the event of a delivery again"}, handler: srv.handleRedeliverWebhook()},
 		// Health
 		{Route: Route{get, "/health", false, false, "Service health probe"}, handler: srv.handleHealth()},
 		// Documentation (docs.go; Swagger UI at /docs/ is registered beside the table)

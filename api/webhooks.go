@@ -14,11 +14,24 @@ type WebhookView struct {
 	Secret    string   `json:"secret,omitempty"`
 	CreatedAt string   `json:"created_at"`
 	UpdatedAt string   `json:"updated_at"`
+	// Status is "enabled", or "disabled" after days of failed deliveries
+	// (DisabledAt, DisabledReason say when and why; PUT re-enables).
+	Status         string  `json:"status"`
+	DisabledAt     *string `json:"disabled_at"`
+	DisabledReason *string `json:"disabled_reason"`
+	// FailingSince is the first failed attempt of the current run of
+	// failures; null while deliveries succeed.
+	FailingSince *string `json:"failing_since"`
 }
 
 func webhookView(w *shop.Webhook) WebhookView {
-	return WebhookView{URL: w.URL, Events: w.Events, Secret: w.Secret, CreatedAt: timeString(w.CreatedAt),
-		UpdatedAt: timeString(w.UpdatedAt)}
+	v := WebhookView{URL: w.URL, Events: w.Events, Secret: w.Secret, CreatedAt: timeString(w.CreatedAt),
+		UpdatedAt: timeString(w.UpdatedAt), Status: "enabled", DisabledAt: timePtr(w.DisabledAt),
+		DisabledReason: strPtr(w.DisabledReason), FailingSince: timePtr(w.FailingSince)}
+	if w.DisabledAt != nil {
+		v.Status = "disabled"
+	}
+	return v
 }
 
 // WebhookDeliveryView is one delivery attempt in GET /webhook/deliveries.
@@ -32,11 +45,18 @@ type WebhookDeliveryView struct {
 	Error      *string `json:"error"`
 	DurationMs int64   `json:"duration_ms"`
 	CreatedAt  string  `json:"created_at"`
+	// RedeliveryOf is the delivery id whose redelivery this attempt is;
+	// null for the event's own attempts.
+	RedeliveryOf *int64 `json:"redelivery_of"`
 }
 
 func webhookDeliveryView(d *shop.WebhookDelivery) WebhookDeliveryView {
 	v := WebhookDeliveryView{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Attempt: d.Attempt,
 		Status: d.Final, Error: strPtr(d.Error), DurationMs: d.DurationMs, CreatedAt: timeString(d.At)}
+	if d.RedeliveryOf != 0 {
+		id := d.RedeliveryOf
+		v.RedeliveryOf = &id
+	}
 	if d.StatusCode != 0 {
 		c := d.StatusCode
 		v.StatusCode = &c
@@ -57,30 +77,28 @@ type WebhookDeletedView struct {
 	Deleted bool `json:"deleted"`
 }
 
+// webhookBody is PUT /webhook: a field absent (or null) keeps its value;
+// on creation url is required and events default to all.
 type webhookBody struct {
-	URL *string `json:"url"`
-	// Events: absent or null = all events.
+	URL    *string   `json:"url"`
 	Events *[]string `json:"events"`
 }
 
-// handlePutWebhook is PUT /webhook {url, events?}.
+// handlePutWebhook is PUT /webhook {url?, events?}.
 func (srv *server) handlePutWebhook() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
 		var b webhookBody
 		if err := decodeJSON(r, &b); err != nil {
 			return nil, err
 		}
-		if b.URL == nil {
-			return nil, invalid("url", "url is required")
-		}
-		var events []string
+		up := shop.WebhookUpdate{URL: b.URL}
 		if b.Events != nil {
-			events = *b.Events
-			if events == nil {
-				events = []string{}
+			up.Events = *b.Events
+			if up.Events == nil {
+				up.Events = []string{}
 			}
 		}
-		w, err := srv.shop.SetWebhook(r.Context(), partnerID(r.Context()), *b.URL, events)
+		w, err := srv.shop.SetWebhook(r.Context(), partnerID(r.Context()), up)
 		if err != nil {
 			return nil, err
 		}
@@ -145,6 +163,24 @@ func (srv *server) handleTestWebhook() http.Handler {
 			return nil, err
 		}
 		it, err := srv.shop.TestWebhook(r.Context(), partnerID(r.Context()))
+		if err != nil {
+			return nil, err
+		}
+		return WebhookTestView{EventID: shop.EventID(it), Type: it.Type, Status: "queued", CreatedAt: timeString(it.CreatedAt)}, nil
+	})
+}
+
+// handleRedeliverWebhook is POST /webhook/deliveries/{id}/redeliver.
+func (srv *server) handleRedeliverWebhook() http.Handler {
+	return srv.api(func(r *http.Request) (any, error) {
+		if err := decodeOptional(r, &struct{}{}); err != nil {
+			return nil, err
+		}
+		id, err := adminID(r, "delivery")
+		if err != nil {
+			return nil, err
+		}
+		it, err := srv.shop.RedeliverWebhook(r.Context(), partnerID(r.Context()), id)
 		if err != nil {
 			return nil, err
 		}

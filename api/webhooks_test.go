@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/shop"
@@ -22,11 +23,15 @@ func notSandbox() envOpt {
 }
 
 type webhookJSON struct {
-	URL       string   `json:"url"`
-	Events    []string `json:"events"`
-	Secret    *string  `json:"secret"`
-	CreatedAt string   `json:"created_at"`
-	UpdatedAt string   `json:"updated_at"`
+	URL            string   `json:"url"`
+	Events         []string `json:"events"`
+	Secret         *string  `json:"secret"`
+	CreatedAt      string   `json:"created_at"`
+	UpdatedAt      string   `json:"updated_at"`
+	Status         string   `json:"status"`
+	DisabledAt     *string  `json:"disabled_at"`
+	DisabledReason *string  `json:"disabled_reason"`
+	FailingSince   *string  `json:"failing_since"`
 }
 
 func (r *resp) webhook(tb testing.TB) webhookJSON {
@@ -52,9 +57,13 @@ func TestWebhookRoutes(t *testing.T) {
 		te.call(t, m, base, "", "").must(t, 401, "UNAUTHORIZED")
 	}
 
-	// Create: the secret is shown once.
+	// Create: the url is required, the secret is shown once.
+	if e := te.call(t, "PUT", base, key, `{"events":["order.paid"]}`).must(t, 422, "VALIDATION_ERROR"); !strings.Contains(e.Env.ErrorMessage, "url") {
+		t.Errorf("create without url: %q", e.Env.ErrorMessage)
+	}
 	w := te.call(t, "PUT", base, key, `{"url":"https://hooks.example/om"}`).must(t, 200).webhook(t)
-	if w.Secret == nil || !strings.HasPrefix(*w.Secret, "whsec_") || w.URL != "https://hooks.example/om" || len(w.Events) != 6 {
+	if w.Secret == nil || !strings.HasPrefix(*w.Secret, "whsec_") || w.URL != "https://hooks.example/om" || len(w.Events) != 6 ||
+		w.Status != "enabled" || w.DisabledAt != nil || w.FailingSince != nil {
 		t.Fatalf("create %+v", w)
 	}
 	secret := *w.Secret
@@ -70,6 +79,19 @@ func TestWebhookRoutes(t *testing.T) {
 	if u.Secret != nil || u.URL != "https://hooks.example/v2" || strings.Join(u.Events, ",") != "order.paid,order.completed" {
 		t.Fatalf("update %+v", u)
 	}
+	// A PUT keeps the fields it is not given.
+	u = te.call(t, "PUT", base, key, `{"url":"https://hooks.example/v3"}`).must(t, 200).webhook(t)
+	if u.URL != "https://hooks.example/v3" || strings.Join(u.Events, ",") != "order.paid,order.completed" {
+		t.Fatalf("url only: %+v", u)
+	}
+	u = te.call(t, "PUT", base, key, `{"events":["balance.topup"]}`).must(t, 200).webhook(t)
+	if u.URL != "https://hooks.example/v3" || strings.Join(u.Events, ",") != "balance.topup" {
+		t.Fatalf("events only: %+v", u)
+	}
+	u = te.call(t, "PUT", base, key, `{"url":null,"events":null}`).must(t, 200).webhook(t)
+	if u.URL != "https://hooks.example/v3" || strings.Join(u.Events, ",") != "balance.topup" {
+		t.Fatalf("nulls: %+v", u)
+	}
 	// Rotate: a new secret, shown once.
 	r := te.call(t, "POST", base+"/rotate-secret", key, "").must(t, 200).webhook(t)
 	if r.Secret == nil || *r.Secret == secret || !strings.HasPrefix(*r.Secret, "whsec_") {
@@ -77,8 +99,8 @@ func TestWebhookRoutes(t *testing.T) {
 	}
 	// Validation.
 	for body, field := range map[string]string{
-		`{}`:                         "url",
-		`{"url":"ftp://x.example/"}`: "url",
+		`{"url":""}`:                                         "url",
+		`{"url":"ftp://x.example/"}`:                         "url",
 		`{"url":"https://x.example/","events":[]}`:           "events",
 		`{"url":"https://x.example/","events":["nope"]}`:     "events",
 		`{"url":"https://x.example/","secret":"mine"}`:       "secret",
@@ -227,4 +249,150 @@ func TestWebhookPayloadsMatchOpenAPI(t *testing.T) {
 		t.Fatalf("%d deliveries", len(l.Items))
 	}
 	visit("WebhookDelivery", l.Items[0])
+}
+
+// deliveryRow is one item of GET /webhook/deliveries.
+type deliveryRow struct {
+	ID           int64   `json:"id"`
+	EventID      string  `json:"event_id"`
+	EventType    string  `json:"event_type"`
+	Attempt      int     `json:"attempt"`
+	Status       string  `json:"status"`
+	StatusCode   *int    `json:"status_code"`
+	Error        *string `json:"error"`
+	RedeliveryOf *int64  `json:"redelivery_of"`
+}
+
+func deliveries(t *testing.T, te *tenv, key string) []deliveryRow {
+	t.Helper()
+	var l listJSON[deliveryRow]
+	te.call(t, "GET", "/api/v1/webhook/deliveries?limit=100", key, "").must(t, 200).data(t, &l)
+	return l.Items
+}
+
+// POST /webhook/deliveries/{id}/redeliver sends the same event (id, type,
+// created_at, data) again, logged as a new attempt row pointing at the one
+// it was asked for; a failed redelivery is tried once.
+func TestWebhookRedeliverRoute(t *testing.T) {
+	te := newEnv(t)
+	_, key := te.Partner(t)
+	_, other := te.Partner(t)
+	var fail atomic.Bool
+	bodies := make(chan []byte, 8)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+		if fail.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rc.Close()
+	te.call(t, "PUT", "/api/v1/webhook", key, `{"url":"`+rc.URL+`","events":["order.cancelled"]}`).must(t, 200)
+	o := te.call(t, "POST", "/api/v1/orders/stars", key, quickstartBody).must(t, 200).order(t)
+	te.call(t, "POST", "/api/v1/orders/"+itoa(int(o.ID))+"/cancel", key, "").must(t, 200)
+	sender := webhook.NewSender(te.Shop, webhook.Options{})
+	send := func() {
+		t.Helper()
+		if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, sender); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	first := <-bodies
+	ds := deliveries(t, te, key)
+	if len(ds) != 1 || ds[0].Status != "delivered" || ds[0].RedeliveryOf != nil {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	orig := ds[0]
+	path := "/api/v1/webhook/deliveries/" + itoa(int(orig.ID)) + "/redeliver"
+
+	te.call(t, "POST", path, "", "").must(t, 401, "UNAUTHORIZED")
+	te.call(t, "POST", path, other, "").must(t, 404, "NOT_FOUND") // not this partner's delivery
+	te.call(t, "POST", "/api/v1/webhook/deliveries/999999/redeliver", key, "").must(t, 404, "NOT_FOUND")
+	te.call(t, "POST", "/api/v1/webhook/deliveries/x/redeliver", key, "").must(t, 422, "VALIDATION_ERROR")
+	te.call(t, "GET", path, key, "").must(t, 405, "METHOD_NOT_ALLOWED")
+
+	// The webhook no longer lists order.cancelled: a redelivery goes anyway.
+	te.call(t, "PUT", "/api/v1/webhook", key, `{"events":["order.paid"]}`).must(t, 200)
+	var q struct {
+		EventID string `json:"event_id"`
+		Type    string `json:"type"`
+		Status  string `json:"status"`
+	}
+	te.call(t, "POST", path, key, "").must(t, 200).data(t, &q)
+	if q.EventID != orig.EventID || q.Type != "order.cancelled" || q.Status != "queued" {
+		t.Fatalf("redeliver answered %+v", q)
+	}
+	send()
+	if again := <-bodies; string(again) != string(first) {
+		t.Fatalf("redelivered body differs:\n%s\n%s", first, again)
+	}
+	ds = deliveries(t, te, key)
+	if len(ds) != 2 || ds[0].EventID != orig.EventID || ds[0].Status != "delivered" || ds[0].Attempt != 1 ||
+		ds[0].RedeliveryOf == nil || *ds[0].RedeliveryOf != orig.ID {
+		t.Fatalf("after redelivery %+v", ds)
+	}
+
+	// A failing redelivery is tried once and logged as failed.
+	fail.Store(true)
+	te.call(t, "POST", path, key, "").must(t, 200)
+	send()
+	<-bodies
+	send() // nothing left to send
+	ds = deliveries(t, te, key)
+	if len(ds) != 4 || ds[0].Status != "failed" || ds[1].Status != "retrying" || *ds[1].StatusCode != 502 ||
+		!strings.Contains(*ds[0].Error, "redeliver again") {
+		t.Fatalf("failed redelivery %+v", ds[:2])
+	}
+	select {
+	case b := <-bodies:
+		t.Fatalf("a failed redelivery was retried: %s", b)
+	default:
+	}
+}
+
+// A webhook whose every attempt fails for 3 days is disabled: GET /webhook
+// says so, nothing more is queued, test and redeliver answer 409
+// WEBHOOK_DISABLED; a PUT re-enables it.
+func TestWebhookDisabledAndReenabledThroughTheAPI(t *testing.T) {
+	te := newEnv(t, withClock())
+	_, key := te.Partner(t)
+	var calls atomic.Int32
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer rc.Close()
+	te.call(t, "PUT", "/api/v1/webhook", key, `{"url":"`+rc.URL+`"}`).must(t, 200)
+	te.call(t, "POST", "/api/v1/webhook/test", key, "").must(t, 200)
+	te.call(t, "POST", "/api/v1/webhook/test", key, "").must(t, 200)
+	sender := webhook.NewSender(te.Shop, webhook.Options{})
+	for range 40 {
+		if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, sender); err != nil {
+			t.Fatal(err)
+		}
+		te.Clock.Advance(6 * time.Hour)
+	}
+	w := te.call(t, "GET", "/api/v1/webhook", key, "").must(t, 200).webhook(t)
+	if w.Status != "disabled" || w.DisabledAt == nil || w.DisabledReason == nil || w.FailingSince == nil {
+		t.Fatalf("after 3 days of failures: %+v", w)
+	}
+	n := calls.Load()
+	if n < 10 || n > 17 {
+		t.Errorf("%d attempts before disabling, want the schedule's (at most 17)", n)
+	}
+	te.call(t, "POST", "/api/v1/webhook/test", key, "").must(t, 409, "WEBHOOK_DISABLED")
+	ds := deliveries(t, te, key)
+	if ds[0].Status != "failed" || ds[1].Status != "failed" {
+		t.Fatalf("both queued events end failed: %+v", ds[:2])
+	}
+	te.call(t, "POST", "/api/v1/webhook/deliveries/"+itoa(int(ds[0].ID))+"/redeliver", key, "").must(t, 409, "WEBHOOK_DISABLED")
+
+	w = te.call(t, "PUT", "/api/v1/webhook", key, `{}`).must(t, 200).webhook(t)
+	if w.Status != "enabled" || w.DisabledAt != nil || w.FailingSince != nil || len(w.Events) != 6 {
+		t.Fatalf("re-enabled %+v", w)
+	}
+	te.call(t, "POST", "/api/v1/webhook/deliveries/"+itoa(int(ds[0].ID))+"/redeliver", key, "").must(t, 200)
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	"image/png"
 	"log/slog"
@@ -781,5 +782,41 @@ func TestPanicInHandlerIsRecovered(t *testing.T) {
 	b.safeHandle(context.Background(), upd)
 	if !strings.Contains(logs.String(), "panic while handling an update") {
 		t.Errorf("panic not logged: %s", logs.String())
+	}
+}
+
+// failingWebhook fails every webhook attempt.
+type failingWebhook struct{}
+
+func (failingWebhook) Notify(context.Context, *shop.Partner, *shop.OutboxItem) error {
+	return errors.New("receiver answered 500")
+}
+
+// A webhook the shop disables after 3 days of failures is reported to the
+// partner in the chat, in the partner's language.
+func TestWebhookDisabledNotification(t *testing.T) {
+	h := newHarness(t, shoptest.Options{Clock: true})
+	tg, s := h.tg, h.env.Shop
+	ctx := context.Background()
+	m := tg.mark()
+	tg.say(alice, "/start")
+	tg.waitText(t, m, alice.ID, "The Open Money")
+	p := h.partner(t, alice)
+	if _, err := s.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new("https://hooks.example/h")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TestWebhook(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	m = tg.mark()
+	for range 20 {
+		if err := s.SendOutbox(ctx, shop.ChannelWebhook, failingWebhook{}); err != nil {
+			t.Fatal(err)
+		}
+		h.env.Clock.Advance(6 * time.Hour)
+	}
+	c := tg.waitText(t, m, alice.ID, "Your webhook was <b>disabled</b>")
+	if !strings.Contains(c.Text, "PUT /api/v1/webhook") || !strings.Contains(c.Text, "/redeliver") {
+		t.Errorf("notice %q", c.Text)
 	}
 }

@@ -45,6 +45,9 @@ func (b *Bot) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) 
 
 // notification is the text of an outbox event ("" = nothing to say).
 func (b *Bot) notification(lang string, it *shop.OutboxItem) string {
+	if it.Type == shop.EventWebhookDisabled {
+		return b.texts.text(lang, "n_webhook_disabled")
+	}
 	if it.Type == shop.EventBalanceTopup {
 		if it.Ledger == nil {
 			return ""

@@ -161,6 +161,9 @@ func newCatalogue() catalogue {
 			"n_cancelled":      "Order #%d (%s) was cancelled.",
 			"n_topup":          "💰 Top-up received: +%s TON. Balance: %s TON.",
 			"n_other":          "Order #%d (%s) is now: %s.",
+			"n_webhook_disabled": "⚠️ Your webhook was <b>disabled</b>: every delivery to it failed for 3 days, so no more events are queued for it.\n\n" +
+				"Fix your endpoint, then re-enable it with <code>PUT /api/v1/webhook</code>. The events it missed are listed as failed in " +
+				"<code>GET /api/v1/webhook/deliveries</code>; send each again with <code>POST /api/v1/webhook/deliveries/{id}/redeliver</code>.",
 
 			// Business errors (shop.Error.Key), arguments in the shop's order.
 			"quantity_range":       "The quantity must be between %d and %d.",
@@ -263,6 +266,9 @@ func newCatalogue() catalogue {
 			"n_cancelled":      "Order #%d (%s) dibatalkan.",
 			"n_topup":          "💰 Top-up diterima: +%s TON. Saldo: %s TON.",
 			"n_other":          "Order #%d (%s) sekarang: %s.",
+			"n_webhook_disabled": "⚠️ Webhook Anda <b>dinonaktifkan</b>: semua pengiriman ke sana gagal selama 3 hari, jadi tidak ada event baru yang diantrekan.\n\n" +
+				"Perbaiki endpoint Anda, lalu aktifkan lagi dengan <code>PUT /api/v1/webhook</code>. Event yang terlewat tercatat gagal di " +
+				"<code>GET /api/v1/webhook/deliveries</code>; kirim ulang masing-masing dengan <code>POST /api/v1/webhook/deliveries/{id}/redeliver</code>.",
 
 			"quantity_range":       "Jumlah harus antara %d dan %d.",
 			"months_allowed":       "Bulan harus 3, 6 atau 12.",

@@ -22,6 +22,9 @@ const (
 	// CodeAlreadyAssigned (409): an unmatched deposit was already assigned
 	// by an operator (admin routes only).
 	CodeAlreadyAssigned Code = "ALREADY_ASSIGNED"
+	// CodeWebhookDisabled (409): the partner's webhook was disabled after
+	// days of failed deliveries; PUT /webhook re-enables it.
+	CodeWebhookDisabled Code = "WEBHOOK_DISABLED"
 )
 
 // Error is the one business error the shop returns: a code, the field it

@@ -12,3 +12,9 @@ func SetWebhookLookup(f func(ctx context.Context, host string) ([]netip.Addr, er
 	lookupHost = f
 	return func() { lookupHost = old }
 }
+
+// PruneWebhookDeliveries runs the housekeeping loop's pruning of old
+// webhook delivery rows once.
+func (s *Shop) PruneWebhookDeliveries(ctx context.Context) (int, error) {
+	return s.pruneWebhookDeliveries(ctx)
+}

@@ -65,7 +65,8 @@ func (s *Shop) emit(tx store.Tx, p *Partner, typ string, o *Order, e *LedgerEntr
 	return nil
 }
 
-// webhookWanted reports whether the partner has a webhook subscribed to typ.
+// webhookWanted reports whether the partner has a webhook subscribed to
+// typ, and not disabled (events of a disabled webhook are not queued).
 func (s *Shop) webhookWanted(tx store.Tx, p *Partner, typ string) (bool, error) {
 	w, err := tx.GetWebhook(p.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -74,7 +75,7 @@ func (s *Shop) webhookWanted(tx store.Tx, p *Partner, typ string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	return slices.Contains(w.Events, typ), nil
+	return w.DisabledAt == nil && slices.Contains(w.Events, typ), nil
 }
 
 // Balance is a partner's balance and own top-up address.

@@ -271,27 +271,47 @@ func (s *Shop) outboxLoop(ctx context.Context, channel string) {
 // outboxSenders bounds how many partners' queues one pass sends at once.
 const outboxSenders = 8
 
+// Outbox pass bounds: a pass reads the channel's queue in pages, so one
+// partner's backlog (an endpoint down for days) cannot hide the events of
+// partners queued after it; it sends at most outboxPerPartner items of each
+// partner (a prefix, keeping their order) and reads at most outboxPages.
+const (
+	outboxPage       = 500
+	outboxPages      = 40
+	outboxPerPartner = 100
+)
+
 // SendOutbox makes one pass over a channel's due items. Each partner's items
 // go in order, one at a time; different partners are served concurrently,
 // so one slow or failing endpoint never holds up the others.
 func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error {
-	var items []OutboxItem
-	err := s.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		items, err = tx.PendingOutbox(channel, 500)
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	var order []int64
 	queues := map[int64][]*OutboxItem{}
-	for i := range items {
-		pid := items[i].PartnerID
-		if queues[pid] == nil {
-			order = append(order, pid)
+	var after int64
+	for range outboxPages {
+		var items []OutboxItem
+		err := s.st.View(ctx, func(tx store.Tx) error {
+			var err error
+			items, err = tx.PendingOutbox(channel, after, outboxPage)
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		queues[pid] = append(queues[pid], &items[i])
+		for i := range items {
+			it := &items[i]
+			after = it.ID
+			q, seen := queues[it.PartnerID]
+			if !seen {
+				order = append(order, it.PartnerID)
+			}
+			if len(q) < outboxPerPartner {
+				queues[it.PartnerID] = append(q, it)
+			}
+		}
+		if len(items) < outboxPage {
+			break
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(order))
@@ -323,8 +343,15 @@ func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*O
 			return err
 		}
 		nerr := n.Notify(ctx, p, it)
-		gaveUp := false // a webhook event past WebhookRetryWindow failed again: dropped
+		gaveUp := false   // a webhook event past WebhookRetryWindow failed again: dropped
+		disabled := false // the webhook failed for WebhookDisableAfter: disabled, its queue dropped
 		err = s.st.Update(ctx, func(tx store.Tx) error {
+			if channel == store.ChannelWebhook {
+				var err error
+				if disabled, err = s.webhookOutcome(tx, p, it, nerr); err != nil || disabled {
+					return err
+				}
+			}
 			if nerr == nil {
 				return tx.DeleteOutbox(channel, it.ID)
 			}
@@ -334,6 +361,9 @@ func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*O
 			cur := *it
 			cur.Attempts++
 			delay := wait.Backoff(cur.Attempts-1, time.Second, 15*time.Minute)
+			if channel == store.ChannelWebhook {
+				delay = webhookRetryDelay(cur.Attempts)
+			}
 			var ra retryAfter
 			if errors.As(nerr, &ra) && ra.RetryAfter() > 0 {
 				delay = ra.RetryAfter()
@@ -346,6 +376,10 @@ func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*O
 			return err
 		}
 		switch {
+		case disabled:
+			s.observeNotification(channel, NotifyFailed)
+			s.log.Warn("webhook disabled: every attempt failed for "+WebhookDisableAfter.String(), "partner_id", it.PartnerID, "err", nerr)
+			return nil
 		case nerr != nil && gaveUp:
 			s.observeNotification(channel, NotifyFailed)
 			s.log.Warn("webhook event failed for good", "event", it.Type, "event_id", EventID(it), "partner_id", it.PartnerID, "err", nerr)
@@ -357,7 +391,8 @@ func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*O
 	return nil
 }
 
-// housekeepingLoop drops expired idempotency records.
+// housekeepingLoop drops expired idempotency records and webhook delivery
+// rows older than WebhookDeliveryRetention.
 func (s *Shop) housekeepingLoop(ctx context.Context) {
 	for {
 		for ctx.Err() == nil {
@@ -370,6 +405,9 @@ func (s *Shop) housekeepingLoop(ctx context.Context) {
 			if err != nil || n < 500 {
 				break
 			}
+		}
+		if _, err := s.pruneWebhookDeliveries(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("prune webhook deliveries", "err", err)
 		}
 		if !wait.Sleep(ctx, 30*time.Second) {
 			return

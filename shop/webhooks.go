@@ -45,16 +45,50 @@ var WebhookEvents = []string{EventOrderPaid, EventOrderCompleted, EventOrderRefu
 // WebhookSecretPrefix starts every webhook signing secret.
 const WebhookSecretPrefix = "whsec_"
 
+// EventWebhookDisabled is queued on the Telegram channel when the shop
+// disables a partner's webhook (sent only when the partner is linked).
+const EventWebhookDisabled = "webhook.disabled"
+
+// WebhookRetrySchedule is the delay before each retry of a failed webhook
+// event: after attempt n, WebhookRetrySchedule[n-1] (the last entry repeats).
+// 17 attempts over just over three days, in the spirit of Crypto Pay's
+// "17 tries in 3 days". A receiver's Retry-After (up to an hour) replaces
+// the delay of that one retry. This table is the one place the schedule
+// lives; docs/WEBHOOKS.md prints it.
+var WebhookRetrySchedule = []time.Duration{
+	10 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 6 * time.Hour, 6 * time.Hour,
+	8 * time.Hour, 8 * time.Hour, 10 * time.Hour, 12 * time.Hour, 12 * time.Hour,
+}
+
 // WebhookRetryWindow is how long a webhook event is retried: an event older
 // than this whose attempt fails again is dropped and recorded as failed.
-const WebhookRetryWindow = 24 * time.Hour
+const WebhookRetryWindow = 72 * time.Hour
+
+// WebhookDisableAfter: a webhook whose every attempt failed for this long is
+// disabled (the partner is told in the bot and on GET /webhook; a PUT
+// re-enables it).
+const WebhookDisableAfter = 72 * time.Hour
+
+// WebhookDeliveryRetention is how long delivery rows are kept.
+const WebhookDeliveryRetention = 30 * 24 * time.Hour
+
+// webhookRetryDelay is the delay after the n-th failed attempt (1-based).
+func webhookRetryDelay(n int) time.Duration {
+	return WebhookRetrySchedule[min(max(n, 1), len(WebhookRetrySchedule))-1]
+}
 
 // MaxWebhookURL bounds the length of a webhook URL.
 const MaxWebhookURL = 2048
 
 // EventID is the stable id of an outbox event as receivers see it
 // ("evt_<outbox id>"): the same on every retry, so receivers can dedupe.
-func EventID(it *OutboxItem) string { return "evt_" + strconv.FormatInt(it.ID, 10) }
+func EventID(it *OutboxItem) string {
+	if it.EventID != "" {
+		return it.EventID // a redelivery keeps the event's id
+	}
+	return "evt_" + strconv.FormatInt(it.ID, 10)
+}
 
 // newWebhookSecret returns whsec_ + base64url of 32 random bytes.
 func newWebhookSecret() (string, error) {
@@ -209,24 +243,40 @@ func clipText(s string) string {
 	return s
 }
 
-// SetWebhook creates or updates the partner's webhook. A new webhook gets a
-// fresh signing secret, returned in Secret this once; an update keeps the
-// secret and returns Secret empty. events nil subscribes to all events.
-// Errors: VALIDATION_ERROR (field url or events), NOT_FOUND (partner).
-func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, rawURL string, events []string) (*Webhook, error) {
-	u, err := s.checkWebhookURL(ctx, rawURL)
-	if err != nil {
-		return nil, err
+// WebhookUpdate is what a partner sets on its webhook. A nil field keeps
+// the current value; when the webhook is created, URL is required and nil
+// Events means all events.
+type WebhookUpdate struct {
+	URL    *string
+	Events []string
+}
+
+// SetWebhook creates or updates the partner's webhook, and re-enables it if
+// the shop had disabled it. A new webhook gets a fresh signing secret,
+// returned in Secret this once; an update keeps the secret and returns
+// Secret empty. Errors: VALIDATION_ERROR (field url or events), NOT_FOUND
+// (partner).
+func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, up WebhookUpdate) (*Webhook, error) {
+	var u string
+	if up.URL != nil {
+		var err error
+		if u, err = s.checkWebhookURL(ctx, *up.URL); err != nil {
+			return nil, err
+		}
 	}
-	evs, err := checkWebhookEvents(events)
-	if err != nil {
-		return nil, err
+	var evs []string
+	if up.Events != nil {
+		var err error
+		if evs, err = checkWebhookEvents(up.Events); err != nil {
+			return nil, err
+		}
 	}
 	secret, err := newWebhookSecret()
 	if err != nil {
 		return nil, err
 	}
 	var out Webhook
+	reenabled := false
 	err = s.st.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetPartner(partnerID); err != nil {
 			return err
@@ -235,12 +285,21 @@ func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, rawURL string, e
 		w, err := tx.GetWebhook(partnerID)
 		created := errors.Is(err, store.ErrNotFound)
 		switch {
+		case created && up.URL == nil:
+			return validation("url", "webhook_url", "url is required to create a webhook")
 		case created:
-			w = &Webhook{PartnerID: partnerID, Secret: secret, CreatedAt: now}
+			w = &Webhook{PartnerID: partnerID, Secret: secret, CreatedAt: now, Events: slices.Clone(WebhookEvents)}
 		case err != nil:
 			return err
 		}
-		w.URL, w.Events, w.UpdatedAt = u, evs, now
+		if up.URL != nil {
+			w.URL = u
+		}
+		if evs != nil {
+			w.Events = evs
+		}
+		reenabled = w.DisabledAt != nil
+		w.UpdatedAt, w.DisabledAt, w.DisabledReason, w.FailingSince = now, nil, "", nil
 		if err := tx.PutWebhook(w); err != nil {
 			return err
 		}
@@ -253,6 +312,10 @@ func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, rawURL string, e
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("partner")
 	}
+	var be *Error
+	if errors.As(err, &be) {
+		return nil, be
+	}
 	if err != nil {
 		return nil, fmt.Errorf("shop: set webhook: %w", err)
 	}
@@ -260,7 +323,7 @@ func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, rawURL string, e
 	if pu, err := url.Parse(out.URL); err == nil {
 		host = pu.Host // not the whole URL: its query may carry the partner's token
 	}
-	s.log.Info("webhook set", "partner_id", partnerID, "host", host, "events", out.Events)
+	s.log.Info("webhook set", "partner_id", partnerID, "host", host, "events", out.Events, "reenabled", reenabled)
 	return &out, nil
 }
 
@@ -341,7 +404,7 @@ func (s *Shop) RotateWebhookSecret(ctx context.Context, partnerID int64) (*Webho
 func (s *Shop) TestWebhook(ctx context.Context, partnerID int64) (*OutboxItem, error) {
 	var it *OutboxItem
 	err := s.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := tx.GetWebhook(partnerID); err != nil {
+		if err := enabledWebhook(tx, partnerID); err != nil {
 			return err
 		}
 		now := s.now()
@@ -349,12 +412,74 @@ func (s *Shop) TestWebhook(ctx context.Context, partnerID int64) (*OutboxItem, e
 			CreatedAt: now, NextAttemptAt: now}
 		return tx.AppendOutbox(it)
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("webhook")
+	if err := webhookErr(err, "queue webhook test"); err != nil {
+		return nil, err
 	}
+	return it, nil
+}
+
+// errWebhookDisabled refuses to queue events for a disabled webhook.
+var errWebhookDisabled = newErr(CodeWebhookDisabled, "", "webhook_disabled",
+	"your webhook is disabled after %s of failed deliveries; fix the endpoint, then re-enable it with PUT /webhook", WebhookDisableAfter)
+
+// enabledWebhook returns nil when the partner has a webhook that is not
+// disabled; store.ErrNotFound or errWebhookDisabled otherwise.
+func enabledWebhook(tx store.Tx, partnerID int64) error {
+	w, err := tx.GetWebhook(partnerID)
 	if err != nil {
-		return nil, fmt.Errorf("shop: queue webhook test: %w", err)
+		return err
 	}
+	if w.DisabledAt != nil {
+		return errWebhookDisabled
+	}
+	return nil
+}
+
+// webhookErr maps a store error of a webhook call to the shop's errors.
+func webhookErr(err error, what string) error {
+	var be *Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("webhook")
+	case errors.As(err, &be):
+		return be
+	}
+	return fmt.Errorf("shop: %s: %w", what, err)
+}
+
+// RedeliverWebhook queues the event of one of the partner's delivery rows
+// again, with its original id, type, time and data, behind any event still
+// waiting; the attempt gets a new row (RedeliveryOf = deliveryID). It is
+// sent whatever the webhook's event list says, and tried once: a failed
+// redelivery is not retried (redeliver again). Errors: NOT_FOUND (no such
+// delivery of this partner, or no webhook), WEBHOOK_DISABLED.
+func (s *Shop) RedeliverWebhook(ctx context.Context, partnerID, deliveryID int64) (*OutboxItem, error) {
+	var it *OutboxItem
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		d, err := tx.GetWebhookDelivery(deliveryID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && d.PartnerID != partnerID {
+			return notFound("webhook delivery")
+		}
+		if err != nil {
+			return err
+		}
+		if err := enabledWebhook(tx, partnerID); err != nil {
+			return err
+		}
+		at := d.EventAt
+		if at.IsZero() {
+			at = d.At
+		}
+		it = &OutboxItem{Channel: store.ChannelWebhook, PartnerID: partnerID, Type: d.EventType, Order: d.Order,
+			Ledger: d.Ledger, CreatedAt: at, NextAttemptAt: s.now(), EventID: d.EventID, RedeliveryOf: d.ID}
+		return tx.AppendOutbox(it)
+	})
+	if err := webhookErr(err, "redeliver webhook event"); err != nil {
+		return nil, err
+	}
+	s.log.Info("webhook redelivery queued", "partner_id", partnerID, "event_id", it.EventID, "delivery_id", deliveryID)
 	return it, nil
 }
 
@@ -393,12 +518,19 @@ type WebhookAttempt struct {
 	Duration   time.Duration //
 }
 
+// deliveryRow starts the delivery row of an attempt at it: the event with
+// its data, so the row alone can redeliver it.
+func (s *Shop) deliveryRow(it *OutboxItem, attempt int, final string) *WebhookDelivery {
+	return &WebhookDelivery{PartnerID: it.PartnerID, EventID: EventID(it), EventType: it.Type, Attempt: attempt,
+		At: s.now(), Final: final, EventAt: it.CreatedAt, Order: it.Order, Ledger: it.Ledger, RedeliveryOf: it.RedeliveryOf}
+}
+
 // RecordWebhookAttempt appends the attempt to the partner's delivery log:
 // delivered when a.Err is nil, otherwise retrying (SendOutbox adds the final
 // failed row when it gives up).
 func (s *Shop) RecordWebhookAttempt(ctx context.Context, it *OutboxItem, a WebhookAttempt) error {
-	d := &WebhookDelivery{PartnerID: it.PartnerID, EventID: EventID(it), EventType: it.Type, Attempt: it.Attempts + 1,
-		At: s.now(), StatusCode: a.StatusCode, DurationMs: a.Duration.Milliseconds(), Final: WebhookDelivered}
+	d := s.deliveryRow(it, it.Attempts+1, WebhookDelivered)
+	d.StatusCode, d.DurationMs = a.StatusCode, a.Duration.Milliseconds()
 	if a.Err != nil {
 		d.Final, d.Error = WebhookRetrying, clipError(a.Err.Error())
 	}
@@ -417,18 +549,114 @@ func clipError(s string) string {
 	return s
 }
 
-// webhookGiveUp drops a webhook event past its retry window and records the
-// final failed row, in the caller's transaction.
+// webhookGiveUp drops a webhook event past its retry window (or a
+// redelivery, which is tried once) and records the final failed row, in
+// the caller's transaction.
 func (s *Shop) webhookGiveUp(tx store.Tx, it *OutboxItem, nerr error) error {
 	if err := tx.DeleteOutbox(it.Channel, it.ID); err != nil {
 		return err
 	}
-	return tx.AppendWebhookDelivery(&WebhookDelivery{PartnerID: it.PartnerID, EventID: EventID(it), EventType: it.Type,
-		Attempt: it.Attempts + 1, At: s.now(), Final: WebhookFailed,
-		Error: clipError(fmt.Sprintf("gave up after %s of retries; last error: %v", WebhookRetryWindow, nerr))})
+	d := s.deliveryRow(it, it.Attempts+1, WebhookFailed)
+	d.Error = clipError(fmt.Sprintf("gave up after %s of retries; last error: %v", WebhookRetryWindow, nerr))
+	if it.RedeliveryOf != 0 {
+		d.Error = clipError(fmt.Sprintf("redelivery failed (a redelivery is tried once; redeliver again): %v", nerr))
+	}
+	return tx.AppendWebhookDelivery(d)
 }
 
-// webhookExpired reports whether a failed webhook event is past its window.
+// webhookExpired reports whether a failed webhook event is given up: past
+// its window, or a redelivery.
 func (s *Shop) webhookExpired(it *OutboxItem) bool {
-	return it.Channel == store.ChannelWebhook && s.now().Sub(it.CreatedAt) >= WebhookRetryWindow
+	return it.Channel == store.ChannelWebhook && (it.RedeliveryOf != 0 || s.now().Sub(it.CreatedAt) >= WebhookRetryWindow)
+}
+
+// webhookOutcome keeps the partner's webhook health after an attempt, in
+// the caller's transaction: a success ends a run of failures; a failure
+// starts one, and one that has lasted WebhookDisableAfter disables the
+// webhook — its queued events are dropped (each recorded as failed, so the
+// partner can redeliver them) and the partner is told in the bot. It
+// reports whether it disabled the webhook.
+func (s *Shop) webhookOutcome(tx store.Tx, p *Partner, it *OutboxItem, nerr error) (bool, error) {
+	w, err := tx.GetWebhook(it.PartnerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || w.DisabledAt != nil {
+		return false, err
+	}
+	now := s.now()
+	switch {
+	case nerr == nil && w.FailingSince == nil:
+		return false, nil
+	case nerr == nil:
+		w.FailingSince = nil
+		return false, tx.PutWebhook(w)
+	case w.FailingSince == nil:
+		w.FailingSince = &now
+		return false, tx.PutWebhook(w)
+	case now.Sub(*w.FailingSince) < WebhookDisableAfter:
+		return false, nil
+	}
+	reason := fmt.Sprintf("every delivery attempt since %s failed (last: %v)", w.FailingSince.Format(time.RFC3339), nerr)
+	w.DisabledAt, w.DisabledReason = &now, clipError(reason)
+	if err := tx.PutWebhook(w); err != nil {
+		return false, err
+	}
+	// Drop the partner's queued events: the one that just failed, and every
+	// one waiting behind it.
+	var after int64
+	for {
+		items, err := tx.PendingOutbox(store.ChannelWebhook, after, 500)
+		if err != nil {
+			return false, err
+		}
+		for i := range items {
+			q := &items[i]
+			after = q.ID
+			if q.PartnerID != it.PartnerID {
+				continue
+			}
+			if err := tx.DeleteOutbox(q.Channel, q.ID); err != nil {
+				return false, err
+			}
+			attempt, msg := q.Attempts, "not sent: the webhook was disabled; redeliver it once the endpoint works again"
+			if q.ID == it.ID {
+				attempt, msg = it.Attempts+1, fmt.Sprintf("webhook disabled after %s of failed attempts; last error: %v", WebhookDisableAfter, nerr)
+			}
+			d := s.deliveryRow(q, attempt, WebhookFailed)
+			d.Error = clipError(msg)
+			if err := tx.AppendWebhookDelivery(d); err != nil {
+				return false, err
+			}
+		}
+		if len(items) < 500 {
+			break
+		}
+	}
+	if p.TelegramChatID != 0 {
+		if err := tx.AppendOutbox(&OutboxItem{Channel: store.ChannelTelegram, PartnerID: p.ID, Type: EventWebhookDisabled,
+			CreatedAt: now, NextAttemptAt: now}); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// pruneWebhookDeliveries deletes delivery rows older than
+// WebhookDeliveryRetention; it returns how many.
+func (s *Shop) pruneWebhookDeliveries(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		n := 0
+		err := s.st.Update(ctx, func(tx store.Tx) error {
+			var err error
+			n, err = tx.DeleteWebhookDeliveriesBefore(s.now().Add(-WebhookDeliveryRetention), 500)
+			return err
+		})
+		total += n
+		if err != nil || n < 500 {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
 }

@@ -64,7 +64,7 @@ func TestWebhookURLRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := shoptest.New(t, shoptest.Options{NotSandbox: !tc.sandbox})
 			p, _ := env.Partner(t)
-			w, err := env.Shop.SetWebhook(ctx, p.ID, tc.url, nil)
+			w, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new(tc.url)})
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -86,17 +86,17 @@ func TestWebhookEventsRules(t *testing.T) {
 	env := shoptest.New(t, shoptest.Options{})
 	p, _ := env.Partner(t)
 	const u = "https://hooks.example/h"
-	w, err := env.Shop.SetWebhook(ctx, p.ID, u, nil)
+	w, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new(u)})
 	if err != nil || !slices.Equal(w.Events, shop.WebhookEvents) {
 		t.Fatalf("default events %v, %v", w, err)
 	}
-	w, err = env.Shop.SetWebhook(ctx, p.ID, u, []string{"balance.topup", "order.paid", "order.paid"})
+	w, err = env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new(u), Events: []string{"balance.topup", "order.paid", "order.paid"}})
 	if err != nil || fmt.Sprint(w.Events) != "[order.paid balance.topup]" {
 		t.Fatalf("events %v, %v", w, err)
 	}
 	for _, bad := range [][]string{{}, {"order.shipped"}, {"order.paid", "webhook.test"}} {
 		var be *shop.Error
-		if _, err := env.Shop.SetWebhook(ctx, p.ID, u, bad); !errors.As(err, &be) || be.Field != "events" {
+		if _, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new(u), Events: bad}); !errors.As(err, &be) || be.Field != "events" {
 			t.Errorf("events %q: %v, want VALIDATION_ERROR on events", bad, err)
 		}
 	}
@@ -117,11 +117,11 @@ func TestWebhookSecretShownOnlyOnCreateAndRotate(t *testing.T) {
 			t.Errorf("%s without webhook: %v, want NOT_FOUND", name, err)
 		}
 	}
-	created, err := env.Shop.SetWebhook(ctx, p.ID, "https://a.example/1", nil)
+	created, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new("https://a.example/1")})
 	if err != nil || !strings.HasPrefix(created.Secret, shop.WebhookSecretPrefix) {
 		t.Fatalf("create: %+v %v", created, err)
 	}
-	updated, err := env.Shop.SetWebhook(ctx, p.ID, "https://a.example/2", nil)
+	updated, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new("https://a.example/2")})
 	if err != nil || updated.Secret != "" || updated.URL != "https://a.example/2" || !updated.CreatedAt.Equal(created.CreatedAt) {
 		t.Fatalf("update: %+v %v", updated, err)
 	}
@@ -153,7 +153,7 @@ func webhookQueue(t *testing.T, env *shoptest.Env) []string {
 	t.Helper()
 	var types []string
 	err := env.Store.View(ctx, func(tx store.Tx) error {
-		items, err := tx.PendingOutbox(store.ChannelWebhook, 100)
+		items, err := tx.PendingOutbox(store.ChannelWebhook, 0, 100)
 		for _, it := range items {
 			types = append(types, it.Type)
 		}
@@ -179,7 +179,7 @@ func TestWebhookEventsQueuedOnlyWhenSubscribed(t *testing.T) {
 	if q := webhookQueue(t, env); len(q) != 0 {
 		t.Fatalf("queued without a webhook: %v", q)
 	}
-	if _, err := env.Shop.SetWebhook(ctx, p.ID, "https://a.example/h", []string{shop.EventOrderCancelled}); err != nil {
+	if _, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new("https://a.example/h"), Events: []string{shop.EventOrderCancelled}}); err != nil {
 		t.Fatal(err)
 	}
 	pay(newOrder(t, env, p.ID)) // order.paid: not subscribed

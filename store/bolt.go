@@ -765,7 +765,7 @@ func (t *boltTx) DeleteOutbox(channel string, id int64) error {
 	return t.tx.Bucket(bOutbox).Delete(outboxKey(channel, id))
 }
 
-func (t *boltTx) PendingOutbox(channel string, limit int) ([]OutboxItem, error) {
+func (t *boltTx) PendingOutbox(channel string, afterID int64, limit int) ([]OutboxItem, error) {
 	var out []OutboxItem
 	b := t.b(bOutbox)
 	if b == nil {
@@ -773,7 +773,7 @@ func (t *boltTx) PendingOutbox(channel string, limit int) ([]OutboxItem, error) 
 	}
 	prefix := cat([]byte(channel), []byte{0})
 	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+	for k, v := c.Seek(outboxKey(channel, max(afterID, 0)+1)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
 		var it OutboxItem
 		if err := json.Unmarshal(v, &it); err != nil {
 			return nil, fmt.Errorf("store: decode outbox: %w", err)

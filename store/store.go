@@ -90,8 +90,8 @@ type Tx interface {
 	AppendOutbox(it *OutboxItem) error
 	PutOutbox(it *OutboxItem) error
 	DeleteOutbox(channel string, id int64) error
-	// PendingOutbox returns items of a channel in id order.
-	PendingOutbox(channel string, limit int) ([]OutboxItem, error)
+	// PendingOutbox returns items of a channel with id > afterID, in id order.
+	PendingOutbox(channel string, afterID int64, limit int) ([]OutboxItem, error)
 
 	// PutWebhook creates or replaces the partner's webhook (one per partner,
 	// keyed by w.PartnerID).
@@ -107,6 +107,12 @@ type Tx interface {
 	// ListWebhookDeliveries returns a partner's attempts with id < beforeID
 	// (0 = newest), newest first.
 	ListWebhookDeliveries(partnerID int64, beforeID int64, limit int) ([]WebhookDelivery, error)
+	// GetWebhookDelivery returns one attempt by id; ErrNotFound when none.
+	GetWebhookDelivery(id int64) (*WebhookDelivery, error)
+	// DeleteWebhookDeliveriesBefore removes up to limit attempts whose At is
+	// before t, lowest ids first, stopping at the first one that is not
+	// (ids grow with time); it returns how many it removed.
+	DeleteWebhookDeliveriesBefore(t time.Time, limit int) (int, error)
 
 	// AppendSandboxTx stores a simulated chain transaction and returns its sequence.
 	AppendSandboxTx(data []byte) (uint64, error)

@@ -181,6 +181,11 @@ type OutboxItem struct {
 	Attempts      int          `json:"attempts"`
 	NextAttemptAt time.Time    `json:"next_attempt_at"`
 	LastError     string       `json:"last_error,omitempty"`
+	// EventID, when set, is the id receivers see instead of "evt_<ID>": a
+	// webhook event redelivered on request keeps its original id.
+	EventID string `json:"event_id,omitempty"`
+	// RedeliveryOf is the delivery row a partner asked to redeliver.
+	RedeliveryOf int64 `json:"redelivery_of,omitempty"`
 }
 
 // SandboxTx is one simulated chain transaction in sandbox mode.
@@ -210,6 +215,14 @@ type Webhook struct {
 	Secret    string    `json:"secret"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// FailingSince is the first failed attempt of the current run of
+	// failures (nil after a success): the shop disables the webhook when
+	// every attempt has failed for WebhookDisableAfter.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// DisabledAt is set when the shop disabled the webhook (no events are
+	// queued for it); a PUT by the partner clears it.
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
 }
 
 // Webhook delivery outcomes (WebhookDelivery.Final).
@@ -233,4 +246,11 @@ type WebhookDelivery struct {
 	Error      string `json:"error,omitempty"`
 	DurationMs int64  `json:"duration_ms"`
 	Final      string `json:"final"` // WebhookDelivered | WebhookRetrying | WebhookFailed
+	// The event itself, so it can be redelivered after it left the outbox:
+	// when it happened and its data as it was then.
+	EventAt time.Time    `json:"event_at"`
+	Order   *Order       `json:"order,omitempty"`
+	Ledger  *LedgerEntry `json:"ledger,omitempty"`
+	// RedeliveryOf is the delivery row whose redelivery this attempt is.
+	RedeliveryOf int64 `json:"redelivery_of,omitempty"`
 }

@@ -1,7 +1,7 @@
 // Package webhook delivers the shop's webhook outbox to partners' URLs:
 // signed JSON POSTs, every attempt recorded, with an SSRF guard applied to
 // every connection. The shop owns the queue, its order per partner, the
-// backoff and the 24 h retry window; Sender sends one event at a time.
+// retry schedule and window, and disabling; Sender sends one event at a time.
 // See docs/WEBHOOKS.md for the receiver's side.
 package webhook
 
@@ -194,8 +194,11 @@ func (snd *Sender) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxI
 	if err != nil {
 		return err
 	}
-	if it.Type != shop.EventWebhookTest && !slices.Contains(w.Events, it.Type) {
-		return nil // unsubscribed since
+	if w.DisabledAt != nil {
+		return nil // disabled since: its queue was dropped and recorded
+	}
+	if it.Type != shop.EventWebhookTest && it.RedeliveryOf == 0 && !slices.Contains(w.Events, it.Type) {
+		return nil // unsubscribed since (a test or a redelivery the partner asked for goes anyway)
 	}
 	body, err := Body(it)
 	if err != nil {

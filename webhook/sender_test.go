@@ -113,7 +113,7 @@ func (e *env) pending(t *testing.T) []store.OutboxItem {
 	var items []store.OutboxItem
 	err := e.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		items, err = tx.PendingOutbox(store.ChannelWebhook, 100)
+		items, err = tx.PendingOutbox(store.ChannelWebhook, 0, 100)
 		return err
 	})
 	if err != nil {
@@ -133,7 +133,7 @@ func (e *env) deliveries(t *testing.T, partnerID int64) []shop.WebhookDelivery {
 
 func (e *env) hook(t *testing.T, partnerID int64, url string, events []string) *shop.Webhook {
 	t.Helper()
-	w, err := e.Shop.SetWebhook(ctx, partnerID, url, events)
+	w, err := e.Shop.SetWebhook(ctx, partnerID, shop.WebhookUpdate{URL: new(url), Events: events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestReceiverFailingThreeTimesGetsTheEventOnce(t *testing.T) {
 	}
 }
 
-func TestBackoffIsExponentialAndRetryAfterIsHonoured(t *testing.T) {
+func TestRetryScheduleAndRetryAfterIsHonoured(t *testing.T) {
 	e := newEnv(t, shoptest.Options{})
 	rc := newReceiver(t, func(n int, _ webhook.Event, w http.ResponseWriter) int {
 		if n == 3 {
@@ -331,40 +331,56 @@ func TestBackoffIsExponentialAndRetryAfterIsHonoured(t *testing.T) {
 		waits = append(waits, it.NextAttemptAt.Sub(e.Clock.Now()))
 		e.Clock.Advance(it.NextAttemptAt.Sub(e.Clock.Now()))
 	}
-	if fmt.Sprint(waits) != "[1s 2s 2m0s 8s]" {
-		t.Fatalf("waits %v, want [1s 2s 2m0s 8s]", waits)
+	sch := shop.WebhookRetrySchedule
+	if want := fmt.Sprint([]time.Duration{sch[0], sch[1], 2 * time.Minute, sch[3]}); fmt.Sprint(waits) != want {
+		t.Fatalf("waits %v, want %s", waits, want)
 	}
 }
 
-func TestGivesUpAfter24Hours(t *testing.T) {
+// An event is given up after 3 days of retries even when the webhook as a
+// whole is not disabled (its own failures started later: it waited behind
+// an event that went through in the end).
+func TestGivesUpAfter3Days(t *testing.T) {
 	e := newEnv(t, shoptest.Options{})
-	down := true
 	var mu sync.Mutex
-	rc := newReceiver(t, func(int, webhook.Event, http.ResponseWriter) int {
+	ok := map[string]bool{}
+	down := true
+	rc := newReceiver(t, func(_ int, ev webhook.Event, _ http.ResponseWriter) int {
 		mu.Lock()
 		defer mu.Unlock()
-		if down {
-			return http.StatusServiceUnavailable
+		if !down || ok[ev.ID] {
+			return http.StatusOK
 		}
-		return http.StatusOK
+		return http.StatusServiceUnavailable
 	})
 	p, _ := e.Partner(t)
 	e.hook(t, p.ID, rc.URL, nil)
 	first := e.test(t, p.ID)
+	second := e.test(t, p.ID)
 	e.send(t)
-	e.Clock.Advance(23 * time.Hour)
-	e.send(t) // still within the window: retried later
+	e.Clock.Advance(48 * time.Hour)
+	e.send(t) // the first still fails; the second waits behind it
+	mu.Lock()
+	ok[first] = true
+	mu.Unlock()
+	e.Clock.Advance(time.Hour)
+	e.send(t) // the first goes through; the second fails from now on
+	e.Clock.Advance(20 * time.Hour)
+	e.send(t) // 69 h old: still within the window, retried later
 	if n := len(e.pending(t)); n != 1 {
-		t.Fatalf("queued %d, want 1", n)
+		t.Fatalf("queued %d after 69 h, want 1", n)
 	}
-	e.Clock.Advance(2 * time.Hour)
-	e.send(t) // past 24 h and failing again: failed for good
+	e.Clock.Advance(4 * time.Hour)
+	e.send(t) // past 72 h and failing again: failed for good
 	if n := len(e.pending(t)); n != 0 {
-		t.Fatalf("queued %d after 25 h, want 0", n)
+		t.Fatalf("queued %d after 73 h, want 0", n)
 	}
 	ds := e.deliveries(t, p.ID)
-	if ds[0].Final != shop.WebhookFailed || ds[0].EventID != first || !strings.Contains(ds[0].Error, "gave up") {
+	if ds[0].Final != shop.WebhookFailed || ds[0].EventID != second || !strings.Contains(ds[0].Error, "gave up after 72h0m0s") {
 		t.Fatalf("last delivery row %+v", ds[0])
+	}
+	if w, err := e.Shop.GetWebhook(ctx, p.ID); err != nil || w.DisabledAt != nil {
+		t.Fatalf("24 h of failures disabled the webhook: %+v %v", w, err)
 	}
 	// The next event is not held up by the failed one.
 	mu.Lock()
@@ -372,8 +388,8 @@ func TestGivesUpAfter24Hours(t *testing.T) {
 	mu.Unlock()
 	next := e.test(t, p.ID)
 	e.send(t)
-	if got := rc.delivered(); fmt.Sprint(got) != "["+next+"]" {
-		t.Fatalf("delivered %v, want [%s]", got, next)
+	if got := rc.delivered(); fmt.Sprint(got) != "["+first+" "+next+"]" {
+		t.Fatalf("delivered %v, want [%s %s]", got, first, next)
 	}
 }
 
@@ -442,7 +458,7 @@ func TestRestartSendsUndeliveredEvents(t *testing.T) {
 	rc := newReceiver(t, nil)
 	first := shoptest.New(t, shoptest.Options{Path: path})
 	p, _ := first.Partner(t)
-	if _, err := first.Shop.SetWebhook(ctx, p.ID, rc.URL, nil); err != nil {
+	if _, err := first.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new(rc.URL)}); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -476,7 +492,7 @@ func TestSSRFTargetIsRefusedAtConnectTime(t *testing.T) {
 	port := rc.URL[strings.LastIndex(rc.URL, ":")+1:]
 	for _, target := range []string{"https://127.0.0.1:" + port, "https://localhost:" + port} {
 		// Saving refuses such targets outside sandbox mode...
-		if _, err := e.Shop.SetWebhook(ctx, p.ID, target, nil); shop.ErrorCode(err) != shop.CodeValidation {
+		if _, err := e.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new(target)}); shop.ErrorCode(err) != shop.CodeValidation {
 			t.Fatalf("save %s: %v, want VALIDATION_ERROR", target, err)
 		}
 		// ...and a host that resolved to a public address when saved but to
@@ -548,7 +564,7 @@ func TestRunningServiceDeliversOrderEvents(t *testing.T) {
 	e := shoptest.New(t, shoptest.Options{})
 	rc := newReceiver(t, nil)
 	p, _ := e.Partner(t)
-	w, err := e.Shop.SetWebhook(ctx, p.ID, rc.URL, nil)
+	w, err := e.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new(rc.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -544,8 +544,8 @@ func (t *tx) DeleteOutbox(channel string, id int64) error {
 	return err
 }
 
-func (t *tx) PendingOutbox(channel string, limit int) ([]store.OutboxItem, error) {
-	return listRecs[store.OutboxItem](t, "SELECT rec FROM outbox WHERE channel = $1 ORDER BY id LIMIT $2", channel, max(limit, 0))
+func (t *tx) PendingOutbox(channel string, afterID int64, limit int) ([]store.OutboxItem, error) {
+	return listRecs[store.OutboxItem](t, "SELECT rec FROM outbox WHERE channel = $1 AND id > $2 ORDER BY id LIMIT $3", channel, afterID, max(limit, 0))
 }
 
 // --- webhooks

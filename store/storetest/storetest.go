@@ -104,6 +104,14 @@ func orderIDs(os []store.Order) []int64 {
 	return ids
 }
 
+func outboxIDs(its []store.OutboxItem) []int64 {
+	ids := []int64{}
+	for _, it := range its {
+		ids = append(ids, it.ID)
+	}
+	return ids
+}
+
 func sameIDs(t *testing.T, what string, got, want []int64) {
 	t.Helper()
 	if got == nil {
@@ -947,7 +955,7 @@ func testOutbox(t *testing.T, st store.Store) {
 	pending := func(ch string, limit int) []int64 {
 		var ids []int64
 		view(t, st, func(tx store.Tx) error {
-			its, err := tx.PendingOutbox(ch, limit)
+			its, err := tx.PendingOutbox(ch, 0, limit)
 			for _, it := range its {
 				if it.Channel != ch {
 					t.Errorf("PendingOutbox(%s) returned an item of %s", ch, it.Channel)
@@ -960,6 +968,21 @@ func testOutbox(t *testing.T, st store.Store) {
 	}
 	sameIDs(t, "telegram pending", pending(store.ChannelTelegram, 10), []int64{items[0].ID, items[2].ID, items[4].ID})
 	sameIDs(t, "webhook pending limit 2", pending(store.ChannelWebhook, 2), []int64{items[1].ID, items[3].ID})
+	// Paging: after an id (not necessarily one of the channel's own).
+	view(t, st, func(tx store.Tx) error {
+		for _, after := range []int64{items[1].ID, items[2].ID} {
+			its, err := tx.PendingOutbox(store.ChannelWebhook, after, 10)
+			if err != nil {
+				return err
+			}
+			sameIDs(t, fmt.Sprintf("webhook pending after %d", after), outboxIDs(its), []int64{items[3].ID, items[5].ID})
+		}
+		its, err := tx.PendingOutbox(store.ChannelWebhook, items[5].ID, 10)
+		if len(its) != 0 {
+			t.Errorf("pending after the last id: %d items", len(its))
+		}
+		return err
+	})
 	items[0].Attempts = 3
 	items[0].LastError = "timeout"
 	items[0].NextAttemptAt = t0.Add(time.Minute)
@@ -976,7 +999,7 @@ func testOutbox(t *testing.T, st store.Store) {
 	sameIDs(t, "telegram after delete", pending(store.ChannelTelegram, 10), []int64{items[0].ID, items[4].ID})
 	sameIDs(t, "webhook untouched", pending(store.ChannelWebhook, 10), []int64{items[1].ID, items[3].ID, items[5].ID})
 	view(t, st, func(tx store.Tx) error {
-		its, err := tx.PendingOutbox(store.ChannelTelegram, 1)
+		its, err := tx.PendingOutbox(store.ChannelTelegram, 0, 1)
 		if err != nil {
 			return err
 		}
@@ -1001,6 +1024,7 @@ func testWebhooks(t *testing.T, st store.Store) {
 	})
 	w.URL = "https://example.com/v2"
 	w.UpdatedAt = t0.Add(time.Hour)
+	w.FailingSince, w.DisabledAt, w.DisabledReason = at(time.Minute), at(72*time.Hour), "every attempt failed for 72h"
 	update(t, st, func(tx store.Tx) error { return tx.PutWebhook(w) })
 	view(t, st, func(tx store.Tx) error {
 		got, err := tx.GetWebhook(1)
@@ -1048,6 +1072,78 @@ func testWebhooks(t *testing.T, st store.Store) {
 		page, err := tx.ListWebhookDeliveries(1, ds[4].ID, 1)
 		if err != nil || len(page) != 1 || page[0].ID != ds[2].ID {
 			t.Errorf("ListWebhookDeliveries(before %d, 1) = %v, %v", ds[4].ID, page, err)
+		}
+		got1, err := tx.GetWebhookDelivery(ds[3].ID)
+		if err != nil {
+			return err
+		}
+		same(t, "GetWebhookDelivery", got1, &ds[3])
+		_, err = tx.GetWebhookDelivery(ds[4].ID + 1000)
+		wantNotFound(t, "GetWebhookDelivery missing", err)
+		return nil
+	})
+	testWebhookPrune(t, st, ds)
+}
+
+// testWebhookPrune: deliveries carry their event for redelivery, and the
+// oldest are deleted by time, lowest ids first, indexes included.
+func testWebhookPrune(t *testing.T, st store.Store, old []store.WebhookDelivery) {
+	var fresh []store.WebhookDelivery
+	update(t, st, func(tx store.Tx) error {
+		fresh = nil
+		for i := range 4 {
+			d := &store.WebhookDelivery{PartnerID: int64(1 + i%2), EventID: fmt.Sprintf("evt_%d", 10+i), EventType: "order.paid",
+				Attempt: 1, At: t0.Add(time.Duration(i+1) * time.Hour), Final: "delivered", EventAt: t0, RedeliveryOf: old[0].ID,
+				Order: &store.Order{ID: int64(10 + i), Status: store.StatusPaid, CreatedAt: t0}}
+			if err := tx.AppendWebhookDelivery(d); err != nil {
+				return err
+			}
+			fresh = append(fresh, *d)
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetWebhookDelivery(fresh[0].ID)
+		if err != nil {
+			return err
+		}
+		same(t, "delivery with its event", got, &fresh[0])
+		return nil
+	})
+	prune := func(before time.Time, limit int) int {
+		var n int
+		update(t, st, func(tx store.Tx) error {
+			var err error
+			n, err = tx.DeleteWebhookDeliveriesBefore(before, limit)
+			return err
+		})
+		return n
+	}
+	if n := prune(t0, 10); n != 0 {
+		t.Errorf("pruned %d rows before the oldest", n)
+	}
+	if n := prune(t0.Add(2*time.Hour), 3); n != 3 {
+		t.Errorf("pruned %d with limit 3, want 3", n)
+	}
+	// The 5 old rows (at t0) and fresh[0] (t0+1h) are older than t0+2h.
+	if n := prune(t0.Add(2*time.Hour), 100); n != 3 {
+		t.Errorf("pruned %d, want the remaining 3", n)
+	}
+	view(t, st, func(tx store.Tx) error {
+		for _, d := range append(old, fresh[0]) {
+			_, err := tx.GetWebhookDelivery(d.ID)
+			wantNotFound(t, fmt.Sprintf("pruned delivery %d", d.ID), err)
+		}
+		for pid, want := range map[int64][]int64{1: {fresh[2].ID}, 2: {fresh[3].ID, fresh[1].ID}} {
+			got, err := tx.ListWebhookDeliveries(pid, 0, 10)
+			if err != nil {
+				return err
+			}
+			ids := []int64{}
+			for _, d := range got {
+				ids = append(ids, d.ID)
+			}
+			sameIDs(t, fmt.Sprintf("partner %d deliveries after pruning", pid), ids, want)
 		}
 		return nil
 	})
@@ -1165,7 +1261,7 @@ func testRollback(t *testing.T, st store.Store) {
 		if ids, _ := tx.DueExpiries(t0.Add(1000*time.Hour), 10); len(ids) != 0 {
 			t.Errorf("expiry queue: %v", ids)
 		}
-		if its, _ := tx.PendingOutbox(store.ChannelTelegram, 10); len(its) != 0 {
+		if its, _ := tx.PendingOutbox(store.ChannelTelegram, 0, 10); len(its) != 0 {
 			t.Errorf("outbox: %v", its)
 		}
 		if us, _ := tx.ListUnmatched(0, 10); len(us) != 0 {
