@@ -60,7 +60,8 @@ const appendFill = 0.9
 
 var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders, bOrdersMemo,
 	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bLedger, bLedgerPartner, bSeen,
-	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox, bWebhooks, bWhDeliveries, bWhDelPartner}
+	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox, bWebhooks, bWhDeliveries, bWhDelPartner,
+	bParked, bParkedOpen, bAudit}
 
 // Bolt is the bbolt implementation of Store.
 type Bolt struct {

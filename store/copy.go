@@ -27,6 +27,8 @@ type Restorer interface {
 	RestoreLedger(e *LedgerEntry) error
 	// RestoreWebhookDelivery stores d with its own d.ID.
 	RestoreWebhookDelivery(d *WebhookDelivery) error
+	// RestoreAudit stores a with its own a.ID.
+	RestoreAudit(a *AuditEntry) error
 	// RestoreSandboxTx stores a sandbox chain record under its own seq.
 	RestoreSandboxTx(seq uint64, data []byte) error
 	// BumpSequences makes every Next*/Append* id larger than any stored id.
@@ -38,7 +40,8 @@ const copyBatch = 500
 
 // Copy copies every record of from into to, ids included: meta (seeds,
 // cursors), partners and their indexes, api key hashes, orders, ledger rows,
-// seen tx hashes, unmatched deposits, idempotency records, outbox items,
+// seen tx hashes, unmatched deposits, parked transfers, the operators'
+// audit log, idempotency records, outbox items,
 // webhooks and their delivery log, and the sandbox chain. to must be empty
 // (no meta, partners, orders or ledger rows); both stores must not be in use
 // by a running service. It reads from one snapshot of from and writes in
@@ -140,6 +143,38 @@ func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
 							return err
 						}
 						after = u.ID
+					}
+				}
+			}},
+			{"parked transfers", func(put func(func(Tx) error) error) error {
+				var after int64
+				for {
+					ps, err := src.ListParked(after, copyBatch, false)
+					if err != nil || len(ps) == 0 {
+						return err
+					}
+					for i := range ps {
+						p := ps[i]
+						if err := put(func(tx Tx) error { return tx.PutParked(&p) }); err != nil {
+							return err
+						}
+						after = p.ID
+					}
+				}
+			}},
+			{"audit rows", func(put func(func(Tx) error) error) error {
+				var after int64
+				for {
+					as, err := src.ListAudit(after, copyBatch)
+					if err != nil || len(as) == 0 {
+						return err
+					}
+					for i := range as {
+						a := as[i]
+						if err := put(func(tx Tx) error { return tx.(Restorer).RestoreAudit(&a) }); err != nil {
+							return err
+						}
+						after = a.ID
 					}
 				}
 			}},

@@ -114,6 +114,18 @@ type Tx interface {
 	// (ids grow with time); it returns how many it removed.
 	DeleteWebhookDeliveriesBefore(t time.Time, limit int) (int, error)
 
+	// PutParked assigns p.ID when zero and stores the parked transfer; the
+	// open index follows p.ResolvedAt.
+	PutParked(p *Parked) error
+	GetParked(id int64) (*Parked, error)
+	// ListParked returns parked transfers with id > afterID, ascending; with
+	// openOnly, only those not resolved yet.
+	ListParked(afterID int64, limit int, openOnly bool) ([]Parked, error)
+	// AppendAudit assigns a.ID (increasing in commit order) and stores the row.
+	AppendAudit(a *AuditEntry) error
+	// ListAudit returns audit rows with id > afterID, ascending.
+	ListAudit(afterID int64, limit int) ([]AuditEntry, error)
+
 	// AppendSandboxTx stores a simulated chain transaction and returns its sequence.
 	AppendSandboxTx(data []byte) (uint64, error)
 	SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error)

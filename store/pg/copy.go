@@ -100,6 +100,8 @@ func (t *tx) BumpSequences() error {
 		{"outbox_id_seq", "outbox", "id"},
 		{"sandbox_seq", "sandbox_chain", "seq"},
 		{"webhook_delivery_id_seq", "webhook_deliveries", "id"},
+		{"parked_id_seq", "parked", "id"},
+		{"audit_id_seq", "audit", "id"},
 	} {
 		_, err := t.exec(fmt.Sprintf(`SELECT setval('%s', m) FROM (SELECT max(%s) AS m FROM %s) x
 			WHERE m IS NOT NULL AND m > (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM %s)`,

@@ -77,6 +77,16 @@ func Fill(t testing.TB, st store.Store) {
 			if err := tx.PutUnmatched(&store.Unmatched{TxHash: fmt.Sprintf("u%d", i), AmountNano: 5, SeenAt: t0, Comment: "x\x00y"}); err != nil {
 				return err
 			}
+			pk := &store.Parked{TxHash: fmt.Sprintf("p%d", i), AmountNano: 1<<63 - 1, Incoming: true, Error: "overflows", ParkedAt: t0}
+			if i == 1 {
+				pk.ResolvedAt, pk.Resolution, pk.ResolvedKind, pk.ResolvedRefID = at(time.Hour), store.ParkedAssigned, store.SeenLedger, 1
+			}
+			if err := tx.PutParked(pk); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(&store.AuditEntry{At: t0, Actor: "op", Action: "parked.assign", ParkedID: pk.ID, PartnerID: pid}); err != nil {
+				return err
+			}
 			if _, err := tx.AppendSandboxTx([]byte(fmt.Sprintf(`{"i":%d}`, i))); err != nil {
 				return err
 			}
@@ -185,6 +195,27 @@ func Dump(t testing.TB, st store.Store) string {
 		for _, u := range us {
 			line("unmatched", u)
 		}
+		pks, err := tx.ListParked(0, 1000, false)
+		if err != nil {
+			return err
+		}
+		for _, p := range pks {
+			line("parked", p)
+		}
+		open, err := tx.ListParked(0, 1000, true)
+		if err != nil {
+			return err
+		}
+		for _, p := range open {
+			line("parked open", p.ID)
+		}
+		as, err := tx.ListAudit(0, 1000)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			line("audit", a)
+		}
 		sb, err := tx.SandboxTxAfter(0, 1000)
 		if err != nil {
 			return err
@@ -230,7 +261,7 @@ func RunCopy(t *testing.T, from, to store.Store) {
 	if err := store.Copy(ctx, from, to, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("second copy into the same store: %v, want a not-empty error", err)
 	}
-	var maxOrder, maxLedger, maxPartner, maxOutbox, maxUnmatched, maxDelivery int64
+	var maxOrder, maxLedger, maxPartner, maxOutbox, maxUnmatched, maxDelivery, maxParked, maxAudit int64
 	var maxSeq uint64
 	view(t, from, func(tx store.Tx) error {
 		_ = tx.ForEachOrder(func(o *store.Order) error { maxOrder = max(maxOrder, o.ID); return nil })
@@ -243,6 +274,10 @@ func RunCopy(t *testing.T, from, to store.Store) {
 		_ = tx.(store.Dumper).ForEachWebhookDelivery(func(d *store.WebhookDelivery) error { maxDelivery = max(maxDelivery, d.ID); return nil })
 		sb, _ := tx.SandboxTxAfter(0, 1000)
 		maxSeq = sb[len(sb)-1].Seq
+		pks, _ := tx.ListParked(0, 1000, false)
+		maxParked = pks[len(pks)-1].ID
+		as, _ := tx.ListAudit(0, 1000)
+		maxAudit = as[len(as)-1].ID
 		return nil
 	})
 	update(t, to, func(tx store.Tx) error {
@@ -267,6 +302,12 @@ func RunCopy(t *testing.T, from, to store.Store) {
 		d := &store.WebhookDelivery{PartnerID: 1}
 		err = tx.AppendWebhookDelivery(d)
 		check("AppendWebhookDelivery", d.ID, maxDelivery, err)
+		pk := &store.Parked{TxHash: "new"}
+		err = tx.PutParked(pk)
+		check("PutParked", pk.ID, maxParked, err)
+		a := &store.AuditEntry{Action: "x"}
+		err = tx.AppendAudit(a)
+		check("AppendAudit", a.ID, maxAudit, err)
 		seq, err := tx.AppendSandboxTx([]byte("x"))
 		check("AppendSandboxTx", int64(seq), int64(maxSeq), err)
 		return nil

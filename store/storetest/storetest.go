@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"ledger", testLedger},
 		{"seen tx hashes", testSeen},
 		{"unmatched deposits", testUnmatched},
+		{"parked transfers and their open index", testParked},
+		{"audit log", testAudit},
 		{"idempotency records and TTL deletion", testIdem},
 		{"outbox per channel", testOutbox},
 		{"webhooks", testWebhooks},
