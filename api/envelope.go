@@ -57,7 +57,8 @@ func StatusFor(code shop.Code) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, shop.CodeAlreadyAssigned, shop.CodeWebhookDisabled:
+	case shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, shop.CodeAlreadyAssigned, shop.CodeWebhookDisabled,
+		shop.CodeAlreadyResolved, shop.CodeTransferRefused, shop.CodeNotAwaitingDelivery:
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

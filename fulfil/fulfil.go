@@ -22,6 +22,18 @@ var ErrPermanent = errors.New("fulfil: permanent failure")
 // outage): paid orders wait and are retried; new orders are refused.
 var ErrUnavailable = errors.New("fulfil: provider unavailable")
 
+// ErrAwaitingOperator is returned by a provider whose deliveries an operator
+// makes by hand (fulfil/manual): the order stays processing, untouched,
+// until the operator marks it delivered or failed (shop.MarkDelivered,
+// shop.MarkFailed).
+var ErrAwaitingOperator = errors.New("fulfil: awaiting the operator")
+
+// ByOperator is implemented by providers whose deliveries an operator makes
+// by hand; only their orders may be marked delivered or failed by hand.
+type ByOperator interface {
+	DeliveredByOperator() bool
+}
+
 // Request is one delivery. Ref is stable for the order, so a retried call
 // after a crash can be recognised by the provider.
 type Request struct {

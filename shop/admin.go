@@ -46,12 +46,47 @@ func (s *Shop) UnmatchedDeposits(ctx context.Context, afterID int64, limit int) 
 	return out, nil
 }
 
-// AssignTarget says where an unmatched deposit goes: exactly one of OrderID
-// (the balance of that order's partner, the row carrying the order id) or
-// PartnerID (that partner's balance).
+// AssignTarget says where an unmatched deposit or a parked transfer goes:
+// exactly one of OrderID (the balance of that order's partner, the row
+// carrying the order id) or PartnerID (that partner's balance). By is the
+// operator, for the audit log.
 type AssignTarget struct {
 	OrderID   int64
 	PartnerID int64
+	By        Actor
+}
+
+// valid checks the target's shape. Errors: VALIDATION_ERROR.
+func (a AssignTarget) valid() error {
+	if (a.OrderID > 0) == (a.PartnerID > 0) || a.OrderID < 0 || a.PartnerID < 0 {
+		return validation("order_id", "assign_target", "give exactly one of order_id or partner_id (a positive integer)")
+	}
+	_, err := a.By.name()
+	return err
+}
+
+// resolve finds the partner credited, the ledger row type and the order id
+// it carries. Errors: NOT_FOUND (order or partner).
+func (a AssignTarget) resolve(tx store.Tx) (*Partner, string, int64, error) {
+	pid, typ, orderID := a.PartnerID, store.LedgerTopup, int64(0)
+	if a.OrderID > 0 {
+		o, err := tx.GetOrder(a.OrderID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, "", 0, notFound("order")
+		}
+		if err != nil {
+			return nil, "", 0, err
+		}
+		pid, typ, orderID = o.PartnerID, store.LedgerLatePayment, o.ID
+	}
+	p, err := tx.GetPartner(pid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", 0, notFound("partner")
+	}
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return p, typ, orderID, nil
 }
 
 // Assignment is the result of AssignUnmatched.
@@ -66,13 +101,14 @@ type Assignment struct {
 // meant for that order; the order itself is not changed) and topup when
 // assigned to a partner (a balance.topup event is queued). The row, the
 // balance and the deposit's AssignedAt/AssignedLedgerID are written in one
-// transaction; the deposit's seen record stays kind unmatched.
+// transaction, with an audit row; the deposit's seen record stays kind
+// unmatched.
 //
-// Errors: VALIDATION_ERROR (not exactly one target), NOT_FOUND (deposit,
+// Errors: VALIDATION_ERROR (not exactly one target, operator), NOT_FOUND (deposit,
 // order or partner), ALREADY_ASSIGNED (assigned before; nothing changes).
 func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target AssignTarget) (Assignment, error) {
-	if (target.OrderID > 0) == (target.PartnerID > 0) || target.OrderID < 0 || target.PartnerID < 0 {
-		return Assignment{}, validation("order_id", "assign_target", "give exactly one of order_id or partner_id (a positive integer)")
+	if err := target.valid(); err != nil {
+		return Assignment{}, err
 	}
 	var res Assignment
 	err := s.st.Update(ctx, func(tx store.Tx) error {
@@ -90,21 +126,7 @@ func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target As
 		if seen, err := tx.GetSeen(u.TxHash); err != nil || seen.Kind != store.SeenUnmatched || seen.RefID != u.ID {
 			return fmt.Errorf("unmatched %d: tx %s is not recorded as seen for it (run openmoney check): %v", u.ID, u.TxHash, err)
 		}
-		pid, typ, orderID := target.PartnerID, store.LedgerTopup, int64(0)
-		if target.OrderID > 0 {
-			o, err := tx.GetOrder(target.OrderID)
-			if errors.Is(err, store.ErrNotFound) {
-				return notFound("order")
-			}
-			if err != nil {
-				return err
-			}
-			pid, typ, orderID = o.PartnerID, store.LedgerLatePayment, o.ID
-		}
-		p, err := tx.GetPartner(pid)
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("partner")
-		}
+		p, typ, orderID, err := target.resolve(tx)
 		if err != nil {
 			return err
 		}
@@ -118,7 +140,8 @@ func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target As
 			return err
 		}
 		res = Assignment{Unmatched: *u, Ledger: *e}
-		return nil
+		return s.audit(tx, target.By, AuditEntry{Action: AuditUnmatchedAssign, UnmatchedID: u.ID, OrderID: orderID,
+			PartnerID: p.ID, LedgerID: e.ID, Detail: "tx " + u.TxHash})
 	})
 	if err != nil {
 		var be *Error

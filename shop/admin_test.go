@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,7 +275,12 @@ type recorder struct {
 	mu       sync.Mutex
 	events   []string
 	received int64
+	parked   atomic.Int32
+	failed   atomic.Int32
 }
+
+func (r *recorder) TransfersParked(n int) { r.parked.Add(int32(n)) }
+func (r *recorder) ListenerFailed()       { r.failed.Add(1) }
 
 func (r *recorder) add(s string) { r.mu.Lock(); r.events = append(r.events, s); r.mu.Unlock() }
 func (r *recorder) OrderTransition(from, to string) {

@@ -12,7 +12,11 @@ import (
 // Report is the result of the integrity check.
 type Report struct {
 	Partners, Orders, LedgerRows, SeenTx, Unmatched int
-	Violations                                      []string
+	// Parked counts transfers parked and still waiting for the operator
+	// (neither credited nor lost: not a violation); ParkedResolved those an
+	// operator retried or assigned.
+	Parked, ParkedResolved int
+	Violations             []string
 }
 
 // Check verifies the money invariants over a whole store, read-only:
@@ -23,7 +27,11 @@ type Report struct {
 // refunded and completed. An unmatched deposit assigned by an operator keeps
 // its seen kind unmatched and is credited by exactly one ledger row carrying
 // its tx hash, the row its AssignedLedgerID names; a second row for the same
-// deposit is reported as a double assignment.
+// deposit is reported as a double assignment. A parked transfer is
+// neither lost nor credited: its seen record (kind parked) and its open
+// parked record name each other and nothing carries its hash; once resolved,
+// the parked record names the kind and ref id its seen record then has,
+// which is accounted like any other.
 func Check(ctx context.Context, st store.Store) (Report, error) {
 	var r Report
 	bad := func(format string, args ...any) { r.Violations = append(r.Violations, fmt.Sprintf(format, args...)) }
@@ -95,6 +103,10 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		if err := collectUnmatched(tx, &r, seen, hashUse, assigned, bad); err != nil {
 			return err
 		}
+		parkedOpen, err := checkParked(tx, &r, seen, bad)
+		if err != nil {
+			return err
+		}
 		for h, s := range seen {
 			switch s.Kind {
 			case store.SeenIgnored:
@@ -105,6 +117,13 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 				received[s.RefID] += s.AmountNano
 				if hashUse[h] != 1 {
 					bad("tx %s: accounted %d times, want once", h, hashUse[h])
+				}
+			case store.SeenParked:
+				if hashUse[h] != 0 {
+					bad("tx %s: parked but credited %d times", h, hashUse[h])
+				}
+				if p := parkedOpen[s.RefID]; p == nil || p.TxHash != h {
+					bad("tx %s: seen as parked transfer %d, which is not an open parked record of this hash", h, s.RefID)
 				}
 			default:
 				if hashUse[h] != 1 {
@@ -209,6 +228,43 @@ func checkAssignment(u store.Unmatched, rows []store.LedgerEntry, bad func(strin
 	case isAssigned:
 		if e := rows[0]; e.ID != u.AssignedLedgerID || e.AmountNano != u.AmountNano {
 			bad("unmatched %d: assigned ledger row %d, but row %d credits %d of %d", u.ID, u.AssignedLedgerID, e.ID, e.AmountNano, u.AmountNano)
+		}
+	}
+}
+
+// checkParked walks the parked records: an open one is seen as parked with
+// its id; a resolved one's seen record says what its resolution recorded.
+// It returns the open ones by id.
+func checkParked(tx store.Tx, r *Report, seen map[string]*store.SeenTx, bad func(string, ...any)) (map[int64]*store.Parked, error) {
+	open := map[int64]*store.Parked{}
+	for after := int64(0); ; {
+		ps, err := tx.ListParked(after, 1000, false)
+		if err != nil || len(ps) == 0 {
+			return open, err
+		}
+		for i := range ps {
+			p := &ps[i]
+			after = p.ID
+			s := seen[p.TxHash]
+			if p.Open() {
+				r.Parked++
+				open[p.ID] = p
+				if s == nil || s.Kind != store.SeenParked || s.RefID != p.ID {
+					bad("parked %d: tx %s not recorded as seen parked for it", p.ID, p.TxHash)
+				}
+				continue
+			}
+			r.ParkedResolved++
+			switch {
+			case p.Resolution != store.ParkedRetried && p.Resolution != store.ParkedAssigned:
+				bad("parked %d: resolved with unknown resolution %q", p.ID, p.Resolution)
+			case s == nil || s.Kind == store.SeenParked:
+				bad("parked %d: resolved (%s) but tx %s is not accounted", p.ID, p.Resolution, p.TxHash)
+			case s.Kind != p.ResolvedKind || s.RefID != p.ResolvedRefID:
+				bad("parked %d: resolved to %s %d but tx %s is seen as %s %d", p.ID, p.ResolvedKind, p.ResolvedRefID, p.TxHash, s.Kind, s.RefID)
+			case p.Resolution == store.ParkedAssigned && s.Kind != store.SeenLedger:
+				bad("parked %d: assigned but tx %s is seen as %s", p.ID, p.TxHash, s.Kind)
+			}
 		}
 	}
 }

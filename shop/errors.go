@@ -25,6 +25,18 @@ const (
 	// CodeWebhookDisabled (409): the partner's webhook was disabled after
 	// days of failed deliveries; PUT /webhook re-enables it.
 	CodeWebhookDisabled Code = "WEBHOOK_DISABLED"
+	// CodeAlreadyResolved (409): a parked transfer was already retried or
+	// assigned by an operator (admin routes only).
+	CodeAlreadyResolved Code = "ALREADY_RESOLVED"
+	// CodeTransferRefused (409): the payment rules refused a parked transfer
+	// again on an operator's retry or assignment; it stays parked (admin
+	// routes only).
+	CodeTransferRefused Code = "TRANSFER_REFUSED"
+	// CodeNotAwaitingDelivery (409): an operator marked an order delivered
+	// or failed that is not waiting for a manual delivery — already
+	// completed or refunded, not paid, or the provider is not manual (admin
+	// routes only).
+	CodeNotAwaitingDelivery Code = "NOT_AWAITING_DELIVERY"
 )
 
 // Error is the one business error the shop returns: a code, the field it

@@ -17,14 +17,15 @@ type Health struct {
 	Listener   ton.Status     `json:"ton_listener"`
 	Provider   string         `json:"fulfillment"`
 	Rate       string         `json:"rate"`
+	Payments   PaymentsHealth `json:"payments"`
 	Components map[string]any `json:"components,omitempty"`
 }
 
 // MaxListenerLag beyond which the listener counts as degraded.
 const MaxListenerLag = 60 * time.Second
 
-// Health checks the store, the listener, the provider, the rate and any
-// registered component (the bot).
+// Health checks the store, the listener, parked transfers, the provider,
+// the rate and any registered component (the bot).
 func (s *Shop) Health(ctx context.Context) Health {
 	h := Health{Status: "ok", Version: s.version, Network: s.cfg.TON.Network, Store: "ok", Provider: "ok", Rate: "ok"}
 	if err := s.st.View(ctx, func(tx store.Tx) error { _, err := tx.GetMeta("probe"); _ = err; return nil }); err != nil {
@@ -32,9 +33,18 @@ func (s *Shop) Health(ctx context.Context) Health {
 	}
 	if s.chain != nil {
 		h.Listener = s.chain.Status()
-		if !h.Listener.Connected || h.Listener.LagSeconds > MaxListenerLag.Seconds() {
+		if !h.Listener.Connected || h.Listener.Error != "" || h.Listener.LagSeconds > MaxListenerLag.Seconds() {
 			h.Status = "degraded"
 		}
+	}
+	// Parked transfers wait for the operator; a failing listener credits nothing.
+	if n, err := s.ParkedCount(ctx); err != nil {
+		h.Store, h.Status = "error: "+err.Error(), "degraded"
+	} else if h.Payments.ParkedTransfers = n; n > 0 {
+		h.Status = "degraded"
+	}
+	if !s.listenerHealth(&h.Payments) {
+		h.Status = "degraded"
 	}
 	if err := s.provider.Available(); err != nil {
 		h.Provider, h.Status = "unavailable: "+err.Error(), "degraded"

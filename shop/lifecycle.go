@@ -18,6 +18,9 @@ var (
 	expiryEvery   = time.Second
 	deliveryEvery = time.Second
 	outboxEvery   = 500 * time.Millisecond
+	// manualRecheck: how often an order waiting for manual delivery is
+	// handed to the provider again (only matters if the provider changes).
+	manualRecheck = 5 * time.Minute
 )
 
 // expire marks a pending order expired and returns any partial payment to
@@ -190,31 +193,29 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	switch {
 	case derr == nil:
 		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {
-			now := s.now()
-			o.Status = store.StatusCompleted
-			o.CompletedAt = &now
-			o.DeliveryRef, o.DeliveryTxHash = res.ProviderRef, res.TxHash
-			o.NextDeliveryAt = nil
-			if err := tx.PutOrder(o); err != nil {
-				return err
-			}
-			return s.emit(tx, p, EventOrderCompleted, o, nil)
+			return s.complete(tx, o, p, res)
 		})
 	case errors.Is(derr, fulfil.ErrPermanent):
 		s.log.Warn("delivery failed; refunding", "order_id", id, "reason", derr.Error())
 		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {
-			e, err := s.credit(tx, p, store.LedgerRefund, o.PriceNano, o.ID, "")
-			if err != nil {
+			_, err := s.refund(tx, o, p, derr.Error())
+			return err
+		})
+	case errors.Is(derr, fulfil.ErrAwaitingOperator):
+		// Delivered by hand: the order waits in processing for the
+		// operator's mark (MarkDelivered, MarkFailed); look again later in
+		// case the provider changes.
+		if o.DeliveryAttempts == 1 {
+			s.log.Info("order waits for manual delivery", "order_id", id)
+		}
+		return false, s.st.Update(ctx, func(tx store.Tx) error {
+			cur, err := tx.GetOrder(id)
+			if err != nil || cur.Status != store.StatusProcessing {
 				return err
 			}
-			now := s.now()
-			o.Status = store.StatusRefunded
-			o.FailureReason = derr.Error()
-			o.RefundedAt, o.RefundLedgerID, o.NextDeliveryAt = &now, e.ID, nil
-			if err := tx.PutOrder(o); err != nil {
-				return err
-			}
-			return s.emit(tx, p, EventOrderRefunded, o, nil)
+			next := s.now().Add(manualRecheck)
+			cur.NextDeliveryAt = &next
+			return tx.PutOrder(cur)
 		})
 	default:
 		// Unavailable or transient: keep the order processing, try later.
@@ -231,6 +232,37 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 			return tx.PutOrder(cur)
 		})
 	}
+}
+
+// complete marks a processing order delivered, in the caller's transaction.
+func (s *Shop) complete(tx store.Tx, o *Order, p *Partner, res fulfil.Result) error {
+	now := s.now()
+	o.Status = store.StatusCompleted
+	o.CompletedAt = &now
+	o.DeliveryRef, o.DeliveryTxHash = res.ProviderRef, res.TxHash
+	o.NextDeliveryAt = nil
+	if err := tx.PutOrder(o); err != nil {
+		return err
+	}
+	return s.emit(tx, p, EventOrderCompleted, o, nil)
+}
+
+// refund ends a processing order whose delivery failed: its price back to
+// the partner balance (a refund row), status refunded, in the caller's
+// transaction.
+func (s *Shop) refund(tx store.Tx, o *Order, p *Partner, reason string) (*LedgerEntry, error) {
+	e, err := s.credit(tx, p, store.LedgerRefund, o.PriceNano, o.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	o.Status = store.StatusRefunded
+	o.FailureReason = reason
+	o.RefundedAt, o.RefundLedgerID, o.NextDeliveryAt = &now, e.ID, nil
+	if err := tx.PutOrder(o); err != nil {
+		return nil, err
+	}
+	return e, s.emit(tx, p, EventOrderRefunded, o, nil)
 }
 
 // finishDelivery applies the final transition if the order is still processing.

@@ -28,6 +28,14 @@ type Observer interface {
 	Notification(channel, outcome string)
 }
 
+// PaymentsObserver is an optional extension of Observer (metrics
+// implements it): told, after commit, how many transfers a transaction
+// parked, and when the payment listener failed and restarts.
+type PaymentsObserver interface {
+	TransfersParked(n int)
+	ListenerFailed()
+}
+
 // Observer outcomes.
 const (
 	DeliveryCompleted = "completed"
@@ -67,7 +75,8 @@ type observedTx struct {
 	store.Tx
 	status      map[int64]string // order id → status when read (or "" when created here)
 	transitions []transition
-	received    map[string]int64 // hash → nanotons, newly seen in this transaction
+	received    map[string]int64 // hash → nanotons, newly seen (or unparked) in this transaction
+	parked      int              // transfers newly parked in this transaction
 }
 
 func (t *observedTx) note(o *store.Order) {
@@ -124,22 +133,30 @@ func (t *observedTx) PutOrder(o *store.Order) error {
 	return nil
 }
 
+// PutSeen counts a transfer as received when it is first accounted: when
+// first seen, or, for a parked transfer (counted as parked, not received),
+// when an operator's retry or assignment accounts it.
 func (t *observedTx) PutSeen(s *store.SeenTx) error {
 	_, counted := t.received[s.Hash]
 	if !counted {
-		_, err := t.Tx.GetSeen(s.Hash)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
+		prev, err := t.Tx.GetSeen(s.Hash)
+		fresh := errors.Is(err, store.ErrNotFound)
+		if err != nil && !fresh {
+			return err
+		}
+		if fresh || (prev.Kind == store.SeenParked && s.Kind != store.SeenParked) {
 			if t.received == nil {
 				t.received = map[string]int64{}
 			}
-			if s.Kind == store.SeenIgnored {
+			switch s.Kind {
+			case store.SeenIgnored:
 				t.received[s.Hash] = 0
-			} else {
+			case store.SeenParked:
+				t.received[s.Hash] = 0
+				t.parked++
+			default:
 				t.received[s.Hash] = s.AmountNano
 			}
-		case err != nil:
-			return err
 		}
 	}
 	return t.Tx.PutSeen(s)
@@ -161,6 +178,9 @@ func (t *observedTx) report(obs Observer) {
 		if n > 0 {
 			obs.Received(n)
 		}
+	}
+	if po, ok := obs.(PaymentsObserver); ok && t.parked > 0 {
+		po.TransfersParked(t.parked)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -20,16 +21,64 @@ const cursorMetaKey = "chain_cursor"
 // Outcome says where one transfer's money went.
 type Outcome struct {
 	Hash      string
-	Kind      string // store.SeenOrder, SeenLedger, SeenUnmatched, SeenIgnored
+	Kind      string // store.SeenOrder, SeenLedger, SeenUnmatched, SeenIgnored, SeenParked
 	OrderID   int64
 	LedgerIDs []int64
-	Replayed  bool // the hash was already processed: nothing changed
+	ParkedID  int64 // Kind SeenParked: the parked transfer
+	Replayed  bool  // the hash was already processed: nothing changed
 }
+
+// parkAfter is how many runs of one batch in a row must fail on the same
+// transfer before it is parked (see ApplyBatch).
+const parkAfter = 2
+
+// transferFailure is how ApplyBatch's transaction function reports that
+// the payment rules failed on one transfer: the transaction is rolled back
+// (nothing of that run is written) and the batch runs again.
+type transferFailure struct {
+	index int
+	hash  string
+	err   error
+}
+
+func (f *transferFailure) Error() string { return fmt.Sprintf("transfer %s: %v", f.hash, f.err) }
+func (f *transferFailure) Unwrap() error { return f.err }
 
 // ApplyBatch applies transfers and saves the cursor in one store transaction.
 // Each transfer is applied at most once, keyed by its hash, so a replayed
 // batch changes nothing.
+//
+// One transfer never blocks the others. A per-transfer failure — the payment
+// rules return an error (or panic) while applying that transfer — rolls the
+// transaction back and the batch runs again; when the same transfer fails in
+// parkAfter runs in a row, the next run records it as a parked transfer
+// (store.Parked, with the error; its seen record kind parked, so a replay is
+// recognised) instead of applying it, in the same transaction as the rest of
+// the batch and the cursor. Running the transfer twice before parking it
+// keeps a transient storage error that happened to surface inside the rules
+// from parking a good transfer. A storage failure — beginning or committing
+// the transaction, or writing the parked record, fails — parks nothing: the
+// whole batch fails and the listener retries it from the stored cursor. An
+// operator resolves a parked transfer with RetryParked or AssignParked.
 func (s *Shop) ApplyBatch(ctx context.Context, b ton.Batch) ([]Outcome, error) {
+	park := map[int]string{} // batch index → the error it is parked with
+	strikes := map[int]int{}
+	for {
+		outs, err := s.applyBatchOnce(ctx, b, park)
+		var tf *transferFailure
+		if err == nil || !errors.As(err, &tf) || ctx.Err() != nil {
+			return outs, err
+		}
+		strikes[tf.index]++
+		s.log.Warn("payment rules failed on a transfer; running the batch again", "tx_hash", tf.hash,
+			"failures", strikes[tf.index], "err", tf.err)
+		if strikes[tf.index] >= parkAfter {
+			park[tf.index] = tf.err.Error()
+		}
+	}
+}
+
+func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]string) ([]Outcome, error) {
 	var outs []Outcome
 	paid := false
 	var cipher *memoCipher
@@ -40,10 +89,18 @@ func (s *Shop) ApplyBatch(ctx context.Context, b ton.Batch) ([]Outcome, error) {
 			return err
 		}
 		cipher = c
-		for _, t := range b.Transfers {
-			out, err := s.applyTransfer(tx, c, t)
+		for i, t := range b.Transfers {
+			if reason, ok := park[i]; ok {
+				out, err := s.park(tx, t, reason)
+				if err != nil {
+					return fmt.Errorf("park transfer %s: %w", t.Hash, err)
+				}
+				outs = append(outs, out)
+				continue
+			}
+			out, err := s.applySafely(tx, c, t, 0)
 			if err != nil {
-				return fmt.Errorf("transfer %s: %w", t.Hash, err)
+				return &transferFailure{index: i, hash: t.Hash, err: err}
 			}
 			if out.Kind == store.SeenOrder && !out.Replayed {
 				paid = true
@@ -59,10 +116,29 @@ func (s *Shop) ApplyBatch(ctx context.Context, b ton.Batch) ([]Outcome, error) {
 		return nil, fmt.Errorf("shop: apply batch: %w", err)
 	}
 	s.keepMemoCipher(cipher)
+	for i, reason := range park {
+		if o := outs[i]; o.Kind == store.SeenParked && !o.Replayed {
+			s.log.Error("transfer parked: its payment processing failed; see GET /api/v1/admin/parked",
+				"tx_hash", o.Hash, "parked_id", o.ParkedID, "err", reason)
+		}
+	}
 	if paid {
 		s.kickDelivery()
 	}
 	return outs, nil
+}
+
+// applySafely is applyTransfer with a panic turned into that transfer's
+// error: a bug in the rules for one transfer parks it instead of taking the
+// listener down.
+func (s *Shop) applySafely(tx store.Tx, c *memoCipher, t ton.Transfer, parkedID int64) (out Outcome, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in the payment rules", "tx_hash", t.Hash, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return s.applyTransfer(tx, c, t, parkedID)
 }
 
 // ApplyTransfer applies one transfer (see ApplyBatch).
@@ -76,21 +152,28 @@ func (s *Shop) ApplyTransfer(ctx context.Context, t ton.Transfer) (Outcome, erro
 
 // applyTransfer is the payment-rules table of spec/API.md.
 // c is the store's memo cipher (nil while no order has a derived memo).
-func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer) (Outcome, error) {
+// parkedID is non-zero when an operator retries that parked transfer: its
+// seen record (kind parked) is then overwritten instead of being a replay.
+func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedID int64) (Outcome, error) {
 	out := Outcome{Hash: t.Hash}
 	if t.Hash == "" {
 		return out, errors.New("transfer without hash")
 	}
-	if seen, err := tx.GetSeen(t.Hash); err == nil {
+	seen, err := tx.GetSeen(t.Hash)
+	switch {
+	case err == nil && (parkedID == 0 || seen.Kind != store.SeenParked || seen.RefID != parkedID):
 		out.Kind, out.Replayed = seen.Kind, true
-		if seen.Kind == store.SeenOrder {
+		switch seen.Kind {
+		case store.SeenOrder:
 			out.OrderID = seen.RefID
+		case store.SeenParked:
+			out.ParkedID = seen.RefID
 		}
 		return out, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return out, err
 	}
-	seen := &store.SeenTx{Hash: t.Hash, AmountNano: t.AmountNano, SeenAt: s.now()}
+	seen = &store.SeenTx{Hash: t.Hash, AmountNano: t.AmountNano, SeenAt: s.now()}
 	record := func(kind string, ref int64) (Outcome, error) {
 		seen.Kind, seen.RefID = kind, ref
 		out.Kind = kind
@@ -233,15 +316,26 @@ func (s *Shop) listenLoop(ctx context.Context) {
 			}
 			return err
 		})
+		// A failed batch is reported here: the real listener retries it
+		// itself, the sandbox returns the error and restarts.
+		applyFailed := false
 		if err == nil {
 			err = s.chain.Stream(ctx, cursor, func(ctx context.Context, b ton.Batch) error {
 				attempt = 0
 				_, err := s.ApplyBatch(ctx, b)
+				if applyFailed = err != nil && ctx.Err() == nil; applyFailed {
+					s.listenFailed(err)
+				} else if err == nil {
+					s.listenOK()
+				}
 				return err
 			})
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if !applyFailed {
+			s.listenFailed(err)
 		}
 		s.log.Error("payment listener stopped; restarting from the stored cursor", "err", err)
 		if !wait.Sleep(ctx, wait.Backoff(attempt, 200*time.Millisecond, 30*time.Second)) {

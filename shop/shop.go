@@ -109,6 +109,7 @@ type Shop struct {
 	authMu    sync.RWMutex
 	authCache map[string]authEntry
 	authGen   uint64 // bumped by every forget
+	listen    listenerState
 }
 
 // New builds the shop.

@@ -34,10 +34,10 @@ type Parked struct {
 
 	Error    string    `json:"error"` // why processing failed
 	ParkedAt time.Time `json:"parked_at"`
-	// Retries counts operator retries that failed again; LastRetryError is
-	// the latest one's error.
-	Retries        int    `json:"retries,omitempty"`
-	LastRetryError string `json:"last_retry_error,omitempty"`
+	// FailedAttempts counts operator retries and assignments that failed;
+	// LastAttemptError is the latest one's error.
+	FailedAttempts   int    `json:"failed_attempts,omitempty"`
+	LastAttemptError string `json:"last_attempt_error,omitempty"`
 
 	// Set once, when an operator resolves it (ParkedRetried | ParkedAssigned):
 	// where the money went, as its seen record says (kind and ref id).

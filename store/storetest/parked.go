@@ -48,7 +48,7 @@ func testParked(t *testing.T, st store.Store) {
 	}
 	// resolve the second, record a failed retry on the third
 	ps[1].ResolvedAt, ps[1].Resolution, ps[1].ResolvedKind, ps[1].ResolvedRefID = at(time.Hour), store.ParkedAssigned, store.SeenLedger, 42
-	ps[2].Retries, ps[2].LastRetryError = 1, "still overflows"
+	ps[2].FailedAttempts, ps[2].LastAttemptError = 1, "still overflows"
 	update(t, st, func(tx store.Tx) error {
 		if err := tx.PutParked(ps[1]); err != nil {
 			return err
