@@ -26,6 +26,7 @@ import (
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/fulfil/fragment"
+	"github.com/theopenmoney/openmoney/fulfil/manual"
 	"github.com/theopenmoney/openmoney/metrics"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -232,6 +233,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 			a.background = append(a.background, func(ctx context.Context) error { return prov.Run(ctx, time.Minute) })
 		}
 	}
+	if cfg.Fulfillment.Provider == "manual" {
+		deps.Provider = manual.Provider{} // an operator delivers: docs/OPERATIONS.md
+	}
 	if deps.Provider == nil {
 		deps.Provider = fulfil.Sandbox{}
 	}
@@ -250,6 +254,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	a.shop, err = shop.New(deps)
 	if err != nil {
 		return nil, err
+	}
+	if a.metrics != nil {
+		a.metrics.WatchParked(a.shop.ParkedCount)
 	}
 	a.shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
 	if listener != nil {
@@ -413,8 +420,11 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows, %d chain transfers seen, %d unmatched deposits\n",
-		storeName(cfg), rep.Partners, rep.Orders, rep.LedgerRows, rep.SeenTx, rep.Unmatched)
+	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows, %d chain transfers seen, %d unmatched deposits, %d parked transfers (%d resolved)\n",
+		storeName(cfg), rep.Partners, rep.Orders, rep.LedgerRows, rep.SeenTx, rep.Unmatched, rep.Parked+rep.ParkedResolved, rep.ParkedResolved)
+	if rep.Parked > 0 {
+		fmt.Fprintf(stdout, "%d parked transfers wait for the operator (neither lost nor credited): GET /api/v1/admin/parked\n", rep.Parked)
+	}
 	if len(rep.Violations) > 0 {
 		for _, v := range rep.Violations {
 			fmt.Fprintln(stdout, "VIOLATION:", v)

@@ -122,8 +122,9 @@ func (srv *server) handleAdminUnmatched() http.Handler {
 }
 
 type assignBody struct {
-	OrderID   *int64 `json:"order_id"`
-	PartnerID *int64 `json:"partner_id"`
+	OrderID   *int64  `json:"order_id"`
+	PartnerID *int64  `json:"partner_id"`
+	Operator  *string `json:"operator"`
 }
 
 // AssignView is the answer of POST /admin/unmatched/{id}/assign.
@@ -144,7 +145,8 @@ func (srv *server) handleAdminAssign() http.Handler {
 		if err := decodeJSON(r, &b); err != nil {
 			return nil, err
 		}
-		a, err := srv.shop.AssignUnmatched(r.Context(), id, shop.AssignTarget{OrderID: deref(b.OrderID), PartnerID: deref(b.PartnerID)})
+		a, err := srv.shop.AssignUnmatched(r.Context(), id, shop.AssignTarget{OrderID: deref(b.OrderID), PartnerID: deref(b.PartnerID),
+			By: actor(r, b.Operator)})
 		if err != nil {
 			return nil, err
 		}
@@ -154,13 +156,17 @@ func (srv *server) handleAdminAssign() http.Handler {
 
 // IntegrityView is GET /admin/integrity: ok is false when any invariant is broken.
 type IntegrityView struct {
-	OK         bool     `json:"ok"`
-	Partners   int      `json:"partners"`
-	Orders     int      `json:"orders"`
-	LedgerRows int      `json:"ledger_rows"`
-	SeenTx     int      `json:"seen_tx"`
-	Unmatched  int      `json:"unmatched"`
-	Violations []string `json:"violations"`
+	OK         bool `json:"ok"`
+	Partners   int  `json:"partners"`
+	Orders     int  `json:"orders"`
+	LedgerRows int  `json:"ledger_rows"`
+	SeenTx     int  `json:"seen_tx"`
+	Unmatched  int  `json:"unmatched"`
+	// Parked transfers waiting for the operator (not a violation), and
+	// those resolved.
+	Parked         int      `json:"parked"`
+	ParkedResolved int      `json:"parked_resolved"`
+	Violations     []string `json:"violations"`
 }
 
 // handleAdminIntegrity is GET /admin/integrity (200 whatever the outcome;
@@ -172,7 +178,8 @@ func (srv *server) handleAdminIntegrity() http.Handler {
 			return nil, err
 		}
 		v := IntegrityView{OK: len(rep.Violations) == 0, Partners: rep.Partners, Orders: rep.Orders,
-			LedgerRows: rep.LedgerRows, SeenTx: rep.SeenTx, Unmatched: rep.Unmatched, Violations: rep.Violations}
+			LedgerRows: rep.LedgerRows, SeenTx: rep.SeenTx, Unmatched: rep.Unmatched, Parked: rep.Parked,
+			ParkedResolved: rep.ParkedResolved, Violations: rep.Violations}
 		if v.Violations == nil {
 			v.Violations = []string{}
 		}

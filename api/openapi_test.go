@@ -500,6 +500,7 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "POST", "/api/v1/admin/partners/"+vid+"/revoke-key", adminToken, "").must(t, 404, "NOT_FOUND")
 	c.call(t, te, "POST", "/api/v1/admin/partners/x/revoke-key", adminToken, "").must(t, 422, "VALIDATION_ERROR")
 	te.call(t, "GET", "/api/v1/balance", victim, "").must(t, 401, "UNAUTHORIZED")
+	adminSafetyExchanges(t, c, te, adminToken) // parked transfers, manual deliveries, the audit log
 
 	// Unknown paths and wrong methods: not in the document either.
 	c.unrouted(t, te, "GET", "/api/v1/nope", key, routers.ErrPathNotFound, "NotFound")
@@ -631,6 +632,8 @@ func TestOpenAPISchemasMatchViews(t *testing.T) {
 		"Webhook": api.WebhookView{}, "WebhookDelivery": api.WebhookDeliveryView{}, "WebhookTest": api.WebhookTestView{},
 		"WebhookDeleted": api.WebhookDeletedView{}, "UnmatchedDeposit": api.UnmatchedView{}, "Assignment": api.AssignView{},
 		"Integrity": api.IntegrityView{}, "AdminPartner": api.AdminPartnerView{}, "Revoked": api.RevokedView{},
+		"ParkedTransfer": api.ParkedView{}, "ParkedResolution": api.ParkedResolutionView{}, "AdminOrder": api.AdminOrderView{},
+		"AuditEntry": api.AuditView{},
 	} {
 		sr := doc.Components.Schemas[name]
 		if sr == nil {

@@ -83,6 +83,15 @@ func (srv *server) adminRoutes() []routeDef {
 		{Route: Route{get, "/admin/integrity", false, false, "Run the integrity check on the live store"}, handler: srv.handleAdminIntegrity()},
 		{Route: Route{get, "/admin/partners", false, false, "List partners with balances and key status"}, handler: srv.handleAdminPartners()},
 		{Route: Route{post, "/admin/partners/{id}/revoke-key", false, false, "Revoke a partner's active key"}, handler: srv.handleAdminRevokeKey()},
+		// Parked transfers, manual deliveries, the audit log (admin_safety.go)
+		{Route: Route{get, "/admin/parked", false, false, "List parked transfers (their processing failed)"}, handler: srv.handleAdminParked()},
+		{Route: Route{get, "/admin/parked/{id}", false, false, "Get one parked transfer"}, handler: srv.handleAdminParkedOne()},
+		{Route: Route{post, "/admin/parked/{id}/retry", false, false, "Run the payment rules again on a parked transfer, once"}, handler: srv.handleAdminParkedRetry()},
+		{Route: Route{post, "/admin/parked/{id}/assign", false, false, "Assign a parked transfer to an order's or a partner's balance, once"}, handler: srv.handleAdminParkedAssign()},
+		{Route: Route{get, "/admin/deliveries", false, false, "List orders waiting for delivery, oldest first"}, handler: srv.handleAdminDeliveries()},
+		{Route: Route{post, "/admin/orders/{id}/mark-delivered", false, false, "Mark an order delivered by hand, once (manual provider)"}, handler: srv.handleAdminMarkDelivered()},
+		{Route: Route{post, "/admin/orders/{id}/mark-failed", false, false, "Mark a manual delivery failed and refund the order, once"}, handler: srv.handleAdminMarkFailed()},
+		{Route: Route{get, "/admin/audit", false, false, "List the operators' actions, oldest first"}, handler: srv.handleAdminAudit()},
 	}
 }
 

@@ -68,7 +68,7 @@ func (c *Config) Validate() error {
 		return bad("ton.config_url", "must be an http(s) URL, got %q", c.TON.ConfigURL)
 	}
 	switch c.Fulfillment.Provider {
-	case "sandbox":
+	case "sandbox", "manual":
 	case "fragment":
 		f := c.Fulfillment.Fragment
 		if !isHTTPURL(f.BaseURL) {
@@ -84,7 +84,7 @@ func (c *Config) Validate() error {
 			return bad("fulfillment.provider", "fragment pays real TON and needs ton.network testnet or mainnet")
 		}
 	default:
-		return bad("fulfillment.provider", "must be sandbox or fragment, got %q", c.Fulfillment.Provider)
+		return bad("fulfillment.provider", "must be sandbox, fragment or manual, got %q", c.Fulfillment.Provider)
 	}
 	zero := new(big.Rat)
 	if c.Pricing.TonUSD == "" || c.Pricing.TonUSD.Rat().Cmp(zero) < 0 {

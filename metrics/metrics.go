@@ -1,6 +1,6 @@
 // Package metrics exposes the service's Prometheus metrics on their own
 // registry (never the global default one). It implements the api's request
-// Observer and the shop's Observer, so neither of those packages depends on
+// Observer and the shop's Observer (and PaymentsObserver), so neither of those packages depends on
 // Prometheus, and serves /metrics on a listener of its own (metrics.listen),
 // never on the partner API's.
 //
@@ -44,6 +44,8 @@ type Metrics struct {
 	notifications  *prometheus.CounterVec
 	webhooks       *prometheus.CounterVec
 	telegramErrors prometheus.Counter
+	parked         prometheus.Counter
+	listenerFails  prometheus.Counter
 }
 
 // New builds the metrics on a fresh registry, with the Go runtime and
@@ -80,9 +82,13 @@ func New() *Metrics {
 			[]string{"outcome"}),
 		telegramErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "telegram",
 			Name: "send_errors_total", Help: "Telegram notification sends that failed (will be retried)."}),
+		parked: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "payments",
+			Name: "parked_total", Help: "Incoming transfers parked because their processing failed (each once)."}),
+		listenerFails: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "listener",
+			Name: "failures_total", Help: "Times the payment listener failed to record a batch or stopped, and retried."}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.transitions, m.received, m.transfers,
-		m.deliveries, m.notifications, m.webhooks, m.telegramErrors,
+		m.deliveries, m.notifications, m.webhooks, m.telegramErrors, m.parked, m.listenerFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{shop.DeliveryCompleted, shop.DeliveryRefunded, shop.DeliveryRetry} {
 		m.deliveries.WithLabelValues(o) // present at 0 from the start
@@ -122,6 +128,28 @@ func (m *Metrics) WatchListener(status func() ton.Status) {
 			}),
 	)
 }
+
+// WatchParked adds a gauge read at each scrape: the parked transfers
+// waiting for the operator (shop.ParkedCount); -1 when the store cannot say.
+func (m *Metrics) WatchParked(count func(context.Context) (int, error)) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "payments",
+		Name: "parked_transfers", Help: "Incoming transfers parked and waiting for the operator (GET /api/v1/admin/parked)."},
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := count(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
+}
+
+// TransfersParked implements shop.PaymentsObserver.
+func (m *Metrics) TransfersParked(n int) { m.parked.Add(float64(n)) }
+
+// ListenerFailed implements shop.PaymentsObserver.
+func (m *Metrics) ListenerFailed() { m.listenerFails.Inc() }
 
 // ObserveRequest implements api.Observer.
 func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -268,4 +269,41 @@ func TestServeOnItsOwnListener(t *testing.T) {
 
 func tonTopup(to string) ton.Transfer {
 	return ton.Transfer{Hash: strings.Repeat("ab", 32), To: to, AmountNano: 2_000_000_000, ChainTime: time.Now(), Incoming: true}
+}
+
+// A poison transfer is counted once and shows in the gauge until an
+// operator resolves it; its money counts as received only then.
+func TestParkedTransfers(t *testing.T) {
+	m := metrics.New()
+	env := shoptest.New(t, shoptest.Options{Observer: m})
+	m.WatchParked(env.Shop.ParkedCount)
+	ctx := context.Background()
+	p, _ := env.Partner(t)
+	q, _ := env.Partner(t)
+	if _, err := env.Shop.ApplyTransfer(ctx, tonTopup(p.TopupAddress)); err != nil {
+		t.Fatal(err)
+	}
+	poison := ton.Transfer{Hash: strings.Repeat("cd", 32), To: p.TopupAddress, AmountNano: math.MaxInt64, ChainTime: time.Now(), Incoming: true}
+	for range 2 { // the replay counts nothing
+		if _, err := env.Shop.ApplyTransfer(ctx, poison); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := scrape(t, m.Handler())
+	if got["openmoney_payments_parked_transfers"] != 1 || got["openmoney_payments_parked_total"] != 1 ||
+		got["openmoney_ton_received_transfers_total"] != 1 {
+		t.Fatalf("after parking: %v", got)
+	}
+	out, err := env.Shop.ApplyTransfer(ctx, poison)
+	if err != nil || out.Kind != "parked" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if _, err := env.Shop.AssignParked(ctx, out.ParkedID, shop.AssignTarget{PartnerID: q.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = scrape(t, m.Handler())
+	if got["openmoney_payments_parked_transfers"] != 0 || got["openmoney_payments_parked_total"] != 1 ||
+		got["openmoney_ton_received_transfers_total"] != 2 {
+		t.Fatalf("after assigning: %v", got)
+	}
 }
