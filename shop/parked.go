@@ -222,6 +222,10 @@ func (s *Shop) refused(ctx context.Context, id int64, who Actor, what string, re
 		}
 		return s.audit(tx, who, AuditEntry{Action: AuditParkedRefused, ParkedID: id, Detail: what + ": " + msg})
 	})
+	var be *Error
+	if errors.As(err, &be) {
+		return be // resolved by a concurrent call meanwhile: that is the answer now
+	}
 	if err != nil {
 		s.log.Error("recording a refused operator attempt", "parked_id", id, "err", err)
 	}

@@ -40,11 +40,10 @@ const copyBatch = 500
 
 // Copy copies every record of from into to, ids included: meta (seeds,
 // cursors), partners and their indexes, api key hashes, orders, ledger rows,
-// seen tx hashes, unmatched deposits, parked transfers, the operators'
-// audit log, idempotency records, outbox items,
-// webhooks and their delivery log, and the sandbox chain. to must be empty
-// (no meta, partners, orders or ledger rows); both stores must not be in use
-// by a running service. It reads from one snapshot of from and writes in
+// seen tx hashes, unmatched deposits, parked transfers, the operators' audit
+// log, idempotency records, outbox items, webhooks and their delivery log,
+// and the sandbox chain. to must be empty (no meta, partners, orders or
+// ledger rows); both stores must not be in use by a running service. It reads from one snapshot of from and writes in
 // batches; progress (may be nil) gets a line per record kind. Check both
 // sides with shop.Check afterwards.
 func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
