@@ -52,6 +52,14 @@ func (c *chainClient) CurrentMasterchainInfo(ctx context.Context) (*tonapi.Block
 	return api.CurrentMasterchainInfo(ctx)
 }
 
+func (c *chainClient) GetBlockData(ctx context.Context, block *tonapi.BlockIDExt) (*tlb.Block, error) {
+	api, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetBlockData(ctx, block)
+}
+
 func (c *chainClient) GetAccount(ctx context.Context, block *tonapi.BlockIDExt, addr *address.Address) (*tlb.Account, error) {
 	api, err := c.get(ctx)
 	if err != nil {

@@ -257,6 +257,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	}
 	if a.metrics != nil {
 		a.metrics.WatchParked(a.shop.ParkedCount)
+		a.metrics.WatchHolds(a.shop.HeldDeliveries)
 	}
 	a.shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
 	if listener != nil {

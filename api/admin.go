@@ -187,6 +187,16 @@ func (srv *server) handleAdminIntegrity() http.Handler {
 	})
 }
 
+// handleAdminHeld is GET /admin/deliveries/held: the deliveries held for the
+// service wallet's funds or the chain view, the wallet balance against what
+// they need, and what the service owes (orders awaiting delivery, partner
+// balances). Kept off the public /health, which shows only the summary.
+func (srv *server) handleAdminHeld() http.Handler {
+	return srv.api(func(r *http.Request) (any, error) {
+		return srv.shop.HeldReport(r.Context())
+	})
+}
+
 // KeyView describes a partner key without revealing it.
 type KeyView struct {
 	Prefix     string  `json:"prefix"`

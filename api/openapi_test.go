@@ -325,6 +325,13 @@ type downProvider struct{ fulfil.Sandbox }
 
 func (downProvider) Available() error { return fulfil.ErrUnavailable }
 
+// poorProvider is the sandbox provider with a service wallet too poor to pay.
+type poorProvider struct{ fulfil.Sandbox }
+
+func (poorProvider) Deliver(context.Context, fulfil.Request, fulfil.SaveFunc) (fulfil.Result, error) {
+	return fulfil.Result{}, &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: 1000, NeedNano: 500_000_000, Detail: "too poor"}
+}
+
 // Real responses of the handler, validated against openapi.json: every
 // documented operation is exercised with a 200 and the error statuses
 // partners meet.
@@ -529,6 +536,40 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 		t.Errorf("health with the provider down: %q", h.Status)
 	}
 
+	// A delivery held for funds: health degraded with the summary, the
+	// admin report with the order and what is owed.
+	poor := newEnv(t, func(cfg *config.Config, o *shoptest.Options) {
+		cfg.Admin.Token = adminToken
+		o.Provider = poorProvider{}
+	})
+	poor.Run(t)
+	_, pkey := poor.Partner(t)
+	po := c.call(t, poor, "POST", "/api/v1/orders/stars", pkey, quickstartBody).must(t, 200).order(t)
+	c.call(t, poor, "POST", "/api/v1/sandbox/transfers", pkey,
+		`{"to_address":"`+*po.PaymentAddress+`","amount_nanoton":"`+po.PriceNanoton+`","comment":"`+*po.PaymentMemo+`"}`).must(t, 200)
+	eventually(t, "delivery held", func() bool { return poor.Shop.HeldDeliveries() != nil })
+	var ph struct {
+		Status string `json:"status"`
+		Held   *struct {
+			Shortfall string `json:"shortfall_nanoton"`
+		} `json:"deliveries_held"`
+	}
+	c.call(t, poor, "GET", "/api/v1/health", "", "").must(t, 200).data(t, &ph)
+	if ph.Status != "degraded" || ph.Held == nil || ph.Held.Shortfall != "499999000" {
+		t.Errorf("health with a held delivery: %+v", ph)
+	}
+	var rep struct {
+		Held []struct {
+			OrderID int64 `json:"order_id"`
+		} `json:"held"`
+		Owed string `json:"owed_orders_nanoton"`
+	}
+	c.call(t, poor, "GET", "/api/v1/admin/deliveries/held", adminToken, "").must(t, 200).data(t, &rep)
+	if len(rep.Held) != 1 || rep.Held[0].OrderID != po.ID || rep.Owed != po.PriceNanoton {
+		t.Errorf("held report %+v", rep)
+	}
+	c.call(t, poor, "GET", "/api/v1/admin/deliveries/held", pkey, "").must(t, 401, "UNAUTHORIZED")
+
 	// Outside sandbox mode the sandbox routes answer 404 (documented).
 	cfg := config.Default()
 	cfg.TON.Network = "testnet"
@@ -633,7 +674,8 @@ func TestOpenAPISchemasMatchViews(t *testing.T) {
 		"WebhookDeleted": api.WebhookDeletedView{}, "UnmatchedDeposit": api.UnmatchedView{}, "Assignment": api.AssignView{},
 		"Integrity": api.IntegrityView{}, "AdminPartner": api.AdminPartnerView{}, "Revoked": api.RevokedView{},
 		"ParkedTransfer": api.ParkedView{}, "ParkedResolution": api.ParkedResolutionView{}, "AdminOrder": api.AdminOrderView{},
-		"AuditEntry": api.AuditView{},
+		"AuditEntry":  api.AuditView{},
+		"HoldSummary": shop.HoldSummary{}, "HeldDelivery": shop.HeldDelivery{}, "HeldReport": shop.HeldReport{},
 	} {
 		sr := doc.Components.Schemas[name]
 		if sr == nil {

@@ -92,6 +92,7 @@ func (srv *server) adminRoutes() []routeDef {
 		{Route: Route{post, "/admin/orders/{id}/mark-delivered", false, false, "Mark an order delivered by hand, once (manual provider)"}, handler: srv.handleAdminMarkDelivered()},
 		{Route: Route{post, "/admin/orders/{id}/mark-failed", false, false, "Mark a manual delivery failed and refund the order, once"}, handler: srv.handleAdminMarkFailed()},
 		{Route: Route{get, "/admin/audit", false, false, "List the operators' actions, oldest first"}, handler: srv.handleAdminAudit()},
+		{Route: Route{get, "/admin/deliveries/held", false, false, "Deliveries waiting for funds or the chain, with the wallet balance against what is owed"}, handler: srv.handleAdminHeld()},
 	}
 }
 

@@ -6,7 +6,9 @@ package fulfil
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 )
 
 // Kinds of delivery.
@@ -32,6 +34,43 @@ var ErrAwaitingOperator = errors.New("fulfil: awaiting the operator")
 // by hand; only their orders may be marked delivered or failed by hand.
 type ByOperator interface {
 	DeliveredByOperator() bool
+}
+
+// ErrHeld wraps a delivery that waits for a condition outside the order: the
+// service wallet is short of funds, or the chain view is too far behind to
+// settle a payment already sent. Nothing is refunded for it and the attempt
+// does not count as a failure: the order stays processing and the shop tries
+// again at a steady pace until the condition clears. New orders are still
+// taken. Returned errors are a *Hold.
+var ErrHeld = errors.New("fulfil: delivery held")
+
+// ErrInsufficientFunds is the ErrHeld of a service wallet that cannot pay
+// for the delivery, fees included.
+var ErrInsufficientFunds = fmt.Errorf("%w: service wallet short of funds", ErrHeld)
+
+// Hold reasons.
+const (
+	HoldFunds       = "insufficient_funds" // the service wallet cannot pay, fees included
+	HoldChainBehind = "chain_behind"       // the chain view is too old to settle a sent payment
+)
+
+// Hold is the error of a held delivery (errors.Is(err, ErrHeld)).
+type Hold struct {
+	Reason string // HoldFunds or HoldChainBehind
+	Detail string // one sentence for the operator
+	// HoldFunds: the wallet balance read for this attempt and what the
+	// delivery needs (payment plus fee reserve), in nanotons.
+	BalanceNano, NeedNano int64
+	// HoldChainBehind: the chain time of the newest view the provider got.
+	ChainTime time.Time
+}
+
+func (h *Hold) Error() string { return "fulfil: delivery held (" + h.Reason + "): " + h.Detail }
+
+// Is makes errors.Is(h, ErrHeld) true, and errors.Is(h, ErrInsufficientFunds)
+// for a funds hold.
+func (h *Hold) Is(target error) bool {
+	return target == ErrHeld || (target == ErrInsufficientFunds && h.Reason == HoldFunds)
 }
 
 // Request is one delivery. Ref is stable for the order, so a retried call

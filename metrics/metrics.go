@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -72,7 +73,7 @@ func New() *Metrics {
 		transfers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "ton",
 			Name: "received_transfers_total", Help: "Incoming transfers accounted, each once."}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "delivery",
-			Name: "outcomes_total", Help: "Delivery attempt outcomes: completed, refunded, retry."},
+			Name: "outcomes_total", Help: "Delivery attempt outcomes: completed, refunded, retry, held (waits for funds or the chain; never refunded for it)."},
 			[]string{"outcome"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "notifications",
 			Name: "total", Help: "Outbox sends by channel (telegram, webhook) and outcome (sent, error, failed)."},
@@ -90,7 +91,7 @@ func New() *Metrics {
 	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.transitions, m.received, m.transfers,
 		m.deliveries, m.notifications, m.webhooks, m.telegramErrors, m.parked, m.listenerFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, o := range []string{shop.DeliveryCompleted, shop.DeliveryRefunded, shop.DeliveryRetry} {
+	for _, o := range []string{shop.DeliveryCompleted, shop.DeliveryRefunded, shop.DeliveryRetry, shop.DeliveryHeld} {
 		m.deliveries.WithLabelValues(o) // present at 0 from the start
 	}
 	for _, o := range []string{shop.NotifySent, shop.NotifyError, shop.NotifyFailed} {
@@ -151,6 +152,38 @@ func (m *Metrics) TransfersParked(n int) { m.parked.Add(float64(n)) }
 // ListenerFailed implements shop.PaymentsObserver.
 func (m *Metrics) ListenerFailed() { m.listenerFails.Inc() }
 
+// WatchHolds adds gauges read at each scrape from the shop's held
+// deliveries (shop.HeldDeliveries): how many orders wait, by reason, and
+// for funds the wallet balance and the shortfall, for the chain the lag.
+func (m *Metrics) WatchHolds(held func() *shop.HoldSummary) {
+	gauge := func(name, help string, labels prometheus.Labels, f func(*shop.HoldSummary) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "delivery", Name: name,
+			Help: help, ConstLabels: labels}, func() float64 {
+			if h := held(); h != nil {
+				return f(h)
+			}
+			return 0
+		})
+	}
+	for _, reason := range []string{fulfil.HoldFunds, fulfil.HoldChainBehind} {
+		m.reg.MustRegister(gauge("held_orders", "Paid orders whose delivery waits (stays processing, never refunded for it), by reason: insufficient_funds (the service wallet cannot pay, fees included), chain_behind (the chain view is too old to settle a sent payment).",
+			prometheus.Labels{"reason": reason}, func(h *shop.HoldSummary) float64 { return float64(h.ByReason[reason]) }))
+	}
+	m.reg.MustRegister(
+		gauge("held_shortfall_nanotons", "Nanotons to add to the service wallet so every delivery held for funds can be paid (0 when none is).",
+			nil, func(h *shop.HoldSummary) float64 { return float64(h.ShortfallNano) }),
+		gauge("held_wallet_balance_nanotons", "The service wallet balance as last read by a delivery held for funds (0 when none is).",
+			nil, func(h *shop.HoldSummary) float64 {
+				if h.WalletBalanceNano == nil {
+					return 0
+				}
+				return float64(*h.WalletBalanceNano)
+			}),
+		gauge("held_chain_lag_seconds", "How far the chain view of a delivery held for the chain is behind this clock (0 when none is).",
+			nil, func(h *shop.HoldSummary) float64 { return h.ChainLagSeconds }),
+	)
+}
+
 // ObserveRequest implements api.Observer.
 func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
 	if route == "" {
@@ -196,7 +229,8 @@ func (m *Metrics) Received(nanos int64) {
 
 // Delivery implements shop.Observer.
 func (m *Metrics) Delivery(outcome string) {
-	ok := outcome == shop.DeliveryCompleted || outcome == shop.DeliveryRefunded || outcome == shop.DeliveryRetry
+	ok := outcome == shop.DeliveryCompleted || outcome == shop.DeliveryRefunded || outcome == shop.DeliveryRetry ||
+		outcome == shop.DeliveryHeld
 	m.deliveries.WithLabelValues(known(outcome, ok)).Inc()
 }
 

@@ -10,15 +10,18 @@ import (
 
 // Health is the service's health report.
 type Health struct {
-	Status     string         `json:"status"` // ok | degraded
-	Version    string         `json:"version"`
-	Network    string         `json:"network"`
-	Store      string         `json:"store"`
-	Listener   ton.Status     `json:"ton_listener"`
-	Provider   string         `json:"fulfillment"`
-	Rate       string         `json:"rate"`
-	Payments   PaymentsHealth `json:"payments"`
-	Components map[string]any `json:"components,omitempty"`
+	Status   string         `json:"status"` // ok | degraded
+	Version  string         `json:"version"`
+	Network  string         `json:"network"`
+	Store    string         `json:"store"`
+	Listener ton.Status     `json:"ton_listener"`
+	Provider string         `json:"fulfillment"`
+	Rate     string         `json:"rate"`
+	Payments PaymentsHealth `json:"payments"`
+	// DeliveriesHeld: paid orders waiting on the service wallet's funds or
+	// on the chain view (holds.go); the status is degraded while any is.
+	DeliveriesHeld *HoldSummary   `json:"deliveries_held,omitempty"`
+	Components     map[string]any `json:"components,omitempty"`
 }
 
 // MaxListenerLag beyond which the listener counts as degraded.
@@ -51,6 +54,9 @@ func (s *Shop) Health(ctx context.Context) Health {
 	}
 	if _, err := s.rates.Current(ctx); err != nil {
 		h.Rate, h.Status = "unavailable: "+err.Error(), "degraded"
+	}
+	if h.DeliveriesHeld = s.HeldDeliveries(); h.DeliveriesHeld != nil {
+		h.Status = "degraded"
 	}
 	s.healthMu.Lock()
 	defer s.healthMu.Unlock()

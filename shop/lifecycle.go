@@ -125,6 +125,9 @@ func (s *Shop) DeliverDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(ids) < 500 {
+		s.held.keep(ids)
+	}
 	done := 0
 	for _, id := range ids {
 		if ctx.Err() != nil {
@@ -190,6 +193,10 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		})
 	}
 	res, derr := s.provider.Deliver(ctx, req, save)
+	if hold, ok := asHold(derr); ok { // wait, never refund (holds.go)
+		return false, s.holdDelivery(ctx, id, hold)
+	}
+	s.held.drop(id)
 	switch {
 	case derr == nil:
 		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {

@@ -20,7 +20,7 @@ type Observer interface {
 	// (to an order, a balance or an unmatched deposit), in nanotons.
 	Received(nanos int64)
 	// Delivery: a delivery attempt ended; outcome is DeliveryCompleted,
-	// DeliveryRefunded or DeliveryRetry.
+	// DeliveryRefunded, DeliveryRetry or DeliveryHeld.
 	Delivery(outcome string)
 	// Notification: one outbox item was handed to a channel's notifier
 	// (ChannelTelegram, ChannelWebhook); outcome is NotifySent or NotifyError
@@ -41,6 +41,7 @@ const (
 	DeliveryCompleted = "completed"
 	DeliveryRefunded  = "refunded"
 	DeliveryRetry     = "retry"
+	DeliveryHeld      = "held" // a *fulfil.Hold: waits, not refunded (holds.go)
 	NotifySent        = "sent"
 	NotifyError       = "error"
 	NotifyFailed      = "failed"

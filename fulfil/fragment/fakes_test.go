@@ -56,6 +56,7 @@ type fakeFragment struct {
 	nextReq              int
 	confirms             []map[string]string
 	lastCookie, lastHash string
+	now                  func() time.Time // link times (default time.Now)
 }
 
 type fakeCall struct {
@@ -258,10 +259,14 @@ func (f *fakeFragment) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := json.Unmarshal([]byte(form["device"]), &dev); err != nil || dev["maxProtocolVersion"] == nil {
 			f.t.Errorf("bad device field %q", form["device"])
 		}
-		valid := time.Now().Add(f.linkValidFor).Unix()
+		now := time.Now
+		if f.now != nil {
+			now = f.now
+		}
+		valid := now().Add(f.linkValidFor).Unix()
 		if f.expiredLinks > 0 {
 			f.expiredLinks--
-			valid = time.Now().Add(-time.Minute).Unix()
+			valid = now().Add(-time.Minute).Unix()
 		}
 		ans := map[string]any{"ok": true, "transaction": map[string]any{
 			"validUntil": valid,
@@ -319,6 +324,9 @@ type fakePayer struct {
 	final    Status
 	onLookup func(n int) // hook
 	lookErr  int         // Lookup fails this many times first
+	// txTime, viewTime: the payment's chain time and how far the view
+	// reaches (defaults: an hour ago, now).
+	txTime, viewTime time.Time
 }
 
 func newFakePayer() *fakePayer {
@@ -406,15 +414,18 @@ func (p *fakePayer) Lookup(ctx context.Context, s SentMessage) (Outcome, error) 
 		known = known || r.ExtHash == s.ExtHash
 	}
 	if !known {
-		return Outcome{Status: StatusExpired, Detail: "unknown message"}, nil
+		return Outcome{Status: StatusExpired, Detail: "unknown message", ChainTime: time.Now()}, nil
 	}
 	if p.pending > 0 || p.lost {
 		if p.pending > 0 {
 			p.pending--
 		}
-		return Outcome{Status: StatusPending}, nil
+		return Outcome{Status: StatusPending, ChainTime: time.Now()}, nil
 	}
-	out := Outcome{Status: p.final, TxHash: strings.Repeat("e", 60) + s.ExtHash[60:], LT: 42, Time: time.Now().Add(-time.Hour)}
+	out := Outcome{Status: p.final, TxHash: strings.Repeat("e", 60) + s.ExtHash[60:], LT: 42, Time: time.Now().Add(-time.Hour), ChainTime: time.Now()}
+	if !p.txTime.IsZero() {
+		out.Time, out.ChainTime = p.txTime, p.viewTime
+	}
 	return out, nil
 }
 

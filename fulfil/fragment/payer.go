@@ -22,12 +22,15 @@ type Payer interface {
 	// with what identifies it, and only when record returns nil broadcasts
 	// it. It returns without waiting for the chain. When record fails
 	// nothing is broadcast. An error after record succeeded means the message
-	// may or may not be on its way: use Lookup.
+	// may or may not be on its way: use Lookup. When the wallet, in the view
+	// the message is signed at, holds less than AmountNano + ReserveNano,
+	// nothing is signed and the error is a *fulfil.Hold (HoldFunds).
 	Send(ctx context.Context, m Message, record func(context.Context, SentMessage) error) (SentMessage, error)
 	// Resend broadcasts the same signed message again (harmless: the
 	// wallet's seqno lets it execute at most once).
 	Resend(ctx context.Context, s SentMessage) error
-	// Lookup tells what happened to s on chain.
+	// Lookup tells what happened to s on chain, judged in chain time (see
+	// expiredInView): Outcome.ChainTime must be set.
 	Lookup(ctx context.Context, s SentMessage) (Outcome, error)
 }
 
@@ -48,6 +51,8 @@ type Message struct {
 	// ValidUntil bounds the wallet message's own expiry (Fragment's link
 	// validUntil); the payer may choose an earlier one.
 	ValidUntil time.Time
+	// ReserveNano is what the wallet must hold beyond AmountNano (fees).
+	ReserveNano int64
 }
 
 // SentMessage identifies a signed external message of the service wallet. It
@@ -112,5 +117,13 @@ type Outcome struct {
 	TxHash string    // hex hash of the wallet transaction that executed the message
 	LT     uint64    // its logical time
 	Time   time.Time // its chain time
-	Detail string    // human explanation for failures
+	Detail string    // human explanation for failures and held lookups
+	// ChainTime is how far the view the outcome was read from reaches, in
+	// chain time. The bounce window and expiry are measured against it.
+	ChainTime time.Time
+	// Behind: pending only because the view is behind. By the local clock
+	// the message expired (valid_until + margin has passed) but the view's
+	// chain time has not reached that point, so nothing can be concluded;
+	// a refund now could refund a payment that executed.
+	Behind bool
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
@@ -62,7 +63,8 @@ type Options struct {
 	RecipientCacheTTL time.Duration
 
 	// FeeReserveNano is what the wallet must hold beyond the payment itself
-	// (default 0.05 TON); a poorer wallet fails the order before paying.
+	// (default 0.05 TON); with a poorer wallet the delivery is held
+	// (fulfil.ErrInsufficientFunds) until the wallet is funded.
 	FeeReserveNano int64
 	// MaxAmountNano refuses to pay any single Fragment message above it
 	// (0 = no cap), a guard against a wrong price.
@@ -107,6 +109,10 @@ type Provider struct {
 	downReason string
 	downSince  time.Time
 	cache      map[string]cachedRecipient
+	// short: deliveries held for funds (Ref → what they needed). Their next
+	// attempt first reads the balance, and only a wallet that now covers
+	// the need asks Fragment for a new payment link.
+	short map[string]int64
 }
 
 type cachedRecipient struct {
@@ -146,6 +152,7 @@ func New(opts Options) (*Provider, error) {
 		opt:       opts,
 		hash:      strings.ToLower(hash),
 		cache:     map[string]cachedRecipient{},
+		short:     map[string]int64{},
 	}
 	if p.http == nil {
 		p.http = &http.Client{Timeout: 20 * time.Second}
@@ -336,6 +343,9 @@ type deliveryState struct {
 	Message  stateMessage `json:"message"`
 	Confirm  *confirmInfo `json:"confirm,omitempty"`
 	Sent     *SentMessage `json:"sent"`
+	// Prev: earlier messages of this delivery that ran without paying
+	// (wallet short of funds), for the record; they can never pay.
+	Prev []SentMessage `json:"prev,omitempty"`
 }
 
 type stateMessage struct {
@@ -348,9 +358,35 @@ type stateMessage struct {
 // Deliver buys r on Fragment and pays for it. See the package comment for the
 // never-pay-twice rule. Errors wrap fulfil.ErrPermanent (refund: nothing was
 // paid, or the payment bounced back), fulfil.ErrUnavailable (session
-// refused: wait) or are transient (retry; a saved payment is resumed).
+// refused: wait), are a *fulfil.Hold (fulfil.ErrHeld: the service wallet is
+// short of funds, or the chain view is too far behind to settle a sent
+// payment; wait, never refund) or are transient (retry; a saved payment is
+// resumed).
 func (p *Provider) Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error) {
 	log := p.log.With("ref", r.Ref, "order_id", r.OrderID, "kind", r.Kind)
+	res, err := p.deliver(ctx, log, r, save)
+	var h *fulfil.Hold
+	p.mu.Lock()
+	_, wasShort := p.short[r.Ref]
+	if errors.As(err, &h) && h.Reason == fulfil.HoldFunds {
+		p.short[r.Ref] = h.NeedNano
+	} else {
+		delete(p.short, r.Ref)
+	}
+	p.mu.Unlock()
+	switch {
+	case h != nil && h.Reason == fulfil.HoldFunds && !wasShort:
+		log.Error("fragment: service wallet too poor to pay; the order waits (not refunded) until the wallet is topped up",
+			"balance_nano", h.BalanceNano, "need_nano", h.NeedNano)
+	case h != nil:
+		log.Warn("fragment: delivery held", "reason", h.Reason, "detail", h.Detail)
+	case wasShort && err == nil:
+		log.Info("fragment: service wallet funded again; held delivery paid")
+	}
+	return res, err
+}
+
+func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error) {
 	if strings.TrimSpace(r.State) != "" {
 		var st deliveryState
 		if err := json.Unmarshal([]byte(r.State), &st); err != nil || st.V != 1 {
@@ -361,11 +397,14 @@ func (p *Provider) Deliver(ctx context.Context, r fulfil.Request, save fulfil.Sa
 		}
 		if st.Sent != nil {
 			log.Info("fragment: resuming a sent payment", "req_id", st.ReqID, "seqno", st.Sent.Seqno, "ext_hash", st.Sent.ExtHash)
-			return p.await(ctx, log, &st)
+			return p.await(ctx, log, &st, save)
 		}
 	}
 	if err := validateRequest(r); err != nil {
 		return fulfil.Result{}, fmt.Errorf("%w: %v", fulfil.ErrPermanent, err)
+	}
+	if err := p.stillShort(ctx, r.Ref); err != nil {
+		return fulfil.Result{}, err
 	}
 	user := cleanUsername(r.Username)
 	for attempt := 1; attempt <= linkAttempts; attempt++ {
@@ -514,8 +553,7 @@ func (p *Provider) pay(ctx context.Context, log *slog.Logger, r fulfil.Request, 
 		return fulfil.Result{}, fmt.Errorf("fragment: wallet balance: %w", err)
 	}
 	if need := o.AmountNano + p.opt.FeeReserveNano; bal < need {
-		log.Error("fragment: service wallet too poor to pay; top it up", "balance_nano", bal, "need_nano", need)
-		return fulfil.Result{}, fmt.Errorf("%w: fragment: service wallet balance %d nanotons < %d needed (payment + fee reserve); nothing paid", fulfil.ErrPermanent, bal, need)
+		return fulfil.Result{}, fundsHold(bal, need)
 	}
 
 	st := &deliveryState{
@@ -524,7 +562,7 @@ func (p *Provider) pay(ctx context.Context, log *slog.Logger, r fulfil.Request, 
 		Confirm: o.Confirm,
 	}
 	recorded := false
-	sent, err := p.wallet.Send(ctx, Message{To: to, AmountNano: o.AmountNano, Payload: payload, ValidUntil: o.ValidUntil},
+	sent, err := p.wallet.Send(ctx, Message{To: to, AmountNano: o.AmountNano, Payload: payload, ValidUntil: o.ValidUntil, ReserveNano: p.opt.FeeReserveNano},
 		func(ctx context.Context, s SentMessage) error {
 			st.Sent = &s
 			b, err := json.Marshal(st)
@@ -546,7 +584,34 @@ func (p *Provider) pay(ctx context.Context, log *slog.Logger, r fulfil.Request, 
 		st.Sent = &sent
 		p.confirmToFragment(ctx, log, r.Kind, st)
 	}
-	return p.await(ctx, log, st)
+	return p.await(ctx, log, st, save)
+}
+
+// fundsHold is the hold of a wallet holding bal that needs need.
+func fundsHold(bal, need int64) *fulfil.Hold {
+	return &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: bal, NeedNano: need,
+		Detail: fmt.Sprintf("service wallet holds %s TON, the payment needs %s TON with the fee reserve; nothing paid, top the wallet up",
+			money.FormatTON(bal), money.FormatTON(need))}
+}
+
+// stillShort holds a delivery that was held for funds while the wallet
+// still cannot cover what it needed then, without asking Fragment for a new
+// payment link every time.
+func (p *Provider) stillShort(ctx context.Context, ref string) error {
+	p.mu.Lock()
+	need, ok := p.short[ref]
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	bal, err := p.wallet.Balance(ctx)
+	if err != nil {
+		return fmt.Errorf("fragment: wallet balance: %w", err)
+	}
+	if bal < need {
+		return fundsHold(bal, need)
+	}
+	return nil
 }
 
 // confirmToFragment posts the signed message to the confirm_method a link
@@ -570,8 +635,10 @@ func (p *Provider) confirmToFragment(ctx context.Context, log *slog.Logger, kind
 }
 
 // await follows a sent payment on chain until it is settled, the wait
-// times out (transient error: the next call resumes), or ctx ends.
-func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryState) (fulfil.Result, error) {
+// times out (transient error: the next call resumes), the chain view is too
+// far behind to settle it (a HoldChainBehind hold: the next call resumes), or
+// ctx ends.
+func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryState, save fulfil.SaveFunc) (fulfil.Result, error) {
 	s := *st.Sent
 	deadline := p.now().Add(p.opt.ConfirmTimeout)
 	lastResend := time.Unix(s.PreparedAt, 0)
@@ -585,7 +652,9 @@ func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryStat
 		} else {
 			switch out.Status {
 			case StatusConfirmed:
-				if p.now().Sub(out.Time) >= p.opt.BounceWindow {
+				// The bounce window is chain time too: a view that reaches
+				// only seconds past the payment cannot show its bounce yet.
+				if out.ChainTime.Sub(out.Time) >= p.opt.BounceWindow {
 					log.Info("fragment: payment confirmed", "tx_hash", out.TxHash, "req_id", st.ReqID)
 					return fulfil.Result{ProviderRef: st.ReqID, TxHash: out.TxHash}, nil
 				}
@@ -593,12 +662,23 @@ func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryStat
 				log.Error("fragment: payment bounced back", "tx_hash", out.TxHash, "detail", out.Detail)
 				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment %s bounced (Fragment did not accept it; the TON came back to the service wallet): %s", fulfil.ErrPermanent, out.TxHash, out.Detail)
 			case StatusFailed:
+				if h, err := p.failedForFunds(ctx, st, save); h != nil || err != nil {
+					if err != nil {
+						return fulfil.Result{}, err
+					}
+					log.Error("fragment: payment executed without a transfer and the wallet is short of funds; the order waits", "tx_hash", out.TxHash)
+					return fulfil.Result{}, h
+				}
 				log.Error("fragment: payment executed without a transfer", "tx_hash", out.TxHash, "detail", out.Detail)
 				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment did not leave the wallet (tx %s): %s", fulfil.ErrPermanent, out.TxHash, out.Detail)
 			case StatusExpired:
 				log.Error("fragment: payment never executed", "detail", out.Detail)
 				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment never executed (%s); nothing paid", fulfil.ErrPermanent, out.Detail)
 			case StatusPending:
+				if out.Behind {
+					return fulfil.Result{}, &fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: out.ChainTime,
+						Detail: fmt.Sprintf("payment for %s sent (seqno %d) and not seen yet: %s", st.ReqID, s.Seqno, out.Detail)}
+				}
 				now := p.now()
 				if now.Sub(lastResend) >= p.opt.ResendAfter && now.Unix() < s.ValidUntil {
 					if err := p.wallet.Resend(ctx, s); err != nil {
@@ -619,4 +699,30 @@ func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryStat
 		case <-t.C:
 		}
 	}
+}
+
+// failedForFunds: our message ran but sent nothing, and the wallet cannot
+// cover it now, so the wallet was short when it ran. Its seqno is spent, so
+// it can never pay: the state forgets it (kept under prev) and the delivery
+// is held for funds; once funded it starts over with a new Fragment request.
+// A wallet that could pay means another cause: (nil, nil), the caller refunds.
+func (p *Provider) failedForFunds(ctx context.Context, st *deliveryState, save fulfil.SaveFunc) (*fulfil.Hold, error) {
+	bal, err := p.wallet.Balance(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fragment: payment ran without a transfer; wallet balance unreadable, deciding later: %w", err)
+	}
+	need := st.Sent.AmountNano + p.opt.FeeReserveNano
+	if bal >= need {
+		return nil, nil
+	}
+	st.Prev = append(st.Prev, *st.Sent)
+	st.Sent = nil
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	if err := save(ctx, string(b)); err != nil {
+		return nil, fmt.Errorf("fragment: save delivery state: %w", err)
+	}
+	return fundsHold(bal, need), nil
 }

@@ -341,8 +341,6 @@ func TestFailureModesRefundWithoutPaying(t *testing.T) {
 		{name: "premium already subscribed", req: premiumReq("carol_sub", 3)},
 		{name: "link error", req: starsReq("alice_user", 100),
 			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.linkError = "Request expired" }},
-		{name: "service wallet too poor", req: starsReq("alice_user", 100),
-			setup: func(_ *fakeFragment, p *fakePayer, _ *Options) { p.balance = 100 * 3_870_000 }}, // no fee reserve
 		{name: "price above the cap", req: premiumReq("bob_premium", 12),
 			setup: func(_ *fakeFragment, _ *fakePayer, o *Options) { o.MaxAmountNano = 5_000_000_000 }},
 		{name: "every link already expired", req: starsReq("alice_user", 100),

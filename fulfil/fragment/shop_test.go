@@ -119,7 +119,6 @@ func TestShopFragmentFailureRefunds(t *testing.T) {
 		{"price changed", func(f *fakeFragment, _ *fakePayer) { f.initError = "Price was changed, please try again." }},
 		{"link error", func(f *fakeFragment, _ *fakePayer) { f.linkError = "Request expired" }},
 		{"bounced payment", func(_ *fakeFragment, p *fakePayer) { p.final = StatusBounced }},
-		{"wallet too poor", func(_ *fakeFragment, p *fakePayer) { p.balance = 1000 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, f, payer, _ := shopWithFragment(t)

@@ -18,12 +18,19 @@ import (
 	liteapi "github.com/xssnick/tonutils-go/ton"
 	"github.com/xssnick/tonutils-go/ton/wallet"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/money"
 )
 
 // ChainAPI is the part of tonutils-go's ton.APIClientWrapped the WalletPayer
 // uses; pass ton.NewAPIClient(pool).WithRetry().
 type ChainAPI interface {
 	CurrentMasterchainInfo(ctx context.Context) (*liteapi.BlockIDExt, error)
+	// GetBlockData reads the masterchain block a snapshot is taken at; the
+	// library checks the block's hash against the id, so its generation
+	// times are proven (see viewTime).
+	GetBlockData(ctx context.Context, block *liteapi.BlockIDExt) (*tlb.Block, error)
 	GetAccount(ctx context.Context, block *liteapi.BlockIDExt, addr *address.Address) (*tlb.Account, error)
 	RunGetMethod(ctx context.Context, block *liteapi.BlockIDExt, addr *address.Address, method string, params ...interface{}) (*liteapi.ExecutionResult, error)
 	ListTransactions(ctx context.Context, addr *address.Address, num uint32, lt uint64, txHash []byte) ([]*tlb.Transaction, error)
@@ -40,7 +47,8 @@ type WalletPayerOptions struct {
 	// it is shortened to end before the Fragment link's validUntil.
 	MessageTTL time.Duration
 	// ExpiryMargin is added to a message's valid_until before "not found"
-	// counts as "never executed" (default 2 min).
+	// counts as "never executed", in chain time (default 2 min, at least
+	// 30 s; see expiredInView).
 	ExpiryMargin time.Duration
 	// PollInterval while waiting for the previous message's seqno (default 2 s).
 	PollInterval time.Duration
@@ -63,6 +71,10 @@ type WalletPayer struct {
 
 	mu   sync.Mutex
 	last *SentMessage
+
+	viewMu    sync.Mutex
+	viewBlock *liteapi.BlockIDExt // the last block viewTime read
+	viewAt    time.Time           // and its answer
 }
 
 type specSetter interface {
@@ -142,6 +154,8 @@ func NewWalletPayer(w *wallet.Wallet, api ChainAPI, opts WalletPayerOptions) (*W
 	}
 	if opts.ExpiryMargin <= 0 {
 		opts.ExpiryMargin = 2 * time.Minute
+	} else if opts.ExpiryMargin < minExpiryMargin {
+		opts.ExpiryMargin = minExpiryMargin
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
@@ -188,20 +202,41 @@ type snapshot struct {
 	block *liteapi.BlockIDExt
 	acc   *tlb.Account
 	seqno uint32
+	// at is the chain time the snapshot shows the wallet as of (viewTime).
+	// Every "has it executed?" judgement compares valid_until with it,
+	// never with the local clock: the liteserver may be minutes behind.
+	at time.Time
 }
 
-// snap reads the wallet account and its seqno at one masterchain block.
+// balance is the wallet balance in the snapshot, in nanotons.
+func (s snapshot) balance() (int64, error) {
+	if !s.acc.IsActive || s.acc.State == nil {
+		return 0, nil
+	}
+	n := s.acc.State.Balance.Nano()
+	if !n.IsInt64() {
+		return 0, errors.New("fragment: wallet balance out of range")
+	}
+	return n.Int64(), nil
+}
+
+// snap reads the wallet account, its seqno and the view's chain time at one
+// masterchain block.
 func (p *WalletPayer) snap(ctx context.Context) (snapshot, error) {
 	block, err := p.api.CurrentMasterchainInfo(ctx)
 	if err != nil {
 		return snapshot{}, fmt.Errorf("fragment: masterchain info: %w", err)
 	}
 	api := p.at(block)
+	at, err := p.viewTime(ctx, api, block)
+	if err != nil {
+		return snapshot{}, err
+	}
 	acc, err := api.GetAccount(ctx, block, p.addr)
 	if err != nil {
 		return snapshot{}, fmt.Errorf("fragment: wallet account: %w", err)
 	}
-	s := snapshot{block: block, acc: acc}
+	s := snapshot{block: block, acc: acc, at: at}
 	if !acc.IsActive || acc.State == nil || acc.State.Status != tlb.AccountStatusActive {
 		return s, nil // not deployed: seqno 0
 	}
@@ -231,14 +266,7 @@ func (p *WalletPayer) Balance(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fragment: wallet account: %w", err)
 	}
-	if !acc.IsActive || acc.State == nil {
-		return 0, nil
-	}
-	n := acc.State.Balance.Nano()
-	if !n.IsInt64() {
-		return 0, errors.New("fragment: wallet balance out of range")
-	}
-	return n.Int64(), nil
+	return snapshot{acc: acc}.balance()
 }
 
 // Send signs m with the next seqno, records it, then broadcasts it.
@@ -254,6 +282,17 @@ func (p *WalletPayer) Send(ctx context.Context, m Message, record func(context.C
 	s, err := p.snap(ctx)
 	if err != nil {
 		return SentMessage{}, err
+	}
+	// The funds check that counts: at the view the message is signed at,
+	// after the previous message has run (waitPrevious).
+	bal, err := s.balance()
+	if err != nil {
+		return SentMessage{}, err
+	}
+	if need := m.AmountNano + max(m.ReserveNano, 0); bal < need {
+		return SentMessage{}, &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: bal, NeedNano: need,
+			Detail: fmt.Sprintf("service wallet holds %s TON, the payment needs %s TON with the fee reserve; nothing signed",
+				money.FormatTON(bal), money.FormatTON(need))}
 	}
 	now := p.opt.Now()
 	ttl := p.opt.MessageTTL
@@ -311,15 +350,12 @@ func (p *WalletPayer) Send(ctx context.Context, m Message, record func(context.C
 }
 
 // waitPrevious blocks until the last message sent by this process executed
-// or can no longer execute, so the next one gets a fresh seqno.
+// or can no longer execute (judged in chain time), so the next one gets a
+// fresh seqno and is signed against a balance that already paid for it.
 func (p *WalletPayer) waitPrevious(ctx context.Context) error {
 	for p.last != nil {
-		if p.opt.Now().Unix() > p.last.ValidUntil+int64(p.opt.ExpiryMargin/time.Second) {
-			p.last = nil
-			return nil
-		}
 		s, err := p.snap(ctx)
-		if err == nil && s.seqno > p.last.Seqno {
+		if err == nil && (s.seqno > p.last.Seqno || expiredInView(p.last.ValidUntil, s.at, p.opt.ExpiryMargin)) {
 			p.last = nil
 			return nil
 		}
@@ -395,12 +431,21 @@ func (p *WalletPayer) Lookup(ctx context.Context, s SentMessage) (Outcome, error
 			lt, hash = list[0].PrevTxLT, list[0].PrevTxHash
 		}
 	}
-	return analyze(txs, s, snap.seqno, p.opt.Now(), p.opt.ExpiryMargin), nil
+	out := analyze(txs, s, snap.seqno, snap.at, p.opt.ExpiryMargin)
+	if out.Status == StatusPending && p.opt.Now().Unix() > s.ValidUntil+int64(p.opt.ExpiryMargin/time.Second) {
+		out.Behind = true
+		out.Detail = fmt.Sprintf("the chain view reaches %s (%s behind this clock); the message was valid until %s, so nothing can be concluded before the view passes %s",
+			snap.at.Format(time.RFC3339), p.opt.Now().Sub(snap.at).Round(time.Second),
+			time.Unix(s.ValidUntil, 0).UTC().Format(time.RFC3339),
+			time.Unix(s.ValidUntil, 0).Add(p.opt.ExpiryMargin).UTC().Format(time.RFC3339))
+	}
+	return out, nil
 }
 
 // analyze decides the outcome of s from the wallet transactions after it was
-// prepared (ascending), the wallet seqno at the same block and the time.
-func analyze(txs []*tlb.Transaction, s SentMessage, seqno uint32, now time.Time, margin time.Duration) Outcome {
+// prepared (ascending) and the wallet seqno, both from one view whose chain
+// time is view.
+func analyze(txs []*tlb.Transaction, s SentMessage, seqno uint32, view time.Time, margin time.Duration) Outcome {
 	want, _ := hex.DecodeString(s.ExtHash)
 	for i, tx := range txs {
 		if tx == nil || tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeExternalIn {
@@ -410,7 +455,7 @@ func analyze(txs []*tlb.Transaction, s SentMessage, seqno uint32, now time.Time,
 		if !ok || ext.Body == nil || !bytes.Equal(ext.Body.Hash(), want) {
 			continue
 		}
-		out := Outcome{TxHash: hex.EncodeToString(tx.Hash), LT: tx.LT, Time: time.Unix(int64(tx.Now), 0).UTC()}
+		out := Outcome{TxHash: hex.EncodeToString(tx.Hash), LT: tx.LT, Time: time.Unix(int64(tx.Now), 0).UTC(), ChainTime: view}
 		if !sentTransfer(tx, s) {
 			out.Status = StatusFailed
 			out.Detail = "the wallet ran the message but no transfer left it (balance too low when it executed?)"
@@ -427,12 +472,13 @@ func analyze(txs []*tlb.Transaction, s SentMessage, seqno uint32, now time.Time,
 		return out
 	}
 	if seqno > s.Seqno {
-		return Outcome{Status: StatusExpired, Detail: fmt.Sprintf("wallet seqno is %d, past %d, and the message is not among its transactions", seqno, s.Seqno)}
+		return Outcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("wallet seqno is %d, past %d, and the message is not among its transactions", seqno, s.Seqno)}
 	}
-	if now.Unix() > s.ValidUntil+int64(margin/time.Second) {
-		return Outcome{Status: StatusExpired, Detail: fmt.Sprintf("the message expired at %s without executing", time.Unix(s.ValidUntil, 0).UTC().Format(time.RFC3339))}
+	if expiredInView(s.ValidUntil, view, margin) {
+		return Outcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("the message expired at %s without executing (chain view at %s)",
+			time.Unix(s.ValidUntil, 0).UTC().Format(time.RFC3339), view.Format(time.RFC3339))}
 	}
-	return Outcome{Status: StatusPending}
+	return Outcome{Status: StatusPending, ChainTime: view}
 }
 
 func sentTransfer(tx *tlb.Transaction, s SentMessage) bool {

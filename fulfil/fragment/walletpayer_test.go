@@ -21,12 +21,15 @@ import (
 	"github.com/xssnick/tonutils-go/ton/wallet"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
+	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
 // fakeChain is a liteserver view of one v4r2 wallet: it executes the
 // external messages it is given (when told to), producing tonutils-go
-// transactions the way the chain does.
+// transactions the way the chain does. The chain runs on its own clock
+// (now); the liteserver's view may lag it (lag), showing the wallet as it
+// was then, with masterchain blocks whose times say so.
 type fakeChain struct {
 	t    *testing.T
 	mu   sync.Mutex
@@ -43,17 +46,123 @@ type fakeChain struct {
 	noFunds bool // the action phase sends nothing
 	sends   int
 	onSend  func()
+
+	now         func() time.Time // the chain's clock (default time.Now)
+	lag         time.Duration    // the liteserver's view is this far behind the chain
+	shardBehind time.Duration    // the wallet's shard block is this much older than the masterchain block
+	onBlock     func()           // called before each new view (tests advance their clock)
+	hist        []fakeView       // the wallet after each change, for lagging views
+	views       map[uint32]fakeView
+}
+
+// fakeView is the wallet as a masterchain block shows it.
+type fakeView struct {
+	at       time.Time // masterchain block time
+	seqno    uint32
+	balance  int64
+	deployed bool
+	ntx      int // transactions visible
 }
 
 func newFakeChain(t *testing.T, addr *address.Address) *fakeChain {
-	return &fakeChain{t: t, addr: addr, deployed: true, balance: 10_000_000_000, seqno: 5, execute: true}
+	c := &fakeChain{t: t, addr: addr, deployed: true, balance: 10_000_000_000, seqno: 5, execute: true,
+		now: time.Now, views: map[uint32]fakeView{}}
+	c.commit()
+	return c
+}
+
+func (c *fakeChain) live() fakeView {
+	return fakeView{at: c.now(), seqno: c.seqno, balance: c.balance, deployed: c.deployed, ntx: len(c.txs)}
+}
+
+// commit records the wallet's state after a change, at the chain's time.
+func (c *fakeChain) commit() { c.hist = append(c.hist, c.live()) }
+
+// view is what the liteserver shows now: the live wallet, or with a lag
+// the last state committed by then.
+func (c *fakeChain) view() fakeView {
+	if c.lag == 0 {
+		return c.live()
+	}
+	at := c.now().Add(-c.lag)
+	v := c.hist[0]
+	for _, h := range c.hist {
+		if !h.at.After(at) {
+			v = h
+		}
+	}
+	v.at = at
+	return v
 }
 
 func (c *fakeChain) CurrentMasterchainInfo(context.Context) (*liteapi.BlockIDExt, error) {
+	if c.onBlock != nil {
+		c.onBlock()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.block++
-	return &liteapi.BlockIDExt{Workchain: -1, Shard: -1 << 63, SeqNo: c.block}, nil
+	c.views[c.block] = c.view()
+	root := sha256.Sum256(binary.BigEndian.AppendUint32(nil, c.block))
+	return &liteapi.BlockIDExt{Workchain: -1, Shard: -1 << 63, SeqNo: c.block, RootHash: root[:], FileHash: root[:]}, nil
+}
+
+func (c *fakeChain) viewOf(b *liteapi.BlockIDExt) (fakeView, error) {
+	v, ok := c.views[b.SeqNo]
+	if !ok {
+		return fakeView{}, liteapi.ErrBlockNotFound
+	}
+	return v, nil
+}
+
+// GetBlockData serves the masterchain block of a view: its header, and the
+// shard hashes with one basechain shard whose block is shardBehind older.
+func (c *fakeChain) GetBlockData(_ context.Context, b *liteapi.BlockIDExt) (*tlb.Block, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, err := c.viewOf(b)
+	if err != nil {
+		return nil, err
+	}
+	return fakeMasterBlock(b.SeqNo, v.at, []fakeShard{{id: -1 << 63, at: v.at.Add(-c.shardBehind)}}), nil
+}
+
+type fakeShard struct {
+	id int64 // shard prefix with its tag bit (-1<<63: the whole workchain)
+	at time.Time
+}
+
+// fakeMasterBlock builds masterchain block seqno generated at at, committing
+// basechain shards (two shards need a fork of the bin tree).
+func fakeMasterBlock(seqno uint32, at time.Time, shards []fakeShard) *tlb.Block {
+	leaf := func(sh fakeShard) *cell.Cell {
+		d, err := tlb.ToCell(tlb.ShardDesc{SeqNo: 1, RootHash: make([]byte, 32), FileHash: make([]byte, 32),
+			NextValidatorShard: sh.id, GenUTime: uint32(sh.at.Unix()), SplitMergeAt: tlb.FutureSplitMergeNone{},
+			Currencies: struct {
+				FeesCollected tlb.CurrencyCollection `tlb:"."`
+				FundsCreated  tlb.CurrencyCollection `tlb:"."`
+			}{tlb.CurrencyCollection{Coins: tlb.ZeroCoins}, tlb.CurrencyCollection{Coins: tlb.ZeroCoins}}})
+		if err != nil {
+			panic(err)
+		}
+		return cell.BeginCell().MustStoreUInt(0, 1).MustStoreBuilder(d.ToBuilder()).EndCell()
+	}
+	var tree *cell.Cell
+	switch len(shards) {
+	case 1:
+		tree = leaf(shards[0])
+	case 2:
+		tree = cell.BeginCell().MustStoreUInt(1, 1).MustStoreRef(leaf(shards[0])).MustStoreRef(leaf(shards[1])).EndCell()
+	}
+	hashes := cell.NewDict(32)
+	if err := hashes.Set(cell.BeginCell().MustStoreInt(0, 32).EndCell(), cell.BeginCell().MustStoreRef(tree).EndCell()); err != nil {
+		panic(err)
+	}
+	blk := &tlb.Block{Extra: &tlb.BlockExtra{Custom: &tlb.McBlockExtra{ShardHashes: hashes}}}
+	blk.BlockInfo.SeqNo = seqno
+	blk.BlockInfo.Shard = tlb.ShardIdent{WorkchainID: -1, PrefixBits: 0, ShardPrefix: 0}
+	blk.BlockInfo.GenUtime = uint32(at.Unix())
+	return blk
 }
 
 func (c *fakeChain) lastTx() (uint64, []byte) {
@@ -64,36 +173,48 @@ func (c *fakeChain) lastTx() (uint64, []byte) {
 	return tx.LT, tx.Hash
 }
 
-func (c *fakeChain) GetAccount(_ context.Context, _ *liteapi.BlockIDExt, addr *address.Address) (*tlb.Account, error) {
+func (c *fakeChain) GetAccount(_ context.Context, b *liteapi.BlockIDExt, addr *address.Address) (*tlb.Account, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	v, err := c.viewOf(b)
+	if err != nil {
+		return nil, err
+	}
 	if !addr.Equals(c.addr) {
 		return &tlb.Account{}, nil
 	}
 	status := tlb.AccountStatus(tlb.AccountStatusActive)
-	if !c.deployed {
+	if !v.deployed {
 		status = tlb.AccountStatusUninit
 	}
-	lt, h := c.lastTx()
+	var lt uint64
+	var h []byte
+	if v.ntx > 0 {
+		lt, h = c.txs[v.ntx-1].LT, c.txs[v.ntx-1].Hash
+	}
 	return &tlb.Account{
 		IsActive: true,
 		State: &tlb.AccountState{IsValid: true, Address: c.addr, AccountStorage: tlb.AccountStorage{
-			Status: status, Balance: tlb.FromNanoTON(big.NewInt(c.balance)),
+			Status: status, Balance: tlb.FromNanoTON(big.NewInt(v.balance)),
 		}},
 		LastTxLT: lt, LastTxHash: h,
 	}, nil
 }
 
-func (c *fakeChain) RunGetMethod(_ context.Context, _ *liteapi.BlockIDExt, _ *address.Address, method string, _ ...interface{}) (*liteapi.ExecutionResult, error) {
+func (c *fakeChain) RunGetMethod(_ context.Context, b *liteapi.BlockIDExt, _ *address.Address, method string, _ ...interface{}) (*liteapi.ExecutionResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	v, err := c.viewOf(b)
+	if err != nil {
+		return nil, err
+	}
 	if method != "seqno" {
 		return nil, fmt.Errorf("unexpected get method %s", method)
 	}
-	if !c.deployed {
+	if !v.deployed {
 		return nil, liteapi.ContractExecError{Code: liteapi.ErrCodeContractNotInitialized}
 	}
-	return liteapi.NewExecutionResult([]any{big.NewInt(int64(c.seqno))}), nil
+	return liteapi.NewExecutionResult([]any{big.NewInt(int64(v.seqno))}), nil
 }
 
 func (c *fakeChain) ListTransactions(_ context.Context, _ *address.Address, num uint32, lt uint64, hash []byte) ([]*tlb.Transaction, error) {
@@ -128,7 +249,7 @@ func (c *fakeChain) SendExternalMessage(_ context.Context, ext *tlb.ExternalMess
 	if err != nil {
 		return err
 	}
-	if seqno != c.seqno || time.Now().Unix() > validUntil {
+	if seqno != c.seqno || c.now().Unix() >= validUntil { // the wallet wants valid_until > now
 		return errors.New("inbound external message rejected before smart-contract execution (406)")
 	}
 	if !c.deployed && ext.StateInit == nil {
@@ -167,13 +288,14 @@ func (c *fakeChain) SendExternalMessage(_ context.Context, ext *tlb.ExternalMess
 			Bounced: true, SrcAddr: im.DstAddr, DstAddr: c.addr, Amount: im.Amount, Body: body,
 		}})
 	}
+	c.commit()
 	return nil
 }
 
 // newTx appends a transaction with the given incoming message.
 func (c *fakeChain) newTx(in *tlb.Message) *tlb.Transaction {
 	lt, h := c.lastTx()
-	tx := &tlb.Transaction{LT: lt + 1000, PrevTxLT: lt, PrevTxHash: h, Now: uint32(time.Now().Unix())}
+	tx := &tlb.Transaction{LT: lt + 1000, PrevTxLT: lt, PrevTxHash: h, Now: uint32(c.now().Unix())}
 	sum := sha256.Sum256(binary.BigEndian.AppendUint64(nil, tx.LT))
 	tx.Hash = sum[:]
 	tx.IO.In = in
@@ -191,6 +313,7 @@ func (c *fakeChain) incoming(n int) {
 			Amount: tlb.FromNanoTON(big.NewInt(1e9)), Body: cell.BeginCell().EndCell(),
 		}})
 	}
+	c.commit()
 }
 
 func newTestKeys(t *testing.T, version, network string) *ton.Keys {
@@ -341,22 +464,19 @@ func TestWalletPayerRecordFailureBroadcastsNothing(t *testing.T) {
 }
 
 func TestWalletPayerLostMessage(t *testing.T) {
-	var mu sync.Mutex
-	offset := time.Duration(0)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
-	p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.Now = now })
+	clk := shoptest.NewClock(time.Now())
+	p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.Now = clk.Now })
+	chain.now = clk.Now // the liteserver keeps up with the chain
 	ctx := context.Background()
 	chain.execute = false
 	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _ := p.Lookup(ctx, s); out.Status != StatusPending {
+	if out, _ := p.Lookup(ctx, s); out.Status != StatusPending || out.Behind {
 		t.Fatalf("lost message: %+v, want pending", out)
 	}
-	mu.Lock()
-	offset = 3*time.Minute + 2*time.Minute + 5*time.Second // past valid_until + margin
-	mu.Unlock()
+	clk.Advance(3*time.Minute + 2*time.Minute + 5*time.Second) // past valid_until + margin
 	if out, _ := p.Lookup(ctx, s); out.Status != StatusExpired {
 		t.Fatalf("expired lost message: %+v, want expired", out)
 	}

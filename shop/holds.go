@@ -1,0 +1,278 @@
+package shop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Held deliveries. A provider answers a *fulfil.Hold when a paid order must
+// wait for something outside it: the service wallet cannot pay (fees
+// included), or the chain view is too far behind to settle a payment already
+// sent. Such an order stays processing, is never refunded for it, and the
+// attempt does not count towards the retry backoff: it is tried again every
+// HeldRetryEvery, so it goes on by itself once the wallet is funded or the
+// view catches up. New orders are still taken meanwhile (customers' payments
+// refill the service wallet); the hold is loud instead: /health degraded,
+// metrics, an error log line, and GET /admin/deliveries/held with the
+// wallet balance against what is owed.
+//
+// The list lives in the memory of the instance running the delivery loop
+// (the leader): after a restart it fills again within HeldRetryEvery.
+
+// HeldRetryEvery is how often a held delivery is tried again.
+const HeldRetryEvery = 30 * time.Second
+
+// HeldDelivery is one paid order whose delivery waits.
+type HeldDelivery struct {
+	OrderID int64     `json:"order_id"`
+	Reason  string    `json:"reason"` // fulfil.HoldFunds | fulfil.HoldChainBehind
+	Since   time.Time `json:"since"`  // first held for this reason
+	Detail  string    `json:"detail"`
+	// insufficient_funds: what this delivery needs (payment + fee reserve)
+	// and the wallet balance read at its last attempt.
+	NeedNano    int64  `json:"need_nanoton,string,omitempty"`
+	BalanceNano *int64 `json:"wallet_balance_nanoton,string,omitempty"`
+	// chain_behind: how far the chain view reached at the last attempt.
+	ChainTime *time.Time `json:"chain_time,omitempty"`
+	last      time.Time  // last attempt
+}
+
+// HoldSummary is what /health and the metrics show about held deliveries.
+type HoldSummary struct {
+	Orders      int            `json:"orders"`
+	ByReason    map[string]int `json:"by_reason"`
+	OldestSince *time.Time     `json:"oldest_since,omitempty"`
+	// With orders held for funds: the service wallet balance (as last read),
+	// what those deliveries need together (payment + fee reserve each, in
+	// Fragment's TON prices) and the difference to top up.
+	WalletBalanceNano *int64 `json:"wallet_balance_nanoton,string,omitempty"`
+	NeedNano          int64  `json:"need_nanoton,string,omitempty"`
+	ShortfallNano     int64  `json:"shortfall_nanoton,string,omitempty"`
+	// With orders held for the chain: the largest lag of the chain view
+	// behind this clock.
+	ChainLagSeconds float64 `json:"chain_lag_seconds,omitempty"`
+	Action          string  `json:"action"`
+}
+
+// HeldReport is the operator's view (GET /admin/deliveries/held): the
+// summary, each held order, and what the service owes, next to the wallet.
+type HeldReport struct {
+	Summary string         `json:"summary"` // the figures below in one sentence, in TON
+	Holds   HoldSummary    `json:"holds"`
+	Held    []HeldDelivery `json:"held"`
+	// Owed: the prices of all paid orders not delivered yet (held or not;
+	// what customers paid us, in our prices) and the partners' balances
+	// (credit they can spend or be refunded). Both are owed, separately.
+	OwedOrdersNano   int64 `json:"owed_orders_nanoton,string"`
+	OwedOrders       int   `json:"owed_orders"`
+	OwedBalancesNano int64 `json:"owed_partner_balances_nanoton,string"`
+}
+
+type holdSet struct {
+	mu sync.Mutex
+	m  map[int64]*HeldDelivery
+}
+
+// put records a hold of order id; it reports whether the order was not held
+// for this reason before (worth an error log line).
+func (h *holdSet) put(id int64, hold *fulfil.Hold, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[int64]*HeldDelivery{}
+	}
+	now = now.Truncate(time.Second)
+	d := &HeldDelivery{OrderID: id, Reason: hold.Reason, Since: now, Detail: hold.Detail, last: now}
+	prev, had := h.m[id]
+	if had && prev.Reason == hold.Reason {
+		d.Since = prev.Since
+	}
+	if hold.Reason == fulfil.HoldFunds {
+		bal := hold.BalanceNano
+		d.NeedNano, d.BalanceNano = hold.NeedNano, &bal
+	}
+	if !hold.ChainTime.IsZero() {
+		t := hold.ChainTime.UTC().Truncate(time.Second)
+		d.ChainTime = &t
+	}
+	h.m[id] = d
+	return !had || prev.Reason != hold.Reason
+}
+
+func (h *holdSet) drop(id int64) {
+	h.mu.Lock()
+	delete(h.m, id)
+	h.mu.Unlock()
+}
+
+// keep drops the holds of orders no longer awaiting delivery (finished by
+// other means, e.g. by an operator).
+func (h *holdSet) keep(ids []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id := range h.m {
+		if !slices.Contains(ids, id) {
+			delete(h.m, id)
+		}
+	}
+}
+
+func (h *holdSet) list() []HeldDelivery {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]HeldDelivery, 0, len(h.m))
+	for _, d := range h.m {
+		out = append(out, *d)
+	}
+	slices.SortFunc(out, func(a, b HeldDelivery) int { return int(a.OrderID - b.OrderID) })
+	return out
+}
+
+// holdDelivery keeps order id processing after a hold: the next attempt in
+// HeldRetryEvery, and the attempt just made not counted (holds are not
+// failures and must not push the backoff out).
+func (s *Shop) holdDelivery(ctx context.Context, id int64, hold *fulfil.Hold) error {
+	now := s.now()
+	if s.held.put(id, hold, now) {
+		s.log.Error("delivery held: the order waits, nothing is refunded", "order_id", id, "reason", hold.Reason, "detail", hold.Detail)
+	} else {
+		s.log.Debug("delivery still held", "order_id", id, "reason", hold.Reason)
+	}
+	s.observeDelivery(DeliveryHeld)
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		cur, err := tx.GetOrder(id)
+		if err != nil || cur.Status != store.StatusProcessing {
+			return err
+		}
+		next := now.Add(HeldRetryEvery)
+		cur.NextDeliveryAt = &next
+		if cur.DeliveryAttempts > 0 {
+			cur.DeliveryAttempts--
+		}
+		return tx.PutOrder(cur)
+	})
+}
+
+// asHold finds a provider's hold in err.
+func asHold(err error) (*fulfil.Hold, bool) {
+	var h *fulfil.Hold
+	return h, errors.As(err, &h)
+}
+
+// HeldDeliveries summarises the held deliveries (nil when none); cheap, for
+// /health and the metrics.
+func (s *Shop) HeldDeliveries() *HoldSummary {
+	held := s.held.list()
+	if len(held) == 0 {
+		return nil
+	}
+	return s.summarise(held)
+}
+
+func (s *Shop) summarise(held []HeldDelivery) *HoldSummary {
+	sum := &HoldSummary{Orders: len(held), ByReason: map[string]int{}}
+	now := s.now()
+	var balAt time.Time
+	var lag time.Duration
+	for _, d := range held {
+		sum.ByReason[d.Reason]++
+		if sum.OldestSince == nil || d.Since.Before(*sum.OldestSince) {
+			since := d.Since
+			sum.OldestSince = &since
+		}
+		switch d.Reason {
+		case fulfil.HoldFunds:
+			sum.NeedNano = satAdd(sum.NeedNano, d.NeedNano)
+			if d.BalanceNano != nil && (sum.WalletBalanceNano == nil || d.last.After(balAt)) {
+				b := *d.BalanceNano
+				sum.WalletBalanceNano, balAt = &b, d.last
+			}
+		case fulfil.HoldChainBehind:
+			if d.ChainTime != nil && now.Sub(*d.ChainTime) > lag {
+				lag = now.Sub(*d.ChainTime)
+			}
+		}
+	}
+	sum.ChainLagSeconds = lag.Seconds()
+	var act []string
+	if n := sum.ByReason[fulfil.HoldFunds]; n > 0 && sum.WalletBalanceNano != nil {
+		sum.ShortfallNano = max(sum.NeedNano-*sum.WalletBalanceNano, 0)
+		act = append(act, fmt.Sprintf("%d paid order(s) wait for funds: top up the service wallet %s with at least %s TON (it holds %s TON, they need %s TON with fees); they are delivered automatically within %s of the top-up, never refunded for this",
+			n, s.serviceAddr, formatTON(sum.ShortfallNano), formatTON(*sum.WalletBalanceNano), formatTON(sum.NeedNano), HeldRetryEvery))
+	}
+	if n := sum.ByReason[fulfil.HoldChainBehind]; n > 0 {
+		act = append(act, fmt.Sprintf("%d sent payment(s) cannot be settled: the liteserver's view of the chain is %s behind; they settle (complete, or refund if never executed) once it catches up — check the liteservers (ton.config_url)",
+			n, lag.Round(time.Second)))
+	}
+	for i, a := range act {
+		if i > 0 {
+			sum.Action += "; "
+		}
+		sum.Action += a
+	}
+	return sum
+}
+
+func satAdd(a, b int64) int64 {
+	if a > 0 && b > (1<<63-1)-a {
+		return 1<<63 - 1
+	}
+	return a + b
+}
+
+// HeldReport is the held deliveries with the wallet balance against what is
+// owed: the prices of all paid orders awaiting delivery, and the partners'
+// balances. It reads every order awaiting delivery and every partner.
+func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
+	held := s.held.list()
+	r := HeldReport{Held: held, Holds: HoldSummary{ByReason: map[string]int{}}}
+	if len(held) > 0 {
+		r.Holds = *s.summarise(held)
+	}
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		ids, err := tx.DeliveryQueue(1 << 30)
+		if err != nil {
+			return err
+		}
+		r.OwedOrders, r.OwedOrdersNano = 0, 0
+		for _, id := range ids {
+			o, err := tx.GetOrder(id)
+			if err != nil {
+				return err
+			}
+			if o.Status == store.StatusPaid || o.Status == store.StatusProcessing {
+				r.OwedOrders++
+				r.OwedOrdersNano = satAdd(r.OwedOrdersNano, o.PriceNano)
+			}
+		}
+		r.OwedBalancesNano = 0
+		var after int64
+		for {
+			ps, err := tx.ListPartners(after, 1000)
+			if err != nil || len(ps) == 0 {
+				return err
+			}
+			for _, p := range ps {
+				after = p.ID
+				r.OwedBalancesNano = satAdd(r.OwedBalancesNano, p.BalanceNano)
+			}
+		}
+	})
+	if err != nil {
+		return HeldReport{}, err
+	}
+	wallet := "unknown (no delivery is held for funds)"
+	if r.Holds.WalletBalanceNano != nil {
+		wallet = formatTON(*r.Holds.WalletBalanceNano) + " TON"
+	}
+	r.Summary = fmt.Sprintf("service wallet: %s; held deliveries: %d (need %s TON); owed: %s TON for %d paid orders awaiting delivery, and %s TON in partner balances",
+		wallet, len(held), formatTON(r.Holds.NeedNano), formatTON(r.OwedOrdersNano), r.OwedOrders, formatTON(r.OwedBalancesNano))
+	return r, nil
+}
