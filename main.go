@@ -36,8 +36,9 @@ import (
 	"github.com/theopenmoney/openmoney/webhook"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is the module version from the build info (version.go): what
+// /health, the start-up line and the webhook User-Agent show.
+var version = readBuildInfo().Version
 
 // gcPercent is the garbage collector's target when GOGC is not set. The
 // service's live heap is a few megabytes (orders live in the store's mmap),
@@ -107,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		switch args[0] {
 		case "version":
-			fmt.Fprintln(stdout, "openmoney", version)
+			fmt.Fprintln(stdout, readBuildInfo())
 			return nil
 		case "check":
 			return runCheck(ctx, args[1:], getenv, stdout, stderr)
@@ -331,8 +332,12 @@ func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Log
 	if !cfg.Sandbox() {
 		mode = cfg.TON.Network + " mode: real TON"
 	}
-	log.Info(fmt.Sprintf("openmoney listening on http://%s (%s)", ln.Addr(), mode),
-		"addr", ln.Addr().String(), "network", cfg.TON.Network, "config", source, "store", storeName(cfg),
+	docs := "http://" + ln.Addr().String() + api.DocsPath
+	if cfg.HTTP.PublicURL != "" {
+		docs = strings.TrimSuffix(cfg.HTTP.PublicURL, "/") + api.DocsPath
+	}
+	log.Info(fmt.Sprintf("openmoney listening on http://%s (%s); API docs at %s", ln.Addr(), mode, docs),
+		"addr", ln.Addr().String(), "docs", docs, "network", cfg.TON.Network, "config", source, "store", storeName(cfg),
 		"bot", a.bot != nil, "version", version)
 
 	bgCtx, cancelBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -398,6 +403,10 @@ func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Log
 	return nil
 }
 
+// runCheck: openmoney check [-config FILE] — the integrity check on a
+// stopped service's store. Exit 0: OK; 1: violations (one VIOLATION line
+// each); 2: the check could not run (config, store missing, held or
+// unreadable), one line saying what to do.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -409,17 +418,24 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	st, err := openStoreReadOnly(ctx, cfg)
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("the store %s is held by a running openmoney; stop it first (or use its admin integrity route): %w", cfg.Store.Path, err)
-		}
-		return err
+	var st store.Store
+	if cfg.Store.Driver == "postgres" {
+		st, err = openStoreReadOnly(ctx, cfg)
+	} else {
+		st, err = store.OpenBolt(cfg.Store.Path, store.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
+	}
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return exitError{2, fmt.Errorf("cannot check: the store %s is held by the running service; stop it, or check it live with GET /api/v1/admin/integrity", cfg.Store.Path)}
+	case errors.Is(err, os.ErrNotExist):
+		return exitError{2, fmt.Errorf("cannot check: no store at %s (check store.path)", cfg.Store.Path)}
+	case err != nil:
+		return exitError{2, fmt.Errorf("cannot check: %w", err)}
 	}
 	defer st.Close()
 	rep, err := shop.Check(ctx, st)
 	if err != nil {
-		return err
+		return exitError{2, fmt.Errorf("cannot check: %w", err)}
 	}
 	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows, %d chain transfers seen, %d unmatched deposits, %d parked transfers (%d resolved)\n",
 		storeName(cfg), rep.Partners, rep.Orders, rep.LedgerRows, rep.SeenTx, rep.Unmatched, rep.Parked+rep.ParkedResolved, rep.ParkedResolved)
@@ -430,7 +446,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		for _, v := range rep.Violations {
 			fmt.Fprintln(stdout, "VIOLATION:", v)
 		}
-		return fmt.Errorf("integrity check failed: %d violations", len(rep.Violations))
+		return exitError{1, fmt.Errorf("integrity check failed: %d violations", len(rep.Violations))}
 	}
 	fmt.Fprintln(stdout, "integrity check: OK (0 violations)")
 	return nil

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/theopenmoney/openmoney/store"
 )
 
 func TestVersion(t *testing.T) {
@@ -40,28 +42,76 @@ func TestBadConfigStopsStartupWithExitCode2(t *testing.T) {
 	}
 }
 
-func TestCheckOnAFreshStoreAndWhileHeld(t *testing.T) {
+// openmoney check exits 0 when clean, 1 with violations (one VIOLATION line
+// each), 2 when it could not check (no store, store held, bad config), with
+// one line saying so.
+func TestCheckExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")
 	db := filepath.Join(dir, "om.db")
 	if err := os.WriteFile(cfg, []byte("store: {path: "+db+"}\nhttp: {listen: \"127.0.0.1:0\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A missing store is an error that says so.
-	if err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
-		t.Fatal("check of a missing store succeeded")
+	check := func(args ...string) (int, string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"check"}, args...), os.Getenv, &out, &out)
+		code := 0
+		var ee exitError
+		switch {
+		case errors.As(err, &ee):
+			code = ee.code
+		case err != nil:
+			code = 1
+		}
+		return code, out.String(), err
 	}
+	oneLine := func(what string, err error, want string) {
+		t.Helper()
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "stop") > 1 {
+			t.Errorf("%s: %v; want one line with %q and the advice once", what, err, want)
+		}
+	}
+	code, _, err := check("-config", cfg)
+	if code != 2 {
+		t.Fatalf("missing store: exit %d, want 2 (%v)", code, err)
+	}
+	oneLine("missing store", err, "no store at "+db)
+	if code, _, err := check("-config", filepath.Join(dir, "nope.yaml")); code != 2 {
+		t.Fatalf("missing config: exit %d (%v)", code, err)
+	}
+
 	c := startChild(t, cfg)
-	var out bytes.Buffer
-	err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &out, &out)
-	if err == nil || !strings.Contains(err.Error(), "held by a running openmoney") {
-		t.Fatalf("check while the service runs: %v", err)
+	code, _, err = check("-config", cfg)
+	if code != 2 {
+		t.Fatalf("while the service runs: exit %d, want 2 (%v)", code, err)
 	}
+	oneLine("held store", err, "held by the running service")
 	c.stop(t)
-	out.Reset()
-	if err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &out, &out); err != nil || !strings.Contains(out.String(), "OK") {
-		t.Fatalf("check after stop: %v\n%s", err, out.String())
+	if code, out, err := check("-config", cfg); code != 0 || !strings.Contains(out, "OK (0 violations)") {
+		t.Fatalf("after stop: exit %d %v\n%s", code, err, out)
 	}
+
+	// A balance that disagrees with its ledger: exit 1, one VIOLATION line.
+	st, err := store.OpenBolt(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		id, err := tx.NextPartnerID()
+		if err != nil {
+			return err
+		}
+		return tx.PutPartner(&store.Partner{ID: id, BalanceNano: 5, TopupAddressRaw: "0:ab", TopupAddress: "x"})
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, err := check("-config", cfg)
+	if code != 1 || strings.Count(out, "VIOLATION:") != 1 {
+		t.Fatalf("with a violation: exit %d %v\n%s", code, err, out)
+	}
+	oneLine("violations", err, "integrity check failed: 1 violations")
 }
 
 // The API serves without a token, and with a token whose Bot API server is

@@ -1,6 +1,7 @@
 // Package api is the partner REST API over net/http (Go 1.22 patterns under
 // /api/v1): it decodes requests, calls the shop, and encodes the answers in
-// the envelope of spec/API.md. No business rule lives here. routes.go lists
+// the envelope every answer uses ({ok, data} or {ok, error_code,
+// error_message, data: null}). No business rule lives here. routes.go lists
 // every route and says which middleware it gets; NewServer builds the one
 // http.Handler that main serves and the tests drive.
 //
@@ -20,7 +21,7 @@
 // Routes(), AdminRoutes() and the Go views, and validates real responses
 // against it with kin-openapi.
 //
-// Decisions where spec/API.md is silent:
+// Decisions where the partner contract (the public page) is silent:
 //   - Successful calls answer 200, order creation included (as the page shows).
 //   - Times are RFC 3339 UTC to the second ("2026-04-16T12:15:00Z"), null
 //     until reached. TON amounts are exact JSON numbers rendered from
@@ -34,7 +35,10 @@
 //   - limit is 1–100 when given (limit=0 is refused), default 20.
 //   - GET /orders/by-reference/{ref} answers every order of the partner
 //     carrying ref, oldest first, as {"items":[…],"next_cursor":null}; when
-//     none does it is 404 NOT_FOUND, like a lookup by id or memo.
+//     none does, items is empty (200): it is a list, like GET /orders.
+//   - expires_in (optional, seconds, 60–86400) on order creation sets this
+//     ton_memo order's expires_at instead of orders.ttl, like Crypto Pay's
+//     invoices; 422 naming expires_in outside the range or on a balance order.
 //   - POST /orders/{id}/cancel takes no body (or {}).
 //   - The rate limit is a token bucket per partner (one key = one partner):
 //     RateLimit-Limit is the burst, RateLimit-Remaining the whole tokens

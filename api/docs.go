@@ -37,11 +37,30 @@ const DocsPath = "/docs/"
 // OpenAPI returns the embedded OpenAPI document (a copy).
 func OpenAPI() []byte { return append([]byte(nil), openapiJSON...) }
 
-// handleOpenAPI is GET /openapi.json.
+// handleOpenAPI is GET /openapi.json: the document as this server serves
+// it (servedOpenAPI).
 func (srv *server) handleOpenAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
-		writeBody(w, http.StatusOK, openapiJSON)
+		writeBody(w, http.StatusOK, srv.openapi)
+	})
+}
+
+// IndexView is GET /api/v1: where the documentation and the probes are.
+type IndexView struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Sandbox bool   `json:"sandbox"`
+	Docs    string `json:"docs"`    // Swagger UI
+	OpenAPI string `json:"openapi"` // this API's OpenAPI document
+	Health  string `json:"health"`
+}
+
+// handleIndex is GET /api/v1 (and /api/v1/): links, relative to this host.
+func (srv *server) handleIndex() http.Handler {
+	return srv.api(func(r *http.Request) (any, error) {
+		return IndexView{Name: "The Open Money partner API", Version: srv.shop.Version(), Sandbox: srv.shop.SandboxMode(),
+			Docs: DocsPath, OpenAPI: BasePath + "/openapi.json", Health: BasePath + "/health"}, nil
 	})
 }
 
@@ -54,10 +73,13 @@ var docTypes = map[string]string{
 	"":      "text/plain; charset=utf-8", // LICENSE
 }
 
-// registerDocs adds GET /docs and GET /docs/… to mux.
+// registerDocs adds GET /docs and GET /docs/… to mux, GET / (a redirect to
+// the docs) and GET /api/v1 without its slash (the index, like /api/v1/).
 func (srv *server) registerDocs(mux *http.ServeMux) {
 	mux.Handle("GET "+strings.TrimSuffix(DocsPath, "/"), srv.docsInfo(http.HandlerFunc(docsRedirect)))
 	mux.Handle("GET "+DocsPath, srv.docsInfo(http.HandlerFunc(serveDocs)))
+	mux.Handle("GET /{$}", srv.docsInfo(http.HandlerFunc(rootRedirect)))
+	mux.Handle("GET "+BasePath, srv.routeInfo(Route{Method: http.MethodGet, Path: "/"}, srv.handleIndex()))
 }
 
 // docsInfo records the route for the logs, like routeInfo.
@@ -74,6 +96,13 @@ func docsRedirect(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", DocsPath)
 	body, _ := successBody(map[string]string{"location": DocsPath})
 	writeBody(w, http.StatusMovedPermanently, body)
+}
+
+// rootRedirect sends / to the docs (302: the root may serve more one day).
+func rootRedirect(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Location", DocsPath)
+	body, _ := successBody(map[string]string{"location": DocsPath})
+	writeBody(w, http.StatusFound, body)
 }
 
 // serveDocs serves one embedded Swagger UI file; index.html for /docs/.

@@ -15,7 +15,7 @@ import (
 // ContentType of every response.
 const ContentType = "application/json; charset=utf-8"
 
-// Codes the HTTP layer adds to shop's (spec/API.md, "Error codes").
+// Codes the HTTP layer adds to shop's (the error table of openapi.json's info).
 const (
 	CodeMethodNotAllowed shop.Code = "METHOD_NOT_ALLOWED"
 	CodePayloadTooLarge  shop.Code = "PAYLOAD_TOO_LARGE"
@@ -46,7 +46,7 @@ type errBody struct {
 }
 
 // StatusFor maps an error code to its HTTP status (the table in
-// spec/API.md); 0 for a code the table does not know.
+// openapi.json's info); 0 for a code the table does not know.
 func StatusFor(code shop.Code) int {
 	switch code {
 	case shop.CodeUnauthorized:

@@ -32,6 +32,7 @@ type starsOrderBody struct {
 	PaymentMethod     *string `json:"payment_method"`
 	PaymentCurrency   *string `json:"payment_currency"`
 	ClientReference   *string `json:"client_reference"`
+	ExpiresIn         *int64  `json:"expires_in"`
 }
 
 type premiumOrderBody struct {
@@ -40,6 +41,7 @@ type premiumOrderBody struct {
 	PaymentMethod     *string `json:"payment_method"`
 	PaymentCurrency   *string `json:"payment_currency"`
 	ClientReference   *string `json:"client_reference"`
+	ExpiresIn         *int64  `json:"expires_in"`
 }
 
 func deref[T any](p *T) T {
@@ -67,6 +69,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 			}
 			req.RecipientUsername, req.Quantity = *b.RecipientUsername, *b.Quantity
 			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = deref(b.PaymentMethod), deref(b.PaymentCurrency), b.ClientReference
+			req.ExpiresIn = b.ExpiresIn
 		} else {
 			var b premiumOrderBody
 			if err := decodeJSON(r, &b); err != nil {
@@ -80,6 +83,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 			}
 			req.RecipientUsername, req.Months = *b.RecipientUsername, *b.Months
 			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = deref(b.PaymentMethod), deref(b.PaymentCurrency), b.ClientReference
+			req.ExpiresIn = b.ExpiresIn
 		}
 		ri := infoFrom(r.Context())
 		req.IdempotencyKey, req.Fingerprint, req.KeyChecked = ri.idemKey, ri.idemFP, ri.idemFresh
@@ -153,16 +157,12 @@ func (srv *server) handleOrderByMemo() http.Handler {
 
 // handleOrdersByReference is GET /orders/by-reference/{ref}: every order of
 // the partner carrying it, oldest first, as one page (at most
-// shop.MaxReferenceOrders); 404 NOT_FOUND when none does, like a lookup by
-// id or memo.
+// shop.MaxReferenceOrders); a list, so an empty one when none does.
 func (srv *server) handleOrdersByReference() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
 		items, err := srv.shop.OrdersByReference(r.Context(), partnerID(r.Context()), r.PathValue("ref"))
 		if err != nil {
 			return nil, err
-		}
-		if len(items) == 0 {
-			return nil, &shop.Error{Code: shop.CodeNotFound, Field: "ref", Message: "no order carries this client_reference"}
 		}
 		return listView(items, "", orderView), nil
 	})

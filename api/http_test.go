@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +19,7 @@ import (
 func TestUnknownPathsAndMethodsAreEnvelopes(t *testing.T) {
 	te := newEnv(t)
 	_, key := te.Partner(t)
-	for _, path := range []string{"/", "/api/v1", "/api/v1/", "/api/v1/nope", "/api/v2/orders", "/api/v1/orders/1/refund",
+	for _, path := range []string{"/api/v1/nope", "/api/v2/orders", "/api/v1/orders/1/refund",
 		"/api/v1//orders", "/api/v1/orders/../balance", "/favicon.ico"} {
 		r := te.call(t, "GET", path, key, "").must(t, 404, "NOT_FOUND")
 		if r.Header.Get("Location") != "" {
@@ -45,7 +47,7 @@ func TestRoutesListsEveryRoute(t *testing.T) {
 	var got []string
 	for _, r := range api.Routes() {
 		got = append(got, r.Method+" "+r.Path)
-		if r.Pattern() != r.Method+" /api/v1"+r.Path {
+		if want := r.Method + " /api/v1" + r.Path; r.Path == "/" && r.Pattern() != want+"{$}" || r.Path != "/" && r.Pattern() != want {
 			t.Errorf("pattern %q", r.Pattern())
 		}
 	}
@@ -54,7 +56,7 @@ func TestRoutesListsEveryRoute(t *testing.T) {
 		"POST /orders/{id}/cancel", "GET /pricing/ton-rate", "GET /pricing/fee", "GET /pricing/estimate/stars",
 		"GET /pricing/estimate/premium", "GET /recipients/stars", "GET /recipients/premium", "GET /balance",
 		"GET /balance/transactions", "PUT /webhook", "GET /webhook", "DELETE /webhook", "POST /webhook/rotate-secret",
-		"GET /webhook/deliveries", "POST /webhook/test", "POST /webhook/deliveries/{id}/redeliver", "GET /health", "GET /openapi.json", "POST /sandbox/partners", "POST /sandbox/transfers"}
+		"GET /webhook/deliveries", "POST /webhook/test", "POST /webhook/deliveries/{id}/redeliver", "GET /health", "GET /", "GET /openapi.json", "POST /sandbox/partners", "POST /sandbox/transfers"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes\n got %v\nwant %v", got, want)
 	}
@@ -116,5 +118,36 @@ func TestSandboxRoutesOnlyInSandbox(t *testing.T) {
 	te.call(t, "POST", "/api/v1/sandbox/partners", "", `{"nme":"acme"}`).must(t, 422, "VALIDATION_ERROR")
 	if strings.Contains(te.log.String(), pv.APIKey) {
 		t.Error("a new key reached the log")
+	}
+}
+
+// GET / redirects to the docs; GET /api/v1 (with or without the slash)
+// answers an index of links, and every link it gives answers 200.
+func TestRootRedirectAndIndex(t *testing.T) {
+	te := newEnv(t)
+	r := te.call(t, "GET", "/", "", "").must(t, http.StatusFound)
+	if r.Header.Get("Location") != "/docs/" {
+		t.Fatalf("/: Location %q", r.Header.Get("Location"))
+	}
+	for _, path := range []string{"/api/v1", "/api/v1/"} {
+		var ix struct {
+			Name, Version, Docs, OpenAPI, Health string
+			Sandbox                              bool
+		}
+		te.call(t, "GET", path, "", "").must(t, 200).data(t, &ix)
+		if ix.Docs != "/docs/" || ix.OpenAPI != "/api/v1/openapi.json" || ix.Health != "/api/v1/health" || !ix.Sandbox || ix.Version == "" {
+			t.Fatalf("%s: %+v", path, ix)
+		}
+		for _, link := range []string{ix.Docs, ix.OpenAPI, ix.Health} {
+			rec := httptest.NewRecorder()
+			te.h.ServeHTTP(rec, httptest.NewRequest("GET", link, nil))
+			if rec.Code != 200 {
+				t.Errorf("index link %s: %d", link, rec.Code)
+			}
+		}
+	}
+	te.call(t, "POST", "/api/v1", "", "").must(t, 405, "METHOD_NOT_ALLOWED")
+	if e := te.call(t, "GET", "/api/v1/nope", "", "").must(t, 404, "NOT_FOUND"); !strings.Contains(e.Env.ErrorMessage, "/docs/") {
+		t.Errorf("404 message %q does not point at the docs", e.Env.ErrorMessage)
 	}
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/theopenmoney/openmoney/shop"
 )
 
-// Idempotency (spec/API.md "Idempotency"), for every authenticated POST:
+// Idempotency (the contract: openapi.json's IdempotencyKey parameter and
+// the README), for every authenticated POST:
 //
 //   - Idempotency-Key: 1–255 printable ASCII characters, scoped to the partner.
 //   - The fingerprint of a request is sha256(method, path, body).

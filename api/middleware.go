@@ -205,7 +205,7 @@ func (gw *guardWriter) WriteHeader(code int) {
 			gw.r.Method, clip(gw.r.URL.Path), h.Get("Allow")))
 		return
 	}
-	writeCode(gw.ResponseWriter, shop.CodeNotFound, fmt.Sprintf("no route %s %s; see %s for the routes", gw.r.Method, clip(gw.r.URL.Path), BasePath))
+	writeCode(gw.ResponseWriter, shop.CodeNotFound, fmt.Sprintf("no route %s %s; the routes are listed at %s", gw.r.Method, clip(gw.r.URL.Path), DocsPath))
 }
 
 func (gw *guardWriter) Write(p []byte) (int, error) {

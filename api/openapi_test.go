@@ -66,7 +66,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		servers = append(servers, s.URL)
 	}
 	// The serving instance first, so "Try it out" never hits production by default.
-	if !slices.Equal(servers, []string{api.BasePath, "https://api.theopenmoney.info/api/v1"}) {
+	if !slices.Equal(servers, []string{api.BasePath}) { // http.public_url is added when served
 		t.Errorf("servers %v", servers)
 	}
 	bearer := doc.Components.SecuritySchemes["bearerAuth"]
@@ -139,7 +139,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	}
 }
 
-// allErrorCodes is the error table of spec/API.md.
+// allErrorCodes is the API's error table.
 var allErrorCodes = []shop.Code{shop.CodeUnauthorized, shop.CodeInsufficientBalance, shop.CodeNotFound,
 	api.CodeMethodNotAllowed, shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, api.CodePayloadTooLarge,
 	shop.CodeValidation, shop.CodeIdempotencyReused, shop.CodeRecipientNotFound, api.CodeRateLimited, api.CodeInternal,
@@ -199,9 +199,18 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			if op.Responses.Status(401) == nil || op.Responses.Status(429) == nil {
 				t.Errorf("%s: an authenticated route must document 401 and 429", key)
 			}
-			if ok.Value.Headers["RateLimit-Limit"] == nil {
-				t.Errorf("%s: 200 lacks the RateLimit headers", key)
+			// Every answer after the rate limiter carries the headers: all
+			// but 401 (auth runs first), 405 (the mux answers) and a sandbox
+			// route's 404 (absent outside sandbox mode).
+			for status, rr := range op.Responses.Map() {
+				exempt := status == "401" || status == "405" || r.Sandbox && status == "404"
+				if !exempt && rr.Value.Headers["RateLimit-Limit"] == nil {
+					t.Errorf("%s: %s lacks the RateLimit headers", key, status)
+				}
 			}
+		}
+		if op.Responses.Status(405) == nil {
+			t.Errorf("%s: 405 is not documented", key)
 		}
 		if r.Auth && r.Method == http.MethodPost {
 			if !hasParam(op, api.HeaderIdempotencyKey) || ok.Value.Headers[api.HeaderReplayed] == nil {
@@ -409,7 +418,7 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "GET", "/api/v1/orders/by-memo/"+*o.PaymentMemo, key, "").must(t, 200)
 	c.call(t, te, "GET", "/api/v1/orders/by-memo/STARS-zzzzzz", key, "").must(t, 404, "NOT_FOUND")
 	c.call(t, te, "GET", "/api/v1/orders/by-reference/invoice-42", key, "").must(t, 200)
-	c.call(t, te, "GET", "/api/v1/orders/by-reference/nothing", key, "").must(t, 404, "NOT_FOUND")
+	c.call(t, te, "GET", "/api/v1/orders/by-reference/nothing", key, "").must(t, 200)
 	c.call(t, te, "GET", "/api/v1/orders/by-reference/"+strings.Repeat("r", 129), key, "").must(t, 422, "VALIDATION_ERROR")
 	c.call(t, te, "GET", "/api/v1/orders/stats/summary", key, "").must(t, 200)
 	c.call(t, te, "GET", "/api/v1/orders/stats/summary?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z", key, "").must(t, 200)
@@ -439,6 +448,7 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "GET", "/api/v1/balance/transactions?limit=1", key, "").must(t, 200)
 	c.call(t, te, "GET", "/api/v1/balance/transactions?cursor=bogus", key, "").must(t, 422, "VALIDATION_ERROR")
 	c.call(t, te, "GET", "/api/v1/health", "", "").must(t, 200)
+	c.call(t, te, "GET", "/api/v1/", "", "").must(t, 200)
 	c.call(t, te, "GET", "/api/v1/openapi.json", "", "").must(t, 200)
 
 	// Sandbox partners (no auth).
@@ -510,8 +520,8 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	adminSafetyExchanges(t, c, te, adminToken) // parked transfers, manual deliveries, the audit log
 
 	// Unknown paths and wrong methods: not in the document either.
-	c.unrouted(t, te, "GET", "/api/v1/nope", key, routers.ErrPathNotFound, "NotFound")
-	c.unrouted(t, te, "GET", "/api/v1/orders/1/refund", key, routers.ErrPathNotFound, "NotFound")
+	c.unrouted(t, te, "GET", "/api/v1/nope", key, routers.ErrPathNotFound, "NotFoundNoLimit")
+	c.unrouted(t, te, "GET", "/api/v1/orders/1/refund", key, routers.ErrPathNotFound, "NotFoundNoLimit")
 	c.unrouted(t, te, "DELETE", "/api/v1/orders/1", key, routers.ErrMethodNotAllowed, "MethodNotAllowed")
 	c.unrouted(t, te, "PUT", "/api/v1/balance", key, routers.ErrMethodNotAllowed, "MethodNotAllowed")
 
@@ -608,7 +618,7 @@ func TestOpenAPIAndSwaggerUIServed(t *testing.T) {
 		return rec
 	}
 	rec := get("GET", "/api/v1/openapi.json")
-	if rec.Code != 200 || rec.Header().Get("Content-Type") != api.ContentType || !bytes.Equal(rec.Body.Bytes(), api.OpenAPI()) {
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != api.ContentType || !json.Valid(rec.Body.Bytes()) {
 		t.Fatalf("openapi.json: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
 	rec = get("GET", "/docs")
@@ -795,4 +805,69 @@ func TestOpenAPIWebhookDeliveriesMatchCallback(t *testing.T) {
 			t.Errorf("no %s delivery", w)
 		}
 	}
+}
+
+// The served document is the embedded one tailored to the server: servers
+// from http.public_url, operator paths only with admin routes on, sandbox
+// paths only in sandbox mode; each variant is a valid document and keeps
+// the embedded order of paths.
+func TestServedOpenAPIFollowsTheConfig(t *testing.T) {
+	served := func(te *tenv) *openapi3.T {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		te.h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/openapi.json", nil))
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(rec.Body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := doc.Validate(loader.Context, openapi3.EnableExamplesValidation()); err != nil {
+			t.Fatalf("served document is not valid: %v", err)
+		}
+		var order struct {
+			Paths json.RawMessage `json:"paths"`
+		}
+		_ = json.Unmarshal(rec.Body.Bytes(), &order)
+		last := -1
+		for _, p := range []string{"/orders/stars", "/webhook", "/health", "/openapi.json"} {
+			i := strings.Index(string(order.Paths), `"`+p+`"`)
+			if i < last {
+				t.Errorf("path %s moved", p)
+			}
+			last = i
+		}
+		return doc
+	}
+	check := func(name string, doc *openapi3.T, servers []string, admin, sandbox bool) {
+		t.Helper()
+		var got []string
+		for _, s := range doc.Servers {
+			got = append(got, s.URL)
+		}
+		if !slices.Equal(got, servers) {
+			t.Errorf("%s: servers %v, want %v", name, got, servers)
+		}
+		if (doc.Paths.Value("/admin/integrity") != nil) != admin || (doc.Components.SecuritySchemes["adminToken"] != nil) != admin {
+			t.Errorf("%s: admin paths present = %v, want %v", name, doc.Paths.Value("/admin/integrity") != nil, admin)
+		}
+		if (doc.Paths.Value("/sandbox/transfers") != nil) != sandbox {
+			t.Errorf("%s: sandbox paths present = %v, want %v", name, !sandbox, sandbox)
+		}
+		for _, tag := range doc.Tags {
+			if tag.Name == "Admin" && !admin || tag.Name == "Sandbox" && !sandbox {
+				t.Errorf("%s: tag %s listed", name, tag.Name)
+			}
+		}
+		if doc.Paths.Value("/orders/stars") == nil {
+			t.Errorf("%s: partner paths missing", name)
+		}
+	}
+	check("default", served(newEnv(t)), []string{api.BasePath}, false, true)
+	withAdmin := newEnv(t, func(cfg *config.Config, _ *shoptest.Options) {
+		cfg.Admin.Token = "test-admin-token-0123456789"
+		cfg.HTTP.PublicURL = "https://api.example.com/"
+	})
+	check("admin and public_url", served(withAdmin), []string{api.BasePath, "https://api.example.com/api/v1"}, true, true)
+	live := newEnv(t, notSandbox())
+	check("outside sandbox", served(live), []string{api.BasePath}, false, false)
 }

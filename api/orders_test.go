@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -44,7 +45,7 @@ var starsOrderFields = []string{"id", "status", "order_type", "stars_amount", "r
 	"amount_received_ton", "amount_received_nanoton", "client_reference", "failure_reason"}
 
 // The page's quickstart, verbatim: every field of the order object, in the
-// order of spec/API.md, with the right values.
+// order of the contract (openapi.json), with the right values.
 func TestQuickstartFromThePage(t *testing.T) {
 	te := newEnv(t, withClock())
 	_, key := te.Partner(t)
@@ -261,7 +262,9 @@ func TestPartnersAreIsolated(t *testing.T) {
 	id := itoa(int(o.ID))
 	te.call(t, "GET", "/api/v1/orders/"+id, keyB, "").must(t, 404, "NOT_FOUND")
 	te.call(t, "GET", "/api/v1/orders/by-memo/"+*o.PaymentMemo, keyB, "").must(t, 404, "NOT_FOUND")
-	te.call(t, "GET", "/api/v1/orders/by-reference/shared-ref", keyB, "").must(t, 404, "NOT_FOUND")
+	if l := te.call(t, "GET", "/api/v1/orders/by-reference/shared-ref", keyB, "").must(t, 200).orders(t); len(l.Items) != 0 || l.NextCursor != nil {
+		t.Errorf("B finds A's order by reference: %+v", l)
+	}
 	te.call(t, "POST", "/api/v1/orders/"+id+"/cancel", keyB, "").must(t, 404, "NOT_FOUND")
 	if l := te.call(t, "GET", "/api/v1/orders", keyB, "").must(t, 200).orders(t); len(l.Items) != 0 {
 		t.Errorf("B lists A's orders: %+v", l.Items)
@@ -468,5 +471,53 @@ func TestRequestID(t *testing.T) {
 	}
 	if !strings.Contains(te.log.String(), `"request_id":"client-req.42"`) {
 		t.Error("access log lacks the request id")
+	}
+}
+
+// expires_in (seconds, 60–86400) replaces orders.ttl for one ton_memo order;
+// outside the range, not an integer, or on a balance order it is 422 naming
+// the field; left out, orders.ttl (15 min) applies.
+func TestOrderExpiresIn(t *testing.T) {
+	te := newEnv(t, withClock())
+	_, key := te.Partner(t)
+	expiresAfter := func(o orderJSON) time.Duration {
+		t.Helper()
+		c, err1 := time.Parse(time.RFC3339, o.CreatedAt)
+		e, err2 := time.Parse(time.RFC3339, *o.ExpiresAt)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("times %q %v: %v %v", o.CreatedAt, o.ExpiresAt, err1, err2)
+		}
+		return e.Sub(c)
+	}
+	for extra, want := range map[string]time.Duration{
+		"":                   15 * time.Minute,
+		`"expires_in":60`:    time.Minute,
+		`"expires_in":86400`: 24 * time.Hour,
+		`"expires_in":3600`:  time.Hour,
+	} {
+		o := te.call(t, "POST", "/api/v1/orders/stars", key, starsBody("pandus", 100, extra)).must(t, 200).order(t)
+		if got := expiresAfter(o); got != want {
+			t.Errorf("%s: expires after %s, want %s", extra, got, want)
+		}
+	}
+	p := te.call(t, "POST", "/api/v1/orders/premium", key, `{"recipient_username":"pandus","months":3,"expires_in":120}`).must(t, 200).order(t)
+	if got := expiresAfter(p); got != 2*time.Minute {
+		t.Errorf("premium expires after %s", got)
+	}
+	for _, extra := range []string{`"expires_in":59`, `"expires_in":86401`, `"expires_in":0`, `"expires_in":-60`,
+		`"expires_in":60.5`, `"expires_in":"600"`, `"expires_in":60,"payment_method":"balance"`} {
+		e := te.call(t, "POST", "/api/v1/orders/stars", key, starsBody("pandus", 100, extra)).must(t, 422, "VALIDATION_ERROR")
+		if !strings.Contains(e.Env.ErrorMessage, "expires_in") {
+			t.Errorf("%s: message %q does not name expires_in", extra, e.Env.ErrorMessage)
+		}
+	}
+	// The short deadline is the one the expiry loop uses.
+	o := te.call(t, "POST", "/api/v1/orders/stars", key, starsBody("pandus", 100, `"expires_in":60`)).must(t, 200).order(t)
+	te.Clock.Advance(61 * time.Second)
+	if _, err := te.Shop.ExpireDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := te.call(t, "GET", "/api/v1/orders/"+itoa(int(o.ID)), key, "").must(t, 200).order(t); got.Status != "expired" {
+		t.Fatalf("after 61 s: %s", got.Status)
 	}
 }

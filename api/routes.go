@@ -16,8 +16,14 @@ type Route struct {
 	Summary string
 }
 
-// Pattern is the ServeMux pattern: "GET /api/v1/orders/{id}".
-func (r Route) Pattern() string { return r.Method + " " + BasePath + r.Path }
+// Pattern is the ServeMux pattern: "GET /api/v1/orders/{id}". The index
+// "/" matches /api/v1/ alone, not the subtree.
+func (r Route) Pattern() string {
+	if r.Path == "/" {
+		return r.Method + " " + BasePath + "/{$}"
+	}
+	return r.Method + " " + BasePath + r.Path
+}
 
 // routeDef is a Route with its handler.
 type routeDef struct {
@@ -61,8 +67,9 @@ func (srv *server) routes() []routeDef {
 		{Route: Route{get, "/webhook/deliveries", true, false, "Webhook delivery attempts with status codes"}, handler: srv.handleWebhookDeliveries()},
 		{Route: Route{post, "/webhook/test", true, false, "Send a webhook.test event"}, handler: srv.handleTestWebhook()},
 		{Route: Route{post, "/webhook/deliveries/{id}/redeliver", true, false, "Send the event of a delivery again"}, handler: srv.handleRedeliverWebhook()},
-		// Health
+		// Health and the index
 		{Route: Route{get, "/health", false, false, "Service health probe"}, handler: srv.handleHealth()},
+		{Route: Route{get, "/", false, false, "API index: links to the docs, the OpenAPI document and health"}, handler: srv.handleIndex()},
 		// Documentation (docs.go; Swagger UI at /docs/ is registered beside the table)
 		{Route: Route{get, "/openapi.json", false, false, "This OpenAPI document"}, handler: srv.handleOpenAPI()},
 		// Sandbox mode only

@@ -30,6 +30,8 @@ type server struct {
 	// adminToken guards /admin/… (admin.go); empty: those routes are absent.
 	adminToken string
 	observer   Observer // nil: no metrics
+	// openapi is the document GET /openapi.json serves (servedOpenAPI).
+	openapi []byte
 }
 
 // Observer is told about every finished request, for metrics: the route
@@ -69,6 +71,12 @@ func newServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, extra []route
 		idemWait:   idemWait,
 		adminToken: cfg.Admin.Token,
 	}
+	doc, err := servedOpenAPI(openapiJSON, cfg.HTTP.PublicURL, cfg.Admin.Token != "", s.SandboxMode())
+	if err != nil { // the embedded document is checked by tests; serve it as is
+		log.Error("openapi: cannot tailor the document; serving it as embedded", "err", err)
+		doc = openapiJSON
+	}
+	srv.openapi = doc
 	if tweak != nil {
 		tweak(srv)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/theopenmoney/openmoney/shop"
 )
 
-// The JSON shapes of spec/API.md. Money: a TON figure is a JSON number
+// The JSON shapes of the API (openapi.json's schemas). Money: a TON figure is a JSON number
 // rendered exactly from integer nanotons (money.FormatTON as json.Number,
 // never a float64), beside the exact nanotons as a decimal string. Times are
 // RFC 3339 UTC to the second; null until reached.
@@ -60,7 +60,7 @@ func strPtr(s string) *string {
 	return &s
 }
 
-// OrderView is the order object, fields in the order of spec/API.md.
+// OrderView is the order object, fields in the contract's order (openapi.json).
 type OrderView struct {
 	ID                    int64       `json:"id"`
 	Status                string      `json:"status"`

@@ -56,7 +56,8 @@ func (d Decimal) Rat() *big.Rat {
 	return r
 }
 
-// Config is the whole file. Field names follow spec/RUNNING.md exactly.
+// Config is the whole file. Its key names are part of the product (operators'
+// files rely on them); config.example.yaml documents every one.
 type Config struct {
 	HTTP        HTTP        `yaml:"http"`
 	Store       Store       `yaml:"store"`
@@ -73,6 +74,9 @@ type Config struct {
 
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// PublicURL is where partners reach the service (https://api.example.com),
+	// for links the service prints: the OpenAPI servers list, the docs URL.
+	PublicURL string `yaml:"public_url"`
 }
 
 type Store struct {
@@ -385,7 +389,8 @@ func Load(path string, getenv func(string) string) (*Config, string, error) {
 	return c, source, nil
 }
 
-// ApplyEnv overrides secrets from the environment (non-empty values win).
+// ApplyEnv overrides secrets, and the listen address, from the environment
+// (non-empty values win).
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	set := func(dst *string, name string) {
 		if v := getenv(name); v != "" {
@@ -398,6 +403,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	set(&c.Fulfillment.Fragment.Hash, "FRAGMENT_HASH")
 	set(&c.Admin.Token, "OPENMONEY_ADMIN_TOKEN")
 	set(&c.Store.DSN, "OPENMONEY_DATABASE_URL")
+	set(&c.HTTP.Listen, "OPENMONEY_HTTP_LISTEN")
 }
 
 // Sandbox reports whether the service runs on the simulated chain.

@@ -176,12 +176,13 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 		"fulfillment.fragment.hash":     "FRAGMENT_HASH",
 		"admin.token":                   "OPENMONEY_ADMIN_TOKEN",
 		"store.dsn":                     "OPENMONEY_DATABASE_URL",
+		"http.listen":                   "OPENMONEY_HTTP_LISTEN",
 		"pricing.ton_usd":               "rate_url",
 		"pricing.premium_usd":           "12",
 		"fulfillment.fragment.base_url": "http",
 	}
 	keys := leafKeys(reflect.TypeFor[Config](), "")
-	if len(keys) != 28 { // a new key must be added to config.example.yaml and default.yaml
+	if len(keys) != 29 { // a new key must be added to config.example.yaml and default.yaml
 		t.Fatalf("only %d keys found: %v", len(keys), keys)
 	}
 	for _, file := range []string{"../config.example.yaml", "default.yaml"} {
@@ -227,6 +228,9 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"listen empty", "http: {listen: ''}", "http.listen", ""},
 		{"listen port too big", "http: {listen: '127.0.0.1:99999'}", "http.listen", ""},
 		{"listen port not a number", "http: {listen: '127.0.0.1:http'}", "http.listen", ""},
+		{"public_url not a URL", "http: {public_url: 'api.example.com'}", "http.public_url", ""},
+		{"public_url with query", "http: {public_url: 'https://api.example.com/?x=1'}", "http.public_url", ""},
+		{"public_url with credentials", "http: {public_url: 'https://u:p@api.example.com'}", "http.public_url", ""},
 		{"store path empty", "store: {path: ''}", "store.path", ""},
 		{"store path blank", "store: {path: '   '}", "store.path", ""},
 		{"store driver unknown", "store: {driver: sqlite}", "store.driver", ""},
@@ -536,7 +540,7 @@ fulfillment: {fragment: {hash: file-hash, cookies: file-cookies}}
 		"TON_WALLET_SEED":    seed24,
 		"FRAGMENT_COOKIES":   "stel_ssid=env",
 		"FRAGMENT_HASH":      "env-hash",
-		"HTTP_LISTEN":        "0.0.0.0:1", // not a secret: ignored
+		"HTTP_LISTEN":        "0.0.0.0:1", // not ours: ignored
 	}
 	c, _, err := Load(path, func(k string) string { return env[k] })
 	if err != nil {
@@ -548,8 +552,20 @@ fulfillment: {fragment: {hash: file-hash, cookies: file-cookies}}
 		t.Errorf("env did not win: got %q, want %q", got, want)
 	}
 	if c.HTTP.Listen != "127.0.0.1:8080" {
-		t.Errorf("non-secret changed by env: %q", c.HTTP.Listen)
+		t.Errorf("listen changed by another variable: %q", c.HTTP.Listen)
 	}
+	// OPENMONEY_HTTP_LISTEN overrides http.listen, with or without a file.
+	env["OPENMONEY_HTTP_LISTEN"] = "127.0.0.1:9999"
+	for _, p := range []string{path, ""} {
+		c, _, err := Load(p, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.HTTP.Listen != "127.0.0.1:9999" {
+			t.Errorf("config %q: OPENMONEY_HTTP_LISTEN ignored: %q", p, c.HTTP.Listen)
+		}
+	}
+	delete(env, "OPENMONEY_HTTP_LISTEN")
 
 	// Empty or unset variables leave the file's values.
 	c, _, err = Load(path, func(k string) string {

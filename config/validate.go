@@ -24,6 +24,12 @@ func (c *Config) Validate() error {
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return bad("http.listen", "port must be a number from 0 to 65535, got %q", c.HTTP.Listen)
 	}
+	if c.HTTP.PublicURL != "" {
+		u, err := url.Parse(c.HTTP.PublicURL)
+		if err != nil || !isHTTPURL(c.HTTP.PublicURL) || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return bad("http.public_url", "must be an http(s) URL without credentials, query or fragment, such as https://api.example.com, got %q", c.HTTP.PublicURL)
+		}
+	}
 	switch c.Store.Driver {
 	case "bbolt":
 		if strings.TrimSpace(c.Store.Path) == "" {

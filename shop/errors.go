@@ -5,10 +5,10 @@ import (
 	"fmt"
 )
 
-// Code is a business error code from the table in spec/API.md.
+// Code is a business error code from the API's error table (openapi.json).
 type Code string
 
-// Error codes (spec/API.md). api maps them to HTTP statuses; bot to texts.
+// Error codes (the error table). api maps them to HTTP statuses; bot to texts.
 const (
 	CodeUnauthorized          Code = "UNAUTHORIZED"
 	CodeInsufficientBalance   Code = "INSUFFICIENT_BALANCE"

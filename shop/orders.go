@@ -33,6 +33,9 @@ type OrderRequest struct {
 	PaymentMethod     string
 	PaymentCurrency   string
 	ClientReference   *string
+	// ExpiresIn (seconds, MinExpiresIn–MaxExpiresIn) replaces orders.ttl for
+	// this ton_memo order; nil keeps orders.ttl.
+	ExpiresIn *int64
 	// IdempotencyKey (optional) makes creation exactly-once per partner: the
 	// order and the key are written in one transaction. Fingerprint identifies
 	// the request body; the same key with another fingerprint is refused.
@@ -49,6 +52,12 @@ type OrderRequest struct {
 	// transaction still checks the key.
 	KeyChecked bool
 }
+
+// Bounds of OrderRequest.ExpiresIn, in seconds (a minute to a day).
+const (
+	MinExpiresIn = 60
+	MaxExpiresIn = 86400
+)
 
 // NormalizeUsername strips one leading '@' and checks Telegram's rule:
 // 5–32 chars of [A-Za-z0-9_], starting with a letter.
@@ -143,6 +152,14 @@ func (s *Shop) validate(req *OrderRequest) error {
 	if req.ClientReference != nil {
 		if err := validReference(*req.ClientReference); err != nil {
 			return err
+		}
+	}
+	if req.ExpiresIn != nil {
+		if req.PaymentMethod != MethodTonMemo {
+			return validation("expires_in", "expires_in", "expires_in applies to ton_memo orders only (balance orders are paid at once)")
+		}
+		if n := *req.ExpiresIn; n < MinExpiresIn || n > MaxExpiresIn {
+			return validation("expires_in", "expires_in", "expires_in must be between %d and %d seconds, got %d", MinExpiresIn, MaxExpiresIn, n)
 		}
 	}
 	return nil
@@ -279,7 +296,11 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 				return err
 			}
 		} else {
-			exp := now.Add(s.cfg.Orders.TTL)
+			ttl := s.cfg.Orders.TTL
+			if req.ExpiresIn != nil {
+				ttl = time.Duration(*req.ExpiresIn) * time.Second
+			}
+			exp := now.Add(ttl)
 			ord.ExpiresAt = &exp
 			ord.PaymentAddress = s.serviceAddr
 			c, err := s.memoCipherFor(tx, true)

@@ -150,7 +150,7 @@ func (s *Shop) ApplyTransfer(ctx context.Context, t ton.Transfer) (Outcome, erro
 	return outs[0], nil
 }
 
-// applyTransfer is the payment-rules table of spec/API.md.
+// applyTransfer is the payment-rules table (README, "Payment rules").
 // c is the store's memo cipher (nil while no order has a derived memo).
 // parkedID is non-zero when an operator retries that parked transfer: its
 // seen record (kind parked) is then overwritten instead of being a replay.
