@@ -16,9 +16,9 @@ import (
 // Fragment payer. It dials on first use, so start-up never waits for the
 // network; a failed dial is retried by the next call.
 type chainClient struct {
-	network, configURL string
-	mu                 sync.Mutex
-	api                tonapi.APIClientWrapped
+	cfg ton.DialConfig
+	mu  sync.Mutex
+	api tonapi.APIClientWrapped
 }
 
 func (c *chainClient) get(ctx context.Context) (tonapi.APIClientWrapped, error) {
@@ -27,7 +27,7 @@ func (c *chainClient) get(ctx context.Context) (tonapi.APIClientWrapped, error) 
 	if c.api != nil {
 		return c.api, nil
 	}
-	api, err := ton.Dial(ctx, c.network, c.configURL)
+	api, err := ton.Dial(ctx, c.cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func chainCommand(ctx context.Context, name string, args []string, getenv func(s
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	api, err := ton.Dial(dctx, cfg.TON.Network, cfg.TON.ConfigURL)
+	api, err := ton.Dial(dctx, ton.DialConfig{Network: cfg.TON.Network, ConfigURL: cfg.TON.ConfigURL, TrustedBlock: cfg.TON.TrustedBlock})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to %s liteservers (check ton.config_url and the network): %w", cfg.TON.Network, err)
 	}

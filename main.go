@@ -215,9 +215,17 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		sb := ton.NewSandbox(st, nil)
 		deps.Chain, deps.Sandbox = sb, sb
 	} else {
-		chain := &chainClient{network: cfg.TON.Network, configURL: cfg.TON.ConfigURL}
-		listener = ton.NewListener(ton.ListenerOptions{Network: cfg.TON.Network, Log: log,
-			Watched: []string{keys.ServiceAddressRaw()}, Dial: chain.dial})
+		if _, err := ton.ParseBlockID(cfg.TON.TrustedBlock); cfg.TON.TrustedBlock != "" && err != nil {
+			return nil, exitError{2, fmt.Errorf("ton.trusted_block: %w", err)}
+		}
+		chain := &chainClient{cfg: ton.DialConfig{Network: cfg.TON.Network, ConfigURL: cfg.TON.ConfigURL, TrustedBlock: cfg.TON.TrustedBlock}}
+		opts := ton.ListenerOptions{Network: cfg.TON.Network, Log: log,
+			Watched: []string{keys.ServiceAddressRaw()}, Dial: chain.dial}
+		if cfg.TON.ArchiveConfigURL != "" {
+			archive := &chainClient{cfg: ton.DialConfig{Network: cfg.TON.Network, ConfigURL: cfg.TON.ArchiveConfigURL, TrustedBlock: cfg.TON.TrustedBlock}}
+			opts.Archive = archive.dial
+		}
+		listener = ton.NewListener(opts)
 		deps.Chain = listener
 		if cfg.Fulfillment.Provider == "fragment" {
 			payer, err := fragment.NewWalletPayer(keys.Wallet(), chain, fragment.WalletPayerOptions{

@@ -105,6 +105,12 @@ type TON struct {
 	WalletSeed    string `yaml:"wallet_seed"`
 	WalletVersion string `yaml:"wallet_version"`
 	ConfigURL     string `yaml:"config_url"`
+	// TrustedBlock is the masterchain block liteserver proofs are anchored
+	// at; empty means the liteserver config's validator.init_block.
+	TrustedBlock string `yaml:"trusted_block"`
+	// ArchiveConfigURL lists archival liteservers, asked for account history
+	// the regular ones no longer keep (backfill); empty means none.
+	ArchiveConfigURL string `yaml:"archive_config_url"`
 }
 
 type Fulfillment struct {

@@ -182,7 +182,7 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 		"fulfillment.fragment.base_url": "http",
 	}
 	keys := leafKeys(reflect.TypeFor[Config](), "")
-	if len(keys) != 29 { // a new key must be added to config.example.yaml and default.yaml
+	if len(keys) != 31 { // a new key must be added to config.example.yaml and default.yaml
 		t.Fatalf("only %d keys found: %v", len(keys), keys)
 	}
 	for _, file := range []string{"../config.example.yaml", "default.yaml"} {
@@ -247,6 +247,7 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"testnet with 12 words", "ton: {network: testnet, wallet_seed: '" + strings.Repeat("abandon ", 12) + "'}", "ton.wallet_seed", ""},
 		{"sandbox with 12 words", "ton: {wallet_seed: '" + strings.Repeat("abandon ", 12) + "'}", "ton.wallet_seed", ""},
 		{"ton config_url", "ton: {config_url: 'file:///etc/global.config.json'}", "ton.config_url", ""},
+		{"ton archive_config_url", "ton: {archive_config_url: 'archive.json'}", "ton.archive_config_url", ""},
 		{"fulfillment provider", "fulfillment: {provider: courier}", "fulfillment.provider", ""},
 		{"fragment base_url", fragment(""), "fulfillment.fragment.base_url", ""},
 		{"fragment base_url not http", fragment("fragment.com"), "fulfillment.fragment.base_url", ""},

@@ -73,6 +73,9 @@ func (c *Config) Validate() error {
 	if c.TON.ConfigURL != "" && !isHTTPURL(c.TON.ConfigURL) {
 		return bad("ton.config_url", "must be an http(s) URL, got %q", c.TON.ConfigURL)
 	}
+	if c.TON.ArchiveConfigURL != "" && !isHTTPURL(c.TON.ArchiveConfigURL) {
+		return bad("ton.archive_config_url", "must be an http(s) URL, got %q", c.TON.ArchiveConfigURL)
+	}
 	switch c.Fulfillment.Provider {
 	case "sandbox", "manual":
 	case "fragment":

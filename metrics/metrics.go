@@ -110,7 +110,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // WatchListener adds gauges read at each scrape from the chain source's
-// status: lag, last block, connected.
+// status: lag, last block, proof failures, a held history gap, connected.
 func (m *Metrics) WatchListener(status func() ton.Status) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "listener", Name: "lag_seconds",
@@ -119,6 +119,17 @@ func (m *Metrics) WatchListener(status func() ton.Status) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "listener", Name: "last_block",
 			Help: "Sequence number of the last masterchain block the TON listener processed."},
 			func() float64 { return float64(status().LastBlock) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "listener", Name: "proof_failures_total",
+			Help: "Liteserver answers that failed verification (a block, proof or link that does not check); none was used."},
+			func() float64 { return float64(status().ProofFailures) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "listener", Name: "history_gap",
+			Help: "1 while backfill holds the cursor before account history no liteserver could serve, else 0."},
+			func() float64 {
+				if status().HistoryGap != "" {
+					return 1
+				}
+				return 0
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "listener", Name: "connected",
 			Help: "1 when the TON listener is connected, else 0."},
 			func() float64 {

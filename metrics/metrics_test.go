@@ -145,6 +145,8 @@ func TestScrapeAfterPaidOrder(t *testing.T) {
 		`openmoney_delivery_outcomes_total{outcome="completed"}`:                             1,
 		`openmoney_delivery_outcomes_total{outcome="retry"}`:                                 0,
 		`openmoney_listener_connected`:                                                       1,
+		`openmoney_listener_proof_failures_total`:                                            0,
+		`openmoney_listener_history_gap`:                                                     0,
 		`openmoney_webhook_deliveries_total{outcome="sent"}`:                                 0,
 		`openmoney_telegram_send_errors_total`:                                               0,
 	} {
@@ -305,5 +307,21 @@ func TestParkedTransfers(t *testing.T) {
 	if got["openmoney_payments_parked_transfers"] != 0 || got["openmoney_payments_parked_total"] != 1 ||
 		got["openmoney_ton_received_transfers_total"] != 2 {
 		t.Fatalf("after assigning: %v", got)
+	}
+}
+
+// The listener's verification failures and a held history gap are scraped
+// from its Status.
+func TestListenerProofAndGapMetrics(t *testing.T) {
+	m := metrics.New()
+	st := ton.Status{Connected: true, ProofFailures: 3, HistoryGap: "account 0:ab: transactions at and before lt 7"}
+	m.WatchListener(func() ton.Status { return st })
+	got, _ := scrape(t, m.Handler())
+	if got["openmoney_listener_proof_failures_total"] != 3 || got["openmoney_listener_history_gap"] != 1 {
+		t.Fatalf("proof failures %v, gap %v", got["openmoney_listener_proof_failures_total"], got["openmoney_listener_history_gap"])
+	}
+	st.HistoryGap = ""
+	if got, _ := scrape(t, m.Handler()); got["openmoney_listener_history_gap"] != 0 {
+		t.Fatal("gap gauge stays up after the gap is read")
 	}
 }

@@ -36,7 +36,7 @@ func (s *Shop) Health(ctx context.Context) Health {
 	}
 	if s.chain != nil {
 		h.Listener = s.chain.Status()
-		if !h.Listener.Connected || h.Listener.Error != "" || h.Listener.LagSeconds > MaxListenerLag.Seconds() {
+		if !h.Listener.Connected || h.Listener.Error != "" || h.Listener.LagSeconds > MaxListenerLag.Seconds() || h.Listener.Alert != "" {
 			h.Status = "degraded"
 		}
 	}

@@ -3,11 +3,35 @@ package ton
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // A fixed 24-word test seed (never funded; for address derivation only).
 var testSeed = strings.Fields("birth pattern then forest walnut then phrase walnut fan pumpkin pattern then cluster blossom verify then forest velvet pond fiction pattern collect then then")
+
+var (
+	keysMu    sync.Mutex
+	keysCache = map[string]*Keys{}
+)
+
+// testKeys is NewKeys(testSeed, version, network), derived once per test
+// binary (the seed's key derivation is slow, above all under -race). Keys
+// are read-only, so tests may share them.
+func testKeys(t testing.TB, version, network string) *Keys {
+	t.Helper()
+	keysMu.Lock()
+	defer keysMu.Unlock()
+	if k := keysCache[version+"/"+network]; k != nil {
+		return k
+	}
+	k, err := NewKeys(testSeed, version, network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysCache[version+"/"+network] = k
+	return k
+}
 
 func TestKeysAddressesStableAndDistinct(t *testing.T) {
 	for _, v := range []string{"v4r2", "v5r1"} {
@@ -19,10 +43,7 @@ func TestKeysAddressesStableAndDistinct(t *testing.T) {
 		if !strings.HasPrefix(svc, "0Q") {
 			t.Errorf("%s sandbox service address %q: want testnet non-bounceable 0Q…", v, svc)
 		}
-		km, err := NewKeys(testSeed, v, NetworkMainnet)
-		if err != nil {
-			t.Fatal(err)
-		}
+		km := testKeys(t, v, NetworkMainnet)
 		if !strings.HasPrefix(km.ServiceAddress(), "UQ") {
 			t.Errorf("%s mainnet address %q: want UQ…", v, km.ServiceAddress())
 		}
@@ -63,10 +84,7 @@ func TestKeysAddressesStableAndDistinct(t *testing.T) {
 // subwallet number, so partner ids above 32767 are refused with the typed
 // error the shop words for the operator; v4r2 goes on to 2^32-1-SubwalletBase.
 func TestV5SubwalletWithin15Bits(t *testing.T) {
-	k5, err := NewKeys(testSeed, "v5r1", NetworkMainnet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k5 := testKeys(t, "v5r1", NetworkMainnet)
 	if MaxV5Partners != 32767 {
 		t.Fatalf("MaxV5Partners = %d, want 32767", MaxV5Partners)
 	}
@@ -88,7 +106,7 @@ func TestV5SubwalletWithin15Bits(t *testing.T) {
 			t.Errorf("v5r1 TopupAddress(%d) = %v, want ErrSubwalletRange", id, err)
 		}
 	}
-	k4, _ := NewKeys(testSeed, "v4r2", NetworkMainnet)
+	k4 := testKeys(t, "v4r2", NetworkMainnet)
 	if _, err := k4.PartnerSubwallet(1<<32 - SubwalletBase); !errors.Is(err, ErrSubwalletRange) {
 		t.Errorf("v4r2 beyond 32 bits: %v, want ErrSubwalletRange", err)
 	}
@@ -106,10 +124,7 @@ func TestDocumentedAddresses(t *testing.T) {
 		{"v5r1", NetworkTestnet, "0QCIBxo-cHCQD924U-EU10deRrdoSCvHNzmLLQ4Cj9CKxh8z", "0:88071a3e7070900fddb853e114d7475e46b768482bc737398b2d0e028fd08ac6", "0QAgO1DyM2EM9ygmM2o61EiUXYP-kckg55m58a2-M-WSaK15"},
 		{"v5r1", NetworkMainnet, "UQC0zbFSFUC7RgsznB66lMOAmfbK7OlLYZmsgenXIfyF-8yf", "0:b4cdb1521540bb460b339c1eba94c38099f6caece94b6199ac81e9d721fc85fb", "UQClWYTZwn27khrGPTzuOvuwKm-b5Rvz0pbcaQieljmOlNu1"},
 	} {
-		k, err := NewKeys(testSeed, tc.version, tc.network)
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := testKeys(t, tc.version, tc.network)
 		sub, _ := k.PartnerSubwallet(1)
 		p1, _, _ := k.TopupAddress(sub)
 		if k.ServiceAddress() != tc.service || k.ServiceAddressRaw() != tc.raw || p1 != tc.partner1 {

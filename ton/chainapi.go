@@ -2,6 +2,8 @@ package ton
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
@@ -67,6 +69,19 @@ type stickyClient interface {
 	Client() tonapi.LiteClient
 }
 
+// nextNode binds ctx to another liteserver than the ones it was bound to;
+// nil when there is none left (or no choice at all), which starts afresh.
+func nextNode(ctx context.Context, api ChainAPI) context.Context {
+	if s, ok := api.(stickyClient); ok {
+		if c := s.Client(); c != nil {
+			if n, err := c.StickyContextNextNode(ctx); err == nil {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
 // sticky binds ctx to one liteserver when the client supports it.
 func sticky(ctx context.Context, api ChainAPI) context.Context {
 	if s, ok := api.(stickyClient); ok {
@@ -75,4 +90,31 @@ func sticky(ctx context.Context, api ChainAPI) context.Context {
 		}
 	}
 	return ctx
+}
+
+// ErrUnproven marks a liteserver answer that failed verification: a block
+// whose data does not hash to its id, a proof, signature or link that does
+// not check, a masterchain block not reached through proven links, a
+// transaction that is not the one the proven block lists. Nothing from such
+// an answer is used; the listener counts it, shows it in Status and asks
+// another liteserver.
+var ErrUnproven = errors.New("unproven liteserver answer")
+
+// UnprovenError is an ErrUnproven with what was being read.
+type UnprovenError struct {
+	Op  string
+	Err error
+}
+
+func (e *UnprovenError) Error() string {
+	return fmt.Sprintf("%s: %s: %v", ErrUnproven, e.Op, e.Err)
+}
+
+func (e *UnprovenError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnproven) hold.
+func (e *UnprovenError) Is(target error) bool { return target == ErrUnproven }
+
+func unproven(op, format string, args ...any) error {
+	return &UnprovenError{Op: op, Err: fmt.Errorf(format, args...)}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -155,17 +156,33 @@ func TestWalletSeqnoV5(t *testing.T) {
 func TestDialFailsWithoutLiteservers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := Dial(ctx, NetworkSandbox, ""); err == nil {
+	if _, err := Dial(ctx, DialConfig{Network: NetworkSandbox}); err == nil {
 		t.Errorf("dialled the sandbox")
 	}
-	empty := filepath.Join(t.TempDir(), "global.config.json")
-	if err := os.WriteFile(empty, []byte(`{"liteservers": []}`), 0o600); err != nil {
-		t.Fatal(err)
+	write := func(body string) string {
+		p := filepath.Join(t.TempDir(), "global.config.json")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	if _, err := Dial(ctx, NetworkTestnet, empty); err == nil || !strings.Contains(err.Error(), "connect") {
+	h := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	withInit := write(`{"liteservers": [], "validator": {"init_block": {"workchain": -1, "shard": -9223372036854775808, "seqno": 1, "root_hash": "` + h + `", "file_hash": "` + h + `"}}}`)
+	if _, err := Dial(ctx, DialConfig{Network: NetworkTestnet, ConfigURL: withInit}); err == nil || !strings.Contains(err.Error(), "connect") {
 		t.Errorf("config without liteservers: %v", err)
 	}
-	if _, err := Dial(ctx, NetworkTestnet, filepath.Join(t.TempDir(), "missing.json")); err == nil {
+	// No block to anchor proofs at: refused rather than trusting the first answer.
+	noInit := write(`{"liteservers": []}`)
+	if _, err := Dial(ctx, DialConfig{Network: NetworkTestnet, ConfigURL: noInit}); err == nil || !strings.Contains(err.Error(), "ton.trusted_block") {
+		t.Errorf("config without init block: %v", err)
+	}
+	if _, err := Dial(ctx, DialConfig{Network: NetworkTestnet, ConfigURL: noInit, TrustedBlock: "(-1,8000000000000000,5):" + strings.Repeat("ab", 32) + ":" + strings.Repeat("cd", 32)}); err == nil || !strings.Contains(err.Error(), "connect") {
+		t.Errorf("config without init block but a trusted block: %v", err)
+	}
+	if _, err := Dial(ctx, DialConfig{Network: NetworkTestnet, ConfigURL: withInit, TrustedBlock: "latest"}); err == nil || !strings.Contains(err.Error(), "ton.trusted_block") {
+		t.Errorf("bad trusted block: %v", err)
+	}
+	if _, err := Dial(ctx, DialConfig{Network: NetworkTestnet, ConfigURL: filepath.Join(t.TempDir(), "missing.json")}); err == nil {
 		t.Errorf("missing config file accepted")
 	}
 }
@@ -177,7 +194,7 @@ func TestTestnetTonCheck(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	api, err := Dial(ctx, NetworkTestnet, os.Getenv("OPENMONEY_TESTNET_CONFIG"))
+	api, err := Dial(ctx, DialConfig{Network: NetworkTestnet, ConfigURL: os.Getenv("OPENMONEY_TESTNET_CONFIG"), TrustedBlock: os.Getenv("OPENMONEY_TESTNET_TRUSTED_BLOCK")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,10 +34,7 @@ func TestAddressesMatchTonTon(t *testing.T) {
 	u32 := func(v uint32) *uint32 { return &v }
 	for _, network := range []string{NetworkMainnet, NetworkTestnet} {
 		for _, version := range []string{"v4r2", "v5r1"} {
-			k, err := NewKeys(testSeed, version, network)
-			if err != nil {
-				t.Fatal(err)
-			}
+			k := testKeys(t, version, network)
 			add := func(sub *uint32, friendly, raw, what string) {
 				a, err := ParseAddress(friendly)
 				if err != nil {
@@ -78,7 +75,7 @@ func TestAddressesMatchTonTon(t *testing.T) {
 		Cases     []jsCase `json:"cases"`
 	}
 	tonjs.Run(t, map[string]any{"op": "addresses", "mnemonic": testSeed, "cases": cases}, &res)
-	k, _ := NewKeys(testSeed, "v4r2", NetworkMainnet)
+	k := testKeys(t, "v4r2", NetworkMainnet)
 	if got := hex.EncodeToString(k.Wallet().PrivateKey().Public().(ed25519.PublicKey)); got != res.PublicKey {
 		t.Fatalf("public key: ours %s, @ton/crypto %s", got, res.PublicKey)
 	}

@@ -5,14 +5,17 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/bits"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tl"
 	"github.com/xssnick/tonutils-go/tlb"
 	tonapi "github.com/xssnick/tonutils-go/ton"
 	"github.com/xssnick/tonutils-go/tvm/cell"
@@ -50,13 +53,22 @@ type fakeChain struct {
 	fail  map[string][]error // per method, errors to return on the next calls
 	calls map[string]int
 	sent  []*tlb.ExternalMessage
-	// historyFrom: ListTransactions answers LSError -400 below this lt per account.
-	historyFrom map[string]uint64
-	lastTx      map[string]*fakeTx
+	// historyFrom: ListTransactions answers LSError -400 below this lt per
+	// account, on the nodes in historyNodes (nil: every node).
+	historyFrom  map[string]uint64
+	historyNodes []uint32
+	lastTx       map[string]*fakeTx
 	// down, when set, fails every call (a liteserver outage).
 	down error
 	// hook runs at every call, under mu.
 	hook func(method string)
+
+	// nodes is how many liteservers the pool has (Client); lies says which
+	// ones lie and how; forged* hold what the liars invented.
+	nodes         uint32
+	lies          map[uint32]lie
+	forgedMasters map[uint32]*forgedMaster
+	forgedBlocks  map[string]*fakeBlock // by root hash
 }
 
 type fakeMaster struct {
@@ -68,6 +80,7 @@ type fakeMaster struct {
 type fakeBlock struct {
 	id        *tonapi.BlockIDExt
 	header    tlb.BlockHeader
+	boc       []byte // the block cell, serialised
 	txs       []fakeTx
 	committed uint32 // masterchain seqno that committed it; 0 = not yet
 }
@@ -118,9 +131,16 @@ func newFakeChain(t testing.TB) *fakeChain {
 		calls:       map[string]int{},
 		historyFrom: map[string]uint64{},
 		lastTx:      map[string]*fakeTx{},
+
+		nodes:         3,
+		lies:          map[uint32]lie{},
+		forgedMasters: map[uint32]*forgedMaster{},
+		forgedBlocks:  map[string]*fakeBlock{},
 	}
 	// genesis: one shard block and the masterchain block committing it
 	g := c.newBlock(0, defaultShard, fakeShardSeqno, nil, false, nil)
+	c.seal(g, "")
+	c.register(g)
 	c.tops[shardKey{0, sid(defaultShard)}] = g
 	c.pending = append(c.pending, g)
 	c.master()
@@ -145,12 +165,9 @@ func shardIdent(wc int32, shard uint64) tlb.ShardIdent {
 	return tlb.ShardIdent{PrefixBits: int8(63 - tz), WorkchainID: wc, ShardPrefix: shard &^ (uint64(1) << tz)}
 }
 
+// newBlock makes a block of shard with its header; seal gives it its id.
 func (c *fakeChain) newBlock(wc int32, shard uint64, seqno uint32, parent *fakeBlock, afterSplit bool, txs []fakeTx) *fakeBlock {
-	id := &tonapi.BlockIDExt{
-		Workchain: wc, Shard: sid(shard), SeqNo: seqno,
-		RootHash: fakeHash("root", wc, shard, seqno), FileHash: fakeHash("file", wc, shard, seqno),
-	}
-	b := &fakeBlock{id: id, txs: txs}
+	b := &fakeBlock{txs: txs}
 	b.header.Shard = shardIdent(wc, shard)
 	b.header.SeqNo = seqno
 	b.header.NotMaster = wc != address.MasterchainID
@@ -159,8 +176,94 @@ func (c *fakeChain) newBlock(wc int32, shard uint64, seqno uint32, parent *fakeB
 	if parent != nil {
 		b.header.PrevRef.Prev1 = tlb.ExtBlkRef{SeqNo: parent.id.SeqNo, RootHash: parent.id.RootHash, FileHash: parent.id.FileHash}
 	}
-	c.blocks[blockKey(wc, sid(shard), seqno)] = b
+	if b.header.NotMaster {
+		b.header.MasterRef = &tlb.ExtBlkRef{RootHash: make([]byte, 32), FileHash: make([]byte, 32)}
+	}
 	return b
+}
+
+// seal serialises b as a real block cell (tlb.Block: header, value flow,
+// state update, extra) and sets its id as the chain does: root hash = the
+// cell's hash, file hash = the hash of its BOC. The transactions are bound
+// into the cell (through the extra's random seed), so a block with other
+// transactions has another id.
+func (c *fakeChain) seal(b *fakeBlock, salt string) {
+	h := sha256.New()
+	fmt.Fprint(h, salt)
+	for _, tx := range b.txs {
+		h.Write(tx.cell.Hash())
+	}
+	bind := h.Sum(nil)
+	hdr, err := headerCell(&b.header)
+	if err != nil {
+		c.t.Fatalf("fake: header: %v", err)
+	}
+	empty := cell.BeginCell().EndCell()
+	extra := cell.BeginCell().MustStoreUInt(0x4a33f6fd, 32).
+		MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(empty).
+		MustStoreSlice(bind, 256).MustStoreSlice(make([]byte, 32), 256).
+		MustStoreBoolBit(false).EndCell()
+	root := cell.BeginCell().MustStoreUInt(0x11ef55aa, 32).MustStoreInt(-3, 32).
+		MustStoreRef(hdr).MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(extra).EndCell()
+	b.boc = root.ToBOCWithFlags(false)
+	file := sha256.Sum256(b.boc)
+	wc, shard := tlb.ConvertShardIdentToShard(b.header.Shard)
+	b.id = &tonapi.BlockIDExt{Workchain: wc, Shard: sid(shard), SeqNo: b.header.SeqNo, RootHash: root.Hash(), FileHash: file[:]}
+	// the chain's own parse of the header, as GetBlockData will return it
+	var back tlb.Block
+	if err := tlb.LoadFromCell(&back, root.BeginParse()); err != nil {
+		c.t.Fatalf("fake: block cell does not parse: %v", err)
+	}
+}
+
+// headerCell builds the BlockInfo cell (block.tlb block_info) tonutils-go's
+// BlockHeader.LoadFromCell reads.
+func headerCell(h *tlb.BlockHeader) (*cell.Cell, error) {
+	b := cell.BeginCell().MustStoreUInt(0x9bc7a987, 32).MustStoreUInt(uint64(h.Version), 32)
+	for _, f := range []bool{h.NotMaster, h.AfterMerge, h.BeforeSplit, h.AfterSplit, h.WantSplit, h.WantMerge, h.KeyBlock, h.VertSeqnoIncr} {
+		b.MustStoreBoolBit(f)
+	}
+	b.MustStoreUInt(0, 8). // flags: no gen_software
+				MustStoreUInt(uint64(h.SeqNo), 32).MustStoreUInt(uint64(h.VertSeqNo), 32)
+	si, err := tlb.ToCell(h.Shard)
+	if err != nil {
+		return nil, err
+	}
+	b.MustStoreBuilder(si.ToBuilder())
+	b.MustStoreUInt(uint64(h.GenUtime), 32).MustStoreUInt(h.StartLt, 64).MustStoreUInt(h.EndLt, 64).
+		MustStoreUInt(uint64(h.GenValidatorListHashShort), 32).MustStoreUInt(uint64(h.GenCatchainSeqno), 32).
+		MustStoreUInt(uint64(h.MinRefMcSeqno), 32).MustStoreUInt(uint64(h.PrevKeyBlockSeqno), 32)
+	ref := func(r tlb.ExtBlkRef) (*cell.Cell, error) {
+		if len(r.RootHash) == 0 {
+			r.RootHash, r.FileHash = make([]byte, 32), make([]byte, 32)
+		}
+		return tlb.ToCell(r)
+	}
+	if h.NotMaster {
+		mr, err := ref(*h.MasterRef)
+		if err != nil {
+			return nil, err
+		}
+		b.MustStoreRef(mr)
+	}
+	prev, err := ref(h.PrevRef.Prev1)
+	if err != nil {
+		return nil, err
+	}
+	if h.AfterMerge {
+		p2, err := ref(*h.PrevRef.Prev2)
+		if err != nil {
+			return nil, err
+		}
+		prev = cell.BeginCell().MustStoreRef(prev).MustStoreRef(p2).EndCell()
+	}
+	b.MustStoreRef(prev)
+	return b.EndCell(), nil
+}
+
+// register files a sealed block under its key.
+func (c *fakeChain) register(b *fakeBlock) {
+	c.blocks[blockKey(b.id.Workchain, b.id.Shard, b.id.SeqNo)] = b
 }
 
 // shardBlock appends a block with txs to shard's chain; a later master()
@@ -174,6 +277,8 @@ func (c *fakeChain) shardBlock(shard uint64, txs ...*tlb.Transaction) *fakeBlock
 		c.t.Fatalf("fake: no active shard %016x", shard)
 	}
 	b := c.newBlock(0, shard, parent.id.SeqNo+1, parent, false, c.store(txs))
+	c.seal(b, "")
+	c.register(b)
 	c.tops[k] = b
 	c.pending = append(c.pending, b)
 	return b
@@ -190,6 +295,8 @@ func (c *fakeChain) split(shard uint64) (left, right uint64) {
 	delete(c.tops, k)
 	for _, s := range []uint64{left, right} {
 		b := c.newBlock(0, s, parent.id.SeqNo+1, parent, true, nil)
+		c.seal(b, "")
+		c.register(b)
 		c.tops[shardKey{0, sid(s)}] = b
 		c.pending = append(c.pending, b)
 	}
@@ -223,15 +330,23 @@ func (c *fakeChain) master() uint32 {
 		prev := c.masters[len(c.masters)-1].id
 		mb.header.PrevRef.Prev1 = tlb.ExtBlkRef{SeqNo: prev.SeqNo, RootHash: prev.RootHash, FileHash: prev.FileHash}
 	}
-	m := &fakeMaster{id: mb.id, gen: c.now}
 	keys := make([]shardKey, 0, len(c.tops))
 	for k := range c.tops {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b shardKey) int { return cmp.Compare(uint64(a.shard), uint64(b.shard)) })
+	var shards []*tonapi.BlockIDExt
 	for _, k := range keys {
-		m.shards = append(m.shards, c.tops[k].id)
+		shards = append(shards, c.tops[k].id)
 	}
+	// the committed shard tops are part of the block (McBlockExtra)
+	var salt strings.Builder
+	for _, sh := range shards {
+		fmt.Fprintf(&salt, "%x", sh.RootHash)
+	}
+	c.seal(mb, salt.String())
+	c.register(mb)
+	m := &fakeMaster{id: mb.id, gen: c.now, shards: shards}
 	for _, b := range c.pending {
 		b.committed = seqno
 		for _, tx := range b.txs {
@@ -332,7 +447,14 @@ func (c *fakeChain) blockAvailable(b *fakeBlock) bool {
 	return b.committed != 0 && b.committed <= c.visibleLocked() && b.committed >= c.prunedBelow
 }
 
-func (c *fakeChain) lookupLocked(id *tonapi.BlockIDExt) (*fakeBlock, error) {
+// lookupLocked finds the block with exactly id; a liar also knows its own
+// forged blocks.
+func (c *fakeChain) lookupLocked(id *tonapi.BlockIDExt, node uint32) (*fakeBlock, error) {
+	if c.lies[node] != 0 {
+		if b := c.forgedBlocks[string(id.RootHash)]; b != nil {
+			return b, nil
+		}
+	}
 	b := c.blocks[blockKey(id.Workchain, id.Shard, id.SeqNo)]
 	if b == nil || !bytes.Equal(b.id.RootHash, id.RootHash) || !c.blockAvailable(b) {
 		return nil, tonapi.LSError{Code: 651, Text: "block not found"}
@@ -373,23 +495,155 @@ func (c *fakeChain) LookupBlock(ctx context.Context, workchain int32, shard int6
 	if workchain != address.MasterchainID || uint64(shard) != defaultShard {
 		return nil, fmt.Errorf("fake: lookup supports the masterchain only")
 	}
+	if f := c.forgedMasters[seqno]; f != nil && c.lies[nodeOf(ctx)]&lieLookup != 0 {
+		return f.block.id.Copy(), nil
+	}
 	if seqno < c.base || seqno > c.visibleLocked() || seqno < c.prunedBelow {
 		return nil, tonapi.ErrBlockNotFound
 	}
 	return c.masters[seqno-c.base].id.Copy(), nil
 }
 
+// GetBlockData answers as a liteserver does (the block's BOC, or an error)
+// and reads the answer with tonutils-go's own APIClient.GetBlockData, which
+// parses the cell and refuses data that does not hash to the id asked for;
+// errors go through checkAnswer as with the real client.
 func (c *fakeChain) GetBlockData(ctx context.Context, block *tonapi.BlockIDExt) (*tlb.Block, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.enter("GetBlockData"); err != nil {
-		return nil, err
+	err := c.enter("GetBlockData")
+	var answer tl.Serializable
+	if err == nil {
+		b, lerr := c.lookupLocked(block, nodeOf(ctx))
+		switch {
+		case lerr != nil:
+			answer = lerr
+		case c.lies[nodeOf(ctx)]&lieBlockData != 0 && !b.header.NotMaster && c.forgedMasters[b.id.SeqNo] != nil:
+			// a liar swaps in its own block under the real id
+			answer = tonapi.BlockData{ID: block, Payload: c.forgedMasters[b.id.SeqNo].block.boc}
+		default:
+			answer = tonapi.BlockData{ID: block, Payload: b.boc}
+		}
 	}
-	b, err := c.lookupLocked(block)
+	c.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	return &tlb.Block{BlockInfo: b.header}, nil
+	data, err := tonapi.NewAPIClient(cannedLS{answer}, tonapi.ProofCheckPolicyFast).GetBlockData(ctx, block)
+	return data, checkAnswer("block data", err)
+}
+
+// cannedLS is a LiteClient that answers every query with one prepared answer.
+type cannedLS struct{ answer tl.Serializable }
+
+func (l cannedLS) QueryLiteserver(_ context.Context, _ tl.Serializable, result tl.Serializable) error {
+	*(result.(*tl.Serializable)) = l.answer
+	return nil
+}
+func (l cannedLS) StickyContext(ctx context.Context) context.Context { return ctx }
+func (l cannedLS) StickyContextNextNode(ctx context.Context) (context.Context, error) {
+	return ctx, errors.New("no other node")
+}
+func (l cannedLS) StickyContextNextNodeBalanced(ctx context.Context) (context.Context, error) {
+	return ctx, errors.New("no other node")
+}
+func (l cannedLS) StickyNodeID(context.Context) uint32 { return 0 }
+
+// --- liteservers: the fake is a pool of nodes, some of which may lie ---
+
+type lie int
+
+const (
+	// lieLookup: LookupBlock answers the forged master block of that seqno.
+	lieLookup lie = 1 << iota
+	// lieBlockData: GetBlockData of a real master id answers the forged block's data.
+	lieBlockData
+	// lieTx: GetTransaction answers the listed transaction with its amount changed.
+	lieTx
+)
+
+type nodeKey struct{}
+type usedKey struct{}
+
+// nodeOf is the node a sticky context is bound to (0: none).
+func nodeOf(ctx context.Context) uint32 {
+	n, _ := ctx.Value(nodeKey{}).(uint32)
+	return n
+}
+
+// Client makes the fake a "sticky" client like the real one: it binds a
+// context to node 1, 2, … in turn.
+func (c *fakeChain) Client() tonapi.LiteClient { return fakeNodes{c} }
+
+type fakeNodes struct{ c *fakeChain }
+
+func (n fakeNodes) QueryLiteserver(context.Context, tl.Serializable, tl.Serializable) error {
+	return errors.New("fake: raw queries are not served")
+}
+
+func (n fakeNodes) StickyContext(ctx context.Context) context.Context {
+	if nodeOf(ctx) != 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, nodeKey{}, uint32(1))
+}
+
+func (n fakeNodes) StickyContextNextNode(ctx context.Context) (context.Context, error) {
+	used, _ := ctx.Value(usedKey{}).([]uint32)
+	if cur := nodeOf(ctx); cur != 0 {
+		used = append(slices.Clone(used), cur)
+	}
+	n.c.mu.Lock()
+	nodes := n.c.nodes
+	n.c.mu.Unlock()
+	for id := uint32(1); id <= nodes; id++ {
+		if !slices.Contains(used, id) {
+			return context.WithValue(context.WithValue(ctx, usedKey{}, used), nodeKey{}, id), nil
+		}
+	}
+	return ctx, errors.New("fake: no more nodes left")
+}
+
+func (n fakeNodes) StickyContextNextNodeBalanced(ctx context.Context) (context.Context, error) {
+	return n.StickyContextNextNode(ctx)
+}
+
+func (n fakeNodes) StickyNodeID(ctx context.Context) uint32 { return nodeOf(ctx) }
+
+// setLie makes node tell the given lies.
+func (c *fakeChain) setLie(node uint32, l lie) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lies[node] = l
+}
+
+// forgedMaster is a masterchain block a liar invents for seqno: it links to
+// the real block before it and commits one invented shard block whose
+// transactions never happened.
+type forgedMaster struct {
+	block  *fakeBlock
+	shards []*tonapi.BlockIDExt
+}
+
+// forge invents masterchain block seqno (which must follow the current head
+// by one: the liar is ahead) holding txs in an invented shard block. The
+// real chain is untouched: the transactions are in no account's history.
+func (c *fakeChain) forge(seqno uint32, txs ...*tlb.Transaction) *forgedMaster {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prevMaster := c.masters[seqno-1-c.base]
+	top := c.tops[shardKey{0, sid(defaultShard)}]
+	sb := c.newBlock(0, defaultShard, top.id.SeqNo+1, top, false, c.store(txs))
+	c.seal(sb, "forged")
+	mb := c.newBlock(address.MasterchainID, defaultShard, seqno, nil, false, nil)
+	mb.header.PrevRef.Prev1 = tlb.ExtBlkRef{SeqNo: prevMaster.id.SeqNo, RootHash: prevMaster.id.RootHash, FileHash: prevMaster.id.FileHash}
+	mb.header.GenUtime = c.now + c.blockStep
+	c.seal(mb, "forged")
+	sb.committed, mb.committed = seqno, seqno
+	f := &forgedMaster{block: mb, shards: []*tonapi.BlockIDExt{sb.id}}
+	c.forgedMasters[seqno] = f
+	c.forgedBlocks[string(sb.id.RootHash)] = sb
+	c.forgedBlocks[string(mb.id.RootHash)] = mb
+	return f
 }
 
 func (c *fakeChain) GetBlockShardsInfo(ctx context.Context, master *tonapi.BlockIDExt) ([]*tonapi.BlockIDExt, error) {
@@ -398,11 +652,16 @@ func (c *fakeChain) GetBlockShardsInfo(ctx context.Context, master *tonapi.Block
 	if err := c.enter("GetBlockShardsInfo"); err != nil {
 		return nil, err
 	}
-	if _, err := c.lookupLocked(master); err != nil {
+	mb, err := c.lookupLocked(master, nodeOf(ctx))
+	if err != nil {
 		return nil, err
 	}
+	shards := c.masters[master.SeqNo-c.base].shards
+	if f := c.forgedMasters[master.SeqNo]; f != nil && f.block == mb {
+		shards = f.shards
+	}
 	var out []*tonapi.BlockIDExt
-	for _, s := range c.masters[master.SeqNo-c.base].shards {
+	for _, s := range shards {
 		out = append(out, s.Copy())
 	}
 	return out, nil
@@ -414,7 +673,7 @@ func (c *fakeChain) GetBlockTransactionsV2(ctx context.Context, block *tonapi.Bl
 	if err := c.enter("GetBlockTransactionsV2"); err != nil {
 		return nil, false, err
 	}
-	b, err := c.lookupLocked(block)
+	b, err := c.lookupLocked(block, nodeOf(ctx))
 	if err != nil {
 		return nil, false, err
 	}
@@ -460,13 +719,24 @@ func (c *fakeChain) GetTransaction(ctx context.Context, block *tonapi.BlockIDExt
 	if err := c.enter("GetTransaction"); err != nil {
 		return nil, err
 	}
-	b, err := c.lookupLocked(block)
+	b, err := c.lookupLocked(block, nodeOf(ctx))
 	if err != nil {
 		return nil, err
 	}
 	for _, x := range b.txs {
 		if x.lt == lt && bytes.Equal(x.account, addr.Data()) {
-			return loadTx(x.cell)
+			tx, err := loadTx(x.cell)
+			if err == nil && c.lies[nodeOf(ctx)]&lieTx != 0 {
+				// another transaction than the block lists: more money
+				in := tx.IO.In.AsInternal()
+				in.Amount = tlb.FromNanoTONU(in.Amount.Nano().Uint64() * 1000)
+				cl, cerr := tlb.ToCell(tx)
+				if cerr != nil {
+					return nil, cerr
+				}
+				return loadTx(cl)
+			}
+			return tx, err
 		}
 	}
 	return nil, tonapi.ErrNoTransactionsWereFound
@@ -478,7 +748,26 @@ func (c *fakeChain) ListTransactions(ctx context.Context, addr *address.Address,
 	if err := c.enter("ListTransactions"); err != nil {
 		return nil, err
 	}
-	if from, ok := c.historyFrom[addr.StringRaw()]; ok && lt < from {
+	return c.listLocked(addr, num, lt, txHash, nodeOf(ctx), false)
+}
+
+// archiveChain is the same chain served by an archival liteserver: every
+// account's whole history.
+type archiveChain struct{ *fakeChain }
+
+func (a archiveChain) ListTransactions(ctx context.Context, addr *address.Address, num uint32, lt uint64, txHash []byte) ([]*tlb.Transaction, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.enter("ArchiveListTransactions"); err != nil {
+		return nil, err
+	}
+	return a.listLocked(addr, num, lt, txHash, 0, true)
+}
+
+func (c *fakeChain) listLocked(addr *address.Address, num uint32, lt uint64, txHash []byte, node uint32, archive bool) ([]*tlb.Transaction, error) {
+	from, limited := c.historyFrom[addr.StringRaw()]
+	limited = limited && !archive && (c.historyNodes == nil || slices.Contains(c.historyNodes, node))
+	if limited && lt < from {
 		return nil, tonapi.LSError{Code: -400, Text: "cannot find block with lt"}
 	}
 	acc := c.accounts[addr.StringRaw()]
@@ -493,7 +782,7 @@ func (c *fakeChain) ListTransactions(ctx context.Context, addr *address.Address,
 		return nil, fmt.Errorf("incorrect transaction hash, not matches prev tx hash")
 	}
 	start := max(0, end+1-int(num))
-	if from, ok := c.historyFrom[addr.StringRaw()]; ok {
+	if limited {
 		for start <= end && acc.txs[start].tx.lt < from {
 			start++
 		}

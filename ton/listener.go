@@ -70,6 +70,14 @@ type Listener struct {
 	lastBlock     uint32
 	lastBlockTime time.Time
 	lastErr       string
+	// proofFailures counts answers that failed verification; lastProof is
+	// the latest, at lastProofAt.
+	proofFailures uint64
+	lastProof     string
+	lastProofAt   time.Time
+	// gap names the account history backfill could not read ("" when none
+	// is held).
+	gap string
 
 	// seen holds recently delivered hashes so a block served twice (or a
 	// backfill overlapping following) is not reported twice within one run.
@@ -109,6 +117,9 @@ type ListenerOptions struct {
 	// BackfillMargin is subtracted from the cursor's time when backfilling
 	// (default 10 min).
 	BackfillMargin time.Duration
+	// Archive, when set, connects to archival liteservers (ton.archive_config_url);
+	// backfill asks them for account history the regular servers no longer keep.
+	Archive func(ctx context.Context) (ChainAPI, error)
 }
 
 // Defaults of ListenerOptions.
@@ -120,6 +131,10 @@ const (
 	DefaultCursorEvery    = 20
 	DefaultBackfillMargin = 10 * time.Minute
 )
+
+// ProofAlertWindow is how long after a failed verification Status keeps an
+// alert (so /health shows it to whoever looks within that time).
+const ProofAlertWindow = 10 * time.Minute
 
 // goneMinLag: a "block not found" for a block at least this far behind the
 // head means the liteserver pruned it; closer to the head it is just a node
@@ -212,14 +227,40 @@ func (l *Listener) Status() Status {
 	if lag < 0 {
 		lag = 0
 	}
-	return Status{
-		Network:       l.opts.Network,
-		Connected:     l.connected,
-		LastBlock:     l.lastBlock,
-		LastBlockTime: l.lastBlockTime,
-		LagSeconds:    lag,
-		Error:         l.lastErr,
+	st := Status{
+		Network:          l.opts.Network,
+		Connected:        l.connected,
+		LastBlock:        l.lastBlock,
+		LastBlockTime:    l.lastBlockTime,
+		LagSeconds:       lag,
+		Error:            l.lastErr,
+		ProofFailures:    l.proofFailures,
+		LastProofFailure: l.lastProof,
+		HistoryGap:       l.gap,
 	}
+	switch {
+	case l.gap != "":
+		st.Alert = "account history gap held (the cursor waits before it): " + l.gap
+	case !l.lastProofAt.IsZero() && l.now().Sub(l.lastProofAt) < ProofAlertWindow:
+		st.Alert = fmt.Sprintf("a liteserver answer failed verification %s ago and was not used: %s",
+			l.now().Sub(l.lastProofAt).Round(time.Second), l.lastProof)
+	}
+	return st
+}
+
+// proofFailed records an answer that failed verification.
+func (l *Listener) proofFailed(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.proofFailures++
+	l.lastProofAt = l.now()
+	l.lastProof = l.lastProofAt.UTC().Format(time.RFC3339) + ": " + err.Error()
+}
+
+func (l *Listener) setGap(gap string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gap = gap
 }
 
 func (l *Listener) setFailure(connected bool, err error) {
@@ -262,7 +303,12 @@ func (l *Listener) Stream(ctx context.Context, cursor string, fn func(context.Co
 	pos := position{cursor: cur, fresh: !ok, since: l.now(), lastSent: cur.seqno}
 	bo := backoff{min: l.opts.RetryMin, max: l.opts.RetryMax}
 
-	var api ChainAPI
+	var (
+		api ChainAPI
+		// node binds the scans to one liteserver; after an answer failed
+		// verification it moves to the next one.
+		node context.Context
+	)
 	for ctx.Err() == nil {
 		if api == nil {
 			api, err = l.opts.Dial(ctx)
@@ -279,8 +325,12 @@ func (l *Listener) Stream(ctx context.Context, cursor string, fn func(context.Co
 			l.setConnected()
 			l.log.Info("connected to liteservers")
 			bo.reset()
+			node = nil
 		}
-		progressed, err := l.follow(ctx, api, &pos, fn)
+		if node == nil {
+			node = sticky(ctx, api)
+		}
+		progressed, err := l.follow(node, api, &pos, fn)
 		if ctx.Err() != nil {
 			break
 		}
@@ -288,6 +338,17 @@ func (l *Listener) Stream(ctx context.Context, cursor string, fn func(context.Co
 			bo.reset()
 		}
 		l.setFailure(false, err)
+		if errors.Is(err, ErrUnproven) {
+			// Nothing of the scan that met it was delivered. Drop what was
+			// learnt through that server and ask another.
+			l.proofFailed(err)
+			pos.mc = nil
+			node = nextNode(node, api)
+			l.log.Error("a liteserver answer failed verification; nothing from it was used, asking another liteserver",
+				"err", err, "cursor", pos.cursor.String())
+		} else {
+			node = nil
+		}
 		d := bo.next()
 		l.log.Warn("chain scan failed; retrying", "err", err, "cursor", pos.cursor.String(), "retry_in", d)
 		wait.Sleep(ctx, d)
@@ -304,12 +365,41 @@ type position struct {
 	since time.Time
 	// lastSent is the seqno of the last batch fn accepted.
 	lastSent uint32
+	// mc holds the proven masterchain block ids known (see provenMaster),
+	// from the cursor up to the newest head.
+	mc map[uint32]*mcBlock
+	// archive is the archival liteservers' client, once dialled.
+	archive ChainAPI
+}
+
+// remember adds a proven masterchain block id; two different ids for one
+// seqno mean the proofs contradict each other.
+func (p *position) remember(id *blockID) error {
+	if p.mc == nil {
+		p.mc = map[uint32]*mcBlock{}
+	}
+	if b := p.mc[id.SeqNo]; b != nil {
+		if !b.id.Equals(id) {
+			return unproven("masterchain link", "two different blocks %d: %x and %x", id.SeqNo, b.id.RootHash, id.RootHash)
+		}
+		return nil
+	}
+	p.mc[id.SeqNo] = &mcBlock{id: id.Copy()}
+	return nil
+}
+
+// forget drops proven ids below seqno (the cursor).
+func (p *position) forget(below uint32) {
+	for s := range p.mc {
+		if s < below {
+			delete(p.mc, s)
+		}
+	}
 }
 
 // follow scans from pos until an error or ctx ends; progressed says whether
 // any batch was delivered (to reset the backoff).
 func (l *Listener) follow(ctx context.Context, api ChainAPI, pos *position, fn func(context.Context, Batch) error) (progressed bool, err error) {
-	ctx = sticky(ctx, api)
 	head, err := api.GetMasterchainInfo(ctx)
 	if err != nil {
 		return false, fmt.Errorf("masterchain info: %w", err)
@@ -339,7 +429,7 @@ func (l *Listener) follow(ctx context.Context, api ChainAPI, pos *position, fn f
 		}
 		progressed = true
 	default:
-		shards, err = l.shardsAt(ctx, api, head, pos.cursor.seqno)
+		shards, err = l.shardsAt(ctx, api, head, pos.cursor.seqno, pos)
 		if isGone(err) && head.SeqNo-pos.cursor.seqno >= goneMinLag {
 			l.log.Warn("cursor block no longer on the liteserver: backfilling accounts", "cursor", pos.cursor.String(), "err", err)
 			if shards, err = l.backfill(ctx, api, head, pos.cursor.time().Add(-l.opts.BackfillMargin), pos, fn); err != nil {
@@ -358,7 +448,7 @@ func (l *Listener) follow(ctx context.Context, api ChainAPI, pos *position, fn f
 				return progressed, err
 			}
 		}
-		res, err := l.scanMaster(ctx, api, head.Shard, next, shards)
+		res, err := l.scanMaster(ctx, api, head, next, shards, pos)
 		if err != nil {
 			if isGone(err) && head.SeqNo-next >= goneMinLag {
 				l.log.Warn("block no longer on the liteserver: backfilling accounts", "seqno", next, "err", err)
@@ -380,6 +470,7 @@ func (l *Listener) follow(ctx context.Context, api ChainAPI, pos *position, fn f
 			progressed = true
 		}
 		pos.cursor = cur
+		pos.forget(next)
 		l.setProgress(next, cur.time())
 	}
 }

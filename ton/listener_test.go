@@ -103,10 +103,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	k, err := NewKeys(testSeed, "v4r2", NetworkTestnet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testKeys(t, "v4r2", NetworkTestnet)
 	_, topup, err := k.TopupAddress(SubwalletBase + 1)
 	if err != nil {
 		t.Fatal(err)
@@ -489,30 +486,130 @@ func TestListenerBackfill(t *testing.T) {
 	}
 }
 
-// When the liteserver's account history ends early the listener says so and
-// goes on with what it has rather than stalling.
-func TestListenerBackfillHistoryGone(t *testing.T) {
+// A backfill that cannot read an account's history back to the cursor's
+// time keeps the cursor before the gap: what it could read is credited, the
+// gap is named in Status (an alert: /health degraded), and the payment in the
+// gap is credited once some liteserver serves that history again.
+func TestListenerBackfillGapKeepsCursor(t *testing.T) {
 	f := newFixture(t)
 	c := f.chain
 	cursorSeq := c.mine()
 	cursor := f.cursorAt(cursorSeq)
-	a := c.tx(txOpts{to: f.service, from: f.alice, nano: 1, body: commentCell("lost")})
+	a := c.tx(txOpts{to: f.service, from: f.alice, nano: 1, body: commentCell("in the gap")})
 	c.mine(a)
-	b := c.tx(txOpts{to: f.service, from: f.alice, nano: 2, body: commentCell("kept")})
-	c.mine(b)
+	b := c.tx(txOpts{to: f.service, from: f.alice, nano: 2, body: commentCell("after the gap")})
+	top := c.tx(txOpts{to: f.topup, from: f.bob, nano: 3})
+	c.mine(b, top)
 	for range 20 {
 		c.mine()
 	}
 	c.prune(c.headSeqno() - 1)
 	c.mu.Lock()
-	c.historyFrom[f.service] = b.LT // a's lt is not in the liteserver's db
+	c.historyFrom[f.service] = b.LT // no liteserver has a's lt any more
 	c.mu.Unlock()
 
 	r := newRecorder()
 	opts := f.options()
 	opts.BackfillMargin = time.Hour // walk far back
-	run(t, NewListener(opts), cursor, r.fn)
-	waitUntil(t, "kept transfer", func() bool { return r.has(hashOf(b)) })
+	l := NewListener(opts)
+	run(t, l, cursor, r.fn)
+	waitUntil(t, "the readable transfers", func() bool { return r.has(hashOf(b), hashOf(top)) })
+	waitUntil(t, "the gap in Status", func() bool { return l.Status().HistoryGap != "" })
+	st := l.Status()
+	if !strings.Contains(st.HistoryGap, f.service) || !strings.Contains(st.HistoryGap, fmt.Sprintf("at and before lt %d", a.LT)) ||
+		!strings.Contains(st.Alert, "gap") || !strings.Contains(st.HistoryGap, "cursor held at "+cursor) {
+		t.Errorf("status does not name the gap: %+v", st)
+	}
+	if r.has(hashOf(a)) {
+		t.Fatal("a transfer nobody could read was delivered")
+	}
+	r.mu.Lock()
+	for _, bt := range r.batches {
+		if bt.Cursor != cursor {
+			t.Errorf("the cursor moved to %s past the unread gap", bt.Cursor)
+		}
+	}
+	r.mu.Unlock()
+	// ListTransactions was asked of every node before giving up
+	if n := c.callCount("ListTransactions"); n < 3 {
+		t.Errorf("ListTransactions called %d times; the other liteservers were not asked", n)
+	}
+
+	// The history becomes readable (a server caught up, or the operator added one).
+	c.mu.Lock()
+	delete(c.historyFrom, f.service)
+	c.mu.Unlock()
+	waitUntil(t, "the payment in the gap", func() bool { return r.has(hashOf(a)) })
+	waitUntil(t, "the gap cleared", func() bool { return l.Status().HistoryGap == "" && l.Status().Alert == "" })
+	if got := r.lastCursor(); got == cursor {
+		t.Errorf("the cursor did not move after the gap was read")
+	}
+	for _, h := range []string{hashOf(a), hashOf(b), hashOf(top)} {
+		if n := r.counts[h]; n != 1 {
+			t.Errorf("%s delivered %d times", h[:8], n)
+		}
+	}
+	after := c.tx(txOpts{to: f.service, from: f.alice, nano: 9, body: commentCell("after")})
+	seq := c.mine(after)
+	waitUntil(t, "following again", func() bool { return r.lastCursor() == f.cursorAt(seq) })
+}
+
+// The gap is served by another liteserver of the pool, or by the archive:
+// no gap is held.
+func TestListenerBackfillAsksOtherServersAndArchive(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		missing []uint32 // nodes without the history; nil = all
+		archive bool
+	}{
+		{name: "another liteserver has it", missing: []uint32{1}},
+		{name: "only the archive has it", archive: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			c := f.chain
+			cursor := f.cursorAt(c.mine())
+			a := c.tx(txOpts{to: f.service, from: f.alice, nano: 1, body: commentCell("old")})
+			c.mine(a)
+			b := c.tx(txOpts{to: f.service, from: f.alice, nano: 2, body: commentCell("new")})
+			c.mine(b)
+			for range 20 {
+				c.mine()
+			}
+			c.prune(c.headSeqno() - 1)
+			c.mu.Lock()
+			c.historyFrom[f.service] = b.LT
+			c.historyNodes = tc.missing
+			c.mu.Unlock()
+			r := newRecorder()
+			opts := f.options()
+			opts.BackfillMargin = time.Hour
+			archiveDials := 0
+			if tc.archive {
+				opts.Archive = func(context.Context) (ChainAPI, error) { archiveDials++; return archiveChain{c}, nil }
+			}
+			l := NewListener(opts)
+			run(t, l, cursor, r.fn)
+			waitUntil(t, "both payments", func() bool { return r.has(hashOf(a), hashOf(b)) })
+			if st := l.Status(); st.HistoryGap != "" {
+				t.Errorf("gap held: %s", st.HistoryGap)
+			}
+			if seq, _, _, _ := CursorInfo(r.lastCursor()); seq <= cursorSeqOf(t, cursor) {
+				t.Errorf("cursor %s did not move", r.lastCursor())
+			}
+			if tc.archive && archiveDials != 1 {
+				t.Errorf("archive dialled %d times", archiveDials)
+			}
+		})
+	}
+}
+
+func cursorSeqOf(t *testing.T, cursor string) uint32 {
+	seq, _, _, err := CursorInfo(cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }
 
 // First start: payments made while the listener was still connecting count;
@@ -734,10 +831,14 @@ func TestListenerNotFoundNearHeadIsRetried(t *testing.T) {
 	start := c.headSeqno()
 	tx := c.tx(txOpts{to: f.service, from: f.alice, nano: 7, body: commentCell("STARS-near")})
 	c.mine(tx)
-	c.failNext("LookupBlock", tonapi.ErrBlockNotFound, tonapi.ErrBlockNotFound)
+	notFound := tonapi.LSError{Code: 651, Text: "block not found"}
+	c.failNext("GetBlockData", notFound, notFound)
 	r := newRecorder()
 	run(t, NewListener(f.options()), f.cursorAt(start), r.fn)
 	waitUntil(t, "payment", func() bool { return r.has(hashOf(tx)) })
+	if n := c.callCount("GetBlockData"); n < 3 {
+		t.Errorf("GetBlockData called %d times: the not-found answers were not met", n)
+	}
 	if n := c.callCount("ListTransactions"); n != 0 {
 		t.Errorf("backfilled (%d ListTransactions) for a block near the head", n)
 	}

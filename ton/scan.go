@@ -1,14 +1,17 @@
 package ton
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
 	tonapi "github.com/xssnick/tonutils-go/ton"
 )
 
@@ -49,13 +52,79 @@ type scanResult struct {
 	genUtime  uint32
 }
 
-// shardsAt returns the shard tops committed by masterchain block seqno.
-func (l *Listener) shardsAt(ctx context.Context, api ChainAPI, head *blockID, seqno uint32) (shardTops, error) {
-	mc, err := api.LookupBlock(ctx, head.Workchain, head.Shard, seqno)
-	if err != nil {
-		return nil, fmt.Errorf("lookup masterchain block %d: %w", seqno, err)
+// mcBlock is a masterchain block id reached through proven links: the head
+// GetMasterchainInfo verified, or the prev_ref of a block whose data hashed to
+// its proven id. gen is its generation time once its data has been read.
+type mcBlock struct {
+	id     *blockID
+	gen    uint32
+	hasGen bool
+}
+
+// provenMaster returns masterchain block seqno (at most head's) by walking
+// back from the proven head, or from the lowest proven block above seqno,
+// through the prev_ref of each block's hash-checked data. LookupBlock is never
+// used for a block we scan: its answer carries no proof.
+func (l *Listener) provenMaster(ctx context.Context, api ChainAPI, head *blockID, seqno uint32, pos *position) (*mcBlock, error) {
+	if seqno > head.SeqNo {
+		return nil, fmt.Errorf("masterchain block %d is above the head %d", seqno, head.SeqNo)
 	}
-	tops, err := api.GetBlockShardsInfo(ctx, mc)
+	if err := pos.remember(head); err != nil {
+		return nil, err
+	}
+	if b := pos.mc[seqno]; b != nil {
+		return b, nil
+	}
+	start := pos.mc[head.SeqNo]
+	for s, b := range pos.mc {
+		if s > seqno && s < start.id.SeqNo {
+			start = b
+		}
+	}
+	for cur := start; cur.id.SeqNo > seqno; {
+		data, err := api.GetBlockData(ctx, cur.id)
+		if err != nil {
+			return nil, fmt.Errorf("masterchain block %d: %w", cur.id.SeqNo, err)
+		}
+		h := data.BlockInfo
+		p := h.PrevRef.Prev1
+		if h.SeqNo != cur.id.SeqNo || h.NotMaster || h.AfterMerge || h.Shard.WorkchainID != address.MasterchainID ||
+			p.SeqNo != cur.id.SeqNo-1 || len(p.RootHash) != 32 || len(p.FileHash) != 32 {
+			return nil, unproven("masterchain link", "block %d's header (seqno %d, previous %d) does not link to the block before it", cur.id.SeqNo, h.SeqNo, p.SeqNo)
+		}
+		cur.gen, cur.hasGen = h.GenUtime, true
+		prev := &blockID{Workchain: address.MasterchainID, Shard: head.Shard, SeqNo: p.SeqNo, RootHash: p.RootHash, FileHash: p.FileHash}
+		if err := pos.remember(prev); err != nil {
+			return nil, err
+		}
+		cur = pos.mc[prev.SeqNo]
+	}
+	return pos.mc[seqno], nil
+}
+
+// genOf fills in b's generation time from its (hash-checked) data.
+func genOf(ctx context.Context, api ChainAPI, b *mcBlock) error {
+	if b.hasGen {
+		return nil
+	}
+	data, err := api.GetBlockData(ctx, b.id)
+	if err != nil {
+		return fmt.Errorf("block data: %w", err)
+	}
+	if data.BlockInfo.SeqNo != b.id.SeqNo || data.BlockInfo.NotMaster {
+		return unproven("masterchain block", "data of block %d names seqno %d", b.id.SeqNo, data.BlockInfo.SeqNo)
+	}
+	b.gen, b.hasGen = data.BlockInfo.GenUtime, true
+	return nil
+}
+
+// shardsAt returns the shard tops committed by masterchain block seqno.
+func (l *Listener) shardsAt(ctx context.Context, api ChainAPI, head *blockID, seqno uint32, pos *position) (shardTops, error) {
+	mc, err := l.provenMaster(ctx, api, head, seqno, pos)
+	if err != nil {
+		return nil, err
+	}
+	tops, err := api.GetBlockShardsInfo(ctx, mc.id)
 	if err != nil {
 		return nil, fmt.Errorf("shards of masterchain block %d: %w", seqno, err)
 	}
@@ -64,15 +133,15 @@ func (l *Listener) shardsAt(ctx context.Context, api ChainAPI, head *blockID, se
 
 // scanMaster collects the watched transfers of masterchain block seqno and
 // of every shard block it newly commits (prev: tops already scanned).
-func (l *Listener) scanMaster(ctx context.Context, api ChainAPI, mcShard int64, seqno uint32, prev shardTops) (scanResult, error) {
-	mc, err := api.LookupBlock(ctx, address.MasterchainID, mcShard, seqno)
+func (l *Listener) scanMaster(ctx context.Context, api ChainAPI, head *blockID, seqno uint32, prev shardTops, pos *position) (scanResult, error) {
+	mb, err := l.provenMaster(ctx, api, head, seqno, pos)
 	if err != nil {
-		return scanResult{}, fmt.Errorf("lookup: %w", err)
+		return scanResult{}, err
 	}
-	data, err := api.GetBlockData(ctx, mc)
-	if err != nil {
-		return scanResult{}, fmt.Errorf("block data: %w", err)
+	if err := genOf(ctx, api, mb); err != nil {
+		return scanResult{}, err
 	}
+	mc := mb.id
 	tops, err := api.GetBlockShardsInfo(ctx, mc)
 	if err != nil {
 		return scanResult{}, fmt.Errorf("shards: %w", err)
@@ -98,7 +167,7 @@ func (l *Listener) scanMaster(ctx context.Context, api ChainAPI, mcShard int64, 
 		out = append(out, ts...)
 	}
 	sortTransfers(out)
-	return scanResult{transfers: out, shards: topsOf(tops), genUtime: data.BlockInfo.GenUtime}, nil
+	return scanResult{transfers: out, shards: topsOf(tops), genUtime: mb.gen}, nil
 }
 
 // notSeen returns the blocks of s's shard chain newer than prev, parents
@@ -169,6 +238,11 @@ func (l *Listener) blockTransfers(ctx context.Context, api ChainAPI, b *blockID)
 			if len(tx.Hash) == 0 {
 				tx.Hash = id.Hash
 			}
+			// The library proves that the block holds this transaction, not
+			// that it is the one asked for: it must be the listed id.
+			if tx.LT != id.LT || !bytes.Equal(tx.AccountAddr, id.Account) || !bytes.Equal(tx.Hash, id.Hash) {
+				return nil, unproven("transaction", "%s lt %d: the answer is another transaction (lt %d, hash %x)", addr.StringRaw(), id.LT, tx.LT, tx.Hash)
+			}
 			if t, ok := TransferFromTx(b.Workchain, tx); ok {
 				out = append(out, l.classify(t))
 			}
@@ -192,7 +266,11 @@ func (l *Listener) classify(t Transfer) Transfer {
 
 // backfill delivers, as one batch, the watched accounts' transfers made
 // since boundary and up to masterchain block head (see Listener), and
-// returns head's shard tops to follow on from.
+// returns head's shard tops to follow on from. When some account's history
+// cannot be read back to boundary from any liteserver (nor the archive),
+// the cursor stays where it is: what was read is delivered with the current
+// cursor (so other payments are not held up), the gap shows in Status, and a
+// *HistoryGapError is returned so the whole backfill is tried again later.
 func (l *Listener) backfill(ctx context.Context, api ChainAPI, head *blockID, boundary time.Time, pos *position, fn func(context.Context, Batch) error) (shardTops, error) {
 	data, err := api.GetBlockData(ctx, head)
 	if err != nil {
@@ -202,62 +280,116 @@ func (l *Listener) backfill(ctx context.Context, api ChainAPI, head *blockID, bo
 	if err != nil {
 		return nil, fmt.Errorf("backfill: head shards: %w", err)
 	}
-	var all []Transfer
+	var (
+		all  []Transfer
+		gaps []HistoryGap
+	)
 	accounts := l.watchedList()
 	for _, a := range accounts {
-		ts, err := l.accountSince(ctx, api, head, a, boundary)
+		ts, gap, err := l.accountSince(ctx, api, head, a, boundary, pos)
 		if err != nil {
 			return nil, fmt.Errorf("backfill %s: %w", a.StringRaw(), err)
 		}
 		all = append(all, ts...)
+		if gap != nil {
+			gaps = append(gaps, *gap)
+		}
 	}
 	sortTransfers(all)
+	if len(gaps) > 0 {
+		gerr := &HistoryGapError{Gaps: gaps, Cursor: pos.cursor.String()}
+		if pos.fresh {
+			gerr.Cursor = ""
+		}
+		l.setGap(gerr.Error())
+		l.log.Error("account history unreadable: the cursor is held before the gap until it can be read",
+			"gaps", gerr.Error(), "head", head.SeqNo, "read", len(all))
+		// Credit what could be read, without moving the cursor past the gap
+		// (a first start has no cursor to keep: it retries whole).
+		if !pos.fresh {
+			if err := l.deliver(ctx, Batch{Transfers: all, Cursor: pos.cursor.String()}, fn); err != nil {
+				return nil, err
+			}
+		}
+		return nil, gerr
+	}
 	cur := listenerCursor{seqno: head.SeqNo, utime: data.BlockInfo.GenUtime}
 	l.log.Info("backfill done", "since", boundary, "accounts", len(accounts), "transfers", len(all), "cursor", cur.String())
 	if err := l.deliver(ctx, Batch{Transfers: all, Cursor: cur.String()}, fn); err != nil {
 		return nil, err
 	}
+	l.setGap("")
 	pos.cursor, pos.fresh, pos.lastSent = cur, false, head.SeqNo
 	l.setProgress(head.SeqNo, cur.time())
 	return topsOf(tops), nil
 }
 
+// HistoryGap is a range of an account's history no liteserver could serve:
+// its transactions at and before lt UpToLT, back to Since.
+type HistoryGap struct {
+	Account string    // raw address
+	UpToLT  uint64    // the newest unread transaction (a proven link names it)
+	Since   time.Time // backfill needs everything back to this time
+	Head    uint32    // masterchain block the history was read at
+	Err     error     // the last answer
+}
+
+func (g HistoryGap) String() string {
+	return fmt.Sprintf("account %s: transactions at and before lt %d, back to %s, unread (history as of masterchain block %d): %v",
+		g.Account, g.UpToLT, g.Since.UTC().Format(time.RFC3339), g.Head, g.Err)
+}
+
+// ErrHistoryGap: backfill could not read an account's history; the cursor
+// did not move past it.
+var ErrHistoryGap = errors.New("account history gap")
+
+// HistoryGapError lists the unread ranges and the cursor held before them.
+type HistoryGapError struct {
+	Gaps   []HistoryGap
+	Cursor string
+}
+
+func (e *HistoryGapError) Error() string {
+	parts := make([]string, len(e.Gaps))
+	for i, g := range e.Gaps {
+		parts[i] = g.String()
+	}
+	held := "no cursor yet"
+	if e.Cursor != "" {
+		held = "cursor held at " + e.Cursor
+	}
+	return fmt.Sprintf("%s (%s): %s", ErrHistoryGap, held, strings.Join(parts, "; "))
+}
+
+// Is makes errors.Is(err, ErrHistoryGap) hold.
+func (e *HistoryGapError) Is(target error) bool { return target == ErrHistoryGap }
+
 // accountSince walks a's history back from its last transaction as of head
-// until transactions are older than boundary.
-func (l *Listener) accountSince(ctx context.Context, api ChainAPI, head *blockID, a *address.Address, boundary time.Time) ([]Transfer, error) {
+// until transactions are older than boundary. The starting point is proven
+// (GetAccount's Merkle proof against head) and ListTransactions checks each
+// transaction's hash against the previous one's link, so every page is proven
+// whichever server serves it. A page no server can serve is a gap, never the
+// end of the history: the history ends only at a transaction with no
+// predecessor.
+func (l *Listener) accountSince(ctx context.Context, api ChainAPI, head *blockID, a *address.Address, boundary time.Time, pos *position) ([]Transfer, *HistoryGap, error) {
 	acc, err := api.GetAccount(ctx, head, a)
 	if err != nil {
-		return nil, fmt.Errorf("account state: %w", err)
+		return nil, nil, fmt.Errorf("account state: %w", err)
 	}
 	if !acc.IsActive || acc.LastTxLT == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var out []Transfer
 	lt, hash := acc.LastTxLT, acc.LastTxHash
 	for {
-		txs, err := api.ListTransactions(ctx, a, backfillPage, lt, hash)
-		if errors.Is(err, tonapi.ErrNoTransactionsWereFound) {
-			return out, nil
-		}
-		var ls tonapi.LSError
-		if errors.As(err, &ls) {
-			// The liteserver's history ends here; older transfers cannot be
-			// read from it. Say so loudly: the operator may have to check
-			// the account in an explorer.
-			l.log.Error("account history not available before this point; older transfers were not checked",
-				"account", a.StringRaw(), "lt", lt, "since", boundary, "err", err)
-			return out, nil
-		}
+		txs, err := l.history(ctx, api, a, lt, hash, pos)
 		if err != nil {
-			return nil, fmt.Errorf("list transactions before lt %d: %w", lt, err)
-		}
-		if len(txs) == 0 {
-			return out, nil
+			return out, &HistoryGap{Account: a.StringRaw(), UpToLT: lt, Since: boundary, Head: head.SeqNo, Err: err}, nil
 		}
 		for i := len(txs) - 1; i >= 0; i-- {
 			tx := txs[i]
 			if time.Unix(int64(tx.Now), 0).Before(boundary) {
-				return out, nil
+				return out, nil, nil
 			}
 			if t, ok := TransferFromTx(a.Workchain(), tx); ok {
 				out = append(out, l.classify(t))
@@ -265,10 +397,75 @@ func (l *Listener) accountSince(ctx context.Context, api ChainAPI, head *blockID
 		}
 		oldest := txs[0]
 		if oldest.PrevTxLT == 0 {
-			return out, nil
+			return out, nil, nil
 		}
 		lt, hash = oldest.PrevTxLT, oldest.PrevTxHash
 	}
+}
+
+// maxHistoryNodes bounds how many other liteservers one history page is asked of.
+const maxHistoryNodes = 8
+
+// history returns the page of a's transactions ending with (lt, hash), asking
+// the current liteserver, then others of the pool, then the archive.
+func (l *Listener) history(ctx context.Context, api ChainAPI, a *address.Address, lt uint64, hash []byte, pos *position) ([]*tlb.Transaction, error) {
+	page := func(ctx context.Context, api ChainAPI) ([]*tlb.Transaction, error) {
+		txs, err := api.ListTransactions(ctx, a, backfillPage, lt, hash)
+		if err == nil && len(txs) == 0 {
+			err = tonapi.ErrNoTransactionsWereFound
+		}
+		if errors.Is(err, tonapi.ErrNoTransactionsWereFound) {
+			// The transaction exists (a proven link names it): the server lacks it.
+			err = fmt.Errorf("transaction lt %d not served: %w", lt, err)
+		}
+		if errors.Is(err, ErrUnproven) {
+			l.proofFailed(err)
+		}
+		return txs, err
+	}
+	txs, err := page(ctx, api)
+	if err == nil || ctx.Err() != nil {
+		return txs, err
+	}
+	l.log.Warn("account history page not served; asking other liteservers", "account", a.StringRaw(), "lt", lt, "err", err)
+	if s, ok := api.(stickyClient); ok {
+		if c := s.Client(); c != nil {
+			nctx := ctx
+			for range maxHistoryNodes {
+				var e error
+				if nctx, e = c.StickyContextNextNode(nctx); e != nil {
+					break // every server of the pool was asked
+				}
+				if txs, err = page(nctx, api); err == nil {
+					return txs, nil
+				}
+			}
+		}
+	}
+	if arch := l.archiveAPI(ctx, pos); arch != nil {
+		if txs, err = page(ctx, arch); err == nil {
+			l.log.Info("account history page read from the archive", "account", a.StringRaw(), "lt", lt)
+			return txs, nil
+		}
+	}
+	return nil, err
+}
+
+// archiveAPI dials the archive liteservers once, when first needed; nil
+// when none are configured or they cannot be reached now.
+func (l *Listener) archiveAPI(ctx context.Context, pos *position) ChainAPI {
+	if l.opts.Archive == nil {
+		return nil
+	}
+	if pos.archive == nil {
+		a, err := l.opts.Archive(ctx)
+		if err != nil {
+			l.log.Warn("cannot connect to the archive liteservers", "err", err)
+			return nil
+		}
+		pos.archive = a
+	}
+	return pos.archive
 }
 
 // sortTransfers orders by chain time, then logical time: chain order across

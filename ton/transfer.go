@@ -40,6 +40,18 @@ type Status struct {
 	LastBlockTime time.Time `json:"last_block_time"`
 	LagSeconds    float64   `json:"lag_seconds"`
 	Error         string    `json:"error,omitempty"`
+	// ProofFailures counts liteserver answers that failed verification
+	// since start (none of them was used).
+	ProofFailures uint64 `json:"proof_failures"`
+	// LastProofFailure is the latest such failure, with its time.
+	LastProofFailure string `json:"last_proof_failure,omitempty"`
+	// HistoryGap names account history backfill could not read; the cursor
+	// is held before it until it can.
+	HistoryGap string `json:"history_gap,omitempty"`
+	// Alert, when set, is why the source needs the operator even though it
+	// may be connected and current: a held history gap, or a failed
+	// verification within ProofAlertWindow. The shop reports degraded.
+	Alert string `json:"alert,omitempty"`
 }
 
 // Source streams incoming transfers. Stream calls fn with batches after

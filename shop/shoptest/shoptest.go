@@ -63,6 +63,9 @@ type Options struct {
 	NotSandbox bool
 	// Keys replaces the shared v4r2 test keys (e.g. a v5r1 seed).
 	Keys *ton.Keys
+	// Chain replaces the sandbox chain as the shop's source of transfers
+	// and listener status (the sandbox routes still use the sandbox).
+	Chain ton.Source
 }
 
 var keysOnce sync.Once
@@ -109,7 +112,11 @@ func New(tb testing.TB, opt Options) *Env {
 	if opt.NotSandbox {
 		sandbox = nil
 	}
-	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: k, Chain: env.Sandbox, Sandbox: sandbox,
+	var chain ton.Source = env.Sandbox
+	if opt.Chain != nil {
+		chain = opt.Chain
+	}
+	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: k, Chain: chain, Sandbox: sandbox,
 		Provider: prov, Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), now()), Now: now, Version: "test", Observer: opt.Observer})
 	if err != nil {
 		tb.Fatal(err)
