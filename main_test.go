@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -29,6 +30,8 @@ func TestBadConfigStopsStartupWithExitCode2(t *testing.T) {
 		"pricing.fee_percent: must be between 0 and 100": "pricing: {fee_percent: 101}\n",
 		"ton.netwrok: unknown key":                       "ton: {netwrok: sandbox}\n",
 		"ton.wallet_seed":                                "ton: {network: mainnet}\n",
+		"ton.trusted_block": "ton: {network: testnet, trusted_block: latest, wallet_seed: '" + strings.Join(shoptest.Seed, " ") + "'}\n" +
+			"fulfillment: {provider: manual}\nstore: {path: '" + filepath.Join(dir, "tb.db") + "'}\n",
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
