@@ -99,6 +99,11 @@ const usage = `usage:
                                      copy a bbolt store into the configured, empty PostgreSQL store
   openmoney export -to FILE [-config FILE]
                                      copy the configured store into a new bbolt file
+  openmoney backup -to FILE [-config FILE] [-url URL]
+                                     a verified copy of the bbolt store, taken live (service running,
+                                     admin token needed) or from the stopped service's file
+  openmoney restore -from FILE [-config FILE]
+                                     put a verified backup in place of the stopped service's store
   openmoney bench [-orders N] [-duration D] [-json] [-quick]
                                      measure the service against baselines on this machine (see docs/PERFORMANCE.md)
 `
@@ -122,6 +127,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runImport(ctx, args[1:], getenv, stdout, stderr)
 		case "export":
 			return runExport(ctx, args[1:], getenv, stdout, stderr)
+		case "backup":
+			return runBackup(ctx, args[1:], getenv, stdout, stderr)
+		case "restore":
+			return runRestore(ctx, args[1:], getenv, stdout, stderr)
 		case "bench":
 			return bench.Main(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":

@@ -88,6 +88,7 @@ func (srv *server) adminRoutes() []routeDef {
 		{Route: Route{get, "/admin/unmatched", false, false, "List unmatched deposits"}, handler: srv.handleAdminUnmatched()},
 		{Route: Route{post, "/admin/unmatched/{id}/assign", false, false, "Assign an unmatched deposit to an order's or a partner's balance, once"}, handler: srv.handleAdminAssign()},
 		{Route: Route{get, "/admin/integrity", false, false, "Run the integrity check on the live store"}, handler: srv.handleAdminIntegrity()},
+		{Route: Route{get, "/admin/backup", false, false, "Stream a consistent copy of the live store (bbolt)"}, handler: srv.handleAdminBackup()},
 		{Route: Route{get, "/admin/partners", false, false, "List partners with balances and key status"}, handler: srv.handleAdminPartners()},
 		{Route: Route{post, "/admin/partners/{id}/revoke-key", false, false, "Revoke a partner's active key"}, handler: srv.handleAdminRevokeKey()},
 		// Parked transfers, manual deliveries, the audit log (admin_safety.go)

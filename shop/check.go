@@ -16,7 +16,9 @@ type Report struct {
 	// (neither credited nor lost: not a violation); ParkedResolved those an
 	// operator retried or assigned.
 	Parked, ParkedResolved int
-	Violations             []string
+	// LastOrderID is the highest order id in the store (0 when none).
+	LastOrderID int64
+	Violations  []string
 }
 
 // Check verifies the money invariants over a whole store, read-only:
@@ -45,6 +47,7 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		hashUse := map[string]int{}
 		if err := tx.ForEachOrder(func(o *store.Order) error {
 			r.Orders++
+			r.LastOrderID = max(r.LastOrderID, o.ID)
 			orders[o.ID] = o
 			for _, h := range o.PaymentTxHashes {
 				hashUse[h]++
