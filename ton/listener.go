@@ -20,8 +20,14 @@ import (
 //
 // # Following
 //
-// The masterchain is read block by block. For each masterchain block the
-// listener takes the shard top blocks it commits and, like tonutils-go's
+// The masterchain is read block by block. Each masterchain block's id comes
+// from the proven chain: the head GetMasterchainInfo verified (proof links
+// from the trusted block, see Dial), and below it the prev_ref of each
+// block's hash-checked data (provenMaster); LookupBlock's unproven answers are
+// never used. An answer that fails a check (ErrUnproven) credits nothing: the
+// scan is dropped, counted in Status, and retried on the next liteserver.
+// For each masterchain block the listener takes the shard top blocks it
+// commits (Merkle-proven against it) and, like tonutils-go's
 // block-scan example, walks back through their parents to the tops committed
 // by the previous masterchain block, so shard blocks that no masterchain
 // block names directly are scanned too. Only blocks committed by a
@@ -53,7 +59,10 @@ import (
 // cursor H, and following resumes at H+1 with H's shard tops as seen: the
 // account state at H contains exactly the transactions of the blocks H
 // commits, so nothing falls between the two paths. Transfers before the
-// boundary that were already delivered are replays the shop ignores.
+// boundary that were already delivered are replays the shop ignores. A page
+// of history no liteserver (nor the Archive) serves is a gap: the cursor stays
+// before it, what was read is delivered with the unchanged cursor, Status
+// names the gap, and backfill is retried until the gap is read.
 //
 // On the very first start (empty cursor) the listener backfills from the
 // moment Stream was called, so payments made while it was still connecting
