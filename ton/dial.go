@@ -202,9 +202,8 @@ func (g *guardClient) QueryLiteserver(ctx context.Context, payload tl.Serializab
 	if err := g.LiteClient.QueryLiteserver(ctx, payload, result); err != nil {
 		return &transportError{err}
 	}
-	if _, ok := payload.(tonapi.GetBlockProof); !ok {
-		return nil
-	}
+	// Judge by the answer, not the query: through WaitForBlock the query
+	// arrives here already serialised (tl.Raw).
 	ptr, ok := result.(*tl.Serializable)
 	if !ok || ptr == nil {
 		return nil

@@ -114,6 +114,14 @@ type scriptedLS struct {
 
 func (s *scriptedLS) QueryLiteserver(_ context.Context, payload tl.Serializable, result tl.Serializable) error {
 	out := result.(*tl.Serializable)
+	if raw, ok := payload.(tl.Raw); ok {
+		// WaitForBlock's prefix (waitMasterchainSeqno) and the query
+		var q tl.Serializable
+		if _, err := tl.Parse(&q, raw[4+4+4:], true); err != nil {
+			return err
+		}
+		payload = q
+	}
 	switch payload.(type) {
 	case tonapi.GetMasterchainInf:
 		*out = tonapi.MasterchainInfo{Last: s.head, StateRootHash: make([]byte, 32),
@@ -164,6 +172,16 @@ func TestForgedHeadWithEmptyProofIsRefused(t *testing.T) {
 	}
 	if ls.proofs == 0 {
 		t.Fatal("no proof was asked")
+	}
+	// The listener long-polls the head through WaitForBlock, whose queries
+	// reach the guard serialised: refused all the same.
+	waiting, ok := client.WaitForBlock(forged.SeqNo).(ChainAPI)
+	if !ok {
+		t.Fatal("WaitForBlock lost the checks")
+	}
+	before := ls.proofs
+	if got, err := waiting.GetMasterchainInfo(context.Background()); !errors.Is(err, ErrUnproven) || got != nil || ls.proofs == before || !strings.Contains(err.Error(), "no links") {
+		t.Fatalf("forged head through WaitForBlock: %v, %v; want ErrUnproven", got, err)
 	}
 	// An honest head equal to the trusted block needs no links.
 	ls.head = trusted
