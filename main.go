@@ -108,6 +108,31 @@ const usage = `usage:
                                      measure the service against baselines on this machine (see docs/PERFORMANCE.md)
 `
 
+// Limits of the API's HTTP server (docs/OPERATIONS.md, "HTTP limits"). A
+// request's headers and body must arrive within httpReadTimeout (the API
+// reads every body whole before routing it); after that a handler is
+// bounded by httpWriteTimeout, and a route that runs or streams for longer
+// moves its own write deadline (api's longWrite, http.ResponseController).
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = 15 * time.Second
+	httpWriteTimeout      = 60 * time.Second
+	httpIdleTimeout       = 60 * time.Second
+	httpMaxHeaderBytes    = 16 << 10
+)
+
+// newHTTPServer is the API's http.Server with the limits above.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+	}
+}
+
 // run is main without the process: tests call it exactly as main does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -255,14 +280,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		deps.Provider = manual.Provider{} // an operator delivers: docs/OPERATIONS.md
 	}
 	if deps.Provider == nil {
+		if cfg.Fulfillment.Provider != "sandbox" { // config.Validate refuses sandbox outside sandbox mode
+			return nil, exitError{2, fmt.Errorf("fulfillment.provider: %s is not available in this build", cfg.Fulfillment.Provider)}
+		}
 		deps.Provider = fulfil.Sandbox{}
 	}
-	if cfg.Pricing.TonUSD.Rat().Sign() > 0 {
-		deps.Rates = pricing.NewFixed(string(cfg.Pricing.TonUSD), time.Now())
-	} else {
-		live := pricing.NewLive(pricing.LiveOptions{URL: cfg.Pricing.RateURL, Log: log})
-		deps.Rates = live
-		a.background = append(a.background, live.Run)
+	rates, refresh := rateSource(cfg, log)
+	deps.Rates = rates
+	if refresh != nil {
+		a.background = append(a.background, refresh)
 	}
 	if cfg.Metrics.Listen != "" {
 		a.metrics = metrics.New()
@@ -293,6 +319,22 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	}
 	ok = true
 	return a, nil
+}
+
+// rateSource is the TON/USD rate: fixed (pricing.ton_usd > 0) or live from
+// pricing.rate_url with its refresh loop. A fixed rate outside sandbox is
+// allowed but warned about at start: prices then ignore the market.
+func rateSource(cfg *config.Config, log *slog.Logger) (shop.Rates, func(context.Context) error) {
+	if cfg.Pricing.TonUSD.Rat().Sign() > 0 {
+		if !cfg.Sandbox() {
+			log.Warn(fmt.Sprintf("pricing.ton_usd is fixed at %s USD on %s: prices will not follow the market; "+
+				"set pricing.ton_usd: 0 and pricing.rate_url for a live rate", cfg.Pricing.TonUSD, cfg.TON.Network),
+				"key", "pricing.ton_usd", "ton_usd", string(cfg.Pricing.TonUSD), "network", cfg.TON.Network)
+		}
+		return pricing.NewFixed(string(cfg.Pricing.TonUSD), time.Now()), nil
+	}
+	live := pricing.NewLive(pricing.LiveOptions{URL: cfg.Pricing.RateURL, Log: log})
+	return live, live.Run
 }
 
 // walletSeed is the configured seed, or in sandbox mode a seed generated once
@@ -344,7 +386,7 @@ func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Log
 			return metrics.Serve(ctx, mln, a.metrics.Handler(), log)
 		})
 	}
-	srv := &http.Server{Handler: api.NewServer(a.shop, cfg, log, apiOpts...), ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(api.NewServer(a.shop, cfg, log, apiOpts...))
 	mode := "sandbox mode: simulated TON chain, no real money"
 	if !cfg.Sandbox() {
 		mode = cfg.TON.Network + " mode: real TON"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -30,14 +31,27 @@ var errAdminUnauthorized = &shop.Error{Code: shop.CodeUnauthorized, Field: "Auth
 
 // adminAuth admits a request carrying Authorization: Bearer <admin.token>.
 // The comparison is constant-time over SHA-256 digests, so neither the
-// token's content nor its length leaks through timing.
+// token's content nor its length leaks through timing. A failure is logged
+// at WARN (client IP, route, reason; never the token) and spends one of the
+// address's failed-authentication tokens, shared with the partner routes.
 func (srv *server) adminAuth(next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(srv.adminToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if srv.authBlocked(w, r) {
+			return
+		}
+		h := r.Header.Get("Authorization")
+		scheme, token, _ := strings.Cut(h, " ")
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		if srv.adminToken == "" || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			srv.writeError(w, r, errAdminUnauthorized)
+			reason := "wrong token"
+			switch {
+			case h == "":
+				reason = "missing"
+			case !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "":
+				reason = "malformed"
+			}
+			srv.authFailed(w, r, "admin", reason, errAdminUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -172,7 +186,9 @@ type IntegrityView struct {
 // handleAdminIntegrity is GET /admin/integrity (200 whatever the outcome;
 // the report says ok or lists the violations).
 func (srv *server) handleAdminIntegrity() http.Handler {
-	return srv.api(func(r *http.Request) (any, error) {
+	// The check reads the whole store: on a large one it outlasts the
+	// server's WriteTimeout.
+	return longWrite(integrityWrite, srv.api(func(r *http.Request) (any, error) {
 		rep, err := srv.shop.IntegrityReport(r.Context())
 		if err != nil {
 			return nil, err
@@ -184,7 +200,7 @@ func (srv *server) handleAdminIntegrity() http.Handler {
 			v.Violations = []string{}
 		}
 		return v, nil
-	})
+	}))
 }
 
 // handleAdminHeld is GET /admin/deliveries/held: the deliveries held for the
@@ -196,6 +212,9 @@ func (srv *server) handleAdminHeld() http.Handler {
 		return srv.shop.HeldReport(r.Context())
 	})
 }
+
+// integrityWrite bounds GET /admin/integrity instead of the server's WriteTimeout.
+const integrityWrite = 15 * time.Minute
 
 // KeyView describes a partner key without revealing it.
 type KeyView struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,7 @@ func TestAdminRoutesOffWithoutToken(t *testing.T) {
 func TestAdminAuth(t *testing.T) {
 	te := newEnv(t, withAdmin(adminToken))
 	_, key := te.Partner(t)
+	n := 0 // each attempt from its own address: failures from one address are limited (TestFailedAuthLimitedPerIP)
 	for _, rt := range api.AdminRoutes() {
 		path := api.BasePath + strings.ReplaceAll(rt.Path, "{id}", "1")
 		for name, h := range map[string][]string{
@@ -65,6 +67,8 @@ func TestAdminAuth(t *testing.T) {
 			"basic scheme":        {"Authorization", "Basic " + adminToken},
 			"token without space": {"Authorization", "Bearer" + adminToken},
 		} {
+			n++
+			h = append(h, "RemoteAddr", "192.0.2."+strconv.Itoa(n)+":1234")
 			r := te.call(t, rt.Method, path, "", "", h...).must(t, http.StatusUnauthorized, "UNAUTHORIZED")
 			if strings.Contains(string(r.Body), adminToken) {
 				t.Fatalf("%s %s (%s): token echoed: %s", rt.Method, path, name, r.Body)

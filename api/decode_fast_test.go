@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -10,7 +12,10 @@ import (
 // the encoding/json path too, into an equal value, and the key check after
 // each must give the same answer (nil or the same 422). A body the fast path
 // refuses is decoded by the encoding/json path alone, so refusing more is
-// always safe. Seeds: the bodies below and testdata/fuzz/FuzzDecodeFast.
+// always safe. And no body the encoding/json path accepts decodes to a
+// U+FFFD the body did not send itself: text that is not valid Unicode is
+// refused, never replaced. Seeds: the bodies below and
+// testdata/fuzz/FuzzDecodeFast.
 func FuzzDecodeFast(f *testing.F) {
 	for _, s := range []string{
 		`{"recipient_username":"pandus","quantity":100,"payment_method":"ton_memo","payment_currency":"TON","client_reference":"invoice-42"}`,
@@ -21,6 +26,8 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"to_address":"EQ","amount_ton":1.5,"comment":"STARS-ABC"}`, `{"amount_ton":null}`, `{"amount_ton": [1, {"a":2}] }`,
 		`{"order_id":7}`, `{"partner_id":null}`, `{"url":"https://x","events":["order.paid"]}`, `{"events":null}`,
 		`{"name":"x"}`, `[]`, `null`, `{}`, `{"a":{}}`, `{"quantity":true}`, "{\"quantity\":1}\n\t ",
+		`{"client_reference":"\ud83d\ude00"}`, `{"client_reference":"\udc00"}`, `{"client_reference":"\ud83d\u0041"}`,
+		"{\"client_reference\":\"\xef\xbf\xbd\"}", `{"events":["\ud800"]}`, `{"comment":"\\ud800"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -32,6 +39,14 @@ func FuzzDecodeFast(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, mk := range types {
+			// Whatever the slow path accepts holds no U+FFFD the body did not send.
+			if v := mk(); slowDecode(body, v) == nil {
+				out, _ := json.Marshal(v)
+				if bytes.Contains(out, []byte("\ufffd")) && !bytes.Contains(body, []byte("\ufffd")) &&
+					!bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`)) {
+					t.Fatalf("%T: %q decoded with a replacement character: %s", v, body, out)
+				}
+			}
 			fast := mk()
 			if !fastDecode(body, fast) {
 				continue

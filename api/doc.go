@@ -6,14 +6,19 @@
 // http.Handler that main serves and the tests drive.
 //
 // Every request passes, outermost first: request id (X-Request-Id, a sane
-// incoming one kept, else a UUID; the body bounded to 64 KiB), access log
-// (one line: request id, method, route pattern, path without query, status,
-// bytes, duration, partner id — never a key), panic recovery (500
-// INTERNAL_ERROR carrying the request id), and a guard that turns the
-// ServeMux's own plain-text 404/405 and path-cleaning redirects into
-// envelopes. Authenticated routes add bearer auth (shop.Authenticate) and
-// the per-key rate limit; authenticated POSTs add idempotency
-// (idempotency.go).
+// incoming one kept, else a UUID; the client IP, clientip.go; the body
+// bounded to 64 KiB), access log (one line: request id, client IP, method,
+// route pattern, path without query and with key-like segments redacted in
+// any letter case, status, bytes, duration, partner id — never a key),
+// panic recovery (500 INTERNAL_ERROR carrying the request id), the body read
+// whole under the server's read deadline (readBody: 413 over the limit, the
+// connection closed when it does not arrive in time), and a guard that
+// turns the ServeMux's own plain-text 404/405 and path-cleaning redirects
+// into envelopes. Authenticated routes add bearer auth (shop.Authenticate;
+// failures counted per client IP) and the per-key rate limit; routes that
+// take a body add the Content-Type check; authenticated POSTs add
+// idempotency (idempotency.go). Admin routes add the per-IP admin limit and
+// the admin token (admin.go).
 //
 // The API describes itself: openapi.json (OpenAPI 3.0.3, kept by hand and
 // embedded) is served at GET /api/v1/openapi.json and Swagger UI, embedded
@@ -32,6 +37,17 @@
 //   - Request bodies: one JSON object; field names are matched exactly (case
 //     included), unknown and repeated fields are refused, and so is anything
 //     after the object. Unknown query parameters are ignored.
+//   - A request with a body must send Content-Type: application/json, with
+//     at most the parameter charset=utf-8 (any case): otherwise 415
+//     UNSUPPORTED_MEDIA_TYPE naming the header (a code beside spec/API.md's
+//     table). application/*+json is refused too: merge-patch and the like
+//     mean other semantics than the API implements. A request without a body
+//     (a POST …/cancel, rotate-secret) needs no Content-Type. The check runs
+//     before idempotency, so a 415 is never the answer stored under a key.
+//   - Text must be valid Unicode: a string field holding invalid UTF-8
+//     bytes or a \u escape of an unpaired surrogate is 422 VALIDATION_ERROR
+//     naming the (top-level) field, never rewritten to U+FFFD; both decoders
+//     agree (decode.go, FuzzDecodeFast).
 //   - limit is 1–100 when given (limit=0 is refused), default 20.
 //   - GET /orders/by-reference/{ref} answers every order of the partner
 //     carrying ref, oldest first, as {"items":[…],"next_cursor":null}; when
@@ -46,6 +62,22 @@
 //     Retry-After on 429 the seconds until the next request is allowed. All
 //     authenticated routes share the bucket; GET /health is not limited; the
 //     unauthenticated POST /sandbox/partners is limited per client IP.
+//   - Failed authentication (no, malformed, unknown or revoked key; a wrong
+//     admin token) is limited per client IP: 10 at once, then one per 10 s.
+//     An address out of failures gets 429 RATE_LIMITED (Retry-After) on
+//     every authenticated and admin route, whatever it sends, until a
+//     failure refills; a partner behind the same address as a client stuck
+//     on a revoked key is refused too (the message says why). Every admin
+//     request is limited per client IP (20 at once, 5 per second). IPv6
+//     clients are counted per /64. Failures are logged (reason, client IP,
+//     route; never the token), admin ones at WARN.
+//   - The client IP is the TCP peer, or — only when the peer is one of
+//     http.trusted_proxies — the rightmost address of X-Forwarded-For (else
+//     Forwarded's for=) that is not a trusted proxy (clientip.go).
+//   - failure_reason (refunded orders) is "<code>: <sentence>": a stable
+//     code of fulfil.Failures() and one short sentence; the provider's error
+//     chain is logged, never shown. A single string keeps spec/API.md's
+//     field; the code is everything before the first ": ".
 //   - Idempotency-Key applies to authenticated POSTs (orders, cancel, sandbox
 //     transfers). It is optional; when sent it must be one header of 1–255
 //     printable ASCII characters. 4xx answers are stored and replayed like

@@ -20,7 +20,10 @@ const (
 	CodeMethodNotAllowed shop.Code = "METHOD_NOT_ALLOWED"
 	CodePayloadTooLarge  shop.Code = "PAYLOAD_TOO_LARGE"
 	CodeRateLimited      shop.Code = "RATE_LIMITED"
-	CodeInternal         shop.Code = "INTERNAL_ERROR"
+	// CodeUnsupportedMediaType (415): a request body not declared
+	// Content-Type: application/json.
+	CodeUnsupportedMediaType shop.Code = "UNSUPPORTED_MEDIA_TYPE"
+	CodeInternal             shop.Code = "INTERNAL_ERROR"
 )
 
 // Envelope is the shape of every response body, for clients and tests that
@@ -62,6 +65,8 @@ func StatusFor(code shop.Code) int {
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case shop.CodeValidation, shop.CodeIdempotencyReused, shop.CodeRecipientNotFound:
 		return http.StatusUnprocessableEntity
 	case CodeRateLimited:

@@ -87,7 +87,9 @@ func (r *resp) String() string { return http.StatusText(r.Code) + " " + string(r
 type hdr []string
 
 // newRequest builds a test request: key "" sends no Authorization; h is
-// header name/value pairs.
+// header name/value pairs. A body is sent as application/json unless h
+// names a Content-Type; the pseudo-header "RemoteAddr" sets the client
+// address (default 192.0.2.1:1234).
 func newRequest(method, path, key, body string, h ...string) *http.Request {
 	var rd io.Reader
 	if body != "" {
@@ -98,10 +100,18 @@ func newRequest(method, path, key, body string, h ...string) *http.Request {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	if body != "" {
+	ownType := false
+	for i := 0; i+1 < len(h); i += 2 {
+		ownType = ownType || http.CanonicalHeaderKey(h[i]) == "Content-Type"
+	}
+	if body != "" && !ownType {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(h); i += 2 {
+		if h[i] == "RemoteAddr" {
+			req.RemoteAddr = h[i+1]
+			continue
+		}
 		req.Header.Add(h[i], h[i+1])
 	}
 	return req

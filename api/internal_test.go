@@ -54,6 +54,9 @@ func newTestServer(t *testing.T, wait time.Duration) *testServer {
 func (ts *testServer) do(method, path, body string, h ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+ts.key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(h); i += 2 {
 		req.Header.Set(h[i], h[i+1])
 	}

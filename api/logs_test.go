@@ -18,7 +18,9 @@ func TestAccessLogCarriesNoSecrets(t *testing.T) {
 	p, key := te.Partner(t)
 	const whsec = "whsec_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 	const cookie = "session=sess_5ecret-cookie-value; stel_token=tok_5ecret"
-	secrets := []string{key, key[len("osk_"):], adminToken, whsec, "sess_5ecret-cookie-value", "tok_5ecret"}
+	upperKey, mixedWhsec := strings.ToUpper(key), "WhSec_"+whsec[len("whsec_"):]
+	secrets := []string{key, key[len("osk_"):], adminToken, whsec, "sess_5ecret-cookie-value", "tok_5ecret",
+		upperKey, upperKey[len("OSK_"):], mixedWhsec}
 
 	type req struct {
 		method, path, key, body string
@@ -35,6 +37,9 @@ func TestAccessLogCarriesNoSecrets(t *testing.T) {
 		{"GET", "/api/v1/orders?cursor=" + key + "&secret=" + whsec, key, "", nil, "GET /api/v1/orders", http.StatusUnprocessableEntity, p.ID},
 		{"GET", "/api/v1/balance", key + "x", "", []string{"X-Webhook-Secret", whsec}, "GET /api/v1/balance", http.StatusUnauthorized, 0},
 		{"GET", "/api/v1/orders/by-memo/" + key, key, "", nil, "GET /api/v1/orders/by-memo/{memo}", http.StatusNotFound, p.ID},
+		// redaction ignores letter case
+		{"GET", "/api/v1/orders/by-memo/" + upperKey, key, "", nil, "GET /api/v1/orders/by-memo/{memo}", http.StatusNotFound, p.ID},
+		{"GET", "/api/v1/orders/by-reference/" + mixedWhsec, key, "", nil, "GET /api/v1/orders/by-reference/{ref}", http.StatusNotFound, p.ID},
 		{"GET", "/api/v1/" + whsec, "", "", []string{"Cookie", cookie}, "", http.StatusNotFound, 0},
 		{"POST", "/api/v1/sandbox/partners", "", `{"name":"` + whsec + `"}`, []string{"Cookie", cookie}, "POST /api/v1/sandbox/partners", http.StatusOK, 0},
 		{"GET", "/api/v1/admin/partners", adminToken, "", []string{"Cookie", cookie}, "GET /api/v1/admin/partners", http.StatusOK, 0},
@@ -80,6 +85,9 @@ func TestAccessLogCarriesNoSecrets(t *testing.T) {
 		}
 		if l["route"] != rq.route || l["status"] != float64(rq.status) || l["partner_id"] != float64(rq.partner) || l["method"] != rq.method {
 			t.Errorf("line %d (%s %s): %v", i, rq.method, rq.path, l)
+		}
+		if l["client_ip"] != "192.0.2.1" {
+			t.Errorf("line %d: client_ip %v", i, l["client_ip"])
 		}
 		if _, ok := l["duration"].(float64); !ok {
 			t.Errorf("line %d: no duration: %v", i, l)

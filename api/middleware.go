@@ -1,11 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
+	"mime"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -21,6 +25,7 @@ import (
 // owns it.
 type reqInfo struct {
 	id        string
+	clientIP  netip.Addr // see clientip.go
 	route     string
 	partnerID int64 // 0 until authenticated
 	// idemKey and idemFP are set for a POST carrying an Idempotency-Key;
@@ -73,10 +78,67 @@ func (srv *server) requestID(next http.Handler) http.Handler {
 			id = uuid.NewString()
 		}
 		w.Header().Set("X-Request-Id", id)
-		ri := &reqInfo{id: id}
+		ri := &reqInfo{id: id, clientIP: srv.clientIP(r)}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 		// The server's own writer: over the limit it also closes the connection.
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads a request's body whole (at most MaxBodyBytes: beyond, the
+// route's own read fails with 413) before any route runs, so every route
+// and middleware reads it from memory
+// and the server's ReadTimeout bounds how long headers and body take to
+// arrive: a client that trickles its body or never sends it is cut off when
+// it passes (the connection is closed without an answer, which such a
+// client would not read). Once the body is in, net/http clears the read
+// deadline itself, so a handler that works longer than ReadTimeout keeps
+// its context and is bounded by WriteTimeout instead.
+func (srv *server) readBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // > 0, or -1: chunked
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					// The route answers 413 where it reads the body, after auth
+					// and the rate limit, as it always did.
+					r.Body = failedBody{err}
+					next.ServeHTTP(w, r)
+					return
+				}
+				ri := infoFrom(r.Context())
+				srv.log.LogAttrs(r.Context(), slog.LevelInfo, "request body not received in time; connection closed",
+					slog.String("request_id", ri.id), slog.String("method", r.Method),
+					slog.String("path", logPath(r.URL.Path)), slog.String("client_ip", ri.clientIP.String()),
+					slog.String("err", err.Error()))
+				panic(http.ErrAbortHandler)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// failedBody is a request body whose every read fails with err.
+type failedBody struct{ err error }
+
+func (b failedBody) Read([]byte) (int, error) { return 0, b.err }
+func (b failedBody) Close() error             { return nil }
+
+// longWrite lets a route run and write for up to d from its start, past
+// the server's WriteTimeout (main.go, "HTTP limits"): the integrity check
+// over a large store. A route that streams for long (a backup) does the
+// same, or moves its deadline on as it writes, with
+// http.NewResponseController(w).SetWriteDeadline: the controller reaches
+// the connection through the access log's and the mux guard's writers
+// (they Unwrap).
+// Under httptest there is no deadline to move, and nothing to do.
+func longWrite(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -106,9 +168,9 @@ func (sw *statusWriter) Write(p []byte) (int, error) {
 
 func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
 
-// accessLog writes one line per request: request id, method, route
-// pattern, path (never the query), status, size, duration, partner id.
-// Keys are never logged.
+// accessLog writes one line per request: request id, client IP, method,
+// route pattern, path (never the query), status, size, duration, partner
+// id. Keys are never logged.
 func (srv *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -126,6 +188,7 @@ func (srv *server) accessLog(next http.Handler) http.Handler {
 		}
 		srv.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("request_id", ri.id),
+			slog.String("client_ip", ri.clientIP.String()),
 			slog.String("method", r.Method),
 			slog.String("route", ri.route),
 			slog.String("path", logPath(r.URL.Path)),
@@ -137,18 +200,25 @@ func (srv *server) accessLog(next http.Handler) http.Handler {
 }
 
 // logPath is the path as logged: a segment that looks like a secret (a
-// partner key, a webhook secret), pasted into a URL by mistake, is redacted.
+// partner key, a webhook secret), pasted into a URL by mistake, is redacted,
+// whatever its letter case (OSK_…, Whsec_…).
 func logPath(p string) string {
-	if !strings.Contains(p, shop.KeyPrefix) && !strings.Contains(p, "whsec_") {
+	if !secretLike(p) {
 		return p
 	}
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if strings.Contains(s, shop.KeyPrefix) || strings.Contains(s, "whsec_") {
+		if secretLike(s) {
 			segs[i] = "[redacted]"
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// secretLike reports whether s holds a key or webhook secret prefix, in any case.
+func secretLike(s string) bool {
+	l := strings.ToLower(s) // no copy when s has no upper-case letter
+	return strings.Contains(l, shop.KeyPrefix) || strings.Contains(l, "whsec_")
 }
 
 // recoverer turns a panic into a logged 500 INTERNAL_ERROR envelope
@@ -235,27 +305,88 @@ func (srv *server) routeInfo(rt Route, next http.Handler) http.Handler {
 	})
 }
 
-// authenticate requires Authorization: Bearer osk_… naming a live key.
+// authenticate requires Authorization: Bearer osk_… naming a live key. A
+// failure (no, malformed, unknown or revoked key) is logged and spends one
+// of the client IP's failed-authentication tokens; an address without
+// tokens gets 429 on every authenticated route until one refills, whatever
+// key it sends (server.go, authFail*).
 func (srv *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if srv.authBlocked(w, r) {
+			return
+		}
 		h := r.Header.Get("Authorization")
 		scheme, token, _ := strings.Cut(h, " ")
 		if h == "" || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			msg := "missing Authorization header; send Authorization: Bearer osk_…"
+			msg, reason := "missing Authorization header; send Authorization: Bearer osk_…", "missing"
 			if h != "" {
-				msg = "malformed Authorization header; send Authorization: Bearer osk_…"
+				msg, reason = "malformed Authorization header; send Authorization: Bearer osk_…", "malformed"
 			}
-			srv.writeError(w, r, &shop.Error{Code: shop.CodeUnauthorized, Field: "Authorization", Message: msg})
+			srv.authFailed(w, r, "partner", reason, &shop.Error{Code: shop.CodeUnauthorized, Field: "Authorization", Message: msg})
 			return
 		}
 		id, err := srv.shop.AuthenticateKey(r.Context(), strings.TrimSpace(token))
 		if err != nil {
+			if shop.ErrorCode(err) == shop.CodeUnauthorized {
+				srv.authFailed(w, r, "partner", "unknown or revoked key", err)
+				return
+			}
 			srv.writeError(w, r, err)
 			return
 		}
 		infoFrom(r.Context()).partnerID = id
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authBlocked answers 429 when the client IP has no failed-authentication
+// tokens left, and reports whether it did.
+func (srv *server) authBlocked(w http.ResponseWriter, r *http.Request) bool {
+	res := srv.authFails.peek(limitKey(infoFrom(r.Context()).clientIP))
+	if res.ok {
+		return false
+	}
+	setLimitHeaders(w, res)
+	writeCode(w, CodeRateLimited, fmt.Sprintf("too many failed authentications from your address (%d, then one per %s); retry after %d s",
+		res.limit, everyText(float64(srv.authFails.rate)), res.retryAfter))
+	return true
+}
+
+// authFailed counts and logs a failed authentication (never the token) and
+// answers err (401).
+func (srv *server) authFailed(w http.ResponseWriter, r *http.Request, who, reason string, err error) {
+	ri := infoFrom(r.Context())
+	res := srv.authFails.take(limitKey(ri.clientIP))
+	level := slog.LevelInfo
+	if who == "admin" {
+		level = slog.LevelWarn
+	}
+	srv.log.LogAttrs(r.Context(), level, who+" authentication failed",
+		slog.String("request_id", ri.id), slog.String("client_ip", ri.clientIP.String()),
+		slog.String("route", ri.route), slog.String("reason", reason))
+	if res.ok && res.remaining == 0 {
+		srv.log.LogAttrs(r.Context(), slog.LevelWarn, "too many failed authentications from one address; refusing it until its limit refills",
+			slog.String("client_ip", ri.clientIP.String()), slog.Int("failures", res.limit),
+			slog.Int("retry_after_seconds", ceilSeconds(1/float64(srv.authFails.rate))))
+	}
+	srv.writeError(w, r, err)
+}
+
+// everyText says how often one token of rate refills ("10s", "200ms").
+func everyText(rate float64) string {
+	return time.Duration(float64(time.Second) / rate).String()
+}
+
+// setLimitHeaders sets the RateLimit-* headers of one limiter decision (and
+// Retry-After when it refused).
+func setLimitHeaders(w http.ResponseWriter, res limitResult) {
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(res.limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(res.remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(res.reset))
+	if !res.ok {
+		h.Set("Retry-After", strconv.Itoa(res.retryAfter))
+	}
 }
 
 // rateLimit applies the per-key limit (per client IP on unauthenticated
@@ -267,23 +398,69 @@ func (srv *server) rateLimit(next http.Handler) http.Handler {
 		if id := partnerID(r.Context()); id != 0 {
 			key = "p:" + strconv.FormatInt(id, 10)
 		} else {
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if err != nil {
-				host = r.RemoteAddr
-			}
-			key = "ip:" + host
+			key = limitKey(infoFrom(r.Context()).clientIP)
 		}
 		res := srv.limiters.take(key)
-		h := w.Header()
-		h.Set("RateLimit-Limit", strconv.Itoa(res.limit))
-		h.Set("RateLimit-Remaining", strconv.Itoa(res.remaining))
-		h.Set("RateLimit-Reset", strconv.Itoa(res.reset))
+		setLimitHeaders(w, res)
 		if !res.ok {
-			h.Set("Retry-After", strconv.Itoa(res.retryAfter))
 			writeCode(w, CodeRateLimited, fmt.Sprintf("rate limit exceeded (%d requests, refilled at %s per second); retry after %d s",
 				res.limit, strconv.FormatFloat(float64(srv.limiters.rate), 'f', -1, 64), res.retryAfter))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// adminLimit limits every admin request per client IP (server.go, admin*).
+func (srv *server) adminLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := srv.admin.take(limitKey(infoFrom(r.Context()).clientIP))
+		setLimitHeaders(w, res)
+		if !res.ok {
+			writeCode(w, CodeRateLimited, fmt.Sprintf("admin rate limit exceeded (%d requests, refilled at %s per second); retry after %d s",
+				res.limit, strconv.FormatFloat(float64(srv.admin.rate), 'f', -1, 64), res.retryAfter))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireJSON answers 415 UNSUPPORTED_MEDIA_TYPE to a request whose body is
+// not declared JSON. Accepted: Content-Type application/json, bare or with
+// the parameter charset=utf-8 (any case). Refused: a missing header, any
+// other type, another charset, and application/*+json too (those name
+// other semantics, such as merge-patch, than the API implements). A
+// request without a body needs no Content-Type.
+func (srv *server) requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && !jsonContentType(r.Header.Values("Content-Type")) {
+			got := "no Content-Type header"
+			if v := r.Header.Values("Content-Type"); len(v) > 0 {
+				got = "Content-Type " + strconv.Quote(clip(strings.Join(v, ", ")))
+			}
+			srv.writeError(w, r, &shop.Error{Code: CodeUnsupportedMediaType, Field: "Content-Type",
+				Message: "Content-Type must be application/json (charset=utf-8 optional); the request has " + got})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func jsonContentType(vals []string) bool {
+	if len(vals) != 1 {
+		return false
+	}
+	if vals[0] == "application/json" || vals[0] == ContentType {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(vals[0])
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +147,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 var allErrorCodes = []shop.Code{shop.CodeUnauthorized, shop.CodeInsufficientBalance, shop.CodeNotFound,
 	api.CodeMethodNotAllowed, shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, api.CodePayloadTooLarge,
 	shop.CodeValidation, shop.CodeIdempotencyReused, shop.CodeRecipientNotFound, api.CodeRateLimited, api.CodeInternal,
-	shop.CodeServiceUnavailable}
+	shop.CodeServiceUnavailable, api.CodeUnsupportedMediaType}
 
 // The drift test: every route of api.Routes() is documented, with its
 // summary, security and rate-limit headers, and every documented operation
@@ -215,6 +216,12 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if op.Responses.Status(405) == nil {
 			t.Errorf("%s: 405 is not documented", key)
 		}
+		if (r.Method == http.MethodPost || r.Method == http.MethodPut) && op.Responses.Status(415) == nil {
+			t.Errorf("%s: a route that takes a body must document 415", key)
+		}
+		if admin[key] && (op.Responses.Status(401) == nil || op.Responses.Status(429) == nil) {
+			t.Errorf("%s: an admin route must document 401 and 429 (limited per client IP)", key)
+		}
 		if r.Auth && r.Method == http.MethodPost {
 			if !hasParam(op, api.HeaderIdempotencyKey) || ok.Value.Headers[api.HeaderReplayed] == nil {
 				t.Errorf("%s: an authenticated POST must document Idempotency-Key and Idempotent-Replayed", key)
@@ -228,6 +235,23 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if !seen[key] {
 			t.Errorf("openapi.json documents %s, which is not a route", key)
 		}
+	}
+}
+
+// Every failure_reason code a provider can return is documented.
+func TestOpenAPIDocumentsFailureCodes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	fr := doc.Components.Schemas["Order"].Value.Properties["failure_reason"].Value
+	for _, f := range fulfil.Failures() {
+		if !strings.Contains(fr.Description, f.Code) {
+			t.Errorf("failure code %s is not in Order.failure_reason's description", f.Code)
+		}
+		if err := fr.VisitJSON(f.Reason()); err != nil {
+			t.Errorf("%s: %v", f.Reason(), err)
+		}
+	}
+	if fr.VisitJSON("fulfil: permanent failure\nsandbox: boom") == nil {
+		t.Error("the schema admits an error chain")
 	}
 }
 
@@ -375,6 +399,8 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "POST", "/api/v1/orders/stars", key, big).must(t, 413, "PAYLOAD_TOO_LARGE")
 	c.call(t, te, "POST", "/api/v1/orders/stars", key, big, idem()...).must(t, 413, "PAYLOAD_TOO_LARGE")
 	c.call(t, te, "POST", "/api/v1/orders/stars", "", quickstartBody).must(t, 401, "UNAUTHORIZED")
+	c.call(t, te, "POST", "/api/v1/orders/stars", key, quickstartBody, "Content-Type", "text/plain").must(t, 415, "UNSUPPORTED_MEDIA_TYPE")
+	c.call(t, te, "PUT", "/api/v1/webhook", key, `{"url":"https://example.com/h"}`, "Content-Type", "text/plain").must(t, 415, "UNSUPPORTED_MEDIA_TYPE")
 	c.call(t, te, "POST", "/api/v1/orders/stars", key, quickstartBody, "Idempotency-Key", "").must(t, 422, "VALIDATION_ERROR")
 
 	// Pay the quickstart order (overpaid) through the sandbox chain; a
@@ -494,8 +520,10 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	var um listJSON[struct {
 		ID int64 `json:"id"`
 	}]
+	polls := 0
 	eventually(t, "unmatched deposit", func() bool {
-		c.call(t, te, "GET", "/api/v1/admin/unmatched", adminToken, "").must(t, 200).data(t, &um)
+		polls++ // each poll from its own address: admin requests are limited per client IP
+		c.call(t, te, "GET", "/api/v1/admin/unmatched", adminToken, "", "RemoteAddr", "[2001:db8:"+strconv.FormatInt(int64(polls), 16)+"::1]:1").must(t, 200).data(t, &um)
 		return len(um.Items) > 0
 	})
 	c.call(t, te, "GET", "/api/v1/admin/unmatched?limit=0", adminToken, "").must(t, 422, "VALIDATION_ERROR")
@@ -522,6 +550,11 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "POST", "/api/v1/admin/partners/x/revoke-key", adminToken, "").must(t, 422, "VALIDATION_ERROR")
 	te.call(t, "GET", "/api/v1/balance", victim, "").must(t, 401, "UNAUTHORIZED")
 	adminSafetyExchanges(t, c, te, adminToken) // parked transfers, manual deliveries, the audit log
+	for range 20 {
+		te.call(t, "GET", "/api/v1/admin/partners", adminToken, "", "RemoteAddr", "198.51.100.77:1").must(t, 200)
+	}
+	c.call(t, te, "GET", "/api/v1/admin/partners", adminToken, "", "RemoteAddr", "198.51.100.77:1").must(t, 429, "RATE_LIMITED")
+	c.call(t, te, "POST", assign, adminToken, `{"partner_id":`+pid+`}`, "RemoteAddr", "198.51.100.77:1").must(t, 429, "RATE_LIMITED")
 
 	// Unknown paths and wrong methods: not in the document either.
 	c.unrouted(t, te, "GET", "/api/v1/nope", key, routers.ErrPathNotFound, "NotFoundNoLimit")
@@ -537,6 +570,12 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, rl, "POST", "/api/v1/orders/stars", rkey, quickstartBody, idem()...).must(t, 429, "RATE_LIMITED")
 	c.call(t, rl, "POST", "/api/v1/sandbox/partners", "", "").must(t, 200)
 	c.call(t, rl, "POST", "/api/v1/sandbox/partners", "", "").must(t, 429, "RATE_LIMITED")
+	// 429 for an address out of failed authentications.
+	for range 10 {
+		rl.call(t, "GET", "/api/v1/orders", "osk_"+strings.Repeat("z", 40), "", "RemoteAddr", "198.51.100.99:1").must(t, 401)
+	}
+	c.call(t, rl, "GET", "/api/v1/orders", rkey, "", "RemoteAddr", "198.51.100.99:1").must(t, 429, "RATE_LIMITED")
+	c.call(t, rl, "POST", "/api/v1/orders/stars", rkey, quickstartBody, "RemoteAddr", "198.51.100.99:1").must(t, 429, "RATE_LIMITED")
 
 	// 503 and a degraded health: the fulfilment provider is down.
 	down := newEnv(t, func(_ *config.Config, o *shoptest.Options) { o.Provider = downProvider{} })

@@ -16,7 +16,8 @@ const (
 )
 
 // limiters keeps one token bucket per key (a partner, or a client IP on
-// unauthenticated routes), in memory. The table is bounded: a bucket idle
+// unauthenticated routes, for failed authentications and admin requests),
+// in memory. The table is bounded: a bucket idle
 // long enough to have refilled is forgotten (a new one is identical), and
 // past maxLimiters the least recently used go first.
 type limiters struct {
@@ -75,12 +76,30 @@ func (l *limiters) take(key string) limitResult {
 	e.last = now
 	l.mu.Unlock()
 
-	res := limitResult{limit: l.burst, ok: e.lim.AllowN(now, 1)}
+	return l.result(e.lim.AllowN(now, 1), e.lim, now)
+}
+
+// peek reports key's bucket as take would, without spending a token: ok
+// when one is there.
+func (l *limiters) peek(key string) limitResult {
+	now := l.now()
+	l.mu.Lock()
+	e := l.m[key]
+	l.mu.Unlock()
+	if e == nil {
+		return limitResult{ok: true, limit: l.burst, remaining: l.burst}
+	}
+	return l.result(e.lim.TokensAt(now) >= 1, e.lim, now)
+}
+
+// result describes lim at now after a decision ok.
+func (l *limiters) result(ok bool, lim *rate.Limiter, now time.Time) limitResult {
+	res := limitResult{limit: l.burst, ok: ok}
 	if l.rate == rate.Inf {
 		res.remaining = l.burst
 		return res
 	}
-	tokens := e.lim.TokensAt(now)
+	tokens := lim.TokensAt(now)
 	res.remaining = max(0, int(math.Floor(tokens)))
 	res.reset = ceilSeconds((float64(l.burst) - tokens) / float64(l.rate))
 	if !res.ok {

@@ -79,9 +79,10 @@ func (srv *server) routes() []routeDef {
 }
 
 // adminRoutes are the operator's routes: registered only when admin.token
-// is set, each behind adminAuth (Authorization: Bearer <admin.token>), not
-// rate limited per key, not idempotency-keyed, and not part of the partner
-// API (Routes leaves them out; AdminRoutes lists them).
+// is set, each behind adminAuth (Authorization: Bearer <admin.token>) and
+// the per-IP admin limit (wrapAdmin), not rate limited per key, not
+// idempotency-keyed, and not part of the partner API (Routes leaves them
+// out; AdminRoutes lists them).
 func (srv *server) adminRoutes() []routeDef {
 	const get, post = http.MethodGet, http.MethodPost
 	return []routeDef{
@@ -104,11 +105,15 @@ func (srv *server) adminRoutes() []routeDef {
 	}
 }
 
-// wrap applies the per-route middleware: auth, rate limit, idempotency.
+// wrap applies the per-route middleware: auth, rate limit, the JSON
+// Content-Type check of bodies, idempotency.
 func (srv *server) wrap(rt routeDef) http.Handler {
 	h := rt.handler
 	if rt.Auth && rt.Method == http.MethodPost {
 		h = srv.idempotency(h)
+	}
+	if takesBody(rt.Method) {
+		h = srv.requireJSON(h) // before idempotency: a 415 is never stored under the key
 	}
 	if rt.Auth {
 		h = srv.rateLimit(h)
@@ -117,6 +122,23 @@ func (srv *server) wrap(rt routeDef) http.Handler {
 		h = srv.rateLimit(h)
 	}
 	return srv.routeInfo(rt.Route, h)
+}
+
+// wrapAdmin applies the admin routes' middleware: the per-IP admin limit,
+// the admin token (failures counted and logged), the JSON Content-Type check.
+func (srv *server) wrapAdmin(rt routeDef) http.Handler {
+	h := rt.handler
+	if takesBody(rt.Method) {
+		h = srv.requireJSON(h)
+	}
+	h = srv.adminAuth(h)
+	h = srv.adminLimit(h)
+	return srv.routeInfo(rt.Route, h)
+}
+
+// takesBody reports whether requests of method may carry a JSON body.
+func takesBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
 }
 
 // Routes lists every route the API can serve (sandbox routes included).

@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
@@ -19,12 +20,28 @@ const MaxBodyBytes = 64 << 10
 // Idempotency-Key that is still in flight (then 409 IDEMPOTENCY_IN_PROGRESS).
 const idemWait = 10 * time.Second
 
+// Per-client-IP limits (docs/OPERATIONS.md, "Rate limits"): failed
+// authentications (a bad, revoked or missing partner key or admin token)
+// and every admin request. An address out of failures gets 429 on every
+// authenticated route, whatever key it sends, until a token refills.
+const (
+	authFailBurst     = 10  // failed authentications an address may make at once
+	authFailPerSecond = 0.1 // … then one more every 10 s
+	adminBurst        = 20  // admin requests an address may make at once
+	adminPerSecond    = 5   // … then 5 per second
+)
+
 // server holds what the handlers and middleware share. It is built once by
 // NewServer and only read afterwards (its parts synchronise themselves).
 type server struct {
 	shop     *shop.Shop
 	log      *slog.Logger
 	limiters *limiters
+	// authFails counts failed authentications per client IP; admin limits
+	// every admin request per client IP.
+	authFails, admin *limiters
+	// trusted are http.trusted_proxies (clientip.go).
+	trusted  []netip.Prefix
 	flights  *flights
 	idemWait time.Duration
 	// adminToken guards /admin/… (admin.go); empty: those routes are absent.
@@ -67,6 +84,8 @@ func newServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, extra []route
 		shop:       s,
 		log:        log,
 		limiters:   newLimiters(cfg.API.RateLimit.PerSecond, cfg.API.RateLimit.Burst, time.Now),
+		authFails:  newLimiters(authFailPerSecond, authFailBurst, time.Now),
+		admin:      newLimiters(adminPerSecond, adminBurst, time.Now),
 		flights:    newFlights(),
 		idemWait:   idemWait,
 		adminToken: cfg.Admin.Token,
@@ -77,6 +96,11 @@ func newServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, extra []route
 		doc = openapiJSON
 	}
 	srv.openapi = doc
+	for _, p := range cfg.HTTP.TrustedProxies {
+		if pfx, err := config.ParseTrustedProxy(p); err == nil { // config.Validate refuses the others
+			srv.trusted = append(srv.trusted, pfx)
+		}
+	}
 	if tweak != nil {
 		tweak(srv)
 	}
@@ -84,8 +108,9 @@ func newServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, extra []route
 }
 
 // handler registers the routes on a ServeMux and wraps it in the outer
-// middleware every request passes: request id, access log, recovery, body
-// limit, and the guard that turns the mux's own 404/405 into envelopes.
+// middleware every request passes: request id, access log, recovery, the
+// body read whole under the server's read deadline, and the guard that
+// turns the mux's own 404/405 into envelopes.
 func (srv *server) handler(extra []routeDef) http.Handler {
 	mux := http.NewServeMux()
 	sandbox := srv.shop.SandboxMode()
@@ -97,12 +122,13 @@ func (srv *server) handler(extra []routeDef) http.Handler {
 	}
 	if srv.adminToken != "" { // no token: absent, the mux guard answers 404
 		for _, rt := range srv.adminRoutes() {
-			mux.Handle(rt.Pattern(), srv.routeInfo(rt.Route, srv.adminAuth(rt.handler)))
+			mux.Handle(rt.Pattern(), srv.wrapAdmin(rt))
 		}
 	}
 	srv.registerDocs(mux) // Swagger UI at /docs/ (docs.go)
 	var h http.Handler = mux
 	h = srv.muxGuard(h)
+	h = srv.readBody(h)
 	h = srv.recoverer(h)
 	h = srv.accessLog(h)
 	h = srv.requestID(h)

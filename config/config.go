@@ -70,6 +70,8 @@ type Config struct {
 	Log         Log         `yaml:"log"`
 	Admin       Admin       `yaml:"admin"`
 	Metrics     Metrics     `yaml:"metrics"`
+	// SandboxOpts is the sandbox: section (Sandbox() is the mode test).
+	SandboxOpts Sandbox `yaml:"sandbox"`
 }
 
 type HTTP struct {
@@ -77,6 +79,17 @@ type HTTP struct {
 	// PublicURL is where partners reach the service (https://api.example.com),
 	// for links the service prints: the OpenAPI servers list, the docs URL.
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies are the CIDRs (or single IPs) of reverse proxies whose
+	// X-Forwarded-For / Forwarded headers name the client; empty: the
+	// connection's address is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Sandbox holds what only sandbox mode reads.
+type Sandbox struct {
+	// AllowPublicListen lets a sandbox listen on a non-loopback address,
+	// where its unauthenticated partner route is open to anyone who can reach it.
+	AllowPublicListen bool `yaml:"allow_public_listen"`
 }
 
 type Store struct {
@@ -254,6 +267,14 @@ func locate(n *yaml.Node, t reflect.Type, path string) string {
 		}
 		return ""
 	}
+	if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
+		for i, e := range n.Content {
+			if msg := locate(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); msg != "" {
+				return msg
+			}
+		}
+		return ""
+	}
 	if t.Kind() != reflect.Struct {
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			return at(n, path, problem(n, t, err))
@@ -336,6 +357,10 @@ func problem(n *yaml.Node, t reflect.Type, err error) string {
 		want = "a number"
 	case t.Kind() == reflect.Map:
 		want = "a mapping"
+	case t.Kind() == reflect.Bool:
+		want = "true or false"
+	case t.Kind() == reflect.Slice:
+		want = "a list"
 	default:
 		msg := cleanYAMLError(err)
 		if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {

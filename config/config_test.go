@@ -30,7 +30,7 @@ func parse(t *testing.T, src string) (*Config, error) {
 // would mean a live rate fetched from rate_url).
 func spec() *Config {
 	return &Config{
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080", TrustedProxies: []string{}},
 		Store:    Store{Driver: "bbolt", Path: "data/openmoney.db"},
 		Telegram: Telegram{Token: "", APIURL: ""},
 		TON:      TON{Network: "sandbox", WalletSeed: "", WalletVersion: "v4r2", ConfigURL: ""},
@@ -182,7 +182,7 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 		"fulfillment.fragment.base_url": "http",
 	}
 	keys := leafKeys(reflect.TypeFor[Config](), "")
-	if len(keys) != 31 { // a new key must be added to config.example.yaml and default.yaml
+	if len(keys) != 33 { // a new key must be added to config.example.yaml and default.yaml
 		t.Fatalf("only %d keys found: %v", len(keys), keys)
 	}
 	for _, file := range []string{"../config.example.yaml", "default.yaml"} {
@@ -216,6 +216,8 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 
 func TestValidateNamesTheBadKey(t *testing.T) {
 	testnet := "ton: {network: testnet, wallet_seed: '" + seed24 + "'}\n"
+	manual := "fulfillment: {provider: manual}\n"
+	mainnetManual := "ton: {network: mainnet, wallet_seed: '" + seed24 + "'}\n" + manual
 	fragment := func(baseURL string) string {
 		return testnet + "fulfillment: {provider: fragment, fragment: {base_url: '" + baseURL + "', hash: h, cookies: c}}\n"
 	}
@@ -246,9 +248,22 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"mainnet without seed", "ton: {network: mainnet}", "ton.wallet_seed", ""},
 		{"testnet with 12 words", "ton: {network: testnet, wallet_seed: '" + strings.Repeat("abandon ", 12) + "'}", "ton.wallet_seed", ""},
 		{"sandbox with 12 words", "ton: {wallet_seed: '" + strings.Repeat("abandon ", 12) + "'}", "ton.wallet_seed", ""},
-		{"ton config_url", "ton: {config_url: 'file:///etc/global.config.json'}", "ton.config_url", ""},
-		{"ton archive_config_url", "ton: {archive_config_url: 'archive.json'}", "ton.archive_config_url", ""},
+		{"ton config_url ftp", "ton: {config_url: 'ftp://ton.example/global.config.json'}", "ton.config_url", ""},
+		{"ton config_url http on mainnet", manual + "ton: {network: mainnet, wallet_seed: '" + seed24 + "', config_url: 'http://ton.example/global.config.json'}", "ton.config_url", ""},
+		{"ton config_url http on testnet", manual + "ton: {network: testnet, wallet_seed: '" + seed24 + "', config_url: 'http://192.168.1.2/global.config.json'}", "ton.config_url", ""},
+		{"ton archive_config_url", "ton: {archive_config_url: 'ftp://ton.example/archive.json'}", "ton.archive_config_url", ""},
+		{"ton archive_config_url http on mainnet", manual + "ton: {network: mainnet, wallet_seed: '" + seed24 + "', archive_config_url: 'http://ton.example/archive.json'}", "ton.archive_config_url", ""},
 		{"fulfillment provider", "fulfillment: {provider: courier}", "fulfillment.provider", ""},
+		{"sandbox provider on mainnet", "ton: {network: mainnet, wallet_seed: '" + seed24 + "'}", "fulfillment.provider", ""},
+		{"sandbox provider on testnet", "ton: {network: testnet, wallet_seed: '" + seed24 + "'}", "fulfillment.provider", ""},
+		{"fragment base_url http on mainnet", "ton: {network: mainnet, wallet_seed: '" + seed24 + "'}\nfulfillment: {provider: fragment, fragment: {base_url: 'http://fragment.com', hash: h, cookies: c}}", "fulfillment.fragment.base_url", ""},
+		{"sandbox on all interfaces", "http: {listen: ':8080'}", "http.listen", ""},
+		{"sandbox on 0.0.0.0", "http: {listen: '0.0.0.0:8080'}", "http.listen", ""},
+		{"sandbox on ::", "http: {listen: '[::]:8080'}", "http.listen", ""},
+		{"sandbox on a LAN address", "http: {listen: '192.168.1.5:8080'}", "http.listen", ""},
+		{"sandbox on a host name", "http: {listen: 'example.com:8080'}", "http.listen", ""},
+		{"trusted proxy not a CIDR", "http: {trusted_proxies: ['10.0.0.0/8', 'proxy.local']}", "http.trusted_proxies[1]", ""},
+		{"trusted proxy bad mask", "http: {trusted_proxies: ['10.0.0.0/33']}", "http.trusted_proxies[0]", ""},
 		{"fragment base_url", fragment(""), "fulfillment.fragment.base_url", ""},
 		{"fragment base_url not http", fragment("fragment.com"), "fulfillment.fragment.base_url", ""},
 		{"fragment hash", testnet + "fulfillment: {provider: fragment, fragment: {cookies: c}}", "fulfillment.fragment.hash", ""},
@@ -259,6 +274,9 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"rate_url missing when ton_usd 0", "pricing: {ton_usd: 0}", "pricing.rate_url", ""},
 		{"rate_url bad when ton_usd 0", "pricing: {ton_usd: 0, rate_url: rates}", "pricing.rate_url", ""},
 		{"rate_url bad with fixed rate", "pricing: {rate_url: 'ftp://rates'}", "pricing.rate_url", ""},
+		{"rate_url http on mainnet", mainnetManual + "pricing: {ton_usd: 0, rate_url: 'http://rates.example/ton'}", "pricing.rate_url", ""},
+		{"rate_url http on mainnet, fixed rate", mainnetManual + "pricing: {rate_url: 'http://rates.example/ton'}", "pricing.rate_url", ""},
+		{"rate_url http on testnet", testnet + manual + "pricing: {ton_usd: 0, rate_url: 'http://10.0.0.1/ton'}", "pricing.rate_url", ""},
 		{"fee_percent 101", "pricing: {fee_percent: 101}", "", "pricing.fee_percent: must be between 0 and 100"},
 		{"fee_percent -1", "pricing: {fee_percent: -1}", "", "pricing.fee_percent: must be between 0 and 100"},
 		{"fee_percent 100.01", "pricing: {fee_percent: 100.01}", "", "pricing.fee_percent: must be between 0 and 100"},
@@ -310,11 +328,22 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 
 func TestValidateAcceptsEdges(t *testing.T) {
 	for _, src := range []string{
-		"http: {listen: ':8080'}",
+		"http: {listen: ':8080'}\nsandbox: {allow_public_listen: true}",
+		"http: {listen: '0.0.0.0:8080'}\nsandbox: {allow_public_listen: true}",
 		"http: {listen: '[::1]:0'}",
+		"http: {listen: 'localhost:8080'}",
+		"http: {listen: '127.0.0.2:8080'}",
+		"http: {listen: '0.0.0.0:8080'}\nton: {network: mainnet, wallet_seed: '" + seed24 + "'}\nfulfillment: {provider: manual}",
+		"http: {trusted_proxies: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']}",
+		"ton: {config_url: 'http://ton.example/global.config.json'}",
+		"ton: {network: mainnet, wallet_seed: '" + seed24 + "', config_url: 'file:///etc/openmoney/global.config.json'}\nfulfillment: {provider: manual}",
+		"ton: {network: mainnet, wallet_seed: '" + seed24 + "', config_url: '/etc/openmoney/global.config.json'}\nfulfillment: {provider: manual}",
+		"ton: {network: mainnet, wallet_seed: '" + seed24 + "', config_url: 'http://127.0.0.1:8000/global.config.json'}\nfulfillment: {provider: manual}",
+		"ton: {network: testnet, wallet_seed: '" + seed24 + "'}\nfulfillment: {provider: manual}\npricing: {ton_usd: 0, rate_url: 'http://localhost:9000/ton'}",
+		"pricing: {ton_usd: 0, rate_url: 'http://rates.example/ton'}",
 		"telegram: {api_url: 'http://127.0.0.1:8081'}",
-		"ton: {network: testnet, wallet_seed: '" + seed24 + "', wallet_version: v5r1}",
-		"ton: {network: mainnet, wallet_seed: '" + seed24 + "', config_url: 'https://ton.org/global.config.json'}",
+		"ton: {network: testnet, wallet_seed: '" + seed24 + "', wallet_version: v5r1}\nfulfillment: {provider: manual}",
+		"ton: {network: mainnet, wallet_seed: '" + seed24 + "', config_url: 'https://ton.org/global.config.json'}\nfulfillment: {provider: manual}",
 		"ton: {wallet_seed: '" + seed24 + "'}",
 		"ton: {network: mainnet, wallet_seed: '" + seed24 + "'}\nfulfillment: {provider: fragment, fragment: {hash: h, cookies: c}}",
 		"ton: {network: mainnet, wallet_seed: '" + seed24 + "'}\nfulfillment: {provider: manual}",
@@ -370,6 +399,10 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"per_second text", "api: {rate_limit: {per_second: fast}}", "api.rate_limit.per_second: must be a number"},
 		{"burst text", "api: {rate_limit: {burst: lots}}", "api.rate_limit.burst: must be a whole number"},
 		{"seed a list", "ton: {wallet_seed: [a, b]}", "ton.wallet_seed: must be a string"},
+		{"trusted_proxies not a list", "http: {trusted_proxies: 10.0.0.1}", "http.trusted_proxies: must be a list"},
+		{"trusted proxy a mapping", "http: {trusted_proxies: ['10.0.0.1', {a: 1}]}", "http.trusted_proxies[1]: must be a string, got a mapping"},
+		{"allow_public_listen not a bool", "sandbox: {allow_public_listen: maybe}", "sandbox.allow_public_listen: must be true or false"},
+		{"unknown in sandbox", "sandbox: {public: true}", "sandbox.public: unknown key"},
 		{"odd key quoted", "\"a\\nb\": 1", `"a\nb": unknown key`},
 		{"syntax", "http: [", "config: "},
 	}
@@ -592,7 +625,7 @@ fulfillment: {fragment: {hash: file-hash, cookies: file-cookies}}
 
 	// A testnet file without a seed validates once TON_WALLET_SEED is set.
 	t.Chdir(dir)
-	if err := os.WriteFile("config.yaml", []byte("ton: {network: testnet}\n"), 0o600); err != nil {
+	if err := os.WriteFile("config.yaml", []byte("ton: {network: testnet}\nfulfillment: {provider: manual}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, _, err = Load("", func(k string) string { return env[k] })

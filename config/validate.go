@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -28,6 +29,11 @@ func (c *Config) Validate() error {
 		u, err := url.Parse(c.HTTP.PublicURL)
 		if err != nil || !isHTTPURL(c.HTTP.PublicURL) || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return bad("http.public_url", "must be an http(s) URL without credentials, query or fragment, such as https://api.example.com, got %q", c.HTTP.PublicURL)
+		}
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			return bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be a CIDR such as 10.0.0.0/8 or an IP address, got %q", p)
 		}
 	}
 	switch c.Store.Driver {
@@ -58,6 +64,10 @@ func (c *Config) Validate() error {
 	default:
 		return bad("ton.network", "must be sandbox, testnet or mainnet, got %q", c.TON.Network)
 	}
+	if c.Sandbox() && !c.SandboxOpts.AllowPublicListen && !loopbackListen(c.HTTP.Listen) {
+		return bad("http.listen", "%q is not a loopback address, and sandbox mode serves unauthenticated partner creation; "+
+			"listen on 127.0.0.1 or set sandbox.allow_public_listen: true", c.HTTP.Listen)
+	}
 	switch c.TON.WalletVersion {
 	case "v4r2", "v5r1":
 	default:
@@ -70,18 +80,22 @@ func (c *Config) Validate() error {
 	} else if s := strings.Fields(c.TON.WalletSeed); len(s) != 0 && len(s) != 24 {
 		return bad("ton.wallet_seed", "must be 24 words or empty, got %d", len(s))
 	}
-	if c.TON.ConfigURL != "" && !isHTTPURL(c.TON.ConfigURL) {
-		return bad("ton.config_url", "must be an http(s) URL, got %q", c.TON.ConfigURL)
+	if u := c.TON.ConfigURL; u != "" && !c.secureURL(u) && !isLocalFile(u) {
+		return bad("ton.config_url", "must be %s, or a local file (file:///path or /path), got %q", c.urlRule(), u)
 	}
-	if c.TON.ArchiveConfigURL != "" && !isHTTPURL(c.TON.ArchiveConfigURL) {
-		return bad("ton.archive_config_url", "must be an http(s) URL, got %q", c.TON.ArchiveConfigURL)
+	if u := c.TON.ArchiveConfigURL; u != "" && !c.secureURL(u) && !isLocalFile(u) {
+		return bad("ton.archive_config_url", "must be %s, or a local file (file:///path or /path), got %q", c.urlRule(), u)
 	}
 	switch c.Fulfillment.Provider {
-	case "sandbox", "manual":
+	case "sandbox":
+		if !c.Sandbox() {
+			return bad("fulfillment.provider", "sandbox delivers nothing for real money and is refused on %s; set fragment or manual", c.TON.Network)
+		}
+	case "manual":
 	case "fragment":
 		f := c.Fulfillment.Fragment
-		if !isHTTPURL(f.BaseURL) {
-			return bad("fulfillment.fragment.base_url", "must be an http(s) URL, got %q", f.BaseURL)
+		if !c.secureURL(f.BaseURL) {
+			return bad("fulfillment.fragment.base_url", "must be %s, got %q", c.urlRule(), f.BaseURL)
 		}
 		if f.Hash == "" {
 			return bad("fulfillment.fragment.hash", "required for provider fragment (or set FRAGMENT_HASH)")
@@ -99,11 +113,11 @@ func (c *Config) Validate() error {
 	if c.Pricing.TonUSD == "" || c.Pricing.TonUSD.Rat().Cmp(zero) < 0 {
 		return bad("pricing.ton_usd", "must be 0 (live rate) or a positive number")
 	}
-	if c.Pricing.TonUSD.Rat().Sign() == 0 && !isHTTPURL(c.Pricing.RateURL) {
-		return bad("pricing.rate_url", "required (http(s) URL) when pricing.ton_usd is 0")
+	if c.Pricing.TonUSD.Rat().Sign() == 0 && c.Pricing.RateURL == "" {
+		return bad("pricing.rate_url", "required (%s) when pricing.ton_usd is 0", c.urlRule())
 	}
-	if c.Pricing.RateURL != "" && !isHTTPURL(c.Pricing.RateURL) {
-		return bad("pricing.rate_url", "must be an http(s) URL, got %q", c.Pricing.RateURL)
+	if u := c.Pricing.RateURL; u != "" && !c.secureURL(u) {
+		return bad("pricing.rate_url", "must be %s, got %q", c.urlRule(), u)
 	}
 	if f := c.Pricing.FeePercent; f == "" || f.Rat().Sign() < 0 || f.Rat().Cmp(big.NewRat(100, 1)) > 0 {
 		return bad("pricing.fee_percent", "must be between 0 and 100")
@@ -152,6 +166,77 @@ func (c *Config) Validate() error {
 		return bad("log.format", "must be auto, text or json, got %q", c.Log.Format)
 	}
 	return nil
+}
+
+// secureURL reports whether s is a URL the service may fetch money-relevant
+// data from (a rate, the liteserver list) or send secrets to (Fragment's
+// cookies): any http(s) URL in sandbox mode; outside it https, or plain
+// http only to a loopback host, whose traffic never leaves the machine.
+func (c *Config) secureURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		return c.Sandbox() || loopbackHost(u.Hostname())
+	}
+	return false
+}
+
+// urlRule says in words what secureURL accepts.
+func (c *Config) urlRule() string {
+	if c.Sandbox() {
+		return "an http(s) URL"
+	}
+	return "an https URL (plain http only to a loopback host) on " + c.TON.Network
+}
+
+// isLocalFile reports whether s names a local file: file:///path or a path
+// without a URL scheme (operators behind a firewall keep a copy of the
+// liteserver config).
+func isLocalFile(s string) bool {
+	if rest, ok := strings.CutPrefix(s, "file://"); ok {
+		return rest != ""
+	}
+	return !strings.Contains(s, "://") && strings.TrimSpace(s) != ""
+}
+
+// loopbackHost reports whether host (no port) is "localhost" or a loopback IP.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// loopbackListen reports whether listen (host:port) binds only a loopback
+// address; an empty host, 0.0.0.0 and :: bind every interface.
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	return err == nil && loopbackHost(host)
+}
+
+// ParseTrustedProxy parses one http.trusted_proxies entry: a CIDR, or an IP
+// address meaning just that address.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	ip = ip.Unmap()
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
 func isHTTPURL(s string) bool {

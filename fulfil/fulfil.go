@@ -20,6 +20,59 @@ const (
 // ErrPermanent wraps a failure that retrying cannot fix: the order is refunded.
 var ErrPermanent = errors.New("fulfil: permanent failure")
 
+// Failure is why a delivery failed for good, as the partner sees it in the
+// order's failure_reason: a stable code and one short sentence (README.md,
+// "failure_reason"; api/openapi.json). It is a permanent failure (errors.Is
+// with ErrPermanent holds); providers wrap it with the details, which go to
+// the log only.
+type Failure struct {
+	Code    string // stable, [a-z_]; partners may switch on it
+	Message string // one short English sentence
+}
+
+func (f *Failure) Error() string { return "fulfil: permanent failure: " + f.Code }
+
+// Is makes every Failure an ErrPermanent.
+func (f *Failure) Is(target error) bool { return target == ErrPermanent }
+
+// Reason is the failure_reason text: "code: Sentence."
+func (f *Failure) Reason() string { return f.Code + ": " + f.Message }
+
+// The failure codes. A new one is added to Failures and documented in
+// README.md, docs/OPERATIONS.md and api/openapi.json (Order.failure_reason;
+// a test holds the document to Failures).
+var (
+	ErrRecipientNotFound = &Failure{"recipient_not_found", "The recipient cannot receive this order (no such Telegram user, or not eligible)."}
+	ErrProviderRejected  = &Failure{"provider_rejected", "The delivery provider refused the order."}
+	ErrProviderError     = &Failure{"provider_error", "The delivery provider gave an answer that could not be used."}
+	ErrInvalidRequest    = &Failure{"invalid_request", "The delivery provider cannot deliver this order as placed."}
+	ErrExpiredLink       = &Failure{"expired_link", "The provider's payment links kept expiring before they could be paid."}
+	ErrPriceAboveCap     = &Failure{"price_above_cap", "The provider's price was above the service's limit."}
+	ErrPaymentBounced    = &Failure{"payment_bounced", "The provider did not accept the payment; it came back to the service."}
+	ErrPaymentFailed     = &Failure{"payment_failed", "The payment to the provider could not be made."}
+	ErrSandboxFailure    = &Failure{"sandbox_forced_failure", "Sandbox: delivery to a recipient name ending in _fail always fails."}
+	// ErrOperatorFailed: the operator marked a manual delivery failed; the
+	// shop writes the operator's reason as the sentence.
+	ErrOperatorFailed = &Failure{"operator_failed", "The operator could not deliver this order."}
+	// ErrDeliveryFailed stands for a permanent failure that names no code.
+	ErrDeliveryFailed = &Failure{"delivery_failed", "Delivery failed."}
+)
+
+// Failures lists every failure code, for the documentation drift tests.
+func Failures() []*Failure {
+	return []*Failure{ErrRecipientNotFound, ErrProviderRejected, ErrProviderError, ErrInvalidRequest, ErrExpiredLink,
+		ErrPriceAboveCap, ErrPaymentBounced, ErrPaymentFailed, ErrSandboxFailure, ErrOperatorFailed, ErrDeliveryFailed}
+}
+
+// FailureOf returns the Failure in err's chain, or ErrDeliveryFailed.
+func FailureOf(err error) *Failure {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	return ErrDeliveryFailed
+}
+
 // ErrUnavailable wraps a failure of the provider itself (session expired,
 // outage): paid orders wait and are retried; new orders are refused.
 var ErrUnavailable = errors.New("fulfil: provider unavailable")
@@ -117,7 +170,7 @@ func (Sandbox) CheckRecipient(_ context.Context, kind, username string) (Recipie
 // Deliver succeeds at once unless the username ends in "_fail".
 func (Sandbox) Deliver(_ context.Context, r Request, _ SaveFunc) (Result, error) {
 	if strings.HasSuffix(strings.ToLower(r.Username), "_fail") {
-		return Result{}, errors.Join(ErrPermanent, errors.New("sandbox: delivery failed for a _fail recipient"))
+		return Result{}, fmt.Errorf("%w: sandbox: delivery failed for the _fail recipient %q", ErrSandboxFailure, r.Username)
 	}
 	return Result{ProviderRef: "sandbox-" + r.Ref}, nil
 }

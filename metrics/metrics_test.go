@@ -75,6 +75,9 @@ func (w *world) call(t *testing.T, method, path, key, body string) (int, json.Ra
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	w.h.ServeHTTP(rec, req)
 	var env struct {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,9 @@ import (
 const (
 	DefaultRefresh = 60 * time.Second
 	DefaultMaxAge  = 10 * time.Minute
+
+	// confirmWindow is how long a held jump waits for its confirming reading.
+	confirmWindow = 5 * time.Minute
 
 	fetchTimeout   = 15 * time.Second
 	maxBodyBytes   = 1 << 20
@@ -36,6 +40,25 @@ const (
 var (
 	minSaneRate = big.NewRat(1, 1000) // 0.001 USD
 	maxSaneRate = big.NewRat(100000, 1)
+)
+
+// The jump rule (docs/OPERATIONS.md, "TON/USD rate"). A reading R is
+// compared with the last good rate G, the one in use (however old):
+//   - no G yet (the first reading since start): R becomes G;
+//   - |R−G| ≤ maxJump·G: R becomes G, and any held reading is dropped;
+//   - otherwise R is held, not used, unless a reading H is already held
+//     since at most confirmWindow before R and |R−H| ≤ confirmTolerance·H:
+//     then R confirms the jump and becomes G. A held reading that R does not
+//     confirm is replaced by R (the window starts again).
+//
+// While a reading is held, Current keeps answering G as long as G is not
+// older than MaxAge; after that it answers ErrStale (new orders get 503)
+// until a reading is accepted. Readings come every Refresh (60 s), so a
+// real market move is priced one refresh later; a source that answers one
+// wild number is never used.
+var (
+	maxJump          = big.NewRat(1, 5)  // 20 %
+	confirmTolerance = big.NewRat(1, 10) // 10 %
 )
 
 // ErrBadRate means the source answered but not with a usable TON/USD rate.
@@ -65,6 +88,7 @@ type Live struct {
 	mu      sync.Mutex
 	rate    Rate
 	have    bool
+	held    *Rate // a jump waiting for confirmation (UpdatedAt: when read)
 	lastErr error
 }
 
@@ -122,8 +146,87 @@ func (l *Live) Refresh(ctx context.Context) error {
 		l.lastErr = err
 		return err
 	}
-	l.rate, l.have, l.lastErr = r, true, nil
+	l.lastErr = nil
+	l.accept(r)
 	return nil
+}
+
+// accept applies the jump rule to a good reading r; l.mu is held.
+func (l *Live) accept(r Rate) {
+	if !l.have {
+		l.rate, l.have = r, true
+		return
+	}
+	if change(l.rate, r).Cmp(maxJump) <= 0 {
+		if l.held != nil {
+			l.log.Info("pricing: held TON/USD reading dropped: the next one is within 20 % of the rate in use",
+				"held", l.held.TonUSD, "ton_usd", r.TonUSD)
+		}
+		l.rate, l.held = r, nil
+		return
+	}
+	if h := l.held; h != nil && r.UpdatedAt.Sub(h.UpdatedAt) <= confirmWindow && change(*h, r).Cmp(confirmTolerance) <= 0 {
+		l.log.Warn("pricing: TON/USD jump confirmed by a second reading; now in use",
+			"previous", l.rate.TonUSD, "held", h.TonUSD, "ton_usd", r.TonUSD)
+		l.rate, l.held = r, nil
+		return
+	}
+	l.held = &r
+	l.log.Warn("pricing: TON/USD reading more than 20 % away from the rate in use; held until a second reading within 5 minutes confirms it",
+		"ton_usd_in_use", l.rate.TonUSD, "held", r.TonUSD, "change_percent", percent(l.rate, r))
+}
+
+// change is |b−a|/a of two good rates.
+func change(a, b Rate) *big.Rat {
+	ra, err1 := a.Rat()
+	rb, err2 := b.Rat()
+	if err1 != nil || err2 != nil {
+		return new(big.Rat).SetInt64(1 << 30) // cannot happen: ParseRate checked both
+	}
+	d := new(big.Rat).Sub(rb, ra)
+	d.Abs(d)
+	return d.Quo(d, ra)
+}
+
+// percent is (b−a)/a in percent with one decimal ("-27.5").
+func percent(a, b Rate) string {
+	ra, err1 := a.Rat()
+	rb, err2 := b.Rat()
+	if err1 != nil || err2 != nil {
+		return "?"
+	}
+	d := new(big.Rat).Sub(rb, ra)
+	d.Quo(d, ra)
+	d.Mul(d, big.NewRat(100, 1))
+	return d.FloatString(1)
+}
+
+// Status reports the live source for /health: the host of rate_url, the
+// rate in use and its age, and a held jump.
+func (l *Live) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Status{Kind: "live", Host: l.host()}
+	if l.have {
+		v, at := l.rate.TonUSD, l.rate.UpdatedAt
+		st.TonUSD, st.UpdatedAt = &v, &at
+		st.AgeSeconds = int64(l.now().Sub(at) / time.Second)
+	}
+	if h := l.held; h != nil {
+		st.Held = &Held{TonUSD: h.TonUSD, Since: h.UpdatedAt, ConfirmBy: h.UpdatedAt.Add(confirmWindow),
+			ChangePercent: percent(l.rate, *h)}
+	}
+	return st
+}
+
+// host is the host (and port) of the rate URL: what errors and health may
+// show, never its path or query (which may carry an API key).
+func (l *Live) host() string {
+	u, err := url.Parse(l.url)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // Run refreshes every Refresh interval until ctx ends; after a failure it
@@ -175,12 +278,16 @@ func (l *Live) fetch(ctx context.Context) (Rate, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url, nil)
 	if err != nil {
-		return Rate{}, fmt.Errorf("pricing: rate request: %w", err)
+		return Rate{}, fmt.Errorf("pricing: rate request to %s: bad URL", l.host())
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return Rate{}, fmt.Errorf("pricing: fetch rate: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text quotes the whole URL, query (API key) included
+		}
+		return Rate{}, fmt.Errorf("pricing: fetch rate from %s: %w", l.host(), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))

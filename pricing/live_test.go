@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -296,4 +297,113 @@ func FuzzParseRate(f *testing.F) {
 			t.Fatalf("Rate.Rat refuses accepted value %q: %v", v, err)
 		}
 	})
+}
+
+// The jump rule: a reading more than 20 % away from the rate in use is held
+// (the old rate stays in use while fresh, and health shows the hold) until a
+// second reading within 5 minutes confirms it; a reading back near the old
+// rate drops the hold; an unconfirmed hold is replaced.
+func TestLiveJumpIsHeldUntilConfirmed(t *testing.T) {
+	srv := &rateServer{status: 200, body: `{"ton_usd": 4}`}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	clk := &clock{t: time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC)}
+	l := NewLive(LiveOptions{URL: ts.URL + "/price?api_key=secret", HTTPClient: ts.Client(), Now: clk.Now})
+	ctx := context.Background()
+	read := func(body string) {
+		t.Helper()
+		clk.Add(time.Minute)
+		srv.set(200, body)
+		if err := l.Refresh(ctx); err != nil {
+			t.Fatalf("Refresh %s: %v", body, err)
+		}
+	}
+	inUse := func(want string) {
+		t.Helper()
+		r, err := l.Current(ctx)
+		if err != nil || r.TonUSD != want {
+			t.Fatalf("rate in use %+v, %v; want %s", r, err, want)
+		}
+	}
+	held := func(want string) {
+		t.Helper()
+		st := l.Status()
+		switch {
+		case want == "" && st.Held != nil:
+			t.Fatalf("held %+v, want none", st.Held)
+		case want != "" && (st.Held == nil || st.Held.TonUSD != want):
+			t.Fatalf("held %+v, want %s", st.Held, want)
+		}
+	}
+	if err := l.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inUse("4") // the first reading has nothing to compare with
+	read(`{"ton_usd": 4.8}`)
+	inUse("4.8") // +20 % exactly: a normal move
+	held("")
+
+	read(`{"ton_usd": 3.7}`) // −22.9 %
+	inUse("4.8")
+	held("3.7")
+	st := l.Status()
+	if st.Kind != "live" || st.Host != strings.TrimPrefix(ts.URL, "http://") || st.TonUSD == nil || *st.TonUSD != "4.8" ||
+		st.AgeSeconds != 60 || st.Held.ChangePercent != "-22.9" || !st.Held.ConfirmBy.Equal(clk.Now().Add(5*time.Minute)) {
+		t.Fatalf("status %+v held %+v", st, st.Held)
+	}
+	read(`{"ton_usd": 3.6}`) // within 10 % of the held 3.7, a minute later: confirmed
+	inUse("3.6")
+	held("")
+
+	// A wild reading followed by a normal one: dropped, never used.
+	read(`{"ton_usd": 36}`)
+	inUse("3.6")
+	held("36")
+	read(`{"ton_usd": 3.65}`)
+	inUse("3.65")
+	held("")
+
+	// Two wild readings that disagree: the second replaces the first.
+	read(`{"ton_usd": 10}`)
+	read(`{"ton_usd": 20}`)
+	inUse("3.65")
+	held("20")
+	// Too late to confirm: 6 minutes after the held reading it starts a new hold.
+	clk.Add(5 * time.Minute)
+	read(`{"ton_usd": 20.5}`)
+	held("20.5")
+	inUse("3.65") // 8 minutes old: still fresh
+	clk.Add(3 * time.Minute)
+	if _, err := l.Current(ctx); !errors.Is(err, ErrStale) {
+		t.Fatalf("held, and the rate in use is 11 minutes old: want ErrStale, got %v", err)
+	}
+	read(`{"ton_usd": 20}`) // confirms 20.5, 4 minutes after it
+	inUse("20")
+	held("")
+}
+
+// Health and errors show the rate source's host, never its path or query
+// (which may carry an API key).
+func TestLiveNeverShowsTheRateURLQuery(t *testing.T) {
+	l := NewLive(LiveOptions{URL: "http://127.0.0.1:1/simple/price?x_cg_pro_api_key=SECRET"})
+	err := l.Refresh(context.Background())
+	if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("error %v", err)
+	}
+	_, err = l.Current(context.Background())
+	if err == nil || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("Current error %v", err)
+	}
+	if st := l.Status(); st.Host != "127.0.0.1:1" || st.TonUSD != nil || st.UpdatedAt != nil {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestFixedStatus(t *testing.T) {
+	since := time.Now().Add(-90 * time.Second)
+	st := NewFixed("3.6", since).Status()
+	if st.Kind != "fixed" || st.TonUSD == nil || *st.TonUSD != "3.6" || st.Host != "" || st.Held != nil ||
+		st.AgeSeconds < 89 || st.AgeSeconds > 95 || !st.UpdatedAt.Equal(since.UTC()) {
+		t.Fatalf("%+v", st)
+	}
 }

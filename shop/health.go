@@ -4,20 +4,24 @@ import (
 	"context"
 	"time"
 
+	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
 // Health is the service's health report.
 type Health struct {
-	Status   string         `json:"status"` // ok | degraded
-	Version  string         `json:"version"`
-	Network  string         `json:"network"`
-	Store    string         `json:"store"`
-	Listener ton.Status     `json:"ton_listener"`
-	Provider string         `json:"fulfillment"`
-	Rate     string         `json:"rate"`
-	Payments PaymentsHealth `json:"payments"`
+	Status   string     `json:"status"` // ok | degraded
+	Version  string     `json:"version"`
+	Network  string     `json:"network"`
+	Store    string     `json:"store"`
+	Listener ton.Status `json:"ton_listener"`
+	Provider string     `json:"fulfillment"`
+	Rate     string     `json:"rate"`
+	// RateSource says where the TON/USD rate comes from (fixed or live, the
+	// live source's host), its age, and a live jump held for confirmation.
+	RateSource *pricing.Status `json:"rate_source,omitempty"`
+	Payments   PaymentsHealth  `json:"payments"`
 	// DeliveriesHeld: paid orders waiting on the service wallet's funds or
 	// on the chain view (holds.go); the status is degraded while any is.
 	DeliveriesHeld *HoldSummary   `json:"deliveries_held,omitempty"`
@@ -54,6 +58,10 @@ func (s *Shop) Health(ctx context.Context) Health {
 	}
 	if _, err := s.rates.Current(ctx); err != nil {
 		h.Rate, h.Status = "unavailable: "+err.Error(), "degraded"
+	}
+	if rs, ok := s.rates.(interface{ Status() pricing.Status }); ok {
+		st := rs.Status()
+		h.RateSource = &st
 	}
 	if h.DeliveriesHeld = s.HeldDeliveries(); h.DeliveriesHeld != nil {
 		h.Status = "degraded"

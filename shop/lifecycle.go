@@ -203,9 +203,12 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 			return s.complete(tx, o, p, res)
 		})
 	case errors.Is(derr, fulfil.ErrPermanent):
-		s.log.Warn("delivery failed; refunding", "order_id", id, "reason", derr.Error())
+		// The partner sees a stable code and one sentence; the error chain
+		// (provider answers, transaction hashes) goes to the log only.
+		fail := fulfil.FailureOf(derr)
+		s.log.Warn("delivery failed; refunding", "order_id", id, "failure_code", fail.Code, "err", derr.Error())
 		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {
-			_, err := s.refund(tx, o, p, derr.Error())
+			_, err := s.refund(tx, o, p, fail.Reason())
 			return err
 		})
 	case errors.Is(derr, fulfil.ErrAwaitingOperator):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/store"
@@ -91,8 +92,8 @@ func (s *Shop) MarkDelivered(ctx context.Context, orderID int64, m ManualMark) (
 }
 
 // MarkFailed records that a manual delivery failed: the price goes back to
-// the partner balance (a refund row) and the order ends refunded with the
-// reason as failure_reason, as a failed delivery does, in one transaction
+// the partner balance (a refund row) and the order ends refunded with
+// failure_reason "operator_failed: <reason>", as a failed delivery does, in one transaction
 // with an audit row. Exactly once, as MarkDelivered.
 //
 // Errors: NOT_FOUND, NOT_AWAITING_DELIVERY, VALIDATION_ERROR (reason,
@@ -103,7 +104,15 @@ func (s *Shop) MarkFailed(ctx context.Context, orderID int64, m ManualMark) (*Or
 		return nil, nil, err
 	}
 	return s.markManual(ctx, orderID, m.By, AuditEntry{Action: AuditMarkFailed, Detail: reason},
-		func(tx store.Tx, o *Order, p *Partner) (*LedgerEntry, error) { return s.refund(tx, o, p, reason) })
+		func(tx store.Tx, o *Order, p *Partner) (*LedgerEntry, error) {
+			return s.refund(tx, o, p, operatorFailure(reason))
+		})
+}
+
+// operatorFailure is the failure_reason of a manual delivery marked failed:
+// the stable code, then the operator's reason on one line.
+func operatorFailure(reason string) string {
+	return fulfil.ErrOperatorFailed.Code + ": " + strings.Join(strings.Fields(reason), " ")
 }
 
 func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a AuditEntry,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/store"
@@ -107,6 +108,9 @@ func (s *Shop) CheckRecipient(ctx context.Context, kind, username string) (Recip
 }
 
 func validReference(ref string) error {
+	if !utf8.ValidString(ref) {
+		return validation("client_reference", "reference_format", "client_reference must be valid UTF-8 text")
+	}
 	if ref == "" || len(ref) > 128 {
 		return validation("client_reference", "reference_format", "client_reference must be 1-128 printable characters")
 	}

@@ -281,8 +281,10 @@ func TestDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _ := env.Shop.Order(ctx, p.ID, o.ID)
-		if got.Status != "refunded" || got.FailureReason == "" {
-			t.Fatalf("status %s reason %q", got.Status, got.FailureReason)
+		// The partner sees a stable code and one sentence, never the error chain.
+		want := "sandbox_forced_failure: Sandbox: delivery to a recipient name ending in _fail always fails."
+		if got.Status != "refunded" || got.FailureReason != want || got.FailureReason != fulfil.ErrSandboxFailure.Reason() {
+			t.Fatalf("status %s reason %q; want %q", got.Status, got.FailureReason, want)
 		}
 		bal, _ := env.Shop.Balance(ctx, p.ID)
 		if bal.Nano != o.PriceNano {

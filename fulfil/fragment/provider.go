@@ -401,7 +401,7 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 		}
 	}
 	if err := validateRequest(r); err != nil {
-		return fulfil.Result{}, fmt.Errorf("%w: %v", fulfil.ErrPermanent, err)
+		return fulfil.Result{}, fmt.Errorf("%w: %v", fulfil.ErrInvalidRequest, err)
 	}
 	if err := p.stillShort(ctx, r.Ref); err != nil {
 		return fulfil.Result{}, err
@@ -418,7 +418,15 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 		}
 		return p.pay(ctx, log, r, user, o, save)
 	}
-	return fulfil.Result{}, fmt.Errorf("%w: fragment: payment links kept expiring before they could be paid (%d attempts, nothing paid)", fulfil.ErrPermanent, linkAttempts)
+	return fulfil.Result{}, fmt.Errorf("%w: fragment: payment links kept expiring before they could be paid (%d attempts, nothing paid)", fulfil.ErrExpiredLink, linkAttempts)
+}
+
+// refusal is the failure code of a permanent error text from Fragment.
+func refusal(text string) *fulfil.Failure {
+	if classifyError(text) == kindRecipient {
+		return fulfil.ErrRecipientNotFound
+	}
+	return fulfil.ErrProviderRejected
 }
 
 func validateRequest(r fulfil.Request) error {
@@ -446,7 +454,7 @@ func (p *Provider) requestOffer(ctx context.Context, kind, user string, stars in
 	token, err := p.search(ctx, kind, user, months)
 	var re *recipientError
 	if errors.As(err, &re) {
-		return offer{}, fmt.Errorf("%w: fragment: recipient %q: %s", fulfil.ErrPermanent, user, re.reason)
+		return offer{}, fmt.Errorf("%w: fragment: recipient %q: %s", fulfil.ErrRecipientNotFound, user, re.reason)
 	}
 	if err != nil {
 		return offer{}, err
@@ -477,7 +485,7 @@ func (p *Provider) requestOffer(ctx context.Context, kind, user string, stars in
 		case kindTransient:
 			return offer{}, fmt.Errorf("fragment: %s: %s", initMethod, ir.Error)
 		default: // recipient or price errors: nothing was paid, refund
-			return offer{}, fmt.Errorf("%w: fragment: %s: %s", fulfil.ErrPermanent, initMethod, ir.Error)
+			return offer{}, fmt.Errorf("%w: fragment: %s: %s", refusal(ir.Error), initMethod, ir.Error)
 		}
 	}
 	if ir.NeedTON {
@@ -508,7 +516,7 @@ func (p *Provider) requestOffer(ctx context.Context, kind, user string, stars in
 		case kindTransient:
 			return offer{}, fmt.Errorf("fragment: %s: %s", linkMethod, lr.Error)
 		default:
-			return offer{}, fmt.Errorf("%w: fragment: %s: %s", fulfil.ErrPermanent, linkMethod, lr.Error)
+			return offer{}, fmt.Errorf("%w: fragment: %s: %s", refusal(lr.Error), linkMethod, lr.Error)
 		}
 	}
 	if lr.NeedVerify {
@@ -516,7 +524,7 @@ func (p *Provider) requestOffer(ctx context.Context, kind, user string, stars in
 	}
 	o, err := parseLink(lr)
 	if err != nil {
-		return offer{}, fmt.Errorf("%w: fragment: %s: %v", fulfil.ErrPermanent, linkMethod, err)
+		return offer{}, fmt.Errorf("%w: fragment: %s: %v", fulfil.ErrProviderError, linkMethod, err)
 	}
 	o.ReqID, o.Amount = ir.ReqID, ir.Amount
 	return o, nil
@@ -531,14 +539,14 @@ func (p *Provider) pay(ctx context.Context, log *slog.Logger, r fulfil.Request, 
 	log = log.With("req_id", o.ReqID)
 	to, err := ton.ParseAddress(o.To)
 	if err != nil {
-		return fulfil.Result{}, fmt.Errorf("%w: fragment: bad destination address %q: %v", fulfil.ErrPermanent, o.To, err)
+		return fulfil.Result{}, fmt.Errorf("%w: fragment: bad destination address %q: %v", fulfil.ErrProviderError, o.To, err)
 	}
 	payload, err := decodePayload(o.Payload)
 	if err != nil {
-		return fulfil.Result{}, fmt.Errorf("%w: fragment: %v", fulfil.ErrPermanent, err)
+		return fulfil.Result{}, fmt.Errorf("%w: fragment: %v", fulfil.ErrProviderError, err)
 	}
 	if p.opt.MaxAmountNano > 0 && o.AmountNano > p.opt.MaxAmountNano {
-		return fulfil.Result{}, fmt.Errorf("%w: fragment: price %d nanotons above the configured cap %d", fulfil.ErrPermanent, o.AmountNano, p.opt.MaxAmountNano)
+		return fulfil.Result{}, fmt.Errorf("%w: fragment: price %d nanotons above the configured cap %d", fulfil.ErrPriceAboveCap, o.AmountNano, p.opt.MaxAmountNano)
 	}
 	if want, ok := tonToNano(o.Amount); ok && want != o.AmountNano {
 		log.Warn("fragment: link amount differs from the quoted amount", "quoted_ton", o.Amount, "link_nano", o.AmountNano)
@@ -660,7 +668,7 @@ func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryStat
 				}
 			case StatusBounced:
 				log.Error("fragment: payment bounced back", "tx_hash", out.TxHash, "detail", out.Detail)
-				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment %s bounced (Fragment did not accept it; the TON came back to the service wallet): %s", fulfil.ErrPermanent, out.TxHash, out.Detail)
+				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment %s bounced (Fragment did not accept it; the TON came back to the service wallet): %s", fulfil.ErrPaymentBounced, out.TxHash, out.Detail)
 			case StatusFailed:
 				if h, err := p.failedForFunds(ctx, st, save); h != nil || err != nil {
 					if err != nil {
@@ -670,10 +678,10 @@ func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryStat
 					return fulfil.Result{}, h
 				}
 				log.Error("fragment: payment executed without a transfer", "tx_hash", out.TxHash, "detail", out.Detail)
-				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment did not leave the wallet (tx %s): %s", fulfil.ErrPermanent, out.TxHash, out.Detail)
+				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment did not leave the wallet (tx %s): %s", fulfil.ErrPaymentFailed, out.TxHash, out.Detail)
 			case StatusExpired:
 				log.Error("fragment: payment never executed", "detail", out.Detail)
-				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment never executed (%s); nothing paid", fulfil.ErrPermanent, out.Detail)
+				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment never executed (%s); nothing paid", fulfil.ErrPaymentFailed, out.Detail)
 			case StatusPending:
 				if out.Behind {
 					return fulfil.Result{}, &fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: out.ChainTime,

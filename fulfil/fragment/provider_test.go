@@ -280,6 +280,8 @@ func TestResumeOutcomes(t *testing.T) {
 				t.Fatalf("want success, got %+v, %v", res, err)
 			case tc.permanent && !errors.Is(err, fulfil.ErrPermanent):
 				t.Fatalf("want ErrPermanent, got %v", err)
+			case tc.permanent && fulfil.FailureOf(err).Code == fulfil.ErrDeliveryFailed.Code:
+				t.Fatalf("a resumed payment's failure names no code: %v", err)
 			case !tc.ok && !tc.permanent && (err == nil || errors.Is(err, fulfil.ErrPermanent) || errors.Is(err, fulfil.ErrUnavailable)):
 				t.Fatalf("want a transient error, got %v", err)
 			}
@@ -330,28 +332,29 @@ func TestFailureModesRefundWithoutPaying(t *testing.T) {
 		name  string
 		req   fulfil.Request
 		setup func(f *fakeFragment, p *fakePayer, o *Options)
-		paid  int // messages that reached the chain
+		paid  int    // messages that reached the chain
+		code  string // the failure_reason code partners see
 	}{
-		{name: "unknown recipient at search", req: starsReq("nobody_here", 100)},
-		{name: "channel is not a user", req: starsReq("some_channel", 100)},
+		{name: "unknown recipient at search", req: starsReq("nobody_here", 100), code: "recipient_not_found"},
+		{name: "channel is not a user", req: starsReq("some_channel", 100), code: "recipient_not_found"},
 		{name: "unknown recipient at init", req: starsReq("alice_user", 100),
-			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.initError = "No Telegram users found." }},
+			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.initError = "No Telegram users found." }, code: "recipient_not_found"},
 		{name: "price changed at init", req: starsReq("alice_user", 100),
-			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.initError = "Price was changed, please try again." }},
-		{name: "premium already subscribed", req: premiumReq("carol_sub", 3)},
+			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.initError = "Price was changed, please try again." }, code: "provider_rejected"},
+		{name: "premium already subscribed", req: premiumReq("carol_sub", 3), code: "recipient_not_found"},
 		{name: "link error", req: starsReq("alice_user", 100),
-			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.linkError = "Request expired" }},
+			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.linkError = "Request expired" }, code: "provider_rejected"},
 		{name: "price above the cap", req: premiumReq("bob_premium", 12),
-			setup: func(_ *fakeFragment, _ *fakePayer, o *Options) { o.MaxAmountNano = 5_000_000_000 }},
+			setup: func(_ *fakeFragment, _ *fakePayer, o *Options) { o.MaxAmountNano = 5_000_000_000 }, code: "price_above_cap"},
 		{name: "every link already expired", req: starsReq("alice_user", 100),
-			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.expiredLinks = 100 }},
+			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.expiredLinks = 100 }, code: "expired_link"},
 		{name: "bounced payment", req: starsReq("alice_user", 100), paid: 1,
-			setup: func(_ *fakeFragment, p *fakePayer, _ *Options) { p.final = StatusBounced }},
+			setup: func(_ *fakeFragment, p *fakePayer, _ *Options) { p.final = StatusBounced }, code: "payment_bounced"},
 		{name: "payment never executed", req: starsReq("alice_user", 100), paid: 1,
-			setup: func(_ *fakeFragment, p *fakePayer, _ *Options) { p.final = StatusExpired }},
-		{name: "bad quantity", req: starsReq("alice_user", 10)},
-		{name: "bad months", req: premiumReq("bob_premium", 5)},
-		{name: "bad kind", req: fulfil.Request{Kind: "ton", Username: "alice_user"}},
+			setup: func(_ *fakeFragment, p *fakePayer, _ *Options) { p.final = StatusExpired }, code: "payment_failed"},
+		{name: "bad quantity", req: starsReq("alice_user", 10), code: "invalid_request"},
+		{name: "bad months", req: premiumReq("bob_premium", 5), code: "invalid_request"},
+		{name: "bad kind", req: fulfil.Request{Kind: "ton", Username: "alice_user"}, code: "invalid_request"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -366,6 +369,9 @@ func TestFailureModesRefundWithoutPaying(t *testing.T) {
 			_, err := p.Deliver(context.Background(), tc.req, sv.save)
 			if !errors.Is(err, fulfil.ErrPermanent) {
 				t.Fatalf("err = %v, want ErrPermanent", err)
+			}
+			if got := fulfil.FailureOf(err); got.Code != tc.code || strings.ContainsAny(got.Reason(), "\n\r") {
+				t.Fatalf("failure %q (%v), want code %s", got.Reason(), err, tc.code)
 			}
 			if payer.sentCount() != tc.paid {
 				t.Fatalf("%d messages sent, want %d", payer.sentCount(), tc.paid)
