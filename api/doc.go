@@ -68,7 +68,7 @@
 //     every authenticated and admin route, whatever it sends, until a
 //     failure refills; a partner behind the same address as a client stuck
 //     on a revoked key is refused too (the message says why). Every admin
-//     request is limited per client IP (20 at once, 5 per second). IPv6
+//     request is limited per client IP (60 at once, 10 per second). IPv6
 //     clients are counted per /64. Failures are logged (reason, client IP,
 //     route; never the token), admin ones at WARN.
 //   - The client IP is the TCP peer, or — only when the peer is one of

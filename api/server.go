@@ -27,8 +27,8 @@ const idemWait = 10 * time.Second
 const (
 	authFailBurst     = 10  // failed authentications an address may make at once
 	authFailPerSecond = 0.1 // … then one more every 10 s
-	adminBurst        = 20  // admin requests an address may make at once
-	adminPerSecond    = 5   // … then 5 per second
+	adminBurst        = 60  // admin requests an address may make at once
+	adminPerSecond    = 10  // … then 10 per second
 )
 
 // server holds what the handlers and middleware share. It is built once by
