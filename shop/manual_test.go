@@ -103,13 +103,14 @@ func TestManualMarkFailedRefundsOnce(t *testing.T) {
 		t.Fatalf("no reason: %v", err)
 	}
 	won := markConcurrently(t, func() (*shop.Order, error) {
-		o, _, err := env.Shop.MarkFailed(ctx, o.ID, shop.ManualMark{Reason: "recipient has no Telegram account"})
+		o, _, err := env.Shop.MarkFailed(ctx, o.ID, shop.ManualMark{Reason: "recipient has no\nTelegram account"})
 		return o, err
 	})
 	if len(won) != 1 {
 		t.Fatalf("%d of 8 concurrent marks succeeded, want exactly 1", len(won))
 	}
-	if got := won[0]; got.Status != shop.StatusRefunded || got.FailureReason == "" || got.RefundLedgerID == 0 {
+	// failure_reason: the stable code, then the operator's reason on one line.
+	if got := won[0]; got.Status != shop.StatusRefunded || got.FailureReason != "operator_failed: recipient has no Telegram account" || got.RefundLedgerID == 0 {
 		t.Fatalf("marked order %+v", got)
 	}
 	if bal, _ := env.Shop.Balance(ctx, p.ID); bal.Nano != o.PriceNano {
