@@ -91,6 +91,7 @@ const usage = `usage:
   openmoney [-config FILE]           run the service (API, bot, TON listener, delivery)
   openmoney version                  print the version
   openmoney check [-config FILE]     verify the store's money invariants (read-only)
+  openmoney wallet new               a fresh 24-word service wallet and its addresses (store it offline)
   openmoney ton-check [-config FILE] connect to testnet/mainnet: wallet, balance, seqno, cursor, lag
   openmoney sweep [-config FILE] [-dry-run=false] [-reserve NANO]
                                      move top-up wallet balances to the service wallet (dry run by default)
@@ -152,6 +153,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runImport(ctx, args[1:], getenv, stdout, stderr)
 		case "export":
 			return runExport(ctx, args[1:], getenv, stdout, stderr)
+		case "wallet":
+			return runWallet(ctx, args[1:], stdout, stderr)
 		case "backup":
 			return runBackup(ctx, args[1:], getenv, stdout, stderr)
 		case "restore":

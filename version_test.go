@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,8 +9,9 @@ import (
 	"testing"
 )
 
-// A plain `go build` from a git checkout reports the module version and
-// the commit it was built from (the go command stamps them; no -ldflags).
+// A `go build` from a git checkout reports the module version and the
+// commit it was built from (the go command stamps them; no -X ldflags),
+// built as deploy/Containerfile builds it: a static binary.
 func TestVersionOfAGitBuildNamesTheRevision(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -36,10 +38,11 @@ func TestVersionOfAGitBuildNamesTheRevision(t *testing.T) {
 		gitOut(dir, "checkout", "-q", head)
 	}
 	bin := filepath.Join(t.TempDir(), "openmoney")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	// The build deploy/Containerfile runs: static, trimmed, VCS-stamped (the
+	// machine's go env may turn stamping off; a release build has it on).
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
 	build.Dir = dir
-	// The machine's go env may turn VCS stamping off; a release build has it on.
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true")
+	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -52,4 +55,15 @@ func TestVersionOfAGitBuildNamesTheRevision(t *testing.T) {
 		t.Fatalf("version %q does not name the module version and revision %s", v, head)
 	}
 	t.Log(v)
+	// Static: no program interpreter, so it runs on distroless/static.
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the container build is dynamically linked")
+		}
+	}
 }
