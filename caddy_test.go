@@ -49,9 +49,9 @@ func TestCaddyPassesTheClientAddress(t *testing.T) {
 	ln.Close()
 	local := string(example)
 	for old, repl := range map[string]string{
-		"api.example.com {":            "http://" + front + " {",
-		"reverse_proxy 127.0.0.1:8080": "reverse_proxy " + upstream,
-		"email ops@example.com":        "admin off",
+		"api.example.com {":                               "http://" + front + " {",
+		"reverse_proxy 127.0.0.1:8080":                    "reverse_proxy " + upstream,
+		"email ops@example.com":                           "admin off",
 		"output file /var/log/caddy/openmoney-access.log": "output discard",
 	} {
 		if !strings.Contains(local, old) {
