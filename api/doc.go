@@ -39,8 +39,8 @@
 //     after the object. Unknown query parameters are ignored.
 //   - A request with a body must send Content-Type: application/json, with
 //     at most the parameter charset=utf-8 (any case): otherwise 415
-//     UNSUPPORTED_MEDIA_TYPE naming the header (a code beside spec/API.md's
-//     table). application/*+json is refused too: merge-patch and the like
+//     UNSUPPORTED_MEDIA_TYPE naming the header (a code beside the contract's
+//     error table). application/*+json is refused too: merge-patch and the like
 //     mean other semantics than the API implements. A request without a body
 //     (a POST …/cancel, rotate-secret) needs no Content-Type. The check runs
 //     before idempotency, so a 415 is never the answer stored under a key.
@@ -76,7 +76,7 @@
 //     Forwarded's for=) that is not a trusted proxy (clientip.go).
 //   - failure_reason (refunded orders) is "<code>: <sentence>": a stable
 //     code of fulfil.Failures() and one short sentence; the provider's error
-//     chain is logged, never shown. A single string keeps spec/API.md's
+//     chain is logged, never shown. A single string keeps the contract's
 //     field; the code is everything before the first ": ".
 //   - Idempotency-Key applies to authenticated POSTs (orders, cancel, sandbox
 //     transfers). It is optional; when sent it must be one header of 1–255
