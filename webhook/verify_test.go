@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/webhook"
 )
 
@@ -86,4 +87,31 @@ func ExampleVerifySignature() {
 	// t=1776340800,v1=c9a216b8bc7c7c75ba9e90c1694ce525f85c334ba489a68b104aaea5bab85c40
 	// <nil>
 	// signature does not match
+}
+
+// The retry table of docs/WEBHOOKS.md is shop.WebhookRetrySchedule.
+func TestDocRetryTableIsTheSchedule(t *testing.T) {
+	doc, err := os.ReadFile("../docs/WEBHOOKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, line := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "| next in |") {
+			row = strings.TrimSpace(line)
+		}
+	}
+	if row == "" {
+		t.Fatal(`docs/WEBHOOKS.md has no "| next in |" row`)
+	}
+	cells := strings.Split(strings.Trim(row, "|"), "|")[1:]
+	if len(cells) != len(shop.WebhookRetrySchedule) {
+		t.Fatalf("the docs list %d delays, the schedule has %d", len(cells), len(shop.WebhookRetrySchedule))
+	}
+	for i, c := range cells {
+		d, err := time.ParseDuration(strings.NewReplacer(" ", "", "min", "m").Replace(c))
+		if err != nil || d != shop.WebhookRetrySchedule[i] {
+			t.Errorf("after attempt %d the docs say %q, the schedule %s", i+1, strings.TrimSpace(c), shop.WebhookRetrySchedule[i])
+		}
+	}
 }
