@@ -36,9 +36,10 @@ func TestMain(m *testing.M) {
 
 // child is a running openmoney process.
 type child struct {
-	cmd  *exec.Cmd
-	base string
-	done chan error
+	cmd    *exec.Cmd
+	base   string
+	done   chan error
+	exited chan struct{} // closed once the process has been waited for
 }
 
 func startChild(t *testing.T, cfgPath string) *child {
@@ -65,7 +66,17 @@ func startChild(t *testing.T, cfgPath string) *child {
 			}
 		}
 	}()
-	go func() { c.done <- cmd.Wait() }()
+	c.exited = make(chan struct{})
+	go func() { c.done <- cmd.Wait(); close(c.exited) }()
+	// A test that fails before stopping its child must not leave it running.
+	t.Cleanup(func() {
+		select {
+		case <-c.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-c.exited
+		}
+	})
 	select {
 	case a := <-addr:
 		c.base = "http://" + a + "/api/v1"
