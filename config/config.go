@@ -111,6 +111,22 @@ type Metrics struct {
 type Telegram struct {
 	Token  string `yaml:"token"`
 	APIURL string `yaml:"api_url"`
+	// Operators are the Telegram user ids of the service's operators: they
+	// get the alerts and may use the operator commands (docs/BOT.md).
+	Operators []int64 `yaml:"operators"`
+	Alerts    Alerts  `yaml:"alerts"`
+}
+
+// Alerts tune the operators' alerts (docs/OPERATIONS.md "Alerts in Telegram").
+type Alerts struct {
+	// WalletMinTON: alert when the service wallet holds less (0 = off).
+	WalletMinTON Decimal `yaml:"wallet_min_ton"`
+	// UnmatchedMinTON: unmatched deposits smaller than this raise no alert
+	// (comment spam); they are still kept and listed.
+	UnmatchedMinTON Decimal `yaml:"unmatched_min_ton"`
+	// Refunds within RefundsWindow make a refund spike (0 = off).
+	Refunds       int           `yaml:"refunds"`
+	RefundsWindow time.Duration `yaml:"refunds_window"`
 }
 
 type TON struct {

@@ -30,10 +30,11 @@ func parse(t *testing.T, src string) (*Config, error) {
 // would mean a live rate fetched from rate_url).
 func spec() *Config {
 	return &Config{
-		HTTP:     HTTP{Listen: "127.0.0.1:8080", TrustedProxies: []string{}},
-		Store:    Store{Driver: "bbolt", Path: "data/openmoney.db"},
-		Telegram: Telegram{Token: "", APIURL: ""},
-		TON:      TON{Network: "sandbox", WalletSeed: "", WalletVersion: "v4r2", ConfigURL: ""},
+		HTTP:  HTTP{Listen: "127.0.0.1:8080", TrustedProxies: []string{}},
+		Store: Store{Driver: "bbolt", Path: "data/openmoney.db"},
+		Telegram: Telegram{Token: "", APIURL: "", Operators: []int64{},
+			Alerts: Alerts{WalletMinTON: "5", UnmatchedMinTON: "0.01", Refunds: 5, RefundsWindow: 15 * time.Minute}},
+		TON: TON{Network: "sandbox", WalletSeed: "", WalletVersion: "v4r2", ConfigURL: ""},
 		Fulfillment: Fulfillment{
 			Provider: "sandbox",
 			Fragment: Fragment{BaseURL: "https://fragment.com", Hash: "", Cookies: ""},
@@ -182,7 +183,7 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 		"fulfillment.fragment.base_url": "http",
 	}
 	keys := leafKeys(reflect.TypeFor[Config](), "")
-	if len(keys) != 33 { // a new key must be added to config.example.yaml and default.yaml
+	if len(keys) != 38 { // a new key must be added to config.example.yaml and default.yaml
 		t.Fatalf("only %d keys found: %v", len(keys), keys)
 	}
 	for _, file := range []string{"../config.example.yaml", "default.yaml"} {
@@ -231,6 +232,14 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"listen port too big", "http: {listen: '127.0.0.1:99999'}", "http.listen", ""},
 		{"listen port not a number", "http: {listen: '127.0.0.1:http'}", "http.listen", ""},
 		{"public_url not a URL", "http: {public_url: 'api.example.com'}", "http.public_url", ""},
+		{"operator id zero", "telegram: {operators: [0]}", "telegram.operators", ""},
+		{"operator id negative", "telegram: {operators: [-100123]}", "telegram.operators", ""},
+		{"operator twice", "telegram: {operators: [5, 7, 5]}", "telegram.operators", "telegram.operators: lists 5 twice"},
+		{"operators and alerts valid", "telegram: {operators: [123456789, 987654321], alerts: {wallet_min_ton: 0, refunds: 0}}", "", ""},
+		{"wallet_min_ton negative", "telegram: {alerts: {wallet_min_ton: -1}}", "telegram.alerts.wallet_min_ton", ""},
+		{"unmatched_min_ton negative", "telegram: {alerts: {unmatched_min_ton: -0.1}}", "telegram.alerts.unmatched_min_ton", ""},
+		{"refunds negative", "telegram: {alerts: {refunds: -1}}", "telegram.alerts.refunds", ""},
+		{"refunds_window too short", "telegram: {alerts: {refunds_window: 10s}}", "telegram.alerts.refunds_window", ""},
 		{"public_url with query", "http: {public_url: 'https://api.example.com/?x=1'}", "http.public_url", ""},
 		{"public_url with credentials", "http: {public_url: 'https://u:p@api.example.com'}", "http.public_url", ""},
 		{"store path empty", "store: {path: ''}", "store.path", ""},

@@ -59,6 +59,32 @@ func (c *Config) Validate() error {
 	if c.Telegram.APIURL != "" && !isHTTPURL(c.Telegram.APIURL) {
 		return bad("telegram.api_url", "must be an http(s) URL, got %q", c.Telegram.APIURL)
 	}
+	seen := map[int64]bool{}
+	for _, id := range c.Telegram.Operators {
+		if id <= 0 {
+			return bad("telegram.operators", "must be Telegram user ids (positive numbers), got %d", id)
+		}
+		if seen[id] {
+			return bad("telegram.operators", "lists %d twice", id)
+		}
+		seen[id] = true
+	}
+	if len(c.Telegram.Operators) > 100 {
+		return bad("telegram.operators", "at most 100 operators, got %d", len(c.Telegram.Operators))
+	}
+	a := c.Telegram.Alerts
+	if a.WalletMinTON == "" || a.WalletMinTON.Rat().Sign() < 0 || a.WalletMinTON.Rat().Cmp(big.NewRat(1_000_000_000, 1)) > 0 {
+		return bad("telegram.alerts.wallet_min_ton", "must be between 0 (off) and 1000000000")
+	}
+	if a.UnmatchedMinTON == "" || a.UnmatchedMinTON.Rat().Sign() < 0 || a.UnmatchedMinTON.Rat().Cmp(big.NewRat(1_000_000_000, 1)) > 0 {
+		return bad("telegram.alerts.unmatched_min_ton", "must be between 0 and 1000000000")
+	}
+	if a.Refunds < 0 || a.Refunds > 100000 {
+		return bad("telegram.alerts.refunds", "must be between 0 (off) and 100000, got %d", a.Refunds)
+	}
+	if a.RefundsWindow < time.Minute || a.RefundsWindow > 24*time.Hour {
+		return bad("telegram.alerts.refunds_window", "must be between 1m and 24h, got %s", a.RefundsWindow)
+	}
 	switch c.TON.Network {
 	case "sandbox", "testnet", "mainnet":
 	default:
