@@ -164,15 +164,16 @@ const (
 // AdminPartner is a partner as the operator sees it: its balance and the
 // state of its key (never the key or its hash).
 type AdminPartner struct {
-	ID             int64
-	Name           string
-	CreatedAt      time.Time
-	TelegramUserID int64
-	TopupAddress   string
-	BalanceNano    int64
-	LedgerCount    int64
-	KeyStatus      string   // KeyNone | KeyActive
-	Key            *KeyInfo // nil when KeyStatus is none
+	ID               int64
+	Name             string
+	CreatedAt        time.Time
+	TelegramUserID   int64
+	TelegramUsername string
+	TopupAddress     string
+	BalanceNano      int64
+	LedgerCount      int64
+	KeyStatus        string   // KeyNone | KeyActive
+	Key              *KeyInfo // nil when KeyStatus is none
 }
 
 // AdminPartners lists partners with id > afterID, ascending, with balance
@@ -190,19 +191,13 @@ func (s *Shop) AdminPartners(ctx context.Context, afterID int64, limit int) ([]A
 			return err
 		}
 		out = make([]AdminPartner, 0, len(ps))
-		for _, p := range ps {
-			ap := AdminPartner{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt, TelegramUserID: p.TelegramUserID,
-				TopupAddress: p.TopupAddress, BalanceNano: p.BalanceNano, LedgerCount: p.LedgerCount, KeyStatus: KeyNone}
-			if p.ActiveKeyHash != "" {
-				k, err := tx.GetAPIKey(p.ActiveKeyHash)
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				if err == nil && k.RevokedAt == nil {
-					ap.KeyStatus = KeyActive
-					ap.Key = &KeyInfo{Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt}
-					hashes[len(out)] = k.Hash
-				}
+		for i := range ps {
+			ap, hash, err := adminPartner(tx, &ps[i])
+			if err != nil {
+				return err
+			}
+			if hash != "" {
+				hashes[len(out)] = hash
 			}
 			out = append(out, ap)
 		}
@@ -211,26 +206,51 @@ func (s *Shop) AdminPartners(ctx context.Context, afterID int64, limit int) ([]A
 	if err != nil {
 		return nil, fmt.Errorf("shop: admin partners: %w", err)
 	}
-	// Last-used stamps not flushed yet live in memory (see Authenticate).
-	s.keyUseMu.Lock()
 	for i, h := range hashes {
-		if t, ok := s.keyUse[h]; ok && (out[i].Key.LastUsedAt == nil || t.After(*out[i].Key.LastUsedAt)) {
-			out[i].Key.LastUsedAt = &t
-		}
+		s.lastUsed(&out[i], h)
 	}
-	s.keyUseMu.Unlock()
 	return out, nil
 }
 
-// RevokePartnerKey revokes a partner's active key at once (the operator's
-// answer to a leak; the partner gets a new one from the bot). Errors:
-// NOT_FOUND (no such partner, or no active key).
-func (s *Shop) RevokePartnerKey(ctx context.Context, partnerID int64) error {
-	if err := s.RevokeKey(ctx, partnerID); err != nil {
-		return err
+// adminPartner is p as the operator sees it, and its live key's hash ("" if none).
+func adminPartner(tx store.Tx, p *Partner) (AdminPartner, string, error) {
+	ap := AdminPartner{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt, TelegramUserID: p.TelegramUserID,
+		TelegramUsername: p.TelegramUsername, TopupAddress: p.TopupAddress, BalanceNano: p.BalanceNano,
+		LedgerCount: p.LedgerCount, KeyStatus: KeyNone}
+	if p.ActiveKeyHash == "" {
+		return ap, "", nil
 	}
-	s.log.Warn("partner key revoked by operator", "partner_id", partnerID)
-	return nil
+	k, err := tx.GetAPIKey(p.ActiveKeyHash)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return ap, "", err
+	}
+	if err != nil || k.RevokedAt != nil {
+		return ap, "", nil
+	}
+	ap.KeyStatus = KeyActive
+	ap.Key = &KeyInfo{Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt}
+	return ap, k.Hash, nil
+}
+
+// lastUsed adds the last-used stamp not flushed yet, which lives in memory
+// (see Authenticate), to ap's key with hash h.
+func (s *Shop) lastUsed(ap *AdminPartner, h string) {
+	if ap.Key == nil {
+		return
+	}
+	s.keyUseMu.Lock()
+	defer s.keyUseMu.Unlock()
+	if t, ok := s.keyUse[h]; ok && (ap.Key.LastUsedAt == nil || t.After(*ap.Key.LastUsedAt)) {
+		ap.Key.LastUsedAt = &t
+	}
+}
+
+// RevokePartnerKey revokes a partner's active key at once (the operator's
+// answer to a leak; the partner gets a new one from the bot), with an audit
+// row. Errors: NOT_FOUND (no such partner, or no active key).
+func (s *Shop) RevokePartnerKey(ctx context.Context, partnerID int64) error {
+	_, err := s.OperatorRevokeKey(ctx, partnerID, "", Actor{})
+	return err
 }
 
 // IntegrityReport runs Check on the live store (one read-only snapshot; the

@@ -467,5 +467,6 @@ func (s *Shop) RunLocal(ctx context.Context) error {
 		if err := s.flushKeyUse(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("flush key use", "err", err)
 		}
+		s.refreshFragmentSession(ctx)
 	}
 }

@@ -37,6 +37,7 @@ type TelegramUser struct {
 	ID       int64
 	ChatID   int64
 	Name     string
+	Username string // without @; "" keeps what the shop has
 	Language string
 }
 
@@ -112,7 +113,7 @@ func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*Partner, 
 		return nil, err
 	}
 	p := &Partner{ID: id, CreatedAt: s.now(), Name: name, TelegramUserID: tg.ID, TelegramChatID: tg.ChatID,
-		Language: tg.Language, SubwalletID: sub, TopupAddress: friendly, TopupAddressRaw: raw}
+		TelegramUsername: tg.Username, Language: tg.Language, SubwalletID: sub, TopupAddress: friendly, TopupAddressRaw: raw}
 	return p, tx.PutPartner(p)
 }
 
@@ -137,7 +138,11 @@ func (s *Shop) TelegramPartner(ctx context.Context, u TelegramUser) (*Partner, e
 			return err
 		}
 		p = got
-		if (u.ChatID != 0 && p.TelegramChatID != u.ChatID) || (u.Language != "" && p.Language != u.Language) || (u.Name != "" && p.Name != u.Name) {
+		if (u.ChatID != 0 && p.TelegramChatID != u.ChatID) || (u.Language != "" && p.Language != u.Language) || (u.Name != "" && p.Name != u.Name) ||
+			(u.Username != "" && p.TelegramUsername != u.Username) {
+			if u.Username != "" {
+				p.TelegramUsername = u.Username
+			}
 			if u.ChatID != 0 {
 				p.TelegramChatID = u.ChatID
 			}

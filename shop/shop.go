@@ -71,6 +71,9 @@ type Deps struct {
 	// Observer, when set, is told about committed order transitions,
 	// received TON, delivery and notification outcomes (metrics).
 	Observer Observer
+	// Wallet, when set, reads the service wallet's balance for the
+	// operators' alerts and /status (nil: not known, e.g. in sandbox mode).
+	Wallet WalletBalance
 }
 
 // Shop is the business service. Safe for concurrent use.
@@ -111,6 +114,7 @@ type Shop struct {
 	authCache map[string]authEntry
 	authGen   uint64 // bumped by every forget
 	listen    listenerState
+	ops       *operators // telegram.operators: alerts, commands, the Fragment session (alerts.go)
 }
 
 // New builds the shop.
@@ -124,8 +128,9 @@ func New(d Deps) (*Shop, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	if d.Observer != nil {
-		d.Store = observedStore{Store: d.Store, obs: d.Observer}
+	ops := newOperators(d)
+	if obs := ops.storeObserver(d.Observer); obs != nil {
+		d.Store = observedStore{Store: d.Store, obs: obs}
 	}
 	s := &Shop{
 		cfg: d.Config, st: d.Store, obs: d.Observer, keys: d.Keys, chain: d.Chain, sandbox: d.Sandbox,
@@ -142,6 +147,7 @@ func New(d Deps) (*Shop, error) {
 		kick:         make(chan struct{}, 1),
 		keyUse:       map[string]time.Time{},
 		authCache:    map[string]authEntry{},
+		ops:          ops,
 	}
 	for m, p := range d.Config.Pricing.PremiumUSD {
 		s.premiumUSD[m] = p.Rat()
@@ -189,7 +195,7 @@ func (s *Shop) notifier(channel string) Notifier {
 // so they resume after a restart.
 func (s *Shop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop,
+	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop, s.alertLoop,
 		func(ctx context.Context) { s.outboxLoop(ctx, store.ChannelTelegram) },
 		func(ctx context.Context) { s.outboxLoop(ctx, store.ChannelWebhook) }}
 	for _, l := range loops {

@@ -602,6 +602,9 @@ func (s *Shop) webhookOutcome(tx store.Tx, p *Partner, it *OutboxItem, nerr erro
 	if err := tx.PutWebhook(w); err != nil {
 		return false, err
 	}
+	if err := s.alertWebhookDisabled(tx, p, w.DisabledReason); err != nil {
+		return false, err
+	}
 	// Drop the partner's queued events: the one that just failed, and every
 	// one waiting behind it.
 	var after int64

@@ -24,7 +24,10 @@ type Partner struct {
 	Name           string    `json:"name,omitempty"`
 	TelegramUserID int64     `json:"telegram_user_id,omitempty"`
 	TelegramChatID int64     `json:"telegram_chat_id,omitempty"`
-	Language       string    `json:"language,omitempty"`
+	// TelegramUsername is the user's @username as the bot last saw it (no @;
+	// "" when they have none), for operators looking a partner up.
+	TelegramUsername string `json:"telegram_username,omitempty"`
+	Language         string `json:"language,omitempty"`
 	// SubwalletID derives the partner's own top-up address from the service seed.
 	SubwalletID     uint32 `json:"subwallet_id"`
 	TopupAddress    string `json:"topup_address"`     // user-friendly, non-bounceable

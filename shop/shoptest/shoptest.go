@@ -66,6 +66,8 @@ type Options struct {
 	// Chain replaces the sandbox chain as the shop's source of transfers
 	// and listener status (the sandbox routes still use the sandbox).
 	Chain ton.Source
+	// Wallet reads the service wallet's balance (default: none, as in sandbox mode).
+	Wallet shop.WalletBalance
 }
 
 var keysOnce sync.Once
@@ -117,7 +119,8 @@ func New(tb testing.TB, opt Options) *Env {
 		chain = opt.Chain
 	}
 	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: k, Chain: chain, Sandbox: sandbox,
-		Provider: prov, Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), now()), Now: now, Version: "test", Observer: opt.Observer})
+		Provider: prov, Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), now()), Now: now, Version: "test", Observer: opt.Observer,
+		Wallet: opt.Wallet})
 	if err != nil {
 		tb.Fatal(err)
 	}

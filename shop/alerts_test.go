@@ -1,0 +1,719 @@
+package shop_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/pricing"
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/shop/shoptest"
+	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+const (
+	opAnna = int64(501)
+	opBudi = int64(502)
+	tonN   = int64(1_000_000_000)
+)
+
+// knobChain is a chain source whose status the test sets.
+type knobChain struct {
+	mu sync.Mutex
+	st ton.Status
+}
+
+func (c *knobChain) Stream(ctx context.Context, _ string, _ func(context.Context, ton.Batch) error) error {
+	<-ctx.Done()
+	return nil
+}
+func (c *knobChain) Status() ton.Status { c.mu.Lock(); defer c.mu.Unlock(); return c.st }
+func (c *knobChain) set(st ton.Status)  { c.mu.Lock(); c.st = st; c.mu.Unlock() }
+func healthy() ton.Status {
+	return ton.Status{Network: "mainnet", Connected: true, LastBlock: 7, LastBlockTime: time.Now(), LagSeconds: 2}
+}
+
+// knobProvider is the sandbox provider with a switchable outage and hold;
+// Probe records the session the shop hands out.
+type knobProvider struct {
+	fulfil.Sandbox
+	mu      sync.Mutex
+	down    error
+	hold    *fulfil.Hold
+	shop    *shop.Shop
+	probed  []string
+	probeOK bool
+}
+
+func (p *knobProvider) Available() error { p.mu.Lock(); defer p.mu.Unlock(); return p.down }
+func (p *knobProvider) setDown(err error) { p.mu.Lock(); p.down = err; p.mu.Unlock() }
+func (p *knobProvider) setHold(h *fulfil.Hold) {
+	p.mu.Lock()
+	p.hold = h
+	p.mu.Unlock()
+}
+
+func (p *knobProvider) Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error) {
+	p.mu.Lock()
+	h := p.hold
+	p.mu.Unlock()
+	if h != nil {
+		return fulfil.Result{}, h
+	}
+	return p.Sandbox.Deliver(ctx, r, save)
+}
+
+func (p *knobProvider) Probe(context.Context) error {
+	cookies, _ := p.shop.FragmentSession()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.probed = append(p.probed, cookies)
+	if p.probeOK {
+		p.down = nil
+		return nil
+	}
+	return errors.New("fragment: session refused: \"Access denied\"")
+}
+
+type knobWallet struct {
+	mu  sync.Mutex
+	bal int64
+	err error
+}
+
+func (w *knobWallet) Balance(context.Context) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bal, w.err
+}
+func (w *knobWallet) set(n int64) { w.mu.Lock(); w.bal = n; w.mu.Unlock() }
+
+// recSender records what the shop asks the bot to send.
+type recSender struct {
+	mu   sync.Mutex
+	sent []sentAlerts
+	fail map[int64]error
+}
+
+type sentAlerts struct {
+	op      shop.Operator
+	notices []shop.AlertNotice
+}
+
+func (r *recSender) SendAlerts(_ context.Context, to shop.Operator, ns []shop.AlertNotice) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fail[to.ID]; err != nil {
+		return err
+	}
+	r.sent = append(r.sent, sentAlerts{op: to, notices: slices.Clone(ns)})
+	return nil
+}
+
+func (r *recSender) setFail(op int64, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail == nil {
+		r.fail = map[int64]error{}
+	}
+	r.fail[op] = err
+}
+
+// count counts the notices about key (raised or cleared) op got.
+func (r *recSender) count(op int64, key string, cleared bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.sent {
+		for _, x := range s.notices {
+			if s.op.ID == op && x.Key == key && x.Cleared == cleared {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (r *recSender) keys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range r.sent {
+		for _, x := range s.notices {
+			out = append(out, fmt.Sprintf("%d:%s:%v", s.op.ID, x.Key, x.Cleared))
+		}
+	}
+	return out
+}
+
+func (r *recSender) messages(op int64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.sent {
+		if s.op.ID == op {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *recSender) reset() { r.mu.Lock(); r.sent = nil; r.mu.Unlock() }
+
+type alertKnobs struct {
+	env    *shoptest.Env
+	chain  *knobChain
+	prov   *knobProvider
+	wallet *knobWallet
+	rec    *recSender
+}
+
+func alertConfig() *config.Config {
+	cfg := config.Default()
+	cfg.Telegram.Operators = []int64{opAnna, opBudi}
+	cfg.Telegram.Alerts.Refunds = 2
+	cfg.Telegram.Alerts.RefundsWindow = 10 * time.Minute
+	return cfg
+}
+
+func newAlertEnv(t *testing.T, cfg *config.Config, path string) *alertKnobs {
+	t.Helper()
+	k := &alertKnobs{chain: &knobChain{st: healthy()}, prov: &knobProvider{}, wallet: &knobWallet{bal: 1000 * tonN}, rec: &recSender{}}
+	k.env = shoptest.New(t, shoptest.Options{Config: cfg, Clock: true, Chain: k.chain, Provider: k.prov, Wallet: k.wallet, Path: path})
+	k.prov.shop = k.env.Shop
+	k.env.Shop.RegisterAlertSender(k.rec)
+	return k
+}
+
+func (k *alertKnobs) check(t *testing.T) {
+	t.Helper()
+	if err := k.env.Shop.CheckAlerts(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// passes runs alert passes over span, a pass every 30 s of the clock.
+func (k *alertKnobs) passes(t *testing.T, span time.Duration) {
+	t.Helper()
+	for d := time.Duration(0); d <= span; d += 30 * time.Second {
+		k.check(t)
+		k.env.Clock.Advance(30 * time.Second)
+	}
+	k.check(t)
+}
+
+func paidOrder(t *testing.T, env *shoptest.Env, p *shop.Partner, user string) *shop.Order {
+	t.Helper()
+	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: user, Quantity: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payOrder(t, env, o)
+	return o
+}
+
+// Every service-wide condition raises one alert per operator however long
+// it lasts, and one "recovered" once it has cleared; nothing else is sent.
+func TestAlertEachKindOnceThenRecovered(t *testing.T) {
+	gapped := healthy()
+	gapped.HistoryGap = "account 0:ab…: transactions at and before lt 7 back to 2026-04-16T10:00:00Z"
+	gapped.Alert = "account history gap held (the cursor waits before it): …"
+	lied := healthy()
+	lied.ProofFailures, lied.LastProofFailure = 3, "2026-04-16T12:00:00Z: unproven liteserver answer: block data: incorrect block"
+	lied.Alert = "a liteserver answer failed verification 5s ago and was not used: …"
+	down := ton.Status{Network: "mainnet", Error: "dial: all liteservers refused"}
+	lag := healthy()
+	lag.LagSeconds = 600
+
+	cases := []struct {
+		kind       string
+		set, unset func(t *testing.T, k *alertKnobs)
+	}{
+		{shop.AlertListenerDown, func(t *testing.T, k *alertKnobs) { k.chain.set(down) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
+		{shop.AlertListenerLag, func(t *testing.T, k *alertKnobs) { k.chain.set(lag) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
+		{shop.AlertHistoryGap, func(t *testing.T, k *alertKnobs) { k.chain.set(gapped) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
+		{shop.AlertProofFailure, func(t *testing.T, k *alertKnobs) { k.chain.set(lied) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
+		{shop.AlertProviderDown,
+			func(t *testing.T, k *alertKnobs) {
+				k.prov.setDown(fmt.Errorf("%w: fragment: session refused: \"Access denied\"", fulfil.ErrUnavailable))
+			},
+			func(t *testing.T, k *alertKnobs) { k.prov.setDown(nil) }},
+		{shop.AlertWalletLow, func(t *testing.T, k *alertKnobs) { k.wallet.set(tonN) }, func(t *testing.T, k *alertKnobs) { k.wallet.set(1000 * tonN) }},
+		{shop.AlertWalletShort,
+			func(t *testing.T, k *alertKnobs) {
+				p, _ := k.env.Partner(t)
+				if _, err := k.env.Shop.ApplyTransfer(ctx, topup(p, 2000*tonN)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func(t *testing.T, k *alertKnobs) { k.wallet.set(3000 * tonN) }},
+		{shop.AlertHeldFunds,
+			func(t *testing.T, k *alertKnobs) {
+				k.prov.setHold(&fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: tonN / 10, NeedNano: tonN, Detail: "wallet short"})
+				p, _ := k.env.Partner(t)
+				paidOrder(t, k.env, p, "pandus")
+				if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func(t *testing.T, k *alertKnobs) {
+				k.prov.setHold(nil)
+				k.env.Clock.Advance(shop.HeldRetryEvery)
+				if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{shop.AlertHeldChain,
+			func(t *testing.T, k *alertKnobs) {
+				k.prov.setHold(&fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: k.env.Clock.Now().Add(-time.Hour), Detail: "view behind"})
+				p, _ := k.env.Partner(t)
+				paidOrder(t, k.env, p, "pandus")
+				for range 12 { // held again every 30 s while the condition lasts
+					if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
+						t.Fatal(err)
+					}
+					k.check(t)
+					k.env.Clock.Advance(shop.HeldRetryEvery)
+				}
+			},
+			func(t *testing.T, k *alertKnobs) {
+				k.prov.setHold(nil)
+				if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{shop.AlertRefundSpike,
+			func(t *testing.T, k *alertKnobs) {
+				p, _ := k.env.Partner(t)
+				paidOrder(t, k.env, p, "pandus_fail")
+				paidOrder(t, k.env, p, "durov_fail")
+				if n, err := k.env.Shop.DeliverDue(ctx); err != nil || n != 2 {
+					t.Fatalf("DeliverDue: %d, %v", n, err)
+				}
+			},
+			func(t *testing.T, k *alertKnobs) { k.env.Clock.Advance(10 * time.Minute) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind, func(t *testing.T) {
+			k := newAlertEnv(t, alertConfig(), "")
+			k.passes(t, 2*time.Minute) // healthy: nothing to say
+			if got := k.rec.keys(); len(got) != 0 {
+				t.Fatalf("healthy service alerted: %v", got)
+			}
+			tc.set(t, k)
+			k.passes(t, 4*time.Minute)
+			for _, op := range []int64{opAnna, opBudi} {
+				if n := k.rec.count(op, tc.kind, false); n != 1 {
+					t.Fatalf("operator %d got %d alerts for %s, want 1; sent: %v", op, n, tc.kind, k.rec.keys())
+				}
+			}
+			if active, err := k.env.Shop.ActiveAlerts(ctx); err != nil || len(active) != 1 || active[0].Key != tc.kind {
+				t.Fatalf("active alerts %+v, %v", active, err)
+			}
+			if got := k.rec.keys(); len(got) != 2 {
+				t.Fatalf("other alerts sent too: %v", got)
+			}
+			tc.unset(t, k)
+			k.passes(t, 10*time.Minute)
+			for _, op := range []int64{opAnna, opBudi} {
+				if n := k.rec.count(op, tc.kind, true); n != 1 {
+					t.Fatalf("operator %d got %d recoveries for %s, want 1; sent: %v", op, n, tc.kind, k.rec.keys())
+				}
+			}
+			if got := k.rec.keys(); len(got) != 4 {
+				t.Fatalf("sent %v, want one alert and one recovery each", got)
+			}
+			if active, _ := k.env.Shop.ActiveAlerts(ctx); len(active) != 0 {
+				t.Fatalf("still active: %+v", active)
+			}
+			k.env.Check(t)
+		})
+	}
+}
+
+// A blip shorter than the kind's delay says nothing; a condition that goes
+// and comes back within the clear delay is one alert, not two.
+func TestAlertNoBlipsNoFlapping(t *testing.T) {
+	k := newAlertEnv(t, alertConfig(), "")
+	lag := healthy()
+	lag.LagSeconds = 300
+	k.chain.set(lag)
+	k.passes(t, time.Minute) // less than the 2 min a lag must last
+	k.chain.set(healthy())
+	k.passes(t, 5*time.Minute)
+	if got := k.rec.keys(); len(got) != 0 {
+		t.Fatalf("a 1-minute lag alerted: %v", got)
+	}
+	k.chain.set(lag)
+	k.passes(t, 3*time.Minute)
+	for range 3 { // gone for 30 s at a time, back again: still the same alert
+		k.chain.set(healthy())
+		k.check(t)
+		k.env.Clock.Advance(30 * time.Second)
+		k.check(t)
+		k.chain.set(lag)
+		k.passes(t, time.Minute)
+	}
+	if n := k.rec.count(opAnna, shop.AlertListenerLag, false); n != 1 || k.rec.count(opAnna, shop.AlertListenerLag, true) != 0 {
+		t.Fatalf("flapping lag: %v", k.rec.keys())
+	}
+}
+
+// Per-item alerts: one per unmatched deposit (above the spam floor) and per
+// parked transfer, cleared when an operator resolves it; a partner's
+// webhook disabled by the shop, cleared when the partner re-enables it.
+func TestAlertPerItem(t *testing.T) {
+	k := newAlertEnv(t, alertConfig(), "")
+	env := k.env
+	svc := env.Shop.ServiceAddress()
+	// Unmatched: one real, one dust (below telegram.alerts.unmatched_min_ton).
+	if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: svc, AmountNano: 2 * tonN, Comment: "STARS-zzzzzz", Incoming: true, From: "EQsender"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: svc, AmountNano: 1000, Comment: "free money at scam.example", Incoming: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Parked.
+	_, poison := poisoned(t, env, tonN)
+	outs, err := env.Shop.ApplyBatch(ctx, ton.Batch{Transfers: []ton.Transfer{poison}, Cursor: "9"})
+	if err != nil || outs[0].Kind != store.SeenParked {
+		t.Fatalf("poison: %+v %v", outs, err)
+	}
+	// Webhook disabled after 3 days of failures.
+	p, err := env.Shop.TelegramPartner(ctx, shop.TelegramUser{ID: 77, ChatID: 77, Name: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new("https://hooks.example/h")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Shop.TestWebhook(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	h := &failingHook{env: env}
+	if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h); err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(shop.WebhookDisableAfter + time.Minute)
+	if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := env.Shop.GetWebhook(ctx, p.ID); err != nil || w.DisabledAt == nil {
+		t.Fatalf("webhook not disabled: %+v %v", w, err)
+	}
+	k.passes(t, time.Minute)
+	us, _ := env.Shop.UnmatchedDeposits(ctx, 0, 10)
+	unmatchedKey, parkedKey, hookKey := fmt.Sprintf("unmatched:%d", us[0].ID), fmt.Sprintf("parked:%d", outs[0].ParkedID),
+		fmt.Sprintf("webhook_disabled:%d", p.ID)
+	for _, key := range []string{unmatchedKey, parkedKey, hookKey} {
+		for _, op := range []int64{opAnna, opBudi} {
+			if n := k.rec.count(op, key, false); n != 1 {
+				t.Fatalf("operator %d: %d alerts for %s; sent %v", op, n, key, k.rec.keys())
+			}
+		}
+	}
+	if got := len(k.rec.keys()); got != 6 {
+		t.Fatalf("sent %v: the dust deposit must not alert", k.rec.keys())
+	}
+	if k.rec.messages(opAnna) != 1 {
+		t.Fatalf("three alerts of one pass came as %d messages, want 1", k.rec.messages(opAnna))
+	}
+	// Resolve each: one recovery each.
+	who := shop.Actor{Name: "anna"}
+	if _, err := env.Shop.AssignUnmatched(ctx, us[0].ID, shop.AssignTarget{PartnerID: p.ID, By: who}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := env.Partner(t)
+	if _, err := env.Shop.AssignParked(ctx, outs[0].ParkedID, shop.AssignTarget{PartnerID: fresh.ID, By: who}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{}); err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Minute)
+	k.passes(t, time.Minute)
+	for _, key := range []string{unmatchedKey, parkedKey, hookKey} {
+		if n := k.rec.count(opBudi, key, true); n != 1 {
+			t.Fatalf("%d recoveries for %s; sent %v", n, key, k.rec.keys())
+		}
+	}
+	if got := len(k.rec.keys()); got != 12 {
+		t.Fatalf("sent %v", k.rec.keys())
+	}
+	env.Check(t)
+}
+
+// The alert state is in the store: after a restart a condition that
+// persists is not announced again, a notice not sent yet is sent, and the
+// recovery still comes once.
+func TestAlertsSurviveRestart(t *testing.T) {
+	path := t.TempDir() + "/om.db"
+	cfg := alertConfig()
+	k := newAlertEnv(t, cfg, path)
+	k.prov.setDown(fmt.Errorf("%w: fragment: session refused", fulfil.ErrUnavailable))
+	k.rec.setFail(opBudi, errors.New("telegram: 502 Bad Gateway"))
+	k.passes(t, time.Minute)
+	if k.rec.count(opAnna, shop.AlertProviderDown, false) != 1 || k.rec.count(opBudi, shop.AlertProviderDown, false) != 0 {
+		t.Fatalf("sent %v", k.rec.keys())
+	}
+	now := k.env.Clock.Now()
+	k.env.Store.Close()
+
+	// The same store, a new process.
+	st, err := store.OpenBolt(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := shoptest.NewClock(now.Add(time.Minute))
+	rec := &recSender{}
+	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: k.env.Keys, Chain: k.chain, Provider: k.prov,
+		Rates: pricing.NewFixed("3.6", now), Now: clock.Now, Wallet: k.wallet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RegisterAlertSender(rec)
+	for range 4 {
+		if err := s.CheckAlerts(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(30 * time.Second)
+	}
+	if rec.count(opAnna, shop.AlertProviderDown, false) != 0 || rec.count(opBudi, shop.AlertProviderDown, false) != 1 {
+		t.Fatalf("after the restart: %v (anna had it already; budi's was still queued)", rec.keys())
+	}
+	k.prov.setDown(nil)
+	for range 4 {
+		if err := s.CheckAlerts(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(30 * time.Second)
+	}
+	if rec.count(opAnna, shop.AlertProviderDown, true) != 1 || rec.count(opBudi, shop.AlertProviderDown, true) != 1 {
+		t.Fatalf("recoveries: %v", rec.keys())
+	}
+}
+
+// Per operator: a burst of messages, then one a minute, the notices waiting
+// meanwhile together in one message; an alert that clears before its notice
+// went out is never sent; an unreachable operator does not hold up others.
+func TestAlertRateLimitDigestAndCollapse(t *testing.T) {
+	k := newAlertEnv(t, alertConfig(), "")
+	env := k.env
+	svc := env.Shop.ServiceAddress()
+	deposit := func() {
+		if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: svc, AmountNano: tonN, Comment: "oops", Incoming: true}); err != nil {
+			t.Fatal(err)
+		}
+		k.check(t)
+	}
+	k.rec.setFail(opBudi, fmt.Errorf("telegram: %w", shop.ErrOperatorUnreachable))
+	for range 8 { // the clock stands still: the limit holds after the burst
+		deposit()
+	}
+	if got := k.rec.messages(opAnna); got != 5 {
+		t.Fatalf("%d messages in a burst, want 5", got)
+	}
+	env.Clock.Advance(time.Minute)
+	k.check(t)
+	if got := k.rec.messages(opAnna); got != 6 {
+		t.Fatalf("%d messages after a minute, want 6", got)
+	}
+	k.rec.mu.Lock()
+	last := k.rec.sent[len(k.rec.sent)-1]
+	k.rec.mu.Unlock()
+	if len(last.notices) != 3 {
+		t.Fatalf("the digest carried %d notices, want the 3 that waited", len(last.notices))
+	}
+	if k.rec.messages(opBudi) != 0 {
+		t.Fatal("the unreachable operator got messages")
+	}
+	// Collapse: raised and cleared while the limit holds — neither is sent.
+	k.rec.reset()
+	for range 5 {
+		deposit()
+	}
+	us, _ := env.Shop.UnmatchedDeposits(ctx, 0, 100)
+	lastID := us[len(us)-1].ID
+	p, _ := env.Partner(t)
+	if _, err := env.Shop.AssignUnmatched(ctx, lastID, shop.AssignTarget{PartnerID: p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	k.check(t)
+	env.Clock.Advance(10 * time.Minute)
+	k.passes(t, 5*time.Minute)
+	key := fmt.Sprintf("unmatched:%d", lastID)
+	if k.rec.count(opAnna, key, false)+k.rec.count(opAnna, key, true) != 0 {
+		t.Fatalf("a deposit assigned before its alert went out was announced: %v", k.rec.keys())
+	}
+	if n := len(k.rec.keys()); n != 4 {
+		t.Fatalf("sent %v, want the other 4 deposits", k.rec.keys())
+	}
+}
+
+// The Fragment session an operator sets: parsed, sealed in the store (no
+// cookie or hash in the clear), audited by cookie name, used at once,
+// checked by the provider; a config changed later wins; clear goes back.
+func TestFragmentSession(t *testing.T) {
+	cfg := alertConfig()
+	cfg.Fulfillment.Provider = "fragment"
+	cfg.Fulfillment.Fragment.Cookies, cfg.Fulfillment.Fragment.Hash = "stel_ssid=old", "0123abcd"
+	path := t.TempDir() + "/om.db"
+	k := newAlertEnv(t, cfg, path)
+	s := k.env.Shop
+	const secretToken, secretHash = "tok3n-s3cr3t-VALUE", "deadbeefcafe1234"
+	pasted := "Cookie: stel_ssid=ssid-s3cr3t; stel_dt=-180;\nstel_token=" + secretToken + "; stel_ton_token=tt-s3cr3t\nhash=" + secretHash
+	k.prov.probeOK = true
+	res, err := s.SetFragmentSession(ctx, pasted, shop.Actor{Name: "@anna (telegram 501)", Remote: "telegram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Checked || res.CheckErr != "" || res.Info.Source != "operator" || !res.Info.HashSet ||
+		strings.Join(res.Info.CookieNames, ",") != "stel_ssid,stel_dt,stel_token,stel_ton_token" {
+		t.Fatalf("result %+v", res)
+	}
+	cookies, hash := s.FragmentSession()
+	if want := "stel_ssid=ssid-s3cr3t; stel_dt=-180; stel_token=" + secretToken + "; stel_ton_token=tt-s3cr3t"; cookies != want || hash != secretHash {
+		t.Fatalf("session %q %q", cookies, hash)
+	}
+	if len(k.prov.probed) != 1 || k.prov.probed[0] != cookies {
+		t.Fatalf("the provider's check saw %q", k.prov.probed)
+	}
+	var raw []byte
+	_ = k.env.Store.View(ctx, func(tx store.Tx) error { raw, _ = tx.GetMeta("fragment_session"); return nil })
+	if len(raw) == 0 || strings.Contains(string(raw), secretToken) || strings.Contains(string(raw), secretHash) || strings.Contains(string(raw), "stel_") {
+		t.Fatalf("stored session is not sealed: %q", raw)
+	}
+	audit, _ := s.AuditLog(ctx, 0, 10)
+	if len(audit) != 1 || audit[0].Action != shop.AuditFragmentSession || audit[0].Actor != "@anna (telegram 501)" ||
+		strings.Contains(audit[0].Detail, secretToken) || !strings.Contains(audit[0].Detail, "stel_token") {
+		t.Fatalf("audit %+v", audit)
+	}
+
+	// Another process over the same store and config: loads it.
+	again, err := shop.New(shop.Deps{Config: cfg, Store: k.env.Store, Keys: k.env.Keys, Provider: k.prov,
+		Rates: pricing.NewFixed("3.6", time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := again.FragmentSession(); c != "" {
+		t.Fatal("a session before loading")
+	}
+	if err := again.LoadFragmentSession(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, h := again.FragmentSession(); c != cookies || h != secretHash {
+		t.Fatalf("loaded %q %q", c, h)
+	}
+	// The config changed since (new FRAGMENT_COOKIES): the config wins.
+	cfg2 := *cfg
+	cfg2.Fulfillment.Fragment.Cookies = "stel_ssid=newer-from-config"
+	edited, err := shop.New(shop.Deps{Config: &cfg2, Store: k.env.Store, Keys: k.env.Keys, Provider: k.prov,
+		Rates: pricing.NewFixed("3.6", time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := edited.LoadFragmentSession(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := edited.FragmentSession(); c != "" || edited.FragmentSessionInfo().Source != "config" {
+		t.Fatalf("the older stored session won over a newer config: %q", c)
+	}
+
+	// Malformed input is refused without quoting it.
+	for _, bad := range []string{"", "hash=abcdef12", "stel_ssid=a b<c>=d", "just some words"} {
+		_, err := s.SetFragmentSession(ctx, bad, shop.Actor{})
+		if shop.ErrorCode(err) != shop.CodeValidation {
+			t.Fatalf("%q: %v", bad, err)
+		}
+		if bad != "" && strings.Contains(err.Error(), bad) {
+			t.Fatalf("error quotes the input: %v", err)
+		}
+	}
+	if err := s.ClearFragmentSession(ctx, shop.Actor{Name: "anna"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.FragmentSession(); c != "" {
+		t.Fatal("cleared session still in use")
+	}
+	if err := s.ClearFragmentSession(ctx, shop.Actor{}); shop.ErrorCode(err) != shop.CodeNotFound {
+		t.Fatalf("second clear: %v", err)
+	}
+
+	// Not the Fragment provider: refused.
+	plain := newAlertEnv(t, alertConfig(), "")
+	if _, err := plain.env.Shop.SetFragmentSession(ctx, "stel_ssid=x", shop.Actor{}); shop.ErrorCode(err) != shop.CodeValidation {
+		t.Fatalf("sandbox provider: %v", err)
+	}
+}
+
+// Operators find partners by id, Telegram id or @username, and revoke a
+// key exactly once (a stale prefix revokes nothing), audited.
+func TestOperatorPartnerLookupAndRevoke(t *testing.T) {
+	k := newAlertEnv(t, alertConfig(), "")
+	s := k.env.Shop
+	p, err := s.TelegramPartner(ctx, shop.TelegramUser{ID: 4242, ChatID: 4242, Name: "Acme Ltd", Username: "AcmeBot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := s.IssueKey(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{fmt.Sprint(p.ID), "4242", "@acmebot", "AcmeBot"} {
+		got, err := s.FindPartner(ctx, q)
+		if err != nil || got.ID != p.ID || got.KeyStatus != shop.KeyActive || got.Key.Prefix != key.Info.Prefix || got.TelegramUsername != "AcmeBot" {
+			t.Fatalf("%q: %+v %v", q, got, err)
+		}
+	}
+	if _, err := s.FindPartner(ctx, "@nobody"); shop.ErrorCode(err) != shop.CodeNotFound {
+		t.Fatalf("unknown: %v", err)
+	}
+	if _, err := s.OperatorRevokeKey(ctx, p.ID, "osk_stale123", shop.Actor{Name: "anna"}); shop.ErrorCode(err) != shop.CodeNotFound {
+		t.Fatalf("stale prefix: %v", err)
+	}
+	if !authenticates(t, s, key.Key) {
+		t.Fatal("a stale prefix revoked the live key")
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	oks := 0
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.OperatorRevokeKey(ctx, p.ID, key.Info.Prefix, shop.Actor{Name: "anna"}); err == nil {
+				mu.Lock()
+				oks++
+				mu.Unlock()
+			} else if shop.ErrorCode(err) != shop.CodeNotFound {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if oks != 1 || authenticates(t, s, key.Key) {
+		t.Fatalf("%d revocations succeeded; key still works: %v", oks, authenticates(t, s, key.Key))
+	}
+	audit, _ := s.AuditLog(ctx, 0, 10)
+	if len(audit) != 1 || audit[0].Action != shop.AuditRevokeKey || audit[0].PartnerID != p.ID || audit[0].Actor != "anna" {
+		t.Fatalf("audit %+v", audit)
+	}
+}
+
+func authenticates(t *testing.T, s *shop.Shop, key string) bool {
+	t.Helper()
+	_, err := s.Authenticate(ctx, key)
+	if err != nil && shop.ErrorCode(err) != shop.CodeUnauthorized {
+		t.Fatal(err)
+	}
+	return err == nil
+}
