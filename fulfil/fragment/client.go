@@ -66,6 +66,7 @@ func (p *Provider) call(ctx context.Context, page, method string, form url.Value
 }
 
 func (p *Provider) callOnce(ctx context.Context, page, method string, form url.Values) (*response, error) {
+	cookies := p.session()
 	hash, err := p.currentHash(ctx, page)
 	if err != nil {
 		return nil, err
@@ -86,8 +87,8 @@ func (p *Provider) callOnce(ctx context.Context, page, method string, form url.V
 	req.Header.Set("Referer", p.base+page)
 	req.Header.Set("X-Requested-With", "XMLHttpRequest")
 	req.Header.Set("User-Agent", p.userAgent)
-	if p.cookies != "" {
-		req.Header.Set("Cookie", p.cookies)
+	if cookies != "" {
+		req.Header.Set("Cookie", cookies)
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
@@ -161,8 +162,8 @@ func (p *Provider) scrapeHash(ctx context.Context, page string) error {
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 	req.Header.Set("User-Agent", p.userAgent)
 	req.Header.Set("Referer", p.base+"/")
-	if p.cookies != "" {
-		req.Header.Set("Cookie", p.cookies)
+	if cookies := p.session(); cookies != "" {
+		req.Header.Set("Cookie", cookies)
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {
@@ -207,6 +208,32 @@ func (p *Provider) markAvailable() {
 		p.log.Info("fragment: provider available again", "was_down_since", p.downSince)
 	}
 	p.downReason = ""
+}
+
+// session returns the cookies to send: Options.Session's when it has
+// some, else the configured ones. When the session changes, the api hash
+// becomes the new session's (or, without one, is read again from the page).
+func (p *Provider) session() string {
+	cookies, hash := p.cookies, p.opt.Hash
+	if p.opt.Session != nil {
+		if c, h := p.opt.Session(); normalizeCookies(c) != "" {
+			cookies, hash = normalizeCookies(c), h
+		}
+	}
+	hash = strings.ToLower(strings.TrimSpace(hash))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if key := cookies + "\x00" + hash; key != p.inUse {
+		if p.inUse != "" {
+			p.log.Info("fragment: session replaced; using the new cookies from the next request on")
+		}
+		p.inUse = key
+		p.hash = ""
+		if isHex(hash) {
+			p.hash = hash
+		}
+	}
+	return cookies
 }
 
 // normalizeCookies accepts "k=v; k=v", one per line, or a full "Cookie:" header.

@@ -54,7 +54,11 @@ type Options struct {
 	Hash string
 	// Cookies are the stel_ssid, stel_dt, stel_token, stel_ton_token cookies
 	// of a logged-in session, "k=v; k=v" (FRAGMENT_COOKIES). Never logged.
-	Cookies    string
+	Cookies string
+	// Session, when set, is asked before every request for a session that
+	// replaces Cookies and Hash at runtime (an operator's /fragment, kept by
+	// the shop); while it returns empty cookies, Cookies and Hash are used.
+	Session    func() (cookies, hash string)
 	HTTPClient *http.Client // default: 20 s timeout
 	Wallet     Payer        // the service wallet (required)
 	Log        *slog.Logger
@@ -106,6 +110,7 @@ type Provider struct {
 
 	mu         sync.Mutex
 	hash       string
+	inUse      string // the cookies (and hash) of the session in use, to see Options.Session change
 	downReason string
 	downSince  time.Time
 	cache      map[string]cachedRecipient
