@@ -91,3 +91,33 @@ func (c *chainClient) SendExternalMessage(ctx context.Context, msg *tlb.External
 	}
 	return api.SendExternalMessage(ctx, msg)
 }
+
+// walletBalance reads the service wallet's balance (shop.Deps.Wallet: the
+// operators' alerts and /status), from the proven account state.
+type walletBalance struct {
+	c    *chainClient
+	addr *address.Address
+}
+
+func (w walletBalance) Balance(ctx context.Context) (int64, error) {
+	api, err := w.c.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	head, err := api.CurrentMasterchainInfo(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("service wallet balance: masterchain info: %w", err)
+	}
+	acc, err := api.GetAccount(ctx, head, w.addr)
+	if err != nil {
+		return 0, fmt.Errorf("service wallet balance: %w", err)
+	}
+	if acc == nil || !acc.IsActive || acc.State == nil {
+		return 0, nil // never received anything: not deployed
+	}
+	n := acc.State.Balance.Nano()
+	if !n.IsInt64() {
+		return 0, fmt.Errorf("service wallet balance %s nanotons does not fit", n)
+	}
+	return n.Int64(), nil
+}

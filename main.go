@@ -264,6 +264,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		}
 		listener = ton.NewListener(opts)
 		deps.Chain = listener
+		deps.Wallet = walletBalance{c: chain, addr: keys.Wallet().WalletAddress()}
 		if cfg.Fulfillment.Provider == "fragment" {
 			payer, err := fragment.NewWalletPayer(keys.Wallet(), chain, fragment.WalletPayerOptions{
 				Testnet: cfg.TON.Network == ton.NetworkTestnet, Log: log})
@@ -271,7 +272,16 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 				return nil, fmt.Errorf("fragment payer: %w", err)
 			}
 			f := cfg.Fulfillment.Fragment
-			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Wallet: payer, Log: log})
+			// An operator's /fragment replaces the session at runtime: the
+			// provider asks the shop (built below, before any request) each time.
+			session := func() (string, string) {
+				if a.shop == nil {
+					return "", ""
+				}
+				return a.shop.FragmentSession()
+			}
+			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Session: session,
+				Wallet: payer, Log: log})
 			if err != nil {
 				return nil, exitError{2, fmt.Errorf("fulfillment.fragment: %w", err)}
 			}
@@ -302,6 +312,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
+	if err := a.shop.LoadFragmentSession(ctx); err != nil {
+		log.Warn("the Fragment session an operator set cannot be used; using the configured one", "err", err)
+	}
 	if a.metrics != nil {
 		a.metrics.WatchParked(a.shop.ParkedCount)
 		a.metrics.WatchHolds(a.shop.HeldDeliveries)
@@ -313,6 +326,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 			return nil, err
 		}
 		listener.Watch(addrs...)
+	}
+	if n := len(cfg.Telegram.Operators); n > 0 && cfg.Telegram.Token == "" {
+		log.Warn("telegram.operators is set but the bot is off (no telegram.token): operators get no alerts", "operators", n)
 	}
 	if cfg.Telegram.Token != "" {
 		a.bot, err = bot.New(bot.Options{Token: cfg.Telegram.Token, APIURL: cfg.Telegram.APIURL, Shop: a.shop, Log: log})

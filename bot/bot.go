@@ -156,6 +156,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		return errors.New("bot: Run called twice")
 	}
 	b.shop.RegisterNotifier(channelTelegram, b)
+	b.shop.RegisterAlertSender(b)
 	b.shop.RegisterHealth(HealthComponent, b.link.report)
 	for attempt := 0; ; attempt++ {
 		err := b.hello(ctx)
@@ -198,6 +199,7 @@ func (b *Bot) hello(ctx context.Context) error {
 			b.log.Debug("setMyCommands failed", "lang", l, "err", b.scrub(err))
 		}
 	}
+	b.publishOperatorMenus(ctx)
 	return nil
 }
 

@@ -68,7 +68,7 @@ func (b *Bot) partnerOf(ctx context.Context, from *models.User, chatID int64) (*
 		lang = langOf(from.LanguageCode)
 	}
 	return b.shop.TelegramPartner(ctx, shop.TelegramUser{ID: from.ID, ChatID: chatID,
-		Name: displayName(from), Language: lang})
+		Name: displayName(from), Username: from.Username, Language: lang})
 }
 
 func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
@@ -80,6 +80,9 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 	if !isPrivate(m.Chat, m.From) {
 		// Groups and channels: say where the bot works, do nothing else.
 		if isCmd {
+			if cmd == "fragment" && len(args) > 0 && b.shop.IsOperator(m.From.ID) {
+				b.deleteMessage(ctx, m.Chat.ID, m.ID) // a session pasted in a group: at least try
+			}
 			b.send(ctx, m.Chat.ID, b.texts.text(lang, "private_only"), nil)
 		}
 		return
@@ -95,6 +98,9 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 		return
 	}
 	b.flows.clear(c.id) // any command ends a guided order
+	if b.shop.IsOperator(m.From.ID) && b.operatorCommand(ctx, c, m, cmd, args) {
+		return
+	}
 	switch cmd {
 	case "start":
 		b.send(ctx, c.id, b.texts.text(lang, "start"), nil)
@@ -119,6 +125,12 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 // else a short help.
 func (b *Bot) onText(ctx context.Context, c *chat, text string) {
 	if f, ok := b.flows.get(c.id); ok && strings.TrimSpace(text) != "" {
+		if f.op != nil {
+			if b.shop.IsOperator(c.id) {
+				b.operatorReply(ctx, c, *f.op, text)
+			}
+			return
+		}
 		b.guidedUsername(ctx, c, f, text)
 		return
 	}
@@ -156,6 +168,8 @@ func (b *Bot) onCallback(ctx context.Context, cq *models.CallbackQuery) {
 	c := &chat{id: m.Chat.ID, lang: lang, partner: p}
 	data := cq.Data
 	switch {
+	case strings.HasPrefix(data, cbOp) && b.shop.IsOperator(cq.From.ID):
+		b.onOperatorCallback(ctx, c, cq, m)
 	case strings.HasPrefix(data, cbAPIRotate):
 		b.answer(ctx, cq, "")
 		b.rotateButton(ctx, c, m.ID, strings.TrimPrefix(data, cbAPIRotate))

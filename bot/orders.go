@@ -319,10 +319,12 @@ func (b *Bot) cmdBalance(ctx context.Context, c *chat) {
 	b.sendPNG(ctx, c.id, png, "topup.png", b.texts.text(c.lang, "topup_caption", bal.TopupAddress))
 }
 
-// flow is a guided order waiting for the username.
+// flow is a guided order waiting for the username, or an operator's
+// assignment waiting for the order or partner (op set).
 type flow struct {
 	kind   string
 	amount int64
+	op     *opAsk
 	at     time.Time
 }
 

@@ -68,9 +68,9 @@ func (c catalogue) has(key string) bool {
 	return ok
 }
 
-// newCatalogue returns the bot's texts. Keys that match shop.Error.Key
+// baseTexts are the texts every user may see. Keys that match shop.Error.Key
 // translate business errors (their Args in the shop's message order).
-func newCatalogue() catalogue {
+func baseTexts() catalogue {
 	return catalogue{
 		langEN: {
 			"start": "👋 <b>The Open Money</b> sells Telegram Stars and Telegram Premium for TON.\n\n" +

@@ -732,17 +732,7 @@ func (s *Shop) sendAlerts(ctx context.Context) error {
 		if !lim.AllowN(now, 1) {
 			continue
 		}
-		op := Operator{ID: id}
-		if err := s.st.View(ctx, func(tx store.Tx) error {
-			p, err := tx.PartnerByTelegram(id)
-			if err == nil {
-				op.Language = p.Language
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		err := box.SendAlerts(ctx, op, ns)
+		err := box.SendAlerts(ctx, Operator{ID: id, Language: s.TelegramLanguage(ctx, id)}, ns)
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrOperatorUnreachable):

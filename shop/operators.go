@@ -327,3 +327,16 @@ func countOutbox(tx store.Tx, channel string) (int, error) {
 	}
 	return min(n, maxCount), nil
 }
+
+// TelegramLanguage is the language the bot last saw a Telegram user use
+// ("" when they never wrote to it); it creates nothing.
+func (s *Shop) TelegramLanguage(ctx context.Context, userID int64) string {
+	lang := ""
+	_ = s.st.View(ctx, func(tx store.Tx) error {
+		if p, err := tx.PartnerByTelegram(userID); err == nil {
+			lang = p.Language
+		}
+		return nil
+	})
+	return lang
+}
