@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,7 @@ type fakeTG struct {
 	calls      []call
 	failures   map[string][]failure
 	down       bool
+	raw        []string      // every request the bot made: method, query and body
 	changed    chan struct{} // closed on every change
 }
 
@@ -58,9 +60,10 @@ type failure struct {
 
 // tgUser is a Telegram user of the tests.
 type tgUser struct {
-	ID   int64
-	Name string
-	Lang string
+	ID       int64
+	Name     string
+	Lang     string
+	Username string
 }
 
 const fakeToken = "123456:TEST-token-never-logged"
@@ -104,8 +107,11 @@ func (f *fakeTG) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 404, map[string]any{"ok": false, "error_code": 404, "description": "Not Found"})
 		return
 	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	f.mu.Lock()
 	down := f.down
+	f.raw = append(f.raw, method+" "+r.URL.RawQuery+" "+string(body))
 	f.mu.Unlock()
 	if down {
 		http.Error(w, "bad gateway", http.StatusBadGateway)
@@ -198,6 +204,8 @@ func (f *fakeTG) record(w http.ResponseWriter, r *http.Request, method string) {
 	case "editMessageText", "editMessageReplyMarkup":
 		c.MsgID, _ = strconv.Atoi(r.FormValue("message_id"))
 		result = f.message(c)
+	case "deleteMessage":
+		c.MsgID, _ = strconv.Atoi(r.FormValue("message_id"))
 	}
 	f.calls = append(f.calls, c)
 	writeJSON(w, 200, map[string]any{"ok": true, "result": result})
@@ -232,20 +240,38 @@ func (u tgUser) obj() map[string]any {
 	if u.Lang != "" {
 		m["language_code"] = u.Lang
 	}
+	if u.Username != "" {
+		m["username"] = u.Username
+	}
 	return m
 }
 
-// say: u sends text in the private chat with the bot.
-func (f *fakeTG) say(u tgUser, text string) { f.sayIn(u, u.ID, text) }
+// say: u sends text in the private chat with the bot; it returns the
+// message's id.
+func (f *fakeTG) say(u tgUser, text string) int { return f.sayIn(u, u.ID, text) }
 
 // sayIn: u sends text in chat (negative id = a group).
-func (f *fakeTG) sayIn(u tgUser, chatID int64, text string) {
+func (f *fakeTG) sayIn(u tgUser, chatID int64, text string) int {
 	f.mu.Lock()
 	f.nextMsg++
 	id := f.nextMsg
 	f.mu.Unlock()
 	f.push(map[string]any{"message": map[string]any{"message_id": id, "date": time.Now().Unix(),
 		"chat": chatObj(chatID), "from": u.obj(), "text": text}})
+	return id
+}
+
+// sentAnywhere reports whether any request the bot made carried sub
+// (in its method, query or body).
+func (f *fakeTG) sentAnywhere(sub string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.raw {
+		if strings.Contains(r, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // press: u presses the button with data under the bot's message msg.
@@ -373,9 +399,12 @@ type harness struct {
 	logs *shoptest.LogBuffer
 }
 
-func newHarness(t *testing.T, opt shoptest.Options) *harness {
+func newHarness(t *testing.T, opt shoptest.Options, prepare ...func(*shoptest.Env)) *harness {
 	t.Helper()
 	env := shoptest.New(t, opt)
+	for _, fn := range prepare {
+		fn(env)
+	}
 	env.Run(t)
 	h := &harness{env: env, tg: newFakeTG(t), logs: &shoptest.LogBuffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -49,7 +49,7 @@ func operatorTexts() catalogue {
 			"btn_assign":     "✅ Assign",
 			"btn_retry_now":  "🔁 Retry now",
 			"op_ask_order":   "Deposit %s: reply with the <b>order id</b> it was meant for (e.g. <code>1234</code>).",
-			"op_ask_partner": "Deposit %s: reply with the <b>partner</b> to credit: its id or Telegram <code>@username</code>.",
+			"op_ask_partner": "For %s, reply with the <b>partner</b> to credit: its id or Telegram <code>@username</code>.",
 			"op_target_bad":  "That is not an order id. Reply with a number, or send /deposits to start again.",
 			"op_confirm_order": "Assign %s (<b>%s TON</b>) to order #%d of partner #%d (%s)?\n" +
 				"It is credited to that partner's balance as a late payment; the order itself does not change.",
@@ -182,8 +182,8 @@ func operatorTexts() catalogue {
 			"btn_retry":      "🔁 Coba lagi",
 			"btn_assign":     "✅ Tetapkan",
 			"btn_retry_now":  "🔁 Coba sekarang",
-			"op_ask_order":   "Deposit %s: balas dengan <b>id order</b> yang dituju (mis. <code>1234</code>).",
-			"op_ask_partner": "Deposit %s: balas dengan <b>mitra</b> yang dikreditkan: id-nya atau <code>@username</code> Telegram.",
+			"op_ask_order":   "Untuk %s, balas dengan <b>id order</b> yang dituju (mis. <code>1234</code>).",
+			"op_ask_partner": "Untuk %s, balas dengan <b>mitra</b> yang dikreditkan: id-nya atau <code>@username</code> Telegram.",
 			"op_target_bad":  "Itu bukan id order. Balas dengan angka, atau kirim /deposits untuk mulai lagi.",
 			"op_confirm_order": "Tetapkan %s (<b>%s TON</b>) ke order #%d milik mitra #%d (%s)?\n" +
 				"Dana masuk ke saldo mitra itu sebagai pembayaran terlambat; ordernya sendiri tidak berubah.",

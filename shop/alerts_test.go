@@ -22,79 +22,8 @@ import (
 const (
 	opAnna = int64(501)
 	opBudi = int64(502)
-	tonN   = int64(1_000_000_000)
+	tonN   = shoptest.TON
 )
-
-// knobChain is a chain source whose status the test sets.
-type knobChain struct {
-	mu sync.Mutex
-	st ton.Status
-}
-
-func (c *knobChain) Stream(ctx context.Context, _ string, _ func(context.Context, ton.Batch) error) error {
-	<-ctx.Done()
-	return nil
-}
-func (c *knobChain) Status() ton.Status { c.mu.Lock(); defer c.mu.Unlock(); return c.st }
-func (c *knobChain) set(st ton.Status)  { c.mu.Lock(); c.st = st; c.mu.Unlock() }
-func healthy() ton.Status {
-	return ton.Status{Network: "mainnet", Connected: true, LastBlock: 7, LastBlockTime: time.Now(), LagSeconds: 2}
-}
-
-// knobProvider is the sandbox provider with a switchable outage and hold;
-// Probe records the session the shop hands out.
-type knobProvider struct {
-	fulfil.Sandbox
-	mu      sync.Mutex
-	down    error
-	hold    *fulfil.Hold
-	shop    *shop.Shop
-	probed  []string
-	probeOK bool
-}
-
-func (p *knobProvider) Available() error { p.mu.Lock(); defer p.mu.Unlock(); return p.down }
-func (p *knobProvider) setDown(err error) { p.mu.Lock(); p.down = err; p.mu.Unlock() }
-func (p *knobProvider) setHold(h *fulfil.Hold) {
-	p.mu.Lock()
-	p.hold = h
-	p.mu.Unlock()
-}
-
-func (p *knobProvider) Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error) {
-	p.mu.Lock()
-	h := p.hold
-	p.mu.Unlock()
-	if h != nil {
-		return fulfil.Result{}, h
-	}
-	return p.Sandbox.Deliver(ctx, r, save)
-}
-
-func (p *knobProvider) Probe(context.Context) error {
-	cookies, _ := p.shop.FragmentSession()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.probed = append(p.probed, cookies)
-	if p.probeOK {
-		p.down = nil
-		return nil
-	}
-	return errors.New("fragment: session refused: \"Access denied\"")
-}
-
-type knobWallet struct {
-	mu  sync.Mutex
-	bal int64
-	err error
-}
-
-func (w *knobWallet) Balance(context.Context) (int64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.bal, w.err
-}
-func (w *knobWallet) set(n int64) { w.mu.Lock(); w.bal = n; w.mu.Unlock() }
 
 // recSender records what the shop asks the bot to send.
 type recSender struct {
@@ -169,27 +98,18 @@ func (r *recSender) messages(op int64) int {
 func (r *recSender) reset() { r.mu.Lock(); r.sent = nil; r.mu.Unlock() }
 
 type alertKnobs struct {
-	env    *shoptest.Env
-	chain  *knobChain
-	prov   *knobProvider
-	wallet *knobWallet
-	rec    *recSender
+	env *shoptest.Env
+	*shoptest.Knobs
+	rec *recSender
 }
 
-func alertConfig() *config.Config {
-	cfg := config.Default()
-	cfg.Telegram.Operators = []int64{opAnna, opBudi}
-	cfg.Telegram.Alerts.Refunds = 2
-	cfg.Telegram.Alerts.RefundsWindow = 10 * time.Minute
-	return cfg
-}
+func alertConfig() *config.Config { return shoptest.AlertConfig(opAnna, opBudi) }
 
 func newAlertEnv(t *testing.T, cfg *config.Config, path string) *alertKnobs {
 	t.Helper()
-	k := &alertKnobs{chain: &knobChain{st: healthy()}, prov: &knobProvider{}, wallet: &knobWallet{bal: 1000 * tonN}, rec: &recSender{}}
-	k.env = shoptest.New(t, shoptest.Options{Config: cfg, Clock: true, Chain: k.chain, Provider: k.prov, Wallet: k.wallet, Path: path})
-	k.prov.shop = k.env.Shop
-	k.env.Shop.RegisterAlertSender(k.rec)
+	env, knobs := shoptest.NewWithKnobs(t, shoptest.Options{Config: cfg, Clock: true, Path: path})
+	k := &alertKnobs{env: env, Knobs: knobs, rec: &recSender{}}
+	env.Shop.RegisterAlertSender(k.rec)
 	return k
 }
 
@@ -210,122 +130,38 @@ func (k *alertKnobs) passes(t *testing.T, span time.Duration) {
 	k.check(t)
 }
 
-func paidOrder(t *testing.T, env *shoptest.Env, p *shop.Partner, user string) *shop.Order {
-	t.Helper()
-	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: user, Quantity: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	payOrder(t, env, o)
-	return o
-}
-
 // Every service-wide condition raises one alert per operator however long
 // it lasts, and one "recovered" once it has cleared; nothing else is sent.
 func TestAlertEachKindOnceThenRecovered(t *testing.T) {
-	gapped := healthy()
-	gapped.HistoryGap = "account 0:ab…: transactions at and before lt 7 back to 2026-04-16T10:00:00Z"
-	gapped.Alert = "account history gap held (the cursor waits before it): …"
-	lied := healthy()
-	lied.ProofFailures, lied.LastProofFailure = 3, "2026-04-16T12:00:00Z: unproven liteserver answer: block data: incorrect block"
-	lied.Alert = "a liteserver answer failed verification 5s ago and was not used: …"
-	down := ton.Status{Network: "mainnet", Error: "dial: all liteservers refused"}
-	lag := healthy()
-	lag.LagSeconds = 600
-
-	cases := []struct {
-		kind       string
-		set, unset func(t *testing.T, k *alertKnobs)
-	}{
-		{shop.AlertListenerDown, func(t *testing.T, k *alertKnobs) { k.chain.set(down) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
-		{shop.AlertListenerLag, func(t *testing.T, k *alertKnobs) { k.chain.set(lag) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
-		{shop.AlertHistoryGap, func(t *testing.T, k *alertKnobs) { k.chain.set(gapped) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
-		{shop.AlertProofFailure, func(t *testing.T, k *alertKnobs) { k.chain.set(lied) }, func(t *testing.T, k *alertKnobs) { k.chain.set(healthy()) }},
-		{shop.AlertProviderDown,
-			func(t *testing.T, k *alertKnobs) {
-				k.prov.setDown(fmt.Errorf("%w: fragment: session refused: \"Access denied\"", fulfil.ErrUnavailable))
-			},
-			func(t *testing.T, k *alertKnobs) { k.prov.setDown(nil) }},
-		{shop.AlertWalletLow, func(t *testing.T, k *alertKnobs) { k.wallet.set(tonN) }, func(t *testing.T, k *alertKnobs) { k.wallet.set(1000 * tonN) }},
-		{shop.AlertWalletShort,
-			func(t *testing.T, k *alertKnobs) {
-				p, _ := k.env.Partner(t)
-				if _, err := k.env.Shop.ApplyTransfer(ctx, topup(p, 2000*tonN)); err != nil {
-					t.Fatal(err)
-				}
-			},
-			func(t *testing.T, k *alertKnobs) { k.wallet.set(3000 * tonN) }},
-		{shop.AlertHeldFunds,
-			func(t *testing.T, k *alertKnobs) {
-				k.prov.setHold(&fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: tonN / 10, NeedNano: tonN, Detail: "wallet short"})
-				p, _ := k.env.Partner(t)
-				paidOrder(t, k.env, p, "pandus")
-				if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
-					t.Fatal(err)
-				}
-			},
-			func(t *testing.T, k *alertKnobs) {
-				k.prov.setHold(nil)
-				k.env.Clock.Advance(shop.HeldRetryEvery)
-				if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}},
-		{shop.AlertHeldChain,
-			func(t *testing.T, k *alertKnobs) {
-				k.prov.setHold(&fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: k.env.Clock.Now().Add(-time.Hour), Detail: "view behind"})
-				p, _ := k.env.Partner(t)
-				paidOrder(t, k.env, p, "pandus")
-				for range 12 { // held again every 30 s while the condition lasts
-					if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
-						t.Fatal(err)
-					}
-					k.check(t)
-					k.env.Clock.Advance(shop.HeldRetryEvery)
-				}
-			},
-			func(t *testing.T, k *alertKnobs) {
-				k.prov.setHold(nil)
-				if _, err := k.env.Shop.DeliverDue(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}},
-		{shop.AlertRefundSpike,
-			func(t *testing.T, k *alertKnobs) {
-				p, _ := k.env.Partner(t)
-				paidOrder(t, k.env, p, "pandus_fail")
-				paidOrder(t, k.env, p, "durov_fail")
-				if n, err := k.env.Shop.DeliverDue(ctx); err != nil || n != 2 {
-					t.Fatalf("DeliverDue: %d, %v", n, err)
-				}
-			},
-			func(t *testing.T, k *alertKnobs) { k.env.Clock.Advance(10 * time.Minute) }},
+	cases := shoptest.AlertCases()
+	if len(cases) != 10 {
+		t.Fatalf("%d service-wide kinds", len(cases))
 	}
 	for _, tc := range cases {
-		t.Run(tc.kind, func(t *testing.T) {
+		t.Run(tc.Kind, func(t *testing.T) {
 			k := newAlertEnv(t, alertConfig(), "")
 			k.passes(t, 2*time.Minute) // healthy: nothing to say
 			if got := k.rec.keys(); len(got) != 0 {
 				t.Fatalf("healthy service alerted: %v", got)
 			}
-			tc.set(t, k)
+			tc.Set(t, k.env, k.Knobs)
 			k.passes(t, 4*time.Minute)
 			for _, op := range []int64{opAnna, opBudi} {
-				if n := k.rec.count(op, tc.kind, false); n != 1 {
-					t.Fatalf("operator %d got %d alerts for %s, want 1; sent: %v", op, n, tc.kind, k.rec.keys())
+				if n := k.rec.count(op, tc.Kind, false); n != 1 {
+					t.Fatalf("operator %d got %d alerts for %s, want 1; sent: %v", op, n, tc.Kind, k.rec.keys())
 				}
 			}
-			if active, err := k.env.Shop.ActiveAlerts(ctx); err != nil || len(active) != 1 || active[0].Key != tc.kind {
+			if active, err := k.env.Shop.ActiveAlerts(ctx); err != nil || len(active) != 1 || active[0].Key != tc.Kind {
 				t.Fatalf("active alerts %+v, %v", active, err)
 			}
 			if got := k.rec.keys(); len(got) != 2 {
 				t.Fatalf("other alerts sent too: %v", got)
 			}
-			tc.unset(t, k)
+			tc.Unset(t, k.env, k.Knobs)
 			k.passes(t, 10*time.Minute)
 			for _, op := range []int64{opAnna, opBudi} {
-				if n := k.rec.count(op, tc.kind, true); n != 1 {
-					t.Fatalf("operator %d got %d recoveries for %s, want 1; sent: %v", op, n, tc.kind, k.rec.keys())
+				if n := k.rec.count(op, tc.Kind, true); n != 1 {
+					t.Fatalf("operator %d got %d recoveries for %s, want 1; sent: %v", op, n, tc.Kind, k.rec.keys())
 				}
 			}
 			if got := k.rec.keys(); len(got) != 4 {
@@ -343,23 +179,23 @@ func TestAlertEachKindOnceThenRecovered(t *testing.T) {
 // and comes back within the clear delay is one alert, not two.
 func TestAlertNoBlipsNoFlapping(t *testing.T) {
 	k := newAlertEnv(t, alertConfig(), "")
-	lag := healthy()
+	lag := shoptest.Healthy()
 	lag.LagSeconds = 300
-	k.chain.set(lag)
+	k.Chain.Set(lag)
 	k.passes(t, time.Minute) // less than the 2 min a lag must last
-	k.chain.set(healthy())
+	k.Chain.Set(shoptest.Healthy())
 	k.passes(t, 5*time.Minute)
 	if got := k.rec.keys(); len(got) != 0 {
 		t.Fatalf("a 1-minute lag alerted: %v", got)
 	}
-	k.chain.set(lag)
+	k.Chain.Set(lag)
 	k.passes(t, 3*time.Minute)
 	for range 3 { // gone for 30 s at a time, back again: still the same alert
-		k.chain.set(healthy())
+		k.Chain.Set(shoptest.Healthy())
 		k.check(t)
 		k.env.Clock.Advance(30 * time.Second)
 		k.check(t)
-		k.chain.set(lag)
+		k.Chain.Set(lag)
 		k.passes(t, time.Minute)
 	}
 	if n := k.rec.count(opAnna, shop.AlertListenerLag, false); n != 1 || k.rec.count(opAnna, shop.AlertListenerLag, true) != 0 {
@@ -458,7 +294,7 @@ func TestAlertsSurviveRestart(t *testing.T) {
 	path := t.TempDir() + "/om.db"
 	cfg := alertConfig()
 	k := newAlertEnv(t, cfg, path)
-	k.prov.setDown(fmt.Errorf("%w: fragment: session refused", fulfil.ErrUnavailable))
+	k.Provider.SetDown(fmt.Errorf("%w: fragment: session refused", fulfil.ErrUnavailable))
 	k.rec.setFail(opBudi, errors.New("telegram: 502 Bad Gateway"))
 	k.passes(t, time.Minute)
 	if k.rec.count(opAnna, shop.AlertProviderDown, false) != 1 || k.rec.count(opBudi, shop.AlertProviderDown, false) != 0 {
@@ -475,8 +311,8 @@ func TestAlertsSurviveRestart(t *testing.T) {
 	defer st.Close()
 	clock := shoptest.NewClock(now.Add(time.Minute))
 	rec := &recSender{}
-	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: k.env.Keys, Chain: k.chain, Provider: k.prov,
-		Rates: pricing.NewFixed("3.6", now), Now: clock.Now, Wallet: k.wallet})
+	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: k.env.Keys, Chain: k.Chain, Provider: k.Provider,
+		Rates: pricing.NewFixed("3.6", now), Now: clock.Now, Wallet: k.Wallet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +326,7 @@ func TestAlertsSurviveRestart(t *testing.T) {
 	if rec.count(opAnna, shop.AlertProviderDown, false) != 0 || rec.count(opBudi, shop.AlertProviderDown, false) != 1 {
 		t.Fatalf("after the restart: %v (anna had it already; budi's was still queued)", rec.keys())
 	}
-	k.prov.setDown(nil)
+	k.Provider.SetDown(nil)
 	for range 4 {
 		if err := s.CheckAlerts(ctx); err != nil {
 			t.Fatal(err)
@@ -571,7 +407,7 @@ func TestFragmentSession(t *testing.T) {
 	s := k.env.Shop
 	const secretToken, secretHash = "tok3n-s3cr3t-VALUE", "deadbeefcafe1234"
 	pasted := "Cookie: stel_ssid=ssid-s3cr3t; stel_dt=-180;\nstel_token=" + secretToken + "; stel_ton_token=tt-s3cr3t\nhash=" + secretHash
-	k.prov.probeOK = true
+	k.Provider.SetProbeOK(true)
 	res, err := s.SetFragmentSession(ctx, pasted, shop.Actor{Name: "@anna (telegram 501)", Remote: "telegram"})
 	if err != nil {
 		t.Fatal(err)
@@ -584,8 +420,8 @@ func TestFragmentSession(t *testing.T) {
 	if want := "stel_ssid=ssid-s3cr3t; stel_dt=-180; stel_token=" + secretToken + "; stel_ton_token=tt-s3cr3t"; cookies != want || hash != secretHash {
 		t.Fatalf("session %q %q", cookies, hash)
 	}
-	if len(k.prov.probed) != 1 || k.prov.probed[0] != cookies {
-		t.Fatalf("the provider's check saw %q", k.prov.probed)
+	if probed := k.Provider.Probed(); len(probed) != 1 || probed[0] != cookies {
+		t.Fatalf("the provider's check saw %q", probed)
 	}
 	var raw []byte
 	_ = k.env.Store.View(ctx, func(tx store.Tx) error { raw, _ = tx.GetMeta("fragment_session"); return nil })
@@ -599,7 +435,7 @@ func TestFragmentSession(t *testing.T) {
 	}
 
 	// Another process over the same store and config: loads it.
-	again, err := shop.New(shop.Deps{Config: cfg, Store: k.env.Store, Keys: k.env.Keys, Provider: k.prov,
+	again, err := shop.New(shop.Deps{Config: cfg, Store: k.env.Store, Keys: k.env.Keys, Provider: k.Provider,
 		Rates: pricing.NewFixed("3.6", time.Now())})
 	if err != nil {
 		t.Fatal(err)
@@ -616,7 +452,7 @@ func TestFragmentSession(t *testing.T) {
 	// The config changed since (new FRAGMENT_COOKIES): the config wins.
 	cfg2 := *cfg
 	cfg2.Fulfillment.Fragment.Cookies = "stel_ssid=newer-from-config"
-	edited, err := shop.New(shop.Deps{Config: &cfg2, Store: k.env.Store, Keys: k.env.Keys, Provider: k.prov,
+	edited, err := shop.New(shop.Deps{Config: &cfg2, Store: k.env.Store, Keys: k.env.Keys, Provider: k.Provider,
 		Rates: pricing.NewFixed("3.6", time.Now())})
 	if err != nil {
 		t.Fatal(err)
