@@ -30,8 +30,10 @@ import (
 // the partners' outbox (its own loop), rate-limited per operator; notices
 // that wait for the limit go together in one message.
 //
-// A notice is sent, then removed from the record: a crash between the two
-// sends it once more. That is the only duplicate there can be.
+// Notices are claimed for sending in the record, sent, then removed: two
+// instances (a leader handover) never send the same ones, and a crash after
+// the message went out but before its removal sends it once more when the
+// claim has lapsed. That is the only duplicate there can be.
 
 // Alert kinds (Alert.Kind); the bot's texts are keyed by them.
 const (
@@ -137,6 +139,9 @@ type alertState struct {
 	// a time, so their ids become visible in order.
 	UnmatchedAfter int64 `json:"unmatched_after"`
 	ParkedAfter    int64 `json:"parked_after"`
+	// Sending: operators whose notices an instance is sending, until when
+	// (a claim, so two instances never send the same notices).
+	Sending map[int64]time.Time `json:"sending,omitempty"`
 }
 
 func loadAlerts(tx store.Tx) (*alertState, error) {
@@ -709,15 +714,14 @@ func (s *Shop) sendAlerts(ctx context.Context) error {
 		return fmt.Errorf("shop: alerts: %w", err)
 	}
 	o := s.ops
-	byOp := map[int64][]AlertNotice{}
+	due := map[int64]bool{}
 	for _, n := range st.Queue {
 		for _, id := range n.To {
-			byOp[id] = append(byOp[id], n)
+			due[id] = true
 		}
 	}
 	for _, id := range o.ids {
-		ns := byOp[id]
-		if len(ns) == 0 {
+		if !due[id] {
 			continue
 		}
 		now := s.now()
@@ -732,13 +736,22 @@ func (s *Shop) sendAlerts(ctx context.Context) error {
 		if !lim.AllowN(now, 1) {
 			continue
 		}
-		err := box.SendAlerts(ctx, Operator{ID: id, Language: s.TelegramLanguage(ctx, id)}, ns)
+		ns, err := s.claimAlerts(ctx, id, now)
+		if err != nil {
+			return err
+		}
+		if len(ns) == 0 {
+			continue // another instance is sending them (a leader handover)
+		}
+		err = box.SendAlerts(ctx, Operator{ID: id, Language: s.TelegramLanguage(ctx, id)}, ns)
+		done := true
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrOperatorUnreachable):
 			s.log.Warn("an operator cannot be reached in Telegram (never sent /start, or blocked the bot); their alerts are dropped",
 				"operator", id, "notices", len(ns))
 		default:
+			done = false
 			o.failures[id]++
 			delay := wait.Backoff(o.failures[id]-1, 5*time.Second, 10*time.Minute)
 			var ra retryAfter
@@ -749,31 +762,79 @@ func (s *Shop) sendAlerts(ctx context.Context) error {
 			if ctx.Err() == nil {
 				s.log.Warn("operator alert not sent; will retry", "operator", id, "in", delay, "err", err)
 			}
-			continue
 		}
-		delete(o.failures, id)
-		delete(o.retryAt, id)
-		sent := map[int64]bool{}
-		for _, n := range ns {
-			sent[n.ID] = true
+		if done {
+			delete(o.failures, id)
+			delete(o.retryAt, id)
 		}
-		if err := s.st.Update(ctx, func(tx store.Tx) error {
-			st, err := loadAlerts(tx)
-			if err != nil {
-				return err
+		if err := s.releaseAlerts(context.WithoutCancel(ctx), id, ns, done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alertLease is how long a claim on an operator's notices stands: an
+// instance that claimed them and died is replaced after it.
+const alertLease = 2 * time.Minute
+
+// claimAlerts takes the notices waiting for operator id for sending, so no
+// other instance sends them meanwhile; none when another instance holds a
+// live claim.
+func (s *Shop) claimAlerts(ctx context.Context, id int64, now time.Time) ([]AlertNotice, error) {
+	var ns []AlertNotice
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		ns = nil
+		st, err := loadAlerts(tx)
+		if err != nil {
+			return err
+		}
+		if until, ok := st.Sending[id]; ok && now.Before(until) {
+			return nil
+		}
+		for _, n := range st.Queue {
+			if slices.Contains(n.To, id) {
+				ns = append(ns, n)
 			}
-			for i := range st.Queue {
-				n := &st.Queue[i]
-				if sent[n.ID] {
-					n.To = slices.DeleteFunc(slices.Clone(n.To), func(x int64) bool { return x == id })
-				}
-				n.To = slices.DeleteFunc(n.To, func(x int64) bool { return !s.IsOperator(x) })
-			}
-			st.Queue = slices.DeleteFunc(st.Queue, func(n AlertNotice) bool { return len(n.To) == 0 })
-			return saveAlerts(tx, st)
-		}); err != nil {
-			return fmt.Errorf("shop: alerts sent to %d: %w", id, err)
 		}
+		if len(ns) == 0 {
+			return nil
+		}
+		if st.Sending == nil {
+			st.Sending = map[int64]time.Time{}
+		}
+		st.Sending[id] = now.Add(alertLease)
+		return saveAlerts(tx, st)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shop: alerts for %d: %w", id, err)
+	}
+	return ns, nil
+}
+
+// releaseAlerts ends a claim; with sent, the notices are done for id.
+func (s *Shop) releaseAlerts(ctx context.Context, id int64, ns []AlertNotice, sent bool) error {
+	ids := map[int64]bool{}
+	for _, n := range ns {
+		ids[n.ID] = true
+	}
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		st, err := loadAlerts(tx)
+		if err != nil {
+			return err
+		}
+		delete(st.Sending, id)
+		for i := range st.Queue {
+			n := &st.Queue[i]
+			if sent && ids[n.ID] {
+				n.To = slices.DeleteFunc(slices.Clone(n.To), func(x int64) bool { return x == id })
+			}
+		}
+		st.Queue = slices.DeleteFunc(st.Queue, func(n AlertNotice) bool { return len(n.To) == 0 })
+		return saveAlerts(tx, st)
+	})
+	if err != nil {
+		return fmt.Errorf("shop: alerts sent to %d: %w", id, err)
 	}
 	return nil
 }
