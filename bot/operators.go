@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"html"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ func (b *Bot) cmdStatus(ctx context.Context, c *chat) {
 			listener += " — " + clip(extra, 200)
 		}
 	}
-	rate := clip(st.RateError, 200)
+	rate := html.EscapeString(clip(st.RateError, 200))
 	if rate == "" {
 		rate = b.texts.text(l, "op_rate", st.Rate.TonUSD, st.Rate.Source, fmtTime(st.Rate.UpdatedAt))
 	}
