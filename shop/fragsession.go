@@ -220,7 +220,6 @@ func ParseFragmentSession(text string) (cookies, hash string, err error) {
 		return "", "", validation("session", "session_format", "the session is longer than %d bytes", maxSessionBytes)
 	}
 	var parts []string
-	var names []string
 	for i, tok := range strings.FieldsFunc(text, func(r rune) bool { return r == ';' || unicode.IsSpace(r) }) {
 		if strings.EqualFold(tok, "cookie:") {
 			continue
@@ -239,7 +238,6 @@ func ParseFragmentSession(text string) (cookies, hash string, err error) {
 			hash = strings.ToLower(tok)
 		case isPair && validCookieName(name) && value != "" && printableASCII(value):
 			parts = append(parts, name+"="+value)
-			names = append(names, name)
 		default:
 			return "", "", validation("session", "session_format",
 				"part %d is neither a cookie (name=value) nor the api hash (hex)", i+1)
