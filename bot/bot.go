@@ -204,21 +204,27 @@ func (b *Bot) hello(ctx context.Context) error {
 }
 
 func (b *Bot) commands(lang string) []models.BotCommand {
-	desc := map[string][2]string{
-		"start":   {"What this bot does", "Apa yang dilakukan bot ini"},
-		"stars":   {"Buy Telegram Stars", "Beli Telegram Stars"},
-		"premium": {"Buy Telegram Premium", "Beli Telegram Premium"},
-		"orders":  {"Recent orders", "Order terakhir"},
-		"balance": {"Balance and top-up address", "Saldo dan alamat top-up"},
-		"api":     {"API key for partners", "Kunci API untuk mitra"},
-	}
-	var out []models.BotCommand
-	for _, c := range []string{"start", "stars", "premium", "orders", "balance", "api"} {
-		d := desc[c][0]
+	return menu(lang, []menuEntry{
+		{"start", "What this bot does", "Apa yang dilakukan bot ini"},
+		{"stars", "Buy Telegram Stars", "Beli Telegram Stars"},
+		{"premium", "Buy Telegram Premium", "Beli Telegram Premium"},
+		{"orders", "Recent orders", "Order terakhir"},
+		{"balance", "Balance and top-up address", "Saldo dan alamat top-up"},
+		{"api", "API key for partners", "Kunci API untuk mitra"},
+	})
+}
+
+// menuEntry is a command of the menu with its English and Indonesian description.
+type menuEntry struct{ command, en, id string }
+
+func menu(lang string, entries []menuEntry) []models.BotCommand {
+	out := make([]models.BotCommand, 0, len(entries))
+	for _, e := range entries {
+		d := e.en
 		if lang == langID {
-			d = desc[c][1]
+			d = e.id
 		}
-		out = append(out, models.BotCommand{Command: c, Description: d})
+		out = append(out, models.BotCommand{Command: e.command, Description: d})
 	}
 	return out
 }

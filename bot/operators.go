@@ -605,21 +605,12 @@ func (b *Bot) onOperatorCallback(ctx context.Context, c *chat, cq *models.Callba
 
 // operatorCommands are the menu entries operators see besides everyone's.
 func (b *Bot) operatorCommands(lang string) []models.BotCommand {
-	desc := map[string][2]string{
-		"status":   {"Health, wallet, queues, alerts", "Kesehatan, dompet, antrean, peringatan"},
-		"deposits": {"Unmatched deposits and parked transfers", "Deposit tak cocok dan transfer tertahan"},
-		"fragment": {"Replace the Fragment session", "Ganti sesi Fragment"},
-		"partner":  {"Look up a partner", "Cari mitra"},
-	}
-	out := b.commands(lang)
-	for _, c := range []string{"status", "deposits", "fragment", "partner"} {
-		d := desc[c][0]
-		if lang == langID {
-			d = desc[c][1]
-		}
-		out = append(out, models.BotCommand{Command: c, Description: d})
-	}
-	return out
+	return append(b.commands(lang), menu(lang, []menuEntry{
+		{"status", "Health, wallet, queues, alerts", "Kesehatan, dompet, antrean, peringatan"},
+		{"deposits", "Unmatched deposits and parked transfers", "Deposit tak cocok dan transfer tertahan"},
+		{"fragment", "Replace the Fragment session", "Ganti sesi Fragment"},
+		{"partner", "Look up a partner", "Cari mitra"},
+	})...)
 }
 
 // publishOperatorMenus shows each operator their commands in the menu.

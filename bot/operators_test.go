@@ -363,6 +363,17 @@ func TestOperatorFragmentNeverEchoed(t *testing.T) {
 		t.Fatal("still the operator's session")
 	}
 
+	// Pasted in a group by mistake: not taken, but deleted (when the bot may).
+	m = tg.mark()
+	grp := tg.sayIn(anna, -100777, "/fragment stel_ssid="+ssid)
+	tg.waitText(t, m, -100777, "private chats only")
+	if del := tg.waitMethod(t, m, -100777, "deleteMessage"); del.MsgID != grp {
+		t.Fatalf("deleted %d in the group, want %d", del.MsgID, grp)
+	}
+	if c, _ := s.FragmentSession(); c != "" {
+		t.Fatal("a session pasted in a group was taken")
+	}
+
 	for _, secret := range []string{ssid, token, tonToken, hash} {
 		if tg.sentAnywhere(secret) {
 			t.Errorf("%q went to Telegram", secret)
