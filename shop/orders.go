@@ -242,6 +242,13 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 	if err != nil {
 		return nil, err
 	}
+	if req.PaymentMethod == MethodTonMemo {
+		// The answer rendered inside the order's transaction carries the
+		// checkout URL, whose secret is read (or created) outside it.
+		if _, err := s.checkoutKeysFor(ctx); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now()
 	o := &Order{PartnerID: partnerID, Status: store.StatusPendingPayment, Type: req.Kind,
 		RecipientUsername: req.RecipientUsername, PriceNano: q.PriceNano, PriceUSD: q.PriceUSD,

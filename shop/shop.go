@@ -78,7 +78,8 @@ type Deps struct {
 
 // Shop is the business service. Safe for concurrent use.
 type Shop struct {
-	memo     atomic.Pointer[memoCipher] // set once the store's memo key is committed
+	memo     atomic.Pointer[memoCipher]   // set once the store's memo key is committed
+	checkout atomic.Pointer[checkoutKeys] // set once the store's checkout secret is read (checkout.go)
 	cfg      *config.Config
 	st       store.Store
 	keys     *ton.Keys
