@@ -176,8 +176,8 @@ type AdminOrderView struct {
 	Refund    *LedgerView `json:"refund"`
 }
 
-func adminOrderView(o *shop.Order) AdminOrderView {
-	return AdminOrderView{PartnerID: o.PartnerID, Order: orderView(o)}
+func (srv *server) adminOrderView(o *shop.Order) AdminOrderView {
+	return AdminOrderView{PartnerID: o.PartnerID, Order: srv.orderView(o)}
 }
 
 // handleAdminDeliveries is GET /admin/deliveries?limit=: orders waiting for
@@ -192,7 +192,7 @@ func (srv *server) handleAdminDeliveries() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return listView(os, "", adminOrderView), nil
+		return listView(os, "", srv.adminOrderView), nil
 	})
 }
 
@@ -221,7 +221,7 @@ func (srv *server) handleAdminMarkDelivered() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return adminOrderView(o), nil
+		return srv.adminOrderView(o), nil
 	})
 }
 
@@ -240,7 +240,7 @@ func (srv *server) handleAdminMarkFailed() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		v := adminOrderView(o)
+		v := srv.adminOrderView(o)
 		if e != nil {
 			l := ledgerView(e)
 			v.Refund = &l

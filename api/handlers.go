@@ -93,7 +93,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 			// own transaction: one durable write, an exact replay even if
 			// the process dies right after the commit, and one rendering.
 			req.Response = func(o *shop.Order) (int, []byte, error) {
-				body, err := successBody(orderView(o))
+				body, err := successBody(srv.orderView(o))
 				stored = body
 				return http.StatusOK, body, err
 			}
@@ -108,7 +108,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 			ri.idemStored = true
 			return encodedOK(stored), nil
 		}
-		return orderView(o), nil
+		return srv.orderView(o), nil
 	})
 }
 
@@ -123,7 +123,7 @@ func (srv *server) handleGetOrder() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return orderView(o), nil
+		return srv.orderView(o), nil
 	})
 }
 
@@ -140,7 +140,7 @@ func (srv *server) handleListOrders() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return listView(page.Items, page.NextCursor, orderView), nil
+		return listView(page.Items, page.NextCursor, srv.orderView), nil
 	})
 }
 
@@ -151,7 +151,7 @@ func (srv *server) handleOrderByMemo() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return orderView(o), nil
+		return srv.orderView(o), nil
 	})
 }
 
@@ -164,7 +164,7 @@ func (srv *server) handleOrdersByReference() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return listView(items, "", orderView), nil
+		return listView(items, "", srv.orderView), nil
 	})
 }
 
@@ -201,7 +201,7 @@ func (srv *server) handleCancelOrder() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return orderView(o), nil
+		return srv.orderView(o), nil
 	})
 }
 

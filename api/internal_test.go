@@ -199,11 +199,11 @@ func TestSuccessBodyMatchesEncodingJSON(t *testing.T) {
 		{ID: 2, Status: "completed", Type: "premium", PremiumMonths: 12, CreatedAt: now, PaidAt: &now, CompletedAt: &later,
 			PaymentTxHashes: []string{"ab", "cd"}, FailureReason: "line\nbreak\t\u2028"},
 	} {
-		got, err := successBody(orderView(&o))
+		got, err := successBody(orderJSON(&o, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := json.Marshal(okBody{OK: true, Data: orderView(&o)})
+		want, err := json.Marshal(okBody{OK: true, Data: orderJSON(&o, "")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,6 +35,9 @@ type reqInfo struct {
 	idemFresh bool
 	// idemStored: the handler's reply was stored with the key already.
 	idemStored bool
+	// page: a checkout page route answers (checkout.go); the mux guard
+	// passes its answers through.
+	page bool
 }
 
 type ctxKey struct{}
@@ -203,6 +206,7 @@ func (srv *server) accessLog(next http.Handler) http.Handler {
 // partner key, a webhook secret), pasted into a URL by mistake, is redacted,
 // whatever its letter case (OSK_…, Whsec_…).
 func logPath(p string) string {
+	p = redactCheckoutToken(p)
 	if !secretLike(p) {
 		return p
 	}
@@ -262,7 +266,7 @@ func (gw *guardWriter) WriteHeader(code int) {
 		return
 	}
 	gw.answered = true
-	if code < 300 || gw.Header().Get("Content-Type") == ContentType {
+	if code < 300 || gw.Header().Get("Content-Type") == ContentType || infoFrom(gw.r.Context()).page {
 		gw.ResponseWriter.WriteHeader(code)
 		return
 	}

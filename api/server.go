@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/theopenmoney/openmoney/checkout"
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -49,6 +50,10 @@ type server struct {
 	observer   Observer // nil: no metrics
 	// openapi is the document GET /openapi.json serves (servedOpenAPI).
 	openapi []byte
+	// pages are the checkout pages (checkout.go), limited per client IP by
+	// pageLimit; nil only if the embedded pages are broken (logged).
+	pages     *checkout.Pages
+	pageLimit *limiters
 }
 
 // Observer is told about every finished request, for metrics: the route
@@ -101,6 +106,10 @@ func newServer(s *shop.Shop, cfg *config.Config, log *slog.Logger, extra []route
 			srv.trusted = append(srv.trusted, pfx)
 		}
 	}
+	srv.pageLimit = newLimiters(pagePerSecond, pageBurst, time.Now)
+	if srv.pages, err = srv.newPages(cfg); err != nil { // the embedded pages are checked by tests
+		log.Error("checkout: pages unavailable", "err", err)
+	}
 	if tweak != nil {
 		tweak(srv)
 	}
@@ -125,7 +134,8 @@ func (srv *server) handler(extra []routeDef) http.Handler {
 			mux.Handle(rt.Pattern(), srv.wrapAdmin(rt))
 		}
 	}
-	srv.registerDocs(mux) // Swagger UI at /docs/ (docs.go)
+	srv.registerDocs(mux)  // Swagger UI at /docs/ (docs.go)
+	srv.registerPages(mux) // checkout pages and the Mini App (checkout.go)
 	var h http.Handler = mux
 	h = srv.muxGuard(h)
 	h = srv.readBody(h)

@@ -76,6 +76,7 @@ type OrderView struct {
 	PaymentAddress        *string     `json:"payment_address"`
 	PaymentMemo           *string     `json:"payment_memo"`
 	PaymentLink           *string     `json:"payment_link"`
+	CheckoutURL           *string     `json:"checkout_url"`
 	ExpiresAt             *string     `json:"expires_at"`
 	CreatedAt             string      `json:"created_at"`
 	PaidAt                *string     `json:"paid_at"`
@@ -86,8 +87,12 @@ type OrderView struct {
 	FailureReason         *string     `json:"failure_reason"`
 }
 
-func orderView(o *shop.Order) OrderView {
-	v := OrderView{
+// orderView renders o with its checkout URL.
+func (srv *server) orderView(o *shop.Order) OrderView { return orderJSON(o, srv.shop.CheckoutURL(o)) }
+
+// orderJSON renders o; checkoutURL is its payment page ("" for none: null).
+func orderJSON(o *shop.Order, checkoutURL string) OrderView {
+	v := OrderView{CheckoutURL: strPtr(checkoutURL),
 		ID: o.ID, Status: o.Status, OrderType: o.Type, RecipientUsername: o.RecipientUsername,
 		PriceTON: tonNumber(o.PriceNano), PriceNanoton: nanoString(o.PriceNano), PriceUSD: decNumber(o.PriceUSD),
 		PaymentMethod: o.PaymentMethod, PaymentCurrency: o.PaymentCurrency,

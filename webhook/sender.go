@@ -158,12 +158,13 @@ func (e *StatusError) Error() string {
 // RetryAfter tells the shop's outbox when to try again (0: its own backoff).
 func (e *StatusError) RetryAfter() time.Duration { return e.After }
 
-// Body renders the JSON body of an outbox item.
-func Body(it *shop.OutboxItem) ([]byte, error) {
+// Body renders the JSON body of an outbox item (an order with its
+// checkout_url, as the API renders it).
+func (snd *Sender) Body(it *shop.OutboxItem) ([]byte, error) {
 	ev := Event{ID: shop.EventID(it), Type: it.Type, CreatedAt: it.CreatedAt.UTC().Format(time.RFC3339)}
 	switch {
 	case it.Order != nil:
-		ev.Data = api.OrderJSON(it.Order)
+		ev.Data = api.OrderJSON(it.Order, snd.shop.CheckoutURL(it.Order))
 	case it.Ledger != nil:
 		ev.Data = api.LedgerJSON(it.Ledger)
 	case it.Type == shop.EventWebhookTest:
@@ -200,7 +201,7 @@ func (snd *Sender) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxI
 	if it.Type != shop.EventWebhookTest && it.RedeliveryOf == 0 && !slices.Contains(w.Events, it.Type) {
 		return nil // unsubscribed since (a test or a redelivery the partner asked for goes anyway)
 	}
-	body, err := Body(it)
+	body, err := snd.Body(it)
 	if err != nil {
 		return fmt.Errorf("webhook: encode %s: %w", shop.EventID(it), err)
 	}

@@ -221,13 +221,16 @@ func TestDeliveryIsSignedAndVerifiesWithTheDocSnippet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := json.Marshal(api.OrderJSON(cur))
+	want, _ := json.Marshal(api.OrderJSON(cur, e.Shop.CheckoutURL(cur)))
 	var raw struct{ Data json.RawMessage }
 	if err := json.Unmarshal(h.Body, &raw); err != nil {
 		t.Fatal(err)
 	}
 	if string(raw.Data) != string(want) {
 		t.Errorf("data\n got %s\nwant %s", raw.Data, want)
+	}
+	if u := e.Shop.CheckoutURL(cur); u == "" || !strings.Contains(string(raw.Data), `"checkout_url":"`+u+`"`) {
+		t.Errorf("data lacks the checkout_url %q: %s", u, raw.Data)
 	}
 	if strings.Contains(string(h.Body), w.Secret) {
 		t.Error("secret in the body")

@@ -1,0 +1,307 @@
+package checkout
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math/big"
+	"net/http"
+	"strconv"
+	"time"
+
+	"rsc.io/qr"
+
+	"github.com/theopenmoney/openmoney/money"
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// Display states of an order on the page (what the customer needs to know,
+// coarser than the order status).
+const (
+	stateWaiting   = "waiting"   // pending_payment, nothing received
+	statePartial   = "partial"   // pending_payment, part received
+	statePaid      = "paid"      // paid or processing: delivering
+	stateCompleted = "completed" // delivered
+	stateExpired   = "expired"
+	stateCancelled = "cancelled"
+	stateRefunded  = "refunded"
+	stateFailed    = "failed"
+)
+
+func stateOf(o *shop.Order) string {
+	switch o.Status {
+	case shop.StatusPendingPayment:
+		if o.ReceivedNano > 0 {
+			return statePartial
+		}
+		return stateWaiting
+	case shop.StatusPaid, shop.StatusProcessing:
+		return statePaid
+	case shop.StatusCompleted:
+		return stateCompleted
+	case shop.StatusExpired:
+		return stateExpired
+	case shop.StatusCancelled:
+		return stateCancelled
+	case shop.StatusRefunded:
+		return stateRefunded
+	}
+	return stateFailed
+}
+
+// final states change no more (an expired order may still turn paid when a
+// transfer sent in time is seen late, so the page keeps asking, slowly).
+func final(state string) bool {
+	return state == stateCompleted || state == stateCancelled || state == stateRefunded
+}
+
+// what says what is bought, in lang.
+func what(lang string, o *shop.Order) string {
+	if o.Type == shop.KindPremium {
+		return text(lang, "premium", "n", strconv.Itoa(o.PremiumMonths))
+	}
+	return text(lang, "stars", "n", strconv.FormatInt(o.StarsAmount, 10))
+}
+
+// usd renders an exact decimal price as dollars and cents, half up.
+func usd(s string) string {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return s
+	}
+	cents := new(big.Rat).Mul(r, big.NewRat(100, 1))
+	n := new(big.Int).Quo(cents.Num(), cents.Denom())
+	rem := new(big.Rat).Sub(cents, new(big.Rat).SetInt(n))
+	if rem.Cmp(big.NewRat(1, 2)) >= 0 {
+		n.Add(n, big.NewInt(1))
+	}
+	c := n.Int64()
+	return fmt.Sprintf("%d.%02d", c/100, c%100)
+}
+
+// statusView is GET /pay/{token}/status: everything the page updates live.
+type statusView struct {
+	State       string      `json:"state"`
+	Status      string      `json:"status"` // the order status, as the API names it
+	Title       string      `json:"title"`
+	Detail      string      `json:"detail"`
+	Final       bool        `json:"final"`
+	DueTON      string      `json:"due_ton"`
+	DueNanoton  string      `json:"due_nanoton"`
+	ReceivedTON string      `json:"received_ton"`
+	ExpiresIn   int64       `json:"expires_in"` // seconds left to pay; 0 when not waiting
+	Link        string      `json:"link"`       // ton:// link of what is due; "" when nothing is
+	QR          string      `json:"qr"`         // URL of that link's QR picture
+	Wallet      *walletView `json:"wallet"`     // the TON Connect request; null when nothing is due
+}
+
+// walletView is TON Connect's SendTransactionRequest: one message.
+type walletView struct {
+	ValidUntil int64       `json:"validUntil"`
+	Network    string      `json:"network"`
+	Messages   []walletMsg `json:"messages"`
+}
+
+type walletMsg struct {
+	Address string `json:"address"`
+	Amount  string `json:"amount"`
+	Payload string `json:"payload"`
+}
+
+func (p *Pages) status(lang, token string, o *shop.Order) (statusView, error) {
+	st := stateOf(o)
+	due := shop.AmountDue(o)
+	w, to := what(lang, o), o.RecipientUsername
+	v := statusView{State: st, Status: o.Status, Final: final(st), Title: text(lang, st),
+		Detail: text(lang, st+"_d", "due", money.FormatTON(due), "memo", o.PaymentMemo, "received", money.FormatTON(o.ReceivedNano), "what", w, "to", to),
+		DueTON: money.FormatTON(due), DueNanoton: strconv.FormatInt(due, 10), ReceivedTON: money.FormatTON(o.ReceivedNano),
+		Link: shop.DueLink(o)}
+	if v.Link != "" {
+		v.QR = PayPrefix + token + "/qr.png?amount=" + v.DueNanoton
+		if o.ExpiresAt != nil {
+			v.ExpiresIn = max(0, int64((o.ExpiresAt.Sub(p.shop.Now())+time.Second-1)/time.Second))
+		}
+	}
+	req, err := p.shop.WalletRequestFor(o)
+	if err != nil {
+		return v, err
+	}
+	if req != nil {
+		v.Wallet = &walletView{ValidUntil: req.ValidUntil.Unix(), Network: req.ChainID,
+			Messages: []walletMsg{{Address: req.Address, Amount: strconv.FormatInt(req.AmountNano, 10), Payload: req.Payload}}}
+	}
+	return v, nil
+}
+
+// handleStatus is the live status the page polls.
+func (p *Pages) handleStatus() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o, ok := p.order(w, r)
+		if !ok {
+			return
+		}
+		v, err := p.status(pickLang(r), r.PathValue("token"), o)
+		if err != nil {
+			p.log.Error("checkout: status", "order_id", o.ID, "err", err)
+			writeJSONError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+// qrPNG is the QR picture of link, one pixel per module with the quiet
+// zone (the page scales it up, pixelated). image/png encodes it: rsc.io/qr's
+// own PNG writer fails at one pixel per module.
+func qrPNG(link string) ([]byte, error) {
+	c, err := qr.Encode(link, qr.M)
+	if err != nil {
+		return nil, err
+	}
+	c.Scale = 1
+	src := c.Image()
+	img := image.NewPaletted(src.Bounds(), color.Palette{color.White, color.Black})
+	draw.Draw(img, img.Bounds(), src, src.Bounds().Min, draw.Src)
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// handleQR is the QR of what is due now (the page swaps it in after a
+// partial payment); 404 when nothing is due.
+func (p *Pages) handleQR() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o, ok := p.order(w, r)
+		if !ok {
+			return
+		}
+		link := shop.DueLink(o)
+		if link == "" {
+			http.NotFound(w, r)
+			return
+		}
+		b, err := qrPNG(link)
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "image/png")
+		h.Set("Cache-Control", "private, max-age=3600")
+		h.Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(b)
+	})
+}
+
+// payData is the page template's data.
+type payData struct {
+	base
+	What, Recipient string
+	PriceTON, USD   string
+	Payable         bool
+	Address, Memo   string
+	Status          statusView
+	OpenLink        template.URL // Status.Link: a ton:// URL we built (html/template allows only http(s) and mailto by itself)
+	QR              template.URL // data: URI of the PNG
+	ExpiresISO      string
+	ExpiresText     string // in UTC
+	LeftText        string
+	Network         string // "sandbox", "testnet" or "" (mainnet)
+	Assets          []payAsset
+	Script          scriptData
+}
+
+// payAsset is one way to pay (TON today; USDT will be a second).
+type payAsset struct {
+	Code   string
+	Amount string
+	Active bool
+}
+
+// scriptData is what checkout.js reads from the page (a JSON script
+// element: data, never code).
+type scriptData struct {
+	Page        string            `json:"page"`
+	Lang        string            `json:"lang"`
+	StatusURL   string            `json:"status_url"`
+	ManifestURL string            `json:"manifest_url"`
+	TonConnect  string            `json:"tonconnect_js"`
+	WalletsURL  string            `json:"wallets_url"`
+	Chain       string            `json:"chain"`
+	Status      *statusView       `json:"status,omitempty"`
+	T           map[string]string `json:"t"`
+}
+
+// jsTexts are the texts checkout.js shows itself.
+var jsTexts = []string{"copy", "copied", "left", "tc_loading", "tc_confirm", "tc_sent", "tc_cancelled", "tc_network",
+	"tc_failed", "orders_none", "orders_tg", "orders_denied", "orders_error", "orders_pay", "usd_approx"}
+
+func (p *Pages) scriptData(lang, page string) scriptData {
+	t := map[string]string{}
+	for _, k := range jsTexts {
+		t[k] = text(lang, k)
+	}
+	return scriptData{Page: page, Lang: lang, ManifestURL: p.shop.PublicURL() + ManifestPath,
+		TonConnect: p.assetURL("tonconnect/tonconnect-ui.min.js"), WalletsURL: p.assetURL("tonconnect/wallets-v2.json"), T: t}
+}
+
+// leftText is a countdown as the page shows it without JavaScript.
+func leftText(lang string, secs int64) string {
+	d := time.Duration(secs) * time.Second
+	t := fmt.Sprintf("%d:%02d", int(d/time.Minute), int(d%time.Minute/time.Second))
+	if d >= time.Hour {
+		t = fmt.Sprintf("%d:%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second))
+	}
+	return text(lang, "left", "t", t)
+}
+
+// handlePage is the payment page.
+func (p *Pages) handlePage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o, ok := p.order(w, r)
+		if !ok {
+			return
+		}
+		lang, token := pickLang(r), r.PathValue("token")
+		st, err := p.status(lang, token, o)
+		if err != nil {
+			p.log.Error("checkout: page", "order_id", o.ID, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		d := payData{base: p.base(r, lang), What: what(lang, o), Recipient: o.RecipientUsername,
+			PriceTON: money.FormatTON(o.PriceNano), USD: usd(o.PriceUSD), Payable: st.Link != "",
+			Address: o.PaymentAddress, Memo: o.PaymentMemo, Status: st, OpenLink: template.URL(st.Link),
+			LeftText: leftText(lang, st.ExpiresIn)}
+		if o.ExpiresAt != nil {
+			d.ExpiresISO = o.ExpiresAt.UTC().Format(time.RFC3339)
+			d.ExpiresText = o.ExpiresAt.UTC().Format("2 Jan 2006, 15:04 UTC")
+		}
+		if p.network != "mainnet" {
+			d.Network = p.network
+		}
+		d.Assets = []payAsset{{Code: "TON", Amount: st.DueTON, Active: true}}
+		if d.Payable {
+			png, err := qrPNG(st.Link)
+			if err != nil {
+				p.log.Error("checkout: qr", "order_id", o.ID, "err", err)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return
+			}
+			d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+		}
+		d.Script = p.scriptData(lang, "pay")
+		d.Script.StatusURL = PayPrefix + token + "/status"
+		d.Script.Chain = ton.ChainID(p.network)
+		d.Script.Status = &st
+		p.render(w, r, http.StatusOK, "pay.html", d)
+	})
+}
