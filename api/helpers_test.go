@@ -202,6 +202,7 @@ type orderJSON struct {
 	PaymentAddress        *string     `json:"payment_address"`
 	PaymentMemo           *string     `json:"payment_memo"`
 	PaymentLink           *string     `json:"payment_link"`
+	CheckoutURL           *string     `json:"checkout_url"`
 	ExpiresAt             *string     `json:"expires_at"`
 	CreatedAt             string      `json:"created_at"`
 	PaidAt                *string     `json:"paid_at"`

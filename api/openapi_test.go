@@ -426,7 +426,7 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "POST", "/api/v1/sandbox/transfers", key, `{"to_address":"`+b.TopupAddress+`","amount_ton":1}`).must(t, 200)
 	eventually(t, "top-up credited", func() bool { return len(te.ledger(t, key)) == 3 })
 	bal := c.call(t, te, "POST", "/api/v1/orders/stars", key, starsBody("pandus", 50, `"payment_method":"balance"`), idem()...).must(t, 200).order(t)
-	if bal.PaymentAddress != nil || bal.ExpiresAt != nil {
+	if bal.PaymentAddress != nil || bal.ExpiresAt != nil || bal.CheckoutURL != nil {
 		t.Errorf("balance order %+v", bal)
 	}
 

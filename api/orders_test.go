@@ -41,7 +41,7 @@ func keysOf(tb testing.TB, raw []byte) []string {
 
 var starsOrderFields = []string{"id", "status", "order_type", "stars_amount", "recipient_username",
 	"price_ton", "price_nanoton", "price_usd", "payment_method", "payment_currency", "payment_address",
-	"payment_memo", "payment_link", "expires_at", "created_at", "paid_at", "completed_at",
+	"payment_memo", "payment_link", "checkout_url", "expires_at", "created_at", "paid_at", "completed_at",
 	"amount_received_ton", "amount_received_nanoton", "client_reference", "failure_reason"}
 
 // The page's quickstart, verbatim: every field of the order object, in the
@@ -83,6 +83,11 @@ func TestQuickstartFromThePage(t *testing.T) {
 	}
 	if want := "ton://transfer/" + addr + "?amount=437500000&text=" + *o.PaymentMemo; o.PaymentLink == nil || *o.PaymentLink != want {
 		t.Errorf("payment_link %v, want %s", o.PaymentLink, want)
+	}
+	// The hosted payment page: http.public_url (unset here: the listen
+	// address) + /pay/ + a 43-character token that is not the order id.
+	if o.CheckoutURL == nil || !regexp.MustCompile(`^http://127\.0\.0\.1:8080/pay/[A-Za-z0-9_-]{43}$`).MatchString(*o.CheckoutURL) {
+		t.Errorf("checkout_url %v", o.CheckoutURL)
 	}
 
 	// The same order by id, by memo and by reference.

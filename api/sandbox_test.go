@@ -92,7 +92,7 @@ func TestSandboxPaymentsThroughTheAPI(t *testing.T) {
 	paid := te.call(t, "POST", "/api/v1/orders/stars", key, bal).must(t, 200)
 	po := paid.order(t)
 	if po.Status != "paid" || po.PaymentMethod != "balance" || po.PaymentLink != nil || po.PaymentAddress != nil ||
-		po.PaymentMemo != nil || po.ExpiresAt != nil || po.PaidAt == nil {
+		po.PaymentMemo != nil || po.ExpiresAt != nil || po.PaidAt == nil || po.CheckoutURL != nil {
 		t.Errorf("balance order %s", paid.Env.Data)
 	}
 	if got := te.balanceNano(t, key); got != "881250000" {

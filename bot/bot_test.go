@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/png"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-telegram/bot/models"
 	"rsc.io/qr"
 
+	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
@@ -267,6 +269,9 @@ func TestStarsOrderInChatPaidAndDelivered(t *testing.T) {
 		t.Errorf("no ton:// link in %q", pay.Text)
 	}
 	checkQR(t, photo.Photo, wantLink)
+	if strings.Contains(pay.Markup, "web_app") {
+		t.Errorf("payment message offers a Mini App over http (Telegram refuses it): %s", pay.Markup)
+	}
 	if !strings.Contains(photo.Text, memo) || !strings.Contains(photo.Text, "0.4375") {
 		t.Errorf("photo caption %q", photo.Text)
 	}
@@ -818,5 +823,51 @@ func TestWebhookDisabledNotification(t *testing.T) {
 	c := tg.waitText(t, m, alice.ID, "Your webhook was <b>disabled</b>")
 	if !strings.Contains(c.Text, "PUT /api/v1/webhook") || !strings.Contains(c.Text, "/redeliver") {
 		t.Errorf("notice %q", c.Text)
+	}
+}
+
+// TestPaymentMessageOpensTheCheckoutMiniApp: with an https http.public_url
+// the payment message carries a "Pay" web_app button opening the order's
+// checkout page in the user's language, and /orders one opening the Mini
+// App's orders list.
+func TestPaymentMessageOpensTheCheckoutMiniApp(t *testing.T) {
+	cfg := config.Default()
+	cfg.HTTP.PublicURL = "https://pay.example.com"
+	h := newHarness(t, shoptest.Options{Config: cfg})
+	tg, s := h.tg, h.env.Shop
+	for _, u := range []tgUser{alice, budi} {
+		m := tg.mark()
+		tg.say(u, "/stars pandus 100")
+		quote := tg.waitText(t, m, u.ID, "Stars")
+		m = tg.mark()
+		tg.press(u, quote, buttonData(t, quote, cbConfirm))
+		pay := tg.waitText(t, m, u.ID, "ton://transfer/")
+		page, err := s.ListOrders(context.Background(), h.partner(t, u).ID, shop.OrderFilter{})
+		if err != nil || len(page.Items) != 1 {
+			t.Fatalf("orders of %s: %v %v", u.Name, page.Items, err)
+		}
+		var kb struct {
+			InlineKeyboard [][]struct {
+				Text   string
+				WebApp *struct{ URL string } `json:"web_app"`
+			} `json:"inline_keyboard"`
+		}
+		if err := json.Unmarshal([]byte(pay.Markup), &kb); err != nil || len(kb.InlineKeyboard) != 1 || len(kb.InlineKeyboard[0]) != 1 {
+			t.Fatalf("payment message keyboard %q: %v", pay.Markup, err)
+		}
+		b := kb.InlineKeyboard[0][0]
+		want := s.CheckoutURL(&page.Items[0]) + "?lang=" + u.Lang
+		if b.WebApp == nil || b.WebApp.URL != want || !strings.HasPrefix(want, "https://pay.example.com/pay/") {
+			t.Errorf("%s: Pay button %+v, want web_app %s", u.Name, b, want)
+		}
+		if label := map[string]string{"en": "Pay", "id": "Bayar"}[u.Lang]; !strings.Contains(b.Text, label) {
+			t.Errorf("%s: button text %q", u.Name, b.Text)
+		}
+	}
+	m := tg.mark()
+	tg.say(alice, "/orders")
+	list := tg.waitText(t, m, alice.ID, "Your recent orders")
+	if !strings.Contains(list.Markup, `"web_app":{"url":"https://pay.example.com/app/orders?lang=en"}`) {
+		t.Errorf("/orders keyboard %q", list.Markup)
 	}
 }

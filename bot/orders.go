@@ -243,7 +243,13 @@ func (b *Bot) sendPayment(ctx context.Context, c *chat, o *shop.Order) {
 		ttl = int(o.ExpiresAt.Sub(o.CreatedAt).Round(time.Minute) / time.Minute)
 	}
 	text := b.texts.text(c.lang, "payment", o.ID, b.orderWhat(c.lang, o), ton, o.PaymentAddress, o.PaymentMemo, link, exp, ttl)
-	if _, err := b.send(ctx, c.id, text, nil); err != nil {
+	var markup any
+	if u := b.shop.CheckoutURL(o); miniApp(u) {
+		// The checkout page as a Mini App: TON Connect puts the memo in the
+		// transfer itself.
+		markup = row(button{Text: b.texts.text(c.lang, "btn_pay"), WebApp: &webApp{URL: u + "?lang=" + c.lang}})
+	}
+	if _, err := b.send(ctx, c.id, text, markup); err != nil {
 		return
 	}
 	png, err := qrPNG(link)
@@ -275,8 +281,16 @@ func (b *Bot) cmdOrders(ctx context.Context, c *chat) {
 		}
 		lines = append(lines, line)
 	}
-	b.send(ctx, c.id, strings.Join(lines, "\n"), nil)
+	var markup any
+	if u := b.shop.PublicURL() + "/app/orders"; miniApp(u) {
+		markup = row(button{Text: b.texts.text(c.lang, "btn_app_orders"), WebApp: &webApp{URL: u + "?lang=" + c.lang}})
+	}
+	b.send(ctx, c.id, strings.Join(lines, "\n"), markup)
 }
+
+// miniApp reports whether u can open as a Mini App: Telegram accepts only
+// https URLs (so not the sandbox default, http.public_url unset).
+func miniApp(u string) bool { return strings.HasPrefix(u, "https://") }
 
 // cmdBalance shows the balance, the top-up address with its QR and the last
 // ledger rows.

@@ -17,8 +17,14 @@ import (
 // button and keyboard are the inline keyboard as the bot sends it: only the
 // fields used, so nothing else (empty copy_text…) goes on the wire.
 type button struct {
-	Text         string `json:"text"`
-	CallbackData string `json:"callback_data"`
+	Text         string  `json:"text"`
+	CallbackData string  `json:"callback_data,omitempty"`
+	WebApp       *webApp `json:"web_app,omitempty"`
+}
+
+// webApp opens a Mini App (Telegram requires https; private chats only).
+type webApp struct {
+	URL string `json:"url"`
 }
 
 type keyboard struct {
