@@ -15,8 +15,10 @@ package checkout
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -165,22 +167,36 @@ func (p *Pages) assetURL(name string) string {
 	return AssetsPrefix + name + "?v=" + a.hash
 }
 
-// contentSecurityPolicy of every HTML page. Scripts come from this origin
-// only (no inline script, no eval); images may be data: (the QR) and https:
-// (wallet icons in the TON Connect window); connections go to this origin
-// and https: (the wallets' TON Connect bridges). Styles allow inline
-// because the TON Connect window injects its own <style>; the pages' own
-// styles are all in checkout.css. Telegram's web client frames Mini Apps.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
-	"img-src 'self' data: https:; connect-src 'self' https:; font-src 'self'; manifest-src 'self'; " +
-	"base-uri 'none'; form-action 'none'; frame-ancestors 'self' https://web.telegram.org"
+// contentSecurityPolicy of every HTML page, for one response's nonce.
+// Scripts come from this origin only (no inline script, no eval); images
+// may be data: (the QR) and https: (wallet icons in the TON Connect
+// window); connections go to this origin and https: (the wallets' TON
+// Connect bridges). Styles come from this origin, plus the one <style>
+// element the page creates empty with the response's nonce, which the TON
+// Connect window (goober) fills with its rules. The one inline handler
+// allowed, by its hash, is the empty one: the TON Connect window sets
+// ontouchstart="" on the body (an old iOS trick for :active styles).
+// Telegram's web client frames Mini Apps.
+func contentSecurityPolicy(nonce string) string {
+	return "default-src 'none'; script-src 'self'; " +
+		"script-src-attr 'unsafe-hashes' 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='; " +
+		"style-src 'self' 'nonce-" + nonce + "'; img-src 'self' data: https:; connect-src 'self' https:; " +
+		"font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self' https://web.telegram.org"
+}
+
+// newNonce is a fresh CSP nonce (128 bits).
+func newNonce() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawStdEncoding.EncodeToString(b[:])
+}
 
 // pageHeaders are set on every HTML answer: the page is private to whoever
 // holds its link (never stored by caches, never indexed, never sent as a
 // referrer to another site) and locked down by its CSP.
-func pageHeaders(h http.Header) {
+func pageHeaders(h http.Header, nonce string) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce))
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -240,15 +256,16 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, errorBody{ErrorCode: code, ErrorMessage: msg})
 }
 
-// render executes a template into a buffer first, so a failure is a clean 500.
-func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+// render executes a template into a buffer first, so a failure is a clean
+// 500. nonce is the one the page's base was built with.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, nonce string, data any) {
 	var buf bytes.Buffer
 	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		p.log.Error("checkout: render", "template", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	pageHeaders(w.Header())
+	pageHeaders(w.Header(), nonce)
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
@@ -267,6 +284,7 @@ type base struct {
 	Lang  string
 	T     map[string]string
 	Langs []langLink
+	Nonce string // this response's CSP nonce
 }
 
 type langLink struct {
@@ -275,7 +293,7 @@ type langLink struct {
 }
 
 func (p *Pages) base(r *http.Request, lang string) base {
-	b := base{Lang: lang, T: texts[lang]}
+	b := base{Lang: lang, T: texts[lang], Nonce: newNonce()}
 	for _, l := range langNames {
 		q := r.URL.Query()
 		q.Set("lang", l.Code)
@@ -285,7 +303,8 @@ func (p *Pages) base(r *http.Request, lang string) base {
 }
 
 func (p *Pages) message(w http.ResponseWriter, r *http.Request, status int, lang, title, detail string) {
-	p.render(w, r, status, "message.html", messageData{base: p.base(r, lang), Title: title, Detail: detail})
+	b := p.base(r, lang)
+	p.render(w, r, status, "message.html", b.Nonce, messageData{base: b, Title: title, Detail: detail})
 }
 
 // handleAsset serves an embedded file: for good (immutable) under its

@@ -61,7 +61,7 @@ func TestPage(t *testing.T) {
 	for _, want := range []string{
 		"100 Telegram Stars", "@pandus</b>", "0.4375</span> TON", "≈ $1.58",
 		o.PaymentMemo, o.PaymentAddress, "Send the exact comment above", // memo, address, the warning
-		html.EscapeString(o.PaymentLink),                             // the "open in wallet" link
+		html.EscapeString(o.PaymentLink),               // the "open in wallet" link
 		"Pay before", `datetime="` + o.ExpiresAt + `"`, // expiry
 		`href="` + html.EscapeString(o.PaymentLink) + `"`,
 		`<html lang="en">`, "Waiting for your payment",

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,10 @@ type opt func(*config.Config, *shoptest.Options)
 
 func withClock() opt { return func(_ *config.Config, o *shoptest.Options) { o.Clock = true } }
 
+func withPublicURL(u string) opt {
+	return func(c *config.Config, _ *shoptest.Options) { c.HTTP.PublicURL = u }
+}
+
 func withProvider(p shop.Provider) opt {
 	return func(_ *config.Config, o *shoptest.Options) { o.Provider = p }
 }
@@ -58,7 +63,7 @@ func newEnv(t testing.TB, opts ...opt) *env {
 	cfg.API.RateLimit = config.RateLimit{PerSecond: 1e6, Burst: 1_000_000}
 	cfg.Telegram.Token = botToken
 	cfg.HTTP.PublicURL = "https://pay.example.com"
-	var so shoptest.Options
+	so := shoptest.Options{}
 	for _, o := range opts {
 		o(cfg, &so)
 	}
@@ -94,7 +99,11 @@ type orderJSON struct {
 
 // path is the checkout URL's path (the tests call the handler directly).
 func (o orderJSON) path() string {
-	return strings.TrimPrefix(*o.CheckoutURL, "https://pay.example.com")
+	u, err := url.Parse(*o.CheckoutURL)
+	if err != nil {
+		panic(err)
+	}
+	return u.Path
 }
 
 func (o orderJSON) token() string { return strings.TrimPrefix(o.path(), "/pay/") }

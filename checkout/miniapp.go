@@ -30,7 +30,8 @@ type ordersData struct {
 func (p *Pages) handleOrdersPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lang := pickLang(r)
-		p.render(w, r, http.StatusOK, "orders.html", ordersData{base: p.base(r, lang), Script: p.scriptData(lang, "orders")})
+		b := p.base(r, lang)
+		p.render(w, r, http.StatusOK, "orders.html", b.Nonce, ordersData{base: b, Script: p.scriptData(lang, "orders")})
 	})
 }
 

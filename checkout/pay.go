@@ -302,6 +302,6 @@ func (p *Pages) handlePage() http.Handler {
 		d.Script.StatusURL = PayPrefix + token + "/status"
 		d.Script.Chain = ton.ChainID(p.network)
 		d.Script.Status = &st
-		p.render(w, r, http.StatusOK, "pay.html", d)
+		p.render(w, r, http.StatusOK, "pay.html", d.Nonce, d)
 	})
 }

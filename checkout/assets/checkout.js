@@ -8,6 +8,14 @@
   var T = data.t;
   var tg = telegram();
 
+  // Inside Telegram, speak the user's language unless a link chose one.
+  var want = tg && tg.user && tg.user.language_code && tg.user.language_code.slice(0, 2);
+  if (want === "in") want = "id";
+  if ((want === "id" || want === "en") && want !== data.lang && !/[?&]lang=/.test(location.search)) {
+    location.replace(location.pathname + "?lang=" + want + location.hash);
+    return;
+  }
+
   if (data.page === "pay") pay(); else orders();
 
   // --- Telegram Mini App ------------------------------------------------
@@ -44,6 +52,8 @@
       root.style.setProperty("--bg", p.secondary_bg_color);
       root.style.setProperty("--card", p.bg_color);
     }
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(p.bg_color || "");
+    if (m && 0.299 * parseInt(m[1], 16) + 0.587 * parseInt(m[2], 16) + 0.114 * parseInt(m[3], 16) < 128) root.classList.add("dark");
   }
 
   function post(type, payload) {
@@ -57,14 +67,7 @@
   // --- the payment page -------------------------------------------------
   function pay() {
     var cur = data.status, shownDue = cur.due_nanoton, left = cur.expires_in, started = Date.now(), delay = 2000, timer = 0;
-    if (tg) {
-      el("tg-orders").hidden = false;
-      var want = tg.user && tg.user.language_code && tg.user.language_code.slice(0, 2);
-      if ((want === "id" || want === "en") && want !== data.lang && !/[?&]lang=/.test(location.search)) {
-        location.replace(location.pathname + "?lang=" + want + location.hash);
-        return;
-      }
-    }
+    if (tg) el("tg-orders").hidden = false;
     document.querySelectorAll("button.copy").forEach(function (b) {
       b.hidden = false;
       b.addEventListener("click", function () { copy(el(b.getAttribute("data-copy")).textContent, b); });

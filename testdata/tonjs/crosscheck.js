@@ -8,6 +8,7 @@
 //   {"op":"addresses", "mnemonic":[24 words], "cases":[{version, network, subwallet}]}
 //   {"op":"comments"}
 //   {"op":"wallets", "wallets":[{version, network, mnemonic, subwallet, fundNano, steps:[{name, boc, now}]}]}
+//   {"op":"tonconnect", "messages":[{address, amount, payload}]}
 "use strict";
 
 const { Address, Cell, beginCell, comment, loadMessage } = require("@ton/core");
@@ -190,6 +191,34 @@ async function wallet(req) {
   return res;
 }
 
+// A TON Connect message as a wallet reads it: the destination parsed with
+// @ton/core (raw form, flags), the amount, and the payload cell decoded as
+// a text comment (op 0 + string tail) when it is one.
+function tonconnect(req) {
+  return {
+    messages: req.messages.map((m) => {
+      const out = {};
+      try {
+        const a = Address.parseFriendly(m.address);
+        out.raw = a.address.toRawString();
+        out.bounceable = a.isBounceable;
+        out.testOnly = a.isTestOnly;
+      } catch (e) {
+        out.addressError = String(e.message || e);
+      }
+      out.amount = BigInt(m.amount).toString();
+      try {
+        const s = Cell.fromBase64(m.payload).beginParse();
+        out.op = s.loadUint(32);
+        out.comment = s.loadStringTail();
+      } catch (e) {
+        out.payloadError = String(e.message || e);
+      }
+      return out;
+    }),
+  };
+}
+
 async function main() {
   const chunks = [];
   for await (const c of process.stdin) chunks.push(c);
@@ -198,6 +227,7 @@ async function main() {
   switch (req.op) {
     case "addresses": res = await addresses(req); break;
     case "comments": res = comments(); break;
+    case "tonconnect": res = tonconnect(req); break;
     case "wallets": {
       res = { wallets: [] };
       for (const w of req.wallets) res.wallets.push(await wallet(w));
