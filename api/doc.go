@@ -31,9 +31,14 @@
 //   - Times are RFC 3339 UTC to the second ("2026-04-16T12:15:00Z"), null
 //     until reached. TON amounts are exact JSON numbers rendered from
 //     nanotons; price_usd, ton_usd and fee_percent are exact decimals too.
-//   - payment_address, payment_memo, payment_link and expires_at are null on
-//     balance orders; stars_amount appears only on stars orders and
-//     premium_months only on premium orders.
+//   - payment_address, payment_memo, payment_link, checkout_url and
+//     expires_at are null on balance orders; stars_amount appears only on
+//     stars orders and premium_months only on premium orders.
+//   - checkout_url is the order's hosted payment page (package checkout,
+//     docs/CHECKOUT.md), served by this handler outside /api/v1 (/pay/…,
+//     /assets/…, /tonconnect-manifest.json, /app/…) with its own answers
+//     (HTML pages, 404 and 429 pages that pass the mux guard), its own
+//     per-IP limit (checkout.go) and the token redacted in the access log.
 //   - Request bodies: one JSON object; field names are matched exactly (case
 //     included), unknown and repeated fields are refused, and so is anything
 //     after the object. Unknown query parameters are ignored.
