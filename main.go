@@ -320,6 +320,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		a.metrics.WatchHolds(a.shop.HeldDeliveries)
 	}
 	a.shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
+	warnPublicURL(cfg, a.shop.PublicURL(), log)
 	if listener != nil {
 		addrs, err := a.shop.WatchedAddresses(ctx)
 		if err != nil {
@@ -338,6 +339,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	}
 	ok = true
 	return a, nil
+}
+
+// warnPublicURL warns at start when real money runs without
+// http.public_url: checkout links (link, the URL they get instead) would
+// point at the listen address, out of customers' reach.
+func warnPublicURL(cfg *config.Config, link string, log *slog.Logger) {
+	if cfg.Sandbox() || cfg.HTTP.PublicURL != "" {
+		return
+	}
+	log.Warn(fmt.Sprintf("http.public_url is unset on %s: every order's checkout_url points at %s, which customers cannot reach; "+
+		"set http.public_url to the https address of this service (docs/CHECKOUT.md)", cfg.TON.Network, link),
+		"key", "http.public_url", "network", cfg.TON.Network)
 }
 
 // rateSource is the TON/USD rate: fixed (pricing.ton_usd > 0) or live from
