@@ -11,10 +11,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/theopenmoney/openmoney/store"
@@ -54,7 +56,7 @@ const tokenMagic = "omck\x00\x00\x00\x01"
 // checkoutKeys are the token keys derived from the store's secret.
 type checkoutKeys struct {
 	block cipher.Block // AES-128: the order id inside the token
-	mac   []byte       // HMAC-SHA-256 key of the tag
+	macs  sync.Pool    // of HMAC-SHA-256 keyed for the tag (Reset keeps the key: no rehash per token)
 }
 
 func newCheckoutKeys(secret []byte) (*checkoutKeys, error) {
@@ -70,24 +72,34 @@ func newCheckoutKeys(secret []byte) (*checkoutKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checkoutKeys{block: b, mac: derive("openmoney checkout token: tag")}, nil
+	macKey := derive("openmoney checkout token: tag")
+	k := &checkoutKeys{block: b}
+	k.macs.New = func() any { return hmac.New(sha256.New, macKey) }
+	return k, nil
 }
 
-func (k *checkoutKeys) tag(sealed []byte) []byte {
-	m := hmac.New(sha256.New, k.mac)
-	m.Write(sealed)
-	return m.Sum(nil)[:16]
+// tag writes the 16-byte tag of sealed into dst.
+func (k *checkoutKeys) tag(dst, sealed []byte) {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(sealed)
+	var sum [sha256.Size]byte
+	copy(dst, h.Sum(sum[:0])[:16])
+	k.macs.Put(h)
 }
 
-// token is the checkout token of order id.
-func (k *checkoutKeys) token(id int64) string {
+// appendToken appends the checkout token of order id to dst.
+func (k *checkoutKeys) appendToken(dst []byte, id int64) []byte {
 	var buf [32]byte
 	copy(buf[:8], tokenMagic)
 	binary.BigEndian.PutUint64(buf[8:16], uint64(id))
 	k.block.Encrypt(buf[:16], buf[:16])
-	copy(buf[16:], k.tag(buf[:16]))
-	return base64.RawURLEncoding.EncodeToString(buf[:])
+	k.tag(buf[16:], buf[:16])
+	return base64.RawURLEncoding.AppendEncode(dst, buf[:])
 }
+
+// token is the checkout token of order id.
+func (k *checkoutKeys) token(id int64) string { return string(k.appendToken(nil, id)) }
 
 // orderID returns the order a token names; false for anything this store
 // did not issue (the tag is checked, in constant time, before anything else).
@@ -100,7 +112,9 @@ func (k *checkoutKeys) orderID(tok string) (int64, bool) {
 	if err != nil || n != 32 {
 		return 0, false
 	}
-	if !hmac.Equal(buf[16:32], k.tag(buf[:16])) {
+	var want [16]byte
+	k.tag(want[:], buf[:16])
+	if !hmac.Equal(buf[16:32], want[:]) {
 		return 0, false
 	}
 	k.block.Decrypt(buf[:16], buf[:16])
@@ -201,13 +215,22 @@ func (s *Shop) CheckoutToken(o *Order) string {
 }
 
 // CheckoutURL is o's payment page, <PublicURL>/pay/<token>; "" for
-// balance orders.
+// balance orders. Every order view carries it, so it is cheap: the keys
+// are cached, the HMAC state pooled.
 func (s *Shop) CheckoutURL(o *Order) string {
-	t := s.CheckoutToken(o)
-	if t == "" {
+	if o.PaymentMethod != MethodTonMemo || o.ID <= 0 {
 		return ""
 	}
-	return s.PublicURL() + CheckoutPath + t
+	k, err := s.checkoutKeysFor(context.Background())
+	if err != nil {
+		s.log.Error("checkout URL unavailable", "order_id", o.ID, "err", err)
+		return ""
+	}
+	base := s.PublicURL()
+	b := make([]byte, 0, len(base)+len(CheckoutPath)+CheckoutTokenLen)
+	b = append(append(b, base...), CheckoutPath...)
+	b = k.appendToken(b, o.ID)
+	return string(b)
 }
 
 // OrderByCheckoutToken returns the order a checkout token names; NOT_FOUND

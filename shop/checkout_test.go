@@ -316,3 +316,16 @@ func TestTelegramOrders(t *testing.T) {
 		t.Errorf("orders of an unknown user: %v, %v", got, err)
 	}
 }
+
+func BenchmarkCheckoutURL(b *testing.B) {
+	env := shoptest.New(b, shoptest.Options{})
+	p, _ := env.Partner(b)
+	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = env.Shop.CheckoutURL(o)
+	}
+}
