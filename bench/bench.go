@@ -43,6 +43,11 @@ type options struct {
 	dsn      string // PostgreSQL server for storePostgres
 	profile  string // directory for CPU profiles of the measured HTTP phases
 	child    restartArgs
+	// burst rows: orders in the v5r1 and v4r2 bursts (0 skips one), the
+	// block interval, and whether only they run
+	burst, burstV4 int
+	block          time.Duration
+	deliveryOnly   bool
 }
 
 // Main runs `openmoney bench` with args (the arguments after "bench").
@@ -60,6 +65,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.store, "store", storeBolt, "store the service runs on: bbolt or postgres (baselines are the same either way)")
 	fs.StringVar(&o.dsn, "dsn", "", "PostgreSQL server for -store postgres, a schema per store is created in it and dropped (default $"+dsnEnv+")")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the first round of each measured HTTP phase (get-ours.pprof, get-base.pprof, post-ours.pprof, post-base-<delay>.pprof) into this directory")
+	fs.IntVar(&o.burst, "burst", 1000, "paid orders in the v5r1 burst-delivery rows (0: skip)")
+	fs.IntVar(&o.burstV4, "burst-v4r2", 1000, "paid orders in the v4r2 burst-delivery row (0: skip; 4 payments a block: about 0.8 s per order)")
+	fs.DurationVar(&o.block, "block", 5*time.Second, "block interval of the simulated chain in the burst rows")
+	fs.BoolVar(&o.deliveryOnly, "delivery-only", false, "run only the burst-delivery rows")
 	fs.StringVar(&o.child.Store, "restart-store", storeBolt, "internal")
 	fs.StringVar(&o.child.Path, "restart-child", "", "internal: run as the restarted service over this store")
 	fs.StringVar(&o.child.Key, "restart-key", "", "internal")
@@ -148,10 +157,15 @@ func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
 		rep.Notes = append(rep.Notes, note)
 	}
 
-	if err := runService(ctx, o, ss, log, rep); err != nil {
-		return nil, err
+	if !o.deliveryOnly {
+		if err := runService(ctx, o, ss, log, rep); err != nil {
+			return nil, err
+		}
+		if err := runDataset(ctx, o, ss, log, rep, stderr); err != nil {
+			return nil, err
+		}
 	}
-	if err := runDataset(ctx, o, ss, log, rep, stderr); err != nil {
+	if err := runDelivery(ctx, o, ss.dir, log, rep); err != nil {
 		return nil, err
 	}
 	rep.AllPass = true

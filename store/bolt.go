@@ -61,7 +61,7 @@ const appendFill = 0.9
 var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders, bOrdersMemo,
 	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bLedger, bLedgerPartner, bSeen,
 	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox, bWebhooks, bWhDeliveries, bWhDelPartner,
-	bParked, bParkedOpen, bAudit}
+	bParked, bParkedOpen, bAudit, bPayerBatches, bPayerOpen, bPayerMessages, bPayerByOrder}
 
 // Bolt is the bbolt implementation of Store.
 type Bolt struct {

@@ -78,7 +78,7 @@ func (t *boltTx) RestoreSandboxTx(seq uint64, data []byte) error {
 
 // BumpSequences sets each id bucket's sequence to at least its largest id.
 func (t *boltTx) BumpSequences() error {
-	for _, name := range [][]byte{bPartners, bOrders, bLedger, bUnmatched, bSandbox, bWhDeliveries, bParked, bAudit} {
+	for _, name := range [][]byte{bPartners, bOrders, bLedger, bUnmatched, bSandbox, bWhDeliveries, bParked, bAudit, bPayerBatches} {
 		b := t.tx.Bucket(name)
 		if k, _ := b.Cursor().Last(); len(k) == 8 {
 			if last := binary.BigEndian.Uint64(k); last > b.Sequence() {

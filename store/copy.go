@@ -41,7 +41,7 @@ const copyBatch = 500
 // Copy copies every record of from into to, ids included: meta (seeds,
 // cursors), partners and their indexes, api key hashes, orders, ledger rows,
 // seen tx hashes, unmatched deposits, parked transfers, the operators' audit
-// log, idempotency records, outbox items, webhooks and their delivery log,
+// log, the Fragment payer's batches and messages, idempotency records, outbox items, webhooks and their delivery log,
 // and the sandbox chain. to must be empty (no meta, partners, orders or
 // ledger rows); both stores must not be in use by a running service. It reads from one snapshot of from and writes in
 // batches; progress (may be nil) gets a line per record kind. Check both
@@ -174,6 +174,36 @@ func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
 							return err
 						}
 						after = a.ID
+					}
+				}
+			}},
+			{"payer batches and their messages", func(put func(func(Tx) error) error) error {
+				var after int64
+				for {
+					bs, err := src.ListPayerBatches(after, copyBatch, false)
+					if err != nil || len(bs) == 0 {
+						return err
+					}
+					for i := range bs {
+						b := bs[i]
+						ms, err := src.PayerMessages(b.ID)
+						if err != nil {
+							return err
+						}
+						if err := put(func(tx Tx) error {
+							if err := tx.PutPayerBatch(&b); err != nil {
+								return err
+							}
+							for j := range ms {
+								if err := tx.PutPayerMessage(&ms[j]); err != nil {
+									return err
+								}
+							}
+							return nil
+						}); err != nil {
+							return err
+						}
+						after = b.ID
 					}
 				}
 			}},

@@ -126,6 +126,21 @@ type Tx interface {
 	// ListAudit returns audit rows with id > afterID, ascending.
 	ListAudit(afterID int64, limit int) ([]AuditEntry, error)
 
+	// PutPayerBatch assigns b.ID when zero and stores the batch; the open
+	// index follows b.SettledAt.
+	PutPayerBatch(b *PayerBatch) error
+	GetPayerBatch(id int64) (*PayerBatch, error)
+	// ListPayerBatches returns batches with id > afterID, ascending; with
+	// openOnly, only those not settled yet.
+	ListPayerBatches(afterID int64, limit int, openOnly bool) ([]PayerBatch, error)
+	// PutPayerMessage stores a batch's message under (BatchID, Index) and
+	// indexes it by order.
+	PutPayerMessage(m *PayerMessage) error
+	// PayerMessages returns a batch's messages by index.
+	PayerMessages(batchID int64) ([]PayerMessage, error)
+	// OrderPayerMessages returns an order's messages, oldest batch first.
+	OrderPayerMessages(orderID int64) ([]PayerMessage, error)
+
 	// AppendSandboxTx stores a simulated chain transaction and returns its sequence.
 	AppendSandboxTx(data []byte) (uint64, error)
 	SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error)

@@ -102,6 +102,7 @@ func (t *tx) BumpSequences() error {
 		{"webhook_delivery_id_seq", "webhook_deliveries", "id"},
 		{"parked_id_seq", "parked", "id"},
 		{"audit_id_seq", "audit", "id"},
+		{"payer_batch_id_seq", "payer_batches", "id"},
 	} {
 		_, err := t.exec(fmt.Sprintf(`SELECT setval('%s', m) FROM (SELECT max(%s) AS m FROM %s) x
 			WHERE m IS NOT NULL AND m > (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM %s)`,

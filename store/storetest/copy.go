@@ -90,6 +90,18 @@ func Fill(t testing.TB, st store.Store) {
 			if _, err := tx.AppendSandboxTx([]byte(fmt.Sprintf(`{"i":%d}`, i))); err != nil {
 				return err
 			}
+			pb := &store.PayerBatch{Wallet: "0:aa", Seqno: uint32(i), ExtHash: fmt.Sprintf("e%d", i), CreatedAt: t0, Messages: 2}
+			if i == 1 {
+				pb.SettledAt = at(time.Hour)
+			}
+			if err := tx.PutPayerBatch(pb); err != nil {
+				return err
+			}
+			for j := range 2 {
+				if err := tx.PutPayerMessage(&store.PayerMessage{BatchID: pb.ID, Index: j, OrderID: int64(100*i + j), ReqID: "r", AmountNano: 1}); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -216,6 +228,32 @@ func Dump(t testing.TB, st store.Store) string {
 		for _, a := range as {
 			line("audit", a)
 		}
+		bs, err := tx.ListPayerBatches(0, 1000, false)
+		if err != nil {
+			return err
+		}
+		for _, pb := range bs {
+			line("payer batch", pb)
+			ms, err := tx.PayerMessages(pb.ID)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				line("payer message", m)
+				byOrder, err := tx.OrderPayerMessages(m.OrderID)
+				if err != nil {
+					return err
+				}
+				line("payer message by order", []any{m.OrderID, len(byOrder)})
+			}
+		}
+		openBatches, err := tx.ListPayerBatches(0, 1000, true)
+		if err != nil {
+			return err
+		}
+		for _, pb := range openBatches {
+			line("payer batch open", pb.ID)
+		}
 		sb, err := tx.SandboxTxAfter(0, 1000)
 		if err != nil {
 			return err
@@ -261,7 +299,7 @@ func RunCopy(t *testing.T, from, to store.Store) {
 	if err := store.Copy(ctx, from, to, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("second copy into the same store: %v, want a not-empty error", err)
 	}
-	var maxOrder, maxLedger, maxPartner, maxOutbox, maxUnmatched, maxDelivery, maxParked, maxAudit int64
+	var maxOrder, maxLedger, maxPartner, maxOutbox, maxUnmatched, maxDelivery, maxParked, maxAudit, maxBatch int64
 	var maxSeq uint64
 	view(t, from, func(tx store.Tx) error {
 		_ = tx.ForEachOrder(func(o *store.Order) error { maxOrder = max(maxOrder, o.ID); return nil })
@@ -278,6 +316,8 @@ func RunCopy(t *testing.T, from, to store.Store) {
 		maxParked = pks[len(pks)-1].ID
 		as, _ := tx.ListAudit(0, 1000)
 		maxAudit = as[len(as)-1].ID
+		bs, _ := tx.ListPayerBatches(0, 1000, false)
+		maxBatch = bs[len(bs)-1].ID
 		return nil
 	})
 	update(t, to, func(tx store.Tx) error {
@@ -308,6 +348,9 @@ func RunCopy(t *testing.T, from, to store.Store) {
 		a := &store.AuditEntry{Action: "x"}
 		err = tx.AppendAudit(a)
 		check("AppendAudit", a.ID, maxAudit, err)
+		pb := &store.PayerBatch{Wallet: "0:bb"}
+		err = tx.PutPayerBatch(pb)
+		check("PutPayerBatch", pb.ID, maxBatch, err)
 		seq, err := tx.AppendSandboxTx([]byte("x"))
 		check("AppendSandboxTx", int64(seq), int64(maxSeq), err)
 		return nil

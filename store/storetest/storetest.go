@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"unmatched deposits", testUnmatched},
 		{"parked transfers and their open index", testParked},
 		{"audit log", testAudit},
+		{"payer batches, their messages and the open index", testPayer},
 		{"idempotency records and TTL deletion", testIdem},
 		{"outbox per channel", testOutbox},
 		{"webhooks", testWebhooks},

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	json "github.com/segmentio/encoding/json"
+)
+
+// The payer's batches (by id, with an index of the open ones) and their
+// messages (by batch id and index, with an index by order).
+var (
+	bPayerBatches  = []byte("payer_batches")
+	bPayerOpen     = []byte("payer_batches_open")
+	bPayerMessages = []byte("payer_messages")
+	bPayerByOrder  = []byte("payer_messages_by_order")
+)
+
+func payerMsgKey(batchID int64, index int) []byte { return cat(i64(batchID), u64(uint64(index))) }
+
+func (t *boltTx) PutPayerBatch(b *PayerBatch) error {
+	if b.ID == 0 {
+		id, err := t.seq(bPayerBatches)
+		if err != nil {
+			return err
+		}
+		b.ID = id
+	}
+	open := t.tx.Bucket(bPayerOpen)
+	var err error
+	if b.Open() {
+		err = open.Put(i64(b.ID), nil)
+	} else {
+		err = open.Delete(i64(b.ID))
+	}
+	if err != nil {
+		return err
+	}
+	return t.put(bPayerBatches, i64(b.ID), b)
+}
+
+func (t *boltTx) GetPayerBatch(id int64) (*PayerBatch, error) {
+	var b PayerBatch
+	if err := t.get(bPayerBatches, i64(id), &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (t *boltTx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]PayerBatch, error) {
+	var out []PayerBatch
+	b := t.b(bPayerBatches)
+	if openOnly {
+		b = t.b(bPayerOpen)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(i64(afterID + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		if openOnly {
+			pb, err := t.GetPayerBatch(int64(binary.BigEndian.Uint64(k)))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, *pb)
+			continue
+		}
+		var pb PayerBatch
+		if err := json.Unmarshal(v, &pb); err != nil {
+			return nil, fmt.Errorf("store: decode payer batch: %w", err)
+		}
+		out = append(out, pb)
+	}
+	return out, nil
+}
+
+func (t *boltTx) PutPayerMessage(m *PayerMessage) error {
+	if m.BatchID <= 0 || m.Index < 0 {
+		return fmt.Errorf("store: payer message without a batch (%d) or index (%d)", m.BatchID, m.Index)
+	}
+	key := payerMsgKey(m.BatchID, m.Index)
+	if err := t.tx.Bucket(bPayerByOrder).Put(cat(i64(m.OrderID), key), nil); err != nil {
+		return err
+	}
+	return t.put(bPayerMessages, key, m)
+}
+
+func (t *boltTx) PayerMessages(batchID int64) ([]PayerMessage, error) {
+	var out []PayerMessage
+	b := t.b(bPayerMessages)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := i64(batchID)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
+		var m PayerMessage
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, fmt.Errorf("store: decode payer message: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (t *boltTx) OrderPayerMessages(orderID int64) ([]PayerMessage, error) {
+	var out []PayerMessage
+	b := t.b(bPayerByOrder)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := i64(orderID)
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && len(k) == 24 && string(k[:8]) == string(prefix); k, _ = c.Next() {
+		var m PayerMessage
+		if err := t.get(bPayerMessages, k[8:], &m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,140 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+func batchIDs(bs []store.PayerBatch) []int64 {
+	out := make([]int64, len(bs))
+	for i, b := range bs {
+		out[i] = b.ID
+	}
+	return out
+}
+
+// The payer's batches and messages: a batch and all its messages are
+// written in one transaction (or not at all), ids assigned once, the open
+// index follows SettledAt, messages come back by index per batch and by
+// batch per order.
+func testPayer(t *testing.T, st store.Store) {
+	mk := func(seqno uint32, orders ...int64) (*store.PayerBatch, []*store.PayerMessage) {
+		b := &store.PayerBatch{Wallet: "0:" + fmt.Sprintf("%064x", 1), Seqno: seqno, ExtHash: fmt.Sprintf("%064x", 100+seqno),
+			BOC: "te6cc…", ValidUntil: t0.Add(time.Minute).Unix(), AfterLT: 1<<63 + uint64(seqno), CreatedAt: t0,
+			Messages: len(orders), TotalNano: 1<<62 + 1, FeeNano: 7}
+		var ms []*store.PayerMessage
+		for i, o := range orders {
+			ms = append(ms, &store.PayerMessage{Index: i, OrderID: o, Kind: "stars", ReqID: fmt.Sprintf("req%d", o),
+				To: "0:" + fmt.Sprintf("%064x", 2), AmountNano: 1<<62 + int64(i), Payload: "te6ccgEBAgEA…", PayloadHash: fmt.Sprintf("%064x", o),
+				LinkValidUntil: t0.Add(10 * time.Minute).Unix(), ConfirmMethod: "confirmReq", ConfirmParams: map[string]string{"id": "ünïcödé"}})
+		}
+		return b, ms
+	}
+	put := func(tx store.Tx, b *store.PayerBatch, ms []*store.PayerMessage) error {
+		if err := tx.PutPayerBatch(b); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			m.BatchID = b.ID
+			if err := tx.PutPayerMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	b1, m1 := mk(5, 10, 11, 12)
+	b2, m2 := mk(6, 13, 11) // order 11 again: its first payment never ran
+	update(t, st, func(tx store.Tx) error {
+		if err := put(tx, b1, m1); err != nil {
+			return err
+		}
+		return put(tx, b2, m2)
+	})
+	if b1.ID == 0 || b2.ID <= b1.ID {
+		t.Fatalf("batch ids %d, %d: want assigned and increasing", b1.ID, b2.ID)
+	}
+	// a batch whose write rolls back leaves nothing, messages included
+	b3, m3 := mk(7, 14)
+	if err := st.Update(context.Background(), func(tx store.Tx) error {
+		if err := put(tx, b3, m3); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatalf("rolled-back update: %v", err)
+	}
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetPayerBatch(b1.ID)
+		if err != nil {
+			return err
+		}
+		same(t, "GetPayerBatch", got, b1)
+		ms, err := tx.PayerMessages(b1.ID)
+		if err != nil {
+			return err
+		}
+		if len(ms) != 3 {
+			t.Fatalf("PayerMessages = %d, want 3", len(ms))
+		}
+		for i := range ms {
+			same(t, "PayerMessages row", &ms[i], m1[i])
+		}
+		ms, err = tx.OrderPayerMessages(11)
+		if err != nil {
+			return err
+		}
+		if len(ms) != 2 || ms[0].BatchID != b1.ID || ms[0].Index != 1 || ms[1].BatchID != b2.ID || ms[1].Index != 1 {
+			t.Errorf("OrderPayerMessages(11) = %+v", ms)
+		}
+		ms, err = tx.OrderPayerMessages(14)
+		if err != nil || len(ms) != 0 {
+			t.Errorf("rolled-back batch's message found: %v %v", ms, err)
+		}
+		open, err := tx.ListPayerBatches(0, 10, true)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "open batches", batchIDs(open), []int64{b1.ID, b2.ID})
+		_, err = tx.GetPayerBatch(b2.ID + 100)
+		wantNotFound(t, "GetPayerBatch missing", err)
+		return nil
+	})
+	// settle the first: outcomes on its messages, out of the open index
+	b1.SettledAt, b1.TxHash, b1.Detail = at(time.Minute), fmt.Sprintf("%064x", 9), "ran in block 1001"
+	for _, m := range m1 {
+		m.Outcome, m.ResolvedAt, m.DestTxHash = store.PaymentPaid, at(time.Minute), fmt.Sprintf("%064x", 8)
+	}
+	m1[2].Outcome, m1[2].Detail = store.PaymentBounced, "refused"
+	update(t, st, func(tx store.Tx) error { return put(tx, b1, m1) })
+	view(t, st, func(tx store.Tx) error {
+		open, err := tx.ListPayerBatches(0, 10, true)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "open batches after settling", batchIDs(open), []int64{b2.ID})
+		all, err := tx.ListPayerBatches(0, 10, false)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "all batches", batchIDs(all), []int64{b1.ID, b2.ID})
+		same(t, "settled batch", &all[0], b1)
+		page, err := tx.ListPayerBatches(b1.ID, 1, false)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "after the first", batchIDs(page), []int64{b2.ID})
+		ms, err := tx.PayerMessages(b1.ID)
+		if err != nil {
+			return err
+		}
+		for i := range ms {
+			same(t, "settled message", &ms[i], m1[i])
+		}
+		return nil
+	})
+}
