@@ -108,10 +108,10 @@ type Chain struct {
 	t0   time.Time
 	step time.Duration
 
-	lastAt   int64      // newest entry stamp (unix ns)
-	pending  []*entry   // read, for blocks not made yet
-	masters  []*block   // by index k
-	shards   []*block   // by index k
+	lastAt   int64    // newest entry stamp (unix ns)
+	pending  []*entry // read, for blocks not made yet
+	masters  []*block // by index k
+	shards   []*block // by index k
 	accounts map[string]*acct
 	queue    []*tlb.InternalMessage // made in the newest block, delivered in the next
 	lt       uint64
