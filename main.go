@@ -281,7 +281,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 				return a.shop.FragmentSession()
 			}
 			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Session: session,
-				Wallet: payer, Log: log})
+				Wallet: payer, Store: st, Log: log})
 			if err != nil {
 				return nil, exitError{2, fmt.Errorf("fulfillment.fragment: %w", err)}
 			}

@@ -89,6 +89,13 @@ type ByOperator interface {
 	DeliveredByOperator() bool
 }
 
+// Concurrent is implemented by providers that deliver many orders at once
+// (fulfil/fragment pays them in batches): the shop runs up to
+// MaxConcurrent deliveries at a time instead of one after the other.
+type Concurrent interface {
+	MaxConcurrent() int
+}
+
 // ErrHeld wraps a delivery that waits for a condition outside the order: the
 // service wallet is short of funds, or the chain view is too far behind to
 // settle a payment already sent. Nothing is refunded for it and the attempt

@@ -97,8 +97,9 @@ func (s *Shop) kickDelivery() {
 }
 
 func (s *Shop) deliveryLoop(ctx context.Context) {
+	defer s.running.wg.Wait()
 	for {
-		if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+		if _, err := s.dispatchDeliveries(ctx, false); err != nil && ctx.Err() == nil {
 			s.log.Error("delivery loop", "err", err)
 		}
 		t := time.NewTimer(deliveryEvery)
@@ -113,36 +114,143 @@ func (s *Shop) deliveryLoop(ctx context.Context) {
 	}
 }
 
+// running tracks the deliveries in progress: at most the provider's
+// MaxConcurrent at once (fulfil.Concurrent; one for providers that deliver
+// one order at a time), never the same order twice, none waiting for
+// another one to finish.
+type running struct {
+	once sync.Once
+	sem  chan struct{}
+	mu   sync.Mutex
+	ids  map[int64]bool
+	wg   sync.WaitGroup
+}
+
+// concurrency is how many deliveries may run at once.
+func (s *Shop) concurrency() int {
+	if c, ok := s.provider.(fulfil.Concurrent); ok {
+		return max(c.MaxConcurrent(), 1)
+	}
+	return 1
+}
+
+// start claims a slot for order id; with block it waits for a free slot,
+// else it reports false when none is free. False too when id is running.
+func (r *running) start(ctx context.Context, id int64, n int, block bool) bool {
+	r.once.Do(func() { r.sem, r.ids = make(chan struct{}, n), map[int64]bool{} })
+	r.mu.Lock()
+	busy := r.ids[id]
+	r.mu.Unlock()
+	if busy {
+		return false
+	}
+	if block {
+		select {
+		case r.sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+	} else {
+		select {
+		case r.sem <- struct{}{}:
+		default:
+			return false
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids[id] {
+		<-r.sem
+		return false
+	}
+	r.ids[id] = true
+	r.wg.Add(1)
+	return true
+}
+
+func (r *running) done(id int64) {
+	r.mu.Lock()
+	delete(r.ids, id)
+	r.mu.Unlock()
+	<-r.sem
+	r.wg.Done()
+}
+
+// deliveryScan is how many queued orders one pass reads at least.
+const deliveryScan = 500
+
 // DeliverDue runs one pass over paid and processing orders whose next attempt
-// is due, and returns how many it finished (completed or refunded).
+// is due, as many at once as the provider allows, waits for them, and
+// returns how many it finished (completed or refunded).
 func (s *Shop) DeliverDue(ctx context.Context) (int, error) {
-	var ids []int64
+	return s.dispatchDeliveries(ctx, true)
+}
+
+// dispatchDeliveries starts the due deliveries that are not running yet, up
+// to the free slots; with wait it waits for slots and for the deliveries it
+// started, and counts those finished. Without, it returns at once and each
+// delivery kicks the loop when it ends.
+func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
+	n := s.concurrency()
+	limit := max(deliveryScan, 4*n)
+	var queue, due []int64
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		ids, err = tx.DeliveryQueue(500)
-		return err
+		if queue, err = tx.DeliveryQueue(limit); err != nil {
+			return err
+		}
+		now := s.now()
+		due = due[:0]
+		for _, id := range queue {
+			o, err := tx.GetOrder(id)
+			if err != nil {
+				return err
+			}
+			if (o.Status == store.StatusPaid || o.Status == store.StatusProcessing) &&
+				(o.NextDeliveryAt == nil || !now.Before(*o.NextDeliveryAt)) {
+				due = append(due, id)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	if len(ids) < 500 {
-		s.held.keep(ids)
+	if len(queue) < limit {
+		s.held.keep(queue)
 	}
-	done := 0
-	for _, id := range ids {
+	var (
+		mu       sync.Mutex
+		finished int
+		mine     sync.WaitGroup
+	)
+	for _, id := range due {
 		if ctx.Err() != nil {
-			return done, ctx.Err()
+			break
 		}
-		finished, err := s.deliverOne(ctx, id)
-		if err != nil {
-			s.log.Error("delivery", "order_id", id, "err", err)
+		if !s.running.start(ctx, id, n, wait) {
 			continue
 		}
-		if finished {
-			done++
-		}
+		mine.Add(1)
+		go func() {
+			defer mine.Done()
+			defer s.kickDelivery()
+			defer s.running.done(id)
+			ok, err := s.deliverOne(ctx, id)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("delivery", "order_id", id, "err", err)
+			}
+			if ok {
+				mu.Lock()
+				finished++
+				mu.Unlock()
+			}
+		}()
 	}
-	return done, nil
+	if wait {
+		mine.Wait()
+	}
+	return finished, ctx.Err()
 }
 
 // deliverOne moves one order paid → processing → completed | refunded.
@@ -228,8 +336,13 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 			return tx.PutOrder(cur)
 		})
 	default:
-		// Unavailable or transient: keep the order processing, try later.
+		// Unavailable or transient: keep the order processing, try later
+		// (not before the provider's Retry-After, when it gives one).
 		delay := wait.Backoff(o.DeliveryAttempts-1, 2*time.Second, 10*time.Minute)
+		var ra retryAfter
+		if errors.As(derr, &ra) && ra.RetryAfter() > delay {
+			delay = ra.RetryAfter()
+		}
 		s.log.Warn("delivery will be retried", "order_id", id, "attempt", o.DeliveryAttempts, "in", delay, "err", derr)
 		s.observeDelivery(DeliveryRetry)
 		return false, s.st.Update(ctx, func(tx store.Tx) error {

@@ -106,6 +106,7 @@ type Shop struct {
 	healthChecks map[string]func() (bool, any)
 	kick         chan struct{} // wakes the delivery loop
 	held         holdSet       // deliveries waiting on a *fulfil.Hold (holds.go)
+	running      running       // deliveries in progress (lifecycle.go)
 	keyUseMu     sync.Mutex
 	keyUse       map[string]time.Time // last-used stamps not yet written
 	// authCache maps live key hashes to partner ids; entries are removed in

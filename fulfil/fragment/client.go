@@ -42,7 +42,7 @@ func (e *rateLimitedError) RetryAfter() time.Duration { return e.after }
 // merely carries {"error": …} is returned for the caller to classify, except
 // "Bad request" (stale hash), which triggers one hash refresh and retry.
 func (p *Provider) call(ctx context.Context, page, method string, form url.Values) (*response, error) {
-	r, err := p.callOnce(ctx, page, method, form)
+	r, err := p.callPaced(ctx, page, method, form)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +63,30 @@ func (p *Provider) call(ctx context.Context, page, method string, form url.Value
 	}
 	p.markAvailable()
 	return r, nil
+}
+
+// rateLimitRetries is how many times one call is retried after a 429 whose
+// Retry-After is short (Options.RetryAfterMax).
+const rateLimitRetries = 3
+
+// callPaced is callOnce honouring Fragment's 429: a short Retry-After is
+// waited out and the same call made again, without holding up other
+// requests; a long one is returned (transient, with RetryAfter).
+func (p *Provider) callPaced(ctx context.Context, page, method string, form url.Values) (*response, error) {
+	for try := 0; ; try++ {
+		r, err := p.callOnce(ctx, page, method, form)
+		var rl *rateLimitedError
+		if !errors.As(err, &rl) || rl.after > p.opt.RetryAfterMax || try == rateLimitRetries {
+			return r, err
+		}
+		t := time.NewTimer(rl.after)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 }
 
 func (p *Provider) callOnce(ctx context.Context, page, method string, form url.Values) (*response, error) {

@@ -9,29 +9,45 @@ import (
 )
 
 // Payer is the service wallet as the provider uses it: it describes itself
-// for TON Connect, reports its balance, sends one message at a time and finds
-// out what became of a message on chain. WalletPayer implements it with
-// tonutils-go; tests use a fake.
+// for TON Connect, reports its balance, sends batches of payments (one
+// signed wallet message carrying up to MaxMessages of them) one batch at a
+// time, and finds out what became of each payment on chain. WalletPayer
+// implements it with tonutils-go; tests use a fake.
 type Payer interface {
 	// Account is the TON Connect account of the paying wallet, sent to
 	// Fragment with get*Link.
 	Account() Account
 	// Balance is the wallet's balance in nanotons.
 	Balance(ctx context.Context) (int64, error)
-	// Send builds and signs the external message carrying m, calls record
-	// with what identifies it, and only when record returns nil broadcasts
-	// it. It returns without waiting for the chain. When record fails
-	// nothing is broadcast. An error after record succeeded means the message
-	// may or may not be on its way: use Lookup. When the wallet, in the view
-	// the message is signed at, holds less than AmountNano + ReserveNano,
-	// nothing is signed and the error is a *fulfil.Hold (HoldFunds).
-	Send(ctx context.Context, m Message, record func(context.Context, SentMessage) error) (SentMessage, error)
+	// MaxMessages is how many payments one wallet message may carry.
+	MaxMessages() int
+	// Fee is an upper bound, in nanotons, of what a wallet message carrying
+	// n payments costs beyond their amounts (import, gas, forwarding).
+	Fee(n int) int64
+	// Ready blocks until the previous batch has run or can no longer run
+	// (judged in chain time), so the next one may be signed.
+	Ready(ctx context.Context) error
+	// SendBatch waits like Ready, reads the wallet at one view and takes the
+	// longest prefix of ms whose amounts, plus Fee for them, plus reserve,
+	// the balance covers; it signs one external message carrying them in
+	// order, whose valid_until ends before every included message's
+	// ValidUntil, calls record with what identifies it, and only when record
+	// returns nil broadcasts it. It returns without waiting for the chain;
+	// len(SentBatch.Messages) says how many of ms it carries. When record
+	// fails nothing is broadcast. An error after record succeeded means the
+	// message may or may not be on its way: use Lookup. When not even the
+	// first message is covered, nothing is signed and the error is a
+	// *fulfil.Hold (HoldFunds).
+	SendBatch(ctx context.Context, ms []Message, reserve int64, record func(context.Context, SentBatch) error) (SentBatch, error)
 	// Resend broadcasts the same signed message again (harmless: the
-	// wallet's seqno lets it execute at most once).
-	Resend(ctx context.Context, s SentMessage) error
-	// Lookup tells what happened to s on chain, judged in chain time (see
-	// expiredInView): Outcome.ChainTime must be set.
-	Lookup(ctx context.Context, s SentMessage) (Outcome, error)
+	// wallet's seqno lets it run at most once).
+	Resend(ctx context.Context, b SentBatch) error
+	// Lookup tells, from one view of the chain, what became of each batch
+	// and each of its payments, judged in chain time (see expiredInView).
+	Lookup(ctx context.Context, bs []SentBatch) ([]BatchOutcome, error)
+	// Resume tells the payer about a batch recorded before a restart that
+	// may still run, so the next batch waits for it.
+	Resume(b SentBatch)
 }
 
 // Account is a TON Connect wallet account (the JSON Fragment expects in the
@@ -43,7 +59,7 @@ type Account struct {
 	WalletStateInit string `json:"walletStateInit"` // base64 BOC of the wallet's StateInit
 }
 
-// Message is one transfer from the service wallet.
+// Message is one payment from the service wallet.
 type Message struct {
 	To         *address.Address
 	AmountNano int64
@@ -51,47 +67,52 @@ type Message struct {
 	// ValidUntil bounds the wallet message's own expiry (Fragment's link
 	// validUntil); the payer may choose an earlier one.
 	ValidUntil time.Time
-	// ReserveNano is what the wallet must hold beyond AmountNano (fees).
-	ReserveNano int64
 }
 
-// SentMessage identifies a signed external message of the service wallet. It
-// is persisted before broadcasting, so after a crash the payment can be
-// looked up instead of being made again.
-type SentMessage struct {
-	Wallet      string `json:"wallet"`       // raw address of the paying wallet
-	Seqno       uint32 `json:"seqno"`        // wallet seqno the message uses
-	ExtHash     string `json:"ext_hash"`     // hex hash of the external message body
-	BOC         string `json:"boc"`          // base64 BOC of the signed external message
-	ValidUntil  int64  `json:"valid_until"`  // unix seconds; the message cannot execute later
-	AfterLT     uint64 `json:"after_lt"`     // wallet's last tx lt before sending (lookup bound)
-	To          string `json:"to"`           // raw destination
-	AmountNano  int64  `json:"amount_nano"`  // amount of the internal message
-	PayloadHash string `json:"payload_hash"` // hex hash of the payload cell
-	PreparedAt  int64  `json:"prepared_at"`  // unix seconds
+// SentBatch identifies a signed external message of the service wallet and
+// the payments it carries. It is recorded before broadcasting, so after a
+// crash the payments are looked up instead of being made again.
+type SentBatch struct {
+	Wallet     string     // raw address of the paying wallet
+	Seqno      uint32     // wallet seqno the message uses
+	ExtHash    string     // hex hash of the external message body
+	BOC        string     // base64 BOC of the signed external message
+	ValidUntil int64      // unix seconds; the message cannot run later
+	AfterLT    uint64     // wallet's last tx lt before sending (lookup bound)
+	PreparedAt int64      // unix seconds
+	FeeNano    int64      // Fee counted in the balance check
+	Balance    int64      // the wallet balance it was signed against
+	Messages   []SentItem // in the order of the wallet message
+}
+
+// SentItem is one payment of a SentBatch.
+type SentItem struct {
+	To          string // raw destination
+	AmountNano  int64
+	PayloadHash string // hex hash of the payload cell
 	// BouncePfx/BounceBits: the first bits of the payload, which a bounce
-	// of this transfer carries after 0xffffffff (hex, bit count).
-	BouncePfx  string `json:"bounce_pfx,omitempty"`
-	BounceBits int    `json:"bounce_bits,omitempty"`
+	// of this payment carries after 0xffffffff (hex, bit count).
+	BouncePfx  string
+	BounceBits int
 }
 
-// Status of a sent message on chain.
+// Status of a batch or of one of its payments.
 type Status int
 
 // Statuses Lookup reports.
 const (
-	// StatusPending: not executed yet and still able to execute.
+	// StatusPending: batch: not run yet and still able to run; payment:
+	// sent, and the destination's answer not seen yet.
 	StatusPending Status = iota
-	// StatusConfirmed: executed; the transfer left the wallet and no bounce
-	// has come back (so far).
+	// StatusConfirmed: batch: it ran; payment: the destination took it.
 	StatusConfirmed
-	// StatusBounced: the transfer came back bounced: Fragment did not take it.
+	// StatusBounced: the payment came back bounced: Fragment did not take it.
 	StatusBounced
-	// StatusFailed: executed but no transfer left (e.g. the balance was too
-	// low when it ran): nothing was paid.
+	// StatusFailed: the batch ran but this payment did not leave the wallet
+	// (the balance did not cover it when it ran): nothing was paid.
 	StatusFailed
-	// StatusExpired: never executed and never will (expired, or the wallet's
-	// seqno moved past it): nothing was paid.
+	// StatusExpired: the batch never ran and never will (expired in chain
+	// time, or the wallet's seqno moved past it): nothing was paid.
 	StatusExpired
 )
 
@@ -111,19 +132,34 @@ func (s Status) String() string {
 	return "unknown"
 }
 
-// Outcome is what Lookup found.
-type Outcome struct {
+// BatchOutcome is what Lookup found about one batch.
+type BatchOutcome struct {
+	// Status: StatusConfirmed (it ran: Items say what became of each
+	// payment), StatusExpired (never runs: nothing was paid) or
+	// StatusPending.
 	Status Status
-	TxHash string    // hex hash of the wallet transaction that executed the message
+	TxHash string    // hex hash of the wallet transaction that ran it
 	LT     uint64    // its logical time
 	Time   time.Time // its chain time
-	Detail string    // human explanation for failures and held lookups
+	Items  []ItemOutcome
+	Detail string
 	// ChainTime is how far the view the outcome was read from reaches, in
-	// chain time. The bounce window and expiry are measured against it.
+	// chain time. Expiry is measured against it.
 	ChainTime time.Time
 	// Behind: pending only because the view is behind. By the local clock
 	// the message expired (valid_until + margin has passed) but the view's
 	// chain time has not reached that point, so nothing can be concluded;
-	// a refund now could refund a payment that executed.
+	// a refund now could refund a payment that ran.
 	Behind bool
+}
+
+// ItemOutcome is what became of one payment of a batch that ran.
+type ItemOutcome struct {
+	// Status: StatusConfirmed, StatusBounced, StatusFailed, or
+	// StatusPending (sent; the destination's transaction not seen yet).
+	Status Status
+	// DestTx is the destination's transaction that took or refused it (hex),
+	// when found.
+	DestTx string
+	Detail string
 }

@@ -5,11 +5,18 @@
 // pages use (POST {base}/api?hash=…, form-encoded, field "method"), as the
 // public clients do. docs/FRAGMENT.md pins the methods and fields used.
 //
-// Money safety: before a payment is broadcast, the Fragment request id, the
-// exact message and the identity of the signed wallet message (seqno, hash,
-// BOC) are saved through fulfil.SaveFunc. A Deliver call that finds such a
-// state never sends again: it looks the message up on chain and finishes
-// (confirmed) or fails (bounced, never executed) from what it finds.
+// Throughput: Deliver calls run concurrently; their Fragment requests run in
+// parallel and their payments leave the service wallet in batches, one
+// wallet message carrying up to 255 of them (v5r1; 4 for v4r2). See
+// pipeline.go and docs/FRAGMENT.md.
+//
+// Money safety: before a batch is broadcast, the batch (seqno, hash, BOC,
+// valid_until) and each order's exact message are recorded in the store in
+// one transaction. A Deliver call that finds its order's message there never
+// pays again while that batch might still run: it waits for the batch's
+// outcome on chain and finishes (paid), refunds (bounced) or starts over with
+// a fresh Fragment request (the batch never ran, or this payment did not
+// leave the wallet).
 package fragment
 
 import (
@@ -28,6 +35,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/money"
+	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
@@ -35,13 +43,15 @@ import (
 const (
 	DefaultBaseURL           = "https://fragment.com"
 	DefaultRecipientCacheTTL = 60 * time.Second
-	DefaultFeeReserveNano    = 50_000_000 // 0.05 TON kept for the transfer fee
-	DefaultPollInterval      = 3 * time.Second
+	DefaultFeeReserveNano    = 50_000_000 // 0.05 TON kept beyond payments and fees
+	DefaultPollInterval      = time.Second
 	DefaultConfirmTimeout    = 4 * time.Minute
-	DefaultBounceWindow      = 30 * time.Second
 	DefaultMinLinkValidity   = 30 * time.Second
 	DefaultResendAfter       = 20 * time.Second
 	DefaultProbeUsername     = "durov"
+	DefaultConcurrency       = 32
+	DefaultMaxUnpaid         = 3
+	DefaultRetryAfterMax     = 5 * time.Second
 
 	linkAttempts = 3
 )
@@ -61,14 +71,17 @@ type Options struct {
 	Session    func() (cookies, hash string)
 	HTTPClient *http.Client // default: 20 s timeout
 	Wallet     Payer        // the service wallet (required)
+	// Store keeps the payment batches and each order's message (required):
+	// the service's own store, so they live and are copied with the orders.
+	Store      store.Store
 	Log        *slog.Logger
 	Now        func() time.Time
 	// RecipientCacheTTL is how long CheckRecipient answers are reused.
 	RecipientCacheTTL time.Duration
 
-	// FeeReserveNano is what the wallet must hold beyond the payment itself
-	// (default 0.05 TON); with a poorer wallet the delivery is held
-	// (fulfil.ErrInsufficientFunds) until the wallet is funded.
+	// FeeReserveNano is what the wallet must keep beyond a batch's payments
+	// and its fees (Payer.Fee; default 0.05 TON); payments a poorer wallet
+	// cannot cover are held (fulfil.ErrInsufficientFunds) until it is funded.
 	FeeReserveNano int64
 	// MaxAmountNano refuses to pay any single Fragment message above it
 	// (0 = no cap), a guard against a wrong price.
@@ -76,20 +89,30 @@ type Options struct {
 	// ShowSender asks Fragment to show the buyer's Fragment account to the
 	// recipient (show_sender=1). Default: anonymous.
 	ShowSender bool
-	// PollInterval between chain lookups while waiting for confirmation.
+	// PollInterval between lookups of the open batches (default 1 s).
 	PollInterval time.Duration
 	// ConfirmTimeout bounds how long one Deliver call waits for the chain;
 	// afterwards it returns a transient error and the next call resumes.
 	ConfirmTimeout time.Duration
-	// BounceWindow is how long after the payment's transaction a bounce is
-	// still watched for before the delivery counts as done (default 30 s;
-	// negative: do not wait).
-	BounceWindow time.Duration
 	// MinLinkValidity: a link expiring sooner is re-requested, never paid.
 	MinLinkValidity time.Duration
-	// ResendAfter: a message still pending after this long is rebroadcast
-	// (the same signed message; it can execute only once).
+	// ResendAfter: a batch still pending after this long is rebroadcast
+	// (the same signed message; it can run only once).
 	ResendAfter time.Duration
+	// Concurrency bounds the Fragment requests (search, init, link) made
+	// at once across deliveries (default 32).
+	Concurrency int
+	// Ahead bounds the payments holding a link but not yet in a batch
+	// (default twice the wallet's MaxMessages): links are asked for no
+	// earlier than the wallet can pay them, so they do not expire waiting.
+	Ahead int
+	// MaxUnpaid: an order whose payments left the wallet this many times
+	// without paying (batch never ran) is refunded (default 3).
+	MaxUnpaid int
+	// RetryAfterMax: a 429 whose Retry-After is at most this long is waited
+	// out and the call retried (up to 3 times); a longer one fails the
+	// attempt with the error's RetryAfter (default 5 s).
+	RetryAfterMax time.Duration
 	// ProbeUsername is searched by Probe (default "durov").
 	ProbeUsername string
 	UserAgent     string
@@ -118,6 +141,10 @@ type Provider struct {
 	// attempt first reads the balance, and only a wallet that now covers
 	// the need asks Fragment for a new payment link.
 	short map[string]int64
+
+	st       store.Store
+	pipeOnce sync.Once
+	pipe     *pipeline
 }
 
 type cachedRecipient struct {
@@ -129,6 +156,9 @@ type cachedRecipient struct {
 func New(opts Options) (*Provider, error) {
 	if opts.Wallet == nil {
 		return nil, errors.New("fragment: Options.Wallet is required")
+	}
+	if opts.Store == nil {
+		return nil, errors.New("fragment: Options.Store is required (the payment batches are recorded there)")
 	}
 	base := strings.TrimRight(strings.TrimSpace(opts.BaseURL), "/")
 	if base == "" {
@@ -158,6 +188,7 @@ func New(opts Options) (*Provider, error) {
 		hash:      strings.ToLower(hash),
 		cache:     map[string]cachedRecipient{},
 		short:     map[string]int64{},
+		st:        opts.Store,
 	}
 	if p.http == nil {
 		p.http = &http.Client{Timeout: 20 * time.Second}
@@ -184,10 +215,17 @@ func New(opts Options) (*Provider, error) {
 	if o.ConfirmTimeout <= 0 {
 		o.ConfirmTimeout = DefaultConfirmTimeout
 	}
-	if o.BounceWindow < 0 {
-		o.BounceWindow = 0
-	} else if o.BounceWindow == 0 {
-		o.BounceWindow = DefaultBounceWindow
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Ahead <= 0 {
+		o.Ahead = 2 * o.Wallet.MaxMessages()
+	}
+	if o.MaxUnpaid <= 0 {
+		o.MaxUnpaid = DefaultMaxUnpaid
+	}
+	if o.RetryAfterMax <= 0 {
+		o.RetryAfterMax = DefaultRetryAfterMax
 	}
 	if o.MinLinkValidity <= 0 {
 		o.MinLinkValidity = DefaultMinLinkValidity
@@ -234,13 +272,32 @@ func (p *Provider) Probe(ctx context.Context) error {
 	return err
 }
 
-// Run probes the session every interval (default 1 min; first probe at once)
-// until ctx ends, so Available recovers (or turns unavailable) without an
-// order. It returns nil when ctx is cancelled.
+// MaxConcurrent is how many deliveries the shop may run at once: enough to
+// keep the wallet's batches full (fulfil.Concurrent).
+func (p *Provider) MaxConcurrent() int {
+	return max(8*p.wallet.MaxMessages(), p.opt.Ahead+p.opt.Concurrency)
+}
+
+// Close stops the payment pipeline (batcher, resolver). Recorded batches
+// are followed again by the next Provider over the same store.
+func (p *Provider) Close() {
+	p.pipeOnce.Do(func() {}) // never start it after Close
+	if p.pipe != nil {
+		p.pipe.stop()
+	}
+}
+
+// Run starts the payment pipeline (it also starts with the first Deliver),
+// then probes the session every interval (default 1 min; first probe at
+// once) until ctx ends, so Available recovers (or turns unavailable)
+// without an order. It stops the pipeline and returns nil when ctx is
+// cancelled.
 func (p *Provider) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	p.startPipeline()
+	defer p.Close()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -338,38 +395,17 @@ func (p *Provider) search(ctx context.Context, kind, user string, months int) (s
 	return r.Found.Recipient, nil
 }
 
-// deliveryState is what Deliver saves (fulfil.Request.State) before paying.
-type deliveryState struct {
-	V        int          `json:"v"`
-	Kind     string       `json:"kind"`
-	Username string       `json:"username"`
-	ReqID    string       `json:"req_id"`
-	Amount   string       `json:"amount,omitempty"` // init's TON amount, informative
-	Message  stateMessage `json:"message"`
-	Confirm  *confirmInfo `json:"confirm,omitempty"`
-	Sent     *SentMessage `json:"sent"`
-	// Prev: earlier messages of this delivery that ran without paying
-	// (wallet short of funds), for the record; they can never pay.
-	Prev []SentMessage `json:"prev,omitempty"`
-}
-
-type stateMessage struct {
-	Address    string `json:"address"`
-	Amount     string `json:"amount"`  // nanotons, integer string
-	Payload    string `json:"payload"` // base64 BOC, as Fragment gave it
-	ValidUntil int64  `json:"valid_until"`
-}
-
-// Deliver buys r on Fragment and pays for it. See the package comment for the
-// never-pay-twice rule. Errors wrap fulfil.ErrPermanent (refund: nothing was
-// paid, or the payment bounced back), fulfil.ErrUnavailable (session
-// refused: wait), are a *fulfil.Hold (fulfil.ErrHeld: the service wallet is
-// short of funds, or the chain view is too far behind to settle a sent
-// payment; wait, never refund) or are transient (retry; a saved payment is
-// resumed).
-func (p *Provider) Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error) {
+// Deliver buys r on Fragment and pays for it in one of the service wallet's
+// batches. See the package comment for the never-pay-twice rule. Errors wrap
+// fulfil.ErrPermanent (refund: nothing was paid, or the payment bounced
+// back), fulfil.ErrUnavailable (session refused: wait), are a *fulfil.Hold
+// (fulfil.ErrHeld: the service wallet is short of funds, or the chain view is
+// too far behind to settle a sent payment; wait, never refund) or are
+// transient (retry; a recorded payment is resumed). r.State is not used: the
+// store's payment records are the state.
+func (p *Provider) Deliver(ctx context.Context, r fulfil.Request, _ fulfil.SaveFunc) (fulfil.Result, error) {
 	log := p.log.With("ref", r.Ref, "order_id", r.OrderID, "kind", r.Kind)
-	res, err := p.deliver(ctx, log, r, save)
+	res, err := p.deliver(ctx, log, r)
 	var h *fulfil.Hold
 	p.mu.Lock()
 	_, wasShort := p.short[r.Ref]
@@ -391,39 +427,112 @@ func (p *Provider) Deliver(ctx context.Context, r fulfil.Request, save fulfil.Sa
 	return res, err
 }
 
-func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error) {
-	if strings.TrimSpace(r.State) != "" {
-		var st deliveryState
-		if err := json.Unmarshal([]byte(r.State), &st); err != nil || st.V != 1 {
-			// Our own state is unreadable: it may describe a payment already
-			// made, so neither pay nor refund. Keep failing loudly.
-			log.Error("fragment: unreadable delivery state; resolve by hand", "err", err)
-			return fulfil.Result{}, fmt.Errorf("fragment: unreadable delivery state for %s (not paying again): %v", r.Ref, err)
+func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Request) (fulfil.Result, error) {
+	pl := p.startPipeline()
+	if pl.err != nil {
+		return fulfil.Result{}, pl.err
+	}
+	for {
+		var msgs []store.PayerMessage
+		err := p.st.View(ctx, func(tx store.Tx) error {
+			var err error
+			msgs, err = tx.OrderPayerMessages(r.OrderID)
+			return err
+		})
+		if err != nil {
+			return fulfil.Result{}, fmt.Errorf("fragment: payment records of order %d: %w", r.OrderID, err)
 		}
-		if st.Sent != nil {
-			log.Info("fragment: resuming a sent payment", "req_id", st.ReqID, "seqno", st.Sent.Seqno, "ext_hash", st.Sent.ExtHash)
-			return p.await(ctx, log, &st, save)
+		unpaid := 0
+		for _, m := range msgs {
+			switch m.Outcome {
+			case store.PaymentPending:
+				// A payment on its way (this run, or before a restart):
+				// never another one while it might still run.
+				log.Info("fragment: following a recorded payment", "req_id", m.ReqID, "batch", m.BatchID)
+				return p.follow(ctx, log, pl, m)
+			case store.PaymentPaid, store.PaymentBounced:
+				return p.finish(ctx, m)
+			case store.PaymentUnpaid:
+				unpaid++
+			}
 		}
-	}
-	if err := validateRequest(r); err != nil {
-		return fulfil.Result{}, fmt.Errorf("%w: %v", fulfil.ErrInvalidRequest, err)
-	}
-	if err := p.stillShort(ctx, r.Ref); err != nil {
-		return fulfil.Result{}, err
-	}
-	user := cleanUsername(r.Username)
-	for attempt := 1; attempt <= linkAttempts; attempt++ {
-		o, err := p.requestOffer(ctx, r.Kind, user, r.Stars, r.Months)
+		if unpaid >= p.opt.MaxUnpaid {
+			return fulfil.Result{}, fmt.Errorf("%w: fragment: %d payments for this order never left the service wallet; nothing paid", fulfil.ErrPaymentFailed, unpaid)
+		}
+		if unpaid > 0 {
+			log.Warn("fragment: the last payment never left the wallet; asking Fragment for a new one", "unpaid", unpaid)
+		}
+		m, err := p.pay(ctx, log, pl, r)
 		if err != nil {
 			return fulfil.Result{}, err
+		}
+		res, err := p.follow(ctx, log, pl, *m)
+		if !errors.Is(err, errUnpaid) {
+			return res, err
+		}
+	}
+}
+
+// errUnpaid: the payment never left the wallet; start over.
+var errUnpaid = errors.New("fragment: payment never left the wallet")
+
+// pay gets a payment link from Fragment and has it recorded in a batch.
+func (p *Provider) pay(ctx context.Context, log *slog.Logger, pl *pipeline, r fulfil.Request) (*store.PayerMessage, error) {
+	if err := validateRequest(r); err != nil {
+		return nil, fmt.Errorf("%w: %v", fulfil.ErrInvalidRequest, err)
+	}
+	if err := p.stillShort(ctx, r.Ref); err != nil {
+		return nil, err
+	}
+	select { // an ahead slot: links are asked for only as the wallet can pay them
+	case pl.ahead <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	handed := false
+	defer func() {
+		if !handed {
+			<-pl.ahead
+		}
+	}()
+	user := cleanUsername(r.Username)
+	for attempt := 1; attempt <= linkAttempts; attempt++ {
+		o, err := p.offer(ctx, pl, r.Kind, user, r.Stars, r.Months)
+		if err != nil {
+			return nil, err
 		}
 		if left := o.ValidUntil.Sub(p.now()); left < p.opt.MinLinkValidity {
 			log.Warn("fragment: payment link expires too soon, requesting a new one", "req_id", o.ReqID, "valid_for", left, "attempt", attempt)
 			continue
 		}
-		return p.pay(ctx, log, r, user, o, save)
+		it, err := p.checkOffer(log, r, o)
+		if err != nil {
+			return nil, err
+		}
+		handed = true
+		res := pl.submit(ctx, it)
+		if errors.Is(res.err, errLinkTooShort) {
+			log.Warn("fragment: payment link expired waiting for a batch, requesting a new one", "req_id", o.ReqID)
+			select {
+			case pl.ahead <- struct{}{}:
+				handed = false
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		if res.err != nil {
+			var h *fulfil.Hold
+			if errors.As(res.err, &h) {
+				return nil, res.err
+			}
+			return nil, fmt.Errorf("fragment: not paid: %w", res.err)
+		}
+		log.Info("fragment: payment recorded in a batch", "req_id", o.ReqID, "batch", res.msg.BatchID, "index", res.msg.Index,
+			"to", o.To, "amount_nano", o.AmountNano)
+		return res.msg, nil
 	}
-	return fulfil.Result{}, fmt.Errorf("%w: fragment: payment links kept expiring before they could be paid (%d attempts, nothing paid)", fulfil.ErrExpiredLink, linkAttempts)
+	return nil, fmt.Errorf("%w: fragment: payment links kept expiring before they could be paid (%d attempts, nothing paid)", fulfil.ErrExpiredLink, linkAttempts)
 }
 
 // refusal is the failure code of a permanent error text from Fragment.
@@ -432,6 +541,86 @@ func refusal(text string) *fulfil.Failure {
 		return fulfil.ErrRecipientNotFound
 	}
 	return fulfil.ErrProviderRejected
+}
+
+// offer runs requestOffer within the concurrency bound.
+func (p *Provider) offer(ctx context.Context, pl *pipeline, kind, user string, stars int64, months int) (offer, error) {
+	select {
+	case pl.offers <- struct{}{}:
+	case <-ctx.Done():
+		return offer{}, ctx.Err()
+	}
+	defer func() { <-pl.offers }()
+	return p.requestOffer(ctx, kind, user, stars, months)
+}
+
+// checkOffer checks Fragment's message before any money moves.
+func (p *Provider) checkOffer(log *slog.Logger, r fulfil.Request, o offer) (*item, error) {
+	to, err := ton.ParseAddress(o.To)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fragment: bad destination address %q: %v", fulfil.ErrProviderError, o.To, err)
+	}
+	payload, err := decodePayload(o.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fragment: %v", fulfil.ErrProviderError, err)
+	}
+	if p.opt.MaxAmountNano > 0 && o.AmountNano > p.opt.MaxAmountNano {
+		return nil, fmt.Errorf("%w: fragment: price %d nanotons above the configured cap %d", fulfil.ErrPriceAboveCap, o.AmountNano, p.opt.MaxAmountNano)
+	}
+	if want, ok := tonToNano(o.Amount); ok && want != o.AmountNano {
+		log.Warn("fragment: link amount differs from the quoted amount", "quoted_ton", o.Amount, "link_nano", o.AmountNano)
+	}
+	if o.From != "" {
+		if raw, err := ton.RawAddress(o.From); err == nil && raw != p.wallet.Account().Address {
+			log.Warn("fragment: link names another paying wallet; paying from the service wallet anyway", "from", o.From)
+		}
+	}
+	return &item{orderID: r.OrderID, kind: r.Kind, offer: o, to: to, payload: payload, log: log, done: make(chan placed, 1)}, nil
+}
+
+// follow waits for recorded payment m's outcome and finishes with it;
+// errUnpaid when it never left the wallet (and the wallet can pay again).
+func (p *Provider) follow(ctx context.Context, log *slog.Logger, pl *pipeline, m store.PayerMessage) (fulfil.Result, error) {
+	got, err := pl.await(ctx, m, p.opt.ConfirmTimeout)
+	if errors.Is(err, errStillPending) {
+		return fulfil.Result{}, fmt.Errorf("fragment: payment for %s sent (batch %d), not settled yet; will check again", m.ReqID, m.BatchID)
+	}
+	if err != nil {
+		return fulfil.Result{}, err
+	}
+	if got.Outcome != store.PaymentUnpaid {
+		return p.finish(ctx, got)
+	}
+	// Nothing was paid. A wallet too poor now was too poor then: hold (a
+	// new request follows once it is funded); else start over.
+	bal, err := p.wallet.Balance(ctx)
+	if err != nil {
+		return fulfil.Result{}, fmt.Errorf("fragment: payment never left the wallet; wallet balance unreadable, deciding later: %w", err)
+	}
+	if need := got.AmountNano + p.wallet.Fee(1) + p.opt.FeeReserveNano; bal < need {
+		log.Error("fragment: payment never left the wallet and the wallet is short of funds; the order waits", "detail", got.Detail)
+		return fulfil.Result{}, fundsHold(bal, need)
+	}
+	log.Warn("fragment: payment never left the wallet", "req_id", got.ReqID, "batch", got.BatchID, "detail", got.Detail)
+	return fulfil.Result{}, errUnpaid
+}
+
+// finish turns a settled payment into the delivery's result.
+func (p *Provider) finish(ctx context.Context, m store.PayerMessage) (fulfil.Result, error) {
+	var b *store.PayerBatch
+	err := p.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		b, err = tx.GetPayerBatch(m.BatchID)
+		return err
+	})
+	if err != nil {
+		return fulfil.Result{}, fmt.Errorf("fragment: payment batch %d: %w", m.BatchID, err)
+	}
+	if m.Outcome == store.PaymentBounced {
+		return fulfil.Result{}, fmt.Errorf("%w: fragment: payment in tx %s bounced (Fragment did not accept it; the TON came back to the service wallet): %s",
+			fulfil.ErrPaymentBounced, b.TxHash, m.Detail)
+	}
+	return fulfil.Result{ProviderRef: m.ReqID, TxHash: b.TxHash}, nil
 }
 
 func validateRequest(r fulfil.Request) error {
@@ -539,67 +728,6 @@ func (p *Provider) requestOffer(ctx context.Context, kind, user string, stars in
 // the public clients send it (Fragment is reported not to verify it).
 const deviceJSON = `{"platform":"iphone","appName":"Tonkeeper","appVersion":"5.0.14","maxProtocolVersion":2,"features":["SendTransaction",{"name":"SendTransaction","maxMessages":4}]}`
 
-// pay checks the offer and the wallet, saves the state, sends, and waits.
-func (p *Provider) pay(ctx context.Context, log *slog.Logger, r fulfil.Request, user string, o offer, save fulfil.SaveFunc) (fulfil.Result, error) {
-	log = log.With("req_id", o.ReqID)
-	to, err := ton.ParseAddress(o.To)
-	if err != nil {
-		return fulfil.Result{}, fmt.Errorf("%w: fragment: bad destination address %q: %v", fulfil.ErrProviderError, o.To, err)
-	}
-	payload, err := decodePayload(o.Payload)
-	if err != nil {
-		return fulfil.Result{}, fmt.Errorf("%w: fragment: %v", fulfil.ErrProviderError, err)
-	}
-	if p.opt.MaxAmountNano > 0 && o.AmountNano > p.opt.MaxAmountNano {
-		return fulfil.Result{}, fmt.Errorf("%w: fragment: price %d nanotons above the configured cap %d", fulfil.ErrPriceAboveCap, o.AmountNano, p.opt.MaxAmountNano)
-	}
-	if want, ok := tonToNano(o.Amount); ok && want != o.AmountNano {
-		log.Warn("fragment: link amount differs from the quoted amount", "quoted_ton", o.Amount, "link_nano", o.AmountNano)
-	}
-	if o.From != "" {
-		if raw, err := ton.RawAddress(o.From); err == nil && raw != p.wallet.Account().Address {
-			log.Warn("fragment: link names another paying wallet; paying from the service wallet anyway", "from", o.From)
-		}
-	}
-	bal, err := p.wallet.Balance(ctx)
-	if err != nil {
-		return fulfil.Result{}, fmt.Errorf("fragment: wallet balance: %w", err)
-	}
-	if need := o.AmountNano + p.opt.FeeReserveNano; bal < need {
-		return fulfil.Result{}, fundsHold(bal, need)
-	}
-
-	st := &deliveryState{
-		V: 1, Kind: r.Kind, Username: user, ReqID: o.ReqID, Amount: o.Amount,
-		Message: stateMessage{Address: o.To, Amount: strconv.FormatInt(o.AmountNano, 10), Payload: o.Payload, ValidUntil: o.ValidUntil.Unix()},
-		Confirm: o.Confirm,
-	}
-	recorded := false
-	sent, err := p.wallet.Send(ctx, Message{To: to, AmountNano: o.AmountNano, Payload: payload, ValidUntil: o.ValidUntil, ReserveNano: p.opt.FeeReserveNano},
-		func(ctx context.Context, s SentMessage) error {
-			st.Sent = &s
-			b, err := json.Marshal(st)
-			if err != nil {
-				return err
-			}
-			if err := save(ctx, string(b)); err != nil {
-				return fmt.Errorf("fragment: save delivery state: %w", err)
-			}
-			recorded = true
-			return nil
-		})
-	if err != nil && !recorded {
-		return fulfil.Result{}, fmt.Errorf("fragment: not paid: %w", err)
-	}
-	log.Info("fragment: payment sent", "to", o.To, "amount_nano", o.AmountNano, "comment", payloadComment(payload),
-		"seqno", st.Sent.Seqno, "ext_hash", st.Sent.ExtHash, "send_err", err)
-	if err == nil {
-		st.Sent = &sent
-		p.confirmToFragment(ctx, log, r.Kind, st)
-	}
-	return p.await(ctx, log, st, save)
-}
-
 // fundsHold is the hold of a wallet holding bal that needs need.
 func fundsHold(bal, need int64) *fulfil.Hold {
 	return &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: bal, NeedNano: need,
@@ -627,115 +755,15 @@ func (p *Provider) stillShort(ctx context.Context, ref string) error {
 	return nil
 }
 
-// confirmToFragment posts the signed message to the confirm_method a link
-// named, as Fragment's page does after a wallet signs. Best effort.
-func (p *Provider) confirmToFragment(ctx context.Context, log *slog.Logger, kind string, st *deliveryState) {
-	if st.Confirm == nil || st.Sent == nil {
-		return
-	}
-	page := pageStars
-	if kind == fulfil.KindPremium {
-		page = pagePremium
-	}
+// confirm posts the signed message to the confirm_method a link named, as
+// Fragment's page does after a wallet signs. Best effort.
+func (p *Provider) confirm(ctx context.Context, page, method string, params map[string]string, boc string) {
 	acc, _ := json.Marshal(p.wallet.Account())
-	form := url.Values{"account": {string(acc)}, "device": {deviceJSON}, "boc": {st.Sent.BOC}}
-	for k, v := range st.Confirm.Params {
+	form := url.Values{"account": {string(acc)}, "device": {deviceJSON}, "boc": {boc}}
+	for k, v := range params {
 		form.Set(k, v)
 	}
-	if _, err := p.callOnce(ctx, page, st.Confirm.Method, form); err != nil {
-		log.Warn("fragment: confirm call failed (payment unaffected)", "method", st.Confirm.Method, "err", err)
+	if _, err := p.callOnce(ctx, page, method, form); err != nil && ctx.Err() == nil {
+		p.log.Warn("fragment: confirm call failed (payment unaffected)", "method", method, "err", err)
 	}
-}
-
-// await follows a sent payment on chain until it is settled, the wait
-// times out (transient error: the next call resumes), the chain view is too
-// far behind to settle it (a HoldChainBehind hold: the next call resumes), or
-// ctx ends.
-func (p *Provider) await(ctx context.Context, log *slog.Logger, st *deliveryState, save fulfil.SaveFunc) (fulfil.Result, error) {
-	s := *st.Sent
-	deadline := p.now().Add(p.opt.ConfirmTimeout)
-	lastResend := time.Unix(s.PreparedAt, 0)
-	for {
-		out, err := p.wallet.Lookup(ctx, s)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fulfil.Result{}, fmt.Errorf("fragment: payment for %s sent, confirmation pending: %w", st.ReqID, ctx.Err())
-			}
-			log.Warn("fragment: payment lookup failed", "err", err)
-		} else {
-			switch out.Status {
-			case StatusConfirmed:
-				// The bounce window is chain time too: a view that reaches
-				// only seconds past the payment cannot show its bounce yet.
-				if out.ChainTime.Sub(out.Time) >= p.opt.BounceWindow {
-					log.Info("fragment: payment confirmed", "tx_hash", out.TxHash, "req_id", st.ReqID)
-					return fulfil.Result{ProviderRef: st.ReqID, TxHash: out.TxHash}, nil
-				}
-			case StatusBounced:
-				log.Error("fragment: payment bounced back", "tx_hash", out.TxHash, "detail", out.Detail)
-				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment %s bounced (Fragment did not accept it; the TON came back to the service wallet): %s", fulfil.ErrPaymentBounced, out.TxHash, out.Detail)
-			case StatusFailed:
-				if h, err := p.failedForFunds(ctx, st, save); h != nil || err != nil {
-					if err != nil {
-						return fulfil.Result{}, err
-					}
-					log.Error("fragment: payment executed without a transfer and the wallet is short of funds; the order waits", "tx_hash", out.TxHash)
-					return fulfil.Result{}, h
-				}
-				log.Error("fragment: payment executed without a transfer", "tx_hash", out.TxHash, "detail", out.Detail)
-				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment did not leave the wallet (tx %s): %s", fulfil.ErrPaymentFailed, out.TxHash, out.Detail)
-			case StatusExpired:
-				log.Error("fragment: payment never executed", "detail", out.Detail)
-				return fulfil.Result{}, fmt.Errorf("%w: fragment: payment never executed (%s); nothing paid", fulfil.ErrPaymentFailed, out.Detail)
-			case StatusPending:
-				if out.Behind {
-					return fulfil.Result{}, &fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: out.ChainTime,
-						Detail: fmt.Sprintf("payment for %s sent (seqno %d) and not seen yet: %s", st.ReqID, s.Seqno, out.Detail)}
-				}
-				now := p.now()
-				if now.Sub(lastResend) >= p.opt.ResendAfter && now.Unix() < s.ValidUntil {
-					if err := p.wallet.Resend(ctx, s); err != nil {
-						log.Warn("fragment: rebroadcast failed", "err", err)
-					}
-					lastResend = now
-				}
-			}
-		}
-		if p.now().After(deadline) {
-			return fulfil.Result{}, fmt.Errorf("fragment: payment for %s sent (seqno %d), not settled yet; will check again", st.ReqID, s.Seqno)
-		}
-		t := time.NewTimer(p.opt.PollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fulfil.Result{}, fmt.Errorf("fragment: payment for %s sent, confirmation pending: %w", st.ReqID, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// failedForFunds: our message ran but sent nothing, and the wallet cannot
-// cover it now, so the wallet was short when it ran. Its seqno is spent, so
-// it can never pay: the state forgets it (kept under prev) and the delivery
-// is held for funds; once funded it starts over with a new Fragment request.
-// A wallet that could pay means another cause: (nil, nil), the caller refunds.
-func (p *Provider) failedForFunds(ctx context.Context, st *deliveryState, save fulfil.SaveFunc) (*fulfil.Hold, error) {
-	bal, err := p.wallet.Balance(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("fragment: payment ran without a transfer; wallet balance unreadable, deciding later: %w", err)
-	}
-	need := st.Sent.AmountNano + p.opt.FeeReserveNano
-	if bal >= need {
-		return nil, nil
-	}
-	st.Prev = append(st.Prev, *st.Sent)
-	st.Sent = nil
-	b, err := json.Marshal(st)
-	if err != nil {
-		return nil, err
-	}
-	if err := save(ctx, string(b)); err != nil {
-		return nil, fmt.Errorf("fragment: save delivery state: %w", err)
-	}
-	return fundsHold(bal, need), nil
 }

@@ -44,33 +44,56 @@ var _ ChainAPI = liteapi.APIClientWrapped(nil)
 type WalletPayerOptions struct {
 	Testnet bool // TON Connect chain "-3" instead of "-239"
 	// MessageTTL is the wallet message's lifetime (default and max 3 min);
-	// it is shortened to end before the Fragment link's validUntil.
+	// it is shortened to end before every included Fragment link's
+	// validUntil.
 	MessageTTL time.Duration
 	// ExpiryMargin is added to a message's valid_until before "not found"
 	// counts as "never executed", in chain time (default 2 min, at least
 	// 30 s; see expiredInView).
 	ExpiryMargin time.Duration
-	// PollInterval while waiting for the previous message's seqno (default 2 s).
+	// PollInterval while waiting for the previous batch's seqno (default 1 s).
 	PollInterval time.Duration
-	// MaxScan bounds the transactions one Lookup reads (default 1000).
+	// BounceWindow: when a destination's history cannot be read, a sent
+	// payment counts as taken once the view reaches this far past it in
+	// chain time without a bounce (default 30 s).
+	BounceWindow time.Duration
+	// MaxScan bounds the transactions one Lookup reads per account
+	// (default 20000).
 	MaxScan int
 	Now     func() time.Time
 	Log     *slog.Logger
 }
 
-// WalletPayer pays from the service wallet with tonutils-go. One message is
-// in flight at a time: Send waits until the wallet's seqno has moved past
-// the previous message (or it expired) before signing the next.
+// Fees of one wallet message, upper bounds of what @ton/sandbox measured for
+// the wallet contracts sending Fragment payments (docs/FRAGMENT.md "Fees"):
+// a part per message (import of the external message and gas) and a part
+// per payment (forward and action fees, gas per action), in nanotons.
+var walletFees = map[int]struct{ base, perMessage int64 }{
+	4: {base: 10_000_000, perMessage: 3_000_000},
+	5: {base: 10_000_000, perMessage: 3_000_000},
+}
+
+// maxExternalBOC bounds a signed wallet message (validators refuse external
+// messages larger than 64 KiB).
+const maxExternalBOC = 60_000
+
+// WalletPayer pays from the service wallet with tonutils-go. One batch is
+// in flight at a time: SendBatch waits until the wallet's seqno has moved
+// past the previous batch (or it can no longer run) before signing the next.
 type WalletPayer struct {
 	api     ChainAPI
 	w       *wallet.Wallet // signing copy; its own API is never used
-	v5      bool
+	version int            // 3, 4 or 5
 	addr    *address.Address
 	account Account
 	opt     WalletPayerOptions
 
-	mu   sync.Mutex
-	last *SentMessage
+	mu   sync.Mutex // one SendBatch at a time
+	last *SentBatch // the newest batch that may still run
+
+	lookMu sync.Mutex // one Lookup at a time: the caches below
+	own    history    // the wallet's transactions
+	dests  map[string]*history
 
 	viewMu    sync.Mutex
 	viewBlock *liteapi.BlockIDExt // the last block viewTime read
@@ -138,11 +161,16 @@ func NewWalletPayer(w *wallet.Wallet, api ChainAPI, opts WalletPayerOptions) (*W
 	if err != nil {
 		return nil, fmt.Errorf("fragment: state init cell: %w", err)
 	}
-	_, v5 := cfg.(wallet.ConfigV5R1Final)
-	if v5 {
-		netTestnet := cfg.(wallet.ConfigV5R1Final).NetworkGlobalID == wallet.TestnetGlobalID
-		if netTestnet != opts.Testnet {
+	version := 4
+	switch c := cfg.(type) {
+	case wallet.ConfigV5R1Final:
+		version = 5
+		if (c.NetworkGlobalID == wallet.TestnetGlobalID) != opts.Testnet {
 			return nil, errors.New("fragment: the v5 service wallet belongs to the other network")
+		}
+	case wallet.Version:
+		if c == wallet.V3R2 || c == wallet.V3R1 {
+			version = 3
 		}
 	}
 	chain := "-239"
@@ -158,10 +186,13 @@ func NewWalletPayer(w *wallet.Wallet, api ChainAPI, opts WalletPayerOptions) (*W
 		opts.ExpiryMargin = minExpiryMargin
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = 2 * time.Second
+		opts.PollInterval = time.Second
+	}
+	if opts.BounceWindow <= 0 {
+		opts.BounceWindow = 30 * time.Second
 	}
 	if opts.MaxScan <= 0 {
-		opts.MaxScan = 1000
+		opts.MaxScan = 20_000
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -171,22 +202,37 @@ func NewWalletPayer(w *wallet.Wallet, api ChainAPI, opts WalletPayerOptions) (*W
 	}
 	addr := signer.Address()
 	return &WalletPayer{
-		api:  api,
-		w:    signer,
-		v5:   v5,
-		addr: addr,
+		api:     api,
+		w:       signer,
+		version: version,
+		addr:    addr,
 		account: Account{
 			Address:         addr.StringRaw(),
 			PublicKey:       hex.EncodeToString(pub),
 			Chain:           chain,
 			WalletStateInit: base64.StdEncoding.EncodeToString(siCell.ToBOCWithFlags(false)),
 		},
-		opt: opts,
+		opt:   opts,
+		dests: map[string]*history{},
 	}, nil
 }
 
 // Account is the wallet's TON Connect account.
 func (p *WalletPayer) Account() Account { return p.account }
+
+// MaxMessages is 255 for v5r1 and 4 for v4r2 and v3r2.
+func (p *WalletPayer) MaxMessages() int {
+	if p.version == 5 {
+		return 255
+	}
+	return 4
+}
+
+// Fee bounds what a wallet message with n payments costs beyond them.
+func (p *WalletPayer) Fee(n int) int64 {
+	f := walletFees[max(p.version, 4)]
+	return f.base + int64(n)*f.perMessage
+}
 
 // at pins reads to block when the API supports it (liteservers may lag).
 func (p *WalletPayer) at(b *liteapi.BlockIDExt) ChainAPI {
@@ -203,8 +249,8 @@ type snapshot struct {
 	acc   *tlb.Account
 	seqno uint32
 	// at is the chain time the snapshot shows the wallet as of (viewTime).
-	// Every "has it executed?" judgement compares valid_until with it,
-	// never with the local clock: the liteserver may be minutes behind.
+	// Every "has it run?" judgement compares valid_until with it, never
+	// with the local clock: the liteserver may be minutes behind.
 	at time.Time
 }
 
@@ -269,89 +315,142 @@ func (p *WalletPayer) Balance(ctx context.Context) (int64, error) {
 	return snapshot{acc: acc}.balance()
 }
 
-// Send signs m with the next seqno, records it, then broadcasts it.
-func (p *WalletPayer) Send(ctx context.Context, m Message, record func(context.Context, SentMessage) error) (SentMessage, error) {
-	if m.To == nil || m.Payload == nil || m.AmountNano <= 0 {
-		return SentMessage{}, errors.New("fragment: incomplete message")
+// Resume makes the next batch wait for b (recorded before a restart).
+func (p *WalletPayer) Resume(b SentBatch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil || b.Seqno >= p.last.Seqno {
+		p.last = &b
+	}
+}
+
+// Ready waits until the previous batch ran or can no longer run.
+func (p *WalletPayer) Ready(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waitPrevious(ctx)
+}
+
+// SendBatch signs the longest affordable prefix of ms with the next seqno,
+// records it, then broadcasts it.
+func (p *WalletPayer) SendBatch(ctx context.Context, ms []Message, reserve int64, record func(context.Context, SentBatch) error) (SentBatch, error) {
+	if len(ms) == 0 {
+		return SentBatch{}, errors.New("fragment: empty batch")
+	}
+	for _, m := range ms {
+		if m.To == nil || m.Payload == nil || m.AmountNano <= 0 {
+			return SentBatch{}, errors.New("fragment: incomplete message")
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.waitPrevious(ctx); err != nil {
-		return SentMessage{}, err
+		return SentBatch{}, err
 	}
 	s, err := p.snap(ctx)
 	if err != nil {
-		return SentMessage{}, err
+		return SentBatch{}, err
 	}
 	// The funds check that counts: at the view the message is signed at,
-	// after the previous message has run (waitPrevious).
+	// after the previous batch has run (waitPrevious).
 	bal, err := s.balance()
 	if err != nil {
-		return SentMessage{}, err
+		return SentBatch{}, err
 	}
-	if need := m.AmountNano + max(m.ReserveNano, 0); bal < need {
-		return SentMessage{}, &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: bal, NeedNano: need,
-			Detail: fmt.Sprintf("service wallet holds %s TON, the payment needs %s TON with the fee reserve; nothing signed",
+	reserve = max(reserve, 0)
+	n, sum := 0, int64(0)
+	for n < len(ms) && n < p.MaxMessages() {
+		next, err := money.Add(sum, ms[n].AmountNano)
+		if err != nil || next+p.Fee(n+1)+reserve > bal {
+			break
+		}
+		sum = next
+		n++
+	}
+	if n == 0 {
+		need := ms[0].AmountNano + p.Fee(1) + reserve
+		return SentBatch{}, &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: bal, NeedNano: need,
+			Detail: fmt.Sprintf("service wallet holds %s TON, the payment needs %s TON with fees and reserve; nothing signed",
 				money.FormatTON(bal), money.FormatTON(need))}
 	}
 	now := p.opt.Now()
+	for {
+		sent, ext, err := p.sign(ctx, s, ms[:n], now)
+		if err != nil {
+			return SentBatch{}, err
+		}
+		if len(sent.BOC)*3/4 > maxExternalBOC && n > 1 {
+			n = n * 3 / 4
+			continue
+		}
+		sent.Balance = bal
+		if err := record(ctx, sent); err != nil {
+			return SentBatch{}, err
+		}
+		p.last = &sent
+		if err := p.api.SendExternalMessage(ctx, ext); err != nil {
+			return sent, fmt.Errorf("fragment: broadcast: %w", err)
+		}
+		p.opt.Log.Info("fragment: wallet message broadcast", "seqno", sent.Seqno, "payments", n, "total_nano", sum,
+			"ext_hash", sent.ExtHash, "valid_until", sent.ValidUntil)
+		return sent, nil
+	}
+}
+
+// sign builds the external message carrying ms at snapshot s.
+func (p *WalletPayer) sign(ctx context.Context, s snapshot, ms []Message, now time.Time) (SentBatch, *tlb.ExternalMessage, error) {
 	ttl := p.opt.MessageTTL
-	if !m.ValidUntil.IsZero() {
-		if left := m.ValidUntil.Sub(now) - 5*time.Second; left < ttl {
-			ttl = left
+	for _, m := range ms {
+		if !m.ValidUntil.IsZero() {
+			if left := m.ValidUntil.Sub(now) - 5*time.Second; left < ttl {
+				ttl = left
+			}
 		}
 	}
 	if ttl < 10*time.Second {
-		return SentMessage{}, errors.New("fragment: the link expires too soon to send")
+		return SentBatch{}, nil, errors.New("fragment: a link expires too soon to send")
 	}
 	spec := p.w.GetSpec().(specSetter)
 	spec.SetMessagesTTL(uint32(ttl / time.Second))
 	seqno := s.seqno
 	spec.SetSeqnoFetcher(func(context.Context, uint32) (uint32, error) { return seqno, nil })
 	deployed := s.acc.IsActive && s.acc.State != nil && s.acc.State.Status == tlb.AccountStatusActive
-	ext, err := p.w.PrepareExternalMessageForMany(ctx, !deployed, []*wallet.Message{
-		wallet.SimpleMessage(m.To, tlb.FromNanoTON(big.NewInt(m.AmountNano)), m.Payload),
-	})
-	if err != nil {
-		return SentMessage{}, fmt.Errorf("fragment: build wallet message: %w", err)
+	msgs := make([]*wallet.Message, len(ms))
+	items := make([]SentItem, len(ms))
+	for i, m := range ms {
+		msgs[i] = wallet.SimpleMessage(m.To, tlb.FromNanoTON(big.NewInt(m.AmountNano)), m.Payload)
+		prefix, bits := bouncePrefix(m.Payload)
+		items[i] = SentItem{To: m.To.StringRaw(), AmountNano: m.AmountNano, PayloadHash: hex.EncodeToString(m.Payload.Hash()),
+			BouncePfx: prefix, BounceBits: bits}
 	}
-	validUntil, gotSeqno, err := bodyHeader(ext.Body, p.v5)
+	ext, err := p.w.PrepareExternalMessageForMany(ctx, !deployed, msgs)
+	if err != nil {
+		return SentBatch{}, nil, fmt.Errorf("fragment: build wallet message: %w", err)
+	}
+	validUntil, gotSeqno, err := bodyHeader(ext.Body, p.version == 5)
 	if err != nil || gotSeqno != seqno {
-		return SentMessage{}, fmt.Errorf("fragment: wallet message header check failed (seqno %d/%d): %v", gotSeqno, seqno, err)
+		return SentBatch{}, nil, fmt.Errorf("fragment: wallet message header check failed (seqno %d/%d): %v", gotSeqno, seqno, err)
 	}
 	extCell, err := tlb.ToCell(ext)
 	if err != nil {
-		return SentMessage{}, fmt.Errorf("fragment: serialize wallet message: %w", err)
+		return SentBatch{}, nil, fmt.Errorf("fragment: serialize wallet message: %w", err)
 	}
-	prefix, bits := bouncePrefix(m.Payload)
-	sent := SentMessage{
-		Wallet:      p.addr.StringRaw(),
-		Seqno:       seqno,
-		ExtHash:     hex.EncodeToString(ext.Body.Hash()),
-		BOC:         base64.StdEncoding.EncodeToString(extCell.ToBOCWithFlags(false)),
-		ValidUntil:  validUntil,
-		AfterLT:     s.acc.LastTxLT,
-		To:          m.To.StringRaw(),
-		AmountNano:  m.AmountNano,
-		PayloadHash: hex.EncodeToString(m.Payload.Hash()),
-		PreparedAt:  now.Unix(),
-		BouncePfx:   prefix,
-		BounceBits:  bits,
-	}
-	if err := record(ctx, sent); err != nil {
-		return SentMessage{}, err
-	}
-	p.last = &sent
-	if err := p.api.SendExternalMessage(ctx, ext); err != nil {
-		return sent, fmt.Errorf("fragment: broadcast: %w", err)
-	}
-	p.opt.Log.Info("fragment: wallet message broadcast", "seqno", seqno, "ext_hash", sent.ExtHash, "valid_until", validUntil)
-	return sent, nil
+	return SentBatch{
+		Wallet:     p.addr.StringRaw(),
+		Seqno:      seqno,
+		ExtHash:    hex.EncodeToString(ext.Body.Hash()),
+		BOC:        base64.StdEncoding.EncodeToString(extCell.ToBOCWithFlags(false)),
+		ValidUntil: validUntil,
+		AfterLT:    s.acc.LastTxLT,
+		PreparedAt: now.Unix(),
+		FeeNano:    p.Fee(len(ms)),
+		Messages:   items,
+	}, ext, nil
 }
 
-// waitPrevious blocks until the last message sent by this process executed
-// or can no longer execute (judged in chain time), so the next one gets a
-// fresh seqno and is signed against a balance that already paid for it.
+// waitPrevious blocks until the last batch sent (or resumed) ran or can no
+// longer run (judged in chain time), so the next one gets a fresh seqno and
+// is signed against a balance that already paid for it.
 func (p *WalletPayer) waitPrevious(ctx context.Context) error {
 	for p.last != nil {
 		s, err := p.snap(ctx)
@@ -371,8 +470,8 @@ func (p *WalletPayer) waitPrevious(ctx context.Context) error {
 }
 
 // Resend broadcasts the saved signed message again.
-func (p *WalletPayer) Resend(ctx context.Context, s SentMessage) error {
-	ext, err := decodeExternal(s.BOC)
+func (p *WalletPayer) Resend(ctx context.Context, b SentBatch) error {
+	ext, err := decodeExternal(b.BOC)
 	if err != nil {
 		return err
 	}
@@ -398,90 +497,244 @@ func decodeExternal(b64 string) (*tlb.ExternalMessage, error) {
 	return &ext, nil
 }
 
-// Lookup reads the wallet's transactions since the message was prepared and
-// tells what became of it. The seqno and the transaction list come from the
-// same block, so "seqno moved past and not found" is a safe "never executed".
-func (p *WalletPayer) Lookup(ctx context.Context, s SentMessage) (Outcome, error) {
-	snap, err := p.snap(ctx)
-	if err != nil {
-		return Outcome{}, err
-	}
-	var txs []*tlb.Transaction // ascending by lt
-	if snap.acc.IsActive && snap.acc.LastTxLT > s.AfterLT {
-		api := p.at(snap.block)
-		lt, hash := snap.acc.LastTxLT, snap.acc.LastTxHash
-		for lt > s.AfterLT {
-			list, err := api.ListTransactions(ctx, p.addr, 15, lt, hash)
-			if errors.Is(err, liteapi.ErrNoTransactionsWereFound) || (err == nil && len(list) == 0) {
-				break
-			}
-			if err != nil {
-				return Outcome{}, fmt.Errorf("fragment: list wallet transactions: %w", err)
-			}
-			var keep []*tlb.Transaction
-			for _, tx := range list {
-				if tx.LT > s.AfterLT {
-					keep = append(keep, tx)
-				}
-			}
-			txs = append(keep, txs...)
-			if len(txs) > p.opt.MaxScan {
-				return Outcome{}, fmt.Errorf("fragment: more than %d wallet transactions since the payment; cannot scan", p.opt.MaxScan)
-			}
-			lt, hash = list[0].PrevTxLT, list[0].PrevTxHash
-		}
-	}
-	out := analyze(txs, s, snap.seqno, snap.at, p.opt.ExpiryMargin)
-	if out.Status == StatusPending && p.opt.Now().Unix() > s.ValidUntil+int64(p.opt.ExpiryMargin/time.Second) {
-		out.Behind = true
-		out.Detail = fmt.Sprintf("the chain view reaches %s (%s behind this clock); the message was valid until %s, so nothing can be concluded before the view passes %s",
-			snap.at.Format(time.RFC3339), p.opt.Now().Sub(snap.at).Round(time.Second),
-			time.Unix(s.ValidUntil, 0).UTC().Format(time.RFC3339),
-			time.Unix(s.ValidUntil, 0).Add(p.opt.ExpiryMargin).UTC().Format(time.RFC3339))
-	}
-	return out, nil
+// history caches an account's transactions (ascending by lt) newer than
+// floor, read up to top: the chain's history does not change, so each Lookup
+// only reads what is new.
+type history struct {
+	floor, top uint64
+	txs        []*tlb.Transaction
+	ok         bool
 }
 
-// analyze decides the outcome of s from the wallet transactions after it was
-// prepared (ascending) and the wallet seqno, both from one view whose chain
-// time is view.
-func analyze(txs []*tlb.Transaction, s SentMessage, seqno uint32, view time.Time, margin time.Duration) Outcome {
-	want, _ := hex.DecodeString(s.ExtHash)
-	for i, tx := range txs {
-		if tx == nil || tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeExternalIn {
+// since returns a's transactions with lt > floor as of account state acc,
+// reading only those newer than the cache.
+func (p *WalletPayer) since(ctx context.Context, api ChainAPI, a *address.Address, acc *tlb.Account, floor uint64, h *history) ([]*tlb.Transaction, error) {
+	if !h.ok || h.floor > floor || acc.LastTxLT < h.top {
+		*h = history{floor: floor, top: floor, ok: true}
+	}
+	var fresh []*tlb.Transaction // ascending
+	lt, hash := acc.LastTxLT, acc.LastTxHash
+	for lt > h.top {
+		list, err := api.ListTransactions(ctx, a, 16, lt, hash)
+		if errors.Is(err, liteapi.ErrNoTransactionsWereFound) || (err == nil && len(list) == 0) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fragment: transactions of %s: %w", a.StringRaw(), err)
+		}
+		var keep []*tlb.Transaction
+		for _, tx := range list {
+			if tx.LT > h.top {
+				keep = append(keep, tx)
+			}
+		}
+		fresh = append(keep, fresh...)
+		if len(fresh) > p.opt.MaxScan {
+			*h = history{}
+			return nil, fmt.Errorf("fragment: more than %d new transactions of %s; cannot scan", p.opt.MaxScan, a.StringRaw())
+		}
+		lt, hash = list[0].PrevTxLT, list[0].PrevTxHash
+	}
+	h.txs = append(h.txs, fresh...)
+	if acc.LastTxLT > h.top {
+		h.top = acc.LastTxLT
+	}
+	// forget what no batch needs any more
+	i := 0
+	for i < len(h.txs) && h.txs[i].LT <= floor {
+		i++
+	}
+	h.txs, h.floor = h.txs[i:], floor
+	return h.txs, nil
+}
+
+// sentRef is a payment found in the out messages of the transaction that ran
+// its batch.
+type sentRef struct {
+	batch, item int
+	createdLT   uint64
+	txTime      time.Time
+	afterIdx    int // index in the wallet's transactions of the batch's one
+}
+
+// Lookup reads, at one view, the wallet's transactions since the oldest
+// batch was prepared and the destinations' transactions since the payments
+// were sent, and tells what became of each batch and payment. The seqno and
+// the transaction list come from the same block, so "seqno moved past and not
+// found" is a safe "never ran".
+func (p *WalletPayer) Lookup(ctx context.Context, bs []SentBatch) ([]BatchOutcome, error) {
+	if len(bs) == 0 {
+		return nil, nil
+	}
+	p.lookMu.Lock()
+	defer p.lookMu.Unlock()
+	snap, err := p.snap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	floor := bs[0].AfterLT
+	for _, b := range bs {
+		floor = min(floor, b.AfterLT)
+	}
+	api := p.at(snap.block)
+	var txs []*tlb.Transaction
+	if snap.acc.IsActive && snap.acc.LastTxLT > floor {
+		if txs, err = p.since(ctx, api, p.addr, snap.acc, floor, &p.own); err != nil {
+			return nil, err
+		}
+	}
+	outs := make([]BatchOutcome, len(bs))
+	var sent []sentRef
+	for i, b := range bs {
+		outs[i], sent = p.batchOutcome(txs, b, i, snap, sent)
+	}
+	if len(sent) == 0 {
+		return outs, nil
+	}
+	// The destinations' side: each sent payment is settled by the
+	// destination's transaction that took it in, found by (our wallet,
+	// created_lt); a destination whose history cannot be read falls back to
+	// watching for bounces on our wallet for BounceWindow.
+	byDest := map[string][]sentRef{}
+	for _, r := range sent {
+		to := bs[r.batch].Messages[r.item].To
+		byDest[to] = append(byDest[to], r)
+	}
+	for to, refs := range byDest {
+		floor := refs[0].createdLT
+		for _, r := range refs {
+			floor = min(floor, r.createdLT)
+		}
+		found, derr := p.destination(ctx, api, snap, to, floor-1)
+		for _, r := range refs {
+			item := &outs[r.batch].Items[r.item]
+			if derr == nil {
+				if tx := found[r.createdLT]; tx != nil {
+					item.DestTx = hex.EncodeToString(tx.Hash)
+					if refused(tx, p.addr) {
+						item.Status, item.Detail = StatusBounced, "the destination refused it in tx "+item.DestTx
+					} else {
+						item.Status = StatusConfirmed
+					}
+				}
+				continue
+			}
+			p.fallback(txs, bs, refs, r, snap.at, item, derr)
+		}
+	}
+	return outs, nil
+}
+
+// batchOutcome finds batch b (number bi) among the wallet's transactions.
+func (p *WalletPayer) batchOutcome(txs []*tlb.Transaction, b SentBatch, bi int, snap snapshot, sent []sentRef) (BatchOutcome, []sentRef) {
+	want, _ := hex.DecodeString(b.ExtHash)
+	view := snap.at
+	for ti, tx := range txs {
+		if tx == nil || tx.LT <= b.AfterLT || tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeExternalIn {
 			continue
 		}
 		ext, ok := tx.IO.In.Msg.(*tlb.ExternalMessage)
 		if !ok || ext.Body == nil || !bytes.Equal(ext.Body.Hash(), want) {
 			continue
 		}
-		out := Outcome{TxHash: hex.EncodeToString(tx.Hash), LT: tx.LT, Time: time.Unix(int64(tx.Now), 0).UTC(), ChainTime: view}
-		if !sentTransfer(tx, s) {
-			out.Status = StatusFailed
-			out.Detail = "the wallet ran the message but no transfer left it (balance too low when it executed?)"
-			return out
+		out := BatchOutcome{Status: StatusConfirmed, TxHash: hex.EncodeToString(tx.Hash), LT: tx.LT,
+			Time: time.Unix(int64(tx.Now), 0).UTC(), ChainTime: view, Items: make([]ItemOutcome, len(b.Messages))}
+		// The out messages come in the order signed; a payment the balance
+		// did not cover is missing (send mode +2 skips it).
+		var list []tlb.Message
+		if tx.IO.Out != nil {
+			list, _ = tx.IO.Out.ToSlice()
 		}
-		for _, later := range txs[i+1:] {
-			if bounceOf(later, s) {
-				out.Status = StatusBounced
-				out.Detail = "bounce received in tx " + hex.EncodeToString(later.Hash)
-				return out
+		j := 0
+		for _, m := range list {
+			im, ok := m.Msg.(*tlb.InternalMessage)
+			if !ok || im.DstAddr == nil {
+				continue
+			}
+			for j < len(b.Messages) && !sameTransfer(im, b.Messages[j]) {
+				j++
+			}
+			if j == len(b.Messages) {
+				break
+			}
+			sent = append(sent, sentRef{batch: bi, item: j, createdLT: im.CreatedLT, txTime: out.Time, afterIdx: ti})
+			j++
+		}
+		for k := range out.Items {
+			out.Items[k].Status = StatusFailed
+			out.Items[k].Detail = "the wallet ran the message but this payment did not leave it (balance too low when it ran?)"
+		}
+		for _, r := range sent {
+			if r.batch == bi {
+				out.Items[r.item] = ItemOutcome{Status: StatusPending}
 			}
 		}
-		out.Status = StatusConfirmed
-		return out
+		return out, sent
 	}
-	if seqno > s.Seqno {
-		return Outcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("wallet seqno is %d, past %d, and the message is not among its transactions", seqno, s.Seqno)}
+	if snap.seqno > b.Seqno {
+		return BatchOutcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("wallet seqno is %d, past %d, and the message is not among its transactions", snap.seqno, b.Seqno)}, sent
 	}
-	if expiredInView(s.ValidUntil, view, margin) {
-		return Outcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("the message expired at %s without executing (chain view at %s)",
-			time.Unix(s.ValidUntil, 0).UTC().Format(time.RFC3339), view.Format(time.RFC3339))}
+	if expiredInView(b.ValidUntil, view, p.opt.ExpiryMargin) {
+		return BatchOutcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("the message expired at %s without running (chain view at %s)",
+			time.Unix(b.ValidUntil, 0).UTC().Format(time.RFC3339), view.Format(time.RFC3339))}, sent
 	}
-	return Outcome{Status: StatusPending, ChainTime: view}
+	out := BatchOutcome{Status: StatusPending, ChainTime: view}
+	if p.opt.Now().Unix() > b.ValidUntil+int64(p.opt.ExpiryMargin/time.Second) {
+		out.Behind = true
+		out.Detail = fmt.Sprintf("the chain view reaches %s (%s behind this clock); the message was valid until %s, so nothing can be concluded before the view passes %s",
+			view.Format(time.RFC3339), p.opt.Now().Sub(view).Round(time.Second),
+			time.Unix(b.ValidUntil, 0).UTC().Format(time.RFC3339),
+			time.Unix(b.ValidUntil, 0).Add(p.opt.ExpiryMargin).UTC().Format(time.RFC3339))
+	}
+	return out, sent
 }
 
-func sentTransfer(tx *tlb.Transaction, s SentMessage) bool {
+func sameTransfer(im *tlb.InternalMessage, s SentItem) bool {
+	return im.DstAddr.StringRaw() == s.To && im.Amount.Nano().Cmp(big.NewInt(s.AmountNano)) == 0 &&
+		im.Body != nil && hex.EncodeToString(im.Body.Hash()) == s.PayloadHash
+}
+
+// destination returns the transactions of to (in the view) that took in a
+// message of our wallet created after floor, by that message's created_lt.
+func (p *WalletPayer) destination(ctx context.Context, api ChainAPI, snap snapshot, to string, floor uint64) (map[uint64]*tlb.Transaction, error) {
+	a, err := address.ParseRawAddr(to)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := api.GetAccount(ctx, snap.block, a)
+	if err != nil {
+		return nil, fmt.Errorf("fragment: destination account: %w", err)
+	}
+	if !acc.IsActive || acc.LastTxLT == 0 {
+		return nil, errors.New("the destination has no history in the view")
+	}
+	h := p.dests[to]
+	if h == nil {
+		h = &history{}
+		p.dests[to] = h
+	}
+	txs, err := p.since(ctx, api, a, acc, floor, h)
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]*tlb.Transaction{}
+	for _, tx := range txs {
+		if tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeInternal {
+			continue
+		}
+		in, ok := tx.IO.In.Msg.(*tlb.InternalMessage)
+		if ok && in.SrcAddr != nil && in.SrcAddr.Equals(p.addr) {
+			out[in.CreatedLT] = tx
+		}
+	}
+	return out, nil
+}
+
+// refused: the destination's transaction sent our message back bounced.
+func refused(tx *tlb.Transaction, wallet *address.Address) bool {
+	if bouncedBack(tx) {
+		return true
+	}
 	if tx.IO.Out == nil {
 		return false
 	}
@@ -490,21 +743,67 @@ func sentTransfer(tx *tlb.Transaction, s SentMessage) bool {
 		return false
 	}
 	for _, m := range list {
-		im, ok := m.Msg.(*tlb.InternalMessage)
-		if !ok || im.DstAddr == nil {
-			continue
-		}
-		if im.DstAddr.StringRaw() == s.To && im.Amount.Nano().Cmp(big.NewInt(s.AmountNano)) == 0 {
+		if im, ok := m.Msg.(*tlb.InternalMessage); ok && im.Bounced && im.DstAddr != nil && im.DstAddr.Equals(wallet) {
 			return true
 		}
 	}
 	return false
 }
 
+func bouncedBack(tx *tlb.Transaction) bool {
+	var bp *tlb.BouncePhase
+	switch d := tx.Description.(type) {
+	case tlb.TransactionDescriptionOrdinary:
+		bp = d.BouncePhase
+	case *tlb.TransactionDescriptionOrdinary:
+		bp = d.BouncePhase
+	}
+	if bp == nil {
+		return false
+	}
+	switch bp.Phase.(type) {
+	case tlb.BouncePhaseOk, *tlb.BouncePhaseOk:
+		return true
+	}
+	return false
+}
+
+// fallback settles payment r when its destination's history cannot be
+// read: a bounce from the destination carrying its payload's first bits
+// after the batch ran means refused, when no other unsettled payment of this
+// lookup could have caused it; no such bounce within BounceWindow of chain
+// time means taken. An ambiguous bounce keeps the payments pending (the
+// operator sees them waiting).
+func (p *WalletPayer) fallback(txs []*tlb.Transaction, bs []SentBatch, refs []sentRef, r sentRef, view time.Time, item *ItemOutcome, why error) {
+	s := bs[r.batch].Messages[r.item]
+	alike := 0
+	for _, o := range refs {
+		os := bs[o.batch].Messages[o.item]
+		if os.BouncePfx == s.BouncePfx && os.BounceBits == s.BounceBits {
+			alike++
+		}
+	}
+	for _, later := range txs[r.afterIdx+1:] {
+		if !bounceOf(later, s) {
+			continue
+		}
+		if alike > 1 {
+			item.Detail = fmt.Sprintf("a bounce came back that %d payments could have caused, and the destination's history cannot be read (%v)", alike, why)
+			return
+		}
+		item.Status, item.Detail = StatusBounced, "bounce received in tx "+hex.EncodeToString(later.Hash)
+		return
+	}
+	if view.Sub(r.txTime) >= p.opt.BounceWindow {
+		item.Status = StatusConfirmed
+		item.Detail = fmt.Sprintf("no bounce within %s (the destination's history cannot be read: %v)", p.opt.BounceWindow, why)
+	}
+}
+
 // bounceOf: an incoming bounced message from the destination whose body
 // starts with 0xffffffff and the first bits of our payload (0xfffffffe: the
 // newer full-body bounce format).
-func bounceOf(tx *tlb.Transaction, s SentMessage) bool {
+func bounceOf(tx *tlb.Transaction, s SentItem) bool {
 	if tx == nil || tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeInternal {
 		return false
 	}

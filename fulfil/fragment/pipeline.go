@@ -1,0 +1,614 @@
+package fragment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/money"
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// The delivery pipeline. Deliver calls run concurrently (the shop runs up to
+// MaxConcurrent of them); each asks Fragment for its payment link (at most
+// Concurrency at a time) once it holds one of the Ahead slots, then hands the
+// payment to the batcher. The batcher waits for the wallet's previous batch,
+// takes every payment ready by then (up to the wallet's limit), records the
+// batch and each order's message in the store in one transaction, and
+// broadcasts it: while one batch is in flight, the next one fills. The
+// resolver looks every open batch up on chain once per PollInterval and
+// records each payment's outcome (paid, bounced, unpaid); the Deliver calls
+// waiting on them wake up and finish.
+
+// item is one order's payment waiting for a batch.
+type item struct {
+	orderID int64
+	kind    string
+	offer   offer
+	to      *address.Address
+	payload *cell.Cell
+	log     *slog.Logger
+	done    chan placed // buffered; the batcher answers once
+}
+
+// placed is where a payment went: recorded in a batch (msg), or not (err:
+// a funds hold, an expired link, a failure before recording).
+type placed struct {
+	msg *store.PayerMessage
+	err error
+}
+
+// openBatch is a recorded batch not settled yet.
+type openBatch struct {
+	rec      store.PayerBatch
+	msgs     []store.PayerMessage
+	sent     SentBatch
+	lastSend time.Time
+	behind   *BatchOutcome // set while the view is too far behind to settle it
+	changed  chan struct{} // closed (and replaced) when something changes
+}
+
+type pipeline struct {
+	p      *Provider
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	ahead  chan struct{} // payments with a link, not yet in a batch
+	offers chan struct{} // payment links being requested
+
+	mu       sync.Mutex
+	ready    []*item
+	wake     chan struct{}
+	open     map[int64]*openBatch
+	kick     chan struct{}
+	confirms chan confirmJob
+	err      error // the start failed (store unreadable): Deliver reports it
+}
+
+type confirmJob struct {
+	kind, method string
+	params       map[string]string
+	boc          string
+}
+
+// startPipeline loads the open batches from the store (so the wallet's next
+// batch waits for them and their payments are followed) and starts the
+// batcher, the resolver and the confirm workers.
+func (p *Provider) startPipeline() *pipeline {
+	p.pipeOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		pl := &pipeline{p: p, ctx: ctx, cancel: cancel,
+			ahead:    make(chan struct{}, p.opt.Ahead),
+			offers:   make(chan struct{}, p.opt.Concurrency),
+			wake:     make(chan struct{}, 1),
+			kick:     make(chan struct{}, 1),
+			open:     map[int64]*openBatch{},
+			confirms: make(chan confirmJob, 4096),
+		}
+		p.pipe = pl
+		var batches []store.PayerBatch
+		err := p.st.View(ctx, func(tx store.Tx) error {
+			batches = nil
+			var after int64
+			for {
+				bs, err := tx.ListPayerBatches(after, 500, true)
+				if err != nil || len(bs) == 0 {
+					return err
+				}
+				batches = append(batches, bs...)
+				after = bs[len(bs)-1].ID
+			}
+		})
+		if err == nil {
+			for _, b := range batches {
+				if err = pl.track(b.ID); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			pl.err = fmt.Errorf("fragment: reading the open payment batches: %w", err)
+			p.log.Error("fragment: cannot read the open payment batches; nothing is paid until the store is readable", "err", err)
+			return
+		}
+		if len(batches) > 0 {
+			p.log.Info("fragment: following payment batches recorded before the restart", "batches", len(batches))
+		}
+		pl.wg.Add(2)
+		go func() { defer pl.wg.Done(); pl.batcher() }()
+		go func() { defer pl.wg.Done(); pl.resolver() }()
+		for range confirmWorkers {
+			pl.wg.Add(1)
+			go func() { defer pl.wg.Done(); pl.confirmer() }()
+		}
+	})
+	return p.pipe
+}
+
+// confirmWorkers post confirm_method calls, best effort, beside the links.
+const confirmWorkers = 2
+
+// stop ends the pipeline's goroutines.
+func (pl *pipeline) stop() {
+	pl.cancel()
+	pl.wg.Wait()
+}
+
+// track follows batch id (loaded from the store) until it is settled; a
+// batch already followed or settled is left alone.
+func (pl *pipeline) track(id int64) error {
+	pl.mu.Lock()
+	_, ok := pl.open[id]
+	pl.mu.Unlock()
+	if ok {
+		return nil
+	}
+	var rec *store.PayerBatch
+	var msgs []store.PayerMessage
+	err := pl.p.st.View(pl.ctx, func(tx store.Tx) error {
+		var err error
+		if rec, err = tx.GetPayerBatch(id); err != nil {
+			return err
+		}
+		msgs, err = tx.PayerMessages(id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !rec.Open() {
+		return nil
+	}
+	pl.add(rec, msgs)
+	pl.p.wallet.Resume(sentOf(rec, msgs))
+	return nil
+}
+
+func (pl *pipeline) add(rec *store.PayerBatch, msgs []store.PayerMessage) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if _, ok := pl.open[rec.ID]; ok {
+		return
+	}
+	pl.open[rec.ID] = &openBatch{rec: *rec, msgs: msgs, sent: sentOf(rec, msgs), lastSend: rec.CreatedAt,
+		changed: make(chan struct{})}
+	select {
+	case pl.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sentOf rebuilds what the payer signed from the records.
+func sentOf(rec *store.PayerBatch, msgs []store.PayerMessage) SentBatch {
+	s := SentBatch{Wallet: rec.Wallet, Seqno: rec.Seqno, ExtHash: rec.ExtHash, BOC: rec.BOC, ValidUntil: rec.ValidUntil,
+		AfterLT: rec.AfterLT, PreparedAt: rec.CreatedAt.Unix(), FeeNano: rec.FeeNano}
+	for _, m := range msgs {
+		pfx, bits := "", 0
+		if c, err := decodePayload(m.Payload); err == nil {
+			pfx, bits = bouncePrefix(c)
+		}
+		s.Messages = append(s.Messages, SentItem{To: m.To, AmountNano: m.AmountNano, PayloadHash: m.PayloadHash, BouncePfx: pfx, BounceBits: bits})
+	}
+	return s
+}
+
+// submit hands it to the batcher and waits until it is recorded in a batch
+// (or not). The caller holds an ahead slot; it is released here.
+func (pl *pipeline) submit(ctx context.Context, it *item) placed {
+	defer func() { <-pl.ahead }()
+	pl.mu.Lock()
+	pl.ready = append(pl.ready, it)
+	pl.mu.Unlock()
+	select {
+	case pl.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case r := <-it.done:
+		return r
+	case <-ctx.Done():
+	}
+	// Taken back unless the batcher already has it, in which case its
+	// answer is on the way (it may record it: the caller then resumes it
+	// from the store).
+	pl.mu.Lock()
+	if i := slices.Index(pl.ready, it); i >= 0 {
+		pl.ready = slices.Delete(pl.ready, i, i+1)
+		pl.mu.Unlock()
+		return placed{err: ctx.Err()}
+	}
+	pl.mu.Unlock()
+	return <-it.done
+}
+
+// batcher sends the ready payments, one batch per wallet message, as soon
+// as the wallet may sign the next one.
+func (pl *pipeline) batcher() {
+	p := pl.p
+	for {
+		pl.mu.Lock()
+		n := len(pl.ready)
+		pl.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-pl.ctx.Done():
+				return
+			case <-pl.wake:
+			}
+			continue
+		}
+		if err := p.wallet.Ready(pl.ctx); err != nil {
+			if pl.ctx.Err() != nil {
+				return
+			}
+			p.log.Warn("fragment: waiting for the previous payment batch", "err", err)
+			wait(pl.ctx, p.opt.PollInterval)
+			continue
+		}
+		pl.mu.Lock()
+		take := pl.ready[:min(len(pl.ready), p.wallet.MaxMessages())]
+		pl.ready = slices.Clone(pl.ready[len(take):])
+		pl.mu.Unlock()
+		pl.send(take)
+	}
+}
+
+// send records and broadcasts one batch of take; what does not fit goes
+// back to the front of the queue, or is held when the wallet cannot pay it.
+func (pl *pipeline) send(take []*item) {
+	p := pl.p
+	now := p.now()
+	var ok []*item
+	for _, it := range take {
+		if left := it.offer.ValidUntil.Sub(now); left < p.opt.MinLinkValidity {
+			it.done <- placed{err: errLinkTooShort}
+			continue
+		}
+		ok = append(ok, it)
+	}
+	if len(ok) == 0 {
+		return
+	}
+	msgs := make([]Message, len(ok))
+	for i, it := range ok {
+		msgs[i] = Message{To: it.to, AmountNano: it.offer.AmountNano, Payload: it.payload, ValidUntil: it.offer.ValidUntil}
+	}
+	var rec *store.PayerBatch
+	var recs []store.PayerMessage
+	sent, err := p.wallet.SendBatch(pl.ctx, msgs, p.opt.FeeReserveNano, func(ctx context.Context, s SentBatch) error {
+		b, ms := pl.records(s, ok[:len(s.Messages)])
+		err := p.st.Update(ctx, func(tx store.Tx) error {
+			b.ID = 0 // Update may run fn again
+			if err := tx.PutPayerBatch(b); err != nil {
+				return err
+			}
+			for i := range ms {
+				ms[i].BatchID = b.ID
+				if err := tx.PutPayerMessage(&ms[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fragment: record payment batch: %w", err)
+		}
+		rec, recs = b, ms
+		return nil
+	})
+	if rec == nil { // nothing recorded: nothing was broadcast
+		for _, it := range ok {
+			it.done <- placed{err: err}
+		}
+		return
+	}
+	if err != nil {
+		p.log.Warn("fragment: payment batch recorded, broadcast failed; it is sent again until it runs or expires",
+			"batch", rec.ID, "seqno", rec.Seqno, "err", err)
+	}
+	pl.add(rec, recs)
+	p.log.Info("fragment: payment batch sent", "batch", rec.ID, "seqno", rec.Seqno, "payments", rec.Messages,
+		"total_ton", money.FormatTON(rec.TotalNano), "valid_until", time.Unix(rec.ValidUntil, 0).UTC().Format(time.RFC3339))
+	for i := range recs {
+		it := ok[i]
+		it.done <- placed{msg: &recs[i]}
+		if recs[i].ConfirmMethod != "" {
+			select {
+			case pl.confirms <- confirmJob{kind: it.kind, method: recs[i].ConfirmMethod, params: recs[i].ConfirmParams, boc: sent.BOC}:
+			default: // best effort
+			}
+		}
+	}
+	rest := ok[len(recs):]
+	if len(rest) == 0 {
+		return
+	}
+	// Not carried: the wallet could not cover them (held), or the message
+	// grew too large (next batch).
+	left := sent.Balance - rec.TotalNano - rec.FeeNano
+	var back []*item
+	for _, it := range rest {
+		need := it.offer.AmountNano + p.wallet.Fee(1) + p.opt.FeeReserveNano
+		if left < need {
+			it.done <- placed{err: fundsHold(left, need)}
+			continue
+		}
+		back = append(back, it)
+	}
+	pl.mu.Lock()
+	pl.ready = append(back, pl.ready...)
+	pl.mu.Unlock()
+}
+
+var errLinkTooShort = errors.New("fragment: the payment link expires too soon to be paid")
+
+// records are the store records of batch s carrying items.
+func (pl *pipeline) records(s SentBatch, items []*item) (*store.PayerBatch, []store.PayerMessage) {
+	b := &store.PayerBatch{Wallet: s.Wallet, Seqno: s.Seqno, ExtHash: s.ExtHash, BOC: s.BOC, ValidUntil: s.ValidUntil,
+		AfterLT: s.AfterLT, CreatedAt: time.Unix(s.PreparedAt, 0).UTC(), Messages: len(items), FeeNano: s.FeeNano}
+	ms := make([]store.PayerMessage, len(items))
+	for i, it := range items {
+		b.TotalNano += it.offer.AmountNano
+		ms[i] = store.PayerMessage{Index: i, OrderID: it.orderID, Kind: it.kind, ReqID: it.offer.ReqID,
+			To: s.Messages[i].To, AmountNano: it.offer.AmountNano, Payload: it.offer.Payload, PayloadHash: s.Messages[i].PayloadHash,
+			LinkValidUntil: it.offer.ValidUntil.Unix()}
+		if c := it.offer.Confirm; c != nil {
+			ms[i].ConfirmMethod, ms[i].ConfirmParams = c.Method, c.Params
+		}
+	}
+	return b, ms
+}
+
+// resolver looks the open batches up once per PollInterval.
+func (pl *pipeline) resolver() {
+	p := pl.p
+	t := time.NewTicker(p.opt.PollInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-pl.ctx.Done():
+			return
+		case <-t.C:
+		case <-pl.kick:
+		}
+		err := pl.resolve()
+		switch {
+		case err != nil && pl.ctx.Err() == nil && !failing:
+			p.log.Warn("fragment: looking the payment batches up failed; retrying", "err", err)
+			failing = true
+		case err == nil && failing:
+			p.log.Info("fragment: payment batch lookups work again")
+			failing = false
+		}
+	}
+}
+
+// resolve looks every open batch up once and records what is settled.
+func (pl *pipeline) resolve() error {
+	p := pl.p
+	pl.mu.Lock()
+	var bs []*openBatch
+	for _, b := range pl.open {
+		bs = append(bs, b)
+	}
+	pl.mu.Unlock()
+	if len(bs) == 0 {
+		return nil
+	}
+	slices.SortFunc(bs, func(a, b *openBatch) int { return int(a.rec.ID - b.rec.ID) })
+	sents := make([]SentBatch, len(bs))
+	for i, b := range bs {
+		sents[i] = b.sent
+	}
+	outs, err := p.wallet.Lookup(pl.ctx, sents)
+	if err != nil {
+		return err
+	}
+	now := p.now()
+	type change struct {
+		b    *openBatch
+		rec  store.PayerBatch
+		msgs []store.PayerMessage
+		idx  []int // messages changed
+	}
+	var changes []change
+	for i, b := range bs {
+		out := outs[i]
+		c := change{b: b, rec: b.rec, msgs: slices.Clone(b.msgs)}
+		settle := func(j int, outcome, destTx, detail string) {
+			if c.msgs[j].Outcome != store.PaymentPending {
+				return
+			}
+			at := now
+			c.msgs[j].Outcome, c.msgs[j].ResolvedAt, c.msgs[j].DestTxHash, c.msgs[j].Detail = outcome, &at, destTx, detail
+			c.idx = append(c.idx, j)
+		}
+		switch out.Status {
+		case StatusConfirmed:
+			c.rec.TxHash = out.TxHash
+			for j, it := range out.Items {
+				switch it.Status {
+				case StatusConfirmed:
+					settle(j, store.PaymentPaid, it.DestTx, it.Detail)
+				case StatusBounced:
+					settle(j, store.PaymentBounced, it.DestTx, it.Detail)
+				case StatusFailed:
+					settle(j, store.PaymentUnpaid, "", it.Detail)
+				}
+			}
+		case StatusExpired:
+			for j := range c.msgs {
+				settle(j, store.PaymentUnpaid, "", "the payment batch never ran: "+out.Detail)
+			}
+			c.rec.Detail = out.Detail
+		case StatusPending:
+			pl.mu.Lock()
+			wasBehind := b.behind != nil
+			b.behind = nil
+			if out.Behind {
+				o := out
+				b.behind = &o
+			}
+			if wasBehind != out.Behind {
+				pl.notify(b)
+			}
+			resend := now.Sub(b.lastSend) >= p.opt.ResendAfter && now.Unix() < b.rec.ValidUntil
+			if resend {
+				b.lastSend = now
+			}
+			pl.mu.Unlock()
+			if resend {
+				if err := p.wallet.Resend(pl.ctx, b.sent); err != nil {
+					p.log.Warn("fragment: rebroadcast of a payment batch failed", "batch", b.rec.ID, "err", err)
+				}
+			}
+		}
+		all := true
+		for _, m := range c.msgs {
+			all = all && m.Outcome != store.PaymentPending
+		}
+		if all {
+			at := now
+			c.rec.SettledAt = &at
+		}
+		if len(c.idx) > 0 || all {
+			changes = append(changes, c)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	err = p.st.Update(pl.ctx, func(tx store.Tx) error {
+		for _, c := range changes {
+			if err := tx.PutPayerBatch(&c.rec); err != nil {
+				return err
+			}
+			for _, j := range c.idx {
+				if err := tx.PutPayerMessage(&c.msgs[j]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fragment: record payment outcomes: %w", err)
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for _, c := range changes {
+		c.b.rec, c.b.msgs = c.rec, c.msgs
+		if !c.rec.Open() {
+			delete(pl.open, c.rec.ID)
+			p.log.Info("fragment: payment batch settled", "batch", c.rec.ID, "seqno", c.rec.Seqno, "tx_hash", c.rec.TxHash,
+				"payments", summary(c.msgs))
+		}
+		pl.notify(c.b)
+	}
+	return nil
+}
+
+func summary(ms []store.PayerMessage) map[string]int {
+	out := map[string]int{}
+	for _, m := range ms {
+		out[m.Outcome]++
+	}
+	return out
+}
+
+// notify wakes the Deliver calls waiting on b; the caller holds pl.mu.
+func (pl *pipeline) notify(b *openBatch) {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// errStillPending: the batch has not settled this payment within the wait.
+var errStillPending = errors.New("fragment: payment sent, not settled yet")
+
+// await waits until message m's outcome is recorded, the view is too far
+// behind to settle it (a HoldChainBehind hold), timeout passes
+// (errStillPending), or ctx ends.
+func (pl *pipeline) await(ctx context.Context, m store.PayerMessage, timeout time.Duration) (store.PayerMessage, error) {
+	if err := pl.track(m.BatchID); err != nil {
+		return m, err
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		pl.mu.Lock()
+		b, open := pl.open[m.BatchID]
+		var changed chan struct{}
+		if open {
+			cur := b.msgs[m.Index]
+			if cur.Outcome != store.PaymentPending {
+				pl.mu.Unlock()
+				return cur, nil
+			}
+			if b.behind != nil {
+				out := *b.behind
+				pl.mu.Unlock()
+				return m, &fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: out.ChainTime,
+					Detail: fmt.Sprintf("payment for %s sent (batch %d, seqno %d) and not seen yet: %s", m.ReqID, b.rec.ID, b.rec.Seqno, out.Detail)}
+			}
+			changed = b.changed
+		}
+		pl.mu.Unlock()
+		if !open { // settled and forgotten: the store has the outcome
+			var got []store.PayerMessage
+			err := pl.p.st.View(ctx, func(tx store.Tx) error {
+				var err error
+				got, err = tx.PayerMessages(m.BatchID)
+				return err
+			})
+			if err != nil {
+				return m, err
+			}
+			if m.Index >= len(got) {
+				return m, fmt.Errorf("fragment: batch %d has no message %d", m.BatchID, m.Index)
+			}
+			return got[m.Index], nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return m, errStillPending
+		case <-ctx.Done():
+			return m, ctx.Err()
+		}
+	}
+}
+
+// confirmer posts the confirm_method calls the links named.
+func (pl *pipeline) confirmer() {
+	for {
+		select {
+		case <-pl.ctx.Done():
+			return
+		case j := <-pl.confirms:
+			page := pageStars
+			if j.kind == fulfil.KindPremium {
+				page = pagePremium
+			}
+			pl.p.confirm(pl.ctx, page, j.method, j.params, j.boc)
+		}
+	}
+}
+
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
