@@ -247,9 +247,10 @@ func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
 			}
 		}()
 	}
-	if wait {
-		mine.Wait()
+	if !wait {
+		return 0, ctx.Err()
 	}
+	mine.Wait()
 	return finished, ctx.Err()
 }
 

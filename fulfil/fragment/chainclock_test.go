@@ -106,7 +106,7 @@ func TestWalletPayerLaggingViewNeverExpiresAnExecutedMessage(t *testing.T) {
 	p, chain, clk := clockedPayer(t)
 	ctx := context.Background()
 	chain.set(func(c *fakeChain) { c.execute = false }) // the first broadcast is lost
-	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	s, err := sendOne(t, p, testMessage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +118,7 @@ func TestWalletPayerLaggingViewNeverExpiresAnExecutedMessage(t *testing.T) {
 	}
 	chain.set(func(c *fakeChain) { c.lag = 3 * time.Minute })
 	setAt(clk, vu.Add(2*time.Minute+30*time.Second))
-	out, err := p.Lookup(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := lookOne(t, p, s)
 	if out.Status != StatusPending || !out.Behind || !out.ChainTime.Equal(clk.Now().Add(-3*time.Minute).Truncate(time.Second)) {
 		t.Fatalf("lagging view: %+v; want pending, behind, chain time 3 min ago", out)
 	}
@@ -130,9 +127,9 @@ func TestWalletPayerLaggingViewNeverExpiresAnExecutedMessage(t *testing.T) {
 		t.Fatal("test setup: the local clock must be past valid_until + margin")
 	}
 	chain.set(func(c *fakeChain) { c.lag = 0 })
-	out, err = p.Lookup(ctx, s)
-	if err != nil || out.Status != StatusConfirmed || out.Behind || !out.Time.Equal(vu.Add(-2*time.Second)) {
-		t.Fatalf("caught-up view: %+v, %v; want confirmed at valid_until - 2 s", out, err)
+	out = lookOne(t, p, s)
+	if out.Status != StatusConfirmed || out.Behind || !out.Time.Equal(vu.Add(-2*time.Second)) || out.Items[0].Status != StatusConfirmed {
+		t.Fatalf("caught-up view: %+v; want run at valid_until - 2 s, the payment taken", out)
 	}
 }
 
@@ -142,7 +139,7 @@ func TestWalletPayerNeverExecutedExpiresInChainTime(t *testing.T) {
 	p, chain, clk := clockedPayer(t)
 	ctx := context.Background()
 	chain.set(func(c *fakeChain) { c.execute = false; c.lag = 3 * time.Minute })
-	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	s, err := sendOne(t, p, testMessage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +154,8 @@ func TestWalletPayerNeverExecutedExpiresInChainTime(t *testing.T) {
 		{vu.Add(5*time.Minute + time.Second), StatusExpired},    // view: past valid_until + margin
 	} {
 		setAt(clk, step.at)
-		out, err := p.Lookup(ctx, s)
-		if err != nil || out.Status != step.status || (step.status == StatusPending && !out.Behind) {
+		out, err := p.Lookup(ctx, []SentBatch{s})
+		if err != nil || out[0].Status != step.status || (step.status == StatusPending && !out[0].Behind) {
 			t.Fatalf("clock valid_until%+v: %+v, %v; want %s", step.at.Sub(vu), out, err, step.status)
 		}
 	}
@@ -170,7 +167,7 @@ func TestWalletPayerNeverExecutedExpiresInChainTime(t *testing.T) {
 func TestWalletPayerNextMessageWaitsForChainTime(t *testing.T) {
 	p, chain, clk := clockedPayer(t)
 	chain.set(func(c *fakeChain) { c.execute = false; c.lag = 3 * time.Minute })
-	first, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+	first, err := sendOne(t, p, testMessage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,61 +176,61 @@ func TestWalletPayerNextMessageWaitsForChainTime(t *testing.T) {
 	defer cancel()
 	m := testMessage(t)
 	m.ValidUntil = clk.Now().Add(5 * time.Minute)
-	if _, err := p.Send(ctx, m, func(context.Context, SentMessage) error { return nil }); err == nil {
+	if _, err := p.SendBatch(ctx, []Message{m}, 0, func(context.Context, SentBatch) error { return nil }); err == nil {
 		t.Fatal("a second message was signed while the view cannot rule out the first")
 	}
 	setAt(clk, time.Unix(first.ValidUntil, 0).Add(5*time.Minute+time.Second)) // the view passes expiry + margin
 	m.ValidUntil = clk.Now().Add(5 * time.Minute)
-	if _, err := p.Send(context.Background(), m, func(context.Context, SentMessage) error { return nil }); err != nil {
+	if _, err := sendOne(t, p, m); err != nil {
 		t.Fatalf("after the view passed the first message's expiry: %v", err)
 	}
 }
 
 // The wallet's balance at the view a message is signed at decides: too poor
-// (fees included) → a funds hold, nothing recorded, nothing broadcast.
+// (fee and reserve included) → a funds hold, nothing recorded, nothing
+// broadcast.
 func TestWalletPayerTooPoorSignsNothing(t *testing.T) {
 	p, chain := newTestPayer(t, nil)
 	m := testMessage(t)
-	m.ReserveNano = 50_000_000
-	chain.set(func(c *fakeChain) { c.balance = m.AmountNano + m.ReserveNano - 1 })
-	_, err := p.Send(context.Background(), m, func(context.Context, SentMessage) error {
+	const reserve = 50_000_000
+	need := m.AmountNano + p.Fee(1) + reserve
+	chain.set(func(c *fakeChain) { c.balance = need - 1; c.commit() })
+	_, err := p.SendBatch(context.Background(), []Message{m}, reserve, func(context.Context, SentBatch) error {
 		t.Error("recorded a message the wallet cannot pay")
 		return nil
 	})
 	var h *fulfil.Hold
-	if !errors.As(err, &h) || !errors.Is(err, fulfil.ErrInsufficientFunds) || h.BalanceNano != m.AmountNano+m.ReserveNano-1 ||
-		h.NeedNano != m.AmountNano+m.ReserveNano || errors.Is(err, fulfil.ErrPermanent) {
+	if !errors.As(err, &h) || !errors.Is(err, fulfil.ErrInsufficientFunds) || h.BalanceNano != need-1 ||
+		h.NeedNano != need || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("err = %v (%+v); want a funds hold with the numbers", err, h)
 	}
 	if chain.sends != 0 {
 		t.Fatal("broadcast from a wallet too poor")
 	}
-	chain.set(func(c *fakeChain) { c.balance = m.AmountNano + m.ReserveNano })
-	if _, err := p.Send(context.Background(), m, func(context.Context, SentMessage) error { return nil }); err != nil {
+	chain.set(func(c *fakeChain) { c.balance = need; c.commit() })
+	if _, err := p.SendBatch(context.Background(), []Message{m}, reserve, func(context.Context, SentBatch) error { return nil }); err != nil {
 		t.Fatalf("with exactly enough: %v", err)
 	}
 }
 
-// The bounce window is chain time too: a payment an hour old by this clock,
-// seen in a view that reaches only 10 s past it, could still bounce, so the
-// delivery is not done yet; once the view reaches 30 s past it, it is.
+// The bounce window (used when the destination's history cannot be read)
+// is chain time too: a payment seen in a view that reaches only 10 s past it
+// could still bounce, however late this clock is, so it is not settled; once
+// the view reaches 30 s past it, it is.
 func TestBounceWindowIsMeasuredInChainTime(t *testing.T) {
-	_, srv := newFakeFragment(t)
-	payer := newFakePayer()
-	paidAt := time.Now().Add(-time.Hour).Truncate(time.Second)
-	payer.txTime, payer.viewTime = paidAt, paidAt.Add(10*time.Second)
-	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 50 * time.Millisecond })
-	sv := &saver{payer: payer, t: t}
-	res, err := p.Deliver(bg, starsReq("alice_user", 100), sv.save)
-	if err == nil || errors.Is(err, fulfil.ErrPermanent) || res.TxHash != "" {
-		t.Fatalf("view 10 s past the payment: %+v, %v; want not settled yet", res, err)
+	p, chain, clk := clockedPayer(t)
+	s, err := sendOne(t, p, testMessage(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	payer.mu.Lock()
-	payer.viewTime = paidAt.Add(DefaultBounceWindow)
-	payer.mu.Unlock()
-	r := starsReq("alice_user", 100)
-	r.State = sv.last()
-	if res, err := p.Deliver(bg, r, sv.save); err != nil || res.TxHash == "" || payer.sentCount() != 1 {
-		t.Fatalf("view past the bounce window: %+v, %v, %d sent", res, err, payer.sentCount())
+	paidAt := clk.Now()
+	setAt(clk, paidAt.Add(time.Hour))
+	chain.set(func(c *fakeChain) { c.lag = time.Hour - 10*time.Second })
+	if out := lookOne(t, p, s); out.Status != StatusConfirmed || out.Items[0].Status != StatusPending {
+		t.Fatalf("view 10 s past the payment: %+v; want run, payment not settled", out)
+	}
+	chain.set(func(c *fakeChain) { c.lag = time.Hour - 30*time.Second })
+	if out := lookOne(t, p, s); out.Items[0].Status != StatusConfirmed {
+		t.Fatalf("view 30 s past the payment: %+v; want taken", out)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,9 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/store"
 )
 
 // fakeDest is Fragment's payment address in the fake (bounceable form).
@@ -309,28 +313,33 @@ func fragmentPayload(comment string) string {
 }
 
 // fakePayer is the service wallet for provider tests: it records what would
-// be sent and answers lookups from a script.
+// be sent and answers lookups from a script, batch by batch.
 type fakePayer struct {
 	mu       sync.Mutex
-	balance  int64
+	max      int   // MaxMessages (default 255)
+	balance  int64 // lowered by what each sent batch pays
 	seqno    uint32
-	sent     []Message     // messages broadcast through Send
-	records  []SentMessage // what Send recorded
+	sent     []Message   // payments that reached the chain
+	batches  []SentBatch // what SendBatch recorded
 	resends  int
 	lookups  int
-	sendErr  error // returned by Send after record (maybe broadcast)
+	sendErr  error // returned by SendBatch after record (maybe broadcast)
 	lost     bool  // with sendErr: the broadcast did not happen
 	pending  int   // Lookup answers Pending this many times first
 	final    Status
-	onLookup func(n int) // hook
+	outcomes []Status // per batch in order, overriding final (StatusConfirmed: every payment taken)
+	onLookup func(n int)
 	lookErr  int         // Lookup fails this many times first
-	// txTime, viewTime: the payment's chain time and how far the view
-	// reaches (defaults: an hour ago, now).
-	txTime, viewTime time.Time
+	st       store.Store // when set: SendBatch checks the batch is in it before broadcasting
+	t        *testing.T
+	// viewTime: how far the view reaches (default now); behind: pending
+	// batches are reported Behind.
+	viewTime time.Time
+	behind   bool
 }
 
 func newFakePayer() *fakePayer {
-	return &fakePayer{balance: 1000_000_000_000, final: StatusConfirmed}
+	return &fakePayer{balance: 1000_000_000_000, final: StatusConfirmed, max: 255}
 }
 
 var testAccount = Account{
@@ -348,56 +357,86 @@ func (p *fakePayer) Balance(context.Context) (int64, error) {
 	return p.balance, nil
 }
 
-func (p *fakePayer) Send(ctx context.Context, m Message, record func(context.Context, SentMessage) error) (SentMessage, error) {
+func (p *fakePayer) MaxMessages() int { return p.max }
+
+func (p *fakePayer) Fee(n int) int64 { return 1_000_000 + int64(n)*100_000 }
+
+func (p *fakePayer) Ready(context.Context) error { return nil }
+
+func (p *fakePayer) Resume(SentBatch) {}
+
+func (p *fakePayer) SendBatch(ctx context.Context, ms []Message, reserve int64, record func(context.Context, SentBatch) error) (SentBatch, error) {
 	p.mu.Lock()
-	s := SentMessage{
-		Wallet:      testAccount.Address,
-		Seqno:       p.seqno,
-		ExtHash:     fmt.Sprintf("%064x", 1000+p.seqno),
-		BOC:         base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("signed-%d", p.seqno))),
-		ValidUntil:  m.ValidUntil.Unix(),
-		To:          m.To.StringRaw(),
-		AmountNano:  m.AmountNano,
-		PayloadHash: hex.EncodeToString(m.Payload.Hash()),
-		PreparedAt:  time.Now().Unix(),
+	n, sum := 0, int64(0)
+	for n < len(ms) && n < p.max && sum+ms[n].AmountNano+p.Fee(n+1)+reserve <= p.balance {
+		sum += ms[n].AmountNano
+		n++
+	}
+	if n == 0 {
+		bal := p.balance
+		p.mu.Unlock()
+		need := ms[0].AmountNano + p.Fee(1) + reserve
+		return SentBatch{}, &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: bal, NeedNano: need, Detail: "fake wallet short"}
+	}
+	b := SentBatch{
+		Wallet:     testAccount.Address,
+		Seqno:      p.seqno,
+		ExtHash:    fmt.Sprintf("%064x", 1000+p.seqno),
+		BOC:        base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("signed-%d", p.seqno))),
+		ValidUntil: ms[0].ValidUntil.Unix(),
+		PreparedAt: time.Now().Unix(),
+		FeeNano:    p.Fee(n),
+		Balance:    p.balance,
+	}
+	for _, m := range ms[:n] {
+		b.Messages = append(b.Messages, SentItem{To: m.To.StringRaw(), AmountNano: m.AmountNano, PayloadHash: hex.EncodeToString(m.Payload.Hash())})
 	}
 	p.mu.Unlock()
-	if err := record(ctx, s); err != nil {
-		return SentMessage{}, err
+	if err := record(ctx, b); err != nil {
+		return SentBatch{}, err
+	}
+	if p.st != nil { // recorded before it leaves
+		found := false
+		_ = p.st.View(ctx, func(tx store.Tx) error {
+			bs, _ := tx.ListPayerBatches(0, 1<<20, false)
+			for _, r := range bs {
+				found = found || r.ExtHash == b.ExtHash
+			}
+			return nil
+		})
+		if !found {
+			p.t.Errorf("batch %s broadcast before it was in the store", b.ExtHash)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.records = append(p.records, s)
+	p.batches = append(p.batches, b)
 	p.seqno++
-	if p.sendErr != nil {
-		if !p.lost {
-			p.sent = append(p.sent, m)
-		}
-		return s, p.sendErr
+	if p.sendErr != nil && p.lost {
+		return b, p.sendErr
 	}
-	p.sent = append(p.sent, m)
-	return s, nil
+	p.sent = append(p.sent, ms[:n]...)
+	p.balance -= sum + b.FeeNano
+	return b, p.sendErr
 }
 
-func (p *fakePayer) Resend(_ context.Context, s SentMessage) error {
+func (p *fakePayer) Resend(_ context.Context, b SentBatch) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.resends++
-	if p.lost { // the saved message finally reaches the chain
+	if p.lost { // the recorded message finally reaches the chain
 		p.lost = false
-		for _, r := range p.records {
-			if r.ExtHash == s.ExtHash {
-				to, _ := address.ParseRawAddr(r.To)
-				p.sent = append(p.sent, Message{To: to, AmountNano: r.AmountNano})
-			}
+		for _, it := range b.Messages {
+			to, _ := address.ParseRawAddr(it.To)
+			p.sent = append(p.sent, Message{To: to, AmountNano: it.AmountNano})
 		}
 	}
 	return nil
 }
 
-func (p *fakePayer) Lookup(ctx context.Context, s SentMessage) (Outcome, error) {
+func (p *fakePayer) Lookup(ctx context.Context, bs []SentBatch) ([]BatchOutcome, error) {
 	if err := ctx.Err(); err != nil {
-		return Outcome{}, err
+		return nil, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -407,24 +446,44 @@ func (p *fakePayer) Lookup(ctx context.Context, s SentMessage) (Outcome, error) 
 	}
 	if p.lookErr > 0 {
 		p.lookErr--
-		return Outcome{}, errors.New("liteserver timeout")
+		return nil, errors.New("liteserver timeout")
 	}
-	known := false
-	for _, r := range p.records {
-		known = known || r.ExtHash == s.ExtHash
+	view := time.Now()
+	if !p.viewTime.IsZero() {
+		view = p.viewTime
 	}
-	if !known {
-		return Outcome{Status: StatusExpired, Detail: "unknown message", ChainTime: time.Now()}, nil
-	}
-	if p.pending > 0 || p.lost {
-		if p.pending > 0 {
-			p.pending--
+	out := make([]BatchOutcome, len(bs))
+	for i, b := range bs {
+		idx := slices.IndexFunc(p.batches, func(r SentBatch) bool { return r.ExtHash == b.ExtHash })
+		if idx < 0 {
+			out[i] = BatchOutcome{Status: StatusExpired, Detail: "unknown message", ChainTime: view}
+			continue
 		}
-		return Outcome{Status: StatusPending, ChainTime: time.Now()}, nil
-	}
-	out := Outcome{Status: p.final, TxHash: strings.Repeat("e", 60) + s.ExtHash[60:], LT: 42, Time: time.Now().Add(-time.Hour), ChainTime: time.Now()}
-	if !p.txTime.IsZero() {
-		out.Time, out.ChainTime = p.txTime, p.viewTime
+		if p.pending > 0 || p.lost {
+			if p.pending > 0 {
+				p.pending--
+			}
+			out[i] = BatchOutcome{Status: StatusPending, ChainTime: view, Behind: p.behind, Detail: "fake view behind"}
+			continue
+		}
+		st := p.final
+		if idx < len(p.outcomes) {
+			st = p.outcomes[idx]
+		}
+		if st == StatusExpired {
+			out[i] = BatchOutcome{Status: StatusExpired, ChainTime: view, Detail: "fake: never ran"}
+			continue
+		}
+		o := BatchOutcome{Status: StatusConfirmed, TxHash: strings.Repeat("e", 60) + b.ExtHash[60:], LT: 42,
+			Time: view.Add(-time.Minute), ChainTime: view}
+		for range b.Messages {
+			item := ItemOutcome{Status: st, DestTx: strings.Repeat("d", 60) + b.ExtHash[60:]}
+			if st == StatusConfirmed || st == StatusPending {
+				item.Status = st
+			}
+			o.Items = append(o.Items, item)
+		}
+		out[i] = o
 	}
 	return out, nil
 }
@@ -433,4 +492,10 @@ func (p *fakePayer) sentCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.sent)
+}
+
+func (p *fakePayer) batchCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.batches)
 }

@@ -2,8 +2,8 @@ package fragment
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +15,7 @@ import (
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
+	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
@@ -28,16 +29,16 @@ func TestWalletTooPoorHoldsThenPaysOnce(t *testing.T) {
 	const price = 100 * 3_870_000
 	payer.balance = price // the payment, without the fee reserve
 	p := newTestProvider(t, srv.URL, payer, nil)
-	sv := &saver{payer: payer, t: t}
+	need := price + payer.Fee(1) + DefaultFeeReserveNano
 	for attempt := 1; attempt <= 2; attempt++ {
-		_, err := p.Deliver(bg, starsReq("alice_user", 100), sv.save)
+		_, err := p.Deliver(bg, starsReq("alice_user", 100), noSave)
 		var h *fulfil.Hold
 		if !errors.As(err, &h) || !errors.Is(err, fulfil.ErrInsufficientFunds) || errors.Is(err, fulfil.ErrPermanent) ||
-			errors.Is(err, fulfil.ErrUnavailable) || h.BalanceNano != price || h.NeedNano != price+DefaultFeeReserveNano {
-			t.Fatalf("attempt %d: %v (%+v); want a funds hold with balance %d, need %d", attempt, err, h, price, price+DefaultFeeReserveNano)
+			errors.Is(err, fulfil.ErrUnavailable) || h.BalanceNano != price || h.NeedNano != need {
+			t.Fatalf("attempt %d: %v (%+v); want a funds hold with balance %d, need %d", attempt, err, h, price, need)
 		}
-		if payer.sentCount() != 0 || sv.last() != "" || p.Available() != nil {
-			t.Fatalf("attempt %d: %d sent, state %q, available %v", attempt, payer.sentCount(), sv.last(), p.Available())
+		if payer.sentCount() != 0 || len(records(t, p, 7)) != 0 || p.Available() != nil {
+			t.Fatalf("attempt %d: %d sent, %d records, available %v", attempt, payer.sentCount(), len(records(t, p, 7)), p.Available())
 		}
 		if n := f.count("initBuyStarsRequest"); n != 1 {
 			t.Fatalf("attempt %d: %d Fragment requests; a wallet still short must not ask again", attempt, n)
@@ -46,15 +47,16 @@ func TestWalletTooPoorHoldsThenPaysOnce(t *testing.T) {
 	payer.mu.Lock()
 	payer.balance = 10_000_000_000
 	payer.mu.Unlock()
-	res, err := p.Deliver(bg, starsReq("alice_user", 100), sv.save)
+	res, err := p.Deliver(bg, starsReq("alice_user", 100), noSave)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkSentEqualsLink(t, f, payer, res.ProviderRef)
 }
 
-// Our message ran but sent nothing and the wallet is short now: it was too
-// poor when the message ran. Its seqno is spent, so it can never pay; the
+// Our payment's batch ran but this payment did not leave the wallet, and the
+// wallet is short now: it was too poor when the batch ran. The batch's seqno
+// is spent, so it can never pay; the payment is recorded unpaid, the
 // delivery is held and, once funded, starts over with a new request.
 func TestPaymentRunWithoutFundsIsHeldAndStartsOver(t *testing.T) {
 	f, srv := newFakeFragment(t)
@@ -62,24 +64,23 @@ func TestPaymentRunWithoutFundsIsHeldAndStartsOver(t *testing.T) {
 	payer.final = StatusFailed
 	payer.onLookup = func(int) { payer.balance = 1000 } // drained before it ran (called under payer.mu)
 	p := newTestProvider(t, srv.URL, payer, nil)
-	sv := &saver{payer: payer, t: t}
-	_, err := p.Deliver(bg, starsReq("alice_user", 100), sv.save)
+	_, err := p.Deliver(bg, starsReq("alice_user", 100), noSave)
 	if !errors.Is(err, fulfil.ErrInsufficientFunds) || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("err = %v; want a funds hold", err)
 	}
-	var st deliveryState
-	if err := json.Unmarshal([]byte(sv.last()), &st); err != nil || st.Sent != nil || len(st.Prev) != 1 {
-		t.Fatalf("saved state %s: want no sent message and the spent one under prev", sv.last())
+	if ms := records(t, p, 7); len(ms) != 1 || ms[0].Outcome != store.PaymentUnpaid {
+		t.Fatalf("records %+v: want the spent payment recorded unpaid", ms)
 	}
 	payer.mu.Lock()
 	payer.onLookup, payer.balance, payer.final = nil, 10_000_000_000, StatusConfirmed
 	payer.mu.Unlock()
-	r := starsReq("alice_user", 100)
-	r.State = sv.last()
-	res, err := p.Deliver(bg, r, sv.save)
-	if err != nil || res.ProviderRef != "req0002XyZ" || f.count("initBuyStarsRequest") != 2 || payer.sentCount() != 2 {
+	res, err := p.Deliver(bg, starsReq("alice_user", 100), noSave)
+	if err != nil || res.ProviderRef != "req0002XyZ" || f.count("initBuyStarsRequest") != 2 || payer.batchCount() != 2 {
 		t.Fatalf("after funding: %+v, %v, %d requests, %d messages; want the second request paid by a second message",
-			res, err, f.count("initBuyStarsRequest"), payer.sentCount())
+			res, err, f.count("initBuyStarsRequest"), payer.batchCount())
+	}
+	if ms := records(t, p, 7); len(ms) != 2 || ms[0].Outcome != store.PaymentUnpaid || ms[1].Outcome != store.PaymentPaid {
+		t.Fatalf("records %+v", ms)
 	}
 }
 
@@ -90,6 +91,7 @@ type walletShop struct {
 	f     *fakeFragment
 	chain *fakeChain
 	wp    *WalletPayer
+	prov  *Provider
 	m     *metrics.Metrics
 	clk   *shoptest.Clock
 }
@@ -108,9 +110,9 @@ func shopWithWalletPayer(t *testing.T) *walletShop {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov := newTestProvider(t, srvURL, ws.wp, func(o *Options) { o.Now = now; o.ConfirmTimeout = time.Minute })
+	ws.prov = newTestProvider(t, srvURL, ws.wp, func(o *Options) { o.Now = now; o.ConfirmTimeout = time.Minute })
 	ws.m = metrics.New()
-	ws.env = shoptest.New(t, shoptest.Options{Clock: true, Provider: prov, Observer: ws.m})
+	ws.env = shoptest.New(t, shoptest.Options{Clock: true, Provider: ws.prov, Observer: ws.m})
 	ws.clk = ws.env.Clock
 	ws.clk.Advance(time.Since(ws.clk.Now())) // tonutils-go stamps valid_until from the real clock
 	ws.chain.set(func(c *fakeChain) { c.now = now; c.commit() })
@@ -158,13 +160,27 @@ func (ws *walletShop) payments() (n int, lastTx string) {
 	return n, lastTx
 }
 
-func sentOf(t *testing.T, o *shop.Order) SentMessage {
+// batchOf is the batch carrying order o's latest payment.
+func (ws *walletShop) batchOf(t *testing.T, o *shop.Order) SentBatch {
 	t.Helper()
-	var st deliveryState
-	if err := json.Unmarshal([]byte(o.DeliveryState), &st); err != nil || st.Sent == nil {
-		t.Fatalf("order %d state %q: no sent message", o.ID, o.DeliveryState)
+	var sent SentBatch
+	err := ws.prov.st.View(bg, func(tx store.Tx) error {
+		ms, err := tx.OrderPayerMessages(o.ID)
+		if err != nil || len(ms) == 0 {
+			return fmt.Errorf("order %d: no payment records (%v)", o.ID, err)
+		}
+		b, err := tx.GetPayerBatch(ms[len(ms)-1].BatchID)
+		if err != nil {
+			return err
+		}
+		all, err := tx.PayerMessages(b.ID)
+		sent = sentOf(b, all)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return *st.Sent
+	return sent
 }
 
 func gauge(t *testing.T, m *metrics.Metrics, name string, labels ...string) float64 {
@@ -201,7 +217,7 @@ func gauge(t *testing.T, m *metrics.Metrics, name string, labels ...string) floa
 // sendLost pays o with the wallet's broadcasts lost on the way: the order is
 // processing with a sent message that has not run. The chain's clock ticks
 // while the provider waits.
-func (ws *walletShop) sendLost(t *testing.T, o *shop.Order) SentMessage {
+func (ws *walletShop) sendLost(t *testing.T, o *shop.Order) SentBatch {
 	t.Helper()
 	ws.chain.set(func(c *fakeChain) { c.execute = false })
 	ws.tick(true)
@@ -210,7 +226,7 @@ func (ws *walletShop) sendLost(t *testing.T, o *shop.Order) SentMessage {
 	if got.Status != shop.StatusProcessing {
 		t.Fatalf("after a lost broadcast: %s (%s)", got.Status, got.FailureReason)
 	}
-	return sentOf(t, got)
+	return ws.batchOf(t, got)
 }
 
 // A liteserver 3 minutes behind causes no refund: the payment ran 2 s
@@ -268,9 +284,12 @@ func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 	ws.env.Check(t)
 }
 
-// The opposite: a payment that never ran is refunded, but only once the
-// view's chain time, not this clock, is past valid_until + margin.
-func TestShopNeverExecutedPaymentRefundsOnlyInChainTime(t *testing.T) {
+// The opposite: a payment that never ran is given up, and the order paid
+// with a fresh Fragment request, but only once the view's chain time, not
+// this clock, is past valid_until + margin. (It used to be refunded; the
+// batching issue asks for a fresh link instead, and a refund only after
+// Options.MaxUnpaid such payments: TestResumeOutcomes.)
+func TestShopNeverExecutedPaymentRetriesOnlyInChainTime(t *testing.T) {
 	ws := shopWithWalletPayer(t)
 	p, _ := ws.env.Partner(t)
 	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
@@ -287,15 +306,25 @@ func TestShopNeverExecutedPaymentRefundsOnlyInChainTime(t *testing.T) {
 				at, at-3*time.Minute, got.Status, got.FailureReason)
 		}
 	}
-	setAt(ws.clk, vu.Add(5*time.Minute+shop.HeldRetryEvery)) // the next attempt: the view is past valid_until + margin
+	if n := ws.f.count("initBuyStarsRequest"); n != 1 {
+		t.Fatalf("%d Fragment requests while the first payment could still run", n)
+	}
+	// The next attempt: the view is past valid_until + margin; the chain
+	// runs messages again.
+	ws.chain.set(func(c *fakeChain) { c.lag = 0; c.execute = true })
+	setAt(ws.clk, vu.Add(5*time.Minute+shop.HeldRetryEvery))
+	ws.tick(true)
 	ws.deliver(t)
+	ws.tick(false)
 	got := ws.order(t, o)
 	bal, _ := ws.env.Shop.Balance(bg, p.ID)
-	if n, _ := ws.payments(); got.Status != shop.StatusRefunded || bal.Nano != o.PriceNano || n != 0 {
-		t.Fatalf("%s (%q), balance %d, %d payments; want refunded with %d back, nothing paid", got.Status, got.FailureReason, bal.Nano, n, o.PriceNano)
+	n, txHash := ws.payments()
+	if got.Status != shop.StatusCompleted || got.DeliveryTxHash != txHash || bal.Nano != 0 || n != 1 || ws.f.count("initBuyStarsRequest") != 2 {
+		t.Fatalf("%s (%q), balance %d, %d payments, %d requests; want completed by a second request, paid once",
+			got.Status, got.FailureReason, bal.Nano, n, ws.f.count("initBuyStarsRequest"))
 	}
 	if h := ws.env.Shop.Health(bg); h.DeliveriesHeld != nil {
-		t.Fatalf("hold left after the refund: %+v", h.DeliveriesHeld)
+		t.Fatalf("hold left after completion: %+v", h.DeliveriesHeld)
 	}
 	ws.env.Check(t)
 }
@@ -323,7 +352,7 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 		t.Fatalf("with a poor wallet: %s (%q), %d attempts; want processing, no refund, the hold not counted as an attempt",
 			got.Status, got.FailureReason, got.DeliveryAttempts)
 	}
-	const need = 100*3_870_000 + DefaultFeeReserveNano
+	need := 100*3_870_000 + ws.wp.Fee(1) + DefaultFeeReserveNano
 	h := ws.env.Shop.Health(bg)
 	held := h.DeliveriesHeld
 	if h.Status != "degraded" || held == nil || held.ByReason[fulfil.HoldFunds] != 1 || held.WalletBalanceNano == nil ||
@@ -337,7 +366,7 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 		want  float64
 	}{
 		{"openmoney_delivery_held_orders", []string{"reason", fulfil.HoldFunds}, 1},
-		{"openmoney_delivery_held_shortfall_nanotons", nil, need - poor},
+		{"openmoney_delivery_held_shortfall_nanotons", nil, float64(need - poor)},
 		{"openmoney_delivery_held_wallet_balance_nanotons", nil, poor},
 		{"openmoney_delivery_outcomes_total", []string{"outcome", shop.DeliveryHeld}, 1},
 		{"openmoney_delivery_outcomes_total", []string{"outcome", shop.DeliveryRefunded}, 0},

@@ -72,6 +72,10 @@ type pipeline struct {
 	kick     chan struct{}
 	confirms chan confirmJob
 	err      error // the start failed (store unreadable): Deliver reports it
+	// round counts the resolver's passes; roundDone is closed (and
+	// replaced) at the end of each.
+	round     uint64
+	roundDone chan struct{}
 }
 
 type confirmJob struct {
@@ -89,8 +93,9 @@ func (p *Provider) startPipeline() *pipeline {
 		pl := &pipeline{p: p, ctx: ctx, cancel: cancel,
 			ahead:    make(chan struct{}, p.opt.Ahead),
 			offers:   make(chan struct{}, p.opt.Concurrency),
-			wake:     make(chan struct{}, 1),
-			kick:     make(chan struct{}, 1),
+			wake:      make(chan struct{}, 1),
+			kick:      make(chan struct{}, 1),
+			roundDone: make(chan struct{}),
 			open:     map[int64]*openBatch{},
 			confirms: make(chan confirmJob, 4096),
 		}
@@ -382,6 +387,11 @@ func (pl *pipeline) resolver() {
 		case <-pl.kick:
 		}
 		err := pl.resolve()
+		pl.mu.Lock()
+		pl.round++
+		close(pl.roundDone)
+		pl.roundDone = make(chan struct{})
+		pl.mu.Unlock()
 		switch {
 		case err != nil && pl.ctx.Err() == nil && !failing:
 			p.log.Warn("fragment: looking the payment batches up failed; retrying", "err", err)
@@ -542,19 +552,26 @@ func (pl *pipeline) await(ctx context.Context, m store.PayerMessage, timeout tim
 	if err := pl.track(m.BatchID); err != nil {
 		return m, err
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+	deadline := pl.p.now().Add(timeout)
+	tick := time.NewTicker(pl.p.opt.PollInterval)
+	defer tick.Stop()
+	pl.mu.Lock()
+	start := pl.round
+	pl.mu.Unlock()
 	for {
 		pl.mu.Lock()
 		b, open := pl.open[m.BatchID]
 		var changed chan struct{}
+		round := pl.roundDone
 		if open {
 			cur := b.msgs[m.Index]
 			if cur.Outcome != store.PaymentPending {
 				pl.mu.Unlock()
 				return cur, nil
 			}
-			if b.behind != nil {
+			// "Behind" counts only from a lookup that started after this
+			// call did (a pass in progress may predate it).
+			if b.behind != nil && pl.round >= start+2 {
 				out := *b.behind
 				pl.mu.Unlock()
 				return m, &fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: out.ChainTime,
@@ -578,10 +595,13 @@ func (pl *pipeline) await(ctx context.Context, m store.PayerMessage, timeout tim
 			}
 			return got[m.Index], nil
 		}
+		if pl.p.now().After(deadline) {
+			return m, errStillPending
+		}
 		select {
 		case <-changed:
-		case <-deadline.C:
-			return m, errStillPending
+		case <-round:
+		case <-tick.C:
 		case <-ctx.Done():
 			return m, ctx.Err()
 		}

@@ -449,12 +449,23 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 				// A payment on its way (this run, or before a restart):
 				// never another one while it might still run.
 				log.Info("fragment: following a recorded payment", "req_id", m.ReqID, "batch", m.BatchID)
-				return p.follow(ctx, log, pl, m)
+				res, err := p.follow(ctx, log, pl, m)
+				if errors.Is(err, errUnpaid) {
+					unpaid = -1 // read the records again: it is unpaid now
+					break
+				}
+				return res, err
 			case store.PaymentPaid, store.PaymentBounced:
 				return p.finish(ctx, m)
 			case store.PaymentUnpaid:
 				unpaid++
 			}
+			if unpaid < 0 {
+				break
+			}
+		}
+		if unpaid < 0 {
+			continue
 		}
 		if unpaid >= p.opt.MaxUnpaid {
 			return fulfil.Result{}, fmt.Errorf("%w: fragment: %d payments for this order never left the service wallet; nothing paid", fulfil.ErrPaymentFailed, unpaid)

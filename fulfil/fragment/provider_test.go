@@ -7,12 +7,14 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
@@ -36,48 +38,48 @@ func newTestProvider(t *testing.T, baseURL string, payer Payer, mut func(*Option
 	if mut != nil {
 		mut(&opts)
 	}
+	if opts.Store == nil {
+		opts.Store = testStore(t)
+	}
+	if fp, ok := payer.(*fakePayer); ok && fp.st == nil {
+		fp.mu.Lock()
+		fp.st, fp.t = opts.Store, t
+		fp.mu.Unlock()
+	}
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	return p
 }
 
-// saver records every state saved, and checks nothing was sent before the
-// first save.
-type saver struct {
-	mu     sync.Mutex
-	states []string
-	payer  *fakePayer
-	t      *testing.T
-	after  func() // called after a successful save
-	err    error
+// testStore is a fresh bbolt store, closed when the test ends.
+func testStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "payer.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
-func (s *saver) save(_ context.Context, state string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
+// records are order id's payment records in p's store.
+func records(t *testing.T, p *Provider, orderID int64) []store.PayerMessage {
+	t.Helper()
+	var ms []store.PayerMessage
+	if err := p.st.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		ms, err = tx.OrderPayerMessages(orderID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
-	if s.payer != nil && len(s.states) == 0 && s.payer.sentCount() != 0 {
-		s.t.Errorf("a message was sent before the state was saved")
-	}
-	s.states = append(s.states, state)
-	if s.after != nil {
-		s.after()
-	}
-	return nil
+	return ms
 }
 
-func (s *saver) last() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.states) == 0 {
-		return ""
-	}
-	return s.states[len(s.states)-1]
-}
+func noSave(context.Context, string) error { return nil }
 
 func starsReq(user string, qty int64) fulfil.Request {
 	return fulfil.Request{Ref: "order-7", OrderID: 7, Kind: fulfil.KindStars, Username: user, Stars: qty}
@@ -120,13 +122,24 @@ func checkSentEqualsLink(t *testing.T, f *fakeFragment, payer *fakePayer, reqID 
 
 func formatInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestDeliverStarsSendsFragmentsMessageOnce(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
 	p := newTestProvider(t, srv.URL, payer, nil)
-	sv := &saver{payer: payer, t: t}
 
-	res, err := p.Deliver(context.Background(), starsReq("@Alice_User", 100), sv.save)
+	res, err := p.Deliver(context.Background(), starsReq("@Alice_User", 100), noSave)
 	if err != nil {
 		t.Fatalf("Deliver: %v", err)
 	}
@@ -135,6 +148,7 @@ func TestDeliverStarsSendsFragmentsMessageOnce(t *testing.T) {
 	}
 	checkSentEqualsLink(t, f, payer, res.ProviderRef)
 
+	waitFor(t, "the confirm call", func() bool { return f.count("confirmReq") == 1 })
 	want := []string{"searchStarsRecipient", "updateStarsBuyState", "initBuyStarsRequest", "getBuyStarsLink", "confirmReq"}
 	if got := f.methods(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("calls %v, want %v", got, want)
@@ -156,23 +170,22 @@ func TestDeliverStarsSendsFragmentsMessageOnce(t *testing.T) {
 		t.Errorf("account %q", link.Form["account"])
 	}
 
-	// The state was saved once, before sending, with everything needed to resume.
-	if len(sv.states) != 1 {
-		t.Fatalf("%d saves, want 1", len(sv.states))
-	}
-	var st deliveryState
-	if err := json.Unmarshal([]byte(sv.states[0]), &st); err != nil {
-		t.Fatal(err)
+	// The batch and the order's exact message were recorded before sending
+	// (the fake payer checks the store at broadcast), with what resumes it.
+	ms := records(t, p, 7)
+	if len(ms) != 1 {
+		t.Fatalf("%d payment records, want 1", len(ms))
 	}
 	f.mu.Lock()
-	fl := f.links[st.ReqID]
+	fl := f.links[ms[0].ReqID]
 	f.mu.Unlock()
-	if st.ReqID != "req0001XyZ" || st.Message.Address != fl.Address || st.Message.Amount != fl.Amount ||
-		st.Message.Payload != fl.Payload || st.Message.ValidUntil == 0 || st.Sent == nil || st.Sent.ExtHash == "" {
-		t.Fatalf("saved state %+v", st)
+	wantTo, _ := ton.RawAddress(fl.Address)
+	if m := ms[0]; m.ReqID != "req0001XyZ" || m.To != wantTo || formatInt(m.AmountNano) != fl.Amount ||
+		m.Payload != fl.Payload || m.LinkValidUntil == 0 || m.Outcome != store.PaymentPaid || m.Kind != fulfil.KindStars {
+		t.Fatalf("recorded message %+v", m)
 	}
 	confirm := f.lastCall("confirmReq")
-	if confirm.Form["id"] != "req0001XyZ" || confirm.Form["boc"] != st.Sent.BOC {
+	if confirm.Form["id"] != "req0001XyZ" || confirm.Form["boc"] != payer.batches[0].BOC {
 		t.Errorf("confirm call %+v", confirm.Form)
 	}
 }
@@ -181,13 +194,13 @@ func TestDeliverPremiumSendsFragmentsMessageOnce(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
 	p := newTestProvider(t, srv.URL, payer, nil)
-	sv := &saver{payer: payer, t: t}
 
-	res, err := p.Deliver(context.Background(), premiumReq("bob_premium", 6), sv.save)
+	res, err := p.Deliver(context.Background(), premiumReq("bob_premium", 6), noSave)
 	if err != nil {
 		t.Fatalf("Deliver: %v", err)
 	}
 	checkSentEqualsLink(t, f, payer, res.ProviderRef)
+	waitFor(t, "the confirm call", func() bool { return f.count("confirmReq") == 1 })
 	want := []string{"searchPremiumGiftRecipient", "updatePremiumState", "initGiftPremiumRequest", "getGiftPremiumLink", "confirmReq"}
 	if got := f.methods(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("calls %v, want %v", got, want)
@@ -203,30 +216,67 @@ func TestDeliverPremiumSendsFragmentsMessageOnce(t *testing.T) {
 	}
 }
 
+// Many deliveries at once: their payments leave in few wallet messages, each
+// exactly once, and every order completes.
+func TestConcurrentDeliveriesShareBatches(t *testing.T) {
+	f, srv := newFakeFragment(t)
+	payer := newFakePayer()
+	payer.max = 4
+	p := newTestProvider(t, srv.URL, payer, nil)
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := fulfil.Request{Ref: "order-" + formatInt(int64(100+i)), OrderID: int64(100 + i), Kind: fulfil.KindStars, Username: "alice_user", Stars: 50 + int64(i)}
+			if _, err := p.Deliver(context.Background(), r, noSave); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if payer.sentCount() != n || f.count("initBuyStarsRequest") != n {
+		t.Fatalf("%d payments for %d requests, want %d each", payer.sentCount(), f.count("initBuyStarsRequest"), n)
+	}
+	if b := payer.batchCount(); b >= n || b < n/4 {
+		t.Fatalf("%d wallet messages for %d payments of at most 4 each", b, n)
+	}
+	seen := map[string]bool{}
+	for _, m := range payer.sent {
+		h := hex.EncodeToString(m.Payload.Hash())
+		if seen[h] {
+			t.Fatal("a payload paid twice")
+		}
+		seen[h] = true
+	}
+}
+
 func TestCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
-	p := newTestProvider(t, srv.URL, payer, nil)
-
-	// The process "dies" right after the state is saved and the message sent.
-	ctx, cancel := context.WithCancel(context.Background())
-	sv := &saver{payer: payer, t: t, after: cancel}
-	_, err := p.Deliver(ctx, starsReq("alice_user", 500), sv.save)
+	payer.pending = 1 << 30 // sent, not settled before the "crash"
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 20 * time.Millisecond })
+	_, err := p.Deliver(context.Background(), starsReq("alice_user", 500), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) || errors.Is(err, fulfil.ErrUnavailable) {
 		t.Fatalf("interrupted Deliver: err = %v, want a transient error", err)
 	}
 	if payer.sentCount() != 1 {
 		t.Fatalf("sent %d", payer.sentCount())
 	}
+	p.Close()
 
-	// Restart: a new provider, the saved state.
-	p2 := newTestProvider(t, srv.URL, payer, nil)
-	r := starsReq("alice_user", 500)
-	r.State = sv.last()
-	res, err := p2.Deliver(context.Background(), r, func(context.Context, string) error {
-		t.Error("resume must not save a new payment")
-		return nil
-	})
+	// Restart: a new provider over the same store; the chain settles it.
+	payer.mu.Lock()
+	payer.pending = 0
+	payer.mu.Unlock()
+	p2 := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Store = p.st })
+	res, err := p2.Deliver(context.Background(), starsReq("alice_user", 500), noSave)
 	if err != nil {
 		t.Fatalf("resumed Deliver: %v", err)
 	}
@@ -241,40 +291,40 @@ func TestCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 func TestResumeOutcomes(t *testing.T) {
 	tests := []struct {
 		name      string
-		final     Status
+		outcomes  []Status // per batch; the rest get StatusConfirmed
 		pending   int
 		lookErr   int
 		timeout   time.Duration
 		permanent bool
 		ok        bool
+		batches   int // wallet messages signed in all
 	}{
-		{name: "confirmed later", final: StatusConfirmed, pending: 3, lookErr: 2, ok: true},
-		{name: "still pending past the wait: transient, retried", final: StatusConfirmed, pending: 1 << 30, timeout: 20 * time.Millisecond},
-		{name: "never executed: refund", final: StatusExpired, permanent: true},
-		{name: "bounced: refund", final: StatusBounced, permanent: true},
-		{name: "executed without transfer: refund", final: StatusFailed, permanent: true},
+		{name: "confirmed later", pending: 3, lookErr: 2, ok: true, batches: 1},
+		{name: "still pending past the wait: transient, retried", pending: 1 << 30, timeout: 20 * time.Millisecond, batches: 1},
+		{name: "never ran: paid with a fresh link", outcomes: []Status{StatusExpired}, ok: true, batches: 2},
+		{name: "ran without this payment: paid with a fresh link", outcomes: []Status{StatusFailed}, ok: true, batches: 2},
+		{name: "never ran three times: refund", outcomes: []Status{StatusExpired, StatusExpired, StatusExpired}, permanent: true, batches: 3},
+		{name: "bounced: refund", outcomes: []Status{StatusBounced}, permanent: true, batches: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, srv := newFakeFragment(t)
+			f, srv := newFakeFragment(t)
 			payer := newFakePayer()
-			payer.pending = 1 << 30 // first call never settles
+			payer.pending = 1 << 30 // the first call never settles
 			p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 20 * time.Millisecond })
-			sv := &saver{payer: payer, t: t}
-			if _, err := p.Deliver(context.Background(), starsReq("alice_user", 50), sv.save); err == nil || errors.Is(err, fulfil.ErrPermanent) {
+			if _, err := p.Deliver(context.Background(), starsReq("alice_user", 50), noSave); err == nil || errors.Is(err, fulfil.ErrPermanent) {
 				t.Fatalf("first Deliver: %v", err)
 			}
+			p.Close()
 			payer.mu.Lock()
-			payer.pending, payer.final, payer.lookErr = tc.pending, tc.final, tc.lookErr
+			payer.pending, payer.outcomes, payer.lookErr = tc.pending, tc.outcomes, tc.lookErr
 			payer.mu.Unlock()
 			timeout := 3 * time.Second
 			if tc.timeout > 0 {
 				timeout = tc.timeout
 			}
-			p2 := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = timeout })
-			r := starsReq("alice_user", 50)
-			r.State = sv.last()
-			res, err := p2.Deliver(context.Background(), r, sv.save)
+			p2 := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = timeout; o.Store = p.st })
+			res, err := p2.Deliver(context.Background(), starsReq("alice_user", 50), noSave)
 			switch {
 			case tc.ok && (err != nil || res.TxHash == ""):
 				t.Fatalf("want success, got %+v, %v", res, err)
@@ -285,45 +335,70 @@ func TestResumeOutcomes(t *testing.T) {
 			case !tc.ok && !tc.permanent && (err == nil || errors.Is(err, fulfil.ErrPermanent) || errors.Is(err, fulfil.ErrUnavailable)):
 				t.Fatalf("want a transient error, got %v", err)
 			}
-			if payer.sentCount() != 1 || len(sv.states) != 1 {
-				t.Fatalf("sent %d, saved %d: want exactly one payment", payer.sentCount(), len(sv.states))
+			if payer.batchCount() != tc.batches || f.count("initBuyStarsRequest") != tc.batches {
+				t.Fatalf("%d wallet messages for %d Fragment requests, want %d", payer.batchCount(), f.count("initBuyStarsRequest"), tc.batches)
+			}
+			ms := records(t, p2, 7)
+			paid := 0
+			for _, m := range ms {
+				if m.Outcome == store.PaymentPaid {
+					paid++
+				}
+			}
+			if (tc.ok && paid != 1) || (!tc.ok && paid != 0) {
+				t.Fatalf("%d payments recorded as paid", paid)
 			}
 		})
 	}
 }
 
 func TestLostBroadcastIsRebroadcastNotRepaid(t *testing.T) {
-	f, srv := newFakeFragment(t)
+	_, srv := newFakeFragment(t)
 	payer := newFakePayer()
 	payer.sendErr, payer.lost = errors.New("liteserver: connection reset"), true
 	p := newTestProvider(t, srv.URL, payer, nil)
-	sv := &saver{payer: payer, t: t}
-	res, err := p.Deliver(context.Background(), starsReq("alice_user", 250), sv.save)
+	res, err := p.Deliver(context.Background(), starsReq("alice_user", 250), noSave)
 	if err != nil {
 		t.Fatalf("Deliver: %v", err)
 	}
 	if payer.resends == 0 {
-		t.Fatal("the saved message was never rebroadcast")
+		t.Fatal("the recorded message was never rebroadcast")
 	}
-	if len(payer.records) != 1 || payer.sentCount() != 1 {
-		t.Fatalf("%d signed messages, %d on chain: want 1 and 1", len(payer.records), payer.sentCount())
+	if payer.batchCount() != 1 || payer.sentCount() != 1 {
+		t.Fatalf("%d signed messages, %d on chain: want 1 and 1", payer.batchCount(), payer.sentCount())
 	}
-	if res.ProviderRef == "" || f.count("confirmReq") != 0 {
-		t.Fatalf("result %+v, confirm calls %d", res, f.count("confirmReq"))
+	if res.ProviderRef == "" {
+		t.Fatalf("result %+v", res)
 	}
 }
 
-func TestSaveFailureSendsNothing(t *testing.T) {
+// failingStore refuses writes (or every read with readErr).
+type failingStore struct {
+	store.Store
+	readErr bool
+}
+
+func (s failingStore) Update(context.Context, func(store.Tx) error) error {
+	return errors.New("disk full")
+}
+
+func (s failingStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	if s.readErr {
+		return errors.New("store unreadable")
+	}
+	return s.Store.View(ctx, fn)
+}
+
+func TestRecordFailureSendsNothing(t *testing.T) {
 	_, srv := newFakeFragment(t)
 	payer := newFakePayer()
-	p := newTestProvider(t, srv.URL, payer, nil)
-	sv := &saver{err: errors.New("disk full")}
-	_, err := p.Deliver(context.Background(), starsReq("alice_user", 50), sv.save)
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Store = failingStore{Store: testStore(t)} })
+	_, err := p.Deliver(context.Background(), starsReq("alice_user", 50), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("err = %v, want transient", err)
 	}
-	if payer.sentCount() != 0 {
-		t.Fatal("sent without a saved state")
+	if payer.sentCount() != 0 || payer.batchCount() != 0 {
+		t.Fatal("sent without a record")
 	}
 }
 
@@ -350,7 +425,9 @@ func TestFailureModesRefundWithoutPaying(t *testing.T) {
 			setup: func(f *fakeFragment, _ *fakePayer, _ *Options) { f.expiredLinks = 100 }, code: "expired_link"},
 		{name: "bounced payment", req: starsReq("alice_user", 100), paid: 1,
 			setup: func(_ *fakeFragment, p *fakePayer, _ *Options) { p.final = StatusBounced }, code: "payment_bounced"},
-		{name: "payment never executed", req: starsReq("alice_user", 100), paid: 1,
+		// never ran, three times with three fresh links (the fake counts
+		// each as broadcast; none paid)
+		{name: "payment never runs", req: starsReq("alice_user", 100), paid: 3,
 			setup: func(_ *fakeFragment, p *fakePayer, _ *Options) { p.final = StatusExpired }, code: "payment_failed"},
 		{name: "bad quantity", req: starsReq("alice_user", 10), code: "invalid_request"},
 		{name: "bad months", req: premiumReq("bob_premium", 5), code: "invalid_request"},
@@ -365,8 +442,7 @@ func TestFailureModesRefundWithoutPaying(t *testing.T) {
 				mut = func(o *Options) { tc.setup(f, payer, o) }
 			}
 			p := newTestProvider(t, srv.URL, payer, mut)
-			sv := &saver{payer: payer, t: t}
-			_, err := p.Deliver(context.Background(), tc.req, sv.save)
+			_, err := p.Deliver(context.Background(), tc.req, noSave)
 			if !errors.Is(err, fulfil.ErrPermanent) {
 				t.Fatalf("err = %v, want ErrPermanent", err)
 			}
@@ -388,8 +464,7 @@ func TestExpiredLinkIsRerequestedNeverPaid(t *testing.T) {
 	f.expiredLinks = 1
 	payer := newFakePayer()
 	p := newTestProvider(t, srv.URL, payer, nil)
-	sv := &saver{payer: payer, t: t}
-	res, err := p.Deliver(context.Background(), starsReq("alice_user", 100), sv.save)
+	res, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +484,7 @@ func TestSessionExpiredMakesProviderUnavailableUntilRecovery(t *testing.T) {
 				t.Fatalf("fresh provider unavailable: %v", err)
 			}
 			f.set(func(f *fakeFragment) { f.sessionMode = mode })
-			_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), (&saver{}).save)
+			_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 			if !errors.Is(err, fulfil.ErrUnavailable) || errors.Is(err, fulfil.ErrPermanent) {
 				t.Fatalf("Deliver err = %v, want ErrUnavailable", err)
 			}
@@ -436,7 +511,7 @@ func TestSessionExpiredMakesProviderUnavailableUntilRecovery(t *testing.T) {
 				t.Fatalf("Available() after recovery = %v", err)
 			}
 			// The waiting order is retried and delivered.
-			if _, err := p.Deliver(context.Background(), starsReq("alice_user", 100), (&saver{}).save); err != nil {
+			if _, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave); err != nil {
 				t.Fatalf("retry after recovery: %v", err)
 			}
 			if payer.sentCount() != 1 {
@@ -467,7 +542,7 @@ func TestRateLimitIsTransient(t *testing.T) {
 	f.rateLimited = 1
 	payer := newFakePayer()
 	p := newTestProvider(t, srv.URL, payer, nil)
-	_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), (&saver{}).save)
+	_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) || errors.Is(err, fulfil.ErrUnavailable) {
 		t.Fatalf("err = %v, want transient", err)
 	}
@@ -478,7 +553,7 @@ func TestRateLimitIsTransient(t *testing.T) {
 	if p.Available() != nil {
 		t.Fatal("429 must not mark the provider unavailable")
 	}
-	if _, err := p.Deliver(context.Background(), starsReq("alice_user", 100), (&saver{}).save); err != nil {
+	if _, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	if payer.sentCount() != 1 {
@@ -574,27 +649,28 @@ func TestCookiesAndHashAreSent(t *testing.T) {
 	}
 }
 
-func TestUnreadableStateNeverPays(t *testing.T) {
+// Payment records that cannot be read may describe a payment already made:
+// neither pay nor refund.
+func TestUnreadableRecordsNeverPay(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
-	p := newTestProvider(t, srv.URL, payer, nil)
-	r := starsReq("alice_user", 100)
-	r.State = `{"v":1,"sent":` // truncated
-	_, err := p.Deliver(context.Background(), r, (&saver{}).save)
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Store = failingStore{Store: testStore(t), readErr: true} })
+	_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("err = %v, want a non-permanent error", err)
 	}
 	if payer.sentCount() != 0 || len(f.methods()) != 0 {
-		t.Fatal("acted on an unreadable state")
+		t.Fatal("acted without readable payment records")
 	}
 }
 
 func TestNewValidatesOptions(t *testing.T) {
 	for name, o := range map[string]Options{
-		"no wallet":  {Cookies: fakeCookies},
-		"no cookies": {Wallet: newFakePayer()},
-		"bad url":    {Wallet: newFakePayer(), Cookies: fakeCookies, BaseURL: "ftp://x"},
-		"bad hash":   {Wallet: newFakePayer(), Cookies: fakeCookies, Hash: "not hex!"},
+		"no wallet":  {Cookies: fakeCookies, Store: testStore(t)},
+		"no store":   {Cookies: fakeCookies, Wallet: newFakePayer()},
+		"no cookies": {Wallet: newFakePayer(), Store: testStore(t)},
+		"bad url":    {Wallet: newFakePayer(), Store: testStore(t), Cookies: fakeCookies, BaseURL: "ftp://x"},
+		"bad hash":   {Wallet: newFakePayer(), Store: testStore(t), Cookies: fakeCookies, Hash: "not hex!"},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -608,7 +684,7 @@ func TestTransportErrorsAreTransientAndHideTheHash(t *testing.T) {
 	srv.Close()
 	payer := newFakePayer()
 	p := newTestProvider(t, url, payer, nil)
-	_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), (&saver{}).save)
+	_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) || errors.Is(err, fulfil.ErrUnavailable) {
 		t.Fatalf("err = %v, want transient", err)
 	}

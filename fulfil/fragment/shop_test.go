@@ -20,7 +20,7 @@ func shopWithFragment(t *testing.T) (*shoptest.Env, *fakeFragment, *fakePayer, *
 	t.Helper()
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
-	p := newTestProvider(t, srv.URL, payer, nil)
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 100 * time.Millisecond })
 	env := shoptest.New(t, shoptest.Options{Clock: true, Provider: p})
 	return env, f, payer, p
 }
@@ -80,7 +80,7 @@ func TestShopOrdersCompleteThroughFragment(t *testing.T) {
 }
 
 func TestShopCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
-	env, _, payer, _ := shopWithFragment(t)
+	env, _, payer, prov := shopWithFragment(t)
 	p, _ := env.Partner(t)
 	o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
@@ -88,13 +88,13 @@ func TestShopCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	}
 	// The payment is broadcast but not confirmed before the provider gives
 	// up waiting: like a crash after sending, the order stays processing
-	// with the sent message in its saved state.
+	// with its payment recorded in a batch.
 	payer.mu.Lock()
 	payer.pending = 1 << 30
 	payer.mu.Unlock()
 	got := payAndDeliver(t, env, o)
-	if got.Status != shop.StatusProcessing || got.DeliveryState == "" || payer.sentCount() != 1 {
-		t.Fatalf("after the first attempt: %s, state %q, %d sent", got.Status, got.DeliveryState, payer.sentCount())
+	if ms := records(t, prov, o.ID); got.Status != shop.StatusProcessing || len(ms) != 1 || ms[0].Outcome != "" || payer.sentCount() != 1 {
+		t.Fatalf("after the first attempt: %s, records %+v, %d sent", got.Status, ms, payer.sentCount())
 	}
 	payer.mu.Lock()
 	payer.pending = 0

@@ -1,7 +1,6 @@
 package fragment
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"strconv"
@@ -23,7 +22,7 @@ var tonjsSeed = strings.Fields("birth pattern then forest walnut then phrase wal
 // not deployed yet), the second with seqno 1 once it is. Only the chain is
 // a fake; the signing path is the payer's own. Returns what the payer
 // recorded (the BOC it broadcasts, valid_until, seqno) and the messages.
-func signedExternals(t *testing.T, keys *ton.Keys, testnet bool) ([]SentMessage, []Message) {
+func signedExternals(t *testing.T, keys *ton.Keys, testnet bool) ([]SentBatch, []Message) {
 	t.Helper()
 	chain := newFakeChain(t, keys.Wallet().WalletAddress())
 	chain.execute = false // the emulator runs them, not the fake
@@ -42,9 +41,9 @@ func signedExternals(t *testing.T, keys *ton.Keys, testnet bool) ([]SentMessage,
 		}
 		msgs = append(msgs, Message{To: to, AmountNano: 387_000_000 + int64(len(msgs)), Payload: pl, ValidUntil: time.Now().Add(5 * time.Minute)})
 	}
-	var sent []SentMessage
+	var sent []SentBatch
 	for i, m := range msgs {
-		s, err := p.Send(context.Background(), m, func(context.Context, SentMessage) error { return nil })
+		s, err := sendOne(t, p, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +115,7 @@ func TestWalletExternalsRunInTonSandbox(t *testing.T) {
 	type wallet struct {
 		version, network string
 		keys             *ton.Keys
-		sent             []SentMessage
+		sent             []SentBatch
 		msgs             []Message
 	}
 	var wallets []wallet

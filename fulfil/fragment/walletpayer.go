@@ -55,7 +55,7 @@ type WalletPayerOptions struct {
 	PollInterval time.Duration
 	// BounceWindow: when a destination's history cannot be read, a sent
 	// payment counts as taken once the view reaches this far past it in
-	// chain time without a bounce (default 30 s).
+	// chain time without a bounce (default 30 s; negative: at once).
 	BounceWindow time.Duration
 	// MaxScan bounds the transactions one Lookup reads per account
 	// (default 20000).
@@ -188,7 +188,9 @@ func NewWalletPayer(w *wallet.Wallet, api ChainAPI, opts WalletPayerOptions) (*W
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
-	if opts.BounceWindow <= 0 {
+	if opts.BounceWindow < 0 {
+		opts.BounceWindow = 0
+	} else if opts.BounceWindow == 0 {
 		opts.BounceWindow = 30 * time.Second
 	}
 	if opts.MaxScan <= 0 {
@@ -409,6 +411,12 @@ func (p *WalletPayer) sign(ctx context.Context, s snapshot, ms []Message, now ti
 	}
 	if ttl < 10*time.Second {
 		return SentBatch{}, nil, errors.New("fragment: a link expires too soon to send")
+	}
+	// tonutils-go stamps valid_until from the real clock: keep it relative
+	// to ours (the same in production; tests run ahead of it).
+	ttl += now.Sub(time.Now())
+	if ttl < time.Second {
+		return SentBatch{}, nil, errors.New("fragment: the clock is behind the real one; cannot stamp valid_until")
 	}
 	spec := p.w.GetSpec().(specSetter)
 	spec.SetMessagesTTL(uint32(ttl / time.Second))

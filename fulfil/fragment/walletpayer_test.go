@@ -21,6 +21,7 @@ import (
 	"github.com/xssnick/tonutils-go/ton/wallet"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
+	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -96,8 +97,11 @@ func (c *fakeChain) view() fakeView {
 }
 
 func (c *fakeChain) CurrentMasterchainInfo(context.Context) (*liteapi.BlockIDExt, error) {
-	if c.onBlock != nil {
-		c.onBlock()
+	c.mu.Lock()
+	onBlock := c.onBlock
+	c.mu.Unlock()
+	if onBlock != nil {
+		onBlock()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -260,33 +264,51 @@ func (c *fakeChain) SendExternalMessage(_ context.Context, ext *tlb.ExternalMess
 	if op := sl.MustLoadUInt(8); op != 0 {
 		return errors.New("unexpected op")
 	}
-	sl.MustLoadUInt(8) // mode
-	intCell, err := sl.LoadRefCell()
-	if err != nil {
-		return err
-	}
-	var im tlb.InternalMessage
-	if err := tlb.LoadFromCell(&im, intCell.BeginParse()); err != nil {
-		return err
+	var msgs []*cell.Cell
+	for sl.RefsNum() > 0 {
+		sl.MustLoadUInt(8) // mode
+		intCell, err := sl.LoadRefCell()
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, intCell)
 	}
 	c.seqno++
 	c.deployed = true
 	tx := c.newTx(&tlb.Message{MsgType: tlb.MsgTypeExternalIn, Msg: ext})
-	if !c.noFunds {
-		out := cell.NewDict(15)
-		if err := out.SetIntKey(big.NewInt(0), cell.BeginCell().MustStoreRef(intCell).EndCell()); err != nil {
+	out := cell.NewDict(15)
+	var sent []tlb.InternalMessage
+	for _, intCell := range msgs {
+		var im tlb.InternalMessage
+		if err := tlb.LoadFromCell(&im, intCell.BeginParse()); err != nil {
 			return err
 		}
-		tx.IO.Out = &tlb.MessagesList{List: out}
+		if c.noFunds || c.balance < im.Amount.Nano().Int64() {
+			continue // send mode +2: skipped
+		}
+		im.SrcAddr, im.CreatedLT = c.addr, tx.LT+1+uint64(len(sent))
+		mc, err := tlb.ToCell(&im)
+		if err != nil {
+			return err
+		}
+		if err := out.SetIntKey(big.NewInt(int64(len(sent))), cell.BeginCell().MustStoreRef(mc).EndCell()); err != nil {
+			return err
+		}
 		c.balance -= im.Amount.Nano().Int64()
+		sent = append(sent, im)
 	}
-	if c.bounce && !c.noFunds {
-		pfx, bits := bouncePrefix(im.Body)
-		raw, _ := hex.DecodeString(pfx)
-		body := cell.BeginCell().MustStoreUInt(0xffffffff, 32).MustStoreSlice(raw, uint(bits)).EndCell()
-		c.newTx(&tlb.Message{MsgType: tlb.MsgTypeInternal, Msg: &tlb.InternalMessage{
-			Bounced: true, SrcAddr: im.DstAddr, DstAddr: c.addr, Amount: im.Amount, Body: body,
-		}})
+	if len(sent) > 0 {
+		tx.IO.Out = &tlb.MessagesList{List: out}
+	}
+	if c.bounce {
+		for _, im := range sent {
+			pfx, bits := bouncePrefix(im.Body)
+			raw, _ := hex.DecodeString(pfx)
+			body := cell.BeginCell().MustStoreUInt(0xffffffff, 32).MustStoreSlice(raw, uint(bits)).EndCell()
+			c.newTx(&tlb.Message{MsgType: tlb.MsgTypeInternal, Msg: &tlb.InternalMessage{
+				Bounced: true, SrcAddr: im.DstAddr, DstAddr: c.addr, Amount: im.Amount, Body: body,
+			}})
+		}
 	}
 	c.commit()
 	return nil
@@ -410,12 +432,30 @@ func newTestPayer(t *testing.T, mut func(*WalletPayerOptions)) (*WalletPayer, *f
 	return p, chain
 }
 
+// sendOne signs and broadcasts a batch of the given messages, recording nothing.
+func sendOne(t *testing.T, p *WalletPayer, ms ...Message) (SentBatch, error) {
+	t.Helper()
+	return p.SendBatch(context.Background(), ms, 0, func(context.Context, SentBatch) error { return nil })
+}
+
+// lookOne looks one batch up.
+func lookOne(t *testing.T, p *WalletPayer, b SentBatch) BatchOutcome {
+	t.Helper()
+	outs, err := p.Lookup(context.Background(), []SentBatch{b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs[0]
+}
+
 func TestWalletPayerSendRecordsBeforeBroadcastAndConfirms(t *testing.T) {
-	p, chain := newTestPayer(t, nil)
+	p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.BounceWindow = -1 })
 	ctx := context.Background()
 	m := testMessage(t)
-	var recorded SentMessage
-	s, err := p.Send(ctx, m, func(_ context.Context, s SentMessage) error {
+	m2 := testMessage(t)
+	m2.AmountNano = 5_000_000
+	var recorded SentBatch
+	s, err := p.SendBatch(ctx, []Message{m, m2}, 0, func(_ context.Context, s SentBatch) error {
 		if chain.sends != 0 {
 			t.Error("broadcast before record")
 		}
@@ -425,38 +465,62 @@ func TestWalletPayerSendRecordsBeforeBroadcastAndConfirms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s != recorded || s.Seqno != 5 || s.AmountNano != m.AmountNano || s.To != m.To.StringRaw() ||
-		s.PayloadHash != hex.EncodeToString(m.Payload.Hash()) || s.ValidUntil < time.Now().Unix() || s.AfterLT == 0 {
+	if s.ExtHash != recorded.ExtHash || s.Seqno != 5 || len(s.Messages) != 2 || s.Messages[0].AmountNano != m.AmountNano ||
+		s.Messages[0].To != m.To.StringRaw() || s.Messages[0].PayloadHash != hex.EncodeToString(m.Payload.Hash()) ||
+		s.Messages[1].AmountNano != m2.AmountNano || s.ValidUntil < time.Now().Unix() || s.AfterLT == 0 || s.FeeNano != p.Fee(2) {
 		t.Fatalf("sent %+v", s)
 	}
 	chain.incoming(20) // more traffic after the payment
-	out, err := p.Lookup(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.Status != StatusConfirmed || len(out.TxHash) != 64 {
+	out := lookOne(t, p, s)
+	if out.Status != StatusConfirmed || len(out.TxHash) != 64 || len(out.Items) != 2 ||
+		out.Items[0].Status != StatusConfirmed || out.Items[1].Status != StatusConfirmed {
 		t.Fatalf("outcome %+v", out)
 	}
-	// The message on chain is exactly the one asked for.
+	// The messages on chain are exactly the ones asked for, in order.
 	tx := chain.txs[3]
 	list, _ := tx.IO.Out.ToSlice()
-	im := list[0].AsInternal()
-	if im.DstAddr.StringRaw() != m.To.StringRaw() || im.Amount.Nano().Int64() != m.AmountNano ||
-		!bytes.Equal(im.Body.Hash(), m.Payload.Hash()) || !im.Bounce {
-		t.Fatalf("on-chain message %s", im.Dump())
+	for i, want := range []Message{m, m2} {
+		im := list[i].AsInternal()
+		if im.DstAddr.StringRaw() != want.To.StringRaw() || im.Amount.Nano().Int64() != want.AmountNano ||
+			!bytes.Equal(im.Body.Hash(), want.Payload.Hash()) || !im.Bounce {
+			t.Fatalf("on-chain message %d %s", i, im.Dump())
+		}
 	}
 	if out.TxHash != hex.EncodeToString(tx.Hash) {
 		t.Fatal("tx hash mismatch")
 	}
-	if bal, err := p.Balance(ctx); err != nil || bal != 10_000_000_000-m.AmountNano {
+	if bal, err := p.Balance(ctx); err != nil || bal != 10_000_000_000-m.AmountNano-m2.AmountNano {
 		t.Fatalf("balance %d, %v", bal, err)
+	}
+}
+
+// A balance that covers only some payments (with the fee for each) signs
+// only those, in order; none at all is a funds hold, nothing signed.
+func TestWalletPayerBatchShrinksToTheBalance(t *testing.T) {
+	p, chain := newTestPayer(t, nil)
+	m := testMessage(t) // 0.387 TON
+	chain.mu.Lock()
+	chain.balance = 2*m.AmountNano + p.Fee(2) + 1_000
+	chain.commit()
+	chain.mu.Unlock()
+	s, err := sendOne(t, p, m, m, m, m)
+	if err != nil || len(s.Messages) != 2 {
+		t.Fatalf("%d payments signed, %v; want the 2 the balance covers", len(s.Messages), err)
+	}
+	_, err = sendOne(t, p, m)
+	var h *fulfil.Hold
+	if !errors.As(err, &h) || h.Reason != fulfil.HoldFunds || h.NeedNano != m.AmountNano+p.Fee(1) {
+		t.Fatalf("poor wallet: %v", err)
+	}
+	if chain.sends != 1 {
+		t.Fatalf("%d broadcasts", chain.sends)
 	}
 }
 
 func TestWalletPayerRecordFailureBroadcastsNothing(t *testing.T) {
 	p, chain := newTestPayer(t, nil)
-	if _, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return errors.New("disk full") }); err == nil {
-		t.Fatal("Send succeeded")
+	if _, err := p.SendBatch(context.Background(), []Message{testMessage(t)}, 0, func(context.Context, SentBatch) error { return errors.New("disk full") }); err == nil {
+		t.Fatal("SendBatch succeeded")
 	}
 	if chain.sends != 0 {
 		t.Fatal("broadcast without a record")
@@ -467,26 +531,25 @@ func TestWalletPayerLostMessage(t *testing.T) {
 	clk := shoptest.NewClock(time.Now())
 	p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.Now = clk.Now })
 	chain.now = clk.Now // the liteserver keeps up with the chain
-	ctx := context.Background()
 	chain.execute = false
-	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	s, err := sendOne(t, p, testMessage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _ := p.Lookup(ctx, s); out.Status != StatusPending || out.Behind {
+	if out := lookOne(t, p, s); out.Status != StatusPending || out.Behind {
 		t.Fatalf("lost message: %+v, want pending", out)
 	}
 	clk.Advance(3*time.Minute + 2*time.Minute + 5*time.Second) // past valid_until + margin
-	if out, _ := p.Lookup(ctx, s); out.Status != StatusExpired {
+	if out := lookOne(t, p, s); out.Status != StatusExpired {
 		t.Fatalf("expired lost message: %+v, want expired", out)
 	}
 }
 
 func TestWalletPayerResendExecutesOnce(t *testing.T) {
-	p, chain := newTestPayer(t, nil)
+	p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.BounceWindow = -1 })
 	ctx := context.Background()
 	chain.execute = false
-	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	s, err := sendOne(t, p, testMessage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,9 +562,8 @@ func TestWalletPayerResendExecutesOnce(t *testing.T) {
 	if err := p.Resend(ctx, s); err == nil { // the wallet refuses the replay
 		t.Fatal("replayed message accepted")
 	}
-	out, err := p.Lookup(ctx, s)
-	if err != nil || out.Status != StatusConfirmed {
-		t.Fatalf("%+v, %v", out, err)
+	if out := lookOne(t, p, s); out.Status != StatusConfirmed || out.Items[0].Status != StatusConfirmed {
+		t.Fatalf("%+v", out)
 	}
 	paid := 0
 	for _, tx := range chain.txs {
@@ -516,9 +578,8 @@ func TestWalletPayerResendExecutesOnce(t *testing.T) {
 
 func TestWalletPayerSeqnoMovedWithoutUs(t *testing.T) {
 	p, chain := newTestPayer(t, nil)
-	ctx := context.Background()
 	chain.execute = false
-	s, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil })
+	s, err := sendOne(t, p, testMessage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,44 +588,49 @@ func TestWalletPayerSeqnoMovedWithoutUs(t *testing.T) {
 	chain.seqno++
 	chain.newTx(&tlb.Message{MsgType: tlb.MsgTypeExternalIn, Msg: &tlb.ExternalMessage{DstAddr: chain.addr, Body: cell.BeginCell().MustStoreUInt(1, 8).EndCell()}})
 	chain.mu.Unlock()
-	out, err := p.Lookup(ctx, s)
-	if err != nil || out.Status != StatusExpired {
-		t.Fatalf("%+v, %v", out, err)
+	if out := lookOne(t, p, s); out.Status != StatusExpired {
+		t.Fatalf("%+v", out)
 	}
 }
 
+// Without a readable destination history (the fake has none), a bounce on
+// the wallet carrying the payment's first bits means refused, and a sent
+// payment with no bounce within the window means taken.
 func TestWalletPayerBouncedAndFailed(t *testing.T) {
 	for name, set := range map[string]func(c *fakeChain){
 		"bounced": func(c *fakeChain) { c.bounce = true },
 		"failed":  func(c *fakeChain) { c.noFunds = true },
 	} {
 		t.Run(name, func(t *testing.T) {
-			p, chain := newTestPayer(t, nil)
+			p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.BounceWindow = -1 })
 			set(chain)
-			s, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+			s, err := sendOne(t, p, testMessage(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := p.Lookup(context.Background(), s)
+			out := lookOne(t, p, s)
 			want := map[string]Status{"bounced": StatusBounced, "failed": StatusFailed}[name]
-			if err != nil || out.Status != want || out.TxHash == "" {
-				t.Fatalf("%+v, %v; want %s", out, err, want)
+			if out.Status != StatusConfirmed || out.TxHash == "" || out.Items[0].Status != want {
+				t.Fatalf("%+v; want the payment %s", out, want)
 			}
 		})
 	}
 }
 
-func TestWalletPayerOneMessageInFlight(t *testing.T) {
+func TestWalletPayerOneBatchInFlight(t *testing.T) {
 	p, chain := newTestPayer(t, nil)
 	chain.execute = false
-	first, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+	first, err := sendOne(t, p, testMessage(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if _, err := p.Send(ctx, testMessage(t), func(context.Context, SentMessage) error { return nil }); err == nil {
-		t.Fatal("second message signed while the first can still execute")
+	if _, err := p.SendBatch(ctx, []Message{testMessage(t)}, 0, func(context.Context, SentBatch) error { return nil }); err == nil {
+		t.Fatal("second message signed while the first can still run")
+	}
+	if err := p.Ready(ctx); err == nil {
+		t.Fatal("ready while the first can still run")
 	}
 	chain.mu.Lock()
 	chain.execute = true
@@ -572,16 +638,37 @@ func TestWalletPayerOneMessageInFlight(t *testing.T) {
 	if err := p.Resend(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
-	second, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+	second, err := sendOne(t, p, testMessage(t))
 	if err != nil || second.Seqno != first.Seqno+1 {
 		t.Fatalf("second %+v, %v", second, err)
 	}
 }
 
-func TestWalletPayerUndeployedWallet(t *testing.T) {
+// After a restart the payer knows nothing; Resume with the recorded batch
+// makes the next one wait for it.
+func TestWalletPayerResumeWaitsForARecordedBatch(t *testing.T) {
 	p, chain := newTestPayer(t, nil)
+	chain.execute = false
+	first, err := sendOne(t, p, testMessage(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := NewWalletPayer(testWallet(t, wallet.V4R2), chain, WalletPayerOptions{PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.Resume(first)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := p2.Ready(ctx); err == nil {
+		t.Fatal("a restarted payer would sign over a recorded batch that can still run")
+	}
+}
+
+func TestWalletPayerUndeployedWallet(t *testing.T) {
+	p, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.BounceWindow = -1 })
 	chain.deployed, chain.seqno = false, 0
-	s, err := p.Send(context.Background(), testMessage(t), func(context.Context, SentMessage) error { return nil })
+	s, err := sendOne(t, p, testMessage(t))
 	if err != nil || s.Seqno != 0 {
 		t.Fatalf("%+v, %v", s, err)
 	}
@@ -589,7 +676,7 @@ func TestWalletPayerUndeployedWallet(t *testing.T) {
 	if err != nil || ext.StateInit == nil {
 		t.Fatalf("first message must deploy the wallet: %v", err)
 	}
-	if out, _ := p.Lookup(context.Background(), s); out.Status != StatusConfirmed {
+	if out := lookOne(t, p, s); out.Status != StatusConfirmed || out.Items[0].Status != StatusConfirmed {
 		t.Fatalf("%+v", out)
 	}
 }
@@ -602,19 +689,24 @@ func TestWalletPayerV5Header(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if p.MaxMessages() != 255 {
+		t.Fatalf("v5r1 carries %d payments a message", p.MaxMessages())
+	}
 	m := testMessage(t)
 	m.ValidUntil = time.Now().Add(time.Minute)
-	s, err := p.Send(context.Background(), m, func(context.Context, SentMessage) error { return nil })
+	later := testMessage(t)
+	later.ValidUntil = time.Now().Add(4 * time.Minute)
+	s, err := p.SendBatch(context.Background(), []Message{later, m}, 0, func(context.Context, SentBatch) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Seqno != 5 || s.ValidUntil > m.ValidUntil.Unix() {
-		t.Fatalf("%+v: the wallet message must expire before the link", s)
+		t.Fatalf("%+v: the wallet message must expire before every link", s)
 	}
 	// A link about to expire is refused before anything is signed.
 	m.ValidUntil = time.Now().Add(5 * time.Second)
 	p2, _ := NewWalletPayer(w, newFakeChain(t, w.Address()), WalletPayerOptions{})
-	if _, err := p2.Send(context.Background(), m, func(context.Context, SentMessage) error {
+	if _, err := p2.SendBatch(context.Background(), []Message{m}, 0, func(context.Context, SentBatch) error {
 		t.Error("recorded a message for an expiring link")
 		return nil
 	}); err == nil {
@@ -625,10 +717,9 @@ func TestWalletPayerV5Header(t *testing.T) {
 // The provider and the tonutils-go payer together: one real signed message.
 func TestProviderWithWalletPayer(t *testing.T) {
 	f, srv := newFakeFragment(t)
-	wp, chain := newTestPayer(t, nil)
-	p := newTestProvider(t, srv.URL, wp, func(o *Options) { o.BounceWindow = -1 })
-	sv := &saver{t: t}
-	res, err := p.Deliver(context.Background(), starsReq("alice_user", 100), sv.save)
+	wp, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.BounceWindow = -1 })
+	p := newTestProvider(t, srv.URL, wp, nil)
+	res, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -654,10 +745,10 @@ func TestProviderWithWalletPayer(t *testing.T) {
 	if acc := f.lastCall("getBuyStarsLink").Form["account"]; !bytes.Contains([]byte(acc), []byte(wp.Account().Address)) {
 		t.Fatalf("account %s", acc)
 	}
-	// A restart with the saved state finds the payment instead of paying again.
-	r := starsReq("alice_user", 100)
-	r.State = sv.last()
-	res2, err := p.Deliver(context.Background(), r, sv.save)
+	// A restart finds the payment in the store instead of paying again.
+	p.Close()
+	p2 := newTestProvider(t, srv.URL, wp, func(o *Options) { o.Store = p.st })
+	res2, err := p2.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err != nil || res2 != res || chain.sends != 1 {
 		t.Fatalf("resume: %+v, %v, sends %d", res2, err, chain.sends)
 	}
