@@ -91,13 +91,13 @@ func (p *Provider) startPipeline() *pipeline {
 	p.pipeOnce.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		pl := &pipeline{p: p, ctx: ctx, cancel: cancel,
-			ahead:    make(chan struct{}, p.opt.Ahead),
-			offers:   make(chan struct{}, p.opt.Concurrency),
+			ahead:     make(chan struct{}, p.opt.Ahead),
+			offers:    make(chan struct{}, p.opt.Concurrency),
 			wake:      make(chan struct{}, 1),
 			kick:      make(chan struct{}, 1),
 			roundDone: make(chan struct{}),
-			open:     map[int64]*openBatch{},
-			confirms: make(chan confirmJob, 4096),
+			open:      map[int64]*openBatch{},
+			confirms:  make(chan confirmJob, 4096),
 		}
 		p.pipe = pl
 		var batches []store.PayerBatch

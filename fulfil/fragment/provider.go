@@ -73,9 +73,9 @@ type Options struct {
 	Wallet     Payer        // the service wallet (required)
 	// Store keeps the payment batches and each order's message (required):
 	// the service's own store, so they live and are copied with the orders.
-	Store      store.Store
-	Log        *slog.Logger
-	Now        func() time.Time
+	Store store.Store
+	Log   *slog.Logger
+	Now   func() time.Time
 	// RecipientCacheTTL is how long CheckRecipient answers are reused.
 	RecipientCacheTTL time.Duration
 
