@@ -9,8 +9,18 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 	tonapi "github.com/xssnick/tonutils-go/ton"
 
+	"github.com/theopenmoney/openmoney/fulfil/fragment"
 	"github.com/theopenmoney/openmoney/ton"
 )
+
+// chainAPI is what the listener (through dial) and the Fragment payer read
+// and pay through.
+type chainAPI interface {
+	fragment.ChainAPI
+	dial(ctx context.Context) (ton.ChainAPI, error)
+}
+
+var _ chainAPI = (*chainClient)(nil)
 
 // chainClient is one liteserver client shared by the listener and the
 // Fragment payer. It dials on first use, so start-up never waits for the

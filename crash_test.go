@@ -28,6 +28,9 @@ import (
 // processes (OPENMONEY_CHILD=1), so crash tests kill a real service.
 func TestMain(m *testing.M) {
 	if os.Getenv("OPENMONEY_CHILD") == "1" {
+		if path := os.Getenv(simChainEnv); path != "" {
+			os.Exit(simChild(path))
+		}
 		main()
 		return
 	}
@@ -42,10 +45,10 @@ type child struct {
 	exited chan struct{} // closed once the process has been waited for
 }
 
-func startChild(t *testing.T, cfgPath string) *child {
+func startChild(t *testing.T, cfgPath string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-config", cfgPath)
-	cmd.Env = append(os.Environ(), "OPENMONEY_CHILD=1")
+	cmd.Env = append(append(os.Environ(), "OPENMONEY_CHILD=1"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

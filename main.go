@@ -136,6 +136,14 @@ func newHTTPServer(h http.Handler) *http.Server {
 
 // run is main without the process: tests call it exactly as main does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// runWith is run with the chain the service reads and pays through
+// replaced by chain when not nil (testnet and mainnet: otherwise the
+// liteservers of ton.config_url); the crash tests run the service over a
+// simulated chain this way.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, chain chainAPI) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version":
@@ -180,7 +188,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
-	return serve(ctx, cfg, source, log, stdout)
+	return serve(ctx, cfg, source, log, stdout, chain)
 }
 
 func loadConfig(path string, getenv func(string) string) (*config.Config, string, error) {
@@ -225,8 +233,9 @@ type app struct {
 	background []func(context.Context) error
 }
 
-// build opens the store and wires every part from the config.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+// build opens the store and wires every part from the config; chain, when
+// not nil, replaces the liteservers.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chainAPI) (*app, error) {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -255,7 +264,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		if _, err := ton.ParseBlockID(cfg.TON.TrustedBlock); cfg.TON.TrustedBlock != "" && err != nil {
 			return nil, exitError{2, fmt.Errorf("ton.trusted_block: %w", err)}
 		}
-		chain := &chainClient{cfg: ton.DialConfig{Network: cfg.TON.Network, ConfigURL: cfg.TON.ConfigURL, TrustedBlock: cfg.TON.TrustedBlock}}
+		if chain == nil {
+			chain = &chainClient{cfg: ton.DialConfig{Network: cfg.TON.Network, ConfigURL: cfg.TON.ConfigURL, TrustedBlock: cfg.TON.TrustedBlock}}
+		}
 		opts := ton.ListenerOptions{Network: cfg.TON.Network, Log: log,
 			Watched: []string{keys.ServiceAddressRaw()}, Dial: chain.dial}
 		if cfg.TON.ArchiveConfigURL != "" {
@@ -396,8 +407,8 @@ func walletSeed(ctx context.Context, cfg *config.Config, st store.Store) ([]stri
 
 func splitSeed(s string) []string { return strings.Fields(s) }
 
-func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Logger, stdout io.Writer) error {
-	a, err := build(ctx, cfg, log)
+func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Logger, stdout io.Writer, chain chainAPI) error {
+	a, err := build(ctx, cfg, log, chain)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package fragment
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,4 +222,92 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// TestBatchRunsInTonSandbox: the largest batch the payer signs (v5r1: 255
+// Fragment payments in one external; v4r2: 4) runs in @ton/sandbox's TVM
+// emulator under the real wallet code: accepted, every payment sent exactly
+// as signed and in order, and what the wallet paid beyond the payments (gas,
+// import, forwarding) within Payer.Fee, which the balance check counts.
+func TestBatchRunsInTonSandbox(t *testing.T) {
+	tonjs.Need(t)
+	type out struct {
+		Dest       string `json:"dest"`
+		AmountNano string `json:"amountNano"`
+		Bounce     bool   `json:"bounce"`
+		BodyHash   string `json:"bodyHash"`
+		FwdFee     string `json:"fwdFee"`
+	}
+	type result struct {
+		BOCBytes        int    `json:"bocBytes"`
+		Accepted        bool   `json:"accepted"`
+		Aborted         bool   `json:"aborted"`
+		ComputeExit     *int   `json:"computeExit"`
+		GasUsed         string `json:"gasUsed"`
+		GasFees         string `json:"gasFees"`
+		ActionOk        *bool  `json:"actionOk"`
+		TotalActions    int    `json:"totalActions"`
+		TotalFwdFees    string `json:"totalFwdFees"`
+		TotalActionFees string `json:"totalActionFees"`
+		TotalFees       string `json:"totalFees"`
+		Debit           string `json:"debitBeyondAmounts"`
+		Out             []out  `json:"outMessages"`
+		Error           string `json:"error"`
+	}
+	for _, c := range []struct {
+		version string
+		n       int
+	}{{"v5r1", 255}, {"v5r1", 1}, {"v4r2", 4}, {"v4r2", 1}} {
+		t.Run(fmt.Sprintf("%s %d", c.version, c.n), func(t *testing.T) {
+			keys, err := ton.NewKeys(tonjsSeed, c.version, ton.NetworkMainnet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain := newFakeChain(t, keys.Wallet().WalletAddress())
+			chain.execute = false // the emulator runs it
+			chain.deployed, chain.seqno, chain.balance = false, 0, 1000e9
+			p, err := NewWalletPayer(keys.Wallet(), chain, WalletPayerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			to, _ := ton.ParseAddress(fakeDest)
+			var ms []Message
+			for i := range c.n {
+				pl, err := decodePayload(fragmentPayload(fmt.Sprintf("%d Telegram Stars \n\nRef#%010d", 50+i, 7_000_000_000+i*7919)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ms = append(ms, Message{To: to, AmountNano: 193_500_000 + int64(i), Payload: pl, ValidUntil: time.Now().Add(5 * time.Minute)})
+			}
+			s, err := sendOne(t, p, ms...)
+			if err != nil || len(s.Messages) != c.n {
+				t.Fatalf("signed %d of %d: %v", len(s.Messages), c.n, err)
+			}
+			var r result
+			tonjs.Run(t, map[string]any{"op": "batch", "version": c.version, "network": ton.NetworkMainnet, "mnemonic": tonjsSeed,
+				"subwallet": keys.Wallet().GetSubwalletID(), "fundNano": "1000000000000", "boc": s.BOC, "now": s.ValidUntil - 60}, &r)
+			if !r.Accepted || r.Aborted || r.ComputeExit == nil || *r.ComputeExit != 0 || r.ActionOk == nil || !*r.ActionOk || r.TotalActions != c.n {
+				t.Fatalf("not run cleanly: %+v", r)
+			}
+			if len(r.Out) != c.n {
+				t.Fatalf("%d out messages, want %d", len(r.Out), c.n)
+			}
+			for i, o := range r.Out {
+				m := ms[i]
+				if o.Dest != m.To.StringRaw() || o.AmountNano != strconv.FormatInt(m.AmountNano, 10) || !o.Bounce ||
+					o.BodyHash != hex.EncodeToString(m.Payload.Hash()) {
+					t.Fatalf("out message %d: %+v; signed %s %d %x", i, o, m.To.StringRaw(), m.AmountNano, m.Payload.Hash())
+				}
+			}
+			debit, err := strconv.ParseInt(r.Debit, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s, %d payments: external %d bytes; gas %s (%s nanoton); action fees %s, forward fees %s; total fees %s; wallet paid %d nanoton (%.6f TON) beyond the payments, %d per payment; Fee(%d) = %d",
+				c.version, c.n, r.BOCBytes, r.GasUsed, r.GasFees, r.TotalActionFees, r.TotalFwdFees, r.TotalFees, debit, float64(debit)/1e9, debit/int64(c.n), c.n, p.Fee(c.n))
+			if debit <= 0 || debit > p.Fee(c.n) {
+				t.Fatalf("the wallet paid %d beyond the payments; the balance check counts Fee(%d) = %d", debit, c.n, p.Fee(c.n))
+			}
+		})
+	}
 }

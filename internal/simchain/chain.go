@@ -94,8 +94,9 @@ type Fees struct {
 }
 
 // DefaultFees are the fees of a v5r1 wallet sending Fragment payments as
-// @ton/sandbox measured them (docs/FRAGMENT.md "Fees"), rounded up.
-var DefaultFees = Fees{External: 4_000_000, PerMessage: 1_000_000, Bounce: 1_000_000}
+// @ton/sandbox measured them (docs/FRAGMENT.md "Fees"): 6.09 mTON for one
+// payment, 301.5 mTON for 255.
+var DefaultFees = Fees{External: 4_900_000, PerMessage: 1_170_000, Bounce: 1_000_000}
 
 // Chain is an open simulated chain. Safe for concurrent use; several
 // processes may open the same file.

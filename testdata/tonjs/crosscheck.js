@@ -9,6 +9,9 @@
 //   {"op":"comments"}
 //   {"op":"wallets", "wallets":[{version, network, mnemonic, subwallet, fundNano, steps:[{name, boc, now}]}]}
 //   {"op":"tonconnect", "messages":[{address, amount, payload}]}
+//   {"op":"batch", "version", "network", "mnemonic", "subwallet", "fundNano", "boc", "now"}: one external of a
+//     deployed wallet carrying many payments; reports the wallet transaction's out messages in order, its gas
+//     and fees, and what the wallet paid beyond the amounts
 "use strict";
 
 const { Address, Cell, beginCell, comment, loadMessage } = require("@ton/core");
@@ -219,6 +222,65 @@ function tonconnect(req) {
   };
 }
 
+// batch deploys the wallet with its state init (a first external with no
+// messages would need the state init; instead the emulator is given the
+// wallet's code and data at seqno 0 through a deploy step by the wallet's own
+// first message), then runs the given external (seqno 0 carries the state
+// init) and reports the wallet's own transaction only.
+async function batch(req) {
+  const { Blockchain, internal } = require("@ton/sandbox");
+  const key = await keyOf(req.mnemonic);
+  const w = contractFor(req.version, req.network, key.publicKey, req.subwallet);
+  const bc = await Blockchain.create();
+  bc.now = req.now - 10;
+  await bc.sendMessage(internal({ from: new Address(0, Buffer.alloc(32, 7)), to: w.address, value: BigInt(req.fundNano), bounce: false }));
+  const before = (await bc.getContract(w.address)).balance;
+  bc.now = req.now;
+  const cell = Cell.fromBase64(req.boc);
+  const res = { bocBytes: cell.toBoc().length, cells: 0 };
+  try {
+    // Only the wallet's transaction: the destinations' (and their
+    // bounces) would change the wallet's balance afterwards.
+    const it = await bc.sendMessageIter(cell);
+    const first = await it.next();
+    const tx = first.value;
+    const d = tx.description;
+    res.accepted = true;
+    res.aborted = d.aborted;
+    res.computeExit = d.computePhase.type === "vm" ? d.computePhase.exitCode : null;
+    res.gasUsed = d.computePhase.type === "vm" ? d.computePhase.gasUsed.toString() : null;
+    res.gasFees = d.computePhase.type === "vm" ? d.computePhase.gasFees.toString() : null;
+    res.actionOk = d.actionPhase ? d.actionPhase.success : null;
+    res.totalActions = d.actionPhase ? d.actionPhase.totalActions : null;
+    res.totalFwdFees = d.actionPhase && d.actionPhase.totalFwdFees != null ? d.actionPhase.totalFwdFees.toString() : null;
+    res.totalActionFees = d.actionPhase && d.actionPhase.totalActionFees != null ? d.actionPhase.totalActionFees.toString() : null;
+    res.totalFees = tx.totalFees.coins.toString();
+    res.outMessages = [];
+    let sent = 0n;
+    for (const m of tx.outMessages.values()) {
+      if (m.info.type !== "internal") continue;
+      sent += m.info.value.coins;
+      res.outMessages.push({
+        dest: m.info.dest.toRawString(),
+        amountNano: m.info.value.coins.toString(),
+        bounce: m.info.bounce,
+        bodyHash: m.body.hash().toString("hex"),
+        fwdFee: m.info.forwardFee.toString(),
+      });
+    }
+    const after = (await bc.getContract(w.address)).balance;
+    res.balanceBefore = before.toString();
+    res.balanceAfter = after.toString();
+    // what the wallet paid beyond the payments themselves
+    res.debitBeyondAmounts = (before - after - sent).toString();
+  } catch (e) {
+    res.accepted = false;
+    res.error = String(e.message || e).slice(0, 300);
+    res.exitCode = e.exitCode ?? null;
+  }
+  return res;
+}
+
 async function main() {
   const chunks = [];
   for await (const c of process.stdin) chunks.push(c);
@@ -228,6 +290,7 @@ async function main() {
     case "addresses": res = await addresses(req); break;
     case "comments": res = comments(); break;
     case "tonconnect": res = tonconnect(req); break;
+    case "batch": res = await batch(req); break;
     case "wallets": {
       res = { wallets: [] };
       for (const w of req.wallets) res.wallets.push(await wallet(w));

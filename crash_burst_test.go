@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+
+	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/internal/fragmentsim"
+	"github.com/theopenmoney/openmoney/internal/simchain"
+	"github.com/theopenmoney/openmoney/pricing"
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
+)
+
+// simChainEnv names the simulated chain file a child service runs over
+// (testnet config, the chain replacing the liteservers).
+const simChainEnv = "OPENMONEY_SIMCHAIN"
+
+// simService is the simulated chain as the service's chain source.
+type simService struct{ *simchain.Chain }
+
+func (s simService) dial(context.Context) (ton.ChainAPI, error) { return s.Chain, nil }
+
+// simChild runs the service (main's run, with the process's arguments and
+// signals) over the simulated chain at path, and returns the exit code.
+func simChild(path string) int {
+	chain, err := simchain.Open(path, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "openmoney:", err)
+		return 1
+	}
+	defer chain.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runWith(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, simService{chain}); err != nil {
+		fmt.Fprintln(os.Stderr, "openmoney:", err)
+		return 1
+	}
+	return 0
+}
+
+// Fragment's two payment addresses on the simulated chain: one takes
+// payments, one refuses them (bounces).
+var (
+	crashTaker   = address.NewAddress(0, 0, bytes.Repeat([]byte{0xf1}, 32))
+	crashRefuser = address.NewAddress(0, 0, bytes.Repeat([]byte{0xb0}, 32))
+	crashPayer   = address.NewAddress(0, 0, bytes.Repeat([]byte{0xc5}, 32))
+)
+
+// TestCrashDuringABurstPaysEachOrderOnce is the delivery crash campaign: the
+// real service (a child process) delivers bursts of paid orders through the
+// Fragment provider, batching payments in v5r1 wallet messages, over the
+// simulated chain (200 ms blocks) and the simulated Fragment, both living in
+// this process and outliving the service. In every round it is killed with
+// SIGKILL at a random moment of the burst, restarted, and left to finish.
+// Then: every acknowledged order is completed or refunded; each order's
+// Fragment payment left the wallet exactly once (taken: completed; refused:
+// refunded) or never (refunded); each refund was made exactly once; no
+// Fragment request was paid twice; `openmoney check` finds no violation.
+// Long form: OPENMONEY_BURST_CRASH_ROUNDS=20 OPENMONEY_BURST_ORDERS=300.
+func TestCrashDuringABurstPaysEachOrderOnce(t *testing.T) {
+	rounds, orders := 2, 40
+	if testing.Short() {
+		rounds, orders = 1, 30
+	}
+	if v, err := strconv.Atoi(os.Getenv("OPENMONEY_BURST_CRASH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("OPENMONEY_BURST_ORDERS")); err == nil && v > 0 {
+		orders = v
+	}
+	dir := t.TempDir()
+	seed := ton.NewSeed()
+	keys, err := ton.NewKeys(seed, "v5r1", ton.NetworkTestnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := simchain.WalletGenesis(keys.Wallet(), 1_000_000*1e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainPath := filepath.Join(dir, "chain")
+	if err := simchain.Create(chainPath, simchain.Config{BlockInterval: 200 * time.Millisecond, Accounts: []simchain.Account{
+		gen, {Address: crashTaker.StringRaw(), Balance: 1e9}, {Address: crashRefuser.StringRaw(), Balance: 1e9, Bounce: true},
+	}}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := simchain.Open(chainPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	fs, err := fragmentsim.New(fragmentsim.Options{Latency: 200 * time.Millisecond, RateLimit: 1000,
+		Address: crashTaker.String(), BounceAddress: crashRefuser.String(), BounceShare: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsrv := httptest.NewServer(fs)
+	defer fsrv.Close()
+
+	dbPath := filepath.Join(dir, "openmoney.db")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfgText := fmt.Sprintf(`http: {listen: "127.0.0.1:0"}
+store: {path: %q}
+ton: {network: testnet, wallet_version: v5r1, wallet_seed: %q}
+fulfillment: {provider: fragment, fragment: {base_url: %q, hash: %q, cookies: %q}}
+api: {rate_limit: {per_second: 100000, burst: 100000}}
+log: {level: info}
+`, dbPath, strings.Join(seed, " "), fsrv.URL, fs.Hash(), fs.Cookies())
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := crashPartner(t, cfgPath, dbPath)
+
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var all []int64
+	users := map[int64]string{}
+	for round := 1; round <= rounds; round++ {
+		c := startChild(t, cfgPath, simChainEnv+"="+chainPath)
+		api := &client{http: hc, base: c.base, key: key}
+		ids := make([]int64, orders)
+		var transfers []simchain.Transfer
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for i := range orders {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				user := fmt.Sprintf("r%d_u%d", round, i)
+				code, o, err := api.do(context.Background(), "POST", "/orders/stars", map[string]any{"recipient_username": user, "quantity": 50 + i%50}, "k-"+user)
+				if err != nil || code != 200 {
+					t.Errorf("order %s: %d %v", user, code, err)
+					return
+				}
+				amount, _ := strconv.ParseInt(o["price_nanoton"].(string), 10, 64)
+				mu.Lock()
+				ids[i] = int64(o["id"].(float64))
+				users[ids[i]] = user
+				transfers = append(transfers, simchain.Transfer{From: crashPayer.StringRaw(), To: o["payment_address"].(string),
+					AmountNano: amount, Body: simchain.Comment(o["payment_memo"].(string))})
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			c.kill(t)
+			t.FailNow()
+		}
+		all = append(all, ids...)
+		// Every customer pays at once; the service is killed at a random
+		// moment while it delivers them.
+		if err := chain.Send(transfers...); err != nil {
+			t.Fatal(err)
+		}
+		// (a burst takes about 20 ms an order with 200 ms Fragment calls)
+		killAt := time.Duration(rand.IntN(1000+20*orders)) * time.Millisecond
+		time.Sleep(killAt)
+		c.kill(t)
+		done := finalCount(t, dbPath, ids)
+		t.Logf("round %d: killed %s after %d payments, %d of %d orders finished", round, killAt, orders, done, orders)
+
+		c = startChild(t, cfgPath, simChainEnv+"="+chainPath)
+		api.base = c.base
+		deadline := time.Now().Add(2 * time.Minute)
+		for !allFinal(t, api, ids) {
+			if time.Now().After(deadline) {
+				c.kill(t)
+				t.Fatalf("round %d: orders not finished 2 min after the restart", round)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		c.stop(t)
+	}
+	completed, refunded := verifyBurst(t, dbPath, chain, keys.ServiceAddressRaw(), fs, all, users)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "-config", cfgPath}, os.Getenv, &out, io.Discard); err != nil {
+		t.Fatalf("openmoney check: %v\n%s", err, out.String())
+	}
+	t.Logf("burst crash campaign: %d rounds of %d orders, one kill -9 each: %d completed, %d refunded, every payment on chain once, %s",
+		rounds, orders, completed, refunded, strings.TrimSpace(out.String()))
+}
+
+// crashPartner creates a partner with a key in the store at dbPath before
+// the service first starts (testnet partners come from the bot).
+func crashPartner(t *testing.T, cfgPath, dbPath string) string {
+	t.Helper()
+	cfg, _, err := config.Load(cfgPath, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenBolt(dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := ton.NewKeys(strings.Fields(cfg.TON.WalletSeed), cfg.TON.WalletVersion, cfg.TON.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: keys, Provider: fulfil.Sandbox{},
+		Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.CreatePartner(context.Background(), "burst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.IssueKey(context.Background(), p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Key
+}
+
+// finalCount reads how many of ids are completed or refunded (the service
+// is down).
+func finalCount(t *testing.T, dbPath string, ids []int64) int {
+	t.Helper()
+	st, err := store.OpenBolt(dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := 0
+	_ = st.View(context.Background(), func(tx store.Tx) error {
+		for _, id := range ids {
+			if o, err := tx.GetOrder(id); err == nil && (o.Status == store.StatusCompleted || o.Status == store.StatusRefunded) {
+				n++
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func allFinal(t *testing.T, api *client, ids []int64) bool {
+	t.Helper()
+	for _, id := range ids {
+		code, o, err := api.do(context.Background(), "GET", "/orders/"+strconv.FormatInt(id, 10), nil, "")
+		if err != nil || code != 200 {
+			return false
+		}
+		if s := o["status"]; s != "completed" && s != "refunded" {
+			return false
+		}
+	}
+	return true
+}
+
+// verifyBurst checks every order against the chain and the ledger.
+func verifyBurst(t *testing.T, dbPath string, chain *simchain.Chain, wallet string, fs *fragmentsim.Server, ids []int64, users map[int64]string) (completed, refunded int) {
+	t.Helper()
+	txs, err := chain.Transactions(wallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, refused := map[string]int{}, map[string]int{}
+	for _, tx := range txs {
+		if tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeExternalIn || tx.IO.Out == nil {
+			continue
+		}
+		list, err := tx.IO.Out.ToSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range list {
+			im := m.AsInternal()
+			h := hex.EncodeToString(im.Body.Hash())
+			if im.DstAddr.Equals(crashRefuser) {
+				refused[h]++
+			} else {
+				taken[h]++
+			}
+		}
+	}
+	type count struct{ taken, refused int }
+	byUser := map[string]count{}
+	for _, r := range fs.Requests() {
+		n := taken[r.PayloadHash] + refused[r.PayloadHash]
+		if n > 1 {
+			t.Errorf("Fragment request %s (%s) paid %d times", r.ReqID, r.Username, n)
+		}
+		c := byUser[r.Username]
+		c.taken += taken[r.PayloadHash]
+		c.refused += refused[r.PayloadHash]
+		byUser[r.Username] = c
+	}
+	st, err := store.OpenBolt(dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	refunds := map[int64]int{}
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		if err := tx.ForEachLedger(func(e *store.LedgerEntry) error {
+			if e.Type == store.LedgerRefund {
+				refunds[e.OrderID]++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			o, err := tx.GetOrder(id)
+			if err != nil {
+				t.Errorf("acknowledged order %d lost: %v", id, err)
+				continue
+			}
+			c := byUser[users[id]]
+			switch o.Status {
+			case store.StatusCompleted:
+				completed++
+				if c.taken != 1 || c.refused != 0 || refunds[id] != 0 {
+					t.Errorf("order %d completed with %d payments taken, %d refused, %d refunds; want 1, 0, 0", id, c.taken, c.refused, refunds[id])
+				}
+			case store.StatusRefunded:
+				refunded++
+				if c.taken != 0 || c.refused > 1 || refunds[id] != 1 {
+					t.Errorf("order %d refunded with %d payments taken, %d refused, %d refunds; want 0, at most 1, 1 (%s)", id, c.taken, c.refused, refunds[id], o.FailureReason)
+				}
+			default:
+				t.Errorf("order %d is %s", id, o.Status)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := shop.Check(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Violations) > 0 {
+		t.Fatalf("integrity violations:\n%s", strings.Join(rep.Violations, "\n"))
+	}
+	return completed, refunded
+}
