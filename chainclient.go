@@ -105,15 +105,12 @@ func (c *chainClient) SendExternalMessage(ctx context.Context, msg *tlb.External
 // walletBalance reads the service wallet's balance (shop.Deps.Wallet: the
 // operators' alerts and /status), from the proven account state.
 type walletBalance struct {
-	c    *chainClient
+	c    chainAPI
 	addr *address.Address
 }
 
 func (w walletBalance) Balance(ctx context.Context) (int64, error) {
-	api, err := w.c.get(ctx)
-	if err != nil {
-		return 0, err
-	}
+	api := w.c
 	head, err := api.CurrentMasterchainInfo(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("service wallet balance: masterchain info: %w", err)

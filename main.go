@@ -229,6 +229,8 @@ type app struct {
 	bot   *bot.Bot
 	// metrics is nil when metrics.listen is empty.
 	metrics *metrics.Metrics
+	// payments is the Fragment provider, whose payments on their way /health shows.
+	payments *fragment.Provider
 	// background runs beside the shop's loops until shutdown (rate refresh, provider probe).
 	background []func(context.Context) error
 }
@@ -297,6 +299,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 				return nil, exitError{2, fmt.Errorf("fulfillment.fragment: %w", err)}
 			}
 			deps.Provider = prov
+			a.payments = prov
 			a.background = append(a.background, func(ctx context.Context) error { return prov.Run(ctx, time.Minute) })
 		}
 	}
@@ -325,6 +328,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 	}
 	if err := a.shop.LoadFragmentSession(ctx); err != nil {
 		log.Warn("the Fragment session an operator set cannot be used; using the configured one", "err", err)
+	}
+	if a.payments != nil {
+		a.shop.RegisterHealth("fragment_payments", a.payments.PaymentsHealth)
 	}
 	if a.metrics != nil {
 		a.metrics.WatchParked(a.shop.ParkedCount)

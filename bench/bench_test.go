@@ -41,6 +41,8 @@ var wantRows = []string{
 	"list page of 20 ",
 	"restart to first GET",
 	"resident memory after restart",
+	"burst v5r1 ",
+	"burst v4r2 ",
 }
 
 func TestQuickJSONHasEveryRow(t *testing.T) {

@@ -38,7 +38,9 @@ type burstSpec struct {
 	version  string        // service wallet: v5r1 | v4r2
 	orders   int           // paid orders in the burst
 	block    time.Duration // block interval of the simulated chain
-	dir      string        // where the chain and the store live
+	dir      string        // where the chain lives
+	ss       *stores       // where the service's store is made
+	kind     string        // and of which kind
 	fragment fragmentsim.Options
 	timeout  time.Duration
 }
@@ -99,9 +101,13 @@ func runBurst(ctx context.Context, spec burstSpec, log *slog.Logger) (burstResul
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
 
-	st, err := store.OpenBolt(filepath.Join(spec.dir, "burst-"+spec.version+".db"), store.Options{})
+	loc, err := spec.ss.create(ctx, "burst_"+spec.version)
 	if err != nil {
 		return res, err
+	}
+	st, err := openStore(ctx, spec.kind, loc, false)
+	if err != nil {
+		return res, fmt.Errorf("bench: open store: %w", err)
 	}
 	defer st.Close()
 	cfg := config.Default()
@@ -286,7 +292,7 @@ func chainPayments(chain *simchain.Chain, wallet string, fs *fragmentsim.Server,
 }
 
 // runDelivery measures the burst rows (v5r1, then v4r2).
-func runDelivery(ctx context.Context, o options, dir string, log *slog.Logger, rep *Report) error {
+func runDelivery(ctx context.Context, o options, ss *stores, log *slog.Logger, rep *Report) error {
 	fo := fragmentsim.Options{Latency: 200 * time.Millisecond}
 	for _, b := range []struct {
 		version string
@@ -296,7 +302,7 @@ func runDelivery(ctx context.Context, o options, dir string, log *slog.Logger, r
 		if b.orders <= 0 {
 			continue
 		}
-		spec := burstSpec{version: b.version, orders: b.orders, block: o.block, dir: dir, fragment: fo,
+		spec := burstSpec{version: b.version, orders: b.orders, block: o.block, dir: ss.dir, ss: ss, kind: o.store, fragment: fo,
 			timeout: 30*time.Minute + time.Duration(b.orders)*2*time.Second}
 		r, err := runBurst(ctx, spec, log)
 		if err != nil {

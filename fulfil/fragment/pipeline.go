@@ -632,3 +632,59 @@ func wait(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// PaymentsStatus is what /health shows of the payments on their way
+// (component "fragment_payments").
+type PaymentsStatus struct {
+	// OpenBatches: wallet messages recorded and not settled yet, carrying
+	// InFlight payments worth InFlightNano.
+	OpenBatches  int   `json:"open_batches"`
+	InFlight     int   `json:"payments_in_flight"`
+	InFlightNano int64 `json:"in_flight_nanoton,string"`
+	// Waiting: payments with a Fragment link, waiting for the wallet's
+	// next message.
+	Waiting int `json:"payments_waiting"`
+	// The oldest open batch: when it was signed, its seqno, and whether the
+	// chain view is too far behind to settle it.
+	OldestAt    *time.Time `json:"oldest_batch_at,omitempty"`
+	OldestSeqno uint32     `json:"oldest_batch_seqno,omitempty"`
+	Behind      bool       `json:"chain_behind,omitempty"`
+	// Alert: a batch open longer than StuckAfter (it should settle within
+	// its lifetime plus the expiry margin, minutes at most).
+	Alert string `json:"alert,omitempty"`
+}
+
+// StuckAfter is how long a batch may stay open before /health alerts.
+const StuckAfter = 10 * time.Minute
+
+// PaymentsHealth reports the payments on their way; false (degraded) when a
+// batch has been open longer than StuckAfter.
+func (p *Provider) PaymentsHealth() (bool, any) {
+	st := PaymentsStatus{}
+	pl := p.pipe
+	if pl == nil {
+		return true, st
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	st.Waiting = len(pl.ready)
+	for _, b := range pl.open {
+		st.OpenBatches++
+		for _, m := range b.msgs {
+			if m.Outcome == store.PaymentPending {
+				st.InFlight++
+				st.InFlightNano += m.AmountNano
+			}
+		}
+		if st.OldestAt == nil || b.rec.CreatedAt.Before(*st.OldestAt) {
+			at := b.rec.CreatedAt
+			st.OldestAt, st.OldestSeqno, st.Behind = &at, b.rec.Seqno, b.behind != nil
+		}
+	}
+	if st.OldestAt != nil && p.now().Sub(*st.OldestAt) > StuckAfter {
+		st.Alert = fmt.Sprintf("wallet message seqno %d (signed %s) is still not settled: check the liteservers (the chain view) and the wallet in an explorer",
+			st.OldestSeqno, st.OldestAt.UTC().Format(time.RFC3339))
+		return false, st
+	}
+	return true, st
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,13 +262,27 @@ func TestCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
 	payer.pending = 1 << 30 // sent, not settled before the "crash"
-	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 20 * time.Millisecond })
+	var ahead atomic.Int64 // this clock runs ahead of the real one by this
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) {
+		o.ConfirmTimeout = 20 * time.Millisecond
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	})
 	_, err := p.Deliver(context.Background(), starsReq("alice_user", 500), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) || errors.Is(err, fulfil.ErrUnavailable) {
 		t.Fatalf("interrupted Deliver: err = %v, want a transient error", err)
 	}
 	if payer.sentCount() != 1 {
 		t.Fatalf("sent %d", payer.sentCount())
+	}
+	// What the operator sees meanwhile (/health, component fragment_payments).
+	ok, detail := p.PaymentsHealth()
+	st := detail.(PaymentsStatus)
+	if !ok || st.OpenBatches != 1 || st.InFlight != 1 || st.InFlightNano != 500*3_870_000 || st.OldestAt == nil || st.Alert != "" {
+		t.Fatalf("payments health %v %+v", ok, st)
+	}
+	ahead.Store(int64(StuckAfter + time.Minute))
+	if ok, detail := p.PaymentsHealth(); ok || detail.(PaymentsStatus).Alert == "" {
+		t.Fatalf("a batch open for %s: %v %+v; want an alert", StuckAfter, ok, detail)
 	}
 	p.Close()
 
