@@ -45,6 +45,7 @@ type fakeFragment struct {
 	subscribed    map[string]bool // premium already active
 	sessionMode   string          // "" ok | "error" ({"error":"Session expired"}) | "401" | "html" | "noreq"
 	rateLimited   int             // next N calls answer HTTP 429
+	retryAfter    string          // their Retry-After (default "7")
 	initError     string          // init*Request answers this error
 	linkError     string          // get*Link answers this error
 	needVerify    bool
@@ -163,7 +164,11 @@ func (f *fakeFragment) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if f.rateLimited > 0 {
 		f.rateLimited--
-		w.Header().Set("Retry-After", "7")
+		ra := "7"
+		if f.retryAfter != "" {
+			ra = f.retryAfter
+		}
+		w.Header().Set("Retry-After", ra)
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}

@@ -576,6 +576,22 @@ func TestRateLimitIsTransient(t *testing.T) {
 	}
 }
 
+// A short Retry-After is waited out by the request that got it, and the same
+// call made again: the delivery goes on without failing.
+func TestShortRetryAfterIsWaitedOutByThatRequest(t *testing.T) {
+	f, srv := newFakeFragment(t)
+	f.rateLimited, f.retryAfter = 2, "1"
+	payer := newFakePayer()
+	p := newTestProvider(t, srv.URL, payer, nil)
+	start := time.Now()
+	if _, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	if took := time.Since(start); took < 2*time.Second || payer.sentCount() != 1 || f.count("searchStarsRecipient") != 3 {
+		t.Fatalf("took %s, %d sent, %d searches; want two 1 s waits and the search made again", took, payer.sentCount(), f.count("searchStarsRecipient"))
+	}
+}
+
 func TestStaleHashIsRefreshedFromThePage(t *testing.T) {
 	for name, hash := range map[string]string{"stale hash": "deadbeefdeadbeef00", "no hash configured": ""} {
 		t.Run(name, func(t *testing.T) {
