@@ -262,7 +262,7 @@ func TestCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
 	payer.pending = 1 << 30 // sent, not settled before the "crash"
-	var ahead atomic.Int64 // this clock runs ahead of the real one by this
+	var ahead atomic.Int64  // this clock runs ahead of the real one by this
 	p := newTestProvider(t, srv.URL, payer, func(o *Options) {
 		o.ConfirmTimeout = 20 * time.Millisecond
 		o.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
