@@ -58,7 +58,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.orders, "orders", 1_000_000, "orders in the store for the lookup, restart and memory rows (postgres: 200000)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per side of each HTTP row, in 3 alternating rounds (and the payment stream; lookups: D/2 warm-up + D/2 timed per kind and store)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
-	fs.BoolVar(&o.quick, "quick", false, "smoke test: -orders 20000 -duration 1s -burst 60 -burst-v4r2 8 -block 1s unless given")
+	fs.BoolVar(&o.quick, "quick", false, "smoke test: -orders 20000 -duration 1s -burst 40 -burst-v4r2 4 -block 500ms unless given")
 	fs.IntVar(&o.workers, "workers", 64, "concurrent HTTP clients (keep-alive connections) and baseline goroutines")
 	fs.IntVar(&o.rate, "rate", 100, "sandbox payments per second in the payment-latency stream")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary stores (directory, PostgreSQL schemas) and print where they are")
@@ -117,13 +117,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			o.duration = time.Second
 		}
 		if !set["burst"] {
-			o.burst = 60
+			o.burst = 40
 		}
 		if !set["burst-v4r2"] {
-			o.burstV4 = 8
+			o.burstV4 = 4
 		}
 		if !set["block"] {
-			o.block = time.Second
+			o.block = 500 * time.Millisecond
 		}
 	}
 	if o.burst < 0 || o.burstV4 < 0 || o.block <= 0 {
