@@ -99,7 +99,7 @@ func (p *Provider) startPipeline() *pipeline {
 			open:      map[int64]*openBatch{},
 			confirms:  make(chan confirmJob, 4096),
 		}
-		p.pipe = pl
+		p.pipe.Store(pl)
 		var batches []store.PayerBatch
 		err := p.st.View(ctx, func(tx store.Tx) error {
 			batches = nil
@@ -136,7 +136,7 @@ func (p *Provider) startPipeline() *pipeline {
 			go func() { defer pl.wg.Done(); pl.confirmer() }()
 		}
 	})
-	return p.pipe
+	return p.pipe.Load()
 }
 
 // confirmWorkers post confirm_method calls, best effort, beside the links.
@@ -661,7 +661,7 @@ const StuckAfter = 10 * time.Minute
 // batch has been open longer than StuckAfter.
 func (p *Provider) PaymentsHealth() (bool, any) {
 	st := PaymentsStatus{}
-	pl := p.pipe
+	pl := p.pipe.Load()
 	if pl == nil {
 		return true, st
 	}

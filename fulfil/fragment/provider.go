@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/theopenmoney/openmoney/fulfil"
@@ -144,7 +145,7 @@ type Provider struct {
 
 	st       store.Store
 	pipeOnce sync.Once
-	pipe     *pipeline
+	pipe     atomic.Pointer[pipeline] // set once by startPipeline; read by health
 }
 
 type cachedRecipient struct {
@@ -282,8 +283,8 @@ func (p *Provider) MaxConcurrent() int {
 // are followed again by the next Provider over the same store.
 func (p *Provider) Close() {
 	p.pipeOnce.Do(func() {}) // never start it after Close
-	if p.pipe != nil {
-		p.pipe.stop()
+	if pl := p.pipe.Load(); pl != nil {
+		pl.stop()
 	}
 }
 
