@@ -94,7 +94,7 @@ func (t *boltTx) PayerMessages(batchID int64) ([]PayerMessage, error) {
 	}
 	prefix := i64(batchID)
 	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
+	for k, v := c.Seek(prefix); len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
 		var m PayerMessage
 		if err := json.Unmarshal(v, &m); err != nil {
 			return nil, fmt.Errorf("store: decode payer message: %w", err)
@@ -112,7 +112,7 @@ func (t *boltTx) OrderPayerMessages(orderID int64) ([]PayerMessage, error) {
 	}
 	prefix := i64(orderID)
 	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && len(k) == 24 && string(k[:8]) == string(prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); len(k) == 24 && string(k[:8]) == string(prefix); k, _ = c.Next() {
 		var m PayerMessage
 		if err := t.get(bPayerMessages, k[8:], &m); err != nil {
 			return nil, err

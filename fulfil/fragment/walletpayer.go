@@ -416,7 +416,7 @@ func (p *WalletPayer) sign(ctx context.Context, s snapshot, ms []Message, now ti
 	}
 	// tonutils-go stamps valid_until from the real clock: keep it relative
 	// to ours (the same in production; tests run ahead of it).
-	ttl += now.Sub(time.Now())
+	ttl += time.Until(now)
 	if ttl < time.Second {
 		return SentBatch{}, nil, errors.New("fragment: the clock is behind the real one; cannot stamp valid_until")
 	}
