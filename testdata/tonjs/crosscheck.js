@@ -222,11 +222,9 @@ function tonconnect(req) {
   };
 }
 
-// batch deploys the wallet with its state init (a first external with no
-// messages would need the state init; instead the emulator is given the
-// wallet's code and data at seqno 0 through a deploy step by the wallet's own
-// first message), then runs the given external (seqno 0 carries the state
-// init) and reports the wallet's own transaction only.
+// batch funds the (undeployed) wallet, runs the given external (seqno 0: it
+// carries the state init and deploys the wallet) and reports the wallet's
+// own transaction only.
 async function batch(req) {
   const { Blockchain, internal } = require("@ton/sandbox");
   const key = await keyOf(req.mnemonic);
