@@ -25,7 +25,9 @@ func accountRaw(workchain int32, data []byte) string {
 //     else PayloadHex (BOC hex of the body). Bounced is set both for a
 //     message that is itself a bounce (one of our sends came back) and for
 //     one our account bounced back to its sender: in neither case did the
-//     sender pay us.
+//     sender pay us. A jetton transfer_notification is flagged JettonNotice
+//     and its memo is not read (the payment is the jettons arriving in our
+//     jetton wallet; see JettonTransferFromTx).
 //   - Inbound external message: the wallet's own send. Incoming=false,
 //     From = the account, To = the first destination, AmountNano = the sum
 //     sent, Comment = the first message's comment.
@@ -51,7 +53,7 @@ func TransferFromTx(workchain int32, tx *tlb.Transaction) (Transfer, bool) {
 			t.From = in.SrcAddr.StringRaw()
 		}
 		t.AmountNano = nanoInt64(in.Amount.Nano())
-		t.Comment, t.PayloadHex = decodeBody(in.Body)
+		t.Comment, t.PayloadHex, t.JettonNotice = inboundBody(in.Body)
 		t.Bounced = in.Bounced || bouncedBack(tx)
 		return t, true
 	case tlb.MsgTypeExternalIn:
@@ -95,6 +97,17 @@ func nanoInt64(v *big.Int) int64 {
 		return int64(^uint64(0) >> 1)
 	}
 	return v.Int64()
+}
+
+// inboundBody reads an inbound message's body: a jetton
+// transfer_notification is flagged and its memo not read (never a payment,
+// see jettonNotification); any other body is decodeBody's.
+func inboundBody(body *cell.Cell) (comment, payloadHex string, notice bool) {
+	if jettonNotification(body) {
+		return "", hex.EncodeToString(body.ToBOC()), true
+	}
+	comment, payloadHex = decodeBody(body)
+	return comment, payloadHex, false
 }
 
 // decodeBody returns the text comment when body is op 0 followed by a snake

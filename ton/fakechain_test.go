@@ -868,6 +868,7 @@ type txOpts struct {
 	outTo    string
 	outNano  int64
 	outBody  *cell.Cell
+	vmOK     bool // the account's code ran and succeeded (a contract, e.g. a jetton wallet)
 }
 
 func mustRaw(t testing.TB, s string) *address.Address {
@@ -906,6 +907,12 @@ func (c *fakeChain) tx(o txOpts) *tlb.Transaction {
 
 	desc := tlb.TransactionDescriptionOrdinary{
 		ComputePhase: tlb.ComputePhase{Phase: tlb.ComputePhaseSkipped{Reason: tlb.ComputeSkipReason{Type: tlb.ComputeSkipReasonNoState}}},
+	}
+	if o.vmOK {
+		vm := tlb.ComputePhaseVM{Success: true, GasFees: tlb.FromNanoTONU(1000)}
+		vm.Details.GasUsed, vm.Details.GasLimit = big.NewInt(1000), big.NewInt(10000)
+		vm.Details.VMInitStateHash, vm.Details.VMFinalStateHash = make([]byte, 32), make([]byte, 32)
+		desc.ComputePhase = tlb.ComputePhase{Phase: vm}
 	}
 	if o.bounceOk {
 		desc.BouncePhase = &tlb.BouncePhase{Phase: tlb.BouncePhaseOk{
@@ -974,4 +981,29 @@ func commentCell(s string) *cell.Cell {
 func v4r2Data(seqno, subwallet uint32, pub []byte) *cell.Cell {
 	return cell.BeginCell().MustStoreUInt(uint64(seqno), 32).MustStoreUInt(uint64(subwallet), 32).
 		MustStoreSlice(pub, 256).MustStoreDict(nil).EndCell()
+}
+
+// mineCells puts transactions given as cells (as another engine built them:
+// @ton/sandbox) unchanged in one new block of the default shard and commits it.
+func (c *fakeChain) mineCells(cells ...*cell.Cell) uint32 {
+	c.t.Helper()
+	c.mu.Lock()
+	var txs []fakeTx
+	for _, cl := range cells {
+		tx, err := loadTx(cl)
+		if err != nil {
+			c.mu.Unlock()
+			c.t.Fatal(err)
+		}
+		txs = append(txs, fakeTx{account: tx.AccountAddr, lt: tx.LT, cell: cl})
+	}
+	k := shardKey{0, sid(defaultShard)}
+	parent := c.tops[k]
+	b := c.newBlock(0, defaultShard, parent.id.SeqNo+1, parent, false, txs)
+	c.seal(b, "")
+	c.register(b)
+	c.tops[k] = b
+	c.pending = append(c.pending, b)
+	c.mu.Unlock()
+	return c.master()
 }

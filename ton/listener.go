@@ -11,6 +11,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
 	tonapi "github.com/xssnick/tonutils-go/ton"
 )
 
@@ -73,8 +74,15 @@ type Listener struct {
 	now     func() time.Time
 	created time.Time
 
-	mu            sync.RWMutex
-	watched       map[string]*address.Address // raw "wc:hex" → address
+	mu      sync.RWMutex
+	watched map[string]*address.Address // raw "wc:hex" → address
+	// jettons are our jetton wallets (raw wallet address → what it is);
+	// their addresses are in watched too.
+	jettons map[string]JettonWallet
+	// catchUp lists jetton wallets added by WatchJettons whose history
+	// before the cursor has not been read yet (see catchUpJettons).
+	catchUp       []JettonWallet
+	nextCatchUp   time.Time
 	connected     bool
 	lastBlock     uint32
 	lastBlockTime time.Time
@@ -175,6 +183,7 @@ func NewListener(opts ListenerOptions) *Listener {
 		log:     opts.Log,
 		now:     opts.Now,
 		watched: map[string]*address.Address{},
+		jettons: map[string]JettonWallet{},
 		seen:    newHashRing(1 << 14),
 	}
 	if l.log == nil {
@@ -203,6 +212,57 @@ func (l *Listener) Watch(addrs ...string) {
 		}
 		l.watched[a.StringRaw()] = a
 	}
+}
+
+// WatchJettons adds our jetton wallets (the shop pins each one once, see
+// ResolveJettonWallet): transactions on them are read with
+// JettonTransferFromTx and reported with the wallet's owner as To. Safe while
+// Stream runs. A wallet watched for the first time has its whole history up
+// to the cursor read once (a payment may have reached it before it was
+// pinned), then it is followed like every account.
+func (l *Listener) WatchJettons(ws ...JettonWallet) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range ws {
+		a, err := ParseAddress(w.Wallet)
+		if err != nil {
+			l.log.Warn("ignoring unparsable jetton wallet", "wallet", w.Wallet, "err", err)
+			continue
+		}
+		raw := a.StringRaw()
+		if _, ok := l.jettons[raw]; ok {
+			continue
+		}
+		w.Wallet = raw
+		l.jettons[raw] = w
+		l.watched[raw] = a
+		l.catchUp = append(l.catchUp, w)
+	}
+}
+
+func (l *Listener) jettonWallet(raw string) (JettonWallet, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	w, ok := l.jettons[raw]
+	return w, ok
+}
+
+// convert reads a transaction of a watched account: a jetton wallet's with
+// JettonTransferFromTx, any other with TransferFromTx; then classify.
+func (l *Listener) convert(workchain int32, tx *tlb.Transaction) (Transfer, bool) {
+	var (
+		t  Transfer
+		ok bool
+	)
+	if w, isJetton := l.jettonWallet(accountRaw(workchain, tx.AccountAddr)); isJetton {
+		t, ok = JettonTransferFromTx(w, workchain, tx)
+	} else {
+		t, ok = TransferFromTx(workchain, tx)
+	}
+	if !ok {
+		return t, false
+	}
+	return l.classify(t), true
 }
 
 func (l *Listener) isWatched(raw string) bool {
@@ -451,6 +511,9 @@ func (l *Listener) follow(ctx context.Context, api ChainAPI, pos *position, fn f
 	}
 
 	for {
+		if err := l.catchUpJettons(ctx, api, head, pos, fn); err != nil {
+			return progressed, err
+		}
 		next := pos.cursor.seqno + 1
 		for next > head.SeqNo {
 			if head, err = l.waitHead(ctx, api, head, next); err != nil {
@@ -482,6 +545,80 @@ func (l *Listener) follow(ctx context.Context, api ChainAPI, pos *position, fn f
 		pos.forget(next)
 		l.setProgress(next, cur.time())
 	}
+}
+
+// catchUpRetry is how long a jetton wallet whose history could not be read
+// waits before catchUpJettons tries it again.
+const catchUpRetry = 30 * time.Second
+
+// catchUpJettons reads the whole history, up to the cursor's masterchain
+// block, of each jetton wallet WatchJettons added since, and delivers it with
+// the unchanged cursor (what was already delivered is a replay the shop
+// ignores by hash). From the cursor on, following reads those wallets like
+// every watched account, so nothing falls between the two. A wallet whose
+// history cannot be read now stays on the list and is tried again after
+// catchUpRetry, without holding up following.
+func (l *Listener) catchUpJettons(ctx context.Context, api ChainAPI, head *blockID, pos *position, fn func(context.Context, Batch) error) error {
+	l.mu.Lock()
+	todo := l.catchUp
+	due := !l.now().Before(l.nextCatchUp)
+	l.mu.Unlock()
+	if len(todo) == 0 || pos.fresh || !due {
+		return nil
+	}
+	mb, err := l.provenMaster(ctx, api, head, pos.cursor.seqno, pos)
+	if err != nil {
+		return fmt.Errorf("jetton wallets' history: %w", err)
+	}
+	var (
+		all    []Transfer
+		done   = map[string]bool{}
+		failed []string
+	)
+	for _, w := range todo {
+		a, err := ParseAddress(w.Wallet)
+		if err != nil {
+			done[w.Wallet] = true
+			continue
+		}
+		ts, gap, err := l.accountSince(ctx, api, mb.id, a, time.Time{}, pos)
+		if err == nil && gap != nil {
+			err = errors.New(gap.String())
+		}
+		if err != nil {
+			if errors.Is(err, ErrUnproven) || ctx.Err() != nil {
+				return fmt.Errorf("jetton wallet %s history: %w", w.Wallet, err)
+			}
+			failed = append(failed, fmt.Sprintf("%s: %v", w.Wallet, err))
+			continue
+		}
+		all = append(all, ts...)
+		done[w.Wallet] = true
+	}
+	sortTransfers(all)
+	if len(all) > 0 {
+		if err := l.deliver(ctx, Batch{Transfers: all, Cursor: pos.cursor.String()}, fn); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	rest := l.catchUp[:0:0]
+	for _, w := range l.catchUp {
+		if !done[w.Wallet] {
+			rest = append(rest, w)
+		}
+	}
+	l.catchUp = rest
+	if len(failed) > 0 {
+		l.nextCatchUp = l.now().Add(catchUpRetry)
+	}
+	l.mu.Unlock()
+	if len(failed) > 0 {
+		l.log.Warn("jetton wallet history not readable yet; following goes on, retrying", "wallets", failed, "retry_in", catchUpRetry)
+	} else if len(done) > 0 {
+		l.log.Info("jetton wallets caught up", "wallets", len(done), "transfers", len(all), "cursor", pos.cursor.String())
+	}
+	return nil
 }
 
 // waitHead returns a head at or after want, or the same head after a short

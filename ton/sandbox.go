@@ -133,3 +133,45 @@ func (s *Sandbox) Status() Status {
 	now := s.now().UTC()
 	return Status{Network: NetworkSandbox, Connected: true, LastBlockTime: now}
 }
+
+// SandboxJettonTransfer is what the listener reports when units of w's
+// jetton arrive in our jetton wallet w from the owner from with memo: the
+// internal_transfer body a sender's wallet builds (forward_ton_amount 1
+// nanoton, the memo in the forward payload), read back by the listener's
+// own decoder. The message's TON (0.05) is the sender's fees, not credited.
+func SandboxJettonTransfer(w JettonWallet, from string, units int64, memo string) (Transfer, error) {
+	fromRaw, err := RawAddress(from)
+	if err != nil {
+		return Transfer{}, fmt.Errorf("sandbox: jetton sender: %w", err)
+	}
+	source, err := SandboxJettonWallet(w.Master, fromRaw)
+	if err != nil {
+		return Transfer{}, err
+	}
+	body, err := JettonTransferBody(0, units, fromRaw, 1, memo)
+	if err != nil {
+		return Transfer{}, fmt.Errorf("sandbox: jetton transfer body: %w", err)
+	}
+	it, err := decodeInternalTransfer(body)
+	if err != nil {
+		return Transfer{}, fmt.Errorf("sandbox: jetton transfer body: %w", err)
+	}
+	return Transfer{From: it.from.StringRaw(), To: w.Owner, AmountNano: 50_000_000, Incoming: true,
+		Comment: it.comment, PayloadHex: it.payloadHex,
+		Jetton: &JettonTransfer{Asset: w.Asset, Master: w.Master, Wallet: w.Wallet, Units: nanoInt64(it.amount),
+			SourceWallet: source, QueryID: it.queryID, ForwardNano: nanoInt64(it.forwardTON)}}, nil
+}
+
+// SandboxJettonNotice is what the listener reports when a jetton wallet
+// that is not ours (fakeWallet: a fake jetton's) sends our owner a
+// transfer_notification of units with memo and tonNano attached: a TON
+// message flagged JettonNotice, read by the listener's own body decoder.
+func SandboxJettonNotice(owner, fakeWallet, from string, units, tonNano int64, memo string) (Transfer, error) {
+	body, err := JettonNotificationBody(0, units, from, memo)
+	if err != nil {
+		return Transfer{}, fmt.Errorf("sandbox: notification body: %w", err)
+	}
+	t := Transfer{From: fakeWallet, To: owner, AmountNano: tonNano, Incoming: true}
+	t.Comment, t.PayloadHex, t.JettonNotice = inboundBody(body)
+	return t, nil
+}

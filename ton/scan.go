@@ -243,8 +243,8 @@ func (l *Listener) blockTransfers(ctx context.Context, api ChainAPI, b *blockID)
 			if tx.LT != id.LT || !bytes.Equal(tx.AccountAddr, id.Account) || !bytes.Equal(tx.Hash, id.Hash) {
 				return nil, unproven("transaction", "%s lt %d: the answer is another transaction (lt %d, hash %x)", addr.StringRaw(), id.LT, tx.LT, tx.Hash)
 			}
-			if t, ok := TransferFromTx(b.Workchain, tx); ok {
-				out = append(out, l.classify(t))
+			if t, ok := l.convert(b.Workchain, tx); ok {
+				out = append(out, t)
 			}
 		}
 		if !more || len(ids) == 0 {
@@ -255,10 +255,14 @@ func (l *Listener) blockTransfers(ctx context.Context, api ChainAPI, b *blockID)
 }
 
 // classify marks money moving between two of our own accounts (a sweep from
-// a top-up subwallet to the service wallet) as not incoming: it was counted
+// a top-up subwallet, or its jetton wallet, to the service wallet's) as not incoming: it was counted
 // when it reached the first account, and the shop records it as ignored.
 func (l *Listener) classify(t Transfer) Transfer {
 	if t.Incoming && t.From != "" && l.isWatched(t.From) {
+		t.Incoming = false
+	}
+	// Jettons from one of our jetton wallets (a jetton sweep).
+	if t.Incoming && t.Jetton != nil && t.Jetton.SourceWallet != "" && l.isWatched(t.Jetton.SourceWallet) {
 		t.Incoming = false
 	}
 	return t
@@ -391,8 +395,8 @@ func (l *Listener) accountSince(ctx context.Context, api ChainAPI, head *blockID
 			if time.Unix(int64(tx.Now), 0).Before(boundary) {
 				return out, nil, nil
 			}
-			if t, ok := TransferFromTx(a.Workchain(), tx); ok {
-				out = append(out, l.classify(t))
+			if t, ok := l.convert(a.Workchain(), tx); ok {
+				out = append(out, t)
 			}
 		}
 		oldest := txs[0]

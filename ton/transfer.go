@@ -22,7 +22,26 @@ type Transfer struct {
 	// PayloadHex is the raw message body when it is not a text comment.
 	PayloadHex string `json:"payload_hex,omitempty"`
 	Incoming   bool   `json:"incoming"`
-	Bounced    bool   `json:"bounced,omitempty"`
+	// Bounced: the money did not stay with us — the message is a bounce of
+	// one of our sends, our account bounced it back, or (jettons) the
+	// receiving transaction failed.
+	Bounced bool `json:"bounced,omitempty"`
+	// Jetton is set when this is a transaction of one of our jetton wallets
+	// (see JettonTransferFromTx): To is then that wallet's owner, AmountNano
+	// the TON the message carried (fees, never credited) and Jetton.Units
+	// the jettons. Nil for TON.
+	Jetton *JettonTransfer `json:"jetton,omitempty"`
+	// JettonNotice: the body is a jetton transfer_notification. Never a
+	// payment: any jetton wallet, a fake jetton's too, can send one.
+	JettonNotice bool `json:"jetton_notice,omitempty"`
+}
+
+// Asset is what the transfer moved: "TON", or the jetton's asset name.
+func (t Transfer) Asset() string {
+	if t.Jetton != nil {
+		return t.Jetton.Asset
+	}
+	return "TON"
 }
 
 // Batch is a group of transfers in chain order and the cursor to resume from

@@ -65,7 +65,7 @@ func Run(tb testing.TB, req, resp any) {
 	// Read the script and the lockfile here so that go test's result cache
 	// is invalidated when they change (it tracks files the test opens, not
 	// those node opens).
-	for _, f := range []string{"crosscheck.js", "package-lock.json"} {
+	for _, f := range []string{"crosscheck.js", "jettons.js", "package-lock.json"} {
 		if _, err := os.ReadFile(filepath.Join(Dir(), f)); err != nil {
 			tb.Fatal(err)
 		}

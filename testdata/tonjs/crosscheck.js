@@ -12,6 +12,7 @@
 //   {"op":"batch", "version", "network", "mnemonic", "subwallet", "fundNano", "boc", "now"}: one external of a
 //     deployed wallet carrying many payments; reports the wallet transaction's out messages in order, its gas
 //     and fees, and what the wallet paid beyond the amounts
+//   {"op":"jettons", "owner": raw, "memo": text, "now": unix, "others": [raw]}  (jettons.js)
 "use strict";
 
 const { Address, Cell, beginCell, comment, loadMessage } = require("@ton/core");
@@ -289,6 +290,7 @@ async function main() {
     case "comments": res = comments(); break;
     case "tonconnect": res = tonconnect(req); break;
     case "batch": res = await batch(req); break;
+    case "jettons": res = await require("./jettons.js").jettons(req); break;
     case "wallets": {
       res = { wallets: [] };
       for (const w of req.wallets) res.wallets.push(await wallet(w));
