@@ -22,6 +22,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/store/pg/pgserver"
 )
 
 // smallSet is the order count of the reference lookup measurement.
@@ -63,7 +64,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.rate, "rate", 100, "sandbox payments per second in the payment-latency stream")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary stores (directory, PostgreSQL schemas) and print where they are")
 	fs.StringVar(&o.store, "store", storeBolt, "store the service runs on: bbolt or postgres (baselines are the same either way)")
-	fs.StringVar(&o.dsn, "dsn", "", "PostgreSQL server for -store postgres, a schema per store is created in it and dropped (default $"+dsnEnv+")")
+	fs.StringVar(&o.dsn, "dsn", "", "PostgreSQL server for -store postgres, a schema per store is created in it and dropped (default $"+dsnEnv+"; empty: start a throwaway server from the installed binaries)")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the first round of each measured HTTP phase (get-ours.pprof, get-base.pprof, post-ours.pprof, post-base-<delay>.pprof) into this directory")
 	fs.IntVar(&o.burst, "burst", 1000, "paid orders in the v5r1 burst-delivery rows (0: skip)")
 	fs.IntVar(&o.burstV4, "burst-v4r2", 1000, "paid orders in the v4r2 burst-delivery row (0: skip; 4 payments a block: about 0.8 s per order)")
@@ -100,9 +101,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch o.store {
 	case storeBolt:
 	case storePostgres:
-		if o.dsn == "" {
-			return errors.New("bench: -store postgres needs -dsn or " + dsnEnv)
-		}
 		if !set["orders"] {
 			o.orders = pgDefaultOrders
 		}
@@ -154,7 +152,19 @@ func writeJSONLine(w io.Writer, v any) error {
 func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	started := time.Now()
-	ss, err := newStores(o.store, o.dsn, o.keep, log)
+	var srv *pgserver.Server
+	if o.store == storePostgres && o.dsn == "" {
+		log.Info("starting a throwaway PostgreSQL server (fsync and synchronous commit on, pg_stat_statements loaded)")
+		var err error
+		srv, err = pgserver.Start(pgserver.Options{Durable: true, Settings: map[string]string{
+			"shared_buffers": "256MB", "shared_preload_libraries": "pg_stat_statements"}})
+		if err != nil {
+			return nil, fmt.Errorf("bench: -store postgres without -dsn starts its own server, which failed (install the PostgreSQL server package, or pass -dsn): %w", err)
+		}
+		defer srv.Stop()
+		o.dsn = srv.DSN
+	}
+	ss, err := newStores(o.store, o.dsn, o.keep && srv == nil, log)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +172,7 @@ func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
 	rep := &Report{Store: o.store, Orders: o.orders, Duration: o.duration.String(), Workers: o.workers, CPUs: runtime.NumCPU(), MaxProcs: runtime.GOMAXPROCS(0),
 		GoVersion: runtime.Version(), StartedAt: started.UTC().Truncate(time.Second)}
 	if o.store == storePostgres {
-		note, err := ss.serverNote(ctx)
+		note, err := ss.serverNote(ctx, srv != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +180,11 @@ func run(ctx context.Context, o options, stderr io.Writer) (*Report, error) {
 	}
 
 	if !o.deliveryOnly {
-		if err := runService(ctx, o, ss, log, rep); err != nil {
+		if o.store == storePostgres {
+			if err := runServicePG(ctx, o, ss, newPGProbe(ctx, o.dsn, srv), log, rep); err != nil {
+				return nil, err
+			}
+		} else if err := runService(ctx, o, ss, log, rep); err != nil {
 			return nil, err
 		}
 		if err := runDataset(ctx, o, ss, log, rep, stderr); err != nil {

@@ -90,7 +90,7 @@ func (ss *stores) admin1(ctx context.Context, fn func(*pgx.Conn) error) error {
 }
 
 // serverNote describes the PostgreSQL server and its durability settings.
-func (ss *stores) serverNote(ctx context.Context) (string, error) {
+func (ss *stores) serverNote(ctx context.Context, own bool) (string, error) {
 	var ver, fsync, sync string
 	err := ss.admin1(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('fsync'), "+
@@ -99,8 +99,12 @@ func (ss *stores) serverNote(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bench: postgres settings: %w", err)
 	}
-	return fmt.Sprintf("store: PostgreSQL %s over loopback TCP, fsync %s, synchronous_commit %s, one fresh schema per store; "+
-		"baselines unchanged (bare handler, raw bbolt batch puts)", ver, fsync, sync), nil
+	where := "the server given by -dsn"
+	if own {
+		where = "a throwaway server started by the bench on this machine"
+	}
+	return fmt.Sprintf("store: PostgreSQL %s (%s) over loopback TCP, fsync %s, synchronous_commit %s, one fresh schema per store; "+
+		"the HTTP rows' baselines are PostgreSQL's own INSERT and SELECT from the same process", ver, where, fsync, sync), nil
 }
 
 // cleanup removes what create made, or logs where it is with keep.
