@@ -104,7 +104,8 @@ func TestCheckExitCodes(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return tx.PutPartner(&store.Partner{ID: id, BalanceNano: 5, TopupAddressRaw: "0:ab", TopupAddress: "x"})
+		// PutPartner never writes a balance; the copy's restore does, as given.
+		return tx.(store.Restorer).RestorePartner(&store.Partner{ID: id, BalanceNano: 5, TopupAddressRaw: "0:ab", TopupAddress: "x"})
 	})
 	st.Close()
 	if err != nil {

@@ -23,6 +23,10 @@ import (
 //   - A stored response (shop.IdemLookup) with the same fingerprint is
 //     replayed byte for byte with Idempotent-Replayed: true; another
 //     fingerprint is 422 IDEMPOTENCY_KEY_REUSED.
+//   - Order creation (a keyed route) does not look the key up first: the
+//     shop inserts it with the order and its rendered answer, in the
+//     order's transaction, and reports a key taken meanwhile
+//     (shop.ErrKeyTaken); only then is the record read, as above.
 //   - A record holding only an order id (the order committed, the process
 //     died before the response was stored) lets the request run again: order
 //     creation passes key and fingerprint to shop.CreateOrder, which returns
@@ -114,7 +118,7 @@ func Fingerprint(method, path string, body []byte) string {
 var errKeyReused = &shop.Error{Code: shop.CodeIdempotencyReused, Field: HeaderIdempotencyKey,
 	Message: "this Idempotency-Key was already used with a different request (method, path or body); use a new key for a new request"}
 
-func (srv *server) idempotency(next http.Handler) http.Handler {
+func (srv *server) idempotency(next http.Handler, keyed bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vals := r.Header.Values(HeaderIdempotencyKey)
 		if len(vals) == 0 {
@@ -145,7 +149,7 @@ func (srv *server) idempotency(next http.Handler) http.Handler {
 		for {
 			f, leader := srv.flights.join(fk, fp)
 			if leader {
-				srv.lead(w, r, next, fk, f, key, fp)
+				srv.lead(w, r, next, fk, f, key, fp, body, keyed)
 				return
 			}
 			if f.fp != fp {
@@ -177,15 +181,36 @@ func (srv *server) idempotency(next http.Handler) http.Handler {
 	})
 }
 
-// lead runs the request as the flight's leader.
-func (srv *server) lead(w http.ResponseWriter, r *http.Request, next http.Handler, fk flightKey, f *flight, key, fp string) {
+// lead runs the request as the flight's leader. On a keyed route the
+// handler runs first: when it created under the key, the key was free and
+// its answer is stored with what it created; otherwise (a refusal, or the
+// key taken meanwhile) the key is read as on any route, and the handler's
+// answer stands only if the key holds nothing.
+func (srv *server) lead(w http.ResponseWriter, r *http.Request, next http.Handler, fk flightKey, f *flight, key, fp string, body []byte, keyed bool) {
 	defer srv.flights.land(fk, f) // also on panic: waiters then run on their own
 	ctx := r.Context()
+	ri := infoFrom(ctx)
+	var first *bufferWriter
+	if keyed {
+		ri.idemKey, ri.idemFP, ri.idemFresh = key, fp, true
+		first = &bufferWriter{header: http.Header{}}
+		next.ServeHTTP(first, r)
+		if ri.idemStored {
+			srv.answer(w, r, f, fk, key, fp, first)
+			return
+		}
+	}
 	rec, err := srv.shop.IdemLookup(ctx, fk.partner, key)
 	if err != nil {
 		srv.writeError(w, r, err)
 		return
 	}
+	if first != nil && rec == nil && !ri.idemTaken {
+		srv.answer(w, r, f, fk, key, fp, first)
+		return
+	}
+	ri.idemTaken, ri.idemStored = false, false
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	if rec != nil {
 		if rec.Fingerprint != fp {
 			srv.writeError(w, r, errKeyReused)
@@ -198,17 +223,25 @@ func (srv *server) lead(w http.ResponseWriter, r *http.Request, next http.Handle
 		}
 		// Only an order id: the handler runs and the shop returns that order.
 	}
-	ri := infoFrom(ctx)
 	ri.idemKey, ri.idemFP, ri.idemFresh = key, fp, rec == nil
 	bw := &bufferWriter{header: http.Header{}}
 	next.ServeHTTP(bw, r)
+	srv.answer(w, r, f, fk, key, fp, bw)
+}
+
+// answer stores the handler's final answer under the key (unless it is a
+// 5xx, was stored by the handler itself, or is not the request's own: the
+// key was taken meanwhile) and sends it.
+func (srv *server) answer(w http.ResponseWriter, r *http.Request, f *flight, fk flightKey, key, fp string, bw *bufferWriter) {
+	ctx := r.Context()
+	ri := infoFrom(ctx)
 	status := bw.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	if status < 500 && ri.idemStored {
 		f.status, f.body, f.replayable = status, bw.buf.Bytes(), true
-	} else if status < 500 {
+	} else if status < 500 && !ri.idemTaken {
 		err := srv.shop.IdemSave(context.WithoutCancel(ctx), shop.IdemRecord{PartnerID: fk.partner, Key: key,
 			Fingerprint: fp, Status: status, Body: bw.buf.Bytes()})
 		if err != nil {

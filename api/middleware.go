@@ -31,13 +31,17 @@ type reqInfo struct {
 	// idemKey and idemFP are set for a POST carrying an Idempotency-Key;
 	// order creation hands them to the shop.
 	idemKey, idemFP string
-	// idemFresh: the middleware found no record for idemKey just now.
+	// idemFresh: the middleware did not find a record for idemKey (it did
+	// not look, on a route that inserts the key with what it creates).
 	idemFresh bool
 	// idemStored: the handler's reply was stored with the key already.
 	idemStored bool
 	// page: a checkout page route answers (checkout.go); the mux guard
 	// passes its answers through.
 	page bool
+	// idemTaken: the handler found the key taken by a request that
+	// committed meanwhile; its answer is not the request's.
+	idemTaken bool
 }
 
 type ctxKey struct{}

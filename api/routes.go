@@ -30,6 +30,10 @@ type routeDef struct {
 	Route
 	// Limited rate-limits an unauthenticated route per client IP.
 	Limited bool
+	// keyed: the handler inserts the Idempotency-Key with what it creates,
+	// in one transaction, and reports a taken key (order creation); the
+	// middleware then reads the key only when it was taken.
+	keyed   bool
 	handler http.Handler
 }
 
@@ -40,8 +44,8 @@ func (srv *server) routes() []routeDef {
 	const get, post = http.MethodGet, http.MethodPost
 	return []routeDef{
 		// Orders
-		{Route: Route{post, "/orders/stars", true, false, "Create a Stars order"}, handler: srv.handleCreateOrder(shop.KindStars)},
-		{Route: Route{post, "/orders/premium", true, false, "Create a Premium order (3 / 6 / 12 months)"}, handler: srv.handleCreateOrder(shop.KindPremium)},
+		{Route: Route{post, "/orders/stars", true, false, "Create a Stars order"}, keyed: true, handler: srv.handleCreateOrder(shop.KindStars)},
+		{Route: Route{post, "/orders/premium", true, false, "Create a Premium order (3 / 6 / 12 months)"}, keyed: true, handler: srv.handleCreateOrder(shop.KindPremium)},
 		{Route: Route{get, "/orders/{id}", true, false, "Get order by ID"}, handler: srv.handleGetOrder()},
 		{Route: Route{get, "/orders", true, false, "List orders"}, handler: srv.handleListOrders()},
 		{Route: Route{get, "/orders/by-memo/{memo}", true, false, "Find order by payment_memo"}, handler: srv.handleOrderByMemo()},
@@ -110,7 +114,7 @@ func (srv *server) adminRoutes() []routeDef {
 func (srv *server) wrap(rt routeDef) http.Handler {
 	h := rt.handler
 	if rt.Auth && rt.Method == http.MethodPost {
-		h = srv.idempotency(h)
+		h = srv.idempotency(h, rt.keyed)
 	}
 	if takesBody(rt.Method) {
 		h = srv.requireJSON(h) // before idempotency: a 415 is never stored under the key

@@ -76,7 +76,7 @@ func (ds *dataset) orderFor(id int64) *store.Order {
 
 // load writes orders until the dataset holds upTo, loadTxSize per
 // transaction through the store's Tx API (ids from NextOrderID, every index
-// kept by PutOrder), drawing a progress bar.
+// kept by CreateOrder), drawing a progress bar.
 func (ds *dataset) load(ctx context.Context, st store.Store, upTo int64, bar *progress) error {
 	for ds.n < upTo {
 		size := min(upTo-ds.n, loadTxSize)
@@ -86,7 +86,7 @@ func (ds *dataset) load(ctx context.Context, st store.Store, upTo int64, bar *pr
 				if err != nil {
 					return err
 				}
-				if err := tx.PutOrder(ds.orderFor(id)); err != nil {
+				if err := tx.CreateOrder(ds.orderFor(id)); err != nil {
 					return fmt.Errorf("order %d: %w", id, err)
 				}
 			}

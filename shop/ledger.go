@@ -14,27 +14,21 @@ func formatTON(n int64) string { return money.FormatTON(n) }
 
 func addNano(a, b int64) (int64, error) { return money.Add(a, b) }
 
-// credit appends a ledger row moving amount (signed) on p's balance and
-// updates the cached balance, in the caller's transaction. A debit that would
-// make the balance negative is refused: balances never go below zero.
+// credit appends a ledger row moving amount (signed) on p's balance, in the
+// caller's transaction; the store moves the balance with the row, at once,
+// and refuses a debit that would make it negative (store.ErrOverdraw):
+// balances never go below zero, whatever runs concurrently. p is brought up
+// to date.
 func (s *Shop) credit(tx store.Tx, p *Partner, typ string, amount, orderID int64, txHash string) (*LedgerEntry, error) {
-	bal, err := addNano(p.BalanceNano, amount)
-	if err != nil {
-		return nil, err
-	}
-	if bal < 0 {
-		return nil, fmt.Errorf("shop: ledger %s of %d would overdraw partner %d", typ, amount, p.ID)
-	}
-	e := &LedgerEntry{PartnerID: p.ID, Type: typ, AmountNano: amount, BalanceAfterNano: bal,
-		OrderID: orderID, TxHash: txHash, CreatedAt: s.now()}
+	e := &LedgerEntry{PartnerID: p.ID, Type: typ, AmountNano: amount, OrderID: orderID, TxHash: txHash, CreatedAt: s.now()}
 	if err := tx.AppendLedger(e); err != nil {
+		if errors.Is(err, store.ErrOverdraw) {
+			return nil, fmt.Errorf("shop: ledger %s of %d would overdraw partner %d: %w", typ, amount, p.ID, err)
+		}
 		return nil, err
 	}
-	p.BalanceNano = bal
+	p.BalanceNano = e.BalanceAfterNano
 	p.LedgerCount++
-	if err := tx.PutPartner(p); err != nil {
-		return nil, err
-	}
 	if typ == store.LedgerTopup {
 		if err := s.emit(tx, p, EventBalanceTopup, nil, e); err != nil {
 			return nil, err
@@ -104,7 +98,7 @@ func (s *Shop) Ledger(ctx context.Context, partnerID int64, cursor string, limit
 		return Page[LedgerEntry]{}, err
 	}
 	var items []LedgerEntry
-	err = s.st.View(ctx, func(tx store.Tx) error {
+	err = s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		items, err = tx.ListLedger(partnerID, before, limit+1)
 		return err

@@ -43,7 +43,7 @@ func (s *Shop) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		n := 0
-		err := s.st.Update(ctx, func(tx store.Tx) error {
+		err := s.st.Write(ctx, func(tx store.Tx) error {
 			n = 0
 			ids, err := tx.DueExpiries(s.now(), 200)
 			if err != nil {
@@ -262,7 +262,9 @@ func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
 func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	var o *Order
 	due := true
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	// Write transactions: the order is locked as it is read, so its status
+	// moves one way only.
+	err := s.st.Write(ctx, func(tx store.Tx) error {
 		var err error
 		if o, err = tx.GetOrder(id); err != nil {
 			return err
@@ -289,7 +291,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	req := fulfil.Request{Ref: "order-" + strconv.FormatInt(o.ID, 10), OrderID: o.ID, Kind: o.Type,
 		Username: o.RecipientUsername, Stars: o.StarsAmount, Months: o.PremiumMonths, State: o.DeliveryState}
 	save := func(ctx context.Context, state string) error {
-		return s.st.Update(ctx, func(tx store.Tx) error {
+		return s.st.Write(ctx, func(tx store.Tx) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil {
 				return err
@@ -327,7 +329,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		if o.DeliveryAttempts == 1 {
 			s.log.Info("order waits for manual delivery", "order_id", id)
 		}
-		return false, s.st.Update(ctx, func(tx store.Tx) error {
+		return false, s.st.Write(ctx, func(tx store.Tx) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil || cur.Status != store.StatusProcessing {
 				return err
@@ -346,7 +348,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		}
 		s.log.Warn("delivery will be retried", "order_id", id, "attempt", o.DeliveryAttempts, "in", delay, "err", derr)
 		s.observeDelivery(DeliveryRetry)
-		return false, s.st.Update(ctx, func(tx store.Tx) error {
+		return false, s.st.Write(ctx, func(tx store.Tx) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil || cur.Status != store.StatusProcessing {
 				return err
@@ -391,7 +393,7 @@ func (s *Shop) refund(tx store.Tx, o *Order, p *Partner, reason string) (*Ledger
 
 // finishDelivery applies the final transition if the order is still processing.
 func (s *Shop) finishDelivery(ctx context.Context, id int64, fn func(store.Tx, *Order, *Partner) error) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.st.Write(ctx, func(tx store.Tx) error {
 		o, err := tx.GetOrder(id)
 		if err != nil {
 			return err
@@ -501,6 +503,8 @@ func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*O
 		nerr := n.Notify(ctx, p, it)
 		gaveUp := false   // a webhook event past WebhookRetryWindow failed again: dropped
 		disabled := false // the webhook failed for WebhookDisableAfter: disabled, its queue dropped
+		// Update: the webhook's failure record is read and rewritten, and a
+		// partner's PUT /webhook may race with it.
 		err = s.st.Update(ctx, func(tx store.Tx) error {
 			if channel == store.ChannelWebhook {
 				var err error
@@ -553,7 +557,7 @@ func (s *Shop) housekeepingLoop(ctx context.Context) {
 	for {
 		for ctx.Err() == nil {
 			n := 0
-			err := s.st.Update(ctx, func(tx store.Tx) error {
+			err := s.st.Write(ctx, func(tx store.Tx) error {
 				var err error
 				n, err = tx.DeleteIdemBefore(s.now().Add(-IdempotencyTTL), 500)
 				return err

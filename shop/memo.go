@@ -1,6 +1,7 @@
 package shop
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -12,16 +13,15 @@ import (
 	"github.com/theopenmoney/openmoney/store"
 )
 
-// A payment memo is the order kind and six base-36 characters. New orders get
-// a memo derived from their id by a keyed permutation of the 36⁶ codes
-// (memoCipher) instead of a random one: it is unique by construction, so it
-// needs no uniqueness probe and no memo index entry in bbolt — the random
-// index insert cost a B-tree leaf write per order — and the id comes back
-// from the memo by the inverse permutation. The key is random per store and
-// kept in its meta, so memos stay unguessable in sequence and do not reveal
-// order volume. Orders made before this (random memos, indexed) are found
-// through the index as before; a derived memo that happens to equal an older
-// random one is not used (the order falls back to a random, indexed memo).
+// A payment memo is the order kind and six base-36 characters. An order gets
+// a memo derived from its id by a keyed permutation of the 36⁶ codes
+// (memoCipher): it is unique by construction, so it needs no uniqueness
+// probe and no memo index entry, and the id comes back from the memo by the
+// inverse permutation. The key is random per store and kept in its meta, so
+// memos stay unguessable in sequence and do not reveal order volume. Only an
+// id beyond the code space gets a random memo, indexed by the store and
+// checked against every memo (random and derived) before use; ids grow, so
+// by then every derived memo is taken and none is assigned later.
 
 // memoSpace is the number of six-character base-36 codes.
 const memoSpace = 36 * 36 * 36 * 36 * 36 * 36 // 2 176 782 336
@@ -161,17 +161,33 @@ func (s *Shop) keepMemoCipher(c *memoCipher) {
 	}
 }
 
+// memoCipher returns the store's memo cipher for a new order, creating its
+// key (in a serializable transaction of its own, so two instances agree on
+// one key) when the store has none yet.
+func (s *Shop) memoCipher(ctx context.Context) (*memoCipher, error) {
+	if c := s.memo.Load(); c != nil {
+		return c, nil
+	}
+	var c *memoCipher
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		c, err = s.memoCipherFor(tx, true)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.keepMemoCipher(c)
+	return c, nil
+}
+
 // assignMemo gives a new ton_memo order (its ID set) its payment memo: the
-// derived one, unless the id is beyond the code space or an older order
-// holds that memo at random; then a random memo no order holds.
+// derived one, without a read, or beyond the code space a random memo no
+// order holds.
 func (s *Shop) assignMemo(tx store.Tx, c *memoCipher, o *store.Order) error {
 	if m, ok := c.memo(o.Type, o.ID); ok {
-		if _, err := tx.OrderByMemo(m); errors.Is(err, store.ErrNotFound) {
-			o.PaymentMemo, o.MemoDerived = m, true
-			return nil
-		} else if err != nil {
-			return err
-		}
+		o.PaymentMemo, o.MemoDerived = m, true
+		return nil
 	}
 	for i := 0; ; i++ {
 		memo, err := newMemo(o.Type)

@@ -56,8 +56,16 @@ type observedStore struct {
 }
 
 func (s observedStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.observe(ctx, s.Store.Update, fn)
+}
+
+func (s observedStore) Write(ctx context.Context, fn func(store.Tx) error) error {
+	return s.observe(ctx, s.Store.Write, fn)
+}
+
+func (s observedStore) observe(ctx context.Context, run func(context.Context, func(store.Tx) error) error, fn func(store.Tx) error) error {
 	var last *observedTx
-	err := s.Store.Update(ctx, func(tx store.Tx) error {
+	err := run(ctx, func(tx store.Tx) error {
 		// fn may run more than once; only the run that commits counts.
 		last = &observedTx{Tx: tx}
 		return fn(last)
@@ -108,6 +116,18 @@ func (t *observedTx) OrderByMemo(memo string) (*store.Order, error) {
 	return o, err
 }
 
+func (t *observedTx) CreateOrder(o *store.Order) error {
+	if err := t.Tx.CreateOrder(o); err != nil {
+		return err
+	}
+	t.transitions = append(t.transitions, transition{"", o.Status})
+	if t.status == nil {
+		t.status = map[int64]string{}
+	}
+	t.status[o.ID] = o.Status
+	return nil
+}
+
 func (t *observedTx) PutOrder(o *store.Order) error {
 	from, known := t.status[o.ID]
 	if !known {
@@ -131,6 +151,27 @@ func (t *observedTx) PutOrder(o *store.Order) error {
 		t.status = map[int64]string{}
 	}
 	t.status[o.ID] = o.Status
+	return nil
+}
+
+// CreateSeen records a transfer seen for the first time (the insert fails
+// otherwise): received, unless it is parked (counted as parked).
+func (t *observedTx) CreateSeen(s *store.SeenTx) error {
+	if err := t.Tx.CreateSeen(s); err != nil {
+		return err
+	}
+	if t.received == nil {
+		t.received = map[string]int64{}
+	}
+	switch s.Kind {
+	case store.SeenIgnored:
+		t.received[s.Hash] = 0
+	case store.SeenParked:
+		t.received[s.Hash] = 0
+		t.parked++
+	default:
+		t.received[s.Hash] = s.AmountNano
+	}
 	return nil
 }
 

@@ -45,12 +45,13 @@ type OrderRequest struct {
 	// Response, when set with an IdempotencyKey, renders the final reply for
 	// the new order; it is stored with the key in the order's own
 	// transaction, so a replay is byte-for-byte even after a crash. It must
-	// be pure: the transaction may run more than once.
+	// be pure: the transaction may run more than once, and may still fail
+	// after it ran (CreateOrder then returns another order, or an error).
 	Response func(*Order) (status int, body []byte, err error)
-	// KeyChecked: the caller has just looked IdempotencyKey up and found no
-	// record (the API's idempotency middleware), so the early lookup that
-	// returns an earlier order before pricing is skipped; the order's
-	// transaction still checks the key.
+	// KeyChecked: the caller answers for a taken key itself (the API's
+	// idempotency middleware replays what the key holds), so CreateOrder
+	// does not look the key up: it inserts it with the order and returns
+	// ErrKeyTaken when a request with the same key committed first.
 	KeyChecked bool
 }
 
@@ -206,6 +207,11 @@ func PaymentLink(o *Order) string {
 var errIdemReused = newErr(CodeIdempotencyReused, "Idempotency-Key", "idempotency_reused",
 	"this Idempotency-Key was already used with a different request")
 
+// ErrKeyTaken is CreateOrder's answer, with KeyChecked, when another request
+// with the same Idempotency-Key committed first.
+var ErrKeyTaken = newErr(CodeIdempotencyInProgress, "Idempotency-Key", "idempotency_key_taken",
+	"a request with this Idempotency-Key was completed meanwhile; retry it to get that answer")
+
 // CreateOrder validates, checks the recipient, prices and stores an order. A
 // balance order is paid from the balance in the same transaction (402 when
 // short). With an IdempotencyKey an earlier order made with it is returned.
@@ -262,24 +268,19 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 	if req.ClientReference != nil {
 		o.ClientReference = *req.ClientReference
 	}
-	var result *Order
 	var cipher *memoCipher
-	err = s.st.Update(ctx, func(tx store.Tx) error {
-		result, cipher = nil, nil
-		if req.IdempotencyKey != "" {
-			rec, err := tx.GetIdem(partnerID, req.IdempotencyKey)
-			if err == nil && now.Sub(rec.CreatedAt) < IdempotencyTTL {
-				if rec.Fingerprint != req.Fingerprint {
-					return errIdemReused
-				}
-				if rec.OrderID != 0 {
-					result, err = tx.GetOrder(rec.OrderID)
-					return err
-				}
-			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
+	if o.PaymentMethod == MethodTonMemo {
+		if cipher, err = s.memoCipher(ctx); err != nil {
+			return nil, fmt.Errorf("shop: create order: %w", err)
 		}
+	}
+	// One Write transaction that reads nothing it then writes: the id from
+	// the sequence, the memo from the id, and inserts that the store's unique
+	// keys check (the idempotency key: ErrExists) or its conditional debit
+	// (the balance: ErrOverdraw).
+	var result *Order
+	create := func(tx store.Tx) error {
+		result = nil
 		ord := *o
 		id, err := tx.NextOrderID()
 		if err != nil {
@@ -291,16 +292,13 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			if err != nil {
 				return err
 			}
-			if p.BalanceNano < ord.PriceNano {
-				return newErr(CodeInsufficientBalance, "payment_method", "insufficient_balance",
-					"balance %s TON is less than the price %s TON", formatTON(p.BalanceNano), formatTON(ord.PriceNano))
-			}
 			ord.Status = store.StatusPaid
 			ord.PaidAt = &now
-			if err := tx.PutOrder(&ord); err != nil {
-				return err
-			}
-			if _, err := s.credit(tx, p, store.LedgerOrderPayment, -ord.PriceNano, ord.ID, ""); err != nil {
+			balance := p.BalanceNano
+			if _, err := s.credit(tx, p, store.LedgerOrderPayment, -ord.PriceNano, ord.ID, ""); errors.Is(err, store.ErrOverdraw) {
+				return newErr(CodeInsufficientBalance, "payment_method", "insufficient_balance",
+					"balance %s TON is less than the price %s TON", formatTON(balance), formatTON(ord.PriceNano))
+			} else if err != nil {
 				return err
 			}
 			if err := s.emit(tx, p, EventOrderPaid, &ord, nil); err != nil {
@@ -314,17 +312,12 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			exp := now.Add(ttl)
 			ord.ExpiresAt = &exp
 			ord.PaymentAddress = s.serviceAddr
-			c, err := s.memoCipherFor(tx, true)
-			if err != nil {
+			if err := s.assignMemo(tx, cipher, &ord); err != nil {
 				return err
 			}
-			if err := s.assignMemo(tx, c, &ord); err != nil {
-				return err
-			}
-			cipher = c
-			if err := tx.PutOrder(&ord); err != nil {
-				return err
-			}
+		}
+		if err := tx.CreateOrder(&ord); err != nil {
+			return err
 		}
 		if req.IdempotencyKey != "" {
 			rec := &store.IdemRecord{PartnerID: partnerID, Key: req.IdempotencyKey,
@@ -334,13 +327,40 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 					return err
 				}
 			}
-			if err := tx.PutIdem(rec); err != nil {
+			if err := tx.CreateIdem(rec); err != nil {
 				return err
 			}
 		}
 		result = &ord
 		return nil
-	})
+	}
+	err = s.st.Write(ctx, create)
+	if errors.Is(err, store.ErrExists) && req.IdempotencyKey != "" {
+		// A record past its time that the sweep has not removed yet takes
+		// the key too: drop it and create again, once.
+		var dropped bool
+		if derr := s.st.Update(ctx, func(tx store.Tx) error {
+			var err error
+			dropped, err = tx.DeleteIdem(partnerID, req.IdempotencyKey, now.Add(-IdempotencyTTL))
+			return err
+		}); derr != nil {
+			return nil, fmt.Errorf("shop: create order: %w", derr)
+		}
+		if dropped {
+			err = s.st.Write(ctx, create)
+		}
+	}
+	if errors.Is(err, store.ErrExists) && req.IdempotencyKey != "" {
+		// A request with the same key committed first (another instance):
+		// the caller's to answer, or its order, or IDEMPOTENCY_KEY_REUSED for
+		// another body.
+		if req.KeyChecked {
+			return nil, ErrKeyTaken
+		}
+		if o, ierr := s.idemOrder(ctx, partnerID, req); o != nil || ierr != nil {
+			return o, ierr
+		}
+	}
 	if err != nil {
 		var be *Error
 		if errors.As(err, &be) {
@@ -348,7 +368,6 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		}
 		return nil, fmt.Errorf("shop: create order: %w", err)
 	}
-	s.keepMemoCipher(cipher)
 	if result.Status == store.StatusPaid {
 		s.kickDelivery()
 	}
@@ -358,7 +377,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 // idemOrder returns the order an earlier request with the same key created.
 func (s *Shop) idemOrder(ctx context.Context, partnerID int64, req OrderRequest) (*Order, error) {
 	var o *Order
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := s.st.Read(ctx, func(tx store.Tx) error {
 		rec, err := tx.GetIdem(partnerID, req.IdempotencyKey)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && s.now().Sub(rec.CreatedAt) >= IdempotencyTTL) {
 			return nil
@@ -380,7 +399,7 @@ func (s *Shop) idemOrder(ctx context.Context, partnerID int64, req OrderRequest)
 // IdemLookup returns the live idempotency record of (partner, key), or nil.
 func (s *Shop) IdemLookup(ctx context.Context, partnerID int64, key string) (*IdemRecord, error) {
 	var rec *IdemRecord
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := s.st.Read(ctx, func(tx store.Tx) error {
 		r, err := tx.GetIdem(partnerID, key)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -422,7 +441,7 @@ func (s *Shop) ownOrder(tx store.Tx, partnerID int64, o *Order, err error) (*Ord
 // Order returns one of the partner's orders (NOT_FOUND for others').
 func (s *Shop) Order(ctx context.Context, partnerID, id int64) (*Order, error) {
 	var o *Order
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := s.st.Read(ctx, func(tx store.Tx) error {
 		got, err := tx.GetOrder(id)
 		o, err = s.ownOrder(tx, partnerID, got, err)
 		return err
@@ -433,7 +452,7 @@ func (s *Shop) Order(ctx context.Context, partnerID, id int64) (*Order, error) {
 // OrderByMemo finds one of the partner's orders by payment memo.
 func (s *Shop) OrderByMemo(ctx context.Context, partnerID int64, memo string) (*Order, error) {
 	var o *Order
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := s.st.Read(ctx, func(tx store.Tx) error {
 		c, err := s.memoCipherFor(tx, false)
 		if err != nil {
 			return err
@@ -456,7 +475,7 @@ func (s *Shop) OrdersByReference(ctx context.Context, partnerID int64, ref strin
 		return nil, err
 	}
 	var out []Order
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.OrdersByReference(partnerID, ref, MaxReferenceOrders)
 		return err
@@ -531,7 +550,7 @@ func (s *Shop) ListOrders(ctx context.Context, partnerID int64, f OrderFilter) (
 		return Page[Order]{}, err
 	}
 	var items []Order
-	err = s.st.View(ctx, func(tx store.Tx) error {
+	err = s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		items, err = tx.ListOrders(partnerID, store.OrderQuery{Status: f.Status, Type: f.Type, Limit: limit + 1, BeforeID: before})
 		return err
@@ -550,7 +569,7 @@ func (s *Shop) ListOrders(ctx context.Context, partnerID int64, f OrderFilter) (
 // CancelOrder cancels a pending_payment order (ORDER_NOT_CANCELLABLE otherwise).
 func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*Order, error) {
 	var o *Order
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.st.Write(ctx, func(tx store.Tx) error {
 		got, err := tx.GetOrder(id)
 		if o, err = s.ownOrder(tx, partnerID, got, err); err != nil {
 			return err

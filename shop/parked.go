@@ -59,7 +59,7 @@ func (s *Shop) park(tx store.Tx, t ton.Transfer, reason string) (Outcome, error)
 	if err := tx.PutParked(p); err != nil {
 		return Outcome{}, err
 	}
-	if err := tx.PutSeen(&store.SeenTx{Hash: key, Kind: store.SeenParked, RefID: p.ID, AmountNano: t.AmountNano, SeenAt: now}); err != nil {
+	if err := tx.CreateSeen(&store.SeenTx{Hash: key, Kind: store.SeenParked, RefID: p.ID, AmountNano: t.AmountNano, SeenAt: now}); err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Hash: key, Kind: store.SeenParked, ParkedID: p.ID}, nil

@@ -129,6 +129,10 @@ func (f *flakyStore) Update(ctx2 context.Context, fn func(store.Tx) error) error
 	return f.Store.Update(ctx2, func(tx store.Tx) error { return fn(flakyTx{tx, f}) })
 }
 
+func (f *flakyStore) Write(ctx2 context.Context, fn func(store.Tx) error) error {
+	return f.Store.Write(ctx2, func(tx store.Tx) error { return fn(flakyTx{tx, f}) })
+}
+
 func (t flakyTx) PartnerByTopupAddress(raw string) (*store.Partner, error) {
 	if raw == t.s.addr && t.s.panics.Load() {
 		var m map[string]int
@@ -206,6 +210,10 @@ func TestPerTransferFailureVersusStorageFailure(t *testing.T) {
 type downStore struct{ store.Store }
 
 func (downStore) Update(context.Context, func(store.Tx) error) error {
+	return errors.New("store: disk full")
+}
+
+func (downStore) Write(context.Context, func(store.Tx) error) error {
 	return errors.New("store: disk full")
 }
 
@@ -338,6 +346,10 @@ func (f *failOrders) Update(c context.Context, fn func(store.Tx) error) error {
 	return f.Store.Update(c, func(tx store.Tx) error { return fn(failOrdersTx{tx, &f.on}) })
 }
 
+func (f *failOrders) Write(c context.Context, fn func(store.Tx) error) error {
+	return f.Store.Write(c, func(tx store.Tx) error { return fn(failOrdersTx{tx, &f.on}) })
+}
+
 func (t failOrdersTx) PutOrder(o *store.Order) error {
 	if t.on.Load() {
 		return errors.New("order record too large")
@@ -457,7 +469,7 @@ func TestCheckParkedConsistency(t *testing.T) {
 	}
 }
 
-// switchStore fails every Update while down.
+// switchStore fails every Update and Write while down.
 type switchStore struct {
 	store.Store
 	down atomic.Bool
@@ -468,6 +480,13 @@ func (s *switchStore) Update(c context.Context, fn func(store.Tx) error) error {
 		return errors.New("store: disk full")
 	}
 	return s.Store.Update(c, fn)
+}
+
+func (s *switchStore) Write(c context.Context, fn func(store.Tx) error) error {
+	if s.down.Load() {
+		return errors.New("store: disk full")
+	}
+	return s.Store.Write(c, fn)
 }
 
 // A listener that cannot record its batches is a degraded health, with the

@@ -168,7 +168,7 @@ func (s *Shop) TelegramPartner(ctx context.Context, u TelegramUser) (*Partner, e
 // Partner returns a partner by id.
 func (s *Shop) Partner(ctx context.Context, id int64) (*Partner, error) {
 	var p *Partner
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = tx.GetPartner(id)
 		return err
@@ -355,7 +355,7 @@ func (s *Shop) authenticate(ctx context.Context, hash string) (*Partner, error) 
 	pid := e.partnerID
 	checked := time.Now()
 	var p *Partner
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := s.st.Read(ctx, func(tx store.Tx) error {
 		if !cached {
 			k, err := tx.GetAPIKey(hash)
 			if err != nil {

@@ -63,8 +63,16 @@ func (f *transferFailure) Unwrap() error { return f.err }
 func (s *Shop) ApplyBatch(ctx context.Context, b ton.Batch) ([]Outcome, error) {
 	park := map[int]string{} // batch index → the error it is parked with
 	strikes := map[int]int{}
+	conflicts := 0
 	for {
 		outs, err := s.applyBatchOnce(ctx, b, park)
+		if errors.Is(err, store.ErrExists) && conflicts < 3 && ctx.Err() == nil {
+			// Another listener recorded one of these transfers first (a
+			// leader handover): not a transfer's failure; run again, and the
+			// recorded ones are replays.
+			conflicts++
+			continue
+		}
 		var tf *transferFailure
 		if err == nil || !errors.As(err, &tf) || ctx.Err() != nil {
 			return outs, err
@@ -82,7 +90,12 @@ func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]str
 	var outs []Outcome
 	paid := false
 	var cipher *memoCipher
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	// A Write transaction: each order is locked as it is read, balances move
+	// by the store's conditional update, and a transfer is claimed by
+	// inserting its hash (CreateSeen). Two listeners applying one batch at
+	// once (a leader handover) collide on that insert: the loser runs again
+	// (ApplyBatch) and finds the transfers recorded.
+	apply := func(tx store.Tx) error {
 		outs, paid = outs[:0], false
 		c, err := s.memoCipherFor(tx, false)
 		if err != nil {
@@ -111,8 +124,8 @@ func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]str
 			return tx.PutMeta(cursorMetaKey, []byte(b.Cursor))
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := s.st.Write(ctx, apply); err != nil {
 		return nil, fmt.Errorf("shop: apply batch: %w", err)
 	}
 	s.keepMemoCipher(cipher)
@@ -160,6 +173,7 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 		return out, errors.New("transfer without hash")
 	}
 	seen, err := tx.GetSeen(t.Hash)
+	fresh := errors.Is(err, store.ErrNotFound)
 	switch {
 	case err == nil && (parkedID == 0 || seen.Kind != store.SeenParked || seen.RefID != parkedID):
 		out.Kind, out.Replayed = seen.Kind, true
@@ -177,7 +191,12 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 	record := func(kind string, ref int64) (Outcome, error) {
 		seen.Kind, seen.RefID = kind, ref
 		out.Kind = kind
-		return out, tx.PutSeen(seen)
+		if fresh {
+			// Claims the hash: another listener's concurrent insert of it
+			// refuses this one (store.ErrExists), and the batch runs again.
+			return out, tx.CreateSeen(seen)
+		}
+		return out, tx.PutSeen(seen) // an operator's retry rewrites the parked transfer's record
 	}
 	// Bounced and outgoing messages move no money to us.
 	if !t.Incoming || t.Bounced || t.AmountNano <= 0 {
@@ -290,7 +309,7 @@ func (s *Shop) late(tx store.Tx, p *Partner, o *Order, t ton.Transfer, record fu
 }
 
 func (s *Shop) unmatched(tx store.Tx, t ton.Transfer, record func(string, int64) (Outcome, error)) (Outcome, error) {
-	u := &store.Unmatched{TxHash: t.Hash, LT: t.LT, ChainTime: t.ChainTime, From: t.From, To: t.To,
+	u := &store.Unmatched{TxHash: t.Hash, LT: t.LT, ChainTime: t.ChainTime.UTC().Truncate(time.Microsecond), From: t.From, To: t.To,
 		AmountNano: t.AmountNano, Comment: t.Comment, PayloadHex: t.PayloadHex, SeenAt: s.now()}
 	if err := tx.PutUnmatched(u); err != nil {
 		return Outcome{}, err

@@ -87,7 +87,7 @@ type Shop struct {
 	sandbox  *ton.Sandbox
 	provider Provider
 	rates    Rates
-	now      func() time.Time
+	now      func() time.Time // UTC, to the microsecond: what every store keeps
 	log      *slog.Logger
 	version  string
 	obs      Observer // nil: nothing reported
@@ -136,7 +136,7 @@ func New(d Deps) (*Shop, error) {
 	}
 	s := &Shop{
 		cfg: d.Config, st: d.Store, obs: d.Observer, keys: d.Keys, chain: d.Chain, sandbox: d.Sandbox,
-		provider: d.Provider, rates: d.Rates, now: func() time.Time { return d.Now().UTC() },
+		provider: d.Provider, rates: d.Rates, now: func() time.Time { return d.Now().UTC().Truncate(time.Microsecond) },
 		log: d.Log, version: d.Version,
 		fee:          d.Config.Pricing.FeePercent.Rat(),
 		prices:       map[priceKey]priced{},

@@ -58,6 +58,8 @@ func (t *boltTx) ForEachWebhookDelivery(fn func(*WebhookDelivery) error) error {
 	return boltForEach(t, bWhDeliveries, fn)
 }
 
+func (t *boltTx) RestorePartner(p *Partner) error { return t.putPartner(p) }
+
 func (t *boltTx) RestoreLedger(e *LedgerEntry) error {
 	if err := t.tx.Bucket(bLedgerPartner).Put(cat(i64(e.PartnerID), i64(e.ID)), nil); err != nil {
 		return err

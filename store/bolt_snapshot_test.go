@@ -40,7 +40,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					return tx.PutOrder(&Order{ID: id, PartnerID: 1, Status: StatusCompleted, PaymentMethod: "balance"})
+					return tx.CreateOrder(&Order{ID: id, PartnerID: 1, Status: StatusCompleted, PaymentMethod: "balance"})
 				})
 				if err != nil {
 					t.Error(err)
@@ -100,6 +100,10 @@ func TestSkipIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// A ledger row needs its partner.
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutPartner(&Partner{ID: 1}) }); err != nil {
+		t.Fatal(err)
+	}
 	next := func() (order, partner, event, ledger int64) {
 		if err := s.Update(ctx, func(tx Tx) error {
 			var err error

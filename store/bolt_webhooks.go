@@ -1,13 +1,61 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
-// Webhook delivery rows by id, and their pruning (the rest of the webhook
-// records are in bolt.go).
+// Webhooks: one record per partner; deliveries by id with a partner index.
+
+func (t *boltTx) PutWebhook(w *Webhook) error { return t.put(bWebhooks, i64(w.PartnerID), w) }
+
+func (t *boltTx) GetWebhook(partnerID int64) (*Webhook, error) {
+	var w Webhook
+	if err := t.get(bWebhooks, i64(partnerID), &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+func (t *boltTx) DeleteWebhook(partnerID int64) error {
+	b := t.tx.Bucket(bWebhooks)
+	if b.Get(i64(partnerID)) == nil {
+		return ErrNotFound
+	}
+	return b.Delete(i64(partnerID))
+}
+
+func (t *boltTx) AppendWebhookDelivery(d *WebhookDelivery) error {
+	id, err := t.seq(bWhDeliveries)
+	if err != nil {
+		return err
+	}
+	d.ID = id
+	if err := t.tx.Bucket(bWhDelPartner).Put(cat(i64(d.PartnerID), i64(id)), nil); err != nil {
+		return err
+	}
+	return t.put(bWhDeliveries, i64(id), d)
+}
+
+func (t *boltTx) ListWebhookDeliveries(partnerID, beforeID int64, limit int) ([]WebhookDelivery, error) {
+	var out []WebhookDelivery
+	err := t.walkNewest(bWhDelPartner, partnerID, beforeID, func(id []byte) (bool, error) {
+		if len(out) >= limit {
+			return false, nil
+		}
+		var d WebhookDelivery
+		if err := t.get(bWhDeliveries, id, &d); err != nil {
+			return false, err
+		}
+		out = append(out, d)
+		return len(out) < limit, nil
+	})
+	return out, err
+}
+
+// Delivery rows by id, and their pruning.
 
 func (t *boltTx) GetWebhookDelivery(id int64) (*WebhookDelivery, error) {
 	var d WebhookDelivery

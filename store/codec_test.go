@@ -65,7 +65,7 @@ func TestRecordsReadableAcrossCodecs(t *testing.T) {
 	// And what the store writes now, read by encoding/json.
 	o2 := old
 	o2.ID = 8
-	if err := s.Update(ctx, func(tx Tx) error { return tx.PutOrder(&o2) }); err != nil {
+	if err := s.Update(ctx, func(tx Tx) error { return tx.CreateOrder(&o2) }); err != nil {
 		t.Fatal(err)
 	}
 	var data []byte

@@ -23,6 +23,9 @@ type Dumper interface {
 // records whose ids were assigned elsewhere, keeping them, and moves the id
 // sequences past them.
 type Restorer interface {
+	// RestorePartner stores p with its balance and ledger count as given
+	// (PutPartner keeps the stored ones).
+	RestorePartner(p *Partner) error
 	// RestoreLedger stores e with its own e.ID (AppendLedger assigns one).
 	RestoreLedger(e *LedgerEntry) error
 	// RestoreWebhookDelivery stores d with its own d.ID.
@@ -102,7 +105,7 @@ func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
 					}
 					for i := range ps {
 						p := ps[i]
-						if err := put(func(tx Tx) error { return tx.PutPartner(&p) }); err != nil {
+						if err := put(func(tx Tx) error { return tx.(Restorer).RestorePartner(&p) }); err != nil {
 							return err
 						}
 						after = p.ID
@@ -116,7 +119,7 @@ func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
 			}},
 			{"orders", func(put func(func(Tx) error) error) error {
 				return src.ForEachOrder(func(o *Order) error {
-					return put(func(tx Tx) error { return tx.PutOrder(o) })
+					return put(func(tx Tx) error { return tx.CreateOrder(o) })
 				})
 			}},
 			{"ledger rows", func(put func(func(Tx) error) error) error {

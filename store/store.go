@@ -19,26 +19,77 @@ var ErrExists = errors.New("store: already exists")
 // ErrLocked is returned by Open when another process holds the store.
 var ErrLocked = errors.New("store: locked by another process")
 
-// Store is a transactional record store.
+// ErrOverdraw is returned by AppendLedger when the row would take the
+// partner's balance below zero; nothing is written.
+var ErrOverdraw = errors.New("store: balance would go below zero")
+
+// Store is a transactional record store. Its four kinds of transaction differ
+// in what they promise about fn's reads; every write is atomic and, for
+// Update and Create, durable when the call returns nil.
 type Store interface {
-	// Update runs fn in one read-write transaction, committed (durably) before
-	// Update returns nil. fn may run more than once (batched commits retry a
-	// failed member alone), so it must not have side effects outside tx.
+	// Update runs fn in one read-write transaction that is serializable:
+	// it commits only if what fn read is still true at the commit, so fn may
+	// base a write on any read (a rule that spans rows: applying a payment,
+	// a refund, an assignment). fn may run more than once (a serialization
+	// failure, or a batched commit retrying a failed member alone), so it
+	// must not have side effects outside tx.
 	Update(ctx context.Context, fn func(Tx) error) error
-	// View runs fn in a read-only snapshot.
+	// Write runs fn in a read-write transaction that locks instead of
+	// re-checking: an order or unmatched deposit fn reads by key (GetOrder,
+	// OrderByMemo, GetUnmatched) stays locked until the commit, so a change
+	// fn bases on it stands; a balance changes only through AppendLedger's
+	// conditional update (ErrOverdraw); a record fn found absent is not
+	// locked, so fn creates it with an insert that its unique key refuses
+	// (CreateOrder, CreateIdem, CreateSeen: ErrExists, from the call or
+	// from Write itself, since a store may send writes with the commit).
+	// Anything else fn reads may change before the commit. Concurrent
+	// transactions wait for each other rather than fail; fn may run more
+	// than once (a deadlock is retried).
+	Write(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only snapshot: every read sees the same
+	// committed state.
 	View(ctx context.Context, fn func(Tx) error) error
+	// Read runs fn read-only without a snapshot: each read sees the latest
+	// committed state, so two reads may see different commits. For lookups
+	// (one read, or reads that need not agree); a store may then skip the
+	// transaction's own round trips.
+	Read(ctx context.Context, fn func(Tx) error) error
 	Close() error
 }
 
-// Tx is one transaction. Methods that write return an error only for storage
-// failures (or ErrExists on a unique clash); ErrNotFound for missing records.
+// Tx is one transaction: the record kinds, each behind its own interface.
+// Methods that write return an error only for storage failures, ErrExists
+// on a unique clash, ErrOverdraw from AppendLedger; ErrNotFound for missing
+// records. A store may defer a write whose result the method does not
+// return until the transaction's next read or its commit, so a failed write
+// may be reported there instead (the transaction is then aborted).
 type Tx interface {
-	// Meta: small named values (seeds, chain cursors, counters).
+	MetaTx
+	PartnerTx
+	OrderTx
+	LedgerTx
+	ChainTx
+	IdemTx
+	OutboxTx
+	WebhookTx
+	ParkedTx
+	AuditTx
+	PayerTx
+}
+
+// MetaTx: small named values (seeds, chain cursors, keys).
+type MetaTx interface {
 	GetMeta(key string) ([]byte, error)
 	PutMeta(key string, val []byte) error
+}
 
+// PartnerTx: partners and their API keys.
+type PartnerTx interface {
 	NextPartnerID() (int64, error)
-	// PutPartner writes a partner and its indexes (telegram user, top-up address).
+	// PutPartner creates or rewrites a partner and its indexes (telegram
+	// user, top-up address: each unique). It never writes BalanceNano or
+	// LedgerCount, which only AppendLedger changes (a new partner starts at
+	// zero).
 	PutPartner(p *Partner) error
 	GetPartner(id int64) (*Partner, error)
 	PartnerByTelegram(userID int64) (*Partner, error)
@@ -46,34 +97,66 @@ type Tx interface {
 	// ListPartners returns partners with id > afterID, ascending.
 	ListPartners(afterID int64, limit int) ([]Partner, error)
 
-	// PutAPIKey writes a key record (ErrExists if a new hash clashes).
+	// PutAPIKey writes a key record. With isNew a hash already stored is
+	// ErrExists, reported by the call without aborting the transaction.
 	PutAPIKey(k *APIKey, isNew bool) error
 	GetAPIKey(hash string) (*APIKey, error)
+}
 
+// OrderTx: orders and their indexes (memo, partner, reference, expiry
+// queue for pending_payment, delivery queue for paid/processing).
+type OrderTx interface {
+	// NextOrderID returns a new order id. Ids increase in the order they
+	// are taken, not necessarily in commit order, and a rolled-back
+	// transaction leaves a gap.
 	NextOrderID() (int64, error)
-	// PutOrder writes an order and keeps its indexes (memo, partner, reference,
-	// expiry queue for pending_payment, delivery queue for paid/processing).
+	// CreateOrder inserts a new order (o.ID from NextOrderID). ErrExists when
+	// the id is taken or its memo is indexed (PaymentMemo set and not
+	// MemoDerived) and another order holds it.
+	CreateOrder(o *Order) error
+	// PutOrder rewrites an existing order; the memo, partner and reference
+	// indexes stay as created, the queues follow its status.
 	PutOrder(o *Order) error
 	GetOrder(id int64) (*Order, error)
+	// OrderByMemo finds an order by an indexed memo (one that is not
+	// MemoDerived).
 	OrderByMemo(memo string) (*Order, error)
+	// ListOrders returns a page of a partner's orders, newest (highest id)
+	// first.
 	ListOrders(partnerID int64, q OrderQuery) ([]Order, error)
 	OrdersByReference(partnerID int64, ref string, limit int) ([]Order, error)
 	// ForEachPartnerOrder walks a partner's orders newest first until fn returns false.
 	ForEachPartnerOrder(partnerID int64, fn func(*Order) bool) error
 	ForEachOrder(fn func(*Order) error) error
-	// DueExpiries returns ids of pending_payment orders with expires_at <= now.
+	// DueExpiries returns ids of pending_payment orders with expires_at <= now,
+	// soonest first.
 	DueExpiries(now time.Time, limit int) ([]int64, error)
 	// DeliveryQueue returns ids of paid/processing orders, oldest first.
 	DeliveryQueue(limit int) ([]int64, error)
+}
 
-	// AppendLedger assigns e.ID and stores the row.
+// LedgerTx: the append-only balance movements.
+type LedgerTx interface {
+	// AppendLedger stores a movement of e.AmountNano (signed) on partner
+	// e.PartnerID's balance: it assigns e.ID, adds the amount to the
+	// partner's BalanceNano and one to its LedgerCount, and sets
+	// e.BalanceAfterNano, all at once. ErrOverdraw (nothing written) when the
+	// balance would go below zero, ErrNotFound when there is no such
+	// partner. A partner's rows get increasing ids in commit order.
 	AppendLedger(e *LedgerEntry) error
 	GetLedger(id int64) (*LedgerEntry, error)
 	// ListLedger returns a partner's rows with id < beforeID (0 = newest), newest first.
 	ListLedger(partnerID int64, beforeID int64, limit int) ([]LedgerEntry, error)
 	ForEachLedger(fn func(*LedgerEntry) error) error
+}
 
+// ChainTx: what the chain listener keeps: processed transfers, unmatched
+// deposits and the sandbox chain.
+type ChainTx interface {
 	GetSeen(hash string) (*SeenTx, error)
+	// CreateSeen inserts s; ErrExists when the hash is recorded already.
+	CreateSeen(s *SeenTx) error
+	// PutSeen creates or rewrites the record of s.Hash.
 	PutSeen(s *SeenTx) error
 	ForEachSeen(fn func(*SeenTx) error) error
 	// PutUnmatched assigns u.ID when zero and stores the deposit.
@@ -81,18 +164,41 @@ type Tx interface {
 	GetUnmatched(id int64) (*Unmatched, error)
 	ListUnmatched(afterID int64, limit int) ([]Unmatched, error)
 
+	// AppendSandboxTx stores a simulated chain transaction and returns its
+	// sequence. Sequences increase in commit order, so a reader following
+	// SandboxTxAfter(cursor) never skips one.
+	AppendSandboxTx(data []byte) (uint64, error)
+	SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error)
+}
+
+// IdemTx: stored outcomes of requests carrying an Idempotency-Key.
+type IdemTx interface {
 	GetIdem(partnerID int64, key string) (*IdemRecord, error)
+	// PutIdem creates or replaces the record of (r.PartnerID, r.Key).
 	PutIdem(r *IdemRecord) error
+	// CreateIdem inserts r; ErrExists when a record of (r.PartnerID, r.Key)
+	// exists, however old (DeleteIdem removes one past its time).
+	CreateIdem(r *IdemRecord) error
+	// DeleteIdem removes the record of (partnerID, key) if it was created
+	// before t, and reports whether it did.
+	DeleteIdem(partnerID int64, key string, t time.Time) (bool, error)
 	// DeleteIdemBefore removes up to limit records created before t.
 	DeleteIdemBefore(t time.Time, limit int) (int, error)
+}
 
-	// AppendOutbox assigns it.ID and queues the item on its channel.
+// OutboxTx: events waiting to be sent, per channel.
+type OutboxTx interface {
+	// AppendOutbox queues it on its channel and assigns it.ID (by the
+	// transaction's commit at the latest: ids increase per channel).
 	AppendOutbox(it *OutboxItem) error
 	PutOutbox(it *OutboxItem) error
 	DeleteOutbox(channel string, id int64) error
 	// PendingOutbox returns items of a channel with id > afterID, in id order.
 	PendingOutbox(channel string, afterID int64, limit int) ([]OutboxItem, error)
+}
 
+// WebhookTx: partners' webhooks and their delivery log.
+type WebhookTx interface {
 	// PutWebhook creates or replaces the partner's webhook (one per partner,
 	// keyed by w.PartnerID).
 	PutWebhook(w *Webhook) error
@@ -113,7 +219,10 @@ type Tx interface {
 	// before t, lowest ids first, stopping at the first one that is not
 	// (ids grow with time); it returns how many it removed.
 	DeleteWebhookDeliveriesBefore(t time.Time, limit int) (int, error)
+}
 
+// ParkedTx: chain transfers whose processing failed, kept for the operator.
+type ParkedTx interface {
 	// PutParked assigns p.ID when zero and stores the parked transfer; the
 	// open index follows p.ResolvedAt.
 	PutParked(p *Parked) error
@@ -121,11 +230,12 @@ type Tx interface {
 	// ListParked returns parked transfers with id > afterID, ascending; with
 	// openOnly, only those not resolved yet.
 	ListParked(afterID int64, limit int, openOnly bool) ([]Parked, error)
-	// AppendAudit assigns a.ID (increasing in commit order) and stores the row.
-	AppendAudit(a *AuditEntry) error
-	// ListAudit returns audit rows with id > afterID, ascending.
-	ListAudit(afterID int64, limit int) ([]AuditEntry, error)
+}
 
+// PayerTx: the Fragment payer's batches (one signed external message of the
+// service wallet carrying several payments) and each order's message in
+// them.
+type PayerTx interface {
 	// PutPayerBatch assigns b.ID when zero and stores the batch; the open
 	// index follows b.SettledAt.
 	PutPayerBatch(b *PayerBatch) error
@@ -140,8 +250,12 @@ type Tx interface {
 	PayerMessages(batchID int64) ([]PayerMessage, error)
 	// OrderPayerMessages returns an order's messages, oldest batch first.
 	OrderPayerMessages(orderID int64) ([]PayerMessage, error)
+}
 
-	// AppendSandboxTx stores a simulated chain transaction and returns its sequence.
-	AppendSandboxTx(data []byte) (uint64, error)
-	SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error)
+// AuditTx: the operators' audit log.
+type AuditTx interface {
+	// AppendAudit assigns a.ID (increasing in commit order) and stores the row.
+	AppendAudit(a *AuditEntry) error
+	// ListAudit returns audit rows with id > afterID, ascending.
+	ListAudit(afterID int64, limit int) ([]AuditEntry, error)
 }

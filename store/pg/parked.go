@@ -1,47 +1,76 @@
 package pg
 
-import "github.com/theopenmoney/openmoney/store"
+import (
+	"encoding/json"
+	"fmt"
 
-// Advisory lock classes of parked transfers and the audit log: both are
-// paged by id, so ids are taken under a global lock held until commit.
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Parked transfers and the operators' audit log: records for the operator,
+// opaque to the store (json: kept as written, so a comment may hold any
+// character, NUL included, which jsonb refuses), beside the columns their
+// indexes need.
+// Both are paged by id ascending and written rarely, so their ids are taken
+// under a global advisory lock held to the commit: they increase in commit
+// order and a cursor never skips one.
+//
+//	parked (id PRIMARY KEY, tx_hash UNIQUE, open, rec json), parked_open (id) WHERE open
+//	audit (id PRIMARY KEY, rec json)
+
+// Advisory lock classes (pg_advisory_xact_lock(int, int)).
 const (
 	lockParked int32 = 0x4f4d50
 	lockAudit  int32 = 0x4f4d51
 )
 
+// lockedNextval takes the lock of class and then the next value of seq, at
+// once: the caller records the id.
+func (t *tx) lockedNextval(class int32, seq string) (int64, error) {
+	var id int64
+	err := t.nowRow("SELECT nextval('"+seq+"') FROM (SELECT pg_advisory_xact_lock($1, 0)) l", []any{class}, nil, &id)
+	return id, err
+}
+
+func scanJSON[T any](r pgxRows, v *T) error {
+	var data []byte
+	if err := r.Scan(&data); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("pg: decode %T: %w", v, err)
+	}
+	return nil
+}
+
 func (t *tx) PutParked(p *store.Parked) error {
 	if p.ID == 0 {
-		id, err := t.lockedNextval(lockParked, 0, "parked_id_seq")
+		id, err := t.lockedNextval(lockParked, "parked_id_seq")
 		if err != nil {
 			return err
 		}
 		p.ID = id
 	}
-	data, err := enc(p)
+	data, err := json.Marshal(p)
 	if err != nil {
-		return err
+		return fmt.Errorf("pg: encode parked transfer: %w", err)
 	}
-	_, err = t.exec(`INSERT INTO parked (id, tx_hash, open, rec) VALUES ($1, $2, $3, $4)
+	return t.later(`INSERT INTO parked (id, tx_hash, open, rec) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET tx_hash = EXCLUDED.tx_hash, open = EXCLUDED.open, rec = EXCLUDED.rec`,
-		p.ID, p.TxHash, p.Open(), data)
-	return err
+		[]any{p.ID, p.TxHash, p.Open(), data}, nil)
 }
 
 func (t *tx) GetParked(id int64) (*store.Parked, error) {
-	var p store.Parked
-	if err := t.getRec(&p, "SELECT rec FROM parked WHERE id = $1", id); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return get(t, "SELECT rec FROM parked WHERE id = $1", []any{id}, scanJSON[store.Parked])
 }
 
 func (t *tx) ListParked(afterID int64, limit int, openOnly bool) ([]store.Parked, error) {
-	return listRecs[store.Parked](t, "SELECT rec FROM parked WHERE id > $1 AND (open OR NOT $2) ORDER BY id LIMIT $3",
-		afterID, openOnly, max(limit, 0))
+	return list(t, "SELECT rec FROM parked WHERE id > $1 AND (open OR NOT $2) ORDER BY id LIMIT $3",
+		[]any{afterID, openOnly, maxLimit(limit)}, scanJSON[store.Parked])
 }
 
 func (t *tx) AppendAudit(a *store.AuditEntry) error {
-	id, err := t.lockedNextval(lockAudit, 0, "audit_id_seq")
+	id, err := t.lockedNextval(lockAudit, "audit_id_seq")
 	if err != nil {
 		return err
 	}
@@ -49,15 +78,17 @@ func (t *tx) AppendAudit(a *store.AuditEntry) error {
 	return t.RestoreAudit(a)
 }
 
+// RestoreAudit stores a under its own id (store.Copy).
 func (t *tx) RestoreAudit(a *store.AuditEntry) error {
-	data, err := enc(a)
+	data, err := json.Marshal(a)
 	if err != nil {
-		return err
+		return fmt.Errorf("pg: encode audit row: %w", err)
 	}
-	_, err = t.exec(`INSERT INTO audit (id, rec) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET rec = EXCLUDED.rec`, a.ID, data)
-	return err
+	return t.later(`INSERT INTO audit (id, rec) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET rec = EXCLUDED.rec`,
+		[]any{a.ID, data}, nil)
 }
 
 func (t *tx) ListAudit(afterID int64, limit int) ([]store.AuditEntry, error) {
-	return listRecs[store.AuditEntry](t, "SELECT rec FROM audit WHERE id > $1 ORDER BY id LIMIT $2", afterID, max(limit, 0))
+	return list(t, "SELECT rec FROM audit WHERE id > $1 ORDER BY id LIMIT $2", []any{afterID, maxLimit(limit)},
+		scanJSON[store.AuditEntry])
 }

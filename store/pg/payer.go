@@ -1,63 +1,67 @@
 package pg
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/theopenmoney/openmoney/store"
 )
 
-// lockPayer is the advisory lock class of payer batch ids (paged by id, so
-// ids are taken under a global lock held until commit).
+// The Fragment payer's batches and their messages: records for the payer,
+// opaque to the store (json), beside the columns their indexes need. Batch
+// ids are paged ascending, so they are taken under a global advisory lock
+// held to the commit (increasing in commit order); batches are rare.
+//
+//	payer_batches (id PRIMARY KEY, open, rec json), payer_batches_open (id) WHERE open
+//	payer_messages (batch_id, idx, order_id, rec json, PRIMARY KEY (batch_id, idx)),
+//	payer_messages_by_order (order_id, batch_id, idx)
+
 const lockPayer int32 = 0x4f4d52
 
 func (t *tx) PutPayerBatch(b *store.PayerBatch) error {
 	if b.ID == 0 {
-		id, err := t.lockedNextval(lockPayer, 0, "payer_batch_id_seq")
+		id, err := t.lockedNextval(lockPayer, "payer_batch_id_seq")
 		if err != nil {
 			return err
 		}
 		b.ID = id
 	}
-	data, err := enc(b)
+	data, err := json.Marshal(b)
 	if err != nil {
-		return err
+		return fmt.Errorf("pg: encode payer batch: %w", err)
 	}
-	_, err = t.exec(`INSERT INTO payer_batches (id, open, rec) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, rec = EXCLUDED.rec`, b.ID, b.Open(), data)
-	return err
+	return t.later(`INSERT INTO payer_batches (id, open, rec) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, rec = EXCLUDED.rec`, []any{b.ID, b.Open(), data}, nil)
 }
 
 func (t *tx) GetPayerBatch(id int64) (*store.PayerBatch, error) {
-	var b store.PayerBatch
-	if err := t.getRec(&b, "SELECT rec FROM payer_batches WHERE id = $1", id); err != nil {
-		return nil, err
-	}
-	return &b, nil
+	return get(t, "SELECT rec FROM payer_batches WHERE id = $1", []any{id}, scanJSON[store.PayerBatch])
 }
 
 func (t *tx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]store.PayerBatch, error) {
-	return listRecs[store.PayerBatch](t, "SELECT rec FROM payer_batches WHERE id > $1 AND (open OR NOT $2) ORDER BY id LIMIT $3",
-		afterID, openOnly, max(limit, 0))
+	return list(t, "SELECT rec FROM payer_batches WHERE id > $1 AND (open OR NOT $2) ORDER BY id LIMIT $3",
+		[]any{afterID, openOnly, maxLimit(limit)}, scanJSON[store.PayerBatch])
 }
 
 func (t *tx) PutPayerMessage(m *store.PayerMessage) error {
 	if m.BatchID <= 0 || m.Index < 0 {
 		return fmt.Errorf("pg: payer message without a batch (%d) or index (%d)", m.BatchID, m.Index)
 	}
-	data, err := enc(m)
+	data, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return fmt.Errorf("pg: encode payer message: %w", err)
 	}
-	_, err = t.exec(`INSERT INTO payer_messages (batch_id, idx, order_id, rec) VALUES ($1, $2, $3, $4)
+	return t.later(`INSERT INTO payer_messages (batch_id, idx, order_id, rec) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (batch_id, idx) DO UPDATE SET order_id = EXCLUDED.order_id, rec = EXCLUDED.rec`,
-		m.BatchID, m.Index, m.OrderID, data)
-	return err
+		[]any{m.BatchID, m.Index, m.OrderID, data}, nil)
 }
 
 func (t *tx) PayerMessages(batchID int64) ([]store.PayerMessage, error) {
-	return listRecs[store.PayerMessage](t, "SELECT rec FROM payer_messages WHERE batch_id = $1 ORDER BY idx", batchID)
+	return list(t, "SELECT rec FROM payer_messages WHERE batch_id = $1 ORDER BY idx", []any{batchID},
+		scanJSON[store.PayerMessage])
 }
 
 func (t *tx) OrderPayerMessages(orderID int64) ([]store.PayerMessage, error) {
-	return listRecs[store.PayerMessage](t, "SELECT rec FROM payer_messages WHERE order_id = $1 ORDER BY batch_id, idx", orderID)
+	return list(t, "SELECT rec FROM payer_messages WHERE order_id = $1 ORDER BY batch_id, idx", []any{orderID},
+		scanJSON[store.PayerMessage])
 }

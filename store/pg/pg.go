@@ -1,18 +1,28 @@
 // Package pg is the PostgreSQL implementation of store.Store, for running
 // several instances of the service on one partner base.
 //
-// Records are kept as JSON beside the typed columns their indexes need; unique
-// constraints enforce memo, api key hash, seen tx hash and idempotency key
-// uniqueness. Update runs fn in a SERIALIZABLE transaction and retries it on
-// serialization failure or deadlock (store.Store already allows fn to run
-// more than once); View runs fn in a READ ONLY REPEATABLE READ snapshot.
+// Each record kind lives in its own file with its tables and statements
+// (orders.go, partners.go, ledger.go, …); records are typed columns, and
+// what stays opaque to the store (an outbox event's snapshot, a stored
+// response) is jsonb or bytea. Unique constraints enforce memo, api key
+// hash, seen tx hash, idempotency key and partner index uniqueness.
 //
-// Ids come from sequences, so a rolled-back transaction leaves a gap. Where
-// callers page or stream by id — orders and ledger rows per partner (newest
-// first with BeforeID), webhook deliveries per partner, the sandbox chain
-// (SandboxTxAfter is a cursor) — the id is taken under a transaction-scoped
-// advisory lock held until commit, so those ids also increase in commit order
-// and a cursor never skips a row committed late.
+// Transactions (see store.Store for what each promises):
+//   - Update is SERIALIZABLE, retried on serialization failure or deadlock:
+//     for the rules that span rows (a payment batch, refunds, assignments).
+//   - Write is READ COMMITTED with row locks: orders and unmatched deposits
+//     read by key are locked (SELECT … FOR NO KEY UPDATE), new records are
+//     inserted against their unique keys, balances move by a conditional
+//     UPDATE. Creating orders, applying payments, expiry, delivery.
+//   - View is a READ ONLY REPEATABLE READ snapshot; Read runs each statement
+//     on its own (autocommit), so a one-statement lookup is one round trip.
+//
+// Round trips: BEGIN is sent with a transaction's first statement, and
+// writes whose result the caller does not need are held and sent with the
+// next read or with the COMMIT, as one pipelined batch (tx.go). A Write
+// that reads before it writes or locks runs those reads outside a
+// transaction and its writes as one implicit transaction: creating an order
+// is a nextval and one batch of inserts.
 package pg
 
 import (
@@ -20,10 +30,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/theopenmoney/openmoney/store"
@@ -31,7 +43,8 @@ import (
 
 // Options tune Open. The zero value is usable.
 type Options struct {
-	// MaxConns caps the pool (default: pgxpool's, max(4, NumCPU)).
+	// MaxConns caps the pool (default DefaultMaxConns(); pool_max_conns in
+	// the DSN also sets it).
 	MaxConns int32
 	// MaxRetries bounds how often Update re-runs fn after a serialization
 	// failure or deadlock (default 30).
@@ -39,6 +52,15 @@ type Options struct {
 	// NoMigrate skips applying migrations at open (the schema must be current).
 	NoMigrate bool
 }
+
+// DefaultMaxConns is the pool size when neither Options nor the DSN set
+// one: eight connections per CPU. A request holds a connection for one or
+// two round trips and, when it writes, a commit that waits for the WAL
+// flush; with fewer connections the requests queue for them while the CPUs
+// idle and each flush carries fewer commits, while many more only add
+// backends competing for the same CPUs (docs/PERFORMANCE.md: the pool sweep
+// of `openmoney bench -store postgres`).
+func DefaultMaxConns() int32 { return int32(8 * runtime.NumCPU()) }
 
 // Store is the PostgreSQL store. Safe for concurrent use.
 type Store struct {
@@ -57,6 +79,14 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
+	} else if !dsnSets(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns()
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		// Times come back in UTC, as the shop writes them.
+		c.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID,
+			Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -92,9 +122,29 @@ func (s *Store) Close() error {
 // statement or from the commit — the transaction is rolled back and fn runs
 // again, up to MaxRetries times.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.retry(ctx, modeUpdate, fn)
+}
+
+// Write runs fn at READ COMMITTED with row locks (see the package doc),
+// retried on deadlock.
+func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
+	return s.retry(ctx, modeWrite, fn)
+}
+
+// View runs fn in a READ ONLY REPEATABLE READ transaction: one snapshot.
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	return s.run(ctx, modeView, fn)
+}
+
+// Read runs each of fn's statements on its own, outside a transaction.
+func (s *Store) Read(ctx context.Context, fn func(store.Tx) error) error {
+	return s.run(ctx, modeRead, fn)
+}
+
+func (s *Store) retry(ctx context.Context, m mode, fn func(store.Tx) error) error {
 	var err error
 	for attempt := 0; ; attempt++ {
-		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		err = s.run(ctx, m, fn)
 		if err == nil || !retryable(err) || attempt >= s.maxRetries {
 			break
 		}
@@ -111,36 +161,28 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return err
 }
 
-// View runs fn in a READ ONLY REPEATABLE READ transaction: one consistent
-// snapshot.
-func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
-	return s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
-}
-
-func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(store.Tx) error) error {
+func (s *Store) run(ctx context.Context, m mode, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ptx, err := s.pool.BeginTx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("pg: begin: %w", err)
-	}
-	t := &tx{ctx: ctx, tx: ptx}
+	t := &tx{ctx: ctx, pool: s.pool, mode: m}
+	defer t.release()
 	ferr := fn(t)
 	if ferr == nil && t.err != nil {
 		// fn swallowed a failed statement; the transaction is aborted.
 		ferr = t.err
 	}
 	if ferr != nil {
-		_ = ptx.Rollback(context.WithoutCancel(ctx))
+		t.rollback()
 		if t.err != nil && retryable(t.err) && !retryable(ferr) {
 			// fn translated a serialization failure into its own error: retry anyway.
 			return t.err
 		}
 		return ferr
 	}
-	if err := ptx.Commit(ctx); err != nil {
-		return fmt.Errorf("pg: commit: %w", err)
+	if err := t.commit(); err != nil {
+		t.rollback()
+		return err
 	}
 	return nil
 }
@@ -151,7 +193,12 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
+// dsnSets reports whether a URL or key=value DSN names parameter key.
+func dsnSets(dsn, key string) bool {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return false
+	}
+	_, ok := cfg.RuntimeParams[key]
+	return ok
 }

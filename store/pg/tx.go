@@ -1,363 +1,402 @@
 package pg
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/theopenmoney/openmoney/store"
 )
 
-// Advisory lock classes (first key of pg_advisory_xact_lock(int, int)).
+// mode is the kind of transaction a tx runs (see store.Store).
+type mode int
+
 const (
-	lockOrders    int32 = 0x4f4d01 // order ids: global
-	lockLedger    int32 = 0x4f4d02 // ledger ids: per partner
-	lockSandbox   int32 = 0x4f4d03 // sandbox chain seq: global
-	lockWhDeliver int32 = 0x4f4d04 // webhook delivery ids: per partner
+	modeUpdate mode = iota // SERIALIZABLE, begun with the first statement
+	modeWrite              // READ COMMITTED, begun only when a statement must see held writes or lock
+	modeView               // READ ONLY REPEATABLE READ, begun with the first statement
+	modeRead               // no transaction: every statement on its own
 )
+
+var beginSQL = [...]string{
+	modeUpdate: "BEGIN ISOLATION LEVEL SERIALIZABLE",
+	modeWrite:  "BEGIN ISOLATION LEVEL READ COMMITTED",
+	modeView:   "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+}
 
 // pageSize is how many rows ForEach methods read per query; callbacks run
 // between queries, so they may use the transaction themselves.
 const pageSize = 500
 
-// tx implements store.Tx over one pgx transaction. The first failed statement
-// is remembered: PostgreSQL aborts the transaction on it, and Update needs
-// to know whether it was a serialization failure even if fn hid it.
+// stmt is one statement and what to do with its result: exec checks the
+// command tag, row scans one returned row, rows reads every row. A held
+// write has exec or row (RETURNING), never rows.
+type stmt struct {
+	sql  string
+	args []any
+	exec func(pgconn.CommandTag) error
+	row  []any
+	rows func(pgx.Rows) error
+	// noRow is returned when row finds none (default store.ErrNotFound).
+	noRow error
+	// checked: exec or row may refuse the result of a held write, so it
+	// must be read before the COMMIT is sent.
+	checked bool
+}
+
+// tx implements store.Tx over one connection. Statements go out in
+// pipelined batches: BEGIN (when the mode needs one and it was not sent yet),
+// the held writes, then the statement at hand; the commit sends the held
+// writes and COMMIT. The first failed statement is remembered: PostgreSQL
+// aborts the transaction on it, and the retry loop needs to know whether it
+// was a serialization failure even if fn hid it.
 type tx struct {
-	ctx context.Context
-	tx  pgx.Tx
-	err error
+	ctx     context.Context
+	pool    *pgxpool.Pool
+	mode    mode
+	conn    *pgxpool.Conn
+	begun   bool
+	pending []*stmt
+	err     error
 }
 
 var _ store.Tx = (*tx)(nil)
 
-func (t *tx) fail(err error) error {
-	if err == nil || errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
+// pgxRows is a result set being scanned.
+type pgxRows = pgx.Rows
+
+// pgError is a failed statement: errors.Is matches kind (store.ErrExists for
+// a unique violation) and errors.As the *pgconn.PgError.
+type pgError struct {
+	err  error
+	kind error
+}
+
+func (e *pgError) Error() string   { return "pg: " + e.err.Error() }
+func (e *pgError) Unwrap() []error { return []error{e.err, e.kind} }
+
+func wrap(err error) error {
 	var pe *pgconn.PgError
-	if t.err == nil && (errors.As(err, &pe) || t.ctx.Err() != nil) {
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return &pgError{err: err, kind: store.ErrExists}
+	}
+	return &pgError{err: err}
+}
+
+// aborted is what every statement after a failed one gets.
+func (t *tx) aborted() error {
+	return fmt.Errorf("pg: transaction aborted by earlier error: %w", t.err)
+}
+
+// explicit reports whether s (nil: the commit) must run inside BEGIN.
+func (t *tx) explicit(write bool) bool {
+	switch t.mode {
+	case modeRead:
+		return false
+	case modeWrite:
+		// Reads before any write or lock run on their own; once writes are
+		// held, or a write or a locking read must be answered now, the rest
+		// is one transaction.
+		return t.begun || len(t.pending) > 0 || write
+	}
+	return true
+}
+
+// do sends s now, with BEGIN and the held writes ahead of it. write marks a
+// statement that changes data (a write whose result is needed now).
+func (t *tx) do(s *stmt, write bool) error {
+	if t.err != nil {
+		return t.aborted()
+	}
+	if t.mode == modeRead || t.mode == modeView {
+		if write {
+			return errors.New("pg: write in a read-only transaction")
+		}
+	}
+	return t.send(s, t.explicit(write), false)
+}
+
+// hold keeps a write for the next batch.
+func (t *tx) hold(s *stmt) error {
+	if t.err != nil {
+		return t.aborted()
+	}
+	if t.mode == modeRead || t.mode == modeView {
+		return errors.New("pg: write in a read-only transaction")
+	}
+	t.pending = append(t.pending, s)
+	return nil
+}
+
+// send runs one batch: BEGIN when begin and not yet begun, the held writes,
+// s (may be nil), and COMMIT when commit.
+func (t *tx) send(s *stmt, begin, commit bool) error {
+	if t.conn == nil {
+		c, err := t.pool.Acquire(t.ctx)
+		if err != nil {
+			return fmt.Errorf("pg: acquire: %w", err)
+		}
+		t.conn = c
+	}
+	var list []*stmt
+	if begin && !t.begun {
+		list = append(list, &stmt{sql: beginSQL[t.mode]})
+		t.begun = true
+	}
+	list = append(list, t.pending...)
+	t.pending = nil
+	if s != nil {
+		list = append(list, s)
+	}
+	var commitTag string
+	if commit {
+		list = append(list, &stmt{sql: "COMMIT", exec: func(ct pgconn.CommandTag) error { commitTag = ct.String(); return nil }})
+	}
+	var err error
+	var soft bool
+	var failed *stmt
+	if len(list) == 1 {
+		// One statement: the plain extended protocol, without the pipeline.
+		failed = list[0]
+		err, soft = result(oneResult{t.ctx, t.conn.Conn(), list[0]}, list[0])
+	} else {
+		b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(list))}
+		for _, q := range list {
+			b.Queue(q.sql, q.args...)
+		}
+		br := t.conn.SendBatch(t.ctx, b)
+		for _, q := range list {
+			if err, soft = result(br, q); err != nil {
+				failed = q
+				break
+			}
+		}
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
+	soft = soft && err != nil && failed == s
+	if err == nil && commit && commitTag != "COMMIT" {
+		err = fmt.Errorf("pg: commit answered %q", commitTag)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case soft:
+		return err // the statement at hand found no row: the transaction goes on
+	}
+	if t.err == nil {
 		t.err = err
 	}
-	return fmt.Errorf("pg: %w", err)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return wrap(err)
+	}
+	return err
 }
 
-func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
+// oneResult runs one statement as the BatchResults result reads it.
+type oneResult struct {
+	ctx  context.Context
+	conn *pgx.Conn
+	q    *stmt
+}
+
+func (o oneResult) Exec() (pgconn.CommandTag, error) { return o.conn.Exec(o.ctx, o.q.sql, o.q.args...) }
+func (o oneResult) Query() (pgx.Rows, error)         { return o.conn.Query(o.ctx, o.q.sql, o.q.args...) }
+func (o oneResult) QueryRow() pgx.Row                { return o.conn.QueryRow(o.ctx, o.q.sql, o.q.args...) }
+
+// results is what result reads from: a batch, or one statement.
+type results interface {
+	Exec() (pgconn.CommandTag, error)
+	Query() (pgx.Rows, error)
+	QueryRow() pgx.Row
+}
+
+// result reads q's result from br. soft marks a row statement that found
+// no row: not a failure of the transaction.
+func result(br results, q *stmt) (err error, soft bool) {
+	switch {
+	case q.rows != nil:
+		rows, err := br.Query()
+		if err != nil {
+			return err, false
+		}
+		if err := q.rows(rows); err != nil {
+			rows.Close()
+			return err, false
+		}
+		rows.Close()
+		return rows.Err(), false
+	case q.row != nil:
+		err := br.QueryRow().Scan(q.row...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if q.noRow != nil {
+				return q.noRow, true
+			}
+			return store.ErrNotFound, true
+		}
+		return err, false
+	default:
+		tag, err := br.Exec()
+		if err != nil || q.exec == nil {
+			return err, false
+		}
+		return q.exec(tag), false
+	}
+}
+
+// commit sends the held writes and COMMIT; a Create that never began sends
+// its held writes alone, as one implicit transaction. Held writes with a
+// check (checked) go out before the COMMIT, so a failed check still rolls
+// back.
+func (t *tx) commit() error {
 	if t.err != nil {
-		return pgconn.CommandTag{}, fmt.Errorf("pg: transaction aborted by earlier error: %w", t.err)
+		return t.aborted()
 	}
-	tag, err := t.tx.Exec(t.ctx, sql, args...)
-	return tag, t.fail(err)
-}
-
-// scanOne runs a one-row query; ErrNotFound when it returns none.
-func (t *tx) scanOne(sql string, args []any, dest ...any) error {
-	if t.err != nil {
-		return fmt.Errorf("pg: transaction aborted by earlier error: %w", t.err)
+	checked := false
+	for _, q := range t.pending {
+		checked = checked || q.checked
 	}
-	err := t.tx.QueryRow(t.ctx, sql, args...).Scan(dest...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	return t.fail(err)
-}
-
-// getRec reads one JSON record into v.
-func (t *tx) getRec(v any, sql string, args ...any) error {
-	var data []byte
-	if err := t.scanOne(sql, args, &data); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("pg: decode %T: %w", v, err)
+	switch {
+	case checked:
+		if err := t.send(nil, true, false); err != nil {
+			return err
+		}
+		return t.send(nil, false, true)
+	case t.begun || (len(t.pending) > 0 && t.mode != modeWrite):
+		return t.send(nil, true, true)
+	case len(t.pending) > 0:
+		return t.send(nil, false, false)
 	}
 	return nil
 }
 
-// listRecs reads JSON records, one per row, into a slice.
-func listRecs[T any](t *tx, sql string, args ...any) ([]T, error) {
-	if t.err != nil {
-		return nil, fmt.Errorf("pg: transaction aborted by earlier error: %w", t.err)
+// rollback ends a begun transaction after fn failed (its held writes are
+// dropped).
+func (t *tx) rollback() {
+	t.pending = nil
+	if !t.begun || t.conn == nil {
+		return
 	}
-	rows, err := t.tx.Query(t.ctx, sql, args...)
-	if err != nil {
-		return nil, t.fail(err)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 5*time.Second)
+	defer cancel()
+	// On failure the pool drops the connection, which ends the transaction.
+	_, _ = t.conn.Exec(ctx, "ROLLBACK")
+	t.begun = false
+}
+
+func (t *tx) release() {
+	if t.conn != nil {
+		t.conn.Release()
+		t.conn = nil
 	}
-	raws, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil {
-		return nil, t.fail(err)
-	}
+}
+
+// --- statement helpers for the entity files
+
+// one reads one row into dest; store.ErrNotFound when there is none.
+func (t *tx) one(sql string, args []any, dest ...any) error {
+	return t.do(&stmt{sql: sql, args: args, row: dest}, false)
+}
+
+// each reads rows, calling scan for every row.
+func (t *tx) each(sql string, args []any, scan func(pgx.Rows) error) error {
+	return t.do(&stmt{sql: sql, args: args, rows: func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}, false)
+}
+
+// later holds a write whose result nobody needs now; check (may be nil)
+// sees its command tag when it runs, before the commit.
+func (t *tx) later(sql string, args []any, check func(pgconn.CommandTag) error) error {
+	return t.hold(&stmt{sql: sql, args: args, exec: check, checked: check != nil})
+}
+
+// now runs a write at once and returns its command tag.
+func (t *tx) now(sql string, args ...any) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	err := t.do(&stmt{sql: sql, args: args, exec: func(ct pgconn.CommandTag) error { tag = ct; return nil }}, true)
+	return tag, err
+}
+
+// nowRow runs a write at once and scans the row it returns (noRow when it
+// returns none).
+func (t *tx) nowRow(sql string, args []any, noRow error, dest ...any) error {
+	return t.do(&stmt{sql: sql, args: args, row: dest, noRow: noRow}, true)
+}
+
+// list reads rows into a slice with scan.
+func list[T any](t *tx, sql string, args []any, scan func(pgx.Rows, *T) error) ([]T, error) {
 	var out []T
-	for _, data := range raws {
+	err := t.each(sql, args, func(r pgx.Rows) error {
 		var v T
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, fmt.Errorf("pg: decode %T: %w", v, err)
+		if err := scan(r, &v); err != nil {
+			return err
 		}
 		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-func (t *tx) ids(sql string, args ...any) ([]int64, error) {
-	if t.err != nil {
-		return nil, fmt.Errorf("pg: transaction aborted by earlier error: %w", t.err)
-	}
-	rows, err := t.tx.Query(t.ctx, sql, args...)
-	if err != nil {
-		return nil, t.fail(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, t.fail(err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return ids, nil
+// get reads one row with scan; store.ErrNotFound when there is none.
+func get[T any](t *tx, sql string, args []any, scan func(pgx.Rows, *T) error) (*T, error) {
+	return getRow(t, sql, args, scan, false)
 }
 
-func enc(v any) ([]byte, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("pg: encode %T: %w", v, err)
-	}
-	return data, nil
+// getLocked is get for a row a Write transaction locks until its commit
+// (SELECT … FOR NO KEY UPDATE); in the other modes it is get.
+func getLocked[T any](t *tx, sql string, args []any, scan func(pgx.Rows, *T) error) (*T, error) {
+	return getRow(t, sql, args, scan, t.mode == modeWrite)
 }
 
-func (t *tx) nextval(seq string) (int64, error) {
-	var id int64
-	err := t.scanOne("SELECT nextval('"+seq+"')", nil, &id)
-	return id, err
-}
-
-// lockedNextval takes a transaction-scoped advisory lock (class, key) and
-// then the next value of seq: ids taken under the same lock increase in
-// commit order.
-func (t *tx) lockedNextval(class int32, key int64, seq string) (int64, error) {
-	var id int64
-	err := t.scanOne("SELECT pg_advisory_xact_lock($1, $2), nextval('"+seq+"')",
-		[]any{class, int32(key)}, nil, &id)
-	return id, err
-}
-
-// --- meta
-
-func (t *tx) GetMeta(key string) ([]byte, error) {
-	var v []byte
-	if err := t.scanOne("SELECT val FROM meta WHERE key = $1", []any{key}, &v); err != nil {
-		return nil, err
+func getRow[T any](t *tx, sql string, args []any, scan func(pgx.Rows, *T) error, lock bool) (*T, error) {
+	if lock {
+		sql += " FOR NO KEY UPDATE"
 	}
-	if v == nil {
-		v = []byte{}
-	}
-	return v, nil
-}
-
-func (t *tx) PutMeta(key string, val []byte) error {
-	if val == nil {
-		val = []byte{}
-	}
-	_, err := t.exec(`INSERT INTO meta (key, val) VALUES ($1, $2)
-		ON CONFLICT (key) DO UPDATE SET val = EXCLUDED.val`, key, val)
-	return err
-}
-
-// --- partners
-
-func (t *tx) NextPartnerID() (int64, error) { return t.nextval("partner_id_seq") }
-
-func (t *tx) PutPartner(p *store.Partner) error {
-	data, err := enc(p)
-	if err != nil {
-		return err
-	}
-	if p.TelegramUserID != 0 {
-		if _, err := t.exec(`INSERT INTO partners_by_telegram (telegram_user_id, partner_id) VALUES ($1, $2)
-			ON CONFLICT (telegram_user_id) DO UPDATE SET partner_id = EXCLUDED.partner_id`, p.TelegramUserID, p.ID); err != nil {
-			return err
-		}
-	}
-	if p.TopupAddressRaw != "" {
-		if _, err := t.exec(`INSERT INTO partners_by_address (address_raw, partner_id) VALUES ($1, $2)
-			ON CONFLICT (address_raw) DO UPDATE SET partner_id = EXCLUDED.partner_id`, p.TopupAddressRaw, p.ID); err != nil {
-			return err
-		}
-	}
-	_, err = t.exec(`INSERT INTO partners (id, rec) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET rec = EXCLUDED.rec`, p.ID, data)
-	return err
-}
-
-func (t *tx) GetPartner(id int64) (*store.Partner, error) {
-	var p store.Partner
-	if err := t.getRec(&p, "SELECT rec FROM partners WHERE id = $1", id); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
-func (t *tx) PartnerByTelegram(userID int64) (*store.Partner, error) {
-	var p store.Partner
-	err := t.getRec(&p, `SELECT p.rec FROM partners_by_telegram i JOIN partners p ON p.id = i.partner_id
-		WHERE i.telegram_user_id = $1`, userID)
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
-func (t *tx) PartnerByTopupAddress(raw string) (*store.Partner, error) {
-	var p store.Partner
-	err := t.getRec(&p, `SELECT p.rec FROM partners_by_address i JOIN partners p ON p.id = i.partner_id
-		WHERE i.address_raw = $1`, raw)
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
-func (t *tx) ListPartners(afterID int64, limit int) ([]store.Partner, error) {
-	return listRecs[store.Partner](t, "SELECT rec FROM partners WHERE id > $1 ORDER BY id LIMIT $2", afterID, max(limit, 0))
-}
-
-// --- keys
-
-func (t *tx) PutAPIKey(k *store.APIKey, isNew bool) error {
-	data, err := enc(k)
-	if err != nil {
-		return err
-	}
-	if isNew {
-		tag, err := t.exec(`INSERT INTO api_keys (hash, partner_id, rec) VALUES ($1, $2, $3)
-			ON CONFLICT (hash) DO NOTHING`, k.Hash, k.PartnerID, data)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrExists
-		}
-		return nil
-	}
-	_, err = t.exec(`INSERT INTO api_keys (hash, partner_id, rec) VALUES ($1, $2, $3)
-		ON CONFLICT (hash) DO UPDATE SET partner_id = EXCLUDED.partner_id, rec = EXCLUDED.rec`, k.Hash, k.PartnerID, data)
-	return err
-}
-
-func (t *tx) GetAPIKey(hash string) (*store.APIKey, error) {
-	var k store.APIKey
-	if err := t.getRec(&k, "SELECT rec FROM api_keys WHERE hash = $1", hash); err != nil {
-		return nil, err
-	}
-	return &k, nil
-}
-
-// --- orders
-
-// NextOrderID holds the order-id lock until commit: order ids (which
-// partners page by, newest first) increase in commit order.
-func (t *tx) NextOrderID() (int64, error) { return t.lockedNextval(lockOrders, 0, "order_id_seq") }
-
-func nullStr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// PutOrder writes the order and its index columns. As in bbolt, the memo,
-// partner and reference indexes are fixed when the order is created; the
-// expiry and delivery queues follow its status.
-func (t *tx) PutOrder(o *store.Order) error {
-	data, err := enc(o)
-	if err != nil {
-		return err
-	}
-	var expiry *int64
-	if o.Status == store.StatusPendingPayment && o.ExpiresAt != nil {
-		ns := o.ExpiresAt.UnixNano()
-		expiry = &ns
-	}
-	inDelivery := o.Status == store.StatusPaid || o.Status == store.StatusProcessing
-	tag, err := t.exec(`UPDATE orders SET status = $2, order_type = $3, expiry_ns = $4, in_delivery = $5, rec = $6
-		WHERE id = $1`, o.ID, o.Status, o.Type, expiry, inDelivery, data)
-	if err != nil || tag.RowsAffected() > 0 {
-		return err
-	}
-	tag, err = t.exec(`INSERT INTO orders (id, partner_id, status, order_type, memo, client_reference, expiry_ns, in_delivery, rec)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-		o.ID, o.PartnerID, o.Status, o.Type, nullStr(o.PaymentMemo), nullStr(o.ClientReference), expiry, inDelivery, data)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("memo %s: %w", o.PaymentMemo, store.ErrExists)
-	}
-	return nil
-}
-
-func (t *tx) GetOrder(id int64) (*store.Order, error) {
-	var o store.Order
-	if err := t.getRec(&o, "SELECT rec FROM orders WHERE id = $1", id); err != nil {
-		return nil, err
-	}
-	return &o, nil
-}
-
-func (t *tx) OrderByMemo(memo string) (*store.Order, error) {
-	var o store.Order
-	if err := t.getRec(&o, "SELECT rec FROM orders WHERE memo = $1", memo); err != nil {
-		return nil, err
-	}
-	return &o, nil
-}
-
-func (t *tx) ListOrders(partnerID int64, q store.OrderQuery) ([]store.Order, error) {
-	before := q.BeforeID
-	if before <= 0 {
-		before = 1<<63 - 1
-	}
-	return listRecs[store.Order](t, `SELECT rec FROM orders
-		WHERE partner_id = $1 AND id < $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR order_type = $4)
-		ORDER BY id DESC LIMIT $5`, partnerID, before, q.Status, q.Type, max(q.Limit, 0))
-}
-
-func (t *tx) OrdersByReference(partnerID int64, ref string, limit int) ([]store.Order, error) {
-	return listRecs[store.Order](t, `SELECT rec FROM orders
-		WHERE partner_id = $1 AND client_reference = $2 ORDER BY id LIMIT $3`, partnerID, ref, max(limit, 0))
-}
-
-func (t *tx) ForEachPartnerOrder(partnerID int64, fn func(*store.Order) bool) error {
-	before := int64(1<<63 - 1)
-	for {
-		page, err := listRecs[store.Order](t, `SELECT rec FROM orders WHERE partner_id = $1 AND id < $2
-			ORDER BY id DESC LIMIT $3`, partnerID, before, pageSize)
-		if err != nil || len(page) == 0 {
-			return err
-		}
-		for i := range page {
-			if !fn(&page[i]) {
-				return nil
+	var v T
+	found := false
+	err := t.do(&stmt{sql: sql, args: args, rows: func(rows pgx.Rows) error {
+		for rows.Next() {
+			found = true
+			if err := scan(rows, &v); err != nil {
+				return err
 			}
-			before = page[i].ID
 		}
+		return nil
+	}}, lock)
+	if err != nil {
+		return nil, err
 	}
+	if !found {
+		return nil, store.ErrNotFound
+	}
+	return &v, nil
 }
 
-func (t *tx) ForEachOrder(fn func(*store.Order) error) error {
-	return forEach(t, "orders", func(o *store.Order) int64 { return o.ID }, fn)
-}
-
-// forEach walks a table keyed by bigint id in id order, a page at a time.
-func forEach[T any](t *tx, table string, id func(*T) int64, fn func(*T) error) error {
-	var after int64 = -1 << 63
+// walkByID reads rows a page at a time in id order (sql takes the last id
+// seen and the page size: "… WHERE id > $1 ORDER BY id LIMIT $2") and calls
+// fn with each; fn may use the transaction between pages.
+func walkByID[T any](t *tx, sql string, scan func(pgx.Rows, *T) error, id func(*T) int64, fn func(*T) error) error {
+	var after int64
 	for {
-		page, err := listRecs[T](t, "SELECT rec FROM "+table+" WHERE id > $1 ORDER BY id LIMIT $2", after, pageSize)
+		page, err := list(t, sql, []any{after, pageSize}, scan)
 		if err != nil || len(page) == 0 {
 			return err
 		}
@@ -370,284 +409,62 @@ func forEach[T any](t *tx, table string, id func(*T) int64, fn func(*T) error) e
 	}
 }
 
-func (t *tx) DueExpiries(now time.Time, limit int) ([]int64, error) {
-	return t.ids(`SELECT id FROM orders WHERE expiry_ns IS NOT NULL AND expiry_ns <= $1
-		ORDER BY expiry_ns, id LIMIT $2`, now.UnixNano(), max(limit, 0))
-}
-
-func (t *tx) DeliveryQueue(limit int) ([]int64, error) {
-	return t.ids("SELECT id FROM orders WHERE in_delivery ORDER BY id LIMIT $1", max(limit, 0))
-}
-
-// --- ledger
-
-// AppendLedger takes the id under the partner's ledger lock, held until
-// commit: a partner's rows increase in id in commit order.
-func (t *tx) AppendLedger(e *store.LedgerEntry) error {
-	id, err := t.lockedNextval(lockLedger, e.PartnerID, "ledger_id_seq")
-	if err != nil {
-		return err
-	}
-	e.ID = id
-	return t.putLedger(e)
-}
-
-func (t *tx) putLedger(e *store.LedgerEntry) error {
-	data, err := enc(e)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(`INSERT INTO ledger (id, partner_id, rec) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET partner_id = EXCLUDED.partner_id, rec = EXCLUDED.rec`, e.ID, e.PartnerID, data)
-	return err
-}
-
-func (t *tx) GetLedger(id int64) (*store.LedgerEntry, error) {
-	var e store.LedgerEntry
-	if err := t.getRec(&e, "SELECT rec FROM ledger WHERE id = $1", id); err != nil {
-		return nil, err
-	}
-	return &e, nil
-}
-
-func (t *tx) ListLedger(partnerID, beforeID int64, limit int) ([]store.LedgerEntry, error) {
-	if beforeID <= 0 {
-		beforeID = 1<<63 - 1
-	}
-	return listRecs[store.LedgerEntry](t, `SELECT rec FROM ledger WHERE partner_id = $1 AND id < $2
-		ORDER BY id DESC LIMIT $3`, partnerID, beforeID, max(limit, 0))
-}
-
-func (t *tx) ForEachLedger(fn func(*store.LedgerEntry) error) error {
-	return forEach(t, "ledger", func(e *store.LedgerEntry) int64 { return e.ID }, fn)
-}
-
-// --- chain
-
-func (t *tx) GetSeen(hash string) (*store.SeenTx, error) {
-	var s store.SeenTx
-	if err := t.getRec(&s, "SELECT rec FROM seen_tx WHERE hash = $1", hash); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
-func (t *tx) PutSeen(s *store.SeenTx) error {
-	data, err := enc(s)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(`INSERT INTO seen_tx (hash, rec) VALUES ($1, $2)
-		ON CONFLICT (hash) DO UPDATE SET rec = EXCLUDED.rec`, s.Hash, data)
-	return err
-}
-
-func (t *tx) ForEachSeen(fn func(*store.SeenTx) error) error {
-	after := ""
-	for {
-		page, err := listRecs[store.SeenTx](t, "SELECT rec FROM seen_tx WHERE hash > $1 ORDER BY hash LIMIT $2", after, pageSize)
-		if err != nil || len(page) == 0 {
-			return err
+// affected is a held write's check that it changed a row (notFound otherwise).
+func affected(notFound error) func(pgconn.CommandTag) error {
+	return func(ct pgconn.CommandTag) error {
+		if ct.RowsAffected() == 0 {
+			return notFound
 		}
-		for i := range page {
-			if err := fn(&page[i]); err != nil {
-				return err
-			}
-			after = page[i].Hash
-		}
+		return nil
 	}
 }
 
-func (t *tx) PutUnmatched(u *store.Unmatched) error {
-	if u.ID == 0 {
-		id, err := t.nextval("unmatched_id_seq")
-		if err != nil {
-			return err
-		}
-		u.ID = id
+// --- column conversions: Go zero values are NULL where a column is
+// optional and indexed (unique telegram user, top-up address, reference).
+
+func nullStr(s string) *string {
+	if s == "" {
+		return nil
 	}
-	data, err := enc(u)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(`INSERT INTO unmatched (id, rec) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET rec = EXCLUDED.rec`, u.ID, data)
-	return err
+	return &s
 }
 
-func (t *tx) GetUnmatched(id int64) (*store.Unmatched, error) {
-	var u store.Unmatched
-	if err := t.getRec(&u, "SELECT rec FROM unmatched WHERE id = $1", id); err != nil {
-		return nil, err
+func nullInt(v int64) *int64 {
+	if v == 0 {
+		return nil
 	}
-	return &u, nil
+	return &v
 }
 
-func (t *tx) ListUnmatched(afterID int64, limit int) ([]store.Unmatched, error) {
-	return listRecs[store.Unmatched](t, "SELECT rec FROM unmatched WHERE id > $1 ORDER BY id LIMIT $2", afterID, max(limit, 0))
+func strOf(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
-// --- idempotency
-
-func (t *tx) GetIdem(partnerID int64, key string) (*store.IdemRecord, error) {
-	var r store.IdemRecord
-	if err := t.getRec(&r, "SELECT rec FROM idempotency WHERE partner_id = $1 AND key = $2", partnerID, key); err != nil {
-		return nil, err
+func intOf(p *int64) int64 {
+	if p == nil {
+		return 0
 	}
-	return &r, nil
+	return *p
 }
 
-func (t *tx) PutIdem(r *store.IdemRecord) error {
-	data, err := enc(r)
-	if err != nil {
-		return err
+// text makes free-form text (an error from elsewhere, a provider's state)
+// storable: PostgreSQL text holds neither NUL nor invalid UTF-8, which
+// become U+FFFD, as JSON encoding does for the latter.
+func text(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
 	}
-	_, err = t.exec(`INSERT INTO idempotency (partner_id, key, created_ns, rec) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (partner_id, key) DO UPDATE SET created_ns = EXCLUDED.created_ns, rec = EXCLUDED.rec`,
-		r.PartnerID, r.Key, r.CreatedAt.UnixNano(), data)
-	return err
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-func (t *tx) DeleteIdemBefore(before time.Time, limit int) (int, error) {
-	tag, err := t.exec(`DELETE FROM idempotency WHERE (partner_id, key) IN (
-		SELECT partner_id, key FROM idempotency WHERE created_ns < $1
-		ORDER BY created_ns, partner_id, key LIMIT $2)`, before.UnixNano(), max(limit, 0))
-	if err != nil {
-		return 0, err
-	}
-	return int(tag.RowsAffected()), nil
-}
+func maxLimit(n int) int { return max(n, 0) }
 
-// --- outbox
-
-func (t *tx) AppendOutbox(it *store.OutboxItem) error {
-	id, err := t.nextval("outbox_id_seq")
-	if err != nil {
-		return err
+func beforeID(id int64) int64 {
+	if id <= 0 {
+		return 1<<63 - 1
 	}
-	it.ID = id
-	return t.PutOutbox(it)
-}
-
-func (t *tx) PutOutbox(it *store.OutboxItem) error {
-	data, err := enc(it)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(`INSERT INTO outbox (channel, id, rec) VALUES ($1, $2, $3)
-		ON CONFLICT (channel, id) DO UPDATE SET rec = EXCLUDED.rec`, it.Channel, it.ID, data)
-	return err
-}
-
-func (t *tx) DeleteOutbox(channel string, id int64) error {
-	_, err := t.exec("DELETE FROM outbox WHERE channel = $1 AND id = $2", channel, id)
-	return err
-}
-
-func (t *tx) PendingOutbox(channel string, afterID int64, limit int) ([]store.OutboxItem, error) {
-	return listRecs[store.OutboxItem](t, "SELECT rec FROM outbox WHERE channel = $1 AND id > $2 ORDER BY id LIMIT $3", channel, afterID, max(limit, 0))
-}
-
-// --- webhooks
-
-func (t *tx) PutWebhook(w *store.Webhook) error {
-	data, err := enc(w)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(`INSERT INTO webhooks (partner_id, rec) VALUES ($1, $2)
-		ON CONFLICT (partner_id) DO UPDATE SET rec = EXCLUDED.rec`, w.PartnerID, data)
-	return err
-}
-
-func (t *tx) GetWebhook(partnerID int64) (*store.Webhook, error) {
-	var w store.Webhook
-	if err := t.getRec(&w, "SELECT rec FROM webhooks WHERE partner_id = $1", partnerID); err != nil {
-		return nil, err
-	}
-	return &w, nil
-}
-
-func (t *tx) DeleteWebhook(partnerID int64) error {
-	tag, err := t.exec("DELETE FROM webhooks WHERE partner_id = $1", partnerID)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrNotFound
-	}
-	return nil
-}
-
-// AppendWebhookDelivery takes the id under the partner's lock: a partner's
-// deliveries increase in id in commit order.
-func (t *tx) AppendWebhookDelivery(d *store.WebhookDelivery) error {
-	id, err := t.lockedNextval(lockWhDeliver, d.PartnerID, "webhook_delivery_id_seq")
-	if err != nil {
-		return err
-	}
-	d.ID = id
-	return t.putWebhookDelivery(d)
-}
-
-func (t *tx) putWebhookDelivery(d *store.WebhookDelivery) error {
-	data, err := enc(d)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(`INSERT INTO webhook_deliveries (id, partner_id, rec) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET partner_id = EXCLUDED.partner_id, rec = EXCLUDED.rec`, d.ID, d.PartnerID, data)
-	return err
-}
-
-func (t *tx) ListWebhookDeliveries(partnerID, beforeID int64, limit int) ([]store.WebhookDelivery, error) {
-	if beforeID <= 0 {
-		beforeID = 1<<63 - 1
-	}
-	return listRecs[store.WebhookDelivery](t, `SELECT rec FROM webhook_deliveries WHERE partner_id = $1 AND id < $2
-		ORDER BY id DESC LIMIT $3`, partnerID, beforeID, max(limit, 0))
-}
-
-// --- sandbox chain
-
-// AppendSandboxTx takes the seq under a global lock held until commit: the
-// listener streams with SandboxTxAfter(cursor), which must never skip a
-// transaction committed after a higher seq.
-func (t *tx) AppendSandboxTx(data []byte) (uint64, error) {
-	seq, err := t.lockedNextval(lockSandbox, 0, "sandbox_seq")
-	if err != nil {
-		return 0, err
-	}
-	if data == nil {
-		data = []byte{}
-	}
-	if _, err := t.exec("INSERT INTO sandbox_chain (seq, data) VALUES ($1, $2)", seq, data); err != nil {
-		return 0, err
-	}
-	return uint64(seq), nil
-}
-
-func (t *tx) SandboxTxAfter(seq uint64, limit int) ([]store.SandboxTx, error) {
-	if t.err != nil {
-		return nil, fmt.Errorf("pg: transaction aborted by earlier error: %w", t.err)
-	}
-	rows, err := t.tx.Query(t.ctx, "SELECT seq, data FROM sandbox_chain WHERE seq > $1 ORDER BY seq LIMIT $2", int64(seq), max(limit, 0))
-	if err != nil {
-		return nil, t.fail(err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SandboxTx, error) {
-		var s store.SandboxTx
-		var n int64
-		err := r.Scan(&n, &s.Data)
-		s.Seq = uint64(n)
-		s.Data = bytes.Clone(s.Data)
-		return s, err
-	})
-	if err != nil {
-		return nil, t.fail(err)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
+	return id
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,9 @@ func Run(t *testing.T, open Opener) {
 		{"rollback on error leaves nothing", testRollback},
 		{"view is read-only snapshot of committed state", testView},
 		{"concurrent debits never overdraw", testConcurrentDebits},
+		{"create with an idempotency key: a taken key refused, an old one deleted", testCreateIdem},
+		{"read without a snapshot", testRead},
+		{"write locks what it reads by key", testWriteLocks},
 		{"concurrent orders: ids increase per partner, memos unique", testConcurrentOrders},
 	}
 	for _, tc := range tests {
@@ -64,7 +68,9 @@ func Run(t *testing.T, open Opener) {
 	}
 }
 
-var t0 = time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.UTC)
+// t0 has microseconds: what every store keeps of a time (PostgreSQL's
+// timestamptz).
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 123456000, time.UTC)
 
 func at(d time.Duration) *time.Time { v := t0.Add(d); return &v }
 
@@ -169,7 +175,7 @@ func testPartners(t *testing.T, st store.Store) {
 			}
 			last = id
 			p := &store.Partner{ID: id, CreatedAt: t0, Name: fmt.Sprintf("p%d", i), SubwalletID: uint32(i),
-				TopupAddressRaw: fmt.Sprintf("0:%064x", i+1), TopupAddress: fmt.Sprintf("UQ%d", i), BalanceNano: int64(i) * 1e9}
+				TopupAddressRaw: fmt.Sprintf("0:%064x", i+1), TopupAddress: fmt.Sprintf("UQ%d", i)}
 			if i%2 == 0 {
 				p.TelegramUserID = int64(1000 + i)
 				p.TelegramChatID = int64(2000 + i)
@@ -229,23 +235,41 @@ func testPartners(t *testing.T, st store.Store) {
 		}
 		return nil
 	})
-	// An update rewrites the record and keeps the indexes.
+	// An update rewrites the record and keeps the indexes; the balance and
+	// the ledger count are AppendLedger's alone: a stale or made-up value in
+	// a PutPartner does not overwrite them.
 	update(t, st, func(tx store.Tx) error {
 		p, err := tx.GetPartner(ps[0].ID)
 		if err != nil {
 			return err
 		}
-		p.BalanceNano = 42
-		p.LedgerCount = 7
+		if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: p.ID, Type: store.LedgerTopup, AmountNano: 42, CreatedAt: t0}); err != nil {
+			return err
+		}
+		p.Name = "renamed"
+		p.BalanceNano, p.LedgerCount = 7, 99 // stale and wrong: ignored
 		return tx.PutPartner(p)
 	})
 	view(t, st, func(tx store.Tx) error {
 		p, err := tx.PartnerByTelegram(ps[0].TelegramUserID)
-		if err != nil || p.BalanceNano != 42 || p.LedgerCount != 7 {
-			t.Errorf("after update: %+v, %v", p, err)
+		if err != nil || p.Name != "renamed" || p.BalanceNano != 42 || p.LedgerCount != 1 {
+			t.Errorf("after update: %+v, %v; want renamed, balance 42 from one ledger row", p, err)
 		}
 		return nil
 	})
+	// Another partner cannot take a telegram user or top-up address.
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.PutPartner(&store.Partner{ID: ps[4].ID + 1, CreatedAt: t0, TelegramUserID: ps[0].TelegramUserID})
+	})
+	if !errors.Is(err, store.ErrExists) {
+		t.Errorf("second partner with telegram user %d: err = %v, want ErrExists", ps[0].TelegramUserID, err)
+	}
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.PutPartner(&store.Partner{ID: ps[4].ID + 1, CreatedAt: t0, TopupAddressRaw: ps[1].TopupAddressRaw})
+	})
+	if !errors.Is(err, store.ErrExists) {
+		t.Errorf("second partner with top-up address %s: err = %v, want ErrExists", ps[1].TopupAddressRaw, err)
+	}
 }
 
 func testAPIKeys(t *testing.T, st store.Store) {
@@ -295,7 +319,7 @@ func newOrder(tx store.Tx, partnerID int64, status, typ, memo, ref string) (*sto
 	if status == store.StatusPendingPayment {
 		o.ExpiresAt = at(time.Duration(id) * time.Minute)
 	}
-	return o, tx.PutOrder(o)
+	return o, tx.CreateOrder(o)
 }
 
 func testOrders(t *testing.T, st store.Store) {
@@ -678,19 +702,48 @@ func testQueues(t *testing.T, st store.Store) {
 func testLedger(t *testing.T, st store.Store) {
 	var rows []store.LedgerEntry
 	update(t, st, func(tx store.Tx) error {
+		for _, id := range []int64{1, 2} {
+			if err := tx.PutPartner(&store.Partner{ID: id, CreatedAt: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	update(t, st, func(tx store.Tx) error {
 		rows = nil
 		var last int64
+		bal := map[int64]int64{}
 		for i := range 7 {
-			e := &store.LedgerEntry{PartnerID: int64(1 + i%2), Type: store.LedgerTopup, AmountNano: int64(i+1) * 1e9,
-				BalanceAfterNano: int64(i+1) * 1e9, TxHash: fmt.Sprintf("h%d", i), CreatedAt: t0, OrderID: int64(i)}
+			pid := int64(1 + i%2)
+			e := &store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: int64(i+1) * 1e9,
+				TxHash: fmt.Sprintf("h%d", i), CreatedAt: t0, OrderID: int64(i)}
 			if err := tx.AppendLedger(e); err != nil {
 				return err
 			}
 			if e.ID <= last {
 				t.Errorf("AppendLedger id %d after %d", e.ID, last)
 			}
+			bal[pid] += e.AmountNano
+			if e.BalanceAfterNano != bal[pid] {
+				t.Errorf("AppendLedger balance after %d, want the running sum %d", e.BalanceAfterNano, bal[pid])
+			}
 			last = e.ID
 			rows = append(rows, *e)
+		}
+		// A debit beyond the balance is refused and writes nothing; so is a
+		// row for a partner that does not exist.
+		if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: 1, Type: store.LedgerOrderPayment, AmountNano: -bal[1] - 1, CreatedAt: t0}); !errors.Is(err, store.ErrOverdraw) {
+			t.Errorf("overdraw: err = %v, want ErrOverdraw", err)
+		}
+		if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: 3, Type: store.LedgerTopup, AmountNano: 1, CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ledger row of a missing partner: err = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	view(t, st, func(tx store.Tx) error {
+		p, err := tx.GetPartner(1)
+		if err != nil || p.BalanceNano != 16e9 || p.LedgerCount != 4 {
+			t.Errorf("partner 1 after its rows: %+v, %v; want balance 16 TON, 4 rows", p, err)
 		}
 		return nil
 	})
@@ -1314,47 +1367,38 @@ func testView(t *testing.T, st store.Store) {
 }
 
 // testConcurrentDebits: 20 goroutines each try to debit 1 TON from a
-// partner holding 10 TON, the way shop does (read partner, check, append
-// ledger row, write partner). Exactly 10 succeed; the balance never goes
-// negative and equals the ledger.
+// partner holding 10 TON, the way shop does: AppendLedger's conditional
+// debit, half of them in Create transactions and half in Update ones.
+// Exactly 10 succeed; the balance never goes negative and equals the ledger.
 func testConcurrentDebits(t *testing.T, st store.Store) {
 	const pid = 1
 	update(t, st, func(tx store.Tx) error {
-		if err := tx.PutPartner(&store.Partner{ID: pid, CreatedAt: t0, BalanceNano: 10e9, LedgerCount: 1}); err != nil {
+		if err := tx.PutPartner(&store.Partner{ID: pid, CreatedAt: t0}); err != nil {
 			return err
 		}
-		return tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: 10e9, BalanceAfterNano: 10e9, CreatedAt: t0})
+		return tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: 10e9, CreatedAt: t0})
 	})
-	errInsufficient := errors.New("insufficient balance")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok, refused := 0, 0
-	for range 20 {
+	for i := range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := st.Update(context.Background(), func(tx store.Tx) error {
-				p, err := tx.GetPartner(pid)
-				if err != nil {
-					return err
-				}
-				if p.BalanceNano < 1e9 {
-					return errInsufficient
-				}
-				p.BalanceNano -= 1e9
-				p.LedgerCount++
-				if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerOrderPayment,
-					AmountNano: -1e9, BalanceAfterNano: p.BalanceNano, CreatedAt: t0}); err != nil {
-					return err
-				}
-				return tx.PutPartner(p)
+			run := st.Write
+			if i%2 == 1 {
+				run = st.Update
+			}
+			err := run(context.Background(), func(tx store.Tx) error {
+				return tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerOrderPayment,
+					AmountNano: -1e9, CreatedAt: t0})
 			})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, errInsufficient):
+			case errors.Is(err, store.ErrOverdraw):
 				refused++
 			default:
 				t.Errorf("debit: %v", err)
@@ -1392,6 +1436,193 @@ func testConcurrentDebits(t *testing.T, st store.Store) {
 	})
 }
 
+// testCreateIdem: CreateIdem refuses a taken key, and a Create whose key is
+// taken leaves nothing of its other writes; DeleteIdem removes a record
+// only if it is older than asked.
+func testCreateIdem(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	create := func(key string, created time.Time) (int64, error) {
+		var id int64
+		err := st.Write(ctx, func(tx store.Tx) error {
+			var err error
+			if id, err = tx.NextOrderID(); err != nil {
+				return err
+			}
+			o := &store.Order{ID: id, PartnerID: 1, Status: store.StatusPendingPayment, Type: "stars",
+				PaymentMethod: "ton_memo", PaymentMemo: "I-" + strconv.FormatInt(id, 10), CreatedAt: created, IdempotencyKey: key}
+			if err := tx.CreateOrder(o); err != nil {
+				return err
+			}
+			return tx.CreateIdem(&store.IdemRecord{PartnerID: 1, Key: key, Fingerprint: "fp", OrderID: id,
+				Status: 200, Body: []byte(`{"id":` + strconv.FormatInt(id, 10) + `}`), CreatedAt: created})
+		})
+		return id, err
+	}
+	first, err := create("k", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := create("k", t0.Add(time.Minute))
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("taken key: err = %v, want ErrExists", err)
+	}
+	view(t, st, func(tx store.Tx) error {
+		r, err := tx.GetIdem(1, "k")
+		if err != nil || r.OrderID != first || string(r.Body) != `{"id":`+strconv.FormatInt(first, 10)+`}` {
+			t.Errorf("record after a refused create: %+v, %v; want the first order's", r, err)
+		}
+		_, err = tx.GetOrder(second)
+		wantNotFound(t, "order of the refused create", err)
+		list, err := tx.ListOrders(1, store.OrderQuery{Limit: 10})
+		if err != nil || len(list) != 1 {
+			t.Errorf("orders after a refused create: %d, %v; want 1", len(list), err)
+		}
+		return nil
+	})
+	// DeleteIdem: not a record created at or after t; an older one.
+	for _, c := range []struct {
+		before time.Time
+		want   bool
+	}{{t0, false}, {t0.Add(time.Second), true}, {t0.Add(time.Hour), false}} {
+		var deleted bool
+		update(t, st, func(tx store.Tx) error {
+			var err error
+			deleted, err = tx.DeleteIdem(1, "k", c.before)
+			return err
+		})
+		if deleted != c.want {
+			t.Errorf("DeleteIdem(before %v) = %v, want %v", c.before.Sub(t0), deleted, c.want)
+		}
+	}
+	third, err := create("k", t0.Add(48*time.Hour))
+	if err != nil {
+		t.Fatalf("key free again: %v", err)
+	}
+	view(t, st, func(tx store.Tx) error {
+		r, err := tx.GetIdem(1, "k")
+		if err != nil || r.OrderID != third || !r.CreatedAt.Equal(t0.Add(48*time.Hour)) {
+			t.Errorf("record after the old one was deleted: %+v, %v", r, err)
+		}
+		return nil
+	})
+	// Concurrent creations with one key: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := create("race", t0.Add(time.Duration(i)*time.Second))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, store.ErrExists):
+				t.Errorf("racing create: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Errorf("%d racing creations with one key succeeded, want 1", wins)
+	}
+}
+
+// testWriteLocks: Write transactions that read an order or an unmatched
+// deposit by key and write it back lose no update to each other; a
+// transfer hash is claimed once (CreateSeen).
+func testWriteLocks(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	var oid, uid int64
+	update(t, st, func(tx store.Tx) error {
+		o, err := newOrder(tx, 1, store.StatusPendingPayment, "stars", "L-1", "")
+		if err != nil {
+			return err
+		}
+		oid = o.ID
+		u := &store.Unmatched{TxHash: "l", ChainTime: t0, SeenAt: t0}
+		if err := tx.PutUnmatched(u); err != nil {
+			return err
+		}
+		uid = u.ID
+		return nil
+	})
+	const n = 16
+	var wg sync.WaitGroup
+	var claimed atomic.Int32
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := st.Write(ctx, func(tx store.Tx) error {
+				o, err := tx.GetOrder(oid)
+				if err != nil {
+					return err
+				}
+				o.DeliveryAttempts++
+				if err := tx.PutOrder(o); err != nil {
+					return err
+				}
+				u, err := tx.GetUnmatched(uid)
+				if err != nil {
+					return err
+				}
+				u.AmountNano++
+				return tx.PutUnmatched(u)
+			})
+			if err != nil {
+				t.Errorf("write %d: %v", i, err)
+			}
+			err = st.Write(ctx, func(tx store.Tx) error {
+				return tx.CreateSeen(&store.SeenTx{Hash: "claimed", Kind: store.SeenIgnored, SeenAt: t0})
+			})
+			switch {
+			case err == nil:
+				claimed.Add(1)
+			case !errors.Is(err, store.ErrExists):
+				t.Errorf("claim %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	view(t, st, func(tx store.Tx) error {
+		o, err := tx.GetOrder(oid)
+		if err != nil || o.DeliveryAttempts != n {
+			t.Errorf("order after %d increments: %+v, %v", n, o, err)
+		}
+		u, err := tx.GetUnmatched(uid)
+		if err != nil || u.AmountNano != n {
+			t.Errorf("deposit after %d increments: %+v, %v", n, u, err)
+		}
+		return nil
+	})
+	if claimed.Load() != 1 {
+		t.Errorf("hash claimed %d times, want once", claimed.Load())
+	}
+}
+
+// testRead: Read sees committed data, like View.
+func testRead(t *testing.T, st store.Store) {
+	update(t, st, func(tx store.Tx) error { return tx.PutMeta("r", []byte("1")) })
+	if err := st.Read(context.Background(), func(tx store.Tx) error {
+		v, err := tx.GetMeta("r")
+		if err != nil || string(v) != "1" {
+			t.Errorf("Read GetMeta = %q, %v", v, err)
+		}
+		_, err = tx.GetMeta("none")
+		wantNotFound(t, "Read GetMeta missing", err)
+		v, err = tx.GetMeta("r") // a second read after a miss
+		if err != nil || string(v) != "1" {
+			t.Errorf("second read = %q, %v", v, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testConcurrentOrders: goroutines create orders for two partners at once
 // (as API instances do); each partner's orders come back newest first by id
 // with nothing missing, and every memo maps to its order.
@@ -1402,7 +1633,7 @@ func testConcurrentOrders(t *testing.T, st store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- st.Update(context.Background(), func(tx store.Tx) error {
+			errs <- st.Write(context.Background(), func(tx store.Tx) error {
 				_, err := newOrder(tx, int64(1+i%2), store.StatusPendingPayment, "stars", fmt.Sprintf("C-%d", i), "")
 				return err
 			})

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	json "github.com/segmentio/encoding/json"
+)
+
+// Ledger rows (by id, and partner|id), and the partner balance they move.
+
+func (t *boltTx) AppendLedger(e *LedgerEntry) error {
+	p, err := t.GetPartner(e.PartnerID)
+	if err != nil {
+		return fmt.Errorf("ledger row of partner %d: %w", e.PartnerID, err)
+	}
+	bal := p.BalanceNano + e.AmountNano
+	if (e.AmountNano > 0 && bal < p.BalanceNano) || (e.AmountNano < 0 && bal > p.BalanceNano) {
+		return fmt.Errorf("ledger row of partner %d: balance %d + %d overflows", e.PartnerID, p.BalanceNano, e.AmountNano)
+	}
+	if bal < 0 {
+		return ErrOverdraw
+	}
+	p.BalanceNano, p.LedgerCount = bal, p.LedgerCount+1
+	if err := t.put(bPartners, i64(p.ID), p); err != nil {
+		return err
+	}
+	id, err := t.seq(bLedger)
+	if err != nil {
+		return err
+	}
+	e.ID, e.BalanceAfterNano = id, bal
+	if err := t.tx.Bucket(bLedgerPartner).Put(cat(i64(e.PartnerID), i64(id)), nil); err != nil {
+		return err
+	}
+	return t.put(bLedger, i64(id), e)
+}
+
+func (t *boltTx) GetLedger(id int64) (*LedgerEntry, error) {
+	var e LedgerEntry
+	if err := t.get(bLedger, i64(id), &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (t *boltTx) ListLedger(partnerID, beforeID int64, limit int) ([]LedgerEntry, error) {
+	var out []LedgerEntry
+	err := t.walkNewest(bLedgerPartner, partnerID, beforeID, func(id []byte) (bool, error) {
+		if len(out) >= limit {
+			return false, nil
+		}
+		e, err := t.GetLedger(int64(binary.BigEndian.Uint64(id)))
+		if err != nil {
+			return false, err
+		}
+		out = append(out, *e)
+		return len(out) < limit, nil
+	})
+	return out, err
+}
+
+func (t *boltTx) ForEachLedger(fn func(*LedgerEntry) error) error {
+	b := t.b(bLedger)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(_, v []byte) error {
+		var e LedgerEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("store: decode ledger: %w", err)
+		}
+		return fn(&e)
+	})
+}

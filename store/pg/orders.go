@@ -1,0 +1,150 @@
+package pg
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/theopenmoney/openmoney/store"
+)
+
+// Orders. Every field is a column; the indexes are the store's own
+// derived ones, kept by PostgreSQL as the status changes:
+//
+//	orders_by_partner      (partner_id, id)                      ListOrders, paging
+//	orders_by_memo         UNIQUE (payment_memo) WHERE NOT memo_derived
+//	orders_by_reference    (partner_id, client_reference, id) WHERE client_reference IS NOT NULL
+//	orders_expiry_queue    (expires_at, id) WHERE status = 'pending_payment'
+//	orders_delivery_queue  (id) WHERE status IN ('paid', 'processing')
+//
+// A derived memo (a function of the id) is unique by construction and found
+// through the id, so it is not indexed (as in bbolt).
+
+const orderCols = `id, partner_id, status, order_type, stars_amount, premium_months, recipient_username,
+	price_nano, price_usd, ton_usd, fee_percent, payment_method, payment_currency, payment_address,
+	payment_memo, memo_derived, expires_at, created_at, paid_at, completed_at, received_nano,
+	client_reference, failure_reason, payment_tx_hashes, delivery_attempts, delivery_ref, delivery_state,
+	next_delivery_at, refunded_at, refund_ledger_id, idempotency_key, delivery_tx_hash, delivery_request_id`
+
+func orderArgs(o *store.Order) []any {
+	hashes := o.PaymentTxHashes
+	if hashes == nil {
+		hashes = []string{}
+	}
+	return []any{o.ID, o.PartnerID, o.Status, o.Type, o.StarsAmount, o.PremiumMonths, o.RecipientUsername,
+		o.PriceNano, o.PriceUSD, o.TonUSD, o.FeePercent, o.PaymentMethod, o.PaymentCurrency, o.PaymentAddress,
+		nullStr(o.PaymentMemo), o.MemoDerived, o.ExpiresAt, o.CreatedAt, o.PaidAt, o.CompletedAt, o.ReceivedNano,
+		nullStr(o.ClientReference), text(o.FailureReason), hashes, o.DeliveryAttempts, o.DeliveryRef, text(o.DeliveryState),
+		o.NextDeliveryAt, o.RefundedAt, o.RefundLedgerID, o.IdempotencyKey, o.DeliveryTxHash, o.DeliveryRequestID}
+}
+
+func updateOrderArgs(o *store.Order) []any {
+	a := orderArgs(o)
+	// orderArgs without partner_id (1), payment_memo (14), memo_derived (15)
+	// and client_reference (21), counted from 0.
+	return append(append(append([]any{a[0]}, a[2:14]...), a[16:21]...), a[22:]...)
+}
+
+func scanOrder(r pgxRows, o *store.Order) error {
+	var memo, ref *string
+	err := r.Scan(&o.ID, &o.PartnerID, &o.Status, &o.Type, &o.StarsAmount, &o.PremiumMonths, &o.RecipientUsername,
+		&o.PriceNano, &o.PriceUSD, &o.TonUSD, &o.FeePercent, &o.PaymentMethod, &o.PaymentCurrency, &o.PaymentAddress,
+		&memo, &o.MemoDerived, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.CompletedAt, &o.ReceivedNano,
+		&ref, &o.FailureReason, &o.PaymentTxHashes, &o.DeliveryAttempts, &o.DeliveryRef, &o.DeliveryState,
+		&o.NextDeliveryAt, &o.RefundedAt, &o.RefundLedgerID, &o.IdempotencyKey, &o.DeliveryTxHash, &o.DeliveryRequestID)
+	o.PaymentMemo, o.ClientReference = strOf(memo), strOf(ref)
+	if len(o.PaymentTxHashes) == 0 {
+		o.PaymentTxHashes = nil
+	}
+	return err
+}
+
+var (
+	insertOrderSQL = "INSERT INTO orders (" + orderCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)`
+	// The memo, the partner and the reference stay as created (their
+	// indexes); updateOrderArgs gives the other columns in this order.
+	updateOrderSQL = `UPDATE orders SET status = $2, order_type = $3, stars_amount = $4, premium_months = $5,
+		recipient_username = $6, price_nano = $7, price_usd = $8, ton_usd = $9, fee_percent = $10,
+		payment_method = $11, payment_currency = $12, payment_address = $13, expires_at = $14, created_at = $15,
+		paid_at = $16, completed_at = $17, received_nano = $18, failure_reason = $19, payment_tx_hashes = $20,
+		delivery_attempts = $21, delivery_ref = $22, delivery_state = $23, next_delivery_at = $24,
+		refunded_at = $25, refund_ledger_id = $26, idempotency_key = $27, delivery_tx_hash = $28,
+		delivery_request_id = $29
+		WHERE id = $1`
+	dueExpiriesSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status = '%s' AND expires_at <= $1
+		ORDER BY expires_at, id LIMIT $2`, store.StatusPendingPayment)
+	deliveryQueueSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status IN ('%s', '%s') ORDER BY id LIMIT $1`,
+		store.StatusPaid, store.StatusProcessing)
+)
+
+// NextOrderID takes the next value of order_id_seq. No lock: ids are not in
+// commit order, and the newest-first paging rule does not need them to be
+// (docs/SCALING.md).
+func (t *tx) NextOrderID() (int64, error) {
+	var id int64
+	err := t.one("SELECT nextval('order_id_seq')", nil, &id)
+	return id, err
+}
+
+// CreateOrder is held and sent with the commit (or the next read): a taken
+// id or memo fails it there with ErrExists.
+func (t *tx) CreateOrder(o *store.Order) error {
+	return t.later(insertOrderSQL, orderArgs(o), nil)
+}
+
+func (t *tx) PutOrder(o *store.Order) error {
+	return t.later(updateOrderSQL, updateOrderArgs(o), affected(fmt.Errorf("pg: order %d: %w", o.ID, store.ErrNotFound)))
+}
+
+func (t *tx) GetOrder(id int64) (*store.Order, error) {
+	return getLocked(t, "SELECT "+orderCols+" FROM orders WHERE id = $1", []any{id}, scanOrder)
+}
+
+func (t *tx) OrderByMemo(memo string) (*store.Order, error) {
+	return getLocked(t, "SELECT "+orderCols+" FROM orders WHERE payment_memo = $1 AND NOT memo_derived", []any{memo}, scanOrder)
+}
+
+func (t *tx) ListOrders(partnerID int64, q store.OrderQuery) ([]store.Order, error) {
+	return list(t, "SELECT "+orderCols+` FROM orders
+		WHERE partner_id = $1 AND id < $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR order_type = $4)
+		ORDER BY id DESC LIMIT $5`, []any{partnerID, beforeID(q.BeforeID), q.Status, q.Type, maxLimit(q.Limit)}, scanOrder)
+}
+
+func (t *tx) OrdersByReference(partnerID int64, ref string, limit int) ([]store.Order, error) {
+	return list(t, "SELECT "+orderCols+` FROM orders WHERE partner_id = $1 AND client_reference = $2
+		ORDER BY id LIMIT $3`, []any{partnerID, ref, maxLimit(limit)}, scanOrder)
+}
+
+func (t *tx) ForEachPartnerOrder(partnerID int64, fn func(*store.Order) bool) error {
+	before := beforeID(0)
+	for {
+		page, err := list(t, "SELECT "+orderCols+` FROM orders WHERE partner_id = $1 AND id < $2
+			ORDER BY id DESC LIMIT $3`, []any{partnerID, before, pageSize}, scanOrder)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		for i := range page {
+			if !fn(&page[i]) {
+				return nil
+			}
+			before = page[i].ID
+		}
+	}
+}
+
+func (t *tx) ForEachOrder(fn func(*store.Order) error) error {
+	return walkByID(t, "SELECT "+orderCols+" FROM orders WHERE id > $1 ORDER BY id LIMIT $2", scanOrder,
+		func(o *store.Order) int64 { return o.ID }, fn)
+}
+
+func (t *tx) DueExpiries(now time.Time, limit int) ([]int64, error) {
+	return ids(t, dueExpiriesSQL, now, maxLimit(limit))
+}
+
+func (t *tx) DeliveryQueue(limit int) ([]int64, error) {
+	return ids(t, deliveryQueueSQL, maxLimit(limit))
+}
+
+func ids(t *tx, sql string, args ...any) ([]int64, error) {
+	return list(t, sql, args, func(r pgxRows, id *int64) error { return r.Scan(id) })
+}
