@@ -30,8 +30,9 @@ func leaderOf(c *client) bool {
 
 // Three instances of the binary on one PostgreSQL: orders and payments through
 // all three, the leader (which runs the chain listener) killed with SIGKILL
-// mid-stream, another takes over; nothing is lost or counted twice, and 20
-// concurrent balance orders spread over the instances never overdraw.
+// mid-stream, another takes over; nothing is lost or counted twice. A new
+// third instance starts, and 50 concurrent balance orders spread over the
+// three against a balance for 7 give exactly 7 orders and 43 × 402.
 func TestThreeInstancesOnPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	dir := t.TempDir()
@@ -143,8 +144,11 @@ func TestThreeInstancesOnPostgres(t *testing.T) {
 	if !leaderOf(alive[0]) && !leaderOf(alive[1]) {
 		t.Fatal("no instance took over the leader lock")
 	}
+	// A new instance in place of the killed one: three again.
+	inst[leader] = startChild(t, cfgPath)
+	alive = append(alive, &client{http: hc, base: inst[leader].base, key: keys[0]})
 
-	// 20 concurrent balance orders over the two live instances against a
+	// 50 concurrent balance orders over the three instances against a
 	// balance covering 7.
 	_, bal, _ := alive[0].do(context.Background(), "GET", "/balance", nil, "")
 	price := int64(437500000)
@@ -164,11 +168,14 @@ func TestThreeInstancesOnPostgres(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var ok, short int
-	for i := 0; i < 20; i++ {
+	other := map[int]int{}
+	start := make(chan struct{})
+	for i := 0; i < 50; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, _, _ := alive[i%2].do(context.Background(), "POST", "/orders/stars", map[string]any{"recipient_username": "pandus", "quantity": 100, "payment_method": "balance"}, fmt.Sprintf("b-%d", i))
+			<-start
+			code, _, _ := alive[i%3].do(context.Background(), "POST", "/orders/stars", map[string]any{"recipient_username": "pandus", "quantity": 100, "payment_method": "balance"}, fmt.Sprintf("b-%d", i))
 			mu.Lock()
 			defer mu.Unlock()
 			switch code {
@@ -176,12 +183,15 @@ func TestThreeInstancesOnPostgres(t *testing.T) {
 				ok++
 			case 402:
 				short++
+			default:
+				other[code]++
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
-	if ok != 7 || short != 13 {
-		t.Fatalf("balance orders: %d ok, %d short; want 7 and 13", ok, short)
+	if ok != 7 || short != 43 {
+		t.Fatalf("balance orders over 3 instances: %d ok, %d short (402), other answers %v; want 7 and 43", ok, short, other)
 	}
 	_, b, _ := alive[0].do(context.Background(), "GET", "/balance", nil, "")
 	if b["balance_nanoton"] != "1000" {

@@ -178,7 +178,7 @@ func TestPoisonTransferParkedWhileOthersPay(t *testing.T) {
 	c.stop(t)
 	c = startChild(t, cfg)
 	anon.base, admin.base, a.base, d.base = c.base, c.base, c.base, c.base
-	waitCaughtUp(t, a, aTopup)
+	waitCaughtUp(t, a)
 	if n := len(parked("")); n != 2 {
 		t.Fatalf("%d parked records after a restart, want the 2 resolved ones", n)
 	}
