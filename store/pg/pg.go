@@ -66,6 +66,7 @@ func DefaultMaxConns() int32 { return int32(8 * runtime.NumCPU()) }
 type Store struct {
 	pool       *pgxpool.Pool
 	maxRetries int
+	orderIDs   idCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -105,7 +106,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if opt.MaxRetries <= 0 {
 		opt.MaxRetries = 30
 	}
-	return &Store{pool: pool, maxRetries: opt.MaxRetries}, nil
+	return &Store{pool: pool, maxRetries: opt.MaxRetries, orderIDs: idCache{max: int(cfg.MaxConns)}}, nil
 }
 
 // Pool exposes the connection pool (health checks, benchmarks).
@@ -165,7 +166,7 @@ func (s *Store) run(ctx context.Context, m mode, fn func(store.Tx) error) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := &tx{ctx: ctx, pool: s.pool, mode: m}
+	t := &tx{ctx: ctx, pool: s.pool, mode: m, ids: &s.orderIDs}
 	defer t.release()
 	ferr := fn(t)
 	if ferr == nil && t.err != nil {

@@ -65,6 +65,8 @@ type tx struct {
 	begun   bool
 	pending []*stmt
 	err     error
+	ids     *idCache // the store's prefetched order ids
+	tookID  bool     // NextOrderID was called: the commit prefetches the next one
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -261,22 +263,30 @@ func (t *tx) commit() error {
 	if t.err != nil {
 		return t.aborted()
 	}
+	var next int64
+	if t.tookID && (len(t.pending) > 0 || t.begun) && t.ids.wanted() {
+		// The next order's id rides with this one's commit (orders.go).
+		t.pending = append(t.pending, &stmt{sql: "SELECT nextval('order_id_seq')", row: []any{&next}})
+	}
 	checked := false
 	for _, q := range t.pending {
 		checked = checked || q.checked
 	}
+	var err error
 	switch {
 	case checked:
-		if err := t.send(nil, true, false); err != nil {
-			return err
+		if err = t.send(nil, true, false); err == nil {
+			err = t.send(nil, false, true)
 		}
-		return t.send(nil, false, true)
 	case t.begun || (len(t.pending) > 0 && t.mode != modeWrite):
-		return t.send(nil, true, true)
+		err = t.send(nil, true, true)
 	case len(t.pending) > 0:
-		return t.send(nil, false, false)
+		err = t.send(nil, false, false)
 	}
-	return nil
+	if err == nil && next != 0 {
+		t.ids.put(next)
+	}
+	return err
 }
 
 // rollback ends a begun transaction after fn failed (its held writes are
