@@ -200,9 +200,6 @@ func (d pgDelta) add(e pgDelta) pgDelta {
 	return out
 }
 
-// zeroDelta is the identity of add.
-func zeroDelta() pgDelta { return pgDelta{} }
-
 // statements is the number of statements the server ran, or -1.
 func (d pgDelta) statements() int64 {
 	if d.stmts == nil {

@@ -7,13 +7,16 @@
 // response) is jsonb or bytea. Unique constraints enforce memo, api key
 // hash, seen tx hash, idempotency key and partner index uniqueness.
 //
-// Transactions (see store.Store for what each promises):
-//   - Update is SERIALIZABLE, retried on serialization failure or deadlock:
-//     for the rules that span rows (a payment batch, refunds, assignments).
+// Transactions (see store.Store for what each promises, docs/SCALING.md
+// for why):
 //   - Write is READ COMMITTED with row locks: orders and unmatched deposits
 //     read by key are locked (SELECT … FOR NO KEY UPDATE), new records are
 //     inserted against their unique keys, balances move by a conditional
-//     UPDATE. Creating orders, applying payments, expiry, delivery.
+//     UPDATE; retried on deadlock. Creating orders, applying payments,
+//     expiry, delivery.
+//   - Update is SERIALIZABLE, retried on serialization failure or deadlock:
+//     the rarer rules that span rows (operator assignments and marks,
+//     webhook and key changes, stored answers).
 //   - View is a READ ONLY REPEATABLE READ snapshot; Read runs each statement
 //     on its own (autocommit), so a one-statement lookup is one round trip.
 //
@@ -22,7 +25,8 @@
 // next read or with the COMMIT, as one pipelined batch (tx.go). A Write
 // that reads before it writes or locks runs those reads outside a
 // transaction and its writes as one implicit transaction: creating an order
-// is a nextval and one batch of inserts.
+// is one batch of inserts (with the next order's id, orders.go), after a
+// nextval when no id is at hand.
 package pg
 
 import (
