@@ -287,3 +287,48 @@ func TestUpdateRetriesHiddenSerializationFailure(t *testing.T) {
 	}
 	t.Logf("%d fn calls for 10 updates", calls.Load())
 }
+
+// TestFreeTextIsStored: text from elsewhere (a provider's error, a
+// receiver's answer) may hold NUL or invalid UTF-8, which PostgreSQL text
+// refuses: it is stored with U+FFFD in their place (a run of invalid bytes
+// as one) instead of failing the transaction.
+func TestFreeTextIsStored(t *testing.T) {
+	ctx := context.Background()
+	st := openPG(t)
+	defer st.Close()
+	bad := "timeout\x00 from \xff\xfe provider"
+	want := "timeout\uFFFD from \uFFFD provider" // a run of invalid bytes is one U+FFFD
+	var oid int64
+	err := st.Update(ctx, func(tx store.Tx) error {
+		id, err := tx.NextOrderID()
+		if err != nil {
+			return err
+		}
+		oid = id
+		if err := tx.CreateOrder(&store.Order{ID: id, PartnerID: 1, Status: store.StatusFailed, Type: "stars",
+			FailureReason: bad, DeliveryState: bad, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}); err != nil {
+			return err
+		}
+		return tx.AppendWebhookDelivery(&store.WebhookDelivery{PartnerID: 1, EventID: "evt_1", EventType: "order.paid",
+			Attempt: 1, At: time.Now().UTC(), Error: bad, Final: store.WebhookRetrying})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.View(ctx, func(tx store.Tx) error {
+		o, err := tx.GetOrder(oid)
+		if err != nil {
+			return err
+		}
+		if o.FailureReason != want || o.DeliveryState != want {
+			t.Errorf("order text read back as %q / %q, want %q", o.FailureReason, o.DeliveryState, want)
+		}
+		ds, err := tx.ListWebhookDeliveries(1, 0, 1)
+		if err != nil || len(ds) != 1 || ds[0].Error != want {
+			t.Errorf("delivery error read back as %+v, %v", ds, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

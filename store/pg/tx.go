@@ -462,7 +462,7 @@ func intOf(p *int64) int64 {
 
 // text makes free-form text (an error from elsewhere, a provider's state)
 // storable: PostgreSQL text holds neither NUL nor invalid UTF-8, which
-// become U+FFFD, as JSON encoding does for the latter.
+// become U+FFFD (a run of invalid bytes one U+FFFD).
 func text(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
 		return s
