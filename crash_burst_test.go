@@ -23,6 +23,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/internal/fragmentsim"
 	"github.com/theopenmoney/openmoney/internal/simchain"
@@ -247,7 +248,7 @@ func finalCount(t *testing.T, dbPath string, ids []int64) int {
 	n := 0
 	_ = st.View(context.Background(), func(tx store.Tx) error {
 		for _, id := range ids {
-			if o, err := tx.GetOrder(id); err == nil && (o.Status == store.StatusCompleted || o.Status == store.StatusRefunded) {
+			if o, err := tx.GetOrder(id); err == nil && (o.Status == domain.StatusCompleted || o.Status == domain.StatusRefunded) {
 				n++
 			}
 		}
@@ -315,8 +316,8 @@ func verifyBurst(t *testing.T, dbPath string, chain *simchain.Chain, wallet stri
 	defer st.Close()
 	refunds := map[int64]int{}
 	err = st.View(context.Background(), func(tx store.Tx) error {
-		if err := tx.ForEachLedger(func(e *store.LedgerEntry) error {
-			if e.Type == store.LedgerRefund {
+		if err := tx.ForEachLedger(func(e *domain.LedgerEntry) error {
+			if e.Type == domain.LedgerRefund {
 				refunds[e.OrderID]++
 			}
 			return nil
@@ -331,12 +332,12 @@ func verifyBurst(t *testing.T, dbPath string, chain *simchain.Chain, wallet stri
 			}
 			c := byUser[users[id]]
 			switch o.Status {
-			case store.StatusCompleted:
+			case domain.StatusCompleted:
 				completed++
 				if c.taken != 1 || c.refused != 0 || refunds[id] != 0 {
 					t.Errorf("order %d completed with %d payments taken, %d refused, %d refunds; want 1, 0, 0", id, c.taken, c.refused, refunds[id])
 				}
-			case store.StatusRefunded:
+			case domain.StatusRefunded:
 				refunded++
 				if c.taken != 0 || c.refused > 1 || refunds[id] != 1 {
 					t.Errorf("order %d refunded with %d payments taken, %d refused, %d refunds; want 0, at most 1, 1 (%s)", id, c.taken, c.refused, refunds[id], o.FailureReason)

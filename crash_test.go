@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/store/pg"
@@ -363,7 +364,7 @@ func verifyStore(t *testing.T, st store.Store, ack *acked) {
 				t.Errorf("acknowledged payment %s never credited: %v", h, err)
 				continue
 			}
-			if s.Kind != store.SeenOrder || s.RefID != id {
+			if s.Kind != domain.SeenOrder || s.RefID != id {
 				t.Errorf("payment %s credited to %s %d, want order %d", h, s.Kind, s.RefID, id)
 			}
 			o, _ := tx.GetOrder(id)
@@ -372,7 +373,7 @@ func verifyStore(t *testing.T, st store.Store, ack *acked) {
 			}
 		}
 		for h := range ack.topups {
-			if s, err := tx.GetSeen(h); err != nil || s.Kind != store.SeenLedger {
+			if s, err := tx.GetSeen(h); err != nil || s.Kind != domain.SeenLedger {
 				t.Errorf("acknowledged top-up %s not credited: %v", h, err)
 			}
 		}

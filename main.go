@@ -24,6 +24,7 @@ import (
 	"github.com/theopenmoney/openmoney/bench"
 	"github.com/theopenmoney/openmoney/bot"
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/fulfil/fragment"
 	"github.com/theopenmoney/openmoney/fulfil/manual"
@@ -336,7 +337,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 		a.metrics.WatchParked(a.shop.ParkedCount)
 		a.metrics.WatchHolds(a.shop.HeldDeliveries)
 	}
-	a.shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
+	a.shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
 	warnPublicURL(cfg, a.shop.PublicURL(), log)
 	if listener != nil {
 		addrs, err := a.shop.WatchedAddresses(ctx)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
 )
@@ -105,7 +106,7 @@ func TestCheckExitCodes(t *testing.T) {
 			return err
 		}
 		// PutPartner never writes a balance; the copy's restore does, as given.
-		return tx.(store.Restorer).RestorePartner(&store.Partner{ID: id, BalanceNano: 5, TopupAddressRaw: "0:ab", TopupAddress: "x"})
+		return tx.(store.Restorer).RestorePartner(&domain.Partner{ID: id, BalanceNano: 5, TopupAddressRaw: "0:ab", TopupAddress: "x"})
 	})
 	st.Close()
 	if err != nil {

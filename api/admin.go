@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -105,7 +106,7 @@ type UnmatchedView struct {
 	AssignedLedgerID *int64      `json:"assigned_ledger_id"`
 }
 
-func unmatchedView(u *shop.Unmatched) UnmatchedView {
+func unmatchedView(u *domain.Unmatched) UnmatchedView {
 	v := UnmatchedView{ID: u.ID, TxHash: u.TxHash, LT: strconv.FormatUint(u.LT, 10), ChainTime: timeString(u.ChainTime),
 		From: u.From, To: u.To, AmountTON: tonNumber(u.AmountNano), AmountNanoton: nanoString(u.AmountNano),
 		Comment: strPtr(u.Comment), PayloadHex: strPtr(u.PayloadHex), SeenAt: timeString(u.SeenAt), AssignedAt: timePtr(u.AssignedAt)}

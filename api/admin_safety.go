@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -53,13 +54,13 @@ type ParkedView struct {
 	ResolvedRefID    *int64      `json:"resolved_ref_id"`
 }
 
-func parkedView(p *shop.Parked) ParkedView {
+func parkedView(p *domain.Parked) ParkedView {
 	return ParkedView{ID: p.ID, TxHash: p.TxHash, LT: strconv.FormatUint(p.LT, 10), ChainTime: timeString(p.ChainTime),
 		From: strPtr(p.From), To: p.To, AmountTON: tonNumber(p.AmountNano), AmountNanoton: nanoString(p.AmountNano),
 		Comment: strPtr(p.Comment), PayloadHex: strPtr(p.PayloadHex), Incoming: p.Incoming, Bounced: p.Bounced,
 		Error: p.Error, ParkedAt: timeString(p.ParkedAt), FailedAttempts: p.FailedAttempts,
-		LastAttemptError: strPtr(p.LastAttemptError), ResolvedAt: timePtr(p.ResolvedAt), Resolution: strPtr(p.Resolution),
-		ResolvedKind: strPtr(p.ResolvedKind), ResolvedRefID: int64Ptr(p.ResolvedRefID)}
+		LastAttemptError: strPtr(p.LastAttemptError), ResolvedAt: timePtr(p.ResolvedAt), Resolution: strPtr(string(p.Resolution)),
+		ResolvedKind: strPtr(string(p.ResolvedKind)), ResolvedRefID: int64Ptr(p.ResolvedRefID)}
 }
 
 // handleAdminParked is GET /admin/parked?status=open&limit=&cursor=, oldest first.
@@ -108,11 +109,11 @@ func (srv *server) handleAdminParkedOne() http.Handler {
 // the resolved record, where the money went (outcome: order, ledger,
 // unmatched or ignored), the partner and the first ledger row written.
 type ParkedResolutionView struct {
-	Parked    ParkedView  `json:"parked"`
-	Outcome   string      `json:"outcome"`
-	OrderID   *int64      `json:"order_id"`
-	PartnerID *int64      `json:"partner_id"`
-	Ledger    *LedgerView `json:"ledger"`
+	Parked    ParkedView      `json:"parked"`
+	Outcome   domain.SeenKind `json:"outcome"`
+	OrderID   *int64          `json:"order_id"`
+	PartnerID *int64          `json:"partner_id"`
+	Ledger    *LedgerView     `json:"ledger"`
 }
 
 func parkedResolutionView(res *shop.ParkedResolution) ParkedResolutionView {
@@ -176,7 +177,7 @@ type AdminOrderView struct {
 	Refund    *LedgerView `json:"refund"`
 }
 
-func (srv *server) adminOrderView(o *shop.Order) AdminOrderView {
+func (srv *server) adminOrderView(o *domain.Order) AdminOrderView {
 	return AdminOrderView{PartnerID: o.PartnerID, Order: srv.orderView(o)}
 }
 
@@ -264,7 +265,7 @@ type AuditView struct {
 	Detail      *string `json:"detail"`
 }
 
-func auditView(a *shop.AuditEntry) AuditView {
+func auditView(a *domain.AuditEntry) AuditView {
 	return AuditView{ID: a.ID, At: timeString(a.At), Actor: a.Actor, Remote: strPtr(a.Remote), Action: a.Action,
 		OrderID: int64Ptr(a.OrderID), PartnerID: int64Ptr(a.PartnerID), ParkedID: int64Ptr(a.ParkedID),
 		UnmatchedID: int64Ptr(a.UnmatchedID), LedgerID: int64Ptr(a.LedgerID), Detail: strPtr(a.Detail)}

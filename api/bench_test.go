@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/theopenmoney/openmoney/api"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -57,7 +58,7 @@ func getOK(b *testing.B, c *http.Client, req *http.Request) {
 func BenchmarkGetOrder(b *testing.B) {
 	te, srv, key := benchEnv(b)
 	p, _ := te.Shop.Authenticate(context.Background(), key)
-	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: shop.KindStars,
+	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: domain.KindStars,
 		RecipientUsername: "pandus", Quantity: 100, ClientReference: ptr("invoice-42")})
 	if err != nil {
 		b.Fatal(err)
@@ -80,7 +81,7 @@ func BenchmarkGetOrder(b *testing.B) {
 func BenchmarkGetOrderBaseline(b *testing.B) {
 	te, srv, key := benchEnv(b)
 	p, _ := te.Shop.Authenticate(context.Background(), key)
-	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: shop.KindStars,
+	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: domain.KindStars,
 		RecipientUsername: "pandus", Quantity: 100, ClientReference: ptr("invoice-42")})
 	if err != nil {
 		b.Fatal(err)
@@ -143,7 +144,7 @@ func BenchmarkCreateOrderDurable(b *testing.B) {
 func BenchmarkBoltBatchBaseline(b *testing.B) {
 	te := newEnv(b)
 	p, _ := te.Partner(b)
-	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: shop.KindStars,
+	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: domain.KindStars,
 		RecipientUsername: "pandus", Quantity: 100, ClientReference: ptr("invoice-42"), IdempotencyKey: uuid.NewString(), Fingerprint: "x"})
 	if err != nil {
 		b.Fatal(err)

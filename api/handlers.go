@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -54,10 +55,10 @@ func deref[T any](p *T) T {
 }
 
 // handleCreateOrder is POST /orders/stars and /orders/premium.
-func (srv *server) handleCreateOrder(kind string) http.Handler {
+func (srv *server) handleCreateOrder(kind domain.Kind) http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
 		req := shop.OrderRequest{Kind: kind}
-		if kind == shop.KindStars {
+		if kind == domain.KindStars {
 			var b starsOrderBody
 			if err := decodeJSON(r, &b); err != nil {
 				return nil, err
@@ -69,7 +70,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 				return nil, invalid("quantity", "quantity is required")
 			}
 			req.RecipientUsername, req.Quantity = *b.RecipientUsername, *b.Quantity
-			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = deref(b.PaymentMethod), deref(b.PaymentCurrency), b.ClientReference
+			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = domain.Method(deref(b.PaymentMethod)), domain.Currency(deref(b.PaymentCurrency)), b.ClientReference
 			req.ExpiresIn = b.ExpiresIn
 		} else {
 			var b premiumOrderBody
@@ -83,7 +84,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 				return nil, invalid("months", "months is required")
 			}
 			req.RecipientUsername, req.Months = *b.RecipientUsername, *b.Months
-			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = deref(b.PaymentMethod), deref(b.PaymentCurrency), b.ClientReference
+			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = domain.Method(deref(b.PaymentMethod)), domain.Currency(deref(b.PaymentCurrency)), b.ClientReference
 			req.ExpiresIn = b.ExpiresIn
 		}
 		ri := infoFrom(r.Context())
@@ -94,7 +95,7 @@ func (srv *server) handleCreateOrder(kind string) http.Handler {
 			// The reply is rendered and stored with the key in the order's
 			// own transaction: one durable write, an exact replay even if
 			// the process dies right after the commit, and one rendering.
-			req.Response = func(o *shop.Order) (int, []byte, error) {
+			req.Response = func(o *domain.Order) (int, []byte, error) {
 				body, err := successBody(srv.orderView(o))
 				stored, storedID = body, o.ID
 				return http.StatusOK, body, err
@@ -141,7 +142,7 @@ func (srv *server) handleListOrders() http.Handler {
 		}
 		q := r.URL.Query()
 		page, err := srv.shop.ListOrders(r.Context(), partnerID(r.Context()), shop.OrderFilter{
-			Status: q.Get("status"), Type: q.Get("order_type"), Limit: int(limit), Cursor: q.Get("cursor")})
+			Status: domain.Status(q.Get("status")), Type: domain.Kind(q.Get("order_type")), Limit: int(limit), Cursor: q.Get("cursor")})
 		if err != nil {
 			return nil, err
 		}
@@ -230,9 +231,9 @@ func (srv *server) handleFee() http.Handler {
 
 // handleEstimate is GET /pricing/estimate/stars?quantity= and
 // /pricing/estimate/premium?months=.
-func (srv *server) handleEstimate(kind string) http.Handler {
+func (srv *server) handleEstimate(kind domain.Kind) http.Handler {
 	param := "quantity"
-	if kind == shop.KindPremium {
+	if kind == domain.KindPremium {
 		param = "months"
 	}
 	return srv.api(func(r *http.Request) (any, error) {
@@ -249,7 +250,7 @@ func (srv *server) handleEstimate(kind string) http.Handler {
 }
 
 // handleRecipient is GET /recipients/stars?username= and /recipients/premium.
-func (srv *server) handleRecipient(kind string) http.Handler {
+func (srv *server) handleRecipient(kind domain.Kind) http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
 		rc, err := srv.shop.CheckRecipient(r.Context(), kind, r.URL.Query().Get("username"))
 		if err != nil {

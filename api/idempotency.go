@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -242,7 +243,7 @@ func (srv *server) answer(w http.ResponseWriter, r *http.Request, f *flight, fk 
 	if status < 500 && ri.idemStored {
 		f.status, f.body, f.replayable = status, bw.buf.Bytes(), true
 	} else if status < 500 && !ri.idemTaken {
-		err := srv.shop.IdemSave(context.WithoutCancel(ctx), shop.IdemRecord{PartnerID: fk.partner, Key: key,
+		err := srv.shop.IdemSave(context.WithoutCancel(ctx), domain.IdemRecord{PartnerID: fk.partner, Key: key,
 			Fingerprint: fp, Status: status, Body: bw.buf.Bytes()})
 		if err != nil {
 			// The answer stands; a retry re-runs (an order creation still

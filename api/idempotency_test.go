@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/theopenmoney/openmoney/api"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -126,7 +127,7 @@ func TestRetryAfterCrashBeforeResponseStored(t *testing.T) {
 	p, key := te.Partner(t)
 	ik := uuid.NewString()
 	fp := api.Fingerprint("POST", "/api/v1/orders/stars", []byte(quickstartBody))
-	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: shop.KindStars,
+	o, err := te.Shop.CreateOrder(context.Background(), p.ID, shop.OrderRequest{Kind: domain.KindStars,
 		RecipientUsername: "pandus", Quantity: 100, ClientReference: ptr("invoice-42"), IdempotencyKey: ik, Fingerprint: fp})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"github.com/theopenmoney/openmoney/shop"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 )
 
@@ -191,7 +191,7 @@ func TestDecodeBodyNamesTheProblem(t *testing.T) {
 func TestSuccessBodyMatchesEncodingJSON(t *testing.T) {
 	now := time.Date(2026, 4, 16, 12, 0, 0, 123456789, time.UTC)
 	later := now.Add(30 * time.Minute)
-	for _, o := range []shop.Order{
+	for _, o := range []domain.Order{
 		{ID: 1, PartnerID: 2, Status: "pending_payment", Type: "stars", StarsAmount: 100, RecipientUsername: "pandus",
 			PriceNano: 437500000, PriceUSD: "1.575", TonUSD: "3.6", FeePercent: "5", PaymentMethod: "ton_memo",
 			PaymentCurrency: "TON", PaymentAddress: "0QB_2hgiLMfGAiDHTkFZ1CrYfa1AGNoiDsH-lkDw4lN70Qr4",

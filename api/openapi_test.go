@@ -24,6 +24,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/api"
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -495,7 +496,7 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	c.call(t, te, "GET", "/api/v1/webhook", key, "").must(t, 200)
 	c.call(t, te, "POST", "/api/v1/webhook/rotate-secret", key, "", idem()...).must(t, 200)
 	c.call(t, te, "POST", "/api/v1/webhook/test", key, "{}", idem()...).must(t, 200)
-	if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, webhook.NewSender(te.Shop, webhook.Options{})); err != nil {
+	if err := te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, webhook.NewSender(te.Shop, webhook.Options{})); err != nil {
 		t.Fatal(err)
 	}
 	var dl struct {
@@ -800,7 +801,7 @@ func TestOpenAPIWebhookDeliveriesMatchCallback(t *testing.T) {
 	defer recv.Close()
 
 	te := newEnv(t)
-	te.Shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(te.Shop, webhook.Options{}))
+	te.Shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(te.Shop, webhook.Options{}))
 	te.Run(t)
 	_, key := te.Partner(t)
 	te.call(t, "PUT", "/api/v1/webhook", key, `{"url":"`+recv.URL+`/hook"}`).must(t, 200)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -300,7 +301,7 @@ func TestPagingWhileOrdersArrive(t *testing.T) {
 	other, _ := te.Partner(t)
 	ctx := context.Background()
 	create := func(pid int64) int64 {
-		o, err := te.Shop.CreateOrder(ctx, pid, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+		o, err := te.Shop.CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 		if err != nil {
 			t.Error(err)
 			return 0

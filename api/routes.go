@@ -3,7 +3,7 @@ package api
 import (
 	"net/http"
 
-	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Route is one API route: its method and its Go 1.22 path pattern under
@@ -44,8 +44,8 @@ func (srv *server) routes() []routeDef {
 	const get, post = http.MethodGet, http.MethodPost
 	return []routeDef{
 		// Orders
-		{Route: Route{post, "/orders/stars", true, false, "Create a Stars order"}, keyed: true, handler: srv.handleCreateOrder(shop.KindStars)},
-		{Route: Route{post, "/orders/premium", true, false, "Create a Premium order (3 / 6 / 12 months)"}, keyed: true, handler: srv.handleCreateOrder(shop.KindPremium)},
+		{Route: Route{post, "/orders/stars", true, false, "Create a Stars order"}, keyed: true, handler: srv.handleCreateOrder(domain.KindStars)},
+		{Route: Route{post, "/orders/premium", true, false, "Create a Premium order (3 / 6 / 12 months)"}, keyed: true, handler: srv.handleCreateOrder(domain.KindPremium)},
 		{Route: Route{get, "/orders/{id}", true, false, "Get order by ID"}, handler: srv.handleGetOrder()},
 		{Route: Route{get, "/orders", true, false, "List orders"}, handler: srv.handleListOrders()},
 		{Route: Route{get, "/orders/by-memo/{memo}", true, false, "Find order by payment_memo"}, handler: srv.handleOrderByMemo()},
@@ -55,11 +55,11 @@ func (srv *server) routes() []routeDef {
 		// Pricing
 		{Route: Route{get, "/pricing/ton-rate", true, false, "Current TON/USD rate"}, handler: srv.handleRate()},
 		{Route: Route{get, "/pricing/fee", true, false, "Service fees and min/max limits"}, handler: srv.handleFee()},
-		{Route: Route{get, "/pricing/estimate/stars", true, false, "Estimate Stars price in TON"}, handler: srv.handleEstimate(shop.KindStars)},
-		{Route: Route{get, "/pricing/estimate/premium", true, false, "Estimate Premium price in TON"}, handler: srv.handleEstimate(shop.KindPremium)},
+		{Route: Route{get, "/pricing/estimate/stars", true, false, "Estimate Stars price in TON"}, handler: srv.handleEstimate(domain.KindStars)},
+		{Route: Route{get, "/pricing/estimate/premium", true, false, "Estimate Premium price in TON"}, handler: srv.handleEstimate(domain.KindPremium)},
 		// Recipients
-		{Route: Route{get, "/recipients/stars", true, false, "Check if a username can receive Stars"}, handler: srv.handleRecipient(shop.KindStars)},
-		{Route: Route{get, "/recipients/premium", true, false, "Check if a username can receive Premium"}, handler: srv.handleRecipient(shop.KindPremium)},
+		{Route: Route{get, "/recipients/stars", true, false, "Check if a username can receive Stars"}, handler: srv.handleRecipient(domain.KindStars)},
+		{Route: Route{get, "/recipients/premium", true, false, "Check if a username can receive Premium"}, handler: srv.handleRecipient(domain.KindPremium)},
 		// Balance
 		{Route: Route{get, "/balance", true, false, "Partner balance and top-up address"}, handler: srv.handleBalance()},
 		{Route: Route{get, "/balance/transactions", true, false, "Balance transactions history"}, handler: srv.handleLedger()},

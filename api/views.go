@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -62,36 +63,36 @@ func strPtr(s string) *string {
 
 // OrderView is the order object, fields in the contract's order (openapi.json).
 type OrderView struct {
-	ID                    int64       `json:"id"`
-	Status                string      `json:"status"`
-	OrderType             string      `json:"order_type"`
-	StarsAmount           *int64      `json:"stars_amount,omitempty"`
-	PremiumMonths         *int        `json:"premium_months,omitempty"`
-	RecipientUsername     string      `json:"recipient_username"`
-	PriceTON              json.Number `json:"price_ton"`
-	PriceNanoton          string      `json:"price_nanoton"`
-	PriceUSD              json.Number `json:"price_usd"`
-	PaymentMethod         string      `json:"payment_method"`
-	PaymentCurrency       string      `json:"payment_currency"`
-	PaymentAddress        *string     `json:"payment_address"`
-	PaymentMemo           *string     `json:"payment_memo"`
-	PaymentLink           *string     `json:"payment_link"`
-	CheckoutURL           *string     `json:"checkout_url"`
-	ExpiresAt             *string     `json:"expires_at"`
-	CreatedAt             string      `json:"created_at"`
-	PaidAt                *string     `json:"paid_at"`
-	CompletedAt           *string     `json:"completed_at"`
-	AmountReceivedTON     json.Number `json:"amount_received_ton"`
-	AmountReceivedNanoton string      `json:"amount_received_nanoton"`
-	ClientReference       *string     `json:"client_reference"`
-	FailureReason         *string     `json:"failure_reason"`
+	ID                    int64           `json:"id"`
+	Status                domain.Status   `json:"status"`
+	OrderType             domain.Kind     `json:"order_type"`
+	StarsAmount           *int64          `json:"stars_amount,omitempty"`
+	PremiumMonths         *int            `json:"premium_months,omitempty"`
+	RecipientUsername     string          `json:"recipient_username"`
+	PriceTON              json.Number     `json:"price_ton"`
+	PriceNanoton          string          `json:"price_nanoton"`
+	PriceUSD              json.Number     `json:"price_usd"`
+	PaymentMethod         domain.Method   `json:"payment_method"`
+	PaymentCurrency       domain.Currency `json:"payment_currency"`
+	PaymentAddress        *string         `json:"payment_address"`
+	PaymentMemo           *string         `json:"payment_memo"`
+	PaymentLink           *string         `json:"payment_link"`
+	CheckoutURL           *string         `json:"checkout_url"`
+	ExpiresAt             *string         `json:"expires_at"`
+	CreatedAt             string          `json:"created_at"`
+	PaidAt                *string         `json:"paid_at"`
+	CompletedAt           *string         `json:"completed_at"`
+	AmountReceivedTON     json.Number     `json:"amount_received_ton"`
+	AmountReceivedNanoton string          `json:"amount_received_nanoton"`
+	ClientReference       *string         `json:"client_reference"`
+	FailureReason         *string         `json:"failure_reason"`
 }
 
 // orderView renders o with its checkout URL.
-func (srv *server) orderView(o *shop.Order) OrderView { return orderJSON(o, srv.shop.CheckoutURL(o)) }
+func (srv *server) orderView(o *domain.Order) OrderView { return orderJSON(o, srv.shop.CheckoutURL(o)) }
 
 // orderJSON renders o; checkoutURL is its payment page ("" for none: null).
-func orderJSON(o *shop.Order, checkoutURL string) OrderView {
+func orderJSON(o *domain.Order, checkoutURL string) OrderView {
 	v := OrderView{CheckoutURL: strPtr(checkoutURL),
 		ID: o.ID, Status: o.Status, OrderType: o.Type, RecipientUsername: o.RecipientUsername,
 		PriceTON: tonNumber(o.PriceNano), PriceNanoton: nanoString(o.PriceNano), PriceUSD: decNumber(o.PriceUSD),
@@ -103,10 +104,10 @@ func orderJSON(o *shop.Order, checkoutURL string) OrderView {
 		ClientReference: strPtr(o.ClientReference), FailureReason: strPtr(o.FailureReason),
 	}
 	switch o.Type {
-	case shop.KindStars:
+	case domain.KindStars:
 		n := o.StarsAmount
 		v.StarsAmount = &n
-	case shop.KindPremium:
+	case domain.KindPremium:
 		m := o.PremiumMonths
 		v.PremiumMonths = &m
 	}
@@ -129,17 +130,17 @@ func listView[S, T any](items []S, next string, conv func(*S) T) ListView[T] {
 
 // LedgerView is one balance movement; amounts are signed (debits negative).
 type LedgerView struct {
-	ID                  int64       `json:"id"`
-	Type                string      `json:"type"`
-	AmountTON           json.Number `json:"amount_ton"`
-	AmountNanoton       string      `json:"amount_nanoton"`
-	BalanceAfterNanoton string      `json:"balance_after_nanoton"`
-	OrderID             *int64      `json:"order_id"`
-	TxHash              *string     `json:"tx_hash"`
-	CreatedAt           string      `json:"created_at"`
+	ID                  int64             `json:"id"`
+	Type                domain.LedgerType `json:"type"`
+	AmountTON           json.Number       `json:"amount_ton"`
+	AmountNanoton       string            `json:"amount_nanoton"`
+	BalanceAfterNanoton string            `json:"balance_after_nanoton"`
+	OrderID             *int64            `json:"order_id"`
+	TxHash              *string           `json:"tx_hash"`
+	CreatedAt           string            `json:"created_at"`
 }
 
-func ledgerView(e *shop.LedgerEntry) LedgerView {
+func ledgerView(e *domain.LedgerEntry) LedgerView {
 	v := LedgerView{ID: e.ID, Type: e.Type, AmountTON: tonNumber(e.AmountNano), AmountNanoton: nanoString(e.AmountNano),
 		BalanceAfterNanoton: nanoString(e.BalanceAfterNano), TxHash: strPtr(e.TxHash), CreatedAt: timeString(e.CreatedAt)}
 	if e.OrderID != 0 {
@@ -165,7 +166,7 @@ type RateView struct {
 
 // EstimateView is GET /pricing/estimate/{stars,premium}.
 type EstimateView struct {
-	OrderType     string      `json:"order_type"`
+	OrderType     domain.Kind `json:"order_type"`
 	Quantity      *int64      `json:"quantity,omitempty"`
 	Months        *int        `json:"months,omitempty"`
 	BaseUSD       json.Number `json:"base_usd"`
@@ -182,7 +183,7 @@ func estimateView(q shop.Quote) EstimateView {
 	v := EstimateView{OrderType: q.Kind, BaseUSD: decNumber(q.BaseUSD), PriceUSD: decNumber(q.PriceUSD),
 		PriceTON: tonNumber(q.PriceNano), PriceNanoton: nanoString(q.PriceNano), TonUSD: decNumber(q.TonUSD),
 		FeePercent: decNumber(q.FeePercent), RateSource: q.RateSource, RateUpdatedAt: timeString(q.RateUpdatedAt)}
-	if q.Kind == shop.KindStars {
+	if q.Kind == domain.KindStars {
 		n := q.Quantity
 		v.Quantity = &n
 	} else {
@@ -235,13 +236,13 @@ func feeView(f shop.FeeInfo) FeeView {
 
 // StatsView is GET /orders/stats/summary over orders created in [from, to).
 type StatsView struct {
-	From                   *string          `json:"from"`
-	To                     *string          `json:"to"`
-	TotalOrders            int64            `json:"total_orders"`
-	ByStatus               map[string]int64 `json:"by_status"`
-	ByType                 map[string]int64 `json:"by_type"`
-	StarsDelivered         int64            `json:"stars_delivered"`
-	PremiumMonthsDelivered int64            `json:"premium_months_delivered"`
+	From                   *string                 `json:"from"`
+	To                     *string                 `json:"to"`
+	TotalOrders            int64                   `json:"total_orders"`
+	ByStatus               map[domain.Status]int64 `json:"by_status"`
+	ByType                 map[domain.Kind]int64   `json:"by_type"`
+	StarsDelivered         int64                   `json:"stars_delivered"`
+	PremiumMonthsDelivered int64                   `json:"premium_months_delivered"`
 	TONVolumePaid          struct {
 		TON     json.Number `json:"ton"`
 		Nanoton string      `json:"nanoton"`

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -24,7 +25,7 @@ type WebhookView struct {
 	FailingSince *string `json:"failing_since"`
 }
 
-func webhookView(w *shop.Webhook) WebhookView {
+func webhookView(w *domain.Webhook) WebhookView {
 	v := WebhookView{URL: w.URL, Events: w.Events, Secret: w.Secret, CreatedAt: timeString(w.CreatedAt),
 		UpdatedAt: timeString(w.UpdatedAt), Status: "enabled", DisabledAt: timePtr(w.DisabledAt),
 		DisabledReason: strPtr(w.DisabledReason), FailingSince: timePtr(w.FailingSince)}
@@ -50,7 +51,7 @@ type WebhookDeliveryView struct {
 	RedeliveryOf *int64 `json:"redelivery_of"`
 }
 
-func webhookDeliveryView(d *shop.WebhookDelivery) WebhookDeliveryView {
+func webhookDeliveryView(d *domain.WebhookDelivery) WebhookDeliveryView {
 	v := WebhookDeliveryView{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Attempt: d.Attempt,
 		Status: d.Final, Error: strPtr(d.Error), DurationMs: d.DurationMs, CreatedAt: timeString(d.At)}
 	if d.RedeliveryOf != 0 {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
-	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/webhook"
 )
@@ -154,7 +154,7 @@ func TestWebhookDeliveriesRoute(t *testing.T) {
 	te.call(t, "PUT", "/api/v1/webhook", key, `{"url":"`+rc.URL+`"}`).must(t, 200)
 	te.call(t, "POST", "/api/v1/webhook/test", key, "").must(t, 200)
 	sender := webhook.NewSender(te.Shop, webhook.Options{})
-	if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, sender); err != nil {
+	if err := te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, sender); err != nil {
 		t.Fatal(err)
 	}
 	type deliveryJSON struct {
@@ -175,7 +175,7 @@ func TestWebhookDeliveriesRoute(t *testing.T) {
 		t.Fatalf("deliveries %+v", l)
 	}
 	eventually(t, "the retry", func() bool {
-		_ = te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, sender)
+		_ = te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, sender)
 		return n.Load() >= 2
 	})
 	l = listJSON[deliveryJSON]{}
@@ -227,7 +227,7 @@ func TestWebhookPayloadsMatchOpenAPI(t *testing.T) {
 	o := te.call(t, "POST", "/api/v1/orders/stars", key, quickstartBody).must(t, 200).order(t)
 	te.call(t, "POST", "/api/v1/orders/"+itoa(int(o.ID))+"/cancel", key, "").must(t, 200)
 	sender := webhook.NewSender(te.Shop, webhook.Options{})
-	if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, sender); err != nil {
+	if err := te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, sender); err != nil {
 		t.Fatal(err)
 	}
 	visit := func(schema string, raw []byte) {
@@ -295,7 +295,7 @@ func TestWebhookRedeliverRoute(t *testing.T) {
 	sender := webhook.NewSender(te.Shop, webhook.Options{})
 	send := func() {
 		t.Helper()
-		if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, sender); err != nil {
+		if err := te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, sender); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -370,7 +370,7 @@ func TestWebhookDisabledAndReenabledThroughTheAPI(t *testing.T) {
 	te.call(t, "POST", "/api/v1/webhook/test", key, "").must(t, 200)
 	sender := webhook.NewSender(te.Shop, webhook.Options{})
 	for range 40 {
-		if err := te.Shop.SendOutbox(context.Background(), shop.ChannelWebhook, sender); err != nil {
+		if err := te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, sender); err != nil {
 			t.Fatal(err)
 		}
 		te.Clock.Advance(6 * time.Hour)

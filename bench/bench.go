@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/store/pg/pgserver"
@@ -225,7 +226,7 @@ func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 		return err
 	}
 	ref := "invoice-42"
-	ord, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus",
+	ord, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
 		Quantity: 100, ClientReference: &ref})
 	if err != nil {
 		return fmt.Errorf("bench: order: %w", err)

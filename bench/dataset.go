@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 )
@@ -49,18 +50,18 @@ func memoFor(id int64) string {
 func refFor(id int64) string { return "inv-" + strconv.FormatInt(id, 10) }
 
 // orderFor is a realistic completed (or, one in ten, expired) Stars order.
-func (ds *dataset) orderFor(id int64) *store.Order {
+func (ds *dataset) orderFor(id int64) *domain.Order {
 	created := ds.base.Add(time.Duration(id) * time.Second)
 	exp := created.Add(15 * time.Minute)
 	stars := 50 + id%9951
-	o := &store.Order{ID: id, PartnerID: ds.partnerOf(id), Status: store.StatusCompleted, Type: shop.KindStars,
+	o := &domain.Order{ID: id, PartnerID: ds.partnerOf(id), Status: domain.StatusCompleted, Type: domain.KindStars,
 		StarsAmount: stars, RecipientUsername: "user" + strconv.FormatInt(id%100_000, 10) + "_tg",
 		PriceNano: stars * 4_375_000, PriceUSD: "1.575", TonUSD: "3.6", FeePercent: "5",
-		PaymentMethod: shop.MethodTonMemo, PaymentCurrency: shop.CurrencyTON, PaymentAddress: ds.serviceAdr,
+		PaymentMethod: domain.MethodTonMemo, PaymentCurrency: domain.CurrencyTON, PaymentAddress: ds.serviceAdr,
 		PaymentMemo: memoFor(id), ExpiresAt: &exp, CreatedAt: created, ClientReference: refFor(id),
 		IdempotencyKey: fmt.Sprintf("%08x-bench-4000-8000-%012x", id, id*7919)}
 	if id%10 == 0 {
-		o.Status = store.StatusExpired
+		o.Status = domain.StatusExpired
 		return o
 	}
 	paid := created.Add(40 * time.Second)

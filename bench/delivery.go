@@ -18,6 +18,7 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil/fragment"
 	"github.com/theopenmoney/openmoney/internal/fragmentsim"
 	"github.com/theopenmoney/openmoney/internal/simchain"
@@ -141,7 +142,7 @@ func runBurst(ctx context.Context, spec burstSpec, log *slog.Logger) (burstResul
 		return res, err
 	}
 	log.Info("burst: creating orders (each checks its recipient with Fragment)", "orders", spec.orders, "wallet", spec.version)
-	orders := make([]*shop.Order, spec.orders)
+	orders := make([]*domain.Order, spec.orders)
 	errs := make(chan error, spec.orders)
 	sem := make(chan struct{}, 32)
 	var cwg sync.WaitGroup
@@ -150,8 +151,8 @@ func runBurst(ctx context.Context, spec burstSpec, log *slog.Logger) (burstResul
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; cwg.Done() }()
-			o, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, Quantity: 100,
-				RecipientUsername: "burst_" + spec.version + "_" + strconv.Itoa(i), PaymentMethod: shop.MethodTonMemo})
+			o, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, Quantity: 100,
+				RecipientUsername: "burst_" + spec.version + "_" + strconv.Itoa(i), PaymentMethod: domain.MethodTonMemo})
 			if err != nil {
 				errs <- fmt.Errorf("bench: burst order: %w", err)
 				return
@@ -203,7 +204,7 @@ func runBurst(ctx context.Context, spec burstSpec, log *slog.Logger) (burstResul
 }
 
 // countFinal reads the orders; when all are final it fills res.
-func countFinal(ctx context.Context, st store.Store, orders []*shop.Order, res *burstResult) (int, error) {
+func countFinal(ctx context.Context, st store.Store, orders []*domain.Order, res *burstResult) (int, error) {
 	done := 0
 	var first, last time.Time
 	var lat []time.Duration
@@ -218,11 +219,11 @@ func countFinal(ctx context.Context, st store.Store, orders []*shop.Order, res *
 				first = *got.PaidAt
 			}
 			switch got.Status {
-			case store.StatusCompleted:
+			case domain.StatusCompleted:
 				completed++
 				lat = append(lat, got.CompletedAt.Sub(*got.PaidAt))
 				last = maxTime(last, *got.CompletedAt)
-			case store.StatusRefunded:
+			case domain.StatusRefunded:
 				refunded++
 				last = maxTime(last, *got.RefundedAt)
 			default:

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
-	"github.com/theopenmoney/openmoney/store"
 )
 
 // paidTimeout bounds the wait for one payment to be matched.
@@ -21,7 +21,7 @@ const paidTimeout = 30 * time.Second
 // at first, then at a tenth of the time waited.
 func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int, d time.Duration) ([]time.Duration, error) {
 	count := max(int(float64(rate)*d.Seconds()), 20)
-	orders := make([]*shop.Order, count)
+	orders := make([]*domain.Order, count)
 	var wg sync.WaitGroup
 	errs := make(chan error, count)
 	sem := make(chan struct{}, 16)
@@ -30,8 +30,8 @@ func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int,
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			o, err := s.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: shop.KindStars,
-				RecipientUsername: "pandus", Quantity: 100, PaymentMethod: shop.MethodTonMemo})
+			o, err := s.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars,
+				RecipientUsername: "pandus", Quantity: 100, PaymentMethod: domain.MethodTonMemo})
 			if err != nil {
 				errs <- fmt.Errorf("bench: order to pay: %w", err)
 				return
@@ -75,7 +75,7 @@ func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int,
 	return lat, nil
 }
 
-func payAndWait(ctx context.Context, s *shop.Shop, partnerID int64, o *shop.Order) (time.Duration, error) {
+func payAndWait(ctx context.Context, s *shop.Shop, partnerID int64, o *domain.Order) (time.Duration, error) {
 	start := time.Now()
 	_, err := s.SandboxTransfer(ctx, partnerID, shop.SandboxTransferRequest{ToAddress: o.PaymentAddress,
 		AmountNano: o.PriceNano, Comment: o.PaymentMemo})
@@ -88,8 +88,8 @@ func payAndWait(ctx context.Context, s *shop.Shop, partnerID int64, o *shop.Orde
 			return 0, fmt.Errorf("bench: poll order: %w", err)
 		}
 		switch got.Status {
-		case store.StatusPendingPayment:
-		case store.StatusPaid, store.StatusProcessing, store.StatusCompleted:
+		case domain.StatusPendingPayment:
+		case domain.StatusPaid, domain.StatusProcessing, domain.StatusCompleted:
 			return time.Since(start), nil
 		default:
 			return 0, fmt.Errorf("bench: order %d became %s, not paid", o.ID, got.Status)

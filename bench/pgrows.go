@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/store/pg"
@@ -215,7 +216,7 @@ func runServicePG(ctx context.Context, o options, ss *stores, pr *pgProbe, log *
 		return err
 	}
 	ref := "invoice-42"
-	ord, err := first.s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus",
+	ord, err := first.s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
 		Quantity: 100, ClientReference: &ref})
 	first.close()
 	if err != nil {

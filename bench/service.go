@@ -13,6 +13,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/api"
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -141,7 +142,7 @@ func (sv *service) close() error {
 }
 
 // newPartner creates a partner and issues its API key.
-func newPartner(ctx context.Context, s *shop.Shop, name string) (*shop.Partner, string, error) {
+func newPartner(ctx context.Context, s *shop.Shop, name string) (*domain.Partner, string, error) {
 	p, err := s.CreatePartner(ctx, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("bench: partner: %w", err)

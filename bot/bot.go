@@ -25,12 +25,13 @@ import (
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
-// channelTelegram is the outbox channel this package sends (store.ChannelTelegram).
-const channelTelegram = shop.ChannelTelegram
+// channelTelegram is the outbox channel this package sends (domain.ChannelTelegram).
+const channelTelegram = domain.ChannelTelegram
 
 // HealthComponent is the name under which the bot reports its health.
 const HealthComponent = "telegram"

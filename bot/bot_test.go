@@ -17,6 +17,7 @@ import (
 	"rsc.io/qr"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
@@ -340,7 +341,7 @@ func TestDoubleTapConfirmCreatesOneOrder(t *testing.T) {
 	if err != nil || len(page.Items) != 1 {
 		t.Fatalf("orders after a triple tap: %v, %d", err, len(page.Items))
 	}
-	if page.Items[0].PremiumMonths != 3 || page.Items[0].Type != shop.KindPremium {
+	if page.Items[0].PremiumMonths != 3 || page.Items[0].Type != domain.KindPremium {
 		t.Errorf("order %+v", page.Items[0])
 	}
 }
@@ -743,8 +744,8 @@ func TestNotifyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	p := &shop.Partner{ID: 1, TelegramChatID: alice.ID, Language: "id"}
-	it := &shop.OutboxItem{Type: "order.completed", Order: &shop.Order{ID: 7, Type: shop.KindStars, StarsAmount: 50, RecipientUsername: "pandus"}}
+	p := &domain.Partner{ID: 1, TelegramChatID: alice.ID, Language: "id"}
+	it := &domain.OutboxItem{Type: "order.completed", Order: &domain.Order{ID: 7, Type: domain.KindStars, StarsAmount: 50, RecipientUsername: "pandus"}}
 
 	tg.failNext("sendMessage", 429, 3, 1)
 	err = b.Notify(ctx, p, it)
@@ -763,7 +764,7 @@ func TestNotifyErrors(t *testing.T) {
 	if err := b.Notify(ctx, p, it); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Notify(ctx, &shop.Partner{ID: 2}, it); err != nil { // no chat: nothing to do
+	if err := b.Notify(ctx, &domain.Partner{ID: 2}, it); err != nil { // no chat: nothing to do
 		t.Fatal(err)
 	}
 	if n := tg.count(func(c call) bool {
@@ -793,7 +794,7 @@ func TestPanicInHandlerIsRecovered(t *testing.T) {
 // failingWebhook fails every webhook attempt.
 type failingWebhook struct{}
 
-func (failingWebhook) Notify(context.Context, *shop.Partner, *shop.OutboxItem) error {
+func (failingWebhook) Notify(context.Context, *domain.Partner, *domain.OutboxItem) error {
 	return errors.New("receiver answered 500")
 }
 
@@ -815,7 +816,7 @@ func TestWebhookDisabledNotification(t *testing.T) {
 	}
 	m = tg.mark()
 	for range 20 {
-		if err := s.SendOutbox(ctx, shop.ChannelWebhook, failingWebhook{}); err != nil {
+		if err := s.SendOutbox(ctx, domain.ChannelWebhook, failingWebhook{}); err != nil {
 			t.Fatal(err)
 		}
 		h.env.Clock.Advance(6 * time.Hour)

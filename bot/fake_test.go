@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 )
@@ -432,7 +433,7 @@ func newHarness(t *testing.T, opt shoptest.Options, prepare ...func(*shoptest.En
 }
 
 // partner returns the shop partner of a Telegram user (after their first message).
-func (h *harness) partner(t testing.TB, u tgUser) *shop.Partner {
+func (h *harness) partner(t testing.TB, u tgUser) *domain.Partner {
 	t.Helper()
 	p, err := h.env.Shop.TelegramPartner(context.Background(), shop.TelegramUser{ID: u.ID})
 	if err != nil {

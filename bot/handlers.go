@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-telegram/bot/models"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -15,7 +16,7 @@ import (
 type chat struct {
 	id      int64 // private chat id (= the user's id)
 	lang    string
-	partner *shop.Partner
+	partner *domain.Partner
 }
 
 // handle routes one update. Only messages and button presses matter; the
@@ -62,7 +63,7 @@ func displayName(u *models.User) string {
 }
 
 // partnerOf returns the sender's partner, creating it on first contact.
-func (b *Bot) partnerOf(ctx context.Context, from *models.User, chatID int64) (*shop.Partner, error) {
+func (b *Bot) partnerOf(ctx context.Context, from *models.User, chatID int64) (*domain.Partner, error) {
 	lang := "" // unknown: keep what the shop has
 	if from.LanguageCode != "" {
 		lang = langOf(from.LanguageCode)
@@ -109,9 +110,9 @@ func (b *Bot) onMessage(ctx context.Context, m *models.Message) {
 	case "api":
 		b.cmdAPI(ctx, c, args)
 	case "stars":
-		b.cmdOrder(ctx, c, shop.KindStars, args)
+		b.cmdOrder(ctx, c, domain.KindStars, args)
 	case "premium":
-		b.cmdOrder(ctx, c, shop.KindPremium, args)
+		b.cmdOrder(ctx, c, domain.KindPremium, args)
 	case "orders":
 		b.cmdOrders(ctx, c)
 	case "balance":

@@ -8,6 +8,7 @@ import (
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -18,7 +19,7 @@ import (
 // other transient failure is returned for the outbox's backoff. Permanent
 // refusals (the user blocked the bot, the chat is gone) are logged and the
 // event is dropped, since retrying cannot help.
-func (b *Bot) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) error {
+func (b *Bot) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error {
 	if p == nil || it == nil || p.TelegramChatID <= 0 {
 		return nil
 	}
@@ -44,7 +45,7 @@ func (b *Bot) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) 
 }
 
 // notification is the text of an outbox event ("" = nothing to say).
-func (b *Bot) notification(lang string, it *shop.OutboxItem) string {
+func (b *Bot) notification(lang string, it *domain.OutboxItem) string {
 	if it.Type == shop.EventWebhookDisabled {
 		return b.texts.text(lang, "n_webhook_disabled")
 	}
@@ -74,6 +75,6 @@ func (b *Bot) notification(lang string, it *shop.OutboxItem) string {
 	case shop.EventOrderCancelled:
 		return b.texts.text(lang, "n_cancelled", o.ID, what)
 	default:
-		return b.texts.text(lang, "n_other", o.ID, what, htmlText(b.texts.text(lang, "status_"+o.Status)))
+		return b.texts.text(lang, "n_other", o.ID, what, htmlText(b.texts.text(lang, "status_"+string(o.Status))))
 	}
 }

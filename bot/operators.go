@@ -10,6 +10,7 @@ import (
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -347,7 +348,7 @@ func (b *Bot) assign(ctx context.Context, c *chat, cq *models.CallbackQuery, msg
 		to.PartnerID = target
 	}
 	l := c.lang
-	var ledger shop.LedgerEntry
+	var ledger domain.LedgerEntry
 	if a.item == 'u' {
 		var res shop.Assignment
 		res, err = b.shop.AssignUnmatched(ctx, a.id, to)

@@ -12,33 +12,34 @@ import (
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
 // Order statuses as the shop reports them.
-const statusPendingPayment = shop.StatusPendingPayment
+const statusPendingPayment = domain.StatusPendingPayment
 
 // kindCode is the one-letter kind used in callback data.
-func kindCode(kind string) string {
-	if kind == shop.KindPremium {
+func kindCode(kind domain.Kind) string {
+	if kind == domain.KindPremium {
 		return "p"
 	}
 	return "s"
 }
 
-func kindOf(code string) (string, bool) {
+func kindOf(code string) (domain.Kind, bool) {
 	switch code {
 	case "s":
-		return shop.KindStars, true
+		return domain.KindStars, true
 	case "p":
-		return shop.KindPremium, true
+		return domain.KindPremium, true
 	}
 	return "", false
 }
 
 // parseKindAmount reads "<s|p>:<amount>".
-func parseKindAmount(s string) (kind string, amount int64, rest string, ok bool) {
+func parseKindAmount(s string) (kind domain.Kind, amount int64, rest string, ok bool) {
 	k, s, _ := strings.Cut(s, ":")
 	kind, ok = kindOf(k)
 	if !ok {
@@ -53,9 +54,9 @@ func parseKindAmount(s string) (kind string, amount int64, rest string, ok bool)
 }
 
 // cmdOrder: /stars [username quantity], /premium [username months].
-func (b *Bot) cmdOrder(ctx context.Context, c *chat, kind string, args []string) {
+func (b *Bot) cmdOrder(ctx context.Context, c *chat, kind domain.Kind, args []string) {
 	usage, numKey := "stars_usage", "quantity_number"
-	if kind == shop.KindPremium {
+	if kind == domain.KindPremium {
 		usage, numKey = "premium_usage", "months_number"
 	}
 	switch len(args) {
@@ -85,10 +86,10 @@ func isNumber(s string) bool {
 }
 
 // askAmount starts the guided flow: buttons for common amounts.
-func (b *Bot) askAmount(ctx context.Context, c *chat, kind string) {
+func (b *Bot) askAmount(ctx context.Context, c *chat, kind domain.Kind) {
 	var bs []button
 	text := "pick_months"
-	if kind == shop.KindStars {
+	if kind == domain.KindStars {
 		text = "pick_stars"
 		fees := b.shop.Fees()
 		for _, n := range []int64{50, 100, 500, 1000} {
@@ -117,7 +118,7 @@ func (b *Bot) guidedAmount(ctx context.Context, c *chat, m *models.Message, data
 	}
 	b.flows.set(c.id, flow{kind: kind, amount: amount})
 	pick := "pick_stars"
-	if kind == shop.KindPremium {
+	if kind == domain.KindPremium {
 		pick = "pick_months"
 	}
 	b.edit(ctx, c.id, m.ID, b.texts.text(c.lang, pick)+" <b>"+strconv.FormatInt(amount, 10)+"</b>", noKeyboard())
@@ -138,15 +139,15 @@ func (b *Bot) guidedUsername(ctx context.Context, c *chat, f flow, text string) 
 }
 
 // what describes an order in a few words.
-func (b *Bot) what(lang, kind string, amount int64, username string) htmlText {
-	if kind == shop.KindPremium {
+func (b *Bot) what(lang string, kind domain.Kind, amount int64, username string) htmlText {
+	if kind == domain.KindPremium {
 		return htmlText(b.texts.text(lang, "what_premium", amount, username))
 	}
 	return htmlText(b.texts.text(lang, "what_stars", amount, username))
 }
 
-func (b *Bot) orderWhat(lang string, o *shop.Order) htmlText {
-	if o.Type == shop.KindPremium {
+func (b *Bot) orderWhat(lang string, o *domain.Order) htmlText {
+	if o.Type == domain.KindPremium {
 		return b.what(lang, o.Type, int64(o.PremiumMonths), o.RecipientUsername)
 	}
 	return b.what(lang, o.Type, o.StarsAmount, o.RecipientUsername)
@@ -154,7 +155,7 @@ func (b *Bot) orderWhat(lang string, o *shop.Order) htmlText {
 
 // quote validates like the API, checks the recipient and shows the price with
 // Confirm/Cancel. It returns the error it reported, nil when it showed a quote.
-func (b *Bot) quote(ctx context.Context, c *chat, kind, username string, amount int64) error {
+func (b *Bot) quote(ctx context.Context, c *chat, kind domain.Kind, username string, amount int64) error {
 	u, err := shop.NormalizeUsername("recipient_username", username)
 	if err == nil {
 		var q shop.Quote
@@ -163,7 +164,7 @@ func (b *Bot) quote(ctx context.Context, c *chat, kind, username string, amount 
 			if rc, err = b.shop.CheckRecipient(ctx, kind, u); err == nil {
 				if !rc.CanReceive {
 					name := "Stars"
-					if kind == shop.KindPremium {
+					if kind == domain.KindPremium {
 						name = "Premium"
 					}
 					err = &shop.Error{Code: shop.CodeRecipientNotFound, Field: "recipient_username", Key: "recipient_not_found",
@@ -204,9 +205,9 @@ func (b *Bot) confirm(ctx context.Context, c *chat, cq *models.CallbackQuery, m 
 		b.answer(ctx, cq, b.texts.text(c.lang, "already_created"))
 		return
 	}
-	req := shop.OrderRequest{Kind: kind, RecipientUsername: user, PaymentMethod: shop.MethodTonMemo,
-		PaymentCurrency: shop.CurrencyTON, IdempotencyKey: key, Fingerprint: cq.Data}
-	if kind == shop.KindPremium {
+	req := shop.OrderRequest{Kind: kind, RecipientUsername: user, PaymentMethod: domain.MethodTonMemo,
+		PaymentCurrency: domain.CurrencyTON, IdempotencyKey: key, Fingerprint: cq.Data}
+	if kind == domain.KindPremium {
 		req.Months = int(amount)
 	} else {
 		req.Quantity = amount
@@ -234,7 +235,7 @@ func (b *Bot) dropButtons(ctx context.Context, chatID int64, msgID int) {
 }
 
 // sendPayment sends the payment details and a QR picture of the ton:// link.
-func (b *Bot) sendPayment(ctx context.Context, c *chat, o *shop.Order) {
+func (b *Bot) sendPayment(ctx context.Context, c *chat, o *domain.Order) {
 	link := shop.PaymentLink(o)
 	ton := money.FormatTON(o.PriceNano)
 	exp, ttl := "", 0
@@ -274,7 +275,7 @@ func (b *Bot) cmdOrders(ctx context.Context, c *chat) {
 	lines := []string{b.texts.text(c.lang, "orders_head")}
 	for i := range page.Items {
 		o := &page.Items[i]
-		status := htmlText(b.texts.text(c.lang, "status_"+o.Status))
+		status := htmlText(b.texts.text(c.lang, "status_"+string(o.Status)))
 		line := b.texts.text(c.lang, "order_line", o.ID, b.orderWhat(c.lang, o), money.FormatTON(o.PriceNano), status)
 		if o.Status == statusPendingPayment && o.PaymentMemo != "" && o.ExpiresAt != nil {
 			line += "\n    " + b.texts.text(c.lang, "order_pending", o.PaymentMemo, fmtTime(*o.ExpiresAt))
@@ -317,7 +318,7 @@ func (b *Bot) cmdBalance(ctx context.Context, c *chat) {
 			amount = "+" + amount
 		}
 		sb.WriteString("\n" + b.texts.text(c.lang, "ledger_line", amount,
-			htmlText(b.texts.text(c.lang, "ledger_"+e.Type)), fmtTime(e.CreatedAt)))
+			htmlText(b.texts.text(c.lang, "ledger_"+string(e.Type))), fmtTime(e.CreatedAt)))
 		if e.OrderID != 0 {
 			sb.WriteString(" · #" + strconv.FormatInt(e.OrderID, 10))
 		}
@@ -336,7 +337,7 @@ func (b *Bot) cmdBalance(ctx context.Context, c *chat) {
 // flow is a guided order waiting for the username, or an operator's
 // assignment waiting for the order or partner (op set).
 type flow struct {
-	kind   string
+	kind   domain.Kind
 	amount int64
 	op     *opAsk
 	at     time.Time

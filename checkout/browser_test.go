@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil/manual"
 	"github.com/theopenmoney/openmoney/internal/tgwebapp"
 	"github.com/theopenmoney/openmoney/internal/tonjs"
@@ -351,7 +352,7 @@ func TestCheckoutInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mine, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "budi_santoso", Quantity: 250})
+		mine, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "budi_santoso", Quantity: 250})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -353,7 +354,7 @@ func (p *Pages) handleManifest() http.Handler {
 }
 
 // order looks the token up; a missing or forged one answers 404 itself.
-func (p *Pages) order(w http.ResponseWriter, r *http.Request) (*shop.Order, bool) {
+func (p *Pages) order(w http.ResponseWriter, r *http.Request) (*domain.Order, bool) {
 	o, err := p.shop.OrderByCheckoutToken(r.Context(), r.PathValue("token"))
 	if err == nil {
 		return o, true

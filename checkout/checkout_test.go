@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil/manual"
 	"github.com/theopenmoney/openmoney/internal/tgwebapp"
 	"github.com/theopenmoney/openmoney/shop"
@@ -423,7 +424,7 @@ func TestMiniAppOrders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: shop.KindPremium, RecipientUsername: "ann_b", Months: 3})
+	mine, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: domain.KindPremium, RecipientUsername: "ann_b", Months: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

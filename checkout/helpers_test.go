@@ -19,6 +19,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/api"
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/ton"
@@ -41,7 +42,7 @@ type env struct {
 	*shoptest.Env
 	h       http.Handler
 	logs    *shoptest.LogBuffer
-	partner *shop.Partner
+	partner *domain.Partner
 	key     string
 }
 

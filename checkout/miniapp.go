@@ -95,7 +95,7 @@ func (p *Pages) handleOrdersJSON() http.Handler {
 		for i := range orders {
 			o := &orders[i]
 			v.Data.Items = append(v.Data.Items, orderItem{What: what(lang, o), Recipient: o.RecipientUsername,
-				PriceTON: money.FormatTON(o.PriceNano), Status: o.Status, StatusText: text(lang, "st_"+o.Status),
+				PriceTON: money.FormatTON(o.PriceNano), Status: string(o.Status), StatusText: text(lang, "st_"+string(o.Status)),
 				CreatedAt: o.CreatedAt.UTC().Format(time.RFC3339), CheckoutURL: p.shop.CheckoutURL(o),
 				Payable: shop.AmountDue(o) > 0})
 		}

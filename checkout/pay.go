@@ -16,6 +16,7 @@ import (
 
 	"rsc.io/qr"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/ton"
@@ -34,22 +35,22 @@ const (
 	stateFailed    = "failed"
 )
 
-func stateOf(o *shop.Order) string {
+func stateOf(o *domain.Order) string {
 	switch o.Status {
-	case shop.StatusPendingPayment:
+	case domain.StatusPendingPayment:
 		if o.ReceivedNano > 0 {
 			return statePartial
 		}
 		return stateWaiting
-	case shop.StatusPaid, shop.StatusProcessing:
+	case domain.StatusPaid, domain.StatusProcessing:
 		return statePaid
-	case shop.StatusCompleted:
+	case domain.StatusCompleted:
 		return stateCompleted
-	case shop.StatusExpired:
+	case domain.StatusExpired:
 		return stateExpired
-	case shop.StatusCancelled:
+	case domain.StatusCancelled:
 		return stateCancelled
-	case shop.StatusRefunded:
+	case domain.StatusRefunded:
 		return stateRefunded
 	}
 	return stateFailed
@@ -62,8 +63,8 @@ func final(state string) bool {
 }
 
 // what says what is bought, in lang.
-func what(lang string, o *shop.Order) string {
-	if o.Type == shop.KindPremium {
+func what(lang string, o *domain.Order) string {
+	if o.Type == domain.KindPremium {
 		return text(lang, "premium", "n", strconv.Itoa(o.PremiumMonths))
 	}
 	return text(lang, "stars", "n", strconv.FormatInt(o.StarsAmount, 10))
@@ -114,11 +115,11 @@ type walletMsg struct {
 	Payload string `json:"payload"`
 }
 
-func (p *Pages) status(lang, token string, o *shop.Order) (statusView, error) {
+func (p *Pages) status(lang, token string, o *domain.Order) (statusView, error) {
 	st := stateOf(o)
 	due := shop.AmountDue(o)
 	w, to := what(lang, o), o.RecipientUsername
-	v := statusView{State: st, Status: o.Status, Final: final(st), Title: text(lang, st),
+	v := statusView{State: st, Status: string(o.Status), Final: final(st), Title: text(lang, st),
 		Detail: text(lang, st+"_d", "due", money.FormatTON(due), "memo", o.PaymentMemo, "received", money.FormatTON(o.ReceivedNano), "what", w, "to", to),
 		DueTON: money.FormatTON(due), DueNanoton: strconv.FormatInt(due, 10), ReceivedTON: money.FormatTON(o.ReceivedNano),
 		Link: shop.DueLink(o)}

@@ -9,12 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// Kinds of delivery.
-const (
-	KindStars   = "stars"
-	KindPremium = "premium"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // ErrPermanent wraps a failure that retrying cannot fix: the order is refunded.
@@ -138,7 +134,7 @@ func (h *Hold) Is(target error) bool {
 type Request struct {
 	Ref      string // "order-<id>"
 	OrderID  int64
-	Kind     string
+	Kind     domain.Kind
 	Username string
 	Stars    int64
 	Months   int
@@ -167,7 +163,7 @@ type Recipient struct {
 type Sandbox struct{}
 
 // CheckRecipient follows the sandbox magic names.
-func (Sandbox) CheckRecipient(_ context.Context, kind, username string) (Recipient, error) {
+func (Sandbox) CheckRecipient(_ context.Context, kind domain.Kind, username string) (Recipient, error) {
 	if strings.HasSuffix(strings.ToLower(username), "_missing") {
 		return Recipient{Reason: "No Telegram user found with this username (sandbox: _missing)"}, nil
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/ton"
@@ -207,27 +208,26 @@ func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
 	}
 }
 
-var orderStatuses = map[string]bool{
-	shop.StatusPendingPayment: true, shop.StatusPaid: true, shop.StatusProcessing: true, shop.StatusCompleted: true,
-	shop.StatusFailed: true, shop.StatusRefunded: true, shop.StatusExpired: true, shop.StatusCancelled: true,
+var orderStatuses = map[domain.Status]bool{
+	domain.StatusPendingPayment: true, domain.StatusPaid: true, domain.StatusProcessing: true, domain.StatusCompleted: true,
+	domain.StatusFailed: true, domain.StatusRefunded: true, domain.StatusExpired: true, domain.StatusCancelled: true,
 }
 
 // known keeps label values within a fixed set.
-func known(v string, ok bool) string {
+func known[T ~string](v T, ok bool) string {
 	if ok {
-		return v
+		return string(v)
 	}
 	return "other"
 }
 
 // OrderTransition implements shop.Observer.
-func (m *Metrics) OrderTransition(from, to string) {
-	if from == "" {
-		from = "new"
-	} else {
-		from = known(from, orderStatuses[from])
+func (m *Metrics) OrderTransition(from, to domain.Status) {
+	label := "new"
+	if from != "" {
+		label = known(from, orderStatuses[from])
 	}
-	m.transitions.WithLabelValues(from, known(to, orderStatuses[to])).Inc()
+	m.transitions.WithLabelValues(label, known(to, orderStatuses[to])).Inc()
 }
 
 // Received implements shop.Observer.
@@ -246,14 +246,14 @@ func (m *Metrics) Delivery(outcome string) {
 }
 
 // Notification implements shop.Observer.
-func (m *Metrics) Notification(channel, outcome string) {
-	channel = known(channel, channel == shop.ChannelTelegram || channel == shop.ChannelWebhook)
+func (m *Metrics) Notification(channel domain.Channel, outcome string) {
+	label := known(channel, channel == domain.ChannelTelegram || channel == domain.ChannelWebhook)
 	outcome = known(outcome, outcome == shop.NotifySent || outcome == shop.NotifyError || outcome == shop.NotifyFailed)
-	m.notifications.WithLabelValues(channel, outcome).Inc()
+	m.notifications.WithLabelValues(label, outcome).Inc()
 	switch channel {
-	case shop.ChannelWebhook:
+	case domain.ChannelWebhook:
 		m.webhooks.WithLabelValues(outcome).Inc()
-	case shop.ChannelTelegram:
+	case domain.ChannelTelegram:
 		if outcome != shop.NotifySent {
 			m.telegramErrors.Inc()
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/api"
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/metrics"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
@@ -127,7 +128,7 @@ func TestScrapeAfterPaidOrder(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got, _ := w.env.Shop.Order(context.Background(), 1, o.ID); got.Status != shop.StatusCompleted {
+	if got, _ := w.env.Shop.Order(context.Background(), 1, o.ID); got.Status != domain.StatusCompleted {
 		t.Fatalf("order %s", got.Status)
 	}
 	w.call(t, "GET", "/api/v1/nope", "", "")
@@ -198,7 +199,7 @@ func TestRateLimitedCounted(t *testing.T) {
 // notifier fails its first send.
 type notifier struct{ n int }
 
-func (f *notifier) Notify(context.Context, *shop.Partner, *shop.OutboxItem) error {
+func (f *notifier) Notify(context.Context, *domain.Partner, *domain.OutboxItem) error {
 	f.n++
 	if f.n == 1 {
 		return fmt.Errorf("telegram down")
@@ -209,7 +210,7 @@ func (f *notifier) Notify(context.Context, *shop.Partner, *shop.OutboxItem) erro
 func TestNotificationOutcomes(t *testing.T) {
 	m := metrics.New()
 	env := shoptest.New(t, shoptest.Options{Observer: m})
-	env.Shop.RegisterNotifier(shop.ChannelTelegram, &notifier{})
+	env.Shop.RegisterNotifier(domain.ChannelTelegram, &notifier{})
 	p, err := env.Shop.TelegramPartner(context.Background(), shop.TelegramUser{ID: 7, ChatID: 7})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -29,12 +30,12 @@ func adminLimit(limit int) (int, error) {
 // UnmatchedDeposits lists unmatched deposits (assigned ones included, with
 // AssignedAt set) with id > afterID, ascending. Errors: VALIDATION_ERROR
 // (limit outside 1–500; 0 means 100).
-func (s *Shop) UnmatchedDeposits(ctx context.Context, afterID int64, limit int) ([]Unmatched, error) {
+func (s *Shop) UnmatchedDeposits(ctx context.Context, afterID int64, limit int) ([]domain.Unmatched, error) {
 	limit, err := adminLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	var out []Unmatched
+	var out []domain.Unmatched
 	err = s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListUnmatched(afterID, limit)
@@ -67,8 +68,8 @@ func (a AssignTarget) valid() error {
 
 // resolve finds the partner credited, the ledger row type and the order id
 // it carries. Errors: NOT_FOUND (order or partner).
-func (a AssignTarget) resolve(tx store.Tx) (*Partner, string, int64, error) {
-	pid, typ, orderID := a.PartnerID, store.LedgerTopup, int64(0)
+func (a AssignTarget) resolve(tx store.Tx) (*domain.Partner, domain.LedgerType, int64, error) {
+	pid, typ, orderID := a.PartnerID, domain.LedgerTopup, int64(0)
 	if a.OrderID > 0 {
 		o, err := tx.GetOrder(a.OrderID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -77,7 +78,7 @@ func (a AssignTarget) resolve(tx store.Tx) (*Partner, string, int64, error) {
 		if err != nil {
 			return nil, "", 0, err
 		}
-		pid, typ, orderID = o.PartnerID, store.LedgerLatePayment, o.ID
+		pid, typ, orderID = o.PartnerID, domain.LedgerLatePayment, o.ID
 	}
 	p, err := tx.GetPartner(pid)
 	if errors.Is(err, store.ErrNotFound) {
@@ -91,8 +92,8 @@ func (a AssignTarget) resolve(tx store.Tx) (*Partner, string, int64, error) {
 
 // Assignment is the result of AssignUnmatched.
 type Assignment struct {
-	Unmatched Unmatched
-	Ledger    LedgerEntry
+	Unmatched domain.Unmatched
+	Ledger    domain.LedgerEntry
 }
 
 // AssignUnmatched credits an unmatched deposit to a partner balance, exactly
@@ -123,7 +124,7 @@ func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target As
 			return newErr(CodeAlreadyAssigned, "", "already_assigned",
 				"unmatched deposit %d was already assigned (ledger row %d)", u.ID, u.AssignedLedgerID)
 		}
-		if seen, err := tx.GetSeen(u.TxHash); err != nil || seen.Kind != store.SeenUnmatched || seen.RefID != u.ID {
+		if seen, err := tx.GetSeen(u.TxHash); err != nil || seen.Kind != domain.SeenUnmatched || seen.RefID != u.ID {
 			return fmt.Errorf("unmatched %d: tx %s is not recorded as seen for it (run openmoney check): %v", u.ID, u.TxHash, err)
 		}
 		p, typ, orderID, err := target.resolve(tx)
@@ -140,7 +141,7 @@ func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target As
 			return err
 		}
 		res = Assignment{Unmatched: *u, Ledger: *e}
-		return s.audit(tx, target.By, AuditEntry{Action: AuditUnmatchedAssign, UnmatchedID: u.ID, OrderID: orderID,
+		return s.audit(tx, target.By, domain.AuditEntry{Action: AuditUnmatchedAssign, UnmatchedID: u.ID, OrderID: orderID,
 			PartnerID: p.ID, LedgerID: e.ID, Detail: "tx " + u.TxHash})
 	})
 	if err != nil {
@@ -213,7 +214,7 @@ func (s *Shop) AdminPartners(ctx context.Context, afterID int64, limit int) ([]A
 }
 
 // adminPartner is p as the operator sees it, and its live key's hash ("" if none).
-func adminPartner(tx store.Tx, p *Partner) (AdminPartner, string, error) {
+func adminPartner(tx store.Tx, p *domain.Partner) (AdminPartner, string, error) {
 	ap := AdminPartner{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt, TelegramUserID: p.TelegramUserID,
 		TelegramUsername: p.TelegramUsername, TopupAddress: p.TopupAddress, BalanceNano: p.BalanceNano,
 		LedgerCount: p.LedgerCount, KeyStatus: KeyNone}

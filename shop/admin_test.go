@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
@@ -17,12 +18,12 @@ import (
 
 // unmatchedDeposit lands a transfer to the service wallet whose comment
 // matches nothing, and returns the deposit kept for the operator.
-func unmatchedDeposit(t *testing.T, env *shoptest.Env, amount int64) shop.Unmatched {
+func unmatchedDeposit(t *testing.T, env *shoptest.Env, amount int64) domain.Unmatched {
 	t.Helper()
 	h := txHash()
 	out, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: h, To: env.Shop.ServiceAddress(), AmountNano: amount,
 		Comment: "no such memo", ChainTime: time.Now(), Incoming: true})
-	if err != nil || out.Kind != store.SeenUnmatched {
+	if err != nil || out.Kind != domain.SeenUnmatched {
 		t.Fatalf("apply: %+v, %v", out, err)
 	}
 	us, err := env.Shop.UnmatchedDeposits(ctx, 0, 500)
@@ -35,7 +36,7 @@ func unmatchedDeposit(t *testing.T, env *shoptest.Env, amount int64) shop.Unmatc
 		}
 	}
 	t.Fatalf("deposit %s not listed", h)
-	return shop.Unmatched{}
+	return domain.Unmatched{}
 }
 
 func TestAssignUnmatched(t *testing.T) {
@@ -48,7 +49,7 @@ func TestAssignUnmatched(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Ledger.Type != store.LedgerLatePayment || a.Ledger.PartnerID != p.ID || a.Ledger.OrderID != o.ID ||
+		if a.Ledger.Type != domain.LedgerLatePayment || a.Ledger.PartnerID != p.ID || a.Ledger.OrderID != o.ID ||
 			a.Ledger.TxHash != u.TxHash || a.Ledger.AmountNano != 123 {
 			t.Fatalf("ledger row %+v", a.Ledger)
 		}
@@ -58,7 +59,7 @@ func TestAssignUnmatched(t *testing.T) {
 		if got := ledgerTypes(t, env, p.ID); !slices.Equal(got, []string{"late_payment:123"}) {
 			t.Fatalf("ledger %v", got)
 		}
-		if got, _ := env.Shop.Order(ctx, p.ID, o.ID); got.Status != shop.StatusPendingPayment || got.ReceivedNano != 0 {
+		if got, _ := env.Shop.Order(ctx, p.ID, o.ID); got.Status != domain.StatusPendingPayment || got.ReceivedNano != 0 {
 			t.Fatalf("order changed: %s received %d", got.Status, got.ReceivedNano)
 		}
 		env.Check(t)
@@ -71,7 +72,7 @@ func TestAssignUnmatched(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Ledger.Type != store.LedgerTopup || a.Ledger.OrderID != 0 || a.Ledger.BalanceAfterNano != 5_000_000_000 {
+		if a.Ledger.Type != domain.LedgerTopup || a.Ledger.OrderID != 0 || a.Ledger.BalanceAfterNano != 5_000_000_000 {
 			t.Fatalf("ledger row %+v", a.Ledger)
 		}
 		if b, _ := env.Shop.Balance(ctx, p.ID); b.Nano != 5_000_000_000 {
@@ -135,14 +136,14 @@ func TestAssignUnmatched(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		id     int64
-		target func(p *shop.Partner) shop.AssignTarget
+		target func(p *domain.Partner) shop.AssignTarget
 		code   shop.Code
 	}{
-		{"no target → VALIDATION_ERROR", 1, func(*shop.Partner) shop.AssignTarget { return shop.AssignTarget{} }, shop.CodeValidation},
-		{"both targets → VALIDATION_ERROR", 1, func(p *shop.Partner) shop.AssignTarget { return shop.AssignTarget{OrderID: 1, PartnerID: p.ID} }, shop.CodeValidation},
-		{"unknown deposit → NOT_FOUND", 99, func(p *shop.Partner) shop.AssignTarget { return shop.AssignTarget{PartnerID: p.ID} }, shop.CodeNotFound},
-		{"unknown order → NOT_FOUND", 1, func(*shop.Partner) shop.AssignTarget { return shop.AssignTarget{OrderID: 999} }, shop.CodeNotFound},
-		{"unknown partner → NOT_FOUND", 1, func(*shop.Partner) shop.AssignTarget { return shop.AssignTarget{PartnerID: 999} }, shop.CodeNotFound},
+		{"no target → VALIDATION_ERROR", 1, func(*domain.Partner) shop.AssignTarget { return shop.AssignTarget{} }, shop.CodeValidation},
+		{"both targets → VALIDATION_ERROR", 1, func(p *domain.Partner) shop.AssignTarget { return shop.AssignTarget{OrderID: 1, PartnerID: p.ID} }, shop.CodeValidation},
+		{"unknown deposit → NOT_FOUND", 99, func(p *domain.Partner) shop.AssignTarget { return shop.AssignTarget{PartnerID: p.ID} }, shop.CodeNotFound},
+		{"unknown order → NOT_FOUND", 1, func(*domain.Partner) shop.AssignTarget { return shop.AssignTarget{OrderID: 999} }, shop.CodeNotFound},
+		{"unknown partner → NOT_FOUND", 1, func(*domain.Partner) shop.AssignTarget { return shop.AssignTarget{PartnerID: 999} }, shop.CodeNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := shoptest.New(t, shoptest.Options{})
@@ -165,19 +166,19 @@ func TestAssignUnmatched(t *testing.T) {
 func TestCheckFlagsBadAssignments(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		breakU func(t *testing.T, env *shoptest.Env, p *shop.Partner, u shop.Unmatched)
+		breakU func(t *testing.T, env *shoptest.Env, p *domain.Partner, u domain.Unmatched)
 		want   string
 	}{
-		{"a second ledger row for the same deposit → double assignment", func(t *testing.T, env *shoptest.Env, p *shop.Partner, u shop.Unmatched) {
+		{"a second ledger row for the same deposit → double assignment", func(t *testing.T, env *shoptest.Env, p *domain.Partner, u domain.Unmatched) {
 			if _, err := env.Shop.AssignUnmatched(ctx, u.ID, shop.AssignTarget{PartnerID: p.ID}); err != nil {
 				t.Fatal(err)
 			}
 			appendRow(t, env, p, u)
 		}, "double assignment"},
-		{"a ledger row for a deposit never marked assigned", func(t *testing.T, env *shoptest.Env, p *shop.Partner, u shop.Unmatched) {
+		{"a ledger row for a deposit never marked assigned", func(t *testing.T, env *shoptest.Env, p *domain.Partner, u domain.Unmatched) {
 			appendRow(t, env, p, u)
 		}, "not assigned but credited"},
-		{"a deposit marked assigned without a row", func(t *testing.T, env *shoptest.Env, p *shop.Partner, u shop.Unmatched) {
+		{"a deposit marked assigned without a row", func(t *testing.T, env *shoptest.Env, p *domain.Partner, u domain.Unmatched) {
 			err := env.Store.Update(ctx, func(tx store.Tx) error {
 				now := time.Now()
 				u.AssignedAt, u.AssignedLedgerID = &now, 42
@@ -205,7 +206,7 @@ func TestCheckFlagsBadAssignments(t *testing.T) {
 }
 
 // appendRow credits the deposit's amount to p again, bypassing the shop.
-func appendRow(t *testing.T, env *shoptest.Env, p *shop.Partner, u shop.Unmatched) {
+func appendRow(t *testing.T, env *shoptest.Env, p *domain.Partner, u domain.Unmatched) {
 	t.Helper()
 	err := env.Store.Update(ctx, func(tx store.Tx) error {
 		cur, err := tx.GetPartner(p.ID)
@@ -213,7 +214,7 @@ func appendRow(t *testing.T, env *shoptest.Env, p *shop.Partner, u shop.Unmatche
 			return err
 		}
 		cur.BalanceNano += u.AmountNano
-		e := &store.LedgerEntry{PartnerID: p.ID, Type: store.LedgerTopup, AmountNano: u.AmountNano,
+		e := &domain.LedgerEntry{PartnerID: p.ID, Type: domain.LedgerTopup, AmountNano: u.AmountNano,
 			BalanceAfterNano: cur.BalanceNano, TxHash: u.TxHash, CreatedAt: time.Now()}
 		if err := tx.AppendLedger(e); err != nil {
 			return err
@@ -283,14 +284,16 @@ func (r *recorder) TransfersParked(n int) { r.parked.Add(int32(n)) }
 func (r *recorder) ListenerFailed()       { r.failed.Add(1) }
 
 func (r *recorder) add(s string) { r.mu.Lock(); r.events = append(r.events, s); r.mu.Unlock() }
-func (r *recorder) OrderTransition(from, to string) {
+func (r *recorder) OrderTransition(from, to domain.Status) {
 	r.add(fmt.Sprintf("%s→%s", from, to))
 }
 func (r *recorder) Received(n int64) { r.mu.Lock(); r.received += n; r.mu.Unlock() }
 func (r *recorder) Delivery(outcome string) {
 	r.add("delivery:" + outcome)
 }
-func (r *recorder) Notification(channel, outcome string) { r.add(channel + ":" + outcome) }
+func (r *recorder) Notification(channel domain.Channel, outcome string) {
+	r.add(string(channel) + ":" + outcome)
+}
 func (r *recorder) snapshot() ([]string, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -315,7 +318,7 @@ func TestObserverSeesCommittedChanges(t *testing.T) {
 		}
 		env.Clock.Advance(time.Minute)
 	}
-	if got, _ := env.Shop.Order(ctx, p.ID, o.ID); got.Status != shop.StatusCompleted {
+	if got, _ := env.Shop.Order(ctx, p.ID, o.ID); got.Status != domain.StatusCompleted {
 		t.Fatalf("order %s", got.Status)
 	}
 	// a refused business call commits nothing and reports nothing

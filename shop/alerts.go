@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/store"
@@ -620,17 +621,17 @@ func itemOpen(tx store.Tx, a *Alert) (bool, error) {
 	open := false
 	switch a.Kind {
 	case AlertUnmatched:
-		var u *store.Unmatched
+		var u *domain.Unmatched
 		if u, err = tx.GetUnmatched(a.Facts.ID); err == nil {
 			open = u.AssignedAt == nil
 		}
 	case AlertParked:
-		var p *store.Parked
+		var p *domain.Parked
 		if p, err = tx.GetParked(a.Facts.ID); err == nil {
 			open = p.Open()
 		}
 	case AlertWebhookDisabled:
-		var w *store.Webhook
+		var w *domain.Webhook
 		if w, err = tx.GetWebhook(a.Facts.ID); err == nil {
 			open = w.DisabledAt != nil
 		}
@@ -678,7 +679,7 @@ func (s *Shop) clearAlert(st *alertState, key string, now time.Time) {
 // alertWebhookDisabled raises the alert of a partner's webhook the shop has
 // just disabled, in the caller's transaction (it clears when the partner
 // re-enables or deletes it).
-func (s *Shop) alertWebhookDisabled(tx store.Tx, p *Partner, reason string) error {
+func (s *Shop) alertWebhookDisabled(tx store.Tx, p *domain.Partner, reason string) error {
 	if len(s.ops.ids) == 0 {
 		return nil
 	}
@@ -875,11 +876,11 @@ type teeObserver struct {
 	refunds *refundWindow
 }
 
-func (t teeObserver) OrderTransition(from, to string) {
+func (t teeObserver) OrderTransition(from, to domain.Status) {
 	if t.first != nil {
 		t.first.OrderTransition(from, to)
 	}
-	if from == store.StatusProcessing && to == store.StatusRefunded {
+	if from == domain.StatusProcessing && to == domain.StatusRefunded {
 		t.refunds.add()
 	}
 }
@@ -896,7 +897,7 @@ func (t teeObserver) Delivery(outcome string) {
 	}
 }
 
-func (t teeObserver) Notification(channel, outcome string) {
+func (t teeObserver) Notification(channel domain.Channel, outcome string) {
 	if t.first != nil {
 		t.first.Notification(channel, outcome)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -220,7 +221,7 @@ func TestAlertPerItem(t *testing.T) {
 	// Parked.
 	_, poison := poisoned(t, env, tonN)
 	outs, err := env.Shop.ApplyBatch(ctx, ton.Batch{Transfers: []ton.Transfer{poison}, Cursor: "9"})
-	if err != nil || outs[0].Kind != store.SeenParked {
+	if err != nil || outs[0].Kind != domain.SeenParked {
 		t.Fatalf("poison: %+v %v", outs, err)
 	}
 	// Webhook disabled after 3 days of failures.
@@ -235,11 +236,11 @@ func TestAlertPerItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &failingHook{env: env}
-	if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h); err != nil {
+	if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
 		t.Fatal(err)
 	}
 	env.Clock.Advance(shop.WebhookDisableAfter + time.Minute)
-	if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h); err != nil {
+	if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
 		t.Fatal(err)
 	}
 	if w, err := env.Shop.GetWebhook(ctx, p.ID); err != nil || w.DisabledAt == nil {

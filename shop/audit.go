@@ -7,11 +7,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
-
-// AuditEntry is one operator action (see store.AuditEntry).
-type AuditEntry = store.AuditEntry
 
 // Audit actions.
 const (
@@ -59,7 +57,7 @@ func operatorText(field, s string, required bool, maxLen int) (string, error) {
 }
 
 // audit appends the row of an operator action in the caller's transaction.
-func (s *Shop) audit(tx store.Tx, who Actor, a AuditEntry) error {
+func (s *Shop) audit(tx store.Tx, who Actor, a domain.AuditEntry) error {
 	name, err := who.name()
 	if err != nil {
 		return err
@@ -70,12 +68,12 @@ func (s *Shop) audit(tx store.Tx, who Actor, a AuditEntry) error {
 
 // AuditLog lists operator actions with id > afterID, oldest first. Errors:
 // VALIDATION_ERROR (limit outside 1–500; 0 means 100).
-func (s *Shop) AuditLog(ctx context.Context, afterID int64, limit int) ([]AuditEntry, error) {
+func (s *Shop) AuditLog(ctx context.Context, afterID int64, limit int) ([]domain.AuditEntry, error) {
 	limit, err := adminLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	var out []AuditEntry
+	var out []domain.AuditEntry
 	err = s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListAudit(afterID, limit)

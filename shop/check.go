@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -38,21 +39,21 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 	var r Report
 	bad := func(format string, args ...any) { r.Violations = append(r.Violations, fmt.Sprintf(format, args...)) }
 	err := st.View(ctx, func(tx store.Tx) error {
-		seen := map[string]*store.SeenTx{}
-		if err := tx.ForEachSeen(func(s *store.SeenTx) error { seen[s.Hash] = s; r.SeenTx++; return nil }); err != nil {
+		seen := map[string]*domain.SeenTx{}
+		if err := tx.ForEachSeen(func(s *domain.SeenTx) error { seen[s.Hash] = s; r.SeenTx++; return nil }); err != nil {
 			return err
 		}
-		orders := map[int64]*store.Order{}
+		orders := map[int64]*domain.Order{}
 		received := map[int64]int64{} // order id → sum credited by seen hashes
 		hashUse := map[string]int{}
-		if err := tx.ForEachOrder(func(o *store.Order) error {
+		if err := tx.ForEachOrder(func(o *domain.Order) error {
 			r.Orders++
 			r.LastOrderID = max(r.LastOrderID, o.ID)
 			orders[o.ID] = o
 			for _, h := range o.PaymentTxHashes {
 				hashUse[h]++
 				s, ok := seen[h]
-				if !ok || s.Kind != store.SeenOrder || s.RefID != o.ID {
+				if !ok || s.Kind != domain.SeenOrder || s.RefID != o.ID {
 					bad("order %d: payment tx %s not recorded as seen for this order", o.ID, h)
 				}
 			}
@@ -64,12 +65,12 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		debits := map[int64]int64{}  // order id → order_payment amount
 		refunds := map[int64]int{}   // order id → refund rows
 		lastBal := map[int64]int64{} // partner → balance after last row
-		var rows []store.LedgerEntry
-		if err := tx.ForEachLedger(func(e *store.LedgerEntry) error { rows = append(rows, *e); return nil }); err != nil {
+		var rows []domain.LedgerEntry
+		if err := tx.ForEachLedger(func(e *domain.LedgerEntry) error { rows = append(rows, *e); return nil }); err != nil {
 			return err
 		}
-		slices.SortFunc(rows, func(a, b store.LedgerEntry) int { return int(a.ID - b.ID) })
-		assigned := map[string][]store.LedgerEntry{} // unmatched tx hash → rows crediting it
+		slices.SortFunc(rows, func(a, b domain.LedgerEntry) int { return int(a.ID - b.ID) })
+		assigned := map[string][]domain.LedgerEntry{} // unmatched tx hash → rows crediting it
 		for _, e := range rows {
 			r.LedgerRows++
 			sums[e.PartnerID] += e.AmountNano
@@ -81,22 +82,22 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 			}
 			lastBal[e.PartnerID] = e.BalanceAfterNano
 			switch e.Type {
-			case store.LedgerOrderPayment:
+			case domain.LedgerOrderPayment:
 				debits[e.OrderID] += -e.AmountNano
-			case store.LedgerRefund:
+			case domain.LedgerRefund:
 				refunds[e.OrderID]++
 			}
-			if s, ok := seen[e.TxHash]; ok && e.TxHash != "" && s.Kind == store.SeenUnmatched {
+			if s, ok := seen[e.TxHash]; ok && e.TxHash != "" && s.Kind == domain.SeenUnmatched {
 				// an operator's assignment: checked against the deposit below
 				assigned[e.TxHash] = append(assigned[e.TxHash], e)
-			} else if e.TxHash != "" && e.Type != store.LedgerOverpayment {
+			} else if e.TxHash != "" && e.Type != domain.LedgerOverpayment {
 				hashUse[e.TxHash]++
 				s, ok := seen[e.TxHash]
-				if !ok || s.Kind != store.SeenLedger || s.RefID != e.ID {
+				if !ok || s.Kind != domain.SeenLedger || s.RefID != e.ID {
 					bad("ledger %d: tx %s not recorded as seen for this row", e.ID, e.TxHash)
 				}
 			}
-			if e.Type == store.LedgerOverpayment {
+			if e.Type == domain.LedgerOverpayment {
 				s, ok := seen[e.TxHash]
 				if !ok || s.ExtraLedgerID != e.ID {
 					bad("ledger %d: overpayment of tx %s not linked from its seen record", e.ID, e.TxHash)
@@ -112,16 +113,16 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		}
 		for h, s := range seen {
 			switch s.Kind {
-			case store.SeenIgnored:
+			case domain.SeenIgnored:
 				if hashUse[h] != 0 {
 					bad("tx %s: ignored but credited", h)
 				}
-			case store.SeenOrder:
+			case domain.SeenOrder:
 				received[s.RefID] += s.AmountNano
 				if hashUse[h] != 1 {
 					bad("tx %s: accounted %d times, want once", h, hashUse[h])
 				}
-			case store.SeenParked:
+			case domain.SeenParked:
 				if hashUse[h] != 0 {
 					bad("tx %s: parked but credited %d times", h, hashUse[h])
 				}
@@ -154,7 +155,7 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		for id, o := range orders {
 			paidLike := o.PaidAt != nil
 			switch o.PaymentMethod {
-			case MethodTonMemo:
+			case domain.MethodTonMemo:
 				// received counts what the order kept; excess went to overpayment rows.
 				seenSum := received[id]
 				if paidLike && o.ReceivedNano < o.PriceNano {
@@ -163,18 +164,18 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 				if seenSum < o.ReceivedNano {
 					bad("order %d: received %d but its transfers sum to %d", id, o.ReceivedNano, seenSum)
 				}
-			case MethodBalance:
+			case domain.MethodBalance:
 				if paidLike && debits[id] != o.PriceNano {
 					bad("order %d: paid from balance but debited %d of %d", id, debits[id], o.PriceNano)
 				}
 			}
-			if o.Status == store.StatusCompleted && refunds[id] > 0 {
+			if o.Status == domain.StatusCompleted && refunds[id] > 0 {
 				bad("order %d: completed and refunded", id)
 			}
 			if refunds[id] > 1 {
 				bad("order %d: refunded %d times", id, refunds[id])
 			}
-			if o.Status == store.StatusRefunded && refunds[id] != 1 {
+			if o.Status == domain.StatusRefunded && refunds[id] != 1 {
 				bad("order %d: status refunded but %d refund rows", id, refunds[id])
 			}
 		}
@@ -183,8 +184,8 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 	return r, err
 }
 
-func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, hashUse map[string]int,
-	assigned map[string][]store.LedgerEntry, bad func(string, ...any)) error {
+func collectUnmatched(tx store.Tx, r *Report, seen map[string]*domain.SeenTx, hashUse map[string]int,
+	assigned map[string][]domain.LedgerEntry, bad func(string, ...any)) error {
 	var after int64
 	for {
 		us, err := tx.ListUnmatched(after, 1000)
@@ -194,7 +195,7 @@ func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, has
 		if len(us) == 0 {
 			// rows crediting an unmatched hash that has no deposit record
 			for h, rows := range assigned {
-				if s := seen[h]; s != nil && s.Kind == store.SeenUnmatched {
+				if s := seen[h]; s != nil && s.Kind == domain.SeenUnmatched {
 					if _, err := tx.GetUnmatched(s.RefID); errors.Is(err, store.ErrNotFound) {
 						bad("tx %s: %d ledger rows credit an unmatched deposit %d that does not exist", h, len(rows), s.RefID)
 					}
@@ -207,7 +208,7 @@ func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, has
 			after = u.ID
 			hashUse[u.TxHash]++
 			s, ok := seen[u.TxHash]
-			if !ok || s.Kind != store.SeenUnmatched || s.RefID != u.ID {
+			if !ok || s.Kind != domain.SeenUnmatched || s.RefID != u.ID {
 				bad("unmatched %d: tx %s not recorded as seen for it", u.ID, u.TxHash)
 			}
 			checkAssignment(u, assigned[u.TxHash], bad)
@@ -217,7 +218,7 @@ func collectUnmatched(tx store.Tx, r *Report, seen map[string]*store.SeenTx, has
 
 // checkAssignment: an unassigned deposit has no ledger row; an assigned one
 // has exactly one, for its whole amount, the row it links to.
-func checkAssignment(u store.Unmatched, rows []store.LedgerEntry, bad func(string, ...any)) {
+func checkAssignment(u domain.Unmatched, rows []domain.LedgerEntry, bad func(string, ...any)) {
 	isAssigned := u.AssignedAt != nil || u.AssignedLedgerID != 0
 	switch {
 	case !isAssigned && len(rows) > 0:
@@ -238,8 +239,8 @@ func checkAssignment(u store.Unmatched, rows []store.LedgerEntry, bad func(strin
 // checkParked walks the parked records: an open one is seen as parked with
 // its id; a resolved one's seen record says what its resolution recorded.
 // It returns the open ones by id.
-func checkParked(tx store.Tx, r *Report, seen map[string]*store.SeenTx, bad func(string, ...any)) (map[int64]*store.Parked, error) {
-	open := map[int64]*store.Parked{}
+func checkParked(tx store.Tx, r *Report, seen map[string]*domain.SeenTx, bad func(string, ...any)) (map[int64]*domain.Parked, error) {
+	open := map[int64]*domain.Parked{}
 	for after := int64(0); ; {
 		ps, err := tx.ListParked(after, 1000, false)
 		if err != nil || len(ps) == 0 {
@@ -252,20 +253,20 @@ func checkParked(tx store.Tx, r *Report, seen map[string]*store.SeenTx, bad func
 			if p.Open() {
 				r.Parked++
 				open[p.ID] = p
-				if s == nil || s.Kind != store.SeenParked || s.RefID != p.ID {
+				if s == nil || s.Kind != domain.SeenParked || s.RefID != p.ID {
 					bad("parked %d: tx %s not recorded as seen parked for it", p.ID, p.TxHash)
 				}
 				continue
 			}
 			r.ParkedResolved++
 			switch {
-			case p.Resolution != store.ParkedRetried && p.Resolution != store.ParkedAssigned:
+			case p.Resolution != domain.ParkedRetried && p.Resolution != domain.ParkedAssigned:
 				bad("parked %d: resolved with unknown resolution %q", p.ID, p.Resolution)
-			case s == nil || s.Kind == store.SeenParked:
+			case s == nil || s.Kind == domain.SeenParked:
 				bad("parked %d: resolved (%s) but tx %s is not accounted", p.ID, p.Resolution, p.TxHash)
 			case s.Kind != p.ResolvedKind || s.RefID != p.ResolvedRefID:
 				bad("parked %d: resolved to %s %d but tx %s is seen as %s %d", p.ID, p.ResolvedKind, p.ResolvedRefID, p.TxHash, s.Kind, s.RefID)
-			case p.Resolution == store.ParkedAssigned && s.Kind != store.SeenLedger:
+			case p.Resolution == domain.ParkedAssigned && s.Kind != domain.SeenLedger:
 				bad("parked %d: assigned but tx %s is seen as %s", p.ID, p.TxHash, s.Kind)
 			}
 		}

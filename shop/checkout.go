@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -202,8 +203,8 @@ func listenURL(listen string) string {
 
 // CheckoutToken is the token of o's payment page; "" for orders without
 // one (balance orders) or when the store's secret cannot be read (logged).
-func (s *Shop) CheckoutToken(o *Order) string {
-	if o.PaymentMethod != MethodTonMemo || o.ID <= 0 {
+func (s *Shop) CheckoutToken(o *domain.Order) string {
+	if o.PaymentMethod != domain.MethodTonMemo || o.ID <= 0 {
 		return ""
 	}
 	k, err := s.checkoutKeysFor(context.Background())
@@ -217,8 +218,8 @@ func (s *Shop) CheckoutToken(o *Order) string {
 // CheckoutURL is o's payment page, <PublicURL>/pay/<token>; "" for
 // balance orders. Every order view carries it, so it is cheap: the keys
 // are cached, the HMAC state pooled.
-func (s *Shop) CheckoutURL(o *Order) string {
-	if o.PaymentMethod != MethodTonMemo || o.ID <= 0 {
+func (s *Shop) CheckoutURL(o *domain.Order) string {
+	if o.PaymentMethod != domain.MethodTonMemo || o.ID <= 0 {
 		return ""
 	}
 	k, err := s.checkoutKeysFor(context.Background())
@@ -236,7 +237,7 @@ func (s *Shop) CheckoutURL(o *Order) string {
 // OrderByCheckoutToken returns the order a checkout token names; NOT_FOUND
 // for a malformed token, one another store issued, a forged one, and for
 // orders that have no payment page.
-func (s *Shop) OrderByCheckoutToken(ctx context.Context, token string) (*Order, error) {
+func (s *Shop) OrderByCheckoutToken(ctx context.Context, token string) (*domain.Order, error) {
 	k, err := s.checkoutKeysFor(ctx)
 	if err != nil {
 		return nil, err
@@ -245,10 +246,10 @@ func (s *Shop) OrderByCheckoutToken(ctx context.Context, token string) (*Order, 
 	if !ok {
 		return nil, notFound("order")
 	}
-	var o *Order
+	var o *domain.Order
 	err = s.st.View(ctx, func(tx store.Tx) error {
 		got, err := tx.GetOrder(id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && got.PaymentMethod != MethodTonMemo) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && got.PaymentMethod != domain.MethodTonMemo) {
 			return notFound("order")
 		}
 		o = got
@@ -259,8 +260,8 @@ func (s *Shop) OrderByCheckoutToken(ctx context.Context, token string) (*Order, 
 
 // AmountDue is what a ton_memo order still waits for: its price less what
 // arrived, 0 once covered (and for orders no longer waiting).
-func AmountDue(o *Order) int64 {
-	if o.Status != store.StatusPendingPayment || o.ReceivedNano >= o.PriceNano {
+func AmountDue(o *domain.Order) int64 {
+	if o.Status != domain.StatusPendingPayment || o.ReceivedNano >= o.PriceNano {
 		return 0
 	}
 	return o.PriceNano - o.ReceivedNano
@@ -269,9 +270,9 @@ func AmountDue(o *Order) int64 {
 // DueLink is the ton:// link paying what o still waits for: its
 // payment_link while nothing arrived, the rest after a partial payment; ""
 // when nothing is due.
-func DueLink(o *Order) string {
+func DueLink(o *domain.Order) string {
 	due := AmountDue(o)
-	if due == 0 || o.PaymentMethod != MethodTonMemo {
+	if due == 0 || o.PaymentMethod != domain.MethodTonMemo {
 		return ""
 	}
 	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(due, 10) + "&text=" + o.PaymentMemo
@@ -289,9 +290,9 @@ type WalletRequest struct {
 
 // WalletRequestFor builds the wallet request of a ton_memo order that is
 // still waiting for money; nil when it is not.
-func (s *Shop) WalletRequestFor(o *Order) (*WalletRequest, error) {
+func (s *Shop) WalletRequestFor(o *domain.Order) (*WalletRequest, error) {
 	due := AmountDue(o)
-	if o.PaymentMethod != MethodTonMemo || due == 0 || o.ExpiresAt == nil {
+	if o.PaymentMethod != domain.MethodTonMemo || due == 0 || o.ExpiresAt == nil {
 		return nil, nil
 	}
 	payload, err := ton.CommentBOC(o.PaymentMemo)
@@ -312,11 +313,11 @@ func (s *Shop) Now() time.Time { return s.now() }
 // TelegramOrders lists the orders of the partner a Telegram user is (the
 // bot's users order as partners of their own), newest first; none when the
 // user never used the bot.
-func (s *Shop) TelegramOrders(ctx context.Context, userID int64, limit int) ([]Order, error) {
+func (s *Shop) TelegramOrders(ctx context.Context, userID int64, limit int) ([]domain.Order, error) {
 	if limit <= 0 || limit > 100 {
 		limit = 20
 	}
-	var out []Order
+	var out []domain.Order
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		p, err := tx.PartnerByTelegram(userID)
 		if errors.Is(err, store.ErrNotFound) {

@@ -14,6 +14,7 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -95,10 +96,10 @@ func TestCheckoutTokenUnguessable(t *testing.T) {
 }
 
 // newOrderIn returns order id of env (creating orders until it exists).
-func newOrderIn(t *testing.T, env *shoptest.Env, partnerID, id int64) *shop.Order {
+func newOrderIn(t *testing.T, env *shoptest.Env, partnerID, id int64) *domain.Order {
 	t.Helper()
 	for {
-		var o *shop.Order
+		var o *domain.Order
 		err := env.Store.View(ctx, func(tx store.Tx) error {
 			var err error
 			o, err = tx.GetOrder(id)
@@ -188,8 +189,8 @@ func TestCheckoutTokenLookup(t *testing.T) {
 	if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: p.TopupAddress, AmountNano: 10_000_000_000, Incoming: true}); err != nil {
 		t.Fatal(err)
 	}
-	bal, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100,
-		PaymentMethod: shop.MethodBalance})
+	bal, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
+		PaymentMethod: domain.MethodBalance})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func TestTelegramOrders(t *testing.T) {
 func BenchmarkCheckoutURL(b *testing.B) {
 	env := shoptest.New(b, shoptest.Options{})
 	p, _ := env.Partner(b)
-	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
-	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 )
 
@@ -57,7 +57,7 @@ func TestDeliveriesRunConcurrentlyUpToTheProvidersBound(t *testing.T) {
 	prov := &gatedProvider{limit: 8, gate: make(chan struct{}), running: map[int64]bool{}}
 	env := shoptest.New(t, shoptest.Options{Provider: prov})
 	p, _ := env.Partner(t)
-	var orders []*shop.Order
+	var orders []*domain.Order
 	for range 20 {
 		o := newOrder(t, env, p.ID)
 		payOrder(t, env, o)
@@ -87,7 +87,7 @@ func TestDeliveriesRunConcurrentlyUpToTheProvidersBound(t *testing.T) {
 	waitUntil("every order completed", func() bool {
 		for _, o := range orders {
 			got, _ := env.Shop.Order(ctx, p.ID, o.ID)
-			if got.Status != shop.StatusCompleted {
+			if got.Status != domain.StatusCompleted {
 				return false
 			}
 		}

@@ -3,6 +3,7 @@ package shop
 import (
 	"context"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -15,7 +16,7 @@ func DerivedMemo(ctx context.Context, s *Shop, kind string, id int64) (string, e
 		if err != nil {
 			return err
 		}
-		m, _ = c.memo(kind, id)
+		m, _ = c.memo(domain.Kind(kind), id)
 		return nil
 	})
 	return m, err

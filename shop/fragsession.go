@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -337,7 +338,7 @@ func (s *Shop) SetFragmentSession(ctx context.Context, pasted string, who Actor)
 		if err := tx.PutMeta(fragmentSessionMeta, sealed); err != nil {
 			return err
 		}
-		return s.audit(tx, who, AuditEntry{Action: AuditFragmentSession, Detail: detail})
+		return s.audit(tx, who, domain.AuditEntry{Action: AuditFragmentSession, Detail: detail})
 	})
 	if err != nil {
 		return FragmentSessionResult{}, fmt.Errorf("shop: fragment session: %w", err)
@@ -377,7 +378,7 @@ func (s *Shop) ClearFragmentSession(ctx context.Context, who Actor) error {
 		if err := tx.PutMeta(fragmentSessionMeta, []byte{}); err != nil {
 			return err
 		}
-		return s.audit(tx, who, AuditEntry{Action: AuditFragmentSessionClear, Detail: "back to fulfillment.fragment.cookies/hash"})
+		return s.audit(tx, who, domain.AuditEntry{Action: AuditFragmentSessionClear, Detail: "back to fulfillment.fragment.cookies/hash"})
 	})
 	if err != nil {
 		return fmt.Errorf("shop: fragment session: %w", err)

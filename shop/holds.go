@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/store"
 )
@@ -148,7 +149,7 @@ func (s *Shop) holdDelivery(ctx context.Context, id int64, hold *fulfil.Hold) er
 	s.observeDelivery(DeliveryHeld)
 	return s.st.Write(ctx, func(tx store.Tx) error { // the order is locked as read
 		cur, err := tx.GetOrder(id)
-		if err != nil || cur.Status != store.StatusProcessing {
+		if err != nil || cur.Status != domain.StatusProcessing {
 			return err
 		}
 		next := now.Add(HeldRetryEvery)
@@ -247,7 +248,7 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 			if err != nil {
 				return err
 			}
-			if o.Status == store.StatusPaid || o.Status == store.StatusProcessing {
+			if o.Status == domain.StatusPaid || o.Status == domain.StatusProcessing {
 				r.OwedOrders++
 				r.OwedOrdersNano = satAdd(r.OwedOrdersNano, o.PriceNano)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 )
@@ -18,7 +19,7 @@ func TestIdempotencyKeyLifetime(t *testing.T) {
 	env := shoptest.New(t, shoptest.Options{Clock: true})
 	p, _ := env.Partner(t)
 	req := func(fp string, checked bool) shop.OrderRequest {
-		return shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100,
+		return shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
 			IdempotencyKey: "k1", Fingerprint: fp, KeyChecked: checked}
 	}
 	first, err := env.Shop.CreateOrder(ctx, p.ID, req("a", false))

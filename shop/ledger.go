@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/store"
 )
@@ -19,8 +20,8 @@ func addNano(a, b int64) (int64, error) { return money.Add(a, b) }
 // and refuses a debit that would make it negative (store.ErrOverdraw):
 // balances never go below zero, whatever runs concurrently. p is brought up
 // to date.
-func (s *Shop) credit(tx store.Tx, p *Partner, typ string, amount, orderID int64, txHash string) (*LedgerEntry, error) {
-	e := &LedgerEntry{PartnerID: p.ID, Type: typ, AmountNano: amount, OrderID: orderID, TxHash: txHash, CreatedAt: s.now()}
+func (s *Shop) credit(tx store.Tx, p *domain.Partner, typ domain.LedgerType, amount, orderID int64, txHash string) (*domain.LedgerEntry, error) {
+	e := &domain.LedgerEntry{PartnerID: p.ID, Type: typ, AmountNano: amount, OrderID: orderID, TxHash: txHash, CreatedAt: s.now()}
 	if err := tx.AppendLedger(e); err != nil {
 		if errors.Is(err, store.ErrOverdraw) {
 			return nil, fmt.Errorf("shop: ledger %s of %d would overdraw partner %d: %w", typ, amount, p.ID, err)
@@ -29,7 +30,7 @@ func (s *Shop) credit(tx store.Tx, p *Partner, typ string, amount, orderID int64
 	}
 	p.BalanceNano = e.BalanceAfterNano
 	p.LedgerCount++
-	if typ == store.LedgerTopup {
+	if typ == domain.LedgerTopup {
 		if err := s.emit(tx, p, EventBalanceTopup, nil, e); err != nil {
 			return nil, err
 		}
@@ -38,10 +39,10 @@ func (s *Shop) credit(tx store.Tx, p *Partner, typ string, amount, orderID int64
 }
 
 // emit queues an event for the partner's channels in the caller's transaction.
-func (s *Shop) emit(tx store.Tx, p *Partner, typ string, o *Order, e *LedgerEntry) error {
+func (s *Shop) emit(tx store.Tx, p *domain.Partner, typ string, o *domain.Order, e *domain.LedgerEntry) error {
 	now := s.now()
 	if p.TelegramChatID != 0 {
-		it := &OutboxItem{Channel: store.ChannelTelegram, PartnerID: p.ID, Type: typ, Order: o, Ledger: e,
+		it := &domain.OutboxItem{Channel: domain.ChannelTelegram, PartnerID: p.ID, Type: typ, Order: o, Ledger: e,
 			CreatedAt: now, NextAttemptAt: now}
 		if err := tx.AppendOutbox(it); err != nil {
 			return err
@@ -50,7 +51,7 @@ func (s *Shop) emit(tx store.Tx, p *Partner, typ string, o *Order, e *LedgerEntr
 	if want, err := s.webhookWanted(tx, p, typ); err != nil {
 		return err
 	} else if want {
-		it := &OutboxItem{Channel: store.ChannelWebhook, PartnerID: p.ID, Type: typ, Order: o, Ledger: e,
+		it := &domain.OutboxItem{Channel: domain.ChannelWebhook, PartnerID: p.ID, Type: typ, Order: o, Ledger: e,
 			CreatedAt: now, NextAttemptAt: now}
 		if err := tx.AppendOutbox(it); err != nil {
 			return err
@@ -61,7 +62,7 @@ func (s *Shop) emit(tx store.Tx, p *Partner, typ string, o *Order, e *LedgerEntr
 
 // webhookWanted reports whether the partner has a webhook subscribed to
 // typ, and not disabled (events of a disabled webhook are not queued).
-func (s *Shop) webhookWanted(tx store.Tx, p *Partner, typ string) (bool, error) {
+func (s *Shop) webhookWanted(tx store.Tx, p *domain.Partner, typ string) (bool, error) {
 	w, err := tx.GetWebhook(p.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -88,25 +89,25 @@ func (s *Shop) Balance(ctx context.Context, partnerID int64) (Balance, error) {
 }
 
 // Ledger pages through the partner's balance movements, newest first.
-func (s *Shop) Ledger(ctx context.Context, partnerID int64, cursor string, limit int) (Page[LedgerEntry], error) {
+func (s *Shop) Ledger(ctx context.Context, partnerID int64, cursor string, limit int) (Page[domain.LedgerEntry], error) {
 	limit, err := checkLimit(limit)
 	if err != nil {
-		return Page[LedgerEntry]{}, err
+		return Page[domain.LedgerEntry]{}, err
 	}
 	before, err := DecodeCursor(cursor)
 	if err != nil {
-		return Page[LedgerEntry]{}, err
+		return Page[domain.LedgerEntry]{}, err
 	}
-	var items []LedgerEntry
+	var items []domain.LedgerEntry
 	err = s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		items, err = tx.ListLedger(partnerID, before, limit+1)
 		return err
 	})
 	if err != nil {
-		return Page[LedgerEntry]{}, err
+		return Page[domain.LedgerEntry]{}, err
 	}
-	page := Page[LedgerEntry]{Items: items}
+	page := Page[domain.LedgerEntry]{Items: items}
 	if len(items) > limit {
 		page.Items = items[:limit]
 		page.NextCursor = EncodeCursor(items[limit-1].ID)
@@ -117,11 +118,11 @@ func (s *Shop) Ledger(ctx context.Context, partnerID int64, cursor string, limit
 // returnPartial credits what an order received so far back to the balance
 // when the order can no longer be paid (expired, cancelled). Ledger type
 // late_payment: money that arrived for an order that will not be delivered.
-func (s *Shop) returnPartial(tx store.Tx, p *Partner, o *Order) error {
-	if o.ReceivedNano <= 0 || o.PaymentMethod != MethodTonMemo {
+func (s *Shop) returnPartial(tx store.Tx, p *domain.Partner, o *domain.Order) error {
+	if o.ReceivedNano <= 0 || o.PaymentMethod != domain.MethodTonMemo {
 		return nil
 	}
-	_, err := s.credit(tx, p, store.LedgerLatePayment, o.ReceivedNano, o.ID, "")
+	_, err := s.credit(tx, p, domain.LedgerLatePayment, o.ReceivedNano, o.ID, "")
 	return err
 }
 

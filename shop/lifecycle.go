@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/store"
@@ -25,8 +26,8 @@ var (
 
 // expire marks a pending order expired and returns any partial payment to
 // the balance, in the caller's transaction.
-func (s *Shop) expire(tx store.Tx, p *Partner, o *Order) error {
-	o.Status = store.StatusExpired
+func (s *Shop) expire(tx store.Tx, p *domain.Partner, o *domain.Order) error {
+	o.Status = domain.StatusExpired
 	if err := s.returnPartial(tx, p, o); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func (s *Shop) ExpireDue(ctx context.Context) (int, error) {
 				if err != nil {
 					return err
 				}
-				if o.Status != store.StatusPendingPayment {
+				if o.Status != domain.StatusPendingPayment {
 					continue
 				}
 				p, err := tx.GetPartner(o.PartnerID)
@@ -206,7 +207,7 @@ func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
 			if err != nil {
 				return err
 			}
-			if (o.Status == store.StatusPaid || o.Status == store.StatusProcessing) &&
+			if (o.Status == domain.StatusPaid || o.Status == domain.StatusProcessing) &&
 				(o.NextDeliveryAt == nil || !now.Before(*o.NextDeliveryAt)) {
 				due = append(due, id)
 			}
@@ -260,7 +261,7 @@ func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
 // ("order-<id>"), so a crash between any two steps resumes without
 // delivering or refunding twice.
 func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
-	var o *Order
+	var o *domain.Order
 	due := true
 	// Write transactions: the order is locked as it is read, so its status
 	// moves one way only.
@@ -275,9 +276,9 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		}
 		due = true
 		switch o.Status {
-		case store.StatusPaid:
-			o.Status = store.StatusProcessing
-		case store.StatusProcessing:
+		case domain.StatusPaid:
+			o.Status = domain.StatusProcessing
+		case domain.StatusProcessing:
 		default:
 			due = false
 			return nil
@@ -296,7 +297,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 			if err != nil {
 				return err
 			}
-			if cur.Status != store.StatusProcessing {
+			if cur.Status != domain.StatusProcessing {
 				return fmt.Errorf("order %d is %s, not processing", id, cur.Status)
 			}
 			cur.DeliveryState = state
@@ -310,7 +311,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	s.held.drop(id)
 	switch {
 	case derr == nil:
-		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {
+		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *domain.Order, p *domain.Partner) error {
 			return s.complete(tx, o, p, res)
 		})
 	case errors.Is(derr, fulfil.ErrPermanent):
@@ -318,7 +319,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		// (provider answers, transaction hashes) goes to the log only.
 		fail := fulfil.FailureOf(derr)
 		s.log.Warn("delivery failed; refunding", "order_id", id, "failure_code", fail.Code, "err", derr.Error())
-		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *Order, p *Partner) error {
+		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *domain.Order, p *domain.Partner) error {
 			_, err := s.refund(tx, o, p, fail.Reason())
 			return err
 		})
@@ -331,7 +332,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		}
 		return false, s.st.Write(ctx, func(tx store.Tx) error {
 			cur, err := tx.GetOrder(id)
-			if err != nil || cur.Status != store.StatusProcessing {
+			if err != nil || cur.Status != domain.StatusProcessing {
 				return err
 			}
 			next := s.now().Add(manualRecheck)
@@ -350,7 +351,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		s.observeDelivery(DeliveryRetry)
 		return false, s.st.Write(ctx, func(tx store.Tx) error {
 			cur, err := tx.GetOrder(id)
-			if err != nil || cur.Status != store.StatusProcessing {
+			if err != nil || cur.Status != domain.StatusProcessing {
 				return err
 			}
 			next := s.now().Add(delay)
@@ -361,9 +362,9 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 }
 
 // complete marks a processing order delivered, in the caller's transaction.
-func (s *Shop) complete(tx store.Tx, o *Order, p *Partner, res fulfil.Result) error {
+func (s *Shop) complete(tx store.Tx, o *domain.Order, p *domain.Partner, res fulfil.Result) error {
 	now := s.now()
-	o.Status = store.StatusCompleted
+	o.Status = domain.StatusCompleted
 	o.CompletedAt = &now
 	o.DeliveryRef, o.DeliveryTxHash = res.ProviderRef, res.TxHash
 	o.NextDeliveryAt = nil
@@ -376,13 +377,13 @@ func (s *Shop) complete(tx store.Tx, o *Order, p *Partner, res fulfil.Result) er
 // refund ends a processing order whose delivery failed: its price back to
 // the partner balance (a refund row), status refunded, in the caller's
 // transaction.
-func (s *Shop) refund(tx store.Tx, o *Order, p *Partner, reason string) (*LedgerEntry, error) {
-	e, err := s.credit(tx, p, store.LedgerRefund, o.PriceNano, o.ID, "")
+func (s *Shop) refund(tx store.Tx, o *domain.Order, p *domain.Partner, reason string) (*domain.LedgerEntry, error) {
+	e, err := s.credit(tx, p, domain.LedgerRefund, o.PriceNano, o.ID, "")
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	o.Status = store.StatusRefunded
+	o.Status = domain.StatusRefunded
 	o.FailureReason = reason
 	o.RefundedAt, o.RefundLedgerID, o.NextDeliveryAt = &now, e.ID, nil
 	if err := tx.PutOrder(o); err != nil {
@@ -392,13 +393,13 @@ func (s *Shop) refund(tx store.Tx, o *Order, p *Partner, reason string) (*Ledger
 }
 
 // finishDelivery applies the final transition if the order is still processing.
-func (s *Shop) finishDelivery(ctx context.Context, id int64, fn func(store.Tx, *Order, *Partner) error) error {
+func (s *Shop) finishDelivery(ctx context.Context, id int64, fn func(store.Tx, *domain.Order, *domain.Partner) error) error {
 	return s.st.Write(ctx, func(tx store.Tx) error {
 		o, err := tx.GetOrder(id)
 		if err != nil {
 			return err
 		}
-		if o.Status != store.StatusProcessing {
+		if o.Status != domain.StatusProcessing {
 			return nil // already finished by an earlier run
 		}
 		p, err := tx.GetPartner(o.PartnerID)
@@ -413,7 +414,7 @@ type retryAfter interface{ RetryAfter() time.Duration }
 
 // outboxLoop sends a channel's queued events through its notifier, in order
 // per partner, retrying failures with backoff (or the notifier's RetryAfter).
-func (s *Shop) outboxLoop(ctx context.Context, channel string) {
+func (s *Shop) outboxLoop(ctx context.Context, channel domain.Channel) {
 	for {
 		if n := s.notifier(channel); n != nil {
 			if err := s.SendOutbox(ctx, channel, n); err != nil && ctx.Err() == nil {
@@ -442,12 +443,12 @@ const (
 // SendOutbox makes one pass over a channel's due items. Each partner's items
 // go in order, one at a time; different partners are served concurrently,
 // so one slow or failing endpoint never holds up the others.
-func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error {
+func (s *Shop) SendOutbox(ctx context.Context, channel domain.Channel, n Notifier) error {
 	var order []int64
-	queues := map[int64][]*OutboxItem{}
+	queues := map[int64][]*domain.OutboxItem{}
 	var after int64
 	for range outboxPages {
-		var items []OutboxItem
+		var items []domain.OutboxItem
 		err := s.st.View(ctx, func(tx store.Tx) error {
 			var err error
 			items, err = tx.PendingOutbox(channel, after, outboxPage)
@@ -477,7 +478,7 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 	for _, pid := range order {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(q []*OutboxItem) {
+		go func(q []*domain.OutboxItem) {
 			defer func() { <-sem; wg.Done() }()
 			if err := s.sendQueue(ctx, channel, n, q); err != nil {
 				errs <- err
@@ -491,7 +492,7 @@ func (s *Shop) SendOutbox(ctx context.Context, channel string, n Notifier) error
 
 // sendQueue sends one partner's due items in order and stops at the first
 // that is not due yet or fails (later items wait, keeping the order).
-func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*OutboxItem) error {
+func (s *Shop) sendQueue(ctx context.Context, channel domain.Channel, n Notifier, q []*domain.OutboxItem) error {
 	for _, it := range q {
 		if s.now().Before(it.NextAttemptAt) {
 			return nil
@@ -506,7 +507,7 @@ func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*O
 		// Update: the webhook's failure record is read and rewritten, and a
 		// partner's PUT /webhook may race with it.
 		err = s.st.Update(ctx, func(tx store.Tx) error {
-			if channel == store.ChannelWebhook {
+			if channel == domain.ChannelWebhook {
 				var err error
 				if disabled, err = s.webhookOutcome(tx, p, it, nerr); err != nil || disabled {
 					return err
@@ -521,7 +522,7 @@ func (s *Shop) sendQueue(ctx context.Context, channel string, n Notifier, q []*O
 			cur := *it
 			cur.Attempts++
 			delay := wait.Backoff(cur.Attempts-1, time.Second, 15*time.Minute)
-			if channel == store.ChannelWebhook {
+			if channel == domain.ChannelWebhook {
 				delay = webhookRetryDelay(cur.Attempts)
 			}
 			var ra retryAfter

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/store"
 )
@@ -42,18 +43,18 @@ func (s *Shop) byOperator() bool {
 // PendingDeliveries lists orders waiting for delivery (paid or processing),
 // oldest first, at most limit (1–500; 0 means 100). With the manual
 // provider these are the operator's to-do list. Errors: VALIDATION_ERROR.
-func (s *Shop) PendingDeliveries(ctx context.Context, limit int) ([]Order, error) {
+func (s *Shop) PendingDeliveries(ctx context.Context, limit int) ([]domain.Order, error) {
 	limit, err := adminLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	var out []Order
+	var out []domain.Order
 	err = s.st.View(ctx, func(tx store.Tx) error {
 		ids, err := tx.DeliveryQueue(limit)
 		if err != nil {
 			return err
 		}
-		out = make([]Order, 0, len(ids))
+		out = make([]domain.Order, 0, len(ids))
 		for _, id := range ids {
 			o, err := tx.GetOrder(id)
 			if err != nil {
@@ -77,7 +78,7 @@ func (s *Shop) PendingDeliveries(ctx context.Context, limit int) ([]Order, error
 // Errors: NOT_FOUND, NOT_AWAITING_DELIVERY (the order is not paid or
 // processing, or the provider is not manual), VALIDATION_ERROR (reference,
 // operator).
-func (s *Shop) MarkDelivered(ctx context.Context, orderID int64, m ManualMark) (*Order, error) {
+func (s *Shop) MarkDelivered(ctx context.Context, orderID int64, m ManualMark) (*domain.Order, error) {
 	ref, err := operatorText("reference", m.Reference, false, maxManualReference)
 	if err != nil {
 		return nil, err
@@ -86,8 +87,10 @@ func (s *Shop) MarkDelivered(ctx context.Context, orderID int64, m ManualMark) (
 	if ref != "" {
 		res.ProviderRef = manualRef + ": " + ref
 	}
-	o, _, err := s.markManual(ctx, orderID, m.By, AuditEntry{Action: AuditMarkDelivered, Detail: ref},
-		func(tx store.Tx, o *Order, p *Partner) (*LedgerEntry, error) { return nil, s.complete(tx, o, p, res) })
+	o, _, err := s.markManual(ctx, orderID, m.By, domain.AuditEntry{Action: AuditMarkDelivered, Detail: ref},
+		func(tx store.Tx, o *domain.Order, p *domain.Partner) (*domain.LedgerEntry, error) {
+			return nil, s.complete(tx, o, p, res)
+		})
 	return o, err
 }
 
@@ -98,13 +101,13 @@ func (s *Shop) MarkDelivered(ctx context.Context, orderID int64, m ManualMark) (
 //
 // Errors: NOT_FOUND, NOT_AWAITING_DELIVERY, VALIDATION_ERROR (reason,
 // operator).
-func (s *Shop) MarkFailed(ctx context.Context, orderID int64, m ManualMark) (*Order, *LedgerEntry, error) {
+func (s *Shop) MarkFailed(ctx context.Context, orderID int64, m ManualMark) (*domain.Order, *domain.LedgerEntry, error) {
 	reason, err := operatorText("reason", m.Reason, true, maxManualReason)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.markManual(ctx, orderID, m.By, AuditEntry{Action: AuditMarkFailed, Detail: reason},
-		func(tx store.Tx, o *Order, p *Partner) (*LedgerEntry, error) {
+	return s.markManual(ctx, orderID, m.By, domain.AuditEntry{Action: AuditMarkFailed, Detail: reason},
+		func(tx store.Tx, o *domain.Order, p *domain.Partner) (*domain.LedgerEntry, error) {
 			return s.refund(tx, o, p, operatorFailure(reason))
 		})
 }
@@ -115,8 +118,8 @@ func operatorFailure(reason string) string {
 	return fulfil.ErrOperatorFailed.Code + ": " + strings.Join(strings.Fields(reason), " ")
 }
 
-func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a AuditEntry,
-	finish func(store.Tx, *Order, *Partner) (*LedgerEntry, error)) (*Order, *LedgerEntry, error) {
+func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a domain.AuditEntry,
+	finish func(store.Tx, *domain.Order, *domain.Partner) (*domain.LedgerEntry, error)) (*domain.Order, *domain.LedgerEntry, error) {
 	if _, err := who.name(); err != nil {
 		return nil, nil, err
 	}
@@ -124,8 +127,8 @@ func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a Audit
 		return nil, nil, newErr(CodeNotAwaitingDelivery, "", "not_manual",
 			"orders are delivered by the %s provider, not by hand (fulfillment.provider: manual)", s.cfg.Fulfillment.Provider)
 	}
-	var o *Order
-	var e *LedgerEntry
+	var o *domain.Order
+	var e *domain.LedgerEntry
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		var err error
 		o, err = tx.GetOrder(orderID)
@@ -136,14 +139,14 @@ func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a Audit
 			return err
 		}
 		switch o.Status {
-		case store.StatusPaid:
+		case domain.StatusPaid:
 			// not handed to the provider yet: it is now, by the operator
-			o.Status = store.StatusProcessing
+			o.Status = domain.StatusProcessing
 			o.DeliveryAttempts++
 			if err := tx.PutOrder(o); err != nil {
 				return err
 			}
-		case store.StatusProcessing:
+		case domain.StatusProcessing:
 		default:
 			return newErr(CodeNotAwaitingDelivery, "", "not_awaiting_delivery",
 				"order %d is %s, not waiting for delivery", o.ID, o.Status)

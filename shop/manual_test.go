@@ -5,15 +5,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil/manual"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
-	"github.com/theopenmoney/openmoney/store"
 )
 
 // paidManual returns a manual-provider shop and an order the delivery loop
 // has handed over (processing, waiting for the operator).
-func paidManual(t *testing.T, rec *recorder) (*shoptest.Env, *shop.Partner, *shop.Order) {
+func paidManual(t *testing.T, rec *recorder) (*shoptest.Env, *domain.Partner, *domain.Order) {
 	t.Helper()
 	opt := shoptest.Options{Provider: manual.Provider{}, Clock: true}
 	if rec != nil {
@@ -29,7 +29,7 @@ func paidManual(t *testing.T, rec *recorder) (*shoptest.Env, *shop.Partner, *sho
 		}
 	}
 	o, _ = env.Shop.Order(ctx, p.ID, o.ID)
-	if o.Status != shop.StatusProcessing || o.DeliveryAttempts != 1 || o.NextDeliveryAt == nil {
+	if o.Status != domain.StatusProcessing || o.DeliveryAttempts != 1 || o.NextDeliveryAt == nil {
 		t.Fatalf("a paid order with the manual provider: %+v", o)
 	}
 	return env, p, o
@@ -37,12 +37,12 @@ func paidManual(t *testing.T, rec *recorder) (*shoptest.Env, *shop.Partner, *sho
 
 // markConcurrently runs mark 8 times at once and returns the winners' orders;
 // every loser must get NOT_AWAITING_DELIVERY.
-func markConcurrently(t *testing.T, mark func() (*shop.Order, error)) []*shop.Order {
+func markConcurrently(t *testing.T, mark func() (*domain.Order, error)) []*domain.Order {
 	t.Helper()
 	const n = 8
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var won []*shop.Order
+	var won []*domain.Order
 	for range n {
 		wg.Add(1)
 		go func() {
@@ -65,14 +65,14 @@ func markConcurrently(t *testing.T, mark func() (*shop.Order, error)) []*shop.Or
 func TestManualMarkDeliveredExactlyOnce(t *testing.T) {
 	rec := &recorder{}
 	env, p, o := paidManual(t, rec)
-	won := markConcurrently(t, func() (*shop.Order, error) {
+	won := markConcurrently(t, func() (*domain.Order, error) {
 		return env.Shop.MarkDelivered(ctx, o.ID, shop.ManualMark{By: shop.Actor{Name: "dana", Remote: "192.0.2.9"}, Reference: "fragment tx 9c1e"})
 	})
 	if len(won) != 1 {
 		t.Fatalf("%d of 8 concurrent marks succeeded, want exactly 1", len(won))
 	}
 	got := won[0]
-	if got.Status != shop.StatusCompleted || got.CompletedAt == nil || got.DeliveryRef != "manual: fragment tx 9c1e" || got.NextDeliveryAt != nil {
+	if got.Status != domain.StatusCompleted || got.CompletedAt == nil || got.DeliveryRef != "manual: fragment tx 9c1e" || got.NextDeliveryAt != nil {
 		t.Fatalf("marked order %+v", got)
 	}
 	if _, _, err := env.Shop.MarkFailed(ctx, o.ID, shop.ManualMark{Reason: "too late"}); shop.ErrorCode(err) != shop.CodeNotAwaitingDelivery {
@@ -91,7 +91,7 @@ func TestManualMarkDeliveredExactlyOnce(t *testing.T) {
 	if _, err := env.Shop.DeliverDue(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := env.Shop.Order(ctx, p.ID, o.ID); again.Status != shop.StatusCompleted {
+	if again, _ := env.Shop.Order(ctx, p.ID, o.ID); again.Status != domain.StatusCompleted {
 		t.Fatalf("after the loop: %s", again.Status)
 	}
 	mustCheck(t, env)
@@ -102,7 +102,7 @@ func TestManualMarkFailedRefundsOnce(t *testing.T) {
 	if _, _, err := env.Shop.MarkFailed(ctx, o.ID, shop.ManualMark{}); shop.ErrorCode(err) != shop.CodeValidation {
 		t.Fatalf("no reason: %v", err)
 	}
-	won := markConcurrently(t, func() (*shop.Order, error) {
+	won := markConcurrently(t, func() (*domain.Order, error) {
 		o, _, err := env.Shop.MarkFailed(ctx, o.ID, shop.ManualMark{Reason: "recipient has no\nTelegram account"})
 		return o, err
 	})
@@ -110,7 +110,7 @@ func TestManualMarkFailedRefundsOnce(t *testing.T) {
 		t.Fatalf("%d of 8 concurrent marks succeeded, want exactly 1", len(won))
 	}
 	// failure_reason: the stable code, then the operator's reason on one line.
-	if got := won[0]; got.Status != shop.StatusRefunded || got.FailureReason != "operator_failed: recipient has no Telegram account" || got.RefundLedgerID == 0 {
+	if got := won[0]; got.Status != domain.StatusRefunded || got.FailureReason != "operator_failed: recipient has no Telegram account" || got.RefundLedgerID == 0 {
 		t.Fatalf("marked order %+v", got)
 	}
 	if bal, _ := env.Shop.Balance(ctx, p.ID); bal.Nano != o.PriceNano {
@@ -146,7 +146,7 @@ func TestManualMarkRules(t *testing.T) {
 	// paid, not yet picked up by the loop: marked directly
 	paid := newOrder(t, env, p.ID)
 	payOrder(t, env, paid)
-	if o, err := env.Shop.MarkDelivered(ctx, paid.ID, shop.ManualMark{}); err != nil || o.Status != shop.StatusCompleted || o.DeliveryRef != "manual" {
+	if o, err := env.Shop.MarkDelivered(ctx, paid.ID, shop.ManualMark{}); err != nil || o.Status != domain.StatusCompleted || o.DeliveryRef != "manual" {
 		t.Fatalf("paid order: %+v %v", o, err)
 	}
 	// pending deliveries: the operator's list
@@ -166,7 +166,7 @@ func TestManualMarkRules(t *testing.T) {
 	if _, err := auto.Shop.MarkDelivered(ctx, o.ID, shop.ManualMark{}); shop.ErrorCode(err) != shop.CodeNotAwaitingDelivery {
 		t.Fatalf("sandbox provider: %v", err)
 	}
-	if got, _ := auto.Shop.Order(ctx, q.ID, o.ID); got.Status != store.StatusPaid {
+	if got, _ := auto.Shop.Order(ctx, q.ID, o.ID); got.Status != domain.StatusPaid {
 		t.Fatalf("order %s", got.Status)
 	}
 }

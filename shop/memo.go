@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -97,7 +98,7 @@ func (c *memoCipher) decrypt(v uint32) uint32 {
 
 // memo is the derived memo of order id of kind, or false when the id is
 // beyond the code space (then the order gets a random memo).
-func (c *memoCipher) memo(kind string, id int64) (string, bool) {
+func (c *memoCipher) memo(kind domain.Kind, id int64) (string, bool) {
 	if id <= 0 || id >= memoSpace {
 		return "", false
 	}
@@ -107,7 +108,7 @@ func (c *memoCipher) memo(kind string, id int64) (string, bool) {
 		code[i] = memoAlphabet[v%36]
 		v /= 36
 	}
-	return strings.ToUpper(kind) + "-" + string(code[:]), true
+	return strings.ToUpper(string(kind)) + "-" + string(code[:]), true
 }
 
 // orderID is the id whose derived memo memo (canonical form) would be, or
@@ -184,7 +185,7 @@ func (s *Shop) memoCipher(ctx context.Context) (*memoCipher, error) {
 // assignMemo gives a new ton_memo order (its ID set) its payment memo: the
 // derived one, without a read, or beyond the code space a random memo no
 // order holds.
-func (s *Shop) assignMemo(tx store.Tx, c *memoCipher, o *store.Order) error {
+func (s *Shop) assignMemo(tx store.Tx, c *memoCipher, o *domain.Order) error {
 	if m, ok := c.memo(o.Type, o.ID); ok {
 		o.PaymentMemo, o.MemoDerived = m, true
 		return nil
@@ -209,7 +210,7 @@ func (s *Shop) assignMemo(tx store.Tx, c *memoCipher, o *store.Order) error {
 // findMemo finds the order whose payment memo is memo (canonical form): an
 // indexed (random) memo first, then a derived one (c may be nil: no order
 // has a derived memo yet).
-func (s *Shop) findMemo(tx store.Tx, c *memoCipher, memo string) (*store.Order, error) {
+func (s *Shop) findMemo(tx store.Tx, c *memoCipher, memo string) (*domain.Order, error) {
 	o, err := tx.OrderByMemo(memo)
 	if !errors.Is(err, store.ErrNotFound) || c == nil {
 		return o, err

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 func TestMemoCipherIsABijectionOnTheCodeSpace(t *testing.T) {
@@ -100,7 +102,7 @@ func FuzzMemoOrderID(f *testing.F) {
 		// kind is already canonical (upper case); lower-casing it and back is
 		// not an identity outside ASCII ("İ" → "i̇" → "İ", a regression
 		// input in testdata), so it is passed as it is.
-		if back, ok := c.memo(kind, id); !ok || back != memo {
+		if back, ok := c.memo(domain.Kind(kind), id); !ok || back != memo {
 			t.Fatalf("orderID(%q) = %d, whose memo is %q", memo, id, back)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -54,22 +55,22 @@ func TestDerivedMemos(t *testing.T) {
 	}
 	out, err := again.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: o.PaymentAddress, AmountNano: o.PriceNano,
 		Comment: strings.ToUpper(o.PaymentMemo), Incoming: true})
-	if err != nil || out.Kind != store.SeenOrder || out.OrderID != o.ID {
+	if err != nil || out.Kind != domain.SeenOrder || out.OrderID != o.ID {
 		t.Fatalf("payment by derived memo: %+v, %v; want credited to order %d", out, err, o.ID)
 	}
 
 	// An order with a random memo, indexed (ids beyond the code space). The
 	// next order still gets its derived memo, without a read: derived memos
 	// of ids below the code space are never taken at random.
-	var legacy store.Order
+	var legacy domain.Order
 	err = env.Store.Update(ctx, func(tx store.Tx) error {
 		id, err := tx.NextOrderID()
 		if err != nil {
 			return err
 		}
 		exp := time.Now().Add(time.Hour)
-		legacy = store.Order{ID: id, PartnerID: p.ID, Status: store.StatusPendingPayment, Type: "stars", StarsAmount: 100,
-			RecipientUsername: "pandus", PriceNano: price100, PaymentMethod: shop.MethodTonMemo, PaymentCurrency: "TON",
+		legacy = domain.Order{ID: id, PartnerID: p.ID, Status: domain.StatusPendingPayment, Type: "stars", StarsAmount: 100,
+			RecipientUsername: "pandus", PriceNano: price100, PaymentMethod: domain.MethodTonMemo, PaymentCurrency: "TON",
 			PaymentAddress: o.PaymentAddress, ExpiresAt: &exp, CreatedAt: time.Now()}
 		return nil
 	})

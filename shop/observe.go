@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -15,7 +16,7 @@ import (
 type Observer interface {
 	// OrderTransition: an order moved from one status to another; from is
 	// "" when the order was just created.
-	OrderTransition(from, to string)
+	OrderTransition(from, to domain.Status)
 	// Received: an incoming chain transfer was accounted for the first time
 	// (to an order, a balance or an unmatched deposit), in nanotons.
 	Received(nanos int64)
@@ -25,7 +26,7 @@ type Observer interface {
 	// Notification: one outbox item was handed to a channel's notifier
 	// (ChannelTelegram, ChannelWebhook); outcome is NotifySent or NotifyError
 	// per attempt, and NotifyFailed once when a sender gives an item up.
-	Notification(channel, outcome string)
+	Notification(channel domain.Channel, outcome string)
 }
 
 // PaymentsObserver is an optional extension of Observer (metrics
@@ -76,31 +77,31 @@ func (s observedStore) observe(ctx context.Context, run func(context.Context, fu
 	return err
 }
 
-type transition struct{ from, to string }
+type transition struct{ from, to domain.Status }
 
 // observedTx remembers the status each order had when it was read in this
 // transaction, so PutOrder knows the transition without another read.
 type observedTx struct {
 	store.Tx
-	status      map[int64]string // order id → status when read (or "" when created here)
+	status      map[int64]domain.Status // order id → status when read (or "" when created here)
 	transitions []transition
 	received    map[string]int64 // hash → nanotons, newly seen (or unparked) in this transaction
 	parked      int              // transfers newly parked in this transaction
 }
 
-func (t *observedTx) note(o *store.Order) {
+func (t *observedTx) note(o *domain.Order) {
 	if o == nil {
 		return
 	}
 	if t.status == nil {
-		t.status = map[int64]string{}
+		t.status = map[int64]domain.Status{}
 	}
 	if _, ok := t.status[o.ID]; !ok {
 		t.status[o.ID] = o.Status
 	}
 }
 
-func (t *observedTx) GetOrder(id int64) (*store.Order, error) {
+func (t *observedTx) GetOrder(id int64) (*domain.Order, error) {
 	o, err := t.Tx.GetOrder(id)
 	if err == nil {
 		t.note(o)
@@ -108,7 +109,7 @@ func (t *observedTx) GetOrder(id int64) (*store.Order, error) {
 	return o, err
 }
 
-func (t *observedTx) OrderByMemo(memo string) (*store.Order, error) {
+func (t *observedTx) OrderByMemo(memo string) (*domain.Order, error) {
 	o, err := t.Tx.OrderByMemo(memo)
 	if err == nil {
 		t.note(o)
@@ -116,19 +117,19 @@ func (t *observedTx) OrderByMemo(memo string) (*store.Order, error) {
 	return o, err
 }
 
-func (t *observedTx) CreateOrder(o *store.Order) error {
+func (t *observedTx) CreateOrder(o *domain.Order) error {
 	if err := t.Tx.CreateOrder(o); err != nil {
 		return err
 	}
 	t.transitions = append(t.transitions, transition{"", o.Status})
 	if t.status == nil {
-		t.status = map[int64]string{}
+		t.status = map[int64]domain.Status{}
 	}
 	t.status[o.ID] = o.Status
 	return nil
 }
 
-func (t *observedTx) PutOrder(o *store.Order) error {
+func (t *observedTx) PutOrder(o *domain.Order) error {
 	from, known := t.status[o.ID]
 	if !known {
 		prev, err := t.Tx.GetOrder(o.ID)
@@ -148,7 +149,7 @@ func (t *observedTx) PutOrder(o *store.Order) error {
 		t.transitions = append(t.transitions, transition{from, o.Status})
 	}
 	if t.status == nil {
-		t.status = map[int64]string{}
+		t.status = map[int64]domain.Status{}
 	}
 	t.status[o.ID] = o.Status
 	return nil
@@ -156,7 +157,7 @@ func (t *observedTx) PutOrder(o *store.Order) error {
 
 // CreateSeen records a transfer seen for the first time (the insert fails
 // otherwise): received, unless it is parked (counted as parked).
-func (t *observedTx) CreateSeen(s *store.SeenTx) error {
+func (t *observedTx) CreateSeen(s *domain.SeenTx) error {
 	if err := t.Tx.CreateSeen(s); err != nil {
 		return err
 	}
@@ -164,9 +165,9 @@ func (t *observedTx) CreateSeen(s *store.SeenTx) error {
 		t.received = map[string]int64{}
 	}
 	switch s.Kind {
-	case store.SeenIgnored:
+	case domain.SeenIgnored:
 		t.received[s.Hash] = 0
-	case store.SeenParked:
+	case domain.SeenParked:
 		t.received[s.Hash] = 0
 		t.parked++
 	default:
@@ -178,7 +179,7 @@ func (t *observedTx) CreateSeen(s *store.SeenTx) error {
 // PutSeen counts a transfer as received when it is first accounted: when
 // first seen, or, for a parked transfer (counted as parked, not received),
 // when an operator's retry or assignment accounts it.
-func (t *observedTx) PutSeen(s *store.SeenTx) error {
+func (t *observedTx) PutSeen(s *domain.SeenTx) error {
 	_, counted := t.received[s.Hash]
 	if !counted {
 		prev, err := t.Tx.GetSeen(s.Hash)
@@ -186,14 +187,14 @@ func (t *observedTx) PutSeen(s *store.SeenTx) error {
 		if err != nil && !fresh {
 			return err
 		}
-		if fresh || (prev.Kind == store.SeenParked && s.Kind != store.SeenParked) {
+		if fresh || (prev.Kind == domain.SeenParked && s.Kind != domain.SeenParked) {
 			if t.received == nil {
 				t.received = map[string]int64{}
 			}
 			switch s.Kind {
-			case store.SeenIgnored:
+			case domain.SeenIgnored:
 				t.received[s.Hash] = 0
-			case store.SeenParked:
+			case domain.SeenParked:
 				t.received[s.Hash] = 0
 				t.parked++
 			default:
@@ -207,11 +208,11 @@ func (t *observedTx) PutSeen(s *store.SeenTx) error {
 func (t *observedTx) report(obs Observer) {
 	for _, tr := range t.transitions {
 		obs.OrderTransition(tr.from, tr.to)
-		if tr.from == store.StatusProcessing {
+		if tr.from == domain.StatusProcessing {
 			switch tr.to {
-			case store.StatusCompleted:
+			case domain.StatusCompleted:
 				obs.Delivery(DeliveryCompleted)
-			case store.StatusRefunded:
+			case domain.StatusRefunded:
 				obs.Delivery(DeliveryRefunded)
 			}
 		}
@@ -229,11 +230,11 @@ func (t *observedTx) report(obs Observer) {
 // observedNotifier reports each send's outcome.
 type observedNotifier struct {
 	Notifier
-	channel string
+	channel domain.Channel
 	obs     Observer
 }
 
-func (n observedNotifier) Notify(ctx context.Context, p *Partner, it *OutboxItem) error {
+func (n observedNotifier) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error {
 	err := n.Notifier.Notify(ctx, p, it)
 	outcome := NotifySent
 	if err != nil {
@@ -245,7 +246,7 @@ func (n observedNotifier) Notify(ctx context.Context, p *Partner, it *OutboxItem
 
 // observeNotification reports a notification outcome the notifier wrapper
 // cannot see (NotifyFailed: a sender dropped an item for good).
-func (s *Shop) observeNotification(channel, outcome string) {
+func (s *Shop) observeNotification(channel domain.Channel, outcome string) {
 	if s.obs != nil {
 		s.obs.Notification(channel, outcome)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/store"
 )
@@ -57,7 +58,7 @@ func (s *Shop) OperatorRevokeKey(ctx context.Context, partnerID int64, prefix st
 		if err := tx.PutPartner(p); err != nil {
 			return err
 		}
-		return s.audit(tx, who, AuditEntry{Action: AuditRevokeKey, PartnerID: p.ID, Detail: "key " + k.Prefix + "…"})
+		return s.audit(tx, who, domain.AuditEntry{Action: AuditRevokeKey, PartnerID: p.ID, Detail: "key " + k.Prefix + "…"})
 	})
 	s.forgetKey(revoked)
 	var be *Error
@@ -93,7 +94,7 @@ func (s *Shop) FindPartner(ctx context.Context, query string) (OperatorPartner, 
 	var out OperatorPartner
 	var hash string
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		var p *Partner
+		var p *domain.Partner
 		var err error
 		if id, perr := strconv.ParseInt(q, 10, 64); perr == nil && id > 0 {
 			p, err = tx.GetPartner(id)
@@ -139,7 +140,7 @@ func (s *Shop) FindPartner(ctx context.Context, query string) (OperatorPartner, 
 
 // partnerByUsername scans the partners for a Telegram username (operators'
 // look-ups are rare; no index is kept for them).
-func partnerByUsername(tx store.Tx, name string) (*Partner, error) {
+func partnerByUsername(tx store.Tx, name string) (*domain.Partner, error) {
 	if name == "" {
 		return nil, store.ErrNotFound
 	}
@@ -161,8 +162,8 @@ func partnerByUsername(tx store.Tx, name string) (*Partner, error) {
 }
 
 // OperatorOrder returns any order by id, for an operator. Errors: NOT_FOUND.
-func (s *Shop) OperatorOrder(ctx context.Context, id int64) (*Order, error) {
-	var o *Order
+func (s *Shop) OperatorOrder(ctx context.Context, id int64) (*domain.Order, error) {
+	var o *domain.Order
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		o, err = tx.GetOrder(id)
@@ -182,7 +183,7 @@ func (s *Shop) OperatorOrder(ctx context.Context, id int64) (*Order, error) {
 // (smaller ones, comment spam mostly, are only counted in Small). Open
 // counts all of that size.
 type OpenDeposits struct {
-	Items []Unmatched
+	Items []domain.Unmatched
 	Open  int
 	Small int
 }
@@ -286,10 +287,10 @@ func (s *Shop) OperatorStatus(ctx context.Context) (OperatorStatus, error) {
 			return err
 		}
 		st.DeliveryQueue = len(ids)
-		if st.OutboxTelegram, err = countOutbox(tx, store.ChannelTelegram); err != nil {
+		if st.OutboxTelegram, err = countOutbox(tx, domain.ChannelTelegram); err != nil {
 			return err
 		}
-		st.OutboxWebhook, err = countOutbox(tx, store.ChannelWebhook)
+		st.OutboxWebhook, err = countOutbox(tx, domain.ChannelWebhook)
 		return err
 	})
 	if err != nil {
@@ -312,7 +313,7 @@ func (s *Shop) OperatorStatus(ctx context.Context) (OperatorStatus, error) {
 	return st, nil
 }
 
-func countOutbox(tx store.Tx, channel string) (int, error) {
+func countOutbox(tx store.Tx, channel domain.Channel) (int, error) {
 	n := 0
 	for after := int64(0); n < maxCount; {
 		items, err := tx.PendingOutbox(channel, after, maxAdminLimit)

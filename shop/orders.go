@@ -11,15 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/store"
-)
-
-// Payment methods and currency.
-const (
-	MethodTonMemo = "ton_memo"
-	MethodBalance = "balance"
-	CurrencyTON   = "TON"
 )
 
 // IdempotencyTTL is how long an Idempotency-Key is remembered.
@@ -27,12 +21,12 @@ const IdempotencyTTL = 24 * time.Hour
 
 // OrderRequest is a validated-by-shop order creation request.
 type OrderRequest struct {
-	Kind              string // stars | premium
+	Kind              domain.Kind
 	RecipientUsername string
 	Quantity          int64 // stars
 	Months            int   // premium
-	PaymentMethod     string
-	PaymentCurrency   string
+	PaymentMethod     domain.Method
+	PaymentCurrency   domain.Currency
 	ClientReference   *string
 	// ExpiresIn (seconds, MinExpiresIn–MaxExpiresIn) replaces orders.ttl for
 	// this ton_memo order; nil keeps orders.ttl.
@@ -47,7 +41,7 @@ type OrderRequest struct {
 	// transaction, so a replay is byte-for-byte even after a crash. It must
 	// be pure: the transaction may run more than once, and may still fail
 	// after it ran (CreateOrder then returns another order, or an error).
-	Response func(*Order) (status int, body []byte, err error)
+	Response func(*domain.Order) (status int, body []byte, err error)
 	// KeyChecked: the caller answers for a taken key itself (the API's
 	// idempotency middleware replays what the key holds), so CreateOrder
 	// does not look the key up: it inserts it with the order and returns
@@ -92,7 +86,7 @@ type RecipientCheck struct {
 }
 
 // CheckRecipient asks the provider whether username can receive kind.
-func (s *Shop) CheckRecipient(ctx context.Context, kind, username string) (RecipientCheck, error) {
+func (s *Shop) CheckRecipient(ctx context.Context, kind domain.Kind, username string) (RecipientCheck, error) {
 	u, err := NormalizeUsername("username", username)
 	if err != nil {
 		return RecipientCheck{}, err
@@ -131,11 +125,11 @@ func (s *Shop) validate(req *OrderRequest) error {
 	}
 	req.RecipientUsername = u
 	switch req.Kind {
-	case KindStars:
+	case domain.KindStars:
 		if err := s.checkQuantity(req.Quantity); err != nil {
 			return err
 		}
-	case KindPremium:
+	case domain.KindPremium:
 		if err := s.checkMonths(req.Months); err != nil {
 			return err
 		}
@@ -143,15 +137,15 @@ func (s *Shop) validate(req *OrderRequest) error {
 		return validation("order_type", "order_type", "order_type must be stars or premium")
 	}
 	if req.PaymentMethod == "" {
-		req.PaymentMethod = MethodTonMemo
+		req.PaymentMethod = domain.MethodTonMemo
 	}
-	if req.PaymentMethod != MethodTonMemo && req.PaymentMethod != MethodBalance {
+	if req.PaymentMethod != domain.MethodTonMemo && req.PaymentMethod != domain.MethodBalance {
 		return validation("payment_method", "payment_method", "payment_method must be ton_memo or balance")
 	}
 	if req.PaymentCurrency == "" {
-		req.PaymentCurrency = CurrencyTON
+		req.PaymentCurrency = domain.CurrencyTON
 	}
-	if req.PaymentCurrency != CurrencyTON {
+	if req.PaymentCurrency != domain.CurrencyTON {
 		return validation("payment_currency", "payment_currency", "payment_currency must be TON")
 	}
 	if req.ClientReference != nil {
@@ -160,7 +154,7 @@ func (s *Shop) validate(req *OrderRequest) error {
 		}
 	}
 	if req.ExpiresIn != nil {
-		if req.PaymentMethod != MethodTonMemo {
+		if req.PaymentMethod != domain.MethodTonMemo {
 			return validation("expires_in", "expires_in", "expires_in applies to ton_memo orders only (balance orders are paid at once)")
 		}
 		if n := *req.ExpiresIn; n < MinExpiresIn || n > MaxExpiresIn {
@@ -172,7 +166,7 @@ func (s *Shop) validate(req *OrderRequest) error {
 
 const memoAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
 
-func newMemo(kind string) (string, error) {
+func newMemo(kind domain.Kind) (string, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
@@ -181,7 +175,7 @@ func newMemo(kind string) (string, error) {
 	for i, c := range b {
 		out[i] = memoAlphabet[int(c)%36] // 256%36 bias is irrelevant for uniqueness
 	}
-	return strings.ToUpper(kind) + "-" + string(out), nil
+	return strings.ToUpper(string(kind)) + "-" + string(out), nil
 }
 
 // CanonicalMemo normalises a transfer comment or memo for lookup: surrounding
@@ -197,8 +191,8 @@ func CanonicalMemo(s string) string {
 }
 
 // PaymentLink is the ton:// deep link for an order.
-func PaymentLink(o *Order) string {
-	if o.PaymentMethod != MethodTonMemo {
+func PaymentLink(o *domain.Order) string {
+	if o.PaymentMethod != domain.MethodTonMemo {
 		return ""
 	}
 	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(o.PriceNano, 10) + "&text=" + o.PaymentMemo
@@ -215,7 +209,7 @@ var ErrKeyTaken = newErr(CodeIdempotencyInProgress, "Idempotency-Key", "idempote
 // CreateOrder validates, checks the recipient, prices and stores an order. A
 // balance order is paid from the balance in the same transaction (402 when
 // short). With an IdempotencyKey an earlier order made with it is returned.
-func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderRequest) (*Order, error) {
+func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderRequest) (*domain.Order, error) {
 	if err := s.validate(&req); err != nil {
 		return nil, err
 	}
@@ -234,21 +228,21 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 	}
 	if !rc.CanReceive {
 		kind := "Stars"
-		if req.Kind == KindPremium {
+		if req.Kind == domain.KindPremium {
 			kind = "Premium"
 		}
 		return nil, newErr(CodeRecipientNotFound, "recipient_username", "recipient_not_found",
 			"recipient_username %s cannot receive Telegram %s", rc.Username, kind)
 	}
 	amount := req.Quantity
-	if req.Kind == KindPremium {
+	if req.Kind == domain.KindPremium {
 		amount = int64(req.Months)
 	}
 	q, err := s.Estimate(ctx, req.Kind, amount)
 	if err != nil {
 		return nil, err
 	}
-	if req.PaymentMethod == MethodTonMemo {
+	if req.PaymentMethod == domain.MethodTonMemo {
 		// The answer rendered inside the order's transaction carries the
 		// checkout URL, whose secret is read (or created) outside it.
 		if _, err := s.checkoutKeysFor(ctx); err != nil {
@@ -256,11 +250,11 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		}
 	}
 	now := s.now()
-	o := &Order{PartnerID: partnerID, Status: store.StatusPendingPayment, Type: req.Kind,
+	o := &domain.Order{PartnerID: partnerID, Status: domain.StatusPendingPayment, Type: req.Kind,
 		RecipientUsername: req.RecipientUsername, PriceNano: q.PriceNano, PriceUSD: q.PriceUSD,
 		TonUSD: q.TonUSD, FeePercent: q.FeePercent, PaymentMethod: req.PaymentMethod,
 		PaymentCurrency: req.PaymentCurrency, CreatedAt: now, IdempotencyKey: req.IdempotencyKey}
-	if req.Kind == KindStars {
+	if req.Kind == domain.KindStars {
 		o.StarsAmount = req.Quantity
 	} else {
 		o.PremiumMonths = req.Months
@@ -269,7 +263,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		o.ClientReference = *req.ClientReference
 	}
 	var cipher *memoCipher
-	if o.PaymentMethod == MethodTonMemo {
+	if o.PaymentMethod == domain.MethodTonMemo {
 		if cipher, err = s.memoCipher(ctx); err != nil {
 			return nil, fmt.Errorf("shop: create order: %w", err)
 		}
@@ -278,7 +272,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 	// the sequence, the memo from the id, and inserts that the store's unique
 	// keys check (the idempotency key: ErrExists) or its conditional debit
 	// (the balance: ErrOverdraw).
-	var result *Order
+	var result *domain.Order
 	create := func(tx store.Tx) error {
 		result = nil
 		ord := *o
@@ -287,15 +281,15 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			return err
 		}
 		ord.ID = id
-		if ord.PaymentMethod == MethodBalance {
+		if ord.PaymentMethod == domain.MethodBalance {
 			p, err := tx.GetPartner(partnerID)
 			if err != nil {
 				return err
 			}
-			ord.Status = store.StatusPaid
+			ord.Status = domain.StatusPaid
 			ord.PaidAt = &now
 			balance := p.BalanceNano
-			if _, err := s.credit(tx, p, store.LedgerOrderPayment, -ord.PriceNano, ord.ID, ""); errors.Is(err, store.ErrOverdraw) {
+			if _, err := s.credit(tx, p, domain.LedgerOrderPayment, -ord.PriceNano, ord.ID, ""); errors.Is(err, store.ErrOverdraw) {
 				return newErr(CodeInsufficientBalance, "payment_method", "insufficient_balance",
 					"balance %s TON is less than the price %s TON", formatTON(balance), formatTON(ord.PriceNano))
 			} else if err != nil {
@@ -320,7 +314,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			return err
 		}
 		if req.IdempotencyKey != "" {
-			rec := &store.IdemRecord{PartnerID: partnerID, Key: req.IdempotencyKey,
+			rec := &domain.IdemRecord{PartnerID: partnerID, Key: req.IdempotencyKey,
 				Fingerprint: req.Fingerprint, OrderID: ord.ID, CreatedAt: now}
 			if req.Response != nil {
 				if rec.Status, rec.Body, err = req.Response(&ord); err != nil {
@@ -368,15 +362,15 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		}
 		return nil, fmt.Errorf("shop: create order: %w", err)
 	}
-	if result.Status == store.StatusPaid {
+	if result.Status == domain.StatusPaid {
 		s.kickDelivery()
 	}
 	return result, nil
 }
 
 // idemOrder returns the order an earlier request with the same key created.
-func (s *Shop) idemOrder(ctx context.Context, partnerID int64, req OrderRequest) (*Order, error) {
-	var o *Order
+func (s *Shop) idemOrder(ctx context.Context, partnerID int64, req OrderRequest) (*domain.Order, error) {
+	var o *domain.Order
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		rec, err := tx.GetIdem(partnerID, req.IdempotencyKey)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && s.now().Sub(rec.CreatedAt) >= IdempotencyTTL) {
@@ -397,8 +391,8 @@ func (s *Shop) idemOrder(ctx context.Context, partnerID int64, req OrderRequest)
 }
 
 // IdemLookup returns the live idempotency record of (partner, key), or nil.
-func (s *Shop) IdemLookup(ctx context.Context, partnerID int64, key string) (*IdemRecord, error) {
-	var rec *IdemRecord
+func (s *Shop) IdemLookup(ctx context.Context, partnerID int64, key string) (*domain.IdemRecord, error) {
+	var rec *domain.IdemRecord
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		r, err := tx.GetIdem(partnerID, key)
 		if errors.Is(err, store.ErrNotFound) {
@@ -414,7 +408,7 @@ func (s *Shop) IdemLookup(ctx context.Context, partnerID int64, key string) (*Id
 
 // IdemSave stores the final response of a request under its key, keeping the
 // order id an order creation already recorded.
-func (s *Shop) IdemSave(ctx context.Context, r IdemRecord) error {
+func (s *Shop) IdemSave(ctx context.Context, r domain.IdemRecord) error {
 	return s.st.Update(ctx, func(tx store.Tx) error {
 		rec := r
 		if prev, err := tx.GetIdem(r.PartnerID, r.Key); err == nil && s.now().Sub(prev.CreatedAt) < IdempotencyTTL {
@@ -431,7 +425,7 @@ func (s *Shop) IdemSave(ctx context.Context, r IdemRecord) error {
 	})
 }
 
-func (s *Shop) ownOrder(tx store.Tx, partnerID int64, o *Order, err error) (*Order, error) {
+func (s *Shop) ownOrder(tx store.Tx, partnerID int64, o *domain.Order, err error) (*domain.Order, error) {
 	if errors.Is(err, store.ErrNotFound) || (err == nil && o.PartnerID != partnerID) {
 		return nil, notFound("order")
 	}
@@ -439,8 +433,8 @@ func (s *Shop) ownOrder(tx store.Tx, partnerID int64, o *Order, err error) (*Ord
 }
 
 // Order returns one of the partner's orders (NOT_FOUND for others').
-func (s *Shop) Order(ctx context.Context, partnerID, id int64) (*Order, error) {
-	var o *Order
+func (s *Shop) Order(ctx context.Context, partnerID, id int64) (*domain.Order, error) {
+	var o *domain.Order
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		got, err := tx.GetOrder(id)
 		o, err = s.ownOrder(tx, partnerID, got, err)
@@ -450,8 +444,8 @@ func (s *Shop) Order(ctx context.Context, partnerID, id int64) (*Order, error) {
 }
 
 // OrderByMemo finds one of the partner's orders by payment memo.
-func (s *Shop) OrderByMemo(ctx context.Context, partnerID int64, memo string) (*Order, error) {
-	var o *Order
+func (s *Shop) OrderByMemo(ctx context.Context, partnerID int64, memo string) (*domain.Order, error) {
+	var o *domain.Order
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		c, err := s.memoCipherFor(tx, false)
 		if err != nil {
@@ -470,11 +464,11 @@ const MaxReferenceOrders = 100
 
 // OrdersByReference returns the partner's orders carrying client_reference ref
 // (oldest first, at most MaxReferenceOrders).
-func (s *Shop) OrdersByReference(ctx context.Context, partnerID int64, ref string) ([]Order, error) {
+func (s *Shop) OrdersByReference(ctx context.Context, partnerID int64, ref string) ([]domain.Order, error) {
 	if err := validReference(ref); err != nil {
 		return nil, err
 	}
-	var out []Order
+	var out []domain.Order
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.OrdersByReference(partnerID, ref, MaxReferenceOrders)
@@ -491,15 +485,15 @@ type Page[T any] struct {
 
 // OrderFilter selects orders for ListOrders.
 type OrderFilter struct {
-	Status string
-	Type   string
+	Status domain.Status
+	Type   domain.Kind
 	Limit  int // 1–100, 0 = 20
 	Cursor string
 }
 
-var orderStatuses = map[string]bool{store.StatusPendingPayment: true, store.StatusPaid: true,
-	store.StatusProcessing: true, store.StatusCompleted: true, store.StatusFailed: true,
-	store.StatusRefunded: true, store.StatusExpired: true, store.StatusCancelled: true}
+var orderStatuses = map[domain.Status]bool{domain.StatusPendingPayment: true, domain.StatusPaid: true,
+	domain.StatusProcessing: true, domain.StatusCompleted: true, domain.StatusFailed: true,
+	domain.StatusRefunded: true, domain.StatusExpired: true, domain.StatusCancelled: true}
 
 // EncodeCursor and DecodeCursor make opaque page cursors from row ids.
 func EncodeCursor(id int64) string {
@@ -534,31 +528,31 @@ func checkLimit(limit int) (int, error) {
 
 // ListOrders pages through the partner's orders, newest first. Cursors are
 // order ids, so pages stay stable while new orders are created.
-func (s *Shop) ListOrders(ctx context.Context, partnerID int64, f OrderFilter) (Page[Order], error) {
+func (s *Shop) ListOrders(ctx context.Context, partnerID int64, f OrderFilter) (Page[domain.Order], error) {
 	if f.Status != "" && !orderStatuses[f.Status] {
-		return Page[Order]{}, validation("status", "status", "status must be one of pending_payment, paid, processing, completed, failed, refunded, expired, cancelled")
+		return Page[domain.Order]{}, validation("status", "status", "status must be one of pending_payment, paid, processing, completed, failed, refunded, expired, cancelled")
 	}
-	if f.Type != "" && f.Type != KindStars && f.Type != KindPremium {
-		return Page[Order]{}, validation("order_type", "order_type", "order_type must be stars or premium")
+	if f.Type != "" && f.Type != domain.KindStars && f.Type != domain.KindPremium {
+		return Page[domain.Order]{}, validation("order_type", "order_type", "order_type must be stars or premium")
 	}
 	limit, err := checkLimit(f.Limit)
 	if err != nil {
-		return Page[Order]{}, err
+		return Page[domain.Order]{}, err
 	}
 	before, err := DecodeCursor(f.Cursor)
 	if err != nil {
-		return Page[Order]{}, err
+		return Page[domain.Order]{}, err
 	}
-	var items []Order
+	var items []domain.Order
 	err = s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		items, err = tx.ListOrders(partnerID, store.OrderQuery{Status: f.Status, Type: f.Type, Limit: limit + 1, BeforeID: before})
 		return err
 	})
 	if err != nil {
-		return Page[Order]{}, err
+		return Page[domain.Order]{}, err
 	}
-	page := Page[Order]{Items: items}
+	page := Page[domain.Order]{Items: items}
 	if len(items) > limit {
 		page.Items = items[:limit]
 		page.NextCursor = EncodeCursor(items[limit-1].ID)
@@ -567,18 +561,18 @@ func (s *Shop) ListOrders(ctx context.Context, partnerID int64, f OrderFilter) (
 }
 
 // CancelOrder cancels a pending_payment order (ORDER_NOT_CANCELLABLE otherwise).
-func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*Order, error) {
-	var o *Order
+func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*domain.Order, error) {
+	var o *domain.Order
 	err := s.st.Write(ctx, func(tx store.Tx) error {
 		got, err := tx.GetOrder(id)
 		if o, err = s.ownOrder(tx, partnerID, got, err); err != nil {
 			return err
 		}
-		if o.Status != store.StatusPendingPayment {
+		if o.Status != domain.StatusPendingPayment {
 			return newErr(CodeOrderNotCancellable, "status", "not_cancellable",
 				"order %d is %s; only pending_payment orders can be cancelled", o.ID, o.Status)
 		}
-		o.Status = store.StatusCancelled
+		o.Status = domain.StatusCancelled
 		p, err := tx.GetPartner(partnerID)
 		if err != nil {
 			return err
@@ -598,8 +592,8 @@ func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*Order, er
 // Stats summarises a partner's orders created in [from, to).
 type Stats struct {
 	From, To               *time.Time
-	ByStatus               map[string]int64
-	ByType                 map[string]int64
+	ByStatus               map[domain.Status]int64
+	ByType                 map[domain.Kind]int64
 	Total                  int64
 	StarsDelivered         int64
 	PremiumMonthsDelivered int64
@@ -611,14 +605,14 @@ func (s *Shop) OrderStats(ctx context.Context, partnerID int64, from, to *time.T
 	if from != nil && to != nil && !from.Before(*to) {
 		return Stats{}, validation("from", "range", "from must be before to")
 	}
-	st := Stats{From: from, To: to, ByStatus: map[string]int64{}, ByType: map[string]int64{}}
+	st := Stats{From: from, To: to, ByStatus: map[domain.Status]int64{}, ByType: map[domain.Kind]int64{}}
 	for k := range orderStatuses {
 		st.ByStatus[k] = 0
 	}
-	st.ByType[KindStars], st.ByType[KindPremium] = 0, 0
+	st.ByType[domain.KindStars], st.ByType[domain.KindPremium] = 0, 0
 	var ovf error
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		return tx.ForEachPartnerOrder(partnerID, func(o *Order) bool {
+		return tx.ForEachPartnerOrder(partnerID, func(o *domain.Order) bool {
 			if to != nil && !o.CreatedAt.Before(*to) {
 				return true
 			}
@@ -628,7 +622,7 @@ func (s *Shop) OrderStats(ctx context.Context, partnerID int64, from, to *time.T
 			st.Total++
 			st.ByStatus[o.Status]++
 			st.ByType[o.Type]++
-			if o.Status == store.StatusCompleted {
+			if o.Status == domain.StatusCompleted {
 				st.StarsDelivered += o.StarsAmount
 				st.PremiumMonthsDelivered += int64(o.PremiumMonths)
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/ton"
@@ -21,7 +22,7 @@ type stuckNotifier struct {
 	seen    chan int64
 }
 
-func (n *stuckNotifier) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) error {
+func (n *stuckNotifier) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error {
 	if p.ID == n.stuck {
 		<-n.release
 	}
@@ -43,14 +44,14 @@ func TestOutboxSlowPartnerDoesNotBlockOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*shop.Partner{a, b} {
+	for _, p := range []*domain.Partner{a, b} {
 		if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: p.TopupAddress, AmountNano: 1e9, Incoming: true, ChainTime: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n := &stuckNotifier{stuck: a.ID, release: make(chan struct{}), seen: make(chan int64, 4)}
 	done := make(chan error, 1)
-	go func() { done <- env.Shop.SendOutbox(ctx, shop.ChannelTelegram, n) }()
+	go func() { done <- env.Shop.SendOutbox(ctx, domain.ChannelTelegram, n) }()
 	select {
 	case id := <-n.seen:
 		if id != b.ID {

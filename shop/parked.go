@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
-
-// Parked is a transfer whose processing failed, kept for the operator (see
-// ApplyBatch and store.Parked).
-type Parked = store.Parked
 
 // maxParkedError bounds the error text kept on a parked transfer.
 const maxParkedError = 2000
@@ -53,20 +50,20 @@ func (s *Shop) park(tx store.Tx, t ton.Transfer, reason string) (Outcome, error)
 		return Outcome{}, err
 	}
 	now := s.now()
-	p := &store.Parked{TxHash: key, LT: t.LT, ChainTime: t.ChainTime, From: t.From, To: t.To, AmountNano: t.AmountNano,
+	p := &domain.Parked{TxHash: key, LT: t.LT, ChainTime: t.ChainTime, From: t.From, To: t.To, AmountNano: t.AmountNano,
 		Comment: t.Comment, PayloadHex: t.PayloadHex, Incoming: t.Incoming, Bounced: t.Bounced,
 		Error: clipParked(reason, maxParkedError), ParkedAt: now}
 	if err := tx.PutParked(p); err != nil {
 		return Outcome{}, err
 	}
-	if err := tx.CreateSeen(&store.SeenTx{Hash: key, Kind: store.SeenParked, RefID: p.ID, AmountNano: t.AmountNano, SeenAt: now}); err != nil {
+	if err := tx.CreateSeen(&domain.SeenTx{Hash: key, Kind: domain.SeenParked, RefID: p.ID, AmountNano: t.AmountNano, SeenAt: now}); err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{Hash: key, Kind: store.SeenParked, ParkedID: p.ID}, nil
+	return Outcome{Hash: key, Kind: domain.SeenParked, ParkedID: p.ID}, nil
 }
 
 // parkedTransfer is the transfer a parked record keeps.
-func parkedTransfer(p *store.Parked) ton.Transfer {
+func parkedTransfer(p *domain.Parked) ton.Transfer {
 	return ton.Transfer{Hash: p.TxHash, LT: p.LT, ChainTime: p.ChainTime, From: p.From, To: p.To, AmountNano: p.AmountNano,
 		Comment: p.Comment, PayloadHex: p.PayloadHex, Incoming: p.Incoming, Bounced: p.Bounced}
 }
@@ -74,12 +71,12 @@ func parkedTransfer(p *store.Parked) ton.Transfer {
 // ParkedTransfers lists parked transfers with id > afterID, ascending; with
 // openOnly only those still waiting for an operator. Errors:
 // VALIDATION_ERROR (limit outside 1–500; 0 means 100).
-func (s *Shop) ParkedTransfers(ctx context.Context, afterID int64, limit int, openOnly bool) ([]Parked, error) {
+func (s *Shop) ParkedTransfers(ctx context.Context, afterID int64, limit int, openOnly bool) ([]domain.Parked, error) {
 	limit, err := adminLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	var out []Parked
+	var out []domain.Parked
 	err = s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListParked(afterID, limit, openOnly)
@@ -92,8 +89,8 @@ func (s *Shop) ParkedTransfers(ctx context.Context, afterID int64, limit int, op
 }
 
 // ParkedTransfer returns one parked transfer. Errors: NOT_FOUND.
-func (s *Shop) ParkedTransfer(ctx context.Context, id int64) (*Parked, error) {
-	var p *Parked
+func (s *Shop) ParkedTransfer(ctx context.Context, id int64) (*domain.Parked, error) {
+	var p *domain.Parked
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = tx.GetParked(id)
@@ -135,12 +132,12 @@ func (s *Shop) ParkedCount(ctx context.Context) (int, error) {
 
 // ParkedResolution is the result of RetryParked and AssignParked.
 type ParkedResolution struct {
-	Parked Parked
+	Parked domain.Parked
 	// Outcome is where the money went (Kind and ids as ApplyBatch reports).
 	Outcome Outcome
 	// Ledger is the first ledger row written (nil when none: the transfer
 	// paid an order exactly, or was kept as unmatched or ignored).
-	Ledger *LedgerEntry
+	Ledger *domain.LedgerEntry
 	// PartnerID is the partner credited or whose order was paid (0 when none).
 	PartnerID int64
 }
@@ -151,7 +148,7 @@ var errRefused = errors.New("shop: refused by the payment rules")
 
 // openParked reads parked transfer id for an operator action. Errors:
 // NOT_FOUND, ALREADY_RESOLVED.
-func openParked(tx store.Tx, id int64) (*store.Parked, error) {
+func openParked(tx store.Tx, id int64) (*domain.Parked, error) {
 	p, err := tx.GetParked(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("parked transfer")
@@ -164,7 +161,7 @@ func openParked(tx store.Tx, id int64) (*store.Parked, error) {
 			p.ID, p.Resolution, p.ResolvedKind, p.ResolvedRefID)
 	}
 	seen, err := tx.GetSeen(p.TxHash)
-	if err != nil || seen.Kind != store.SeenParked || seen.RefID != p.ID {
+	if err != nil || seen.Kind != domain.SeenParked || seen.RefID != p.ID {
 		return nil, fmt.Errorf("parked %d: tx %s is not recorded as seen for it (run openmoney check): %v", p.ID, p.TxHash, err)
 	}
 	return p, nil
@@ -172,7 +169,7 @@ func openParked(tx store.Tx, id int64) (*store.Parked, error) {
 
 // resolve marks p resolved by its transfer's seen record, writes the audit
 // row, and fills the resolution, in the caller's transaction.
-func (s *Shop) resolve(tx store.Tx, p *store.Parked, how string, out Outcome, who Actor, action string, res *ParkedResolution) error {
+func (s *Shop) resolve(tx store.Tx, p *domain.Parked, how domain.Resolution, out Outcome, who Actor, action string, res *ParkedResolution) error {
 	seen, err := tx.GetSeen(p.TxHash)
 	if err != nil {
 		return err
@@ -197,7 +194,7 @@ func (s *Shop) resolve(tx store.Tx, p *store.Parked, how string, out Outcome, wh
 		}
 		res.PartnerID = o.PartnerID
 	}
-	a := AuditEntry{Action: action, ParkedID: p.ID, OrderID: out.OrderID, PartnerID: res.PartnerID,
+	a := domain.AuditEntry{Action: action, ParkedID: p.ID, OrderID: out.OrderID, PartnerID: res.PartnerID,
 		Detail: fmt.Sprintf("tx %s: %s %d", p.TxHash, seen.Kind, seen.RefID)}
 	if res.Ledger != nil {
 		a.LedgerID = res.Ledger.ID
@@ -220,7 +217,7 @@ func (s *Shop) refused(ctx context.Context, id int64, who Actor, what string, re
 		if err := tx.PutParked(p); err != nil {
 			return err
 		}
-		return s.audit(tx, who, AuditEntry{Action: AuditParkedRefused, ParkedID: id, Detail: what + ": " + msg})
+		return s.audit(tx, who, domain.AuditEntry{Action: AuditParkedRefused, ParkedID: id, Detail: what + ": " + msg})
 	})
 	var be *Error
 	if errors.As(err, &be) {
@@ -266,7 +263,7 @@ func (s *Shop) RetryParked(ctx context.Context, id int64, who Actor) (ParkedReso
 			rerr = err
 			return errRefused
 		}
-		return s.resolve(tx, p, store.ParkedRetried, out, who, AuditParkedRetry, &res)
+		return s.resolve(tx, p, domain.ParkedRetried, out, who, AuditParkedRetry, &res)
 	})
 	if rerr != nil && errors.Is(err, errRefused) {
 		return ParkedResolution{}, s.refused(ctx, id, who, "retry", rerr)
@@ -279,7 +276,7 @@ func (s *Shop) RetryParked(ctx context.Context, id int64, who Actor) (ParkedReso
 		return ParkedResolution{}, fmt.Errorf("shop: retry parked %d: %w", id, err)
 	}
 	s.keepMemoCipher(cipher)
-	if res.Outcome.Kind == store.SeenOrder {
+	if res.Outcome.Kind == domain.SeenOrder {
 		s.kickDelivery()
 	}
 	s.log.Info("parked transfer retried", "parked_id", id, "outcome", res.Parked.ResolvedKind, "ref_id", res.Parked.ResolvedRefID)
@@ -320,11 +317,11 @@ func (s *Shop) AssignParked(ctx context.Context, id int64, target AssignTarget) 
 			rerr = err
 			return errRefused
 		}
-		if err := tx.PutSeen(&store.SeenTx{Hash: p.TxHash, Kind: store.SeenLedger, RefID: e.ID, AmountNano: p.AmountNano, SeenAt: s.now()}); err != nil {
+		if err := tx.PutSeen(&domain.SeenTx{Hash: p.TxHash, Kind: domain.SeenLedger, RefID: e.ID, AmountNano: p.AmountNano, SeenAt: s.now()}); err != nil {
 			return err
 		}
-		out := Outcome{Hash: p.TxHash, Kind: store.SeenLedger, OrderID: orderID, LedgerIDs: []int64{e.ID}}
-		return s.resolve(tx, p, store.ParkedAssigned, out, target.By, AuditParkedAssign, &res)
+		out := Outcome{Hash: p.TxHash, Kind: domain.SeenLedger, OrderID: orderID, LedgerIDs: []int64{e.ID}}
+		return s.resolve(tx, p, domain.ParkedAssigned, out, target.By, AuditParkedAssign, &res)
 	})
 	if rerr != nil && errors.Is(err, errRefused) {
 		return ParkedResolution{}, s.refused(ctx, id, target.By, "assign", rerr)

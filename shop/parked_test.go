@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -19,13 +20,13 @@ import (
 )
 
 // topup is a transfer of amount to p's top-up address.
-func topup(p *shop.Partner, amount int64) ton.Transfer {
+func topup(p *domain.Partner, amount int64) ton.Transfer {
 	return ton.Transfer{Hash: txHash(), To: p.TopupAddress, AmountNano: amount, Incoming: true}
 }
 
 // poisoned returns a partner with a balance and the overflow transfer to
 // its top-up address (max int64 nanotons: its credit overflows the balance).
-func poisoned(t *testing.T, env *shoptest.Env, balance int64) (*shop.Partner, ton.Transfer) {
+func poisoned(t *testing.T, env *shoptest.Env, balance int64) (*domain.Partner, ton.Transfer) {
 	t.Helper()
 	p, _ := env.Partner(t)
 	if _, err := env.Shop.ApplyTransfer(ctx, topup(p, balance)); err != nil {
@@ -59,11 +60,11 @@ func TestPoisonTransferIsParkedAndTheBatchGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a batch with a poison transfer failed: %v", err)
 	}
-	if len(outs) != 3 || outs[0].Kind != store.SeenOrder || outs[1].Kind != store.SeenParked || outs[1].ParkedID == 0 ||
-		outs[2].Kind != store.SeenLedger {
+	if len(outs) != 3 || outs[0].Kind != domain.SeenOrder || outs[1].Kind != domain.SeenParked || outs[1].ParkedID == 0 ||
+		outs[2].Kind != domain.SeenLedger {
 		t.Fatalf("outcomes %+v", outs)
 	}
-	if got, _ := env.Shop.Order(ctx, b.ID, o.ID); got.Status != shop.StatusPaid {
+	if got, _ := env.Shop.Order(ctx, b.ID, o.ID); got.Status != domain.StatusPaid {
 		t.Fatalf("the other partner's order is %s", got.Status)
 	}
 	if bal, _ := env.Shop.Balance(ctx, a.ID); bal.Nano != 1e9+5 {
@@ -85,7 +86,7 @@ func TestPoisonTransferIsParkedAndTheBatchGoesOn(t *testing.T) {
 	// a replay (restart, another liteserver) is recognised: nothing changes
 	before := snapshot(t, env)
 	outs, err = env.Shop.ApplyBatch(ctx, ton.Batch{Transfers: []ton.Transfer{pay, poison, after}, Cursor: "77"})
-	if err != nil || !outs[1].Replayed || outs[1].Kind != store.SeenParked || outs[1].ParkedID != pk.ID {
+	if err != nil || !outs[1].Replayed || outs[1].Kind != domain.SeenParked || outs[1].ParkedID != pk.ID {
 		t.Fatalf("replay: %+v %v", outs, err)
 	}
 	if snapshot(t, env) != before {
@@ -133,7 +134,7 @@ func (f *flakyStore) Write(ctx2 context.Context, fn func(store.Tx) error) error 
 	return f.Store.Write(ctx2, func(tx store.Tx) error { return fn(flakyTx{tx, f}) })
 }
 
-func (t flakyTx) PartnerByTopupAddress(raw string) (*store.Partner, error) {
+func (t flakyTx) PartnerByTopupAddress(raw string) (*domain.Partner, error) {
 	if raw == t.s.addr && t.s.panics.Load() {
 		var m map[string]int
 		m["boom"]++ // a bug in the rules
@@ -163,13 +164,13 @@ func TestPerTransferFailureVersusStorageFailure(t *testing.T) {
 
 	fs.fails.Store(1) // transient
 	outs, err := s.ApplyBatch(ctx, ton.Batch{Transfers: []ton.Transfer{topup(p, 7)}})
-	if err != nil || outs[0].Kind != store.SeenLedger {
+	if err != nil || outs[0].Kind != domain.SeenLedger {
 		t.Fatalf("transient failure: %+v %v", outs, err)
 	}
 
 	fs.always.Store(true) // persistent for this transfer
 	outs, err = s.ApplyBatch(ctx, ton.Batch{Transfers: []ton.Transfer{topup(p, 8)}})
-	if err != nil || outs[0].Kind != store.SeenParked {
+	if err != nil || outs[0].Kind != domain.SeenParked {
 		t.Fatalf("persistent failure: %+v %v", outs, err)
 	}
 	if pk, _ := s.ParkedTransfer(ctx, outs[0].ParkedID); !strings.Contains(pk.Error, "connection reset") {
@@ -179,7 +180,7 @@ func TestPerTransferFailureVersusStorageFailure(t *testing.T) {
 
 	fs.panics.Store(true) // a panic in the rules parks the transfer, the listener lives on
 	outs, err = s.ApplyBatch(ctx, ton.Batch{Transfers: []ton.Transfer{topup(p, 9)}})
-	if err != nil || outs[0].Kind != store.SeenParked {
+	if err != nil || outs[0].Kind != domain.SeenParked {
 		t.Fatalf("panic: %+v %v", outs, err)
 	}
 	if pk, _ := s.ParkedTransfer(ctx, outs[0].ParkedID); !strings.HasPrefix(pk.Error, "panic: assignment to entry in nil map") {
@@ -240,8 +241,8 @@ func TestRetryParkedExactlyOnce(t *testing.T) {
 	mustCheck(t, env)
 
 	// the partner spends its balance: the same transfer now fits
-	if _, err := env.Shop.CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus",
-		Quantity: 100, PaymentMethod: shop.MethodBalance}); err != nil {
+	if _, err := env.Shop.CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+		Quantity: 100, PaymentMethod: domain.MethodBalance}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 8
@@ -271,9 +272,9 @@ func TestRetryParkedExactlyOnce(t *testing.T) {
 		t.Fatal("no retry succeeded")
 	}
 	r := results[won]
-	if r.Parked.Open() || r.Parked.Resolution != store.ParkedRetried || r.Outcome.Kind != store.SeenLedger || r.Ledger == nil ||
-		r.Ledger.Type != store.LedgerTopup || r.Ledger.AmountNano != math.MaxInt64 || r.PartnerID != a.ID ||
-		r.Parked.ResolvedKind != store.SeenLedger || r.Parked.ResolvedRefID != r.Ledger.ID {
+	if r.Parked.Open() || r.Parked.Resolution != domain.ParkedRetried || r.Outcome.Kind != domain.SeenLedger || r.Ledger == nil ||
+		r.Ledger.Type != domain.LedgerTopup || r.Ledger.AmountNano != math.MaxInt64 || r.PartnerID != a.ID ||
+		r.Parked.ResolvedKind != domain.SeenLedger || r.Parked.ResolvedRefID != r.Ledger.ID {
 		t.Fatalf("retry result %+v", r)
 	}
 	if bal, _ := env.Shop.Balance(ctx, a.ID); bal.Nano != math.MaxInt64 {
@@ -311,7 +312,7 @@ func TestRetryParkedPaysTheOrder(t *testing.T) {
 	}
 	pay := ton.Transfer{Hash: txHash(), To: o.PaymentAddress, AmountNano: o.PriceNano, Comment: o.PaymentMemo, ChainTime: o.CreatedAt, Incoming: true}
 	outs, err := s.ApplyBatch(ctx, ton.Batch{Transfers: []ton.Transfer{pay}})
-	if err != nil || outs[0].Kind != store.SeenParked {
+	if err != nil || outs[0].Kind != domain.SeenParked {
 		t.Fatalf("%+v %v", outs, err)
 	}
 	fs.on.Store(false) // "the fix"
@@ -319,10 +320,10 @@ func TestRetryParkedPaysTheOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Outcome.Kind != store.SeenOrder || r.Outcome.OrderID != o.ID || r.PartnerID != p.ID || r.Ledger != nil {
+	if r.Outcome.Kind != domain.SeenOrder || r.Outcome.OrderID != o.ID || r.PartnerID != p.ID || r.Ledger != nil {
 		t.Fatalf("retry %+v", r)
 	}
-	if got, _ := s.Order(ctx, p.ID, o.ID); got.Status != shop.StatusPaid || got.ReceivedNano != o.PriceNano {
+	if got, _ := s.Order(ctx, p.ID, o.ID); got.Status != domain.StatusPaid || got.ReceivedNano != o.PriceNano {
 		t.Fatalf("order %+v", got)
 	}
 	if log, _ := s.AuditLog(ctx, 0, 10); len(log) != 1 || log[0].Actor != "admin" || log[0].OrderID != o.ID {
@@ -350,7 +351,7 @@ func (f *failOrders) Write(c context.Context, fn func(store.Tx) error) error {
 	return f.Store.Write(c, func(tx store.Tx) error { return fn(failOrdersTx{tx, &f.on}) })
 }
 
-func (t failOrdersTx) PutOrder(o *store.Order) error {
+func (t failOrdersTx) PutOrder(o *domain.Order) error {
 	if t.on.Load() {
 		return errors.New("order record too large")
 	}
@@ -401,8 +402,8 @@ func TestAssignParkedExactlyOnce(t *testing.T) {
 		if err == nil {
 			wins++
 			r := results[i]
-			if r.Ledger == nil || r.Ledger.Type != store.LedgerLatePayment || r.Ledger.OrderID != o.ID || r.Ledger.PartnerID != b.ID ||
-				r.Ledger.TxHash != poison.Hash || r.Parked.Resolution != store.ParkedAssigned || r.PartnerID != b.ID {
+			if r.Ledger == nil || r.Ledger.Type != domain.LedgerLatePayment || r.Ledger.OrderID != o.ID || r.Ledger.PartnerID != b.ID ||
+				r.Ledger.TxHash != poison.Hash || r.Parked.Resolution != domain.ParkedAssigned || r.PartnerID != b.ID {
 				t.Fatalf("assignment %+v", r)
 			}
 		} else if shop.ErrorCode(err) != shop.CodeAlreadyResolved {
@@ -418,7 +419,7 @@ func TestAssignParkedExactlyOnce(t *testing.T) {
 	if bal, _ := env.Shop.Balance(ctx, b.ID); bal.Nano != math.MaxInt64 {
 		t.Fatalf("balance %d", bal.Nano)
 	}
-	if got, _ := env.Shop.Order(ctx, b.ID, o.ID); got.Status != shop.StatusPendingPayment {
+	if got, _ := env.Shop.Order(ctx, b.ID, o.ID); got.Status != domain.StatusPendingPayment {
 		t.Fatalf("assigning to an order changed it: %s", got.Status)
 	}
 	rep := mustCheck(t, env)
@@ -447,11 +448,11 @@ func TestCheckParkedConsistency(t *testing.T) {
 			return err
 		}
 		now := pk.ParkedAt
-		pk.ResolvedAt, pk.Resolution, pk.ResolvedKind, pk.ResolvedRefID = &now, store.ParkedAssigned, store.SeenLedger, 99
+		pk.ResolvedAt, pk.Resolution, pk.ResolvedKind, pk.ResolvedRefID = &now, domain.ParkedAssigned, domain.SeenLedger, 99
 		if err := tx.PutParked(pk); err != nil {
 			return err
 		}
-		return tx.PutSeen(&store.SeenTx{Hash: "ab", Kind: store.SeenParked, RefID: 42})
+		return tx.PutSeen(&domain.SeenTx{Hash: "ab", Kind: domain.SeenParked, RefID: 42})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -72,8 +73,8 @@ func HashKey(key string) string {
 func keyPrefix(key string) string { return key[:len(KeyPrefix)+8] }
 
 // CreatePartner creates a partner (sandbox partners, operators, tests).
-func (s *Shop) CreatePartner(ctx context.Context, name string) (*Partner, error) {
-	var p *Partner
+func (s *Shop) CreatePartner(ctx context.Context, name string) (*domain.Partner, error) {
+	var p *domain.Partner
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = s.newPartner(tx, name, TelegramUser{})
@@ -86,13 +87,13 @@ func (s *Shop) CreatePartner(ctx context.Context, name string) (*Partner, error)
 	return p, nil
 }
 
-func (s *Shop) watch(p *Partner) {
+func (s *Shop) watch(p *domain.Partner) {
 	if w, ok := s.chain.(watcher); ok && p.TopupAddressRaw != "" {
 		w.Watch(p.TopupAddressRaw)
 	}
 }
 
-func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*Partner, error) {
+func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*domain.Partner, error) {
 	id, err := tx.NextPartnerID()
 	if err != nil {
 		return nil, err
@@ -112,7 +113,7 @@ func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*Partner, 
 	if err != nil {
 		return nil, err
 	}
-	p := &Partner{ID: id, CreatedAt: s.now(), Name: name, TelegramUserID: tg.ID, TelegramChatID: tg.ChatID,
+	p := &domain.Partner{ID: id, CreatedAt: s.now(), Name: name, TelegramUserID: tg.ID, TelegramChatID: tg.ChatID,
 		TelegramUsername: tg.Username, Language: tg.Language, SubwalletID: sub, TopupAddress: friendly, TopupAddressRaw: raw}
 	return p, tx.PutPartner(p)
 }
@@ -120,11 +121,11 @@ func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*Partner, 
 // TelegramPartner returns the partner of a Telegram user, creating it on the
 // first message (one Telegram user = one partner) and keeping chat and
 // language current.
-func (s *Shop) TelegramPartner(ctx context.Context, u TelegramUser) (*Partner, error) {
+func (s *Shop) TelegramPartner(ctx context.Context, u TelegramUser) (*domain.Partner, error) {
 	if u.ID == 0 {
 		return nil, validation("telegram_user", "invalid", "telegram user id is required")
 	}
-	var p *Partner
+	var p *domain.Partner
 	var created bool
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		created = false
@@ -166,8 +167,8 @@ func (s *Shop) TelegramPartner(ctx context.Context, u TelegramUser) (*Partner, e
 }
 
 // Partner returns a partner by id.
-func (s *Shop) Partner(ctx context.Context, id int64) (*Partner, error) {
-	var p *Partner
+func (s *Shop) Partner(ctx context.Context, id int64) (*domain.Partner, error) {
+	var p *domain.Partner
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = tx.GetPartner(id)
@@ -188,7 +189,7 @@ func (s *Shop) IssueKey(ctx context.Context, partnerID int64) (IssuedKey, error)
 		return IssuedKey{}, err
 	}
 	now := s.now()
-	rec := &store.APIKey{Hash: HashKey(key), PartnerID: partnerID, Prefix: keyPrefix(key), CreatedAt: now}
+	rec := &domain.APIKey{Hash: HashKey(key), PartnerID: partnerID, Prefix: keyPrefix(key), CreatedAt: now}
 	var revoked string
 	err = s.st.Update(ctx, func(tx store.Tx) error {
 		p, err := tx.GetPartner(partnerID)
@@ -221,7 +222,7 @@ func (s *Shop) RotateKey(ctx context.Context, partnerID int64) (IssuedKey, error
 
 // revokeActive revokes p's live key in tx and returns its hash ("" if none).
 // Callers forget the hash from the auth cache after the commit.
-func (s *Shop) revokeActive(tx store.Tx, p *Partner, now time.Time) (string, error) {
+func (s *Shop) revokeActive(tx store.Tx, p *domain.Partner, now time.Time) (string, error) {
 	if p.ActiveKeyHash == "" {
 		return "", nil
 	}
@@ -310,7 +311,7 @@ type authEntry struct {
 
 // Authenticate returns the partner owning a live key, or UNAUTHORIZED. It
 // always reads the partner, so the record is current.
-func (s *Shop) Authenticate(ctx context.Context, key string) (*Partner, error) {
+func (s *Shop) Authenticate(ctx context.Context, key string) (*domain.Partner, error) {
 	hash, err := keyHash(key)
 	if err != nil {
 		return nil, err
@@ -347,14 +348,14 @@ func keyHash(key string) (string, error) {
 	return HashKey(key), nil
 }
 
-func (s *Shop) authenticate(ctx context.Context, hash string) (*Partner, error) {
+func (s *Shop) authenticate(ctx context.Context, hash string) (*domain.Partner, error) {
 	s.authMu.RLock()
 	e, cached := s.authCache[hash]
 	gen := s.authGen
 	s.authMu.RUnlock()
 	pid := e.partnerID
 	checked := time.Now()
-	var p *Partner
+	var p *domain.Partner
 	err := s.st.Read(ctx, func(tx store.Tx) error {
 		if !cached {
 			k, err := tx.GetAPIKey(hash)
@@ -438,8 +439,8 @@ func (s *Shop) flushKeyUse(ctx context.Context) error {
 }
 
 // Partners lists partners (operator use), ascending by id after afterID.
-func (s *Shop) Partners(ctx context.Context, afterID int64, limit int) ([]Partner, error) {
-	var out []Partner
+func (s *Shop) Partners(ctx context.Context, afterID int64, limit int) ([]domain.Partner, error) {
+	var out []domain.Partner
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.ListPartners(afterID, limit)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
@@ -21,7 +22,7 @@ const cursorMetaKey = "chain_cursor"
 // Outcome says where one transfer's money went.
 type Outcome struct {
 	Hash      string
-	Kind      string // store.SeenOrder, SeenLedger, SeenUnmatched, SeenIgnored, SeenParked
+	Kind      domain.SeenKind
 	OrderID   int64
 	LedgerIDs []int64
 	ParkedID  int64 // Kind SeenParked: the parked transfer
@@ -52,7 +53,7 @@ func (f *transferFailure) Unwrap() error { return f.err }
 // rules return an error (or panic) while applying that transfer — rolls the
 // transaction back and the batch runs again; when the same transfer fails in
 // parkAfter runs in a row, the next run records it as a parked transfer
-// (store.Parked, with the error; its seen record kind parked, so a replay is
+// (domain.Parked, with the error; its seen record kind parked, so a replay is
 // recognised) instead of applying it, in the same transaction as the rest of
 // the batch and the cursor. Running the transfer twice before parking it
 // keeps a transient storage error that happened to surface inside the rules
@@ -115,7 +116,7 @@ func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]str
 			if err != nil {
 				return &transferFailure{index: i, hash: t.Hash, err: err}
 			}
-			if out.Kind == store.SeenOrder && !out.Replayed {
+			if out.Kind == domain.SeenOrder && !out.Replayed {
 				paid = true
 			}
 			outs = append(outs, out)
@@ -130,7 +131,7 @@ func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]str
 	}
 	s.keepMemoCipher(cipher)
 	for i, reason := range park {
-		if o := outs[i]; o.Kind == store.SeenParked && !o.Replayed {
+		if o := outs[i]; o.Kind == domain.SeenParked && !o.Replayed {
 			s.log.Error("transfer parked: its payment processing failed; see GET /api/v1/admin/parked",
 				"tx_hash", o.Hash, "parked_id", o.ParkedID, "err", reason)
 		}
@@ -175,20 +176,20 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 	seen, err := tx.GetSeen(t.Hash)
 	fresh := errors.Is(err, store.ErrNotFound)
 	switch {
-	case err == nil && (parkedID == 0 || seen.Kind != store.SeenParked || seen.RefID != parkedID):
+	case err == nil && (parkedID == 0 || seen.Kind != domain.SeenParked || seen.RefID != parkedID):
 		out.Kind, out.Replayed = seen.Kind, true
 		switch seen.Kind {
-		case store.SeenOrder:
+		case domain.SeenOrder:
 			out.OrderID = seen.RefID
-		case store.SeenParked:
+		case domain.SeenParked:
 			out.ParkedID = seen.RefID
 		}
 		return out, nil
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return out, err
 	}
-	seen = &store.SeenTx{Hash: t.Hash, AmountNano: t.AmountNano, SeenAt: s.now()}
-	record := func(kind string, ref int64) (Outcome, error) {
+	seen = &domain.SeenTx{Hash: t.Hash, AmountNano: t.AmountNano, SeenAt: s.now()}
+	record := func(kind domain.SeenKind, ref int64) (Outcome, error) {
 		seen.Kind, seen.RefID = kind, ref
 		out.Kind = kind
 		if fresh {
@@ -200,7 +201,7 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 	}
 	// Bounced and outgoing messages move no money to us.
 	if !t.Incoming || t.Bounced || t.AmountNano <= 0 {
-		return record(store.SeenIgnored, 0)
+		return record(domain.SeenIgnored, 0)
 	}
 	to, err := ton.RawAddress(t.To)
 	if err != nil {
@@ -214,15 +215,15 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 		if err != nil {
 			return out, err
 		}
-		e, err := s.credit(tx, p, store.LedgerTopup, t.AmountNano, 0, t.Hash)
+		e, err := s.credit(tx, p, domain.LedgerTopup, t.AmountNano, 0, t.Hash)
 		if err != nil {
 			return out, err
 		}
 		out.LedgerIDs = []int64{e.ID}
-		return record(store.SeenLedger, e.ID)
+		return record(domain.SeenLedger, e.ID)
 	}
 	o, err := s.findMemo(tx, c, CanonicalMemo(t.Comment))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && o.PaymentMethod != MethodTonMemo) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && o.PaymentMethod != domain.MethodTonMemo) {
 		return s.unmatched(tx, t, record)
 	}
 	if err != nil {
@@ -235,26 +236,26 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 	out.OrderID = o.ID
 	onTime := o.ExpiresAt != nil && t.ChainTime.Before(*o.ExpiresAt)
 	switch {
-	case o.Status == store.StatusPendingPayment && !onTime:
+	case o.Status == domain.StatusPendingPayment && !onTime:
 		// The deadline passed by chain time before the expiry loop got to
 		// it: the order expires now and this transfer is a late payment.
 		if err := s.expire(tx, p, o); err != nil {
 			return out, err
 		}
 		return s.late(tx, p, o, t, record)
-	case o.Status == store.StatusPendingPayment,
+	case o.Status == domain.StatusPendingPayment,
 		// Sent in time but seen after the expiry loop ran: a full payment
 		// still pays the order (partials were already returned at expiry).
-		o.Status == store.StatusExpired && onTime && o.ReceivedNano == 0 && t.AmountNano >= o.PriceNano:
+		o.Status == domain.StatusExpired && onTime && o.ReceivedNano == 0 && t.AmountNano >= o.PriceNano:
 		return s.payOrder(tx, p, o, t, record, &out)
 	default: // expired, cancelled, already paid or beyond
 		return s.late(tx, p, o, t, record)
 	}
 }
 
-func (s *Shop) payOrder(tx store.Tx, p *Partner, o *Order, t ton.Transfer, record func(string, int64) (Outcome, error), out *Outcome) (Outcome, error) {
+func (s *Shop) payOrder(tx store.Tx, p *domain.Partner, o *domain.Order, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error), out *Outcome) (Outcome, error) {
 	due := o.PriceNano - o.ReceivedNano
-	if o.Status == store.StatusExpired {
+	if o.Status == domain.StatusExpired {
 		due = o.PriceNano
 	}
 	take := min(t.AmountNano, due)
@@ -265,26 +266,26 @@ func (s *Shop) payOrder(tx store.Tx, p *Partner, o *Order, t ton.Transfer, recor
 	o.ReceivedNano = recv
 	o.PaymentTxHashes = append(o.PaymentTxHashes, t.Hash)
 	if excess := t.AmountNano - take; excess > 0 {
-		e, err := s.credit(tx, p, store.LedgerOverpayment, excess, o.ID, t.Hash)
+		e, err := s.credit(tx, p, domain.LedgerOverpayment, excess, o.ID, t.Hash)
 		if err != nil {
 			return *out, err
 		}
 		out.LedgerIDs = append(out.LedgerIDs, e.ID)
 	}
 	if o.ReceivedNano >= o.PriceNano {
-		o.Status = store.StatusPaid
+		o.Status = domain.StatusPaid
 		at := s.now()
 		o.PaidAt = &at
 	}
 	if err := tx.PutOrder(o); err != nil {
 		return *out, err
 	}
-	if o.Status == store.StatusPaid {
+	if o.Status == domain.StatusPaid {
 		if err := s.emit(tx, p, EventOrderPaid, o, nil); err != nil {
 			return *out, err
 		}
 	}
-	res, err := record(store.SeenOrder, o.ID)
+	res, err := record(domain.SeenOrder, o.ID)
 	res.LedgerIDs, res.OrderID = out.LedgerIDs, o.ID
 	if len(out.LedgerIDs) > 0 {
 		// the excess part is accounted by its ledger row
@@ -298,23 +299,23 @@ func (s *Shop) payOrder(tx store.Tx, p *Partner, o *Order, t ton.Transfer, recor
 }
 
 // late credits the whole transfer to the order's partner as late_payment.
-func (s *Shop) late(tx store.Tx, p *Partner, o *Order, t ton.Transfer, record func(string, int64) (Outcome, error)) (Outcome, error) {
-	e, err := s.credit(tx, p, store.LedgerLatePayment, t.AmountNano, o.ID, t.Hash)
+func (s *Shop) late(tx store.Tx, p *domain.Partner, o *domain.Order, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error)) (Outcome, error) {
+	e, err := s.credit(tx, p, domain.LedgerLatePayment, t.AmountNano, o.ID, t.Hash)
 	if err != nil {
 		return Outcome{}, err
 	}
-	res, err := record(store.SeenLedger, e.ID)
+	res, err := record(domain.SeenLedger, e.ID)
 	res.OrderID, res.LedgerIDs = o.ID, []int64{e.ID}
 	return res, err
 }
 
-func (s *Shop) unmatched(tx store.Tx, t ton.Transfer, record func(string, int64) (Outcome, error)) (Outcome, error) {
-	u := &store.Unmatched{TxHash: t.Hash, LT: t.LT, ChainTime: t.ChainTime.UTC().Truncate(time.Microsecond), From: t.From, To: t.To,
+func (s *Shop) unmatched(tx store.Tx, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error)) (Outcome, error) {
+	u := &domain.Unmatched{TxHash: t.Hash, LT: t.LT, ChainTime: t.ChainTime.UTC().Truncate(time.Microsecond), From: t.From, To: t.To,
 		AmountNano: t.AmountNano, Comment: t.Comment, PayloadHex: t.PayloadHex, SeenAt: s.now()}
 	if err := tx.PutUnmatched(u); err != nil {
 		return Outcome{}, err
 	}
-	return record(store.SeenUnmatched, u.ID)
+	return record(domain.SeenUnmatched, u.ID)
 }
 
 // listenLoop feeds the chain source into ApplyBatch, resuming from the stored

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
@@ -28,9 +29,9 @@ func txHash() string {
 	return fmt.Sprintf("%064x", hashN)
 }
 
-func newOrder(t *testing.T, env *shoptest.Env, partnerID int64) *shop.Order {
+func newOrder(t *testing.T, env *shoptest.Env, partnerID int64) *domain.Order {
 	t.Helper()
-	o, err := env.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, err := env.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,10 +43,10 @@ func snapshot(t *testing.T, env *shoptest.Env) string {
 	t.Helper()
 	var out []any
 	err := env.Store.View(ctx, func(tx store.Tx) error {
-		if err := tx.ForEachOrder(func(o *store.Order) error { out = append(out, *o); return nil }); err != nil {
+		if err := tx.ForEachOrder(func(o *domain.Order) error { out = append(out, *o); return nil }); err != nil {
 			return err
 		}
-		if err := tx.ForEachLedger(func(e *store.LedgerEntry) error { out = append(out, *e); return nil }); err != nil {
+		if err := tx.ForEachLedger(func(e *domain.LedgerEntry) error { out = append(out, *e); return nil }); err != nil {
 			return err
 		}
 		ps, err := tx.ListPartners(0, 1000)
@@ -87,9 +88,9 @@ func TestPaymentRules(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name       string
-		before     func(env *shoptest.Env, o *shop.Order) // state change before the transfers
+		before     func(env *shoptest.Env, o *domain.Order) // state change before the transfers
 		steps      []step
-		wantStatus string
+		wantStatus domain.Status
 		wantRecv   int64
 		wantLedger []string
 		wantUnm    int
@@ -106,27 +107,27 @@ func TestPaymentRules(t *testing.T) {
 			wantStatus: "paid", wantRecv: price100, wantLedger: []string{"overpayment:2500000"}},
 		{name: "memo of an already paid order → whole amount late_payment", steps: []step{{memo: true, amount: price100}, {memo: true, amount: 7}},
 			wantStatus: "paid", wantRecv: price100, wantLedger: []string{"late_payment:7"}},
-		{name: "memo of a cancelled order → late_payment", before: func(env *shoptest.Env, o *shop.Order) {
+		{name: "memo of a cancelled order → late_payment", before: func(env *shoptest.Env, o *domain.Order) {
 			if _, err := env.Shop.CancelOrder(ctx, o.PartnerID, o.ID); err != nil {
 				panic(err)
 			}
 		}, steps: []step{{memo: true, amount: price100}}, wantStatus: "cancelled", wantLedger: []string{"late_payment:437500000"}},
-		{name: "memo of an expired order → late_payment", before: func(env *shoptest.Env, o *shop.Order) {
+		{name: "memo of an expired order → late_payment", before: func(env *shoptest.Env, o *domain.Order) {
 			env.Clock.Advance(16 * time.Minute)
 			if _, err := env.Shop.ExpireDue(ctx); err != nil {
 				panic(err)
 			}
 		}, steps: []step{{memo: true, amount: price100, at: 16 * time.Minute}}, wantStatus: "expired", wantLedger: []string{"late_payment:437500000"}},
-		{name: "sent before expires_at by chain time but seen after expiry ran → counts as on time", before: func(env *shoptest.Env, o *shop.Order) {
+		{name: "sent before expires_at by chain time but seen after expiry ran → counts as on time", before: func(env *shoptest.Env, o *domain.Order) {
 			env.Clock.Advance(20 * time.Minute)
 			if _, err := env.Shop.ExpireDue(ctx); err != nil {
 				panic(err)
 			}
 		}, steps: []step{{memo: true, amount: price100, at: 14 * time.Minute}}, wantStatus: "paid", wantRecv: price100},
-		{name: "sent before expires_at but seen later, expiry not yet run → on time", before: func(env *shoptest.Env, o *shop.Order) {
+		{name: "sent before expires_at but seen later, expiry not yet run → on time", before: func(env *shoptest.Env, o *domain.Order) {
 			env.Clock.Advance(30 * time.Minute)
 		}, steps: []step{{memo: true, amount: price100, at: 14*time.Minute + 59*time.Second}}, wantStatus: "paid", wantRecv: price100},
-		{name: "sent after expires_at, expiry not yet run → order expires, late_payment", before: func(env *shoptest.Env, o *shop.Order) {
+		{name: "sent after expires_at, expiry not yet run → order expires, late_payment", before: func(env *shoptest.Env, o *domain.Order) {
 			env.Clock.Advance(30 * time.Minute)
 		}, steps: []step{{memo: true, amount: price100, at: 15 * time.Minute}}, wantStatus: "expired", wantLedger: []string{"late_payment:437500000"}},
 		{name: "partial then expiry → partial returned to balance", steps: []step{{memo: true, amount: 100}}, before: nil,
@@ -183,7 +184,7 @@ func TestPaymentRules(t *testing.T) {
 			if lt := ledgerTypes(t, env, p.ID); !reflect.DeepEqual(lt, tc.wantLedger) {
 				t.Fatalf("ledger %v; want %v", lt, tc.wantLedger)
 			}
-			var unm []store.Unmatched
+			var unm []domain.Unmatched
 			_ = env.Store.View(ctx, func(tx store.Tx) error { unm, _ = tx.ListUnmatched(0, 10); return nil })
 			if len(unm) != tc.wantUnm {
 				t.Fatalf("%d unmatched deposits; want %d", len(unm), tc.wantUnm)
@@ -260,7 +261,7 @@ func (f *flaky) Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveF
 	return fulfil.Result{ProviderRef: r.Ref}, nil
 }
 
-func payOrder(t *testing.T, env *shoptest.Env, o *shop.Order) {
+func payOrder(t *testing.T, env *shoptest.Env, o *domain.Order) {
 	t.Helper()
 	if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: o.PaymentAddress, AmountNano: o.PriceNano,
 		Comment: o.PaymentMemo, ChainTime: o.CreatedAt, Incoming: true}); err != nil {
@@ -272,7 +273,7 @@ func TestDelivery(t *testing.T) {
 	t.Run("_fail ends refunded with the balance restored", func(t *testing.T) {
 		env := shoptest.New(t, shoptest.Options{Clock: true})
 		p, _ := env.Partner(t)
-		o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus_fail", Quantity: 100})
+		o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus_fail", Quantity: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +334,7 @@ func TestDelivery(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			cur.Status, cur.DeliveryAttempts = store.StatusProcessing, 1
+			cur.Status, cur.DeliveryAttempts = domain.StatusProcessing, 1
 			return tx.PutOrder(cur)
 		})
 		if err != nil {
@@ -365,8 +366,8 @@ func TestConcurrentBalanceOrdersNeverOverdraw(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus",
-				Quantity: 100, PaymentMethod: shop.MethodBalance})
+			_, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+				Quantity: 100, PaymentMethod: domain.MethodBalance})
 			mu.Lock()
 			codes[string(shop.ErrorCode(err))]++
 			mu.Unlock()
@@ -418,7 +419,7 @@ func BenchmarkSandboxTransferToPaid(b *testing.B) {
 	lat := make([]time.Duration, 0, b.N)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+		o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,18 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/pricing"
-)
-
-// Order kinds.
-const (
-	KindStars   = "stars"
-	KindPremium = "premium"
 )
 
 // Quote is a price: USD exact, TON rounded up to whole nanotons.
 type Quote struct {
-	Kind          string
+	Kind          domain.Kind
 	Quantity      int64 // stars
 	Months        int   // premium
 	BaseUSD       string
@@ -82,15 +77,15 @@ func (s *Shop) checkMonths(m int) error {
 
 // Estimate prices an order: kind "stars" with amount = quantity, "premium"
 // with amount = months. Same validation as order creation.
-func (s *Shop) Estimate(ctx context.Context, kind string, amount int64) (Quote, error) {
+func (s *Shop) Estimate(ctx context.Context, kind domain.Kind, amount int64) (Quote, error) {
 	q := Quote{Kind: kind}
 	switch kind {
-	case KindStars:
+	case domain.KindStars:
 		if err := s.checkQuantity(amount); err != nil {
 			return Quote{}, err
 		}
 		q.Quantity = amount
-	case KindPremium:
+	case domain.KindPremium:
 		if amount > 12 || amount < 0 {
 			return Quote{}, s.checkMonths(-1)
 		}
@@ -122,7 +117,7 @@ func (s *Shop) Estimate(ctx context.Context, kind string, amount int64) (Quote, 
 // would otherwise redo the big.Rat arithmetic and decimal formatting on
 // every request.
 type priceKey struct {
-	kind   string
+	kind   domain.Kind
 	amount int64
 	rate   string
 }
@@ -137,7 +132,7 @@ const maxPriceCache = 4096
 
 // price is Price for a validated kind and amount (stars or months) at
 // rate, through the cache.
-func (s *Shop) price(kind string, amount int64, rate string) (priced, error) {
+func (s *Shop) price(kind domain.Kind, amount int64, rate string) (priced, error) {
 	k := priceKey{kind, amount, rate}
 	s.priceMu.Lock()
 	p, ok := s.prices[k]
@@ -146,7 +141,7 @@ func (s *Shop) price(kind string, amount int64, rate string) (priced, error) {
 		return p, nil
 	}
 	var base *big.Rat
-	if kind == KindStars {
+	if kind == domain.KindStars {
 		base = new(big.Rat).Mul(s.usdPerStar, new(big.Rat).SetInt64(amount))
 	} else {
 		base = new(big.Rat).Set(s.premiumUSD[int(amount)]) // validated by Estimate

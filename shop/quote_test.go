@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/pricing"
 )
 
@@ -58,7 +59,7 @@ func TestEstimateCacheIsExact(t *testing.T) {
 		s.rates = pricing.NewFixed(rate, time.Now())
 		for round := range 2 {
 			for q := cfg.Pricing.Stars.Min; q < cfg.Pricing.Stars.Min+maxPriceCache+500; q += 1 + q/200 {
-				got, err := s.Estimate(context.Background(), KindStars, q)
+				got, err := s.Estimate(context.Background(), domain.KindStars, q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -71,7 +72,7 @@ func TestEstimateCacheIsExact(t *testing.T) {
 				}
 			}
 			for _, m := range []int64{3, 6, 12} {
-				got, err := s.Estimate(context.Background(), KindPremium, m)
+				got, err := s.Estimate(context.Background(), domain.KindPremium, m)
 				_, nano, _ := Price(s.premiumUSD[int(m)], s.fee, rat(rate))
 				if err != nil || got.PriceNano != nano || got.Months != int(m) {
 					t.Fatalf("rate %s, premium %d: %+v, %v; want %d nano", rate, m, got, err, nano)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -51,11 +52,11 @@ func TestLiveRatePricingAndStaleness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := s.Estimate(ctx, shop.KindStars, 100)
+	q, err := s.Estimate(ctx, domain.KindStars, 100)
 	if err != nil || q.PriceNano != 437500000 || q.TonUSD != "3.6" || q.RateSource != "coingecko" {
 		t.Fatalf("estimate %+v, %v", q, err)
 	}
-	o, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil || o.PriceNano != 437500000 || o.TonUSD != "3.6" {
 		t.Fatalf("order %+v, %v", o, err)
 	}
@@ -65,21 +66,21 @@ func TestLiveRatePricingAndStaleness(t *testing.T) {
 	if err := live.Refresh(ctx); err == nil {
 		t.Fatal("refresh from a failing source succeeded")
 	}
-	if _, err := s.Estimate(ctx, shop.KindStars, 100); err != nil {
+	if _, err := s.Estimate(ctx, domain.KindStars, 100); err != nil {
 		t.Fatalf("last good rate not used: %v", err)
 	}
 	clock.Advance(2 * time.Minute)
-	if _, err := s.Estimate(ctx, shop.KindStars, 100); shop.ErrorCode(err) != shop.CodeServiceUnavailable {
+	if _, err := s.Estimate(ctx, domain.KindStars, 100); shop.ErrorCode(err) != shop.CodeServiceUnavailable {
 		t.Fatalf("stale estimate: %v; want SERVICE_UNAVAILABLE", err)
 	}
-	if _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100}); shop.ErrorCode(err) != shop.CodeServiceUnavailable {
+	if _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100}); shop.ErrorCode(err) != shop.CodeServiceUnavailable {
 		t.Fatalf("order with a stale rate: %v; want SERVICE_UNAVAILABLE", err)
 	}
 	failing.Store(false)
 	if err := live.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Estimate(ctx, shop.KindStars, 100); err != nil {
+	if _, err := s.Estimate(ctx, domain.KindStars, 100); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
 }

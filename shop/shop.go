@@ -15,25 +15,16 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
-// Records as the shop's callers see them.
-type (
-	Order       = store.Order
-	Partner     = store.Partner
-	LedgerEntry = store.LedgerEntry
-	Unmatched   = store.Unmatched
-	OutboxItem  = store.OutboxItem
-	IdemRecord  = store.IdemRecord
-)
-
 // Provider delivers Stars/Premium (fulfil.Sandbox, fulfil/fragment).
 type Provider interface {
-	CheckRecipient(ctx context.Context, kind, username string) (fulfil.Recipient, error)
+	CheckRecipient(ctx context.Context, kind domain.Kind, username string) (fulfil.Recipient, error)
 	// Deliver returns an error wrapping fulfil.ErrPermanent (refund),
 	// fulfil.ErrUnavailable (wait), or any other error (retry later).
 	Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error)
@@ -49,7 +40,7 @@ type Rates interface {
 // Notifier sends one outbox item on its channel (the bot, webhooks). An error
 // that implements RetryAfter() time.Duration sets the next attempt.
 type Notifier interface {
-	Notify(ctx context.Context, p *Partner, it *OutboxItem) error
+	Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error
 }
 
 // watcher is implemented by chain sources that filter by address (the real
@@ -101,7 +92,7 @@ type Shop struct {
 	serviceRaw   string
 	serviceAddr  string
 	notifyMu     sync.Mutex
-	notifiers    map[string]Notifier
+	notifiers    map[domain.Channel]Notifier
 	healthMu     sync.Mutex
 	healthChecks map[string]func() (bool, any)
 	kick         chan struct{} // wakes the delivery loop
@@ -144,7 +135,7 @@ func New(d Deps) (*Shop, error) {
 		premiumUSD:   map[int]*big.Rat{},
 		serviceRaw:   d.Keys.ServiceAddressRaw(),
 		serviceAddr:  d.Keys.ServiceAddress(),
-		notifiers:    map[string]Notifier{},
+		notifiers:    map[domain.Channel]Notifier{},
 		healthChecks: map[string]func() (bool, any){},
 		kick:         make(chan struct{}, 1),
 		keyUse:       map[string]time.Time{},
@@ -167,8 +158,8 @@ func (s *Shop) ServiceAddress() string { return s.serviceAddr }
 // Version of the running binary.
 func (s *Shop) Version() string { return s.version }
 
-// RegisterNotifier sets the sender of a channel's outbox (store.ChannelTelegram, …).
-func (s *Shop) RegisterNotifier(channel string, n Notifier) {
+// RegisterNotifier sets the sender of a channel's outbox (domain.ChannelTelegram, …).
+func (s *Shop) RegisterNotifier(channel domain.Channel, n Notifier) {
 	if s.obs != nil && n != nil {
 		n = observedNotifier{Notifier: n, channel: channel, obs: s.obs}
 	}
@@ -185,7 +176,7 @@ func (s *Shop) RegisterHealth(name string, fn func() (bool, any)) {
 	s.healthMu.Unlock()
 }
 
-func (s *Shop) notifier(channel string) Notifier {
+func (s *Shop) notifier(channel domain.Channel) Notifier {
 	s.notifyMu.Lock()
 	defer s.notifyMu.Unlock()
 	return s.notifiers[channel]
@@ -198,8 +189,8 @@ func (s *Shop) notifier(channel string) Notifier {
 func (s *Shop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop, s.alertLoop,
-		func(ctx context.Context) { s.outboxLoop(ctx, store.ChannelTelegram) },
-		func(ctx context.Context) { s.outboxLoop(ctx, store.ChannelWebhook) }}
+		func(ctx context.Context) { s.outboxLoop(ctx, domain.ChannelTelegram) },
+		func(ctx context.Context) { s.outboxLoop(ctx, domain.ChannelWebhook) }}
 	for _, l := range loops {
 		wg.Add(1)
 		go func() { defer wg.Done(); l(ctx) }()

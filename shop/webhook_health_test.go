@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
@@ -22,7 +23,7 @@ type failingHook struct {
 	ok  bool                   // answer success instead
 }
 
-func (h *failingHook) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) error {
+func (h *failingHook) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error {
 	h.mu.Lock()
 	if h.at == nil {
 		h.at = map[string][]time.Time{}
@@ -41,9 +42,9 @@ func (h *failingHook) Notify(ctx context.Context, p *shop.Partner, it *shop.Outb
 }
 
 // queued counts the items of a channel.
-func queued(t *testing.T, env *shoptest.Env, channel string) []shop.OutboxItem {
+func queued(t *testing.T, env *shoptest.Env, channel domain.Channel) []domain.OutboxItem {
 	t.Helper()
-	var items []shop.OutboxItem
+	var items []domain.OutboxItem
 	if err := env.Store.View(ctx, func(tx store.Tx) error {
 		var err error
 		items, err = tx.PendingOutbox(channel, 0, 1000)
@@ -85,13 +86,13 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 		t.Fatalf("schedule: %d retries over %s, want 16 over at least 72h", len(shop.WebhookRetrySchedule), total)
 	}
 	for i := 0; i <= len(shop.WebhookRetrySchedule); i++ {
-		if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h); err != nil {
+		if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
 			t.Fatal(err)
 		}
 		if i < len(shop.WebhookRetrySchedule) {
 			// Not due a second early.
 			env.Clock.Advance(shop.WebhookRetrySchedule[i] - time.Second)
-			if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h); err != nil {
+			if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
 				t.Fatal(err)
 			}
 			env.Clock.Advance(time.Second)
@@ -114,7 +115,7 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 		!strings.Contains(w.DisabledReason, "500") {
 		t.Fatalf("webhook after 3 days of failures: %+v %v", w, err)
 	}
-	if q := queued(t, env, shop.ChannelWebhook); len(q) != 0 {
+	if q := queued(t, env, domain.ChannelWebhook); len(q) != 0 {
 		t.Fatalf("events still queued for a disabled webhook: %+v", q)
 	}
 	page, err := env.Shop.WebhookDeliveries(ctx, p.ID, "", 100)
@@ -122,11 +123,11 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Newest first: the never-sent second event, then the head's final row.
-	if len(page.Items) != 19 || page.Items[0].Final != shop.WebhookFailed || page.Items[0].Attempt != 0 ||
-		page.Items[1].Final != shop.WebhookFailed || page.Items[1].Attempt != 17 || page.Items[1].EventID != shop.EventID(head) {
+	if len(page.Items) != 19 || page.Items[0].Final != domain.WebhookFailed || page.Items[0].Attempt != 0 ||
+		page.Items[1].Final != domain.WebhookFailed || page.Items[1].Attempt != 17 || page.Items[1].EventID != shop.EventID(head) {
 		t.Fatalf("delivery log %d rows, newest %+v %+v", len(page.Items), page.Items[0], page.Items[1])
 	}
-	notes := queued(t, env, shop.ChannelTelegram)
+	notes := queued(t, env, domain.ChannelTelegram)
 	if len(notes) != 1 || notes[0].Type != shop.EventWebhookDisabled || notes[0].PartnerID != p.ID {
 		t.Fatalf("telegram notice: %+v", notes)
 	}
@@ -135,7 +136,7 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 	if _, err := env.Shop.CancelOrder(ctx, p.ID, o.ID); err != nil {
 		t.Fatal(err)
 	}
-	if q := queued(t, env, shop.ChannelWebhook); len(q) != 0 {
+	if q := queued(t, env, domain.ChannelWebhook); len(q) != 0 {
 		t.Fatalf("queued for a disabled webhook: %+v", q)
 	}
 	if _, err := env.Shop.TestWebhook(ctx, p.ID); shop.ErrorCode(err) != shop.CodeWebhookDisabled {
@@ -154,11 +155,11 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 		t.Fatalf("redeliver: %+v %v", it, err)
 	}
 	h.ok = true
-	if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h); err != nil {
+	if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
 		t.Fatal(err)
 	}
 	page, _ = env.Shop.WebhookDeliveries(ctx, p.ID, "", 1)
-	if d := page.Items[0]; d.Final != shop.WebhookDelivered || d.EventID != shop.EventID(head) || d.RedeliveryOf == 0 {
+	if d := page.Items[0]; d.Final != domain.WebhookDelivered || d.EventID != shop.EventID(head) || d.RedeliveryOf == 0 {
 		t.Fatalf("redelivered row %+v", d)
 	}
 	env.Check(t)
@@ -179,7 +180,7 @@ func TestWebhookSuccessResetsTheFailureRun(t *testing.T) {
 		}
 		h.ok = false
 		for range 8 { // two days of failures
-			_ = env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h)
+			_ = env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h)
 			env.Clock.Advance(6 * time.Hour)
 		}
 		w, _ := env.Shop.GetWebhook(ctx, p.ID)
@@ -187,7 +188,7 @@ func TestWebhookSuccessResetsTheFailureRun(t *testing.T) {
 			t.Fatalf("day %d: %+v", day*2, w)
 		}
 		h.ok = true
-		_ = env.Shop.SendOutbox(ctx, shop.ChannelWebhook, h)
+		_ = env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h)
 		if w, _ = env.Shop.GetWebhook(ctx, p.ID); w.FailingSince != nil {
 			t.Fatalf("a success did not end the run of failures: %+v", w)
 		}
@@ -198,7 +199,7 @@ func TestWebhookSuccessResetsTheFailureRun(t *testing.T) {
 func TestWebhookDeliveriesPrunedAfter30Days(t *testing.T) {
 	env := shoptest.New(t, shoptest.Options{Clock: true})
 	p, _ := env.Partner(t)
-	it := &shop.OutboxItem{ID: 5, PartnerID: p.ID, Type: shop.EventOrderPaid}
+	it := &domain.OutboxItem{ID: 5, PartnerID: p.ID, Type: shop.EventOrderPaid}
 	record := func(n int) {
 		for range n {
 			if err := env.Shop.RecordWebhookAttempt(ctx, it, shop.WebhookAttempt{StatusCode: 200}); err != nil {
@@ -229,7 +230,7 @@ func TestOutboxBacklogDoesNotHideLaterPartners(t *testing.T) {
 	env := shoptest.New(t, shoptest.Options{Clock: true})
 	a, _ := env.Partner(t)
 	b, _ := env.Partner(t)
-	for _, p := range []*shop.Partner{a, b} {
+	for _, p := range []*domain.Partner{a, b} {
 		if _, err := env.Shop.SetWebhook(ctx, p.ID, shop.WebhookUpdate{URL: new("https://hooks.example/" + p.Name)}); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +244,7 @@ func TestOutboxBacklogDoesNotHideLaterPartners(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &partnerHook{down: a.ID}
-	if err := env.Shop.SendOutbox(ctx, shop.ChannelWebhook, n); err != nil {
+	if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, n); err != nil {
 		t.Fatal(err)
 	}
 	if n.sent[b.ID] != 1 || n.sent[a.ID] != 1 {
@@ -258,7 +259,7 @@ type partnerHook struct {
 	sent map[int64]int
 }
 
-func (h *partnerHook) Notify(_ context.Context, p *shop.Partner, _ *shop.OutboxItem) error {
+func (h *partnerHook) Notify(_ context.Context, p *domain.Partner, _ *domain.OutboxItem) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sent == nil {

@@ -14,23 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
-)
-
-// Webhook records as the shop's callers see them.
-type (
-	// Webhook is a partner's subscription; Secret is empty unless the call
-	// that returned it created or rotated the secret (WebhookTarget aside).
-	Webhook = store.Webhook
-	// WebhookDelivery is one delivery attempt (see store.WebhookDelivery).
-	WebhookDelivery = store.WebhookDelivery
-)
-
-// Webhook delivery outcomes (WebhookDelivery.Final).
-const (
-	WebhookDelivered = store.WebhookDelivered
-	WebhookRetrying  = store.WebhookRetrying
-	WebhookFailed    = store.WebhookFailed
 )
 
 // EventWebhookTest is the event POST /webhook/test queues; it goes to the
@@ -83,7 +68,7 @@ const MaxWebhookURL = 2048
 
 // EventID is the stable id of an outbox event as receivers see it
 // ("evt_<outbox id>"): the same on every retry, so receivers can dedupe.
-func EventID(it *OutboxItem) string {
+func EventID(it *domain.OutboxItem) string {
 	if it.EventID != "" {
 		return it.EventID // a redelivery keeps the event's id
 	}
@@ -256,7 +241,7 @@ type WebhookUpdate struct {
 // returned in Secret this once; an update keeps the secret and returns
 // Secret empty. Errors: VALIDATION_ERROR (field url or events), NOT_FOUND
 // (partner).
-func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, up WebhookUpdate) (*Webhook, error) {
+func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, up WebhookUpdate) (*domain.Webhook, error) {
 	var u string
 	if up.URL != nil {
 		var err error
@@ -275,7 +260,7 @@ func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, up WebhookUpdate
 	if err != nil {
 		return nil, err
 	}
-	var out Webhook
+	var out domain.Webhook
 	reenabled := false
 	err = s.st.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetPartner(partnerID); err != nil {
@@ -288,7 +273,7 @@ func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, up WebhookUpdate
 		case created && up.URL == nil:
 			return validation("url", "webhook_url", "url is required to create a webhook")
 		case created:
-			w = &Webhook{PartnerID: partnerID, Secret: secret, CreatedAt: now, Events: slices.Clone(WebhookEvents)}
+			w = &domain.Webhook{PartnerID: partnerID, Secret: secret, CreatedAt: now, Events: slices.Clone(WebhookEvents)}
 		case err != nil:
 			return err
 		}
@@ -329,7 +314,7 @@ func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, up WebhookUpdate
 
 // GetWebhook returns the partner's webhook without its secret.
 // Errors: NOT_FOUND when the partner has none.
-func (s *Shop) GetWebhook(ctx context.Context, partnerID int64) (*Webhook, error) {
+func (s *Shop) GetWebhook(ctx context.Context, partnerID int64) (*domain.Webhook, error) {
 	w, err := s.WebhookTarget(ctx, partnerID)
 	if err != nil {
 		return nil, err
@@ -341,8 +326,8 @@ func (s *Shop) GetWebhook(ctx context.Context, partnerID int64) (*Webhook, error
 // WebhookTarget returns the partner's webhook with its secret, for the
 // sender that signs deliveries; never show it to a partner.
 // Errors: NOT_FOUND when the partner has none.
-func (s *Shop) WebhookTarget(ctx context.Context, partnerID int64) (*Webhook, error) {
-	var w *Webhook
+func (s *Shop) WebhookTarget(ctx context.Context, partnerID int64) (*domain.Webhook, error) {
+	var w *domain.Webhook
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		w, err = tx.GetWebhook(partnerID)
@@ -373,12 +358,12 @@ func (s *Shop) DeleteWebhook(ctx context.Context, partnerID int64) error {
 
 // RotateWebhookSecret gives the webhook a new secret, returned in Secret
 // this once; the old one stops signing at once. Errors: NOT_FOUND when none.
-func (s *Shop) RotateWebhookSecret(ctx context.Context, partnerID int64) (*Webhook, error) {
+func (s *Shop) RotateWebhookSecret(ctx context.Context, partnerID int64) (*domain.Webhook, error) {
 	secret, err := newWebhookSecret()
 	if err != nil {
 		return nil, err
 	}
-	var out Webhook
+	var out domain.Webhook
 	err = s.st.Update(ctx, func(tx store.Tx) error {
 		w, err := tx.GetWebhook(partnerID)
 		if err != nil {
@@ -401,14 +386,14 @@ func (s *Shop) RotateWebhookSecret(ctx context.Context, partnerID int64) (*Webho
 // TestWebhook queues a webhook.test event for the partner through the same
 // outbox, in order behind any event still waiting, and returns it.
 // Errors: NOT_FOUND when the partner has no webhook.
-func (s *Shop) TestWebhook(ctx context.Context, partnerID int64) (*OutboxItem, error) {
-	var it *OutboxItem
+func (s *Shop) TestWebhook(ctx context.Context, partnerID int64) (*domain.OutboxItem, error) {
+	var it *domain.OutboxItem
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		if err := enabledWebhook(tx, partnerID); err != nil {
 			return err
 		}
 		now := s.now()
-		it = &OutboxItem{Channel: store.ChannelWebhook, PartnerID: partnerID, Type: EventWebhookTest,
+		it = &domain.OutboxItem{Channel: domain.ChannelWebhook, PartnerID: partnerID, Type: EventWebhookTest,
 			CreatedAt: now, NextAttemptAt: now}
 		return tx.AppendOutbox(it)
 	})
@@ -455,8 +440,8 @@ func webhookErr(err error, what string) error {
 // sent whatever the webhook's event list says, and tried once: a failed
 // redelivery is not retried (redeliver again). Errors: NOT_FOUND (no such
 // delivery of this partner, or no webhook), WEBHOOK_DISABLED.
-func (s *Shop) RedeliverWebhook(ctx context.Context, partnerID, deliveryID int64) (*OutboxItem, error) {
-	var it *OutboxItem
+func (s *Shop) RedeliverWebhook(ctx context.Context, partnerID, deliveryID int64) (*domain.OutboxItem, error) {
+	var it *domain.OutboxItem
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		d, err := tx.GetWebhookDelivery(deliveryID)
 		if errors.Is(err, store.ErrNotFound) || err == nil && d.PartnerID != partnerID {
@@ -472,7 +457,7 @@ func (s *Shop) RedeliverWebhook(ctx context.Context, partnerID, deliveryID int64
 		if at.IsZero() {
 			at = d.At
 		}
-		it = &OutboxItem{Channel: store.ChannelWebhook, PartnerID: partnerID, Type: d.EventType, Order: d.Order,
+		it = &domain.OutboxItem{Channel: domain.ChannelWebhook, PartnerID: partnerID, Type: d.EventType, Order: d.Order,
 			Ledger: d.Ledger, CreatedAt: at, NextAttemptAt: s.now(), EventID: d.EventID, RedeliveryOf: d.ID}
 		return tx.AppendOutbox(it)
 	})
@@ -485,25 +470,25 @@ func (s *Shop) RedeliverWebhook(ctx context.Context, partnerID, deliveryID int64
 
 // WebhookDeliveries pages through the partner's delivery attempts, newest
 // first. Errors: VALIDATION_ERROR (limit, cursor).
-func (s *Shop) WebhookDeliveries(ctx context.Context, partnerID int64, cursor string, limit int) (Page[WebhookDelivery], error) {
+func (s *Shop) WebhookDeliveries(ctx context.Context, partnerID int64, cursor string, limit int) (Page[domain.WebhookDelivery], error) {
 	limit, err := checkLimit(limit)
 	if err != nil {
-		return Page[WebhookDelivery]{}, err
+		return Page[domain.WebhookDelivery]{}, err
 	}
 	before, err := DecodeCursor(cursor)
 	if err != nil {
-		return Page[WebhookDelivery]{}, err
+		return Page[domain.WebhookDelivery]{}, err
 	}
-	var items []WebhookDelivery
+	var items []domain.WebhookDelivery
 	err = s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		items, err = tx.ListWebhookDeliveries(partnerID, before, limit+1)
 		return err
 	})
 	if err != nil {
-		return Page[WebhookDelivery]{}, fmt.Errorf("shop: list webhook deliveries: %w", err)
+		return Page[domain.WebhookDelivery]{}, fmt.Errorf("shop: list webhook deliveries: %w", err)
 	}
-	page := Page[WebhookDelivery]{Items: items}
+	page := Page[domain.WebhookDelivery]{Items: items}
 	if len(items) > limit {
 		page.Items = items[:limit]
 		page.NextCursor = EncodeCursor(items[limit-1].ID)
@@ -520,19 +505,19 @@ type WebhookAttempt struct {
 
 // deliveryRow starts the delivery row of an attempt at it: the event with
 // its data, so the row alone can redeliver it.
-func (s *Shop) deliveryRow(it *OutboxItem, attempt int, final string) *WebhookDelivery {
-	return &WebhookDelivery{PartnerID: it.PartnerID, EventID: EventID(it), EventType: it.Type, Attempt: attempt,
+func (s *Shop) deliveryRow(it *domain.OutboxItem, attempt int, final string) *domain.WebhookDelivery {
+	return &domain.WebhookDelivery{PartnerID: it.PartnerID, EventID: EventID(it), EventType: it.Type, Attempt: attempt,
 		At: s.now(), Final: final, EventAt: it.CreatedAt, Order: it.Order, Ledger: it.Ledger, RedeliveryOf: it.RedeliveryOf}
 }
 
 // RecordWebhookAttempt appends the attempt to the partner's delivery log:
 // delivered when a.Err is nil, otherwise retrying (SendOutbox adds the final
 // failed row when it gives up).
-func (s *Shop) RecordWebhookAttempt(ctx context.Context, it *OutboxItem, a WebhookAttempt) error {
-	d := s.deliveryRow(it, it.Attempts+1, WebhookDelivered)
+func (s *Shop) RecordWebhookAttempt(ctx context.Context, it *domain.OutboxItem, a WebhookAttempt) error {
+	d := s.deliveryRow(it, it.Attempts+1, domain.WebhookDelivered)
 	d.StatusCode, d.DurationMs = a.StatusCode, a.Duration.Milliseconds()
 	if a.Err != nil {
-		d.Final, d.Error = WebhookRetrying, clipError(a.Err.Error())
+		d.Final, d.Error = domain.WebhookRetrying, clipError(a.Err.Error())
 	}
 	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.AppendWebhookDelivery(d) })
 	if err != nil {
@@ -552,11 +537,11 @@ func clipError(s string) string {
 // webhookGiveUp drops a webhook event past its retry window (or a
 // redelivery, which is tried once) and records the final failed row, in
 // the caller's transaction.
-func (s *Shop) webhookGiveUp(tx store.Tx, it *OutboxItem, nerr error) error {
+func (s *Shop) webhookGiveUp(tx store.Tx, it *domain.OutboxItem, nerr error) error {
 	if err := tx.DeleteOutbox(it.Channel, it.ID); err != nil {
 		return err
 	}
-	d := s.deliveryRow(it, it.Attempts+1, WebhookFailed)
+	d := s.deliveryRow(it, it.Attempts+1, domain.WebhookFailed)
 	d.Error = clipError(fmt.Sprintf("gave up after %s of retries; last error: %v", WebhookRetryWindow, nerr))
 	if it.RedeliveryOf != 0 {
 		d.Error = clipError(fmt.Sprintf("redelivery failed (a redelivery is tried once; redeliver again): %v", nerr))
@@ -566,8 +551,8 @@ func (s *Shop) webhookGiveUp(tx store.Tx, it *OutboxItem, nerr error) error {
 
 // webhookExpired reports whether a failed webhook event is given up: past
 // its window, or a redelivery.
-func (s *Shop) webhookExpired(it *OutboxItem) bool {
-	return it.Channel == store.ChannelWebhook && (it.RedeliveryOf != 0 || s.now().Sub(it.CreatedAt) >= WebhookRetryWindow)
+func (s *Shop) webhookExpired(it *domain.OutboxItem) bool {
+	return it.Channel == domain.ChannelWebhook && (it.RedeliveryOf != 0 || s.now().Sub(it.CreatedAt) >= WebhookRetryWindow)
 }
 
 // webhookOutcome keeps the partner's webhook health after an attempt, in
@@ -576,7 +561,7 @@ func (s *Shop) webhookExpired(it *OutboxItem) bool {
 // webhook — its queued events are dropped (each recorded as failed, so the
 // partner can redeliver them) and the partner is told in the bot. It
 // reports whether it disabled the webhook.
-func (s *Shop) webhookOutcome(tx store.Tx, p *Partner, it *OutboxItem, nerr error) (bool, error) {
+func (s *Shop) webhookOutcome(tx store.Tx, p *domain.Partner, it *domain.OutboxItem, nerr error) (bool, error) {
 	w, err := tx.GetWebhook(it.PartnerID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -609,7 +594,7 @@ func (s *Shop) webhookOutcome(tx store.Tx, p *Partner, it *OutboxItem, nerr erro
 	// one waiting behind it.
 	var after int64
 	for {
-		items, err := tx.PendingOutbox(store.ChannelWebhook, after, 500)
+		items, err := tx.PendingOutbox(domain.ChannelWebhook, after, 500)
 		if err != nil {
 			return false, err
 		}
@@ -626,7 +611,7 @@ func (s *Shop) webhookOutcome(tx store.Tx, p *Partner, it *OutboxItem, nerr erro
 			if q.ID == it.ID {
 				attempt, msg = it.Attempts+1, fmt.Sprintf("webhook disabled after %s of failed attempts; last error: %v", WebhookDisableAfter, nerr)
 			}
-			d := s.deliveryRow(q, attempt, WebhookFailed)
+			d := s.deliveryRow(q, attempt, domain.WebhookFailed)
 			d.Error = clipError(msg)
 			if err := tx.AppendWebhookDelivery(d); err != nil {
 				return false, err
@@ -637,7 +622,7 @@ func (s *Shop) webhookOutcome(tx store.Tx, p *Partner, it *OutboxItem, nerr erro
 		}
 	}
 	if p.TelegramChatID != 0 {
-		if err := tx.AppendOutbox(&OutboxItem{Channel: store.ChannelTelegram, PartnerID: p.ID, Type: EventWebhookDisabled,
+		if err := tx.AppendOutbox(&domain.OutboxItem{Channel: domain.ChannelTelegram, PartnerID: p.ID, Type: EventWebhookDisabled,
 			CreatedAt: now, NextAttemptAt: now}); err != nil {
 			return false, err
 		}

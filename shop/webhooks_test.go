@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
@@ -153,7 +154,7 @@ func webhookQueue(t *testing.T, env *shoptest.Env) []string {
 	t.Helper()
 	var types []string
 	err := env.Store.View(ctx, func(tx store.Tx) error {
-		items, err := tx.PendingOutbox(store.ChannelWebhook, 0, 100)
+		items, err := tx.PendingOutbox(domain.ChannelWebhook, 0, 100)
 		for _, it := range items {
 			types = append(types, it.Type)
 		}
@@ -168,7 +169,7 @@ func webhookQueue(t *testing.T, env *shoptest.Env) []string {
 func TestWebhookEventsQueuedOnlyWhenSubscribed(t *testing.T) {
 	env := shoptest.New(t, shoptest.Options{Clock: true})
 	p, _ := env.Partner(t)
-	pay := func(o *shop.Order) {
+	pay := func(o *domain.Order) {
 		t.Helper()
 		if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: o.PaymentAddress, AmountNano: o.PriceNano,
 			Comment: o.PaymentMemo, ChainTime: env.Clock.Now(), Incoming: true, From: p.TopupAddress}); err != nil {
@@ -195,7 +196,7 @@ func TestWebhookEventsQueuedOnlyWhenSubscribed(t *testing.T) {
 func TestWebhookDeliveriesPaging(t *testing.T) {
 	env := shoptest.New(t, shoptest.Options{})
 	p, _ := env.Partner(t)
-	it := &shop.OutboxItem{ID: 9, PartnerID: p.ID, Type: shop.EventOrderPaid}
+	it := &domain.OutboxItem{ID: 9, PartnerID: p.ID, Type: shop.EventOrderPaid}
 	for i := range 5 {
 		it.Attempts = i
 		if err := env.Shop.RecordWebhookAttempt(ctx, it, shop.WebhookAttempt{StatusCode: 500 + i, Err: errors.New("boom")}); err != nil {

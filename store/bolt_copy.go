@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Dumper and Restorer for bbolt (see Copy).
@@ -35,9 +37,9 @@ func (t *boltTx) ForEachMeta(fn func(key string, val []byte) error) error {
 	return b.ForEach(func(k, v []byte) error { return fn(string(k), bytes.Clone(v)) })
 }
 
-func (t *boltTx) ForEachAPIKey(fn func(*APIKey) error) error { return boltForEach(t, bKeys, fn) }
+func (t *boltTx) ForEachAPIKey(fn func(*domain.APIKey) error) error { return boltForEach(t, bKeys, fn) }
 
-func (t *boltTx) ForEachIdem(fn func(*IdemRecord) error) error {
+func (t *boltTx) ForEachIdem(fn func(*domain.IdemRecord) error) error {
 	return t.tx.Bucket(bIdem).ForEach(func(k, v []byte) error {
 		var r boltIdem
 		if err := json.Unmarshal(v, &r); err != nil {
@@ -50,24 +52,28 @@ func (t *boltTx) ForEachIdem(fn func(*IdemRecord) error) error {
 	})
 }
 
-func (t *boltTx) ForEachOutbox(fn func(*OutboxItem) error) error { return boltForEach(t, bOutbox, fn) }
+func (t *boltTx) ForEachOutbox(fn func(*domain.OutboxItem) error) error {
+	return boltForEach(t, bOutbox, fn)
+}
 
-func (t *boltTx) ForEachWebhook(fn func(*Webhook) error) error { return boltForEach(t, bWebhooks, fn) }
+func (t *boltTx) ForEachWebhook(fn func(*domain.Webhook) error) error {
+	return boltForEach(t, bWebhooks, fn)
+}
 
-func (t *boltTx) ForEachWebhookDelivery(fn func(*WebhookDelivery) error) error {
+func (t *boltTx) ForEachWebhookDelivery(fn func(*domain.WebhookDelivery) error) error {
 	return boltForEach(t, bWhDeliveries, fn)
 }
 
-func (t *boltTx) RestorePartner(p *Partner) error { return t.putPartner(p) }
+func (t *boltTx) RestorePartner(p *domain.Partner) error { return t.putPartner(p) }
 
-func (t *boltTx) RestoreLedger(e *LedgerEntry) error {
+func (t *boltTx) RestoreLedger(e *domain.LedgerEntry) error {
 	if err := t.tx.Bucket(bLedgerPartner).Put(cat(i64(e.PartnerID), i64(e.ID)), nil); err != nil {
 		return err
 	}
 	return t.put(bLedger, i64(e.ID), e)
 }
 
-func (t *boltTx) RestoreWebhookDelivery(d *WebhookDelivery) error {
+func (t *boltTx) RestoreWebhookDelivery(d *domain.WebhookDelivery) error {
 	if err := t.tx.Bucket(bWhDelPartner).Put(cat(i64(d.PartnerID), i64(d.ID)), nil); err != nil {
 		return err
 	}

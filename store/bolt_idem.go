@@ -8,6 +8,7 @@ import (
 	"time"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Idempotency records, by partner|key, with a time index for the TTL sweep.
@@ -22,7 +23,7 @@ func idemKey(partnerID int64, key string) []byte { return cat(i64(partnerID), []
 // makes the bucket's tree wide; the time bucket is written in key order, its
 // pages filled to appendFill. The TTL sweep deletes both entries anyway.
 type boltIdem struct {
-	IdemRecord
+	domain.IdemRecord
 	BodyApart bool `json:"body_apart,omitempty"`
 }
 
@@ -30,7 +31,7 @@ const idemBodyApart = 64
 
 func idemTimeKey(createdAt time.Time, k []byte) []byte { return cat(i64(createdAt.UnixNano()), k) }
 
-func (t *boltTx) GetIdem(partnerID int64, key string) (*IdemRecord, error) {
+func (t *boltTx) GetIdem(partnerID int64, key string) (*domain.IdemRecord, error) {
 	k := idemKey(partnerID, key)
 	var r boltIdem
 	if err := t.get(bIdem, k, &r); err != nil {
@@ -58,7 +59,7 @@ func (t *boltTx) idemBody(k []byte, r *boltIdem) error {
 	return nil
 }
 
-func (t *boltTx) PutIdem(r *IdemRecord) error {
+func (t *boltTx) PutIdem(r *domain.IdemRecord) error {
 	k := idemKey(r.PartnerID, r.Key)
 	times := t.tx.Bucket(bIdemTime)
 	if bytes.Equal(k, t.idemAbsent) {
@@ -83,7 +84,7 @@ func (t *boltTx) PutIdem(r *IdemRecord) error {
 	return t.put(bIdem, k, &rec)
 }
 
-func (t *boltTx) CreateIdem(r *IdemRecord) error {
+func (t *boltTx) CreateIdem(r *domain.IdemRecord) error {
 	k := idemKey(r.PartnerID, r.Key)
 	if !bytes.Equal(k, t.idemAbsent) {
 		if t.tx.Bucket(bIdem).Get(k) != nil {

@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Ledger rows (by id, and partner|id), and the partner balance they move.
 
-func (t *boltTx) AppendLedger(e *LedgerEntry) error {
+func (t *boltTx) AppendLedger(e *domain.LedgerEntry) error {
 	p, err := t.GetPartner(e.PartnerID)
 	if err != nil {
 		return fmt.Errorf("ledger row of partner %d: %w", e.PartnerID, err)
@@ -36,16 +37,16 @@ func (t *boltTx) AppendLedger(e *LedgerEntry) error {
 	return t.put(bLedger, i64(id), e)
 }
 
-func (t *boltTx) GetLedger(id int64) (*LedgerEntry, error) {
-	var e LedgerEntry
+func (t *boltTx) GetLedger(id int64) (*domain.LedgerEntry, error) {
+	var e domain.LedgerEntry
 	if err := t.get(bLedger, i64(id), &e); err != nil {
 		return nil, err
 	}
 	return &e, nil
 }
 
-func (t *boltTx) ListLedger(partnerID, beforeID int64, limit int) ([]LedgerEntry, error) {
-	var out []LedgerEntry
+func (t *boltTx) ListLedger(partnerID, beforeID int64, limit int) ([]domain.LedgerEntry, error) {
+	var out []domain.LedgerEntry
 	err := t.walkNewest(bLedgerPartner, partnerID, beforeID, func(id []byte) (bool, error) {
 		if len(out) >= limit {
 			return false, nil
@@ -60,13 +61,13 @@ func (t *boltTx) ListLedger(partnerID, beforeID int64, limit int) ([]LedgerEntry
 	return out, err
 }
 
-func (t *boltTx) ForEachLedger(fn func(*LedgerEntry) error) error {
+func (t *boltTx) ForEachLedger(fn func(*domain.LedgerEntry) error) error {
 	b := t.b(bLedger)
 	if b == nil {
 		return nil
 	}
 	return b.ForEach(func(_, v []byte) error {
-		var e LedgerEntry
+		var e domain.LedgerEntry
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("store: decode ledger: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Orders and their indexes: memo (indexed memos only), partner, reference,
@@ -18,16 +19,20 @@ func (t *boltTx) NextOrderID() (int64, error) {
 	return id, err
 }
 
-func inExpiryQueue(o *Order) bool   { return o.Status == StatusPendingPayment && o.ExpiresAt != nil }
-func inDeliveryQueue(o *Order) bool { return o.Status == StatusPaid || o.Status == StatusProcessing }
+func inExpiryQueue(o *domain.Order) bool {
+	return o.Status == domain.StatusPendingPayment && o.ExpiresAt != nil
+}
+func inDeliveryQueue(o *domain.Order) bool {
+	return o.Status == domain.StatusPaid || o.Status == domain.StatusProcessing
+}
 
-func expiryKey(o *Order) []byte { return cat(i64(o.ExpiresAt.UnixNano()), i64(o.ID)) }
+func expiryKey(o *domain.Order) []byte { return cat(i64(o.ExpiresAt.UnixNano()), i64(o.ID)) }
 
 func refKey(partnerID int64, ref string, id int64) []byte {
 	return cat(i64(partnerID), []byte(ref), []byte{0}, i64(id))
 }
 
-func (t *boltTx) CreateOrder(o *Order) error {
+func (t *boltTx) CreateOrder(o *domain.Order) error {
 	id := i64(o.ID)
 	// An id NextOrderID just issued in this transaction holds nothing yet.
 	if o.ID != t.newOrderID && t.tx.Bucket(bOrders).Get(id) != nil {
@@ -54,7 +59,7 @@ func (t *boltTx) CreateOrder(o *Order) error {
 	return t.putOrder(o, nil)
 }
 
-func (t *boltTx) PutOrder(o *Order) error {
+func (t *boltTx) PutOrder(o *domain.Order) error {
 	prev, err := t.GetOrder(o.ID)
 	if err != nil {
 		return fmt.Errorf("order %d: %w", o.ID, err)
@@ -64,7 +69,7 @@ func (t *boltTx) PutOrder(o *Order) error {
 
 // putOrder writes o and moves it between the queues (prev: the stored
 // order, nil when o is new).
-func (t *boltTx) putOrder(o, prev *Order) error {
+func (t *boltTx) putOrder(o, prev *domain.Order) error {
 	id := i64(o.ID)
 	eq, dq := t.tx.Bucket(bOrdersExpiry), t.tx.Bucket(bOrdersDeliver)
 	if prev != nil && inExpiryQueue(prev) && (!inExpiryQueue(o) || !prev.ExpiresAt.Equal(*o.ExpiresAt)) {
@@ -89,15 +94,15 @@ func (t *boltTx) putOrder(o, prev *Order) error {
 	return t.put(bOrders, id, o)
 }
 
-func (t *boltTx) GetOrder(id int64) (*Order, error) {
-	var o Order
+func (t *boltTx) GetOrder(id int64) (*domain.Order, error) {
+	var o domain.Order
 	if err := t.get(bOrders, i64(id), &o); err != nil {
 		return nil, err
 	}
 	return &o, nil
 }
 
-func (t *boltTx) OrderByMemo(memo string) (*Order, error) {
+func (t *boltTx) OrderByMemo(memo string) (*domain.Order, error) {
 	b := t.b(bOrdersMemo)
 	if b == nil {
 		return nil, ErrNotFound
@@ -109,12 +114,12 @@ func (t *boltTx) OrderByMemo(memo string) (*Order, error) {
 	return t.GetOrder(int64(binary.BigEndian.Uint64(v)))
 }
 
-func (t *boltTx) ForEachPartnerOrder(partnerID int64, fn func(*Order) bool) error {
-	return t.walkPartnerOrders(partnerID, 0, func(o *Order) (bool, error) { return fn(o), nil })
+func (t *boltTx) ForEachPartnerOrder(partnerID int64, fn func(*domain.Order) bool) error {
+	return t.walkPartnerOrders(partnerID, 0, func(o *domain.Order) (bool, error) { return fn(o), nil })
 }
 
 // walkPartnerOrders walks a partner's orders with id < beforeID, newest first.
-func (t *boltTx) walkPartnerOrders(partnerID, beforeID int64, fn func(*Order) (bool, error)) error {
+func (t *boltTx) walkPartnerOrders(partnerID, beforeID int64, fn func(*domain.Order) (bool, error)) error {
 	return t.walkNewest(bOrdersPartner, partnerID, beforeID, func(id []byte) (bool, error) {
 		o, err := t.GetOrder(int64(binary.BigEndian.Uint64(id)))
 		if err != nil {
@@ -153,9 +158,9 @@ func (t *boltTx) walkNewest(index []byte, partnerID, beforeID int64, fn func(id 
 	return nil
 }
 
-func (t *boltTx) ListOrders(partnerID int64, q OrderQuery) ([]Order, error) {
-	var out []Order
-	err := t.walkPartnerOrders(partnerID, q.BeforeID, func(o *Order) (bool, error) {
+func (t *boltTx) ListOrders(partnerID int64, q OrderQuery) ([]domain.Order, error) {
+	var out []domain.Order
+	err := t.walkPartnerOrders(partnerID, q.BeforeID, func(o *domain.Order) (bool, error) {
 		if (q.Status == "" || o.Status == q.Status) && (q.Type == "" || o.Type == q.Type) {
 			out = append(out, *o)
 		}
@@ -164,8 +169,8 @@ func (t *boltTx) ListOrders(partnerID int64, q OrderQuery) ([]Order, error) {
 	return out, err
 }
 
-func (t *boltTx) OrdersByReference(partnerID int64, ref string, limit int) ([]Order, error) {
-	var out []Order
+func (t *boltTx) OrdersByReference(partnerID int64, ref string, limit int) ([]domain.Order, error) {
+	var out []domain.Order
 	b := t.b(bOrdersRef)
 	if b == nil {
 		return nil, nil
@@ -182,13 +187,13 @@ func (t *boltTx) OrdersByReference(partnerID int64, ref string, limit int) ([]Or
 	return out, nil
 }
 
-func (t *boltTx) ForEachOrder(fn func(*Order) error) error {
+func (t *boltTx) ForEachOrder(fn func(*domain.Order) error) error {
 	b := t.b(bOrders)
 	if b == nil {
 		return nil
 	}
 	return b.ForEach(func(_, v []byte) error {
-		var o Order
+		var o domain.Order
 		if err := json.Unmarshal(v, &o); err != nil {
 			return fmt.Errorf("store: decode order: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Parked transfers (by id, with an index of the open ones) and the audit log
@@ -15,7 +16,7 @@ var (
 	bAudit      = []byte("audit")
 )
 
-func (t *boltTx) PutParked(p *Parked) error {
+func (t *boltTx) PutParked(p *domain.Parked) error {
 	if p.ID == 0 {
 		id, err := t.seq(bParked)
 		if err != nil {
@@ -36,16 +37,16 @@ func (t *boltTx) PutParked(p *Parked) error {
 	return t.put(bParked, i64(p.ID), p)
 }
 
-func (t *boltTx) GetParked(id int64) (*Parked, error) {
-	var p Parked
+func (t *boltTx) GetParked(id int64) (*domain.Parked, error) {
+	var p domain.Parked
 	if err := t.get(bParked, i64(id), &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
 }
 
-func (t *boltTx) ListParked(afterID int64, limit int, openOnly bool) ([]Parked, error) {
-	var out []Parked
+func (t *boltTx) ListParked(afterID int64, limit int, openOnly bool) ([]domain.Parked, error) {
+	var out []domain.Parked
 	b := t.b(bParked)
 	if openOnly {
 		b = t.b(bParkedOpen)
@@ -63,7 +64,7 @@ func (t *boltTx) ListParked(afterID int64, limit int, openOnly bool) ([]Parked, 
 			out = append(out, *p)
 			continue
 		}
-		var p Parked
+		var p domain.Parked
 		if err := json.Unmarshal(v, &p); err != nil {
 			return nil, fmt.Errorf("store: decode parked: %w", err)
 		}
@@ -72,7 +73,7 @@ func (t *boltTx) ListParked(afterID int64, limit int, openOnly bool) ([]Parked, 
 	return out, nil
 }
 
-func (t *boltTx) AppendAudit(a *AuditEntry) error {
+func (t *boltTx) AppendAudit(a *domain.AuditEntry) error {
 	id, err := t.seq(bAudit)
 	if err != nil {
 		return err
@@ -81,17 +82,17 @@ func (t *boltTx) AppendAudit(a *AuditEntry) error {
 	return t.put(bAudit, i64(id), a)
 }
 
-func (t *boltTx) RestoreAudit(a *AuditEntry) error { return t.put(bAudit, i64(a.ID), a) }
+func (t *boltTx) RestoreAudit(a *domain.AuditEntry) error { return t.put(bAudit, i64(a.ID), a) }
 
-func (t *boltTx) ListAudit(afterID int64, limit int) ([]AuditEntry, error) {
-	var out []AuditEntry
+func (t *boltTx) ListAudit(afterID int64, limit int) ([]domain.AuditEntry, error) {
+	var out []domain.AuditEntry
 	b := t.b(bAudit)
 	if b == nil {
 		return nil, nil
 	}
 	c := b.Cursor()
 	for k, v := c.Seek(i64(afterID + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-		var a AuditEntry
+		var a domain.AuditEntry
 		if err := json.Unmarshal(v, &a); err != nil {
 			return nil, fmt.Errorf("store: decode audit: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Partners (with their telegram-user and top-up-address indexes) and API
@@ -15,7 +16,7 @@ import (
 func (t *boltTx) NextPartnerID() (int64, error) { return t.seq(bPartners) }
 
 // PutPartner keeps the stored balance and ledger count (AppendLedger's).
-func (t *boltTx) PutPartner(p *Partner) error {
+func (t *boltTx) PutPartner(p *domain.Partner) error {
 	rec := *p
 	rec.BalanceNano, rec.LedgerCount = 0, 0
 	if old, err := t.GetPartner(p.ID); err == nil {
@@ -28,7 +29,7 @@ func (t *boltTx) PutPartner(p *Partner) error {
 
 // putPartner writes p as given, with its indexes; another partner holding
 // p's telegram user or top-up address is ErrExists.
-func (t *boltTx) putPartner(p *Partner) error {
+func (t *boltTx) putPartner(p *domain.Partner) error {
 	id := i64(p.ID)
 	index := func(bucket, key []byte) error {
 		b := t.tx.Bucket(bucket)
@@ -50,15 +51,15 @@ func (t *boltTx) putPartner(p *Partner) error {
 	return t.put(bPartners, id, p)
 }
 
-func (t *boltTx) GetPartner(id int64) (*Partner, error) {
-	var p Partner
+func (t *boltTx) GetPartner(id int64) (*domain.Partner, error) {
+	var p domain.Partner
 	if err := t.get(bPartners, i64(id), &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
 }
 
-func (t *boltTx) partnerByIndex(bucket, key []byte) (*Partner, error) {
+func (t *boltTx) partnerByIndex(bucket, key []byte) (*domain.Partner, error) {
 	b := t.b(bucket)
 	if b == nil {
 		return nil, ErrNotFound
@@ -70,23 +71,23 @@ func (t *boltTx) partnerByIndex(bucket, key []byte) (*Partner, error) {
 	return t.GetPartner(int64(binary.BigEndian.Uint64(v)))
 }
 
-func (t *boltTx) PartnerByTelegram(userID int64) (*Partner, error) {
+func (t *boltTx) PartnerByTelegram(userID int64) (*domain.Partner, error) {
 	return t.partnerByIndex(bPartnersTG, i64(userID))
 }
 
-func (t *boltTx) PartnerByTopupAddress(raw string) (*Partner, error) {
+func (t *boltTx) PartnerByTopupAddress(raw string) (*domain.Partner, error) {
 	return t.partnerByIndex(bPartnersAddr, []byte(raw))
 }
 
-func (t *boltTx) ListPartners(afterID int64, limit int) ([]Partner, error) {
-	var out []Partner
+func (t *boltTx) ListPartners(afterID int64, limit int) ([]domain.Partner, error) {
+	var out []domain.Partner
 	b := t.b(bPartners)
 	if b == nil {
 		return nil, nil
 	}
 	c := b.Cursor()
 	for k, v := c.Seek(i64(afterID + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-		var p Partner
+		var p domain.Partner
 		if err := json.Unmarshal(v, &p); err != nil {
 			return nil, fmt.Errorf("store: decode partner: %w", err)
 		}
@@ -97,15 +98,15 @@ func (t *boltTx) ListPartners(afterID int64, limit int) ([]Partner, error) {
 
 // API keys, by hash.
 
-func (t *boltTx) PutAPIKey(k *APIKey, isNew bool) error {
+func (t *boltTx) PutAPIKey(k *domain.APIKey, isNew bool) error {
 	if isNew && t.tx.Bucket(bKeys).Get([]byte(k.Hash)) != nil {
 		return ErrExists
 	}
 	return t.put(bKeys, []byte(k.Hash), k)
 }
 
-func (t *boltTx) GetAPIKey(hash string) (*APIKey, error) {
-	var k APIKey
+func (t *boltTx) GetAPIKey(hash string) (*domain.APIKey, error) {
+	var k domain.APIKey
 	if err := t.get(bKeys, []byte(hash), &k); err != nil {
 		return nil, err
 	}

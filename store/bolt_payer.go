@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // The payer's batches (by id, with an index of the open ones) and their
@@ -18,7 +19,7 @@ var (
 
 func payerMsgKey(batchID int64, index int) []byte { return cat(i64(batchID), u64(uint64(index))) }
 
-func (t *boltTx) PutPayerBatch(b *PayerBatch) error {
+func (t *boltTx) PutPayerBatch(b *domain.PayerBatch) error {
 	if b.ID == 0 {
 		id, err := t.seq(bPayerBatches)
 		if err != nil {
@@ -39,16 +40,16 @@ func (t *boltTx) PutPayerBatch(b *PayerBatch) error {
 	return t.put(bPayerBatches, i64(b.ID), b)
 }
 
-func (t *boltTx) GetPayerBatch(id int64) (*PayerBatch, error) {
-	var b PayerBatch
+func (t *boltTx) GetPayerBatch(id int64) (*domain.PayerBatch, error) {
+	var b domain.PayerBatch
 	if err := t.get(bPayerBatches, i64(id), &b); err != nil {
 		return nil, err
 	}
 	return &b, nil
 }
 
-func (t *boltTx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]PayerBatch, error) {
-	var out []PayerBatch
+func (t *boltTx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]domain.PayerBatch, error) {
+	var out []domain.PayerBatch
 	b := t.b(bPayerBatches)
 	if openOnly {
 		b = t.b(bPayerOpen)
@@ -66,7 +67,7 @@ func (t *boltTx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]Pa
 			out = append(out, *pb)
 			continue
 		}
-		var pb PayerBatch
+		var pb domain.PayerBatch
 		if err := json.Unmarshal(v, &pb); err != nil {
 			return nil, fmt.Errorf("store: decode payer batch: %w", err)
 		}
@@ -75,7 +76,7 @@ func (t *boltTx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]Pa
 	return out, nil
 }
 
-func (t *boltTx) PutPayerMessage(m *PayerMessage) error {
+func (t *boltTx) PutPayerMessage(m *domain.PayerMessage) error {
 	if m.BatchID <= 0 || m.Index < 0 {
 		return fmt.Errorf("store: payer message without a batch (%d) or index (%d)", m.BatchID, m.Index)
 	}
@@ -86,8 +87,8 @@ func (t *boltTx) PutPayerMessage(m *PayerMessage) error {
 	return t.put(bPayerMessages, key, m)
 }
 
-func (t *boltTx) PayerMessages(batchID int64) ([]PayerMessage, error) {
-	var out []PayerMessage
+func (t *boltTx) PayerMessages(batchID int64) ([]domain.PayerMessage, error) {
+	var out []domain.PayerMessage
 	b := t.b(bPayerMessages)
 	if b == nil {
 		return nil, nil
@@ -95,7 +96,7 @@ func (t *boltTx) PayerMessages(batchID int64) ([]PayerMessage, error) {
 	prefix := i64(batchID)
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
-		var m PayerMessage
+		var m domain.PayerMessage
 		if err := json.Unmarshal(v, &m); err != nil {
 			return nil, fmt.Errorf("store: decode payer message: %w", err)
 		}
@@ -104,8 +105,8 @@ func (t *boltTx) PayerMessages(batchID int64) ([]PayerMessage, error) {
 	return out, nil
 }
 
-func (t *boltTx) OrderPayerMessages(orderID int64) ([]PayerMessage, error) {
-	var out []PayerMessage
+func (t *boltTx) OrderPayerMessages(orderID int64) ([]domain.PayerMessage, error) {
+	var out []domain.PayerMessage
 	b := t.b(bPayerByOrder)
 	if b == nil {
 		return nil, nil
@@ -113,7 +114,7 @@ func (t *boltTx) OrderPayerMessages(orderID int64) ([]PayerMessage, error) {
 	prefix := i64(orderID)
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); len(k) == 24 && string(k[:8]) == string(prefix); k, _ = c.Next() {
-		var m PayerMessage
+		var m domain.PayerMessage
 		if err := t.get(bPayerMessages, k[8:], &m); err != nil {
 			return nil, err
 		}

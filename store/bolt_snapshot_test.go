@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // A snapshot taken while writers commit is a store file as of one moment:
@@ -40,7 +42,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					return tx.CreateOrder(&Order{ID: id, PartnerID: 1, Status: StatusCompleted, PaymentMethod: "balance"})
+					return tx.CreateOrder(&domain.Order{ID: id, PartnerID: 1, Status: domain.StatusCompleted, PaymentMethod: "balance"})
 				})
 				if err != nil {
 					t.Error(err)
@@ -72,7 +74,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	defer cp.Close()
 	var ids []int64
 	if err := cp.View(ctx, func(tx Tx) error {
-		return tx.ForEachOrder(func(o *Order) error { ids = append(ids, o.ID); return nil })
+		return tx.ForEachOrder(func(o *domain.Order) error { ids = append(ids, o.ID); return nil })
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestSkipIDs(t *testing.T) {
 	}
 	defer s.Close()
 	// A ledger row needs its partner.
-	if err := s.Update(ctx, func(tx Tx) error { return tx.PutPartner(&Partner{ID: 1}) }); err != nil {
+	if err := s.Update(ctx, func(tx Tx) error { return tx.PutPartner(&domain.Partner{ID: 1}) }); err != nil {
 		t.Fatal(err)
 	}
 	next := func() (order, partner, event, ledger int64) {
@@ -113,11 +115,11 @@ func TestSkipIDs(t *testing.T) {
 			if partner, err = tx.NextPartnerID(); err != nil {
 				return err
 			}
-			it := &OutboxItem{Channel: ChannelWebhook, PartnerID: 1}
+			it := &domain.OutboxItem{Channel: domain.ChannelWebhook, PartnerID: 1}
 			if err := tx.AppendOutbox(it); err != nil {
 				return err
 			}
-			e := &LedgerEntry{PartnerID: 1}
+			e := &domain.LedgerEntry{PartnerID: 1}
 			if err := tx.AppendLedger(e); err != nil {
 				return err
 			}

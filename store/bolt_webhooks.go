@@ -5,14 +5,15 @@ import (
 	"time"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Webhooks: one record per partner; deliveries by id with a partner index.
 
-func (t *boltTx) PutWebhook(w *Webhook) error { return t.put(bWebhooks, i64(w.PartnerID), w) }
+func (t *boltTx) PutWebhook(w *domain.Webhook) error { return t.put(bWebhooks, i64(w.PartnerID), w) }
 
-func (t *boltTx) GetWebhook(partnerID int64) (*Webhook, error) {
-	var w Webhook
+func (t *boltTx) GetWebhook(partnerID int64) (*domain.Webhook, error) {
+	var w domain.Webhook
 	if err := t.get(bWebhooks, i64(partnerID), &w); err != nil {
 		return nil, err
 	}
@@ -27,7 +28,7 @@ func (t *boltTx) DeleteWebhook(partnerID int64) error {
 	return b.Delete(i64(partnerID))
 }
 
-func (t *boltTx) AppendWebhookDelivery(d *WebhookDelivery) error {
+func (t *boltTx) AppendWebhookDelivery(d *domain.WebhookDelivery) error {
 	id, err := t.seq(bWhDeliveries)
 	if err != nil {
 		return err
@@ -39,13 +40,13 @@ func (t *boltTx) AppendWebhookDelivery(d *WebhookDelivery) error {
 	return t.put(bWhDeliveries, i64(id), d)
 }
 
-func (t *boltTx) ListWebhookDeliveries(partnerID, beforeID int64, limit int) ([]WebhookDelivery, error) {
-	var out []WebhookDelivery
+func (t *boltTx) ListWebhookDeliveries(partnerID, beforeID int64, limit int) ([]domain.WebhookDelivery, error) {
+	var out []domain.WebhookDelivery
 	err := t.walkNewest(bWhDelPartner, partnerID, beforeID, func(id []byte) (bool, error) {
 		if len(out) >= limit {
 			return false, nil
 		}
-		var d WebhookDelivery
+		var d domain.WebhookDelivery
 		if err := t.get(bWhDeliveries, id, &d); err != nil {
 			return false, err
 		}
@@ -57,8 +58,8 @@ func (t *boltTx) ListWebhookDeliveries(partnerID, beforeID int64, limit int) ([]
 
 // Delivery rows by id, and their pruning.
 
-func (t *boltTx) GetWebhookDelivery(id int64) (*WebhookDelivery, error) {
-	var d WebhookDelivery
+func (t *boltTx) GetWebhookDelivery(id int64) (*domain.WebhookDelivery, error) {
+	var d domain.WebhookDelivery
 	if err := t.get(bWhDeliveries, i64(id), &d); err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func (t *boltTx) DeleteWebhookDeliveriesBefore(before time.Time, limit int) (int
 	var dead []row
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && len(dead) < limit; k, v = c.Next() {
-		var d WebhookDelivery
+		var d domain.WebhookDelivery
 		if err := json.Unmarshal(v, &d); err != nil {
 			return 0, fmt.Errorf("store: decode %s: %w", bWhDeliveries, err)
 		}

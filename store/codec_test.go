@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -24,7 +25,7 @@ func TestRecordsReadableAcrossCodecs(t *testing.T) {
 	defer s.Close()
 	now := time.Date(2026, 4, 16, 12, 0, 0, 123456789, time.FixedZone("X", 3600))
 	exp := now.Add(30 * time.Minute)
-	old := Order{ID: 7, PartnerID: 3, Status: StatusCompleted, Type: "stars", StarsAmount: 100, RecipientUsername: "pandus",
+	old := domain.Order{ID: 7, PartnerID: 3, Status: domain.StatusCompleted, Type: "stars", StarsAmount: 100, RecipientUsername: "pandus",
 		PriceNano: 437500000, PriceUSD: "1.575", TonUSD: "3.6", FeePercent: "5", PaymentMethod: "ton_memo", PaymentCurrency: "TON",
 		PaymentAddress: "0QB_2hgiLMfGAiDHTkFZ1CrYfa1AGNoiDsH-lkDw4lN70Qr4", PaymentMemo: "STARS-abc123", ExpiresAt: &exp,
 		CreatedAt: now, PaidAt: &now, CompletedAt: &exp, ReceivedNano: 437500007, ClientReference: `<ref "é€">`,
@@ -37,7 +38,7 @@ func TestRecordsReadableAcrossCodecs(t *testing.T) {
 	if err := s.DB().Update(func(tx *bolt.Tx) error { return tx.Bucket(bOrders).Put(i64(old.ID), raw) }); err != nil {
 		t.Fatal(err)
 	}
-	idem := IdemRecord{PartnerID: 3, Key: "k1", Fingerprint: "fp", OrderID: 7, Status: 200, Body: []byte("{\"ok\":true}\n\x00\xff"), CreatedAt: now}
+	idem := domain.IdemRecord{PartnerID: 3, Key: "k1", Fingerprint: "fp", OrderID: 7, Status: 200, Body: []byte("{\"ok\":true}\n\x00\xff"), CreatedAt: now}
 	rawIdem, _ := stdjson.Marshal(idem)
 	if err := s.DB().Update(func(tx *bolt.Tx) error { return tx.Bucket(bIdem).Put(idemKey(3, "k1"), rawIdem) }); err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestRecordsReadableAcrossCodecs(t *testing.T) {
 	}
 	var data []byte
 	_ = s.DB().View(func(tx *bolt.Tx) error { data = append(data, tx.Bucket(bOrders).Get(i64(8))...); return nil })
-	var back Order
+	var back domain.Order
 	if err := stdjson.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestRecordsReadableAcrossCodecs(t *testing.T) {
 
 // normal puts times in UTC (JSON keeps the instant and the offset; the
 // location pointer differs) so records compare by value.
-func normal(o Order) Order {
+func normal(o domain.Order) domain.Order {
 	fix := func(t *time.Time) *time.Time {
 		if t == nil {
 			return nil

@@ -5,18 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Dumper is implemented by the Tx of stores Copy can read from: full walks
 // of the record kinds Tx itself only looks up by key.
 type Dumper interface {
 	ForEachMeta(fn func(key string, val []byte) error) error
-	ForEachAPIKey(fn func(*APIKey) error) error
-	ForEachIdem(fn func(*IdemRecord) error) error
+	ForEachAPIKey(fn func(*domain.APIKey) error) error
+	ForEachIdem(fn func(*domain.IdemRecord) error) error
 	// ForEachOutbox walks every channel's pending items.
-	ForEachOutbox(fn func(*OutboxItem) error) error
-	ForEachWebhook(fn func(*Webhook) error) error
-	ForEachWebhookDelivery(fn func(*WebhookDelivery) error) error
+	ForEachOutbox(fn func(*domain.OutboxItem) error) error
+	ForEachWebhook(fn func(*domain.Webhook) error) error
+	ForEachWebhookDelivery(fn func(*domain.WebhookDelivery) error) error
 }
 
 // Restorer is implemented by the Tx of stores Copy can write to: it writes
@@ -25,13 +27,13 @@ type Dumper interface {
 type Restorer interface {
 	// RestorePartner stores p with its balance and ledger count as given
 	// (PutPartner keeps the stored ones).
-	RestorePartner(p *Partner) error
+	RestorePartner(p *domain.Partner) error
 	// RestoreLedger stores e with its own e.ID (AppendLedger assigns one).
-	RestoreLedger(e *LedgerEntry) error
+	RestoreLedger(e *domain.LedgerEntry) error
 	// RestoreWebhookDelivery stores d with its own d.ID.
-	RestoreWebhookDelivery(d *WebhookDelivery) error
+	RestoreWebhookDelivery(d *domain.WebhookDelivery) error
 	// RestoreAudit stores a with its own a.ID.
-	RestoreAudit(a *AuditEntry) error
+	RestoreAudit(a *domain.AuditEntry) error
 	// RestoreSandboxTx stores a sandbox chain record under its own seq.
 	RestoreSandboxTx(seq uint64, data []byte) error
 	// BumpSequences makes every Next*/Append* id larger than any stored id.
@@ -71,10 +73,10 @@ func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
 		}
 		n := 0
 		stop := errors.New("stop")
-		if err := tx.ForEachOrder(func(*Order) error { n++; return stop }); err != nil && !errors.Is(err, stop) {
+		if err := tx.ForEachOrder(func(*domain.Order) error { n++; return stop }); err != nil && !errors.Is(err, stop) {
 			return err
 		}
-		if err := tx.ForEachLedger(func(*LedgerEntry) error { n++; return stop }); err != nil && !errors.Is(err, stop) {
+		if err := tx.ForEachLedger(func(*domain.LedgerEntry) error { n++; return stop }); err != nil && !errors.Is(err, stop) {
 			return err
 		}
 		return errNotEmpty(n > 0, "orders or ledger")
@@ -113,22 +115,22 @@ func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
 				}
 			}},
 			{"api keys", func(put func(func(Tx) error) error) error {
-				return d.ForEachAPIKey(func(k *APIKey) error {
+				return d.ForEachAPIKey(func(k *domain.APIKey) error {
 					return put(func(tx Tx) error { return tx.PutAPIKey(k, true) })
 				})
 			}},
 			{"orders", func(put func(func(Tx) error) error) error {
-				return src.ForEachOrder(func(o *Order) error {
+				return src.ForEachOrder(func(o *domain.Order) error {
 					return put(func(tx Tx) error { return tx.CreateOrder(o) })
 				})
 			}},
 			{"ledger rows", func(put func(func(Tx) error) error) error {
-				return src.ForEachLedger(func(e *LedgerEntry) error {
+				return src.ForEachLedger(func(e *domain.LedgerEntry) error {
 					return put(func(tx Tx) error { return tx.(Restorer).RestoreLedger(e) })
 				})
 			}},
 			{"seen tx hashes", func(put func(func(Tx) error) error) error {
-				return src.ForEachSeen(func(s *SeenTx) error {
+				return src.ForEachSeen(func(s *domain.SeenTx) error {
 					return put(func(tx Tx) error { return tx.PutSeen(s) })
 				})
 			}},
@@ -211,22 +213,22 @@ func Copy(ctx context.Context, from, to Store, progress io.Writer) error {
 				}
 			}},
 			{"idempotency records", func(put func(func(Tx) error) error) error {
-				return d.ForEachIdem(func(r *IdemRecord) error {
+				return d.ForEachIdem(func(r *domain.IdemRecord) error {
 					return put(func(tx Tx) error { return tx.PutIdem(r) })
 				})
 			}},
 			{"outbox items", func(put func(func(Tx) error) error) error {
-				return d.ForEachOutbox(func(it *OutboxItem) error {
+				return d.ForEachOutbox(func(it *domain.OutboxItem) error {
 					return put(func(tx Tx) error { return tx.PutOutbox(it) })
 				})
 			}},
 			{"webhooks", func(put func(func(Tx) error) error) error {
-				return d.ForEachWebhook(func(w *Webhook) error {
+				return d.ForEachWebhook(func(w *domain.Webhook) error {
 					return put(func(tx Tx) error { return tx.PutWebhook(w) })
 				})
 			}},
 			{"webhook deliveries", func(put func(func(Tx) error) error) error {
-				return d.ForEachWebhookDelivery(func(w *WebhookDelivery) error {
+				return d.ForEachWebhookDelivery(func(w *domain.WebhookDelivery) error {
 					return put(func(tx Tx) error { return tx.(Restorer).RestoreWebhookDelivery(w) })
 				})
 			}},

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,10 +24,10 @@ func TestIdemBodyApart(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 	long := bytes.Repeat([]byte("x"), 900)
 	err = s.Update(ctx, func(tx Tx) error {
-		if err := tx.PutIdem(&IdemRecord{PartnerID: 5, Key: "long", Fingerprint: "fp", Status: 200, Body: long, CreatedAt: at}); err != nil {
+		if err := tx.PutIdem(&domain.IdemRecord{PartnerID: 5, Key: "long", Fingerprint: "fp", Status: 200, Body: long, CreatedAt: at}); err != nil {
 			return err
 		}
-		return tx.PutIdem(&IdemRecord{PartnerID: 5, Key: "short", Fingerprint: "fp", Status: 200, Body: []byte(`{}`), CreatedAt: at})
+		return tx.PutIdem(&domain.IdemRecord{PartnerID: 5, Key: "short", Fingerprint: "fp", Status: 200, Body: []byte(`{}`), CreatedAt: at})
 	})
 	if err != nil {
 		t.Fatal(err)

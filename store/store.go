@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // ErrNotFound is returned by lookups that find nothing.
@@ -90,17 +92,17 @@ type PartnerTx interface {
 	// user, top-up address: each unique). It never writes BalanceNano or
 	// LedgerCount, which only AppendLedger changes (a new partner starts at
 	// zero).
-	PutPartner(p *Partner) error
-	GetPartner(id int64) (*Partner, error)
-	PartnerByTelegram(userID int64) (*Partner, error)
-	PartnerByTopupAddress(raw string) (*Partner, error)
+	PutPartner(p *domain.Partner) error
+	GetPartner(id int64) (*domain.Partner, error)
+	PartnerByTelegram(userID int64) (*domain.Partner, error)
+	PartnerByTopupAddress(raw string) (*domain.Partner, error)
 	// ListPartners returns partners with id > afterID, ascending.
-	ListPartners(afterID int64, limit int) ([]Partner, error)
+	ListPartners(afterID int64, limit int) ([]domain.Partner, error)
 
 	// PutAPIKey writes a key record. With isNew a hash already stored is
 	// ErrExists, reported by the call without aborting the transaction.
-	PutAPIKey(k *APIKey, isNew bool) error
-	GetAPIKey(hash string) (*APIKey, error)
+	PutAPIKey(k *domain.APIKey, isNew bool) error
+	GetAPIKey(hash string) (*domain.APIKey, error)
 }
 
 // OrderTx: orders and their indexes (memo, partner, reference, expiry
@@ -113,21 +115,21 @@ type OrderTx interface {
 	// CreateOrder inserts a new order (o.ID from NextOrderID). ErrExists when
 	// the id is taken or its memo is indexed (PaymentMemo set and not
 	// MemoDerived) and another order holds it.
-	CreateOrder(o *Order) error
+	CreateOrder(o *domain.Order) error
 	// PutOrder rewrites an existing order; the memo, partner and reference
 	// indexes stay as created, the queues follow its status.
-	PutOrder(o *Order) error
-	GetOrder(id int64) (*Order, error)
+	PutOrder(o *domain.Order) error
+	GetOrder(id int64) (*domain.Order, error)
 	// OrderByMemo finds an order by an indexed memo (one that is not
 	// MemoDerived).
-	OrderByMemo(memo string) (*Order, error)
+	OrderByMemo(memo string) (*domain.Order, error)
 	// ListOrders returns a page of a partner's orders, newest (highest id)
 	// first.
-	ListOrders(partnerID int64, q OrderQuery) ([]Order, error)
-	OrdersByReference(partnerID int64, ref string, limit int) ([]Order, error)
+	ListOrders(partnerID int64, q OrderQuery) ([]domain.Order, error)
+	OrdersByReference(partnerID int64, ref string, limit int) ([]domain.Order, error)
 	// ForEachPartnerOrder walks a partner's orders newest first until fn returns false.
-	ForEachPartnerOrder(partnerID int64, fn func(*Order) bool) error
-	ForEachOrder(fn func(*Order) error) error
+	ForEachPartnerOrder(partnerID int64, fn func(*domain.Order) bool) error
+	ForEachOrder(fn func(*domain.Order) error) error
 	// DueExpiries returns ids of pending_payment orders with expires_at <= now,
 	// soonest first.
 	DueExpiries(now time.Time, limit int) ([]int64, error)
@@ -143,42 +145,42 @@ type LedgerTx interface {
 	// e.BalanceAfterNano, all at once. ErrOverdraw (nothing written) when the
 	// balance would go below zero, ErrNotFound when there is no such
 	// partner. A partner's rows get increasing ids in commit order.
-	AppendLedger(e *LedgerEntry) error
-	GetLedger(id int64) (*LedgerEntry, error)
+	AppendLedger(e *domain.LedgerEntry) error
+	GetLedger(id int64) (*domain.LedgerEntry, error)
 	// ListLedger returns a partner's rows with id < beforeID (0 = newest), newest first.
-	ListLedger(partnerID int64, beforeID int64, limit int) ([]LedgerEntry, error)
-	ForEachLedger(fn func(*LedgerEntry) error) error
+	ListLedger(partnerID int64, beforeID int64, limit int) ([]domain.LedgerEntry, error)
+	ForEachLedger(fn func(*domain.LedgerEntry) error) error
 }
 
 // ChainTx: what the chain listener keeps: processed transfers, unmatched
 // deposits and the sandbox chain.
 type ChainTx interface {
-	GetSeen(hash string) (*SeenTx, error)
+	GetSeen(hash string) (*domain.SeenTx, error)
 	// CreateSeen inserts s; ErrExists when the hash is recorded already.
-	CreateSeen(s *SeenTx) error
+	CreateSeen(s *domain.SeenTx) error
 	// PutSeen creates or rewrites the record of s.Hash.
-	PutSeen(s *SeenTx) error
-	ForEachSeen(fn func(*SeenTx) error) error
+	PutSeen(s *domain.SeenTx) error
+	ForEachSeen(fn func(*domain.SeenTx) error) error
 	// PutUnmatched assigns u.ID when zero and stores the deposit.
-	PutUnmatched(u *Unmatched) error
-	GetUnmatched(id int64) (*Unmatched, error)
-	ListUnmatched(afterID int64, limit int) ([]Unmatched, error)
+	PutUnmatched(u *domain.Unmatched) error
+	GetUnmatched(id int64) (*domain.Unmatched, error)
+	ListUnmatched(afterID int64, limit int) ([]domain.Unmatched, error)
 
 	// AppendSandboxTx stores a simulated chain transaction and returns its
 	// sequence. Sequences increase in commit order, so a reader following
 	// SandboxTxAfter(cursor) never skips one.
 	AppendSandboxTx(data []byte) (uint64, error)
-	SandboxTxAfter(seq uint64, limit int) ([]SandboxTx, error)
+	SandboxTxAfter(seq uint64, limit int) ([]domain.SandboxTx, error)
 }
 
 // IdemTx: stored outcomes of requests carrying an Idempotency-Key.
 type IdemTx interface {
-	GetIdem(partnerID int64, key string) (*IdemRecord, error)
+	GetIdem(partnerID int64, key string) (*domain.IdemRecord, error)
 	// PutIdem creates or replaces the record of (r.PartnerID, r.Key).
-	PutIdem(r *IdemRecord) error
+	PutIdem(r *domain.IdemRecord) error
 	// CreateIdem inserts r; ErrExists when a record of (r.PartnerID, r.Key)
 	// exists, however old (DeleteIdem removes one past its time).
-	CreateIdem(r *IdemRecord) error
+	CreateIdem(r *domain.IdemRecord) error
 	// DeleteIdem removes the record of (partnerID, key) if it was created
 	// before t, and reports whether it did.
 	DeleteIdem(partnerID int64, key string, t time.Time) (bool, error)
@@ -190,31 +192,31 @@ type IdemTx interface {
 type OutboxTx interface {
 	// AppendOutbox queues it on its channel and assigns it.ID (by the
 	// transaction's commit at the latest: ids increase per channel).
-	AppendOutbox(it *OutboxItem) error
-	PutOutbox(it *OutboxItem) error
-	DeleteOutbox(channel string, id int64) error
+	AppendOutbox(it *domain.OutboxItem) error
+	PutOutbox(it *domain.OutboxItem) error
+	DeleteOutbox(channel domain.Channel, id int64) error
 	// PendingOutbox returns items of a channel with id > afterID, in id order.
-	PendingOutbox(channel string, afterID int64, limit int) ([]OutboxItem, error)
+	PendingOutbox(channel domain.Channel, afterID int64, limit int) ([]domain.OutboxItem, error)
 }
 
 // WebhookTx: partners' webhooks and their delivery log.
 type WebhookTx interface {
 	// PutWebhook creates or replaces the partner's webhook (one per partner,
 	// keyed by w.PartnerID).
-	PutWebhook(w *Webhook) error
+	PutWebhook(w *domain.Webhook) error
 	// GetWebhook returns the partner's webhook, ErrNotFound when none.
-	GetWebhook(partnerID int64) (*Webhook, error)
+	GetWebhook(partnerID int64) (*domain.Webhook, error)
 	// DeleteWebhook removes the partner's webhook; ErrNotFound when none.
 	// Its delivery history is kept.
 	DeleteWebhook(partnerID int64) error
 	// AppendWebhookDelivery assigns d.ID (increasing across all partners) and
 	// stores the attempt.
-	AppendWebhookDelivery(d *WebhookDelivery) error
+	AppendWebhookDelivery(d *domain.WebhookDelivery) error
 	// ListWebhookDeliveries returns a partner's attempts with id < beforeID
 	// (0 = newest), newest first.
-	ListWebhookDeliveries(partnerID int64, beforeID int64, limit int) ([]WebhookDelivery, error)
+	ListWebhookDeliveries(partnerID int64, beforeID int64, limit int) ([]domain.WebhookDelivery, error)
 	// GetWebhookDelivery returns one attempt by id; ErrNotFound when none.
-	GetWebhookDelivery(id int64) (*WebhookDelivery, error)
+	GetWebhookDelivery(id int64) (*domain.WebhookDelivery, error)
 	// DeleteWebhookDeliveriesBefore removes up to limit attempts whose At is
 	// before t, lowest ids first, stopping at the first one that is not
 	// (ids grow with time); it returns how many it removed.
@@ -225,11 +227,11 @@ type WebhookTx interface {
 type ParkedTx interface {
 	// PutParked assigns p.ID when zero and stores the parked transfer; the
 	// open index follows p.ResolvedAt.
-	PutParked(p *Parked) error
-	GetParked(id int64) (*Parked, error)
+	PutParked(p *domain.Parked) error
+	GetParked(id int64) (*domain.Parked, error)
 	// ListParked returns parked transfers with id > afterID, ascending; with
 	// openOnly, only those not resolved yet.
-	ListParked(afterID int64, limit int, openOnly bool) ([]Parked, error)
+	ListParked(afterID int64, limit int, openOnly bool) ([]domain.Parked, error)
 }
 
 // PayerTx: the Fragment payer's batches (one signed external message of the
@@ -238,24 +240,24 @@ type ParkedTx interface {
 type PayerTx interface {
 	// PutPayerBatch assigns b.ID when zero and stores the batch; the open
 	// index follows b.SettledAt.
-	PutPayerBatch(b *PayerBatch) error
-	GetPayerBatch(id int64) (*PayerBatch, error)
+	PutPayerBatch(b *domain.PayerBatch) error
+	GetPayerBatch(id int64) (*domain.PayerBatch, error)
 	// ListPayerBatches returns batches with id > afterID, ascending; with
 	// openOnly, only those not settled yet.
-	ListPayerBatches(afterID int64, limit int, openOnly bool) ([]PayerBatch, error)
+	ListPayerBatches(afterID int64, limit int, openOnly bool) ([]domain.PayerBatch, error)
 	// PutPayerMessage stores a batch's message under (BatchID, Index) and
 	// indexes it by order.
-	PutPayerMessage(m *PayerMessage) error
+	PutPayerMessage(m *domain.PayerMessage) error
 	// PayerMessages returns a batch's messages by index.
-	PayerMessages(batchID int64) ([]PayerMessage, error)
+	PayerMessages(batchID int64) ([]domain.PayerMessage, error)
 	// OrderPayerMessages returns an order's messages, oldest batch first.
-	OrderPayerMessages(orderID int64) ([]PayerMessage, error)
+	OrderPayerMessages(orderID int64) ([]domain.PayerMessage, error)
 }
 
 // AuditTx: the operators' audit log.
 type AuditTx interface {
 	// AppendAudit assigns a.ID (increasing in commit order) and stores the row.
-	AppendAudit(a *AuditEntry) error
+	AppendAudit(a *domain.AuditEntry) error
 	// ListAudit returns audit rows with id > afterID, ascending.
-	ListAudit(afterID int64, limit int) ([]AuditEntry, error)
+	ListAudit(afterID int64, limit int) ([]domain.AuditEntry, error)
 }

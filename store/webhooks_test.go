@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 func TestWebhookRecords(t *testing.T) {
@@ -23,14 +25,14 @@ func TestWebhookRecords(t *testing.T) {
 		if err := tx.DeleteWebhook(1); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("delete missing: %v", err)
 		}
-		if err := tx.PutWebhook(&Webhook{PartnerID: 1, URL: "https://a.example/h", Events: []string{"order.paid"},
+		if err := tx.PutWebhook(&domain.Webhook{PartnerID: 1, URL: "https://a.example/h", Events: []string{"order.paid"},
 			Secret: "whsec_x", CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
 		for i := range 5 {
 			for _, p := range []int64{1, 2} {
-				d := &WebhookDelivery{PartnerID: p, EventID: "evt_1", EventType: "order.paid", Attempt: i + 1, At: now,
-					StatusCode: 500, Final: WebhookRetrying}
+				d := &domain.WebhookDelivery{PartnerID: p, EventID: "evt_1", EventType: "order.paid", Attempt: i + 1, At: now,
+					StatusCode: 500, Final: domain.WebhookRetrying}
 				if err := tx.AppendWebhookDelivery(d); err != nil {
 					return err
 				}

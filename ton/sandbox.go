@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -92,7 +93,7 @@ func (s *Sandbox) Stream(ctx context.Context, cursor string, fn func(context.Con
 	}
 	for {
 		wake := s.waitCh() // taken before reading so no append is missed
-		var recs []store.SandboxTx
+		var recs []domain.SandboxTx
 		err := s.st.View(ctx, func(tx store.Tx) error {
 			var err error
 			recs, err = tx.SandboxTxAfter(after, 100)

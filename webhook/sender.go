@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/api"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -76,7 +77,7 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Sender implements shop.Notifier for shop.ChannelWebhook.
+// Sender implements shop.Notifier for domain.ChannelWebhook.
 type Sender struct {
 	shop      *shop.Shop
 	client    *http.Client
@@ -160,7 +161,7 @@ func (e *StatusError) RetryAfter() time.Duration { return e.After }
 
 // Body renders the JSON body of an outbox item (an order with its
 // checkout_url, as the API renders it).
-func (snd *Sender) Body(it *shop.OutboxItem) ([]byte, error) {
+func (snd *Sender) Body(it *domain.OutboxItem) ([]byte, error) {
 	ev := Event{ID: shop.EventID(it), Type: it.Type, CreatedAt: it.CreatedAt.UTC().Format(time.RFC3339)}
 	switch {
 	case it.Order != nil:
@@ -187,7 +188,7 @@ func Sign(secret string, t time.Time, body []byte) string {
 // nothing to deliver (the webhook was deleted or no longer wants the event
 // type); an error makes the shop retry with backoff. Every attempt is
 // recorded in the partner's delivery log.
-func (snd *Sender) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxItem) error {
+func (snd *Sender) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error {
 	w, err := snd.shop.WebhookTarget(ctx, p.ID)
 	if shop.ErrorCode(err) == shop.CodeNotFound {
 		return nil // deleted since the event was queued: drop it
@@ -220,7 +221,7 @@ func (snd *Sender) Notify(ctx context.Context, p *shop.Partner, it *shop.OutboxI
 }
 
 // post sends one attempt and returns the receiver's status (0 when none).
-func (snd *Sender) post(ctx context.Context, w *shop.Webhook, it *shop.OutboxItem, body []byte) (int, time.Duration, error) {
+func (snd *Sender) post(ctx context.Context, w *domain.Webhook, it *domain.OutboxItem, body []byte) (int, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, fmt.Errorf("webhook: bad url: %w", unwrapURL(err))

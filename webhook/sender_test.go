@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/api"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
@@ -103,17 +104,17 @@ func newEnv(t *testing.T, opt shoptest.Options) *env {
 // send runs one pass of the webhook outbox.
 func (e *env) send(t *testing.T) {
 	t.Helper()
-	if err := e.Shop.SendOutbox(ctx, shop.ChannelWebhook, e.sender); err != nil {
+	if err := e.Shop.SendOutbox(ctx, domain.ChannelWebhook, e.sender); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (e *env) pending(t *testing.T) []store.OutboxItem {
+func (e *env) pending(t *testing.T) []domain.OutboxItem {
 	t.Helper()
-	var items []store.OutboxItem
+	var items []domain.OutboxItem
 	err := e.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		items, err = tx.PendingOutbox(store.ChannelWebhook, 0, 100)
+		items, err = tx.PendingOutbox(domain.ChannelWebhook, 0, 100)
 		return err
 	})
 	if err != nil {
@@ -122,7 +123,7 @@ func (e *env) pending(t *testing.T) []store.OutboxItem {
 	return items
 }
 
-func (e *env) deliveries(t *testing.T, partnerID int64) []shop.WebhookDelivery {
+func (e *env) deliveries(t *testing.T, partnerID int64) []domain.WebhookDelivery {
 	t.Helper()
 	page, err := e.Shop.WebhookDeliveries(ctx, partnerID, "", 100)
 	if err != nil {
@@ -131,7 +132,7 @@ func (e *env) deliveries(t *testing.T, partnerID int64) []shop.WebhookDelivery {
 	return page.Items
 }
 
-func (e *env) hook(t *testing.T, partnerID int64, url string, events []string) *shop.Webhook {
+func (e *env) hook(t *testing.T, partnerID int64, url string, events []string) *domain.Webhook {
 	t.Helper()
 	w, err := e.Shop.SetWebhook(ctx, partnerID, shop.WebhookUpdate{URL: new(url), Events: events})
 	if err != nil {
@@ -152,7 +153,7 @@ func (e *env) test(t *testing.T, partnerID int64) string {
 var hashN int
 
 // pay lands a transfer paying order o in full.
-func (e *env) pay(t *testing.T, o *shop.Order) {
+func (e *env) pay(t *testing.T, o *domain.Order) {
 	t.Helper()
 	hashN++
 	_, err := e.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: fmt.Sprintf("%064x", 1000+hashN), To: o.PaymentAddress,
@@ -162,9 +163,9 @@ func (e *env) pay(t *testing.T, o *shop.Order) {
 	}
 }
 
-func (e *env) order(t *testing.T, partnerID int64) *shop.Order {
+func (e *env) order(t *testing.T, partnerID int64) *domain.Order {
 	t.Helper()
-	o, err := e.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, err := e.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +380,7 @@ func TestGivesUpAfter3Days(t *testing.T) {
 		t.Fatalf("queued %d after 73 h, want 0", n)
 	}
 	ds := e.deliveries(t, p.ID)
-	if ds[0].Final != shop.WebhookFailed || ds[0].EventID != second || !strings.Contains(ds[0].Error, "gave up after 72h0m0s") {
+	if ds[0].Final != domain.WebhookFailed || ds[0].EventID != second || !strings.Contains(ds[0].Error, "gave up after 72h0m0s") {
 		t.Fatalf("last delivery row %+v", ds[0])
 	}
 	if w, err := e.Shop.GetWebhook(ctx, p.ID); err != nil || w.DisabledAt != nil {
@@ -477,7 +478,7 @@ func TestRestartSendsUndeliveredEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := shoptest.New(t, shoptest.Options{Path: path})
-	second.Shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(second.Shop, webhook.Options{}))
+	second.Shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(second.Shop, webhook.Options{}))
 	second.Run(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for len(rc.delivered()) < len(want) && time.Now().Before(deadline) {
@@ -501,7 +502,7 @@ func TestSSRFTargetIsRefusedAtConnectTime(t *testing.T) {
 		// ...and a host that resolved to a public address when saved but to
 		// loopback now (DNS rebinding) is refused when connecting.
 		err := e.Store.Update(ctx, func(tx store.Tx) error {
-			return tx.PutWebhook(&store.Webhook{PartnerID: p.ID, URL: target, Events: shop.WebhookEvents, Secret: "whsec_x"})
+			return tx.PutWebhook(&domain.Webhook{PartnerID: p.ID, URL: target, Events: shop.WebhookEvents, Secret: "whsec_x"})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -541,7 +542,7 @@ func TestNoRedirectsFollowed(t *testing.T) {
 	if len(target.all()) != 0 {
 		t.Fatal("redirect followed")
 	}
-	if ds := e.deliveries(t, p.ID); len(ds) != 1 || ds[0].StatusCode != 307 || ds[0].Final != shop.WebhookRetrying {
+	if ds := e.deliveries(t, p.ID); len(ds) != 1 || ds[0].StatusCode != 307 || ds[0].Final != domain.WebhookRetrying {
 		t.Fatalf("deliveries %+v", ds)
 	}
 }
@@ -571,9 +572,9 @@ func TestRunningServiceDeliversOrderEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Shop.RegisterNotifier(shop.ChannelWebhook, webhook.NewSender(e.Shop, webhook.Options{}))
+	e.Shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(e.Shop, webhook.Options{}))
 	e.Run(t)
-	o, err := e.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, err := e.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xssnick/tonutils-go/ton/wallet"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/metrics"
 	"github.com/theopenmoney/openmoney/money"
@@ -68,7 +69,7 @@ func TestPaymentRunWithoutFundsIsHeldAndStartsOver(t *testing.T) {
 	if !errors.Is(err, fulfil.ErrInsufficientFunds) || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("err = %v; want a funds hold", err)
 	}
-	if ms := records(t, p, 7); len(ms) != 1 || ms[0].Outcome != store.PaymentUnpaid {
+	if ms := records(t, p, 7); len(ms) != 1 || ms[0].Outcome != domain.PaymentUnpaid {
 		t.Fatalf("records %+v: want the spent payment recorded unpaid", ms)
 	}
 	payer.mu.Lock()
@@ -79,7 +80,7 @@ func TestPaymentRunWithoutFundsIsHeldAndStartsOver(t *testing.T) {
 		t.Fatalf("after funding: %+v, %v, %d requests, %d messages; want the second request paid by a second message",
 			res, err, f.count("initBuyStarsRequest"), payer.batchCount())
 	}
-	if ms := records(t, p, 7); len(ms) != 2 || ms[0].Outcome != store.PaymentUnpaid || ms[1].Outcome != store.PaymentPaid {
+	if ms := records(t, p, 7); len(ms) != 2 || ms[0].Outcome != domain.PaymentUnpaid || ms[1].Outcome != domain.PaymentPaid {
 		t.Fatalf("records %+v", ms)
 	}
 }
@@ -131,7 +132,7 @@ func (ws *walletShop) tick(on bool) {
 	})
 }
 
-func (ws *walletShop) order(t *testing.T, o *shop.Order) *shop.Order {
+func (ws *walletShop) order(t *testing.T, o *domain.Order) *domain.Order {
 	t.Helper()
 	o, err := ws.env.Shop.Order(bg, o.PartnerID, o.ID)
 	if err != nil {
@@ -161,7 +162,7 @@ func (ws *walletShop) payments() (n int, lastTx string) {
 }
 
 // batchOf is the batch carrying order o's latest payment.
-func (ws *walletShop) batchOf(t *testing.T, o *shop.Order) SentBatch {
+func (ws *walletShop) batchOf(t *testing.T, o *domain.Order) SentBatch {
 	t.Helper()
 	var sent SentBatch
 	err := ws.prov.st.View(bg, func(tx store.Tx) error {
@@ -217,13 +218,13 @@ func gauge(t *testing.T, m *metrics.Metrics, name string, labels ...string) floa
 // sendLost pays o with the wallet's broadcasts lost on the way: the order is
 // processing with a sent message that has not run. The chain's clock ticks
 // while the provider waits.
-func (ws *walletShop) sendLost(t *testing.T, o *shop.Order) SentBatch {
+func (ws *walletShop) sendLost(t *testing.T, o *domain.Order) SentBatch {
 	t.Helper()
 	ws.chain.set(func(c *fakeChain) { c.execute = false })
 	ws.tick(true)
 	got := payAndDeliver(t, ws.env, o)
 	ws.tick(false)
-	if got.Status != shop.StatusProcessing {
+	if got.Status != domain.StatusProcessing {
 		t.Fatalf("after a lost broadcast: %s (%s)", got.Status, got.FailureReason)
 	}
 	return ws.batchOf(t, got)
@@ -236,7 +237,7 @@ func (ws *walletShop) sendLost(t *testing.T, o *shop.Order) SentBatch {
 func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 	ws := shopWithWalletPayer(t)
 	p, _ := ws.env.Partner(t)
-	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 	ws.deliver(t)
 
 	got := ws.order(t, o)
-	if bal, _ := ws.env.Shop.Balance(bg, p.ID); got.Status != shop.StatusProcessing || got.RefundedAt != nil || bal.Nano != 0 {
+	if bal, _ := ws.env.Shop.Balance(bg, p.ID); got.Status != domain.StatusProcessing || got.RefundedAt != nil || bal.Nano != 0 {
 		t.Fatalf("with the view behind: %s (%q), balance %d; want processing, nothing refunded", got.Status, got.FailureReason, bal.Nano)
 	}
 	h := ws.env.Shop.Health(bg)
@@ -274,7 +275,7 @@ func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 	ws.deliver(t)
 	got = ws.order(t, o)
 	n, txHash := ws.payments()
-	if got.Status != shop.StatusCompleted || got.DeliveryTxHash != txHash || n != 1 || ws.f.count("initBuyStarsRequest") != 1 {
+	if got.Status != domain.StatusCompleted || got.DeliveryTxHash != txHash || n != 1 || ws.f.count("initBuyStarsRequest") != 1 {
 		t.Fatalf("after the view caught up: %s tx %q, %d payments (last %s), %d requests; want completed, paid once",
 			got.Status, got.DeliveryTxHash, n, txHash, ws.f.count("initBuyStarsRequest"))
 	}
@@ -292,7 +293,7 @@ func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 func TestShopNeverExecutedPaymentRetriesOnlyInChainTime(t *testing.T) {
 	ws := shopWithWalletPayer(t)
 	p, _ := ws.env.Partner(t)
-	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func TestShopNeverExecutedPaymentRetriesOnlyInChainTime(t *testing.T) {
 	for _, at := range []time.Duration{2*time.Minute + 30*time.Second, 4*time.Minute + 30*time.Second, 5 * time.Minute} {
 		setAt(ws.clk, vu.Add(at)) // the view: valid_until + at - 3 min
 		ws.deliver(t)
-		if got := ws.order(t, o); got.Status != shop.StatusProcessing {
+		if got := ws.order(t, o); got.Status != domain.StatusProcessing {
 			t.Fatalf("clock valid_until+%s, view valid_until+%s: %s (%s); want still processing",
 				at, at-3*time.Minute, got.Status, got.FailureReason)
 		}
@@ -319,7 +320,7 @@ func TestShopNeverExecutedPaymentRetriesOnlyInChainTime(t *testing.T) {
 	got := ws.order(t, o)
 	bal, _ := ws.env.Shop.Balance(bg, p.ID)
 	n, txHash := ws.payments()
-	if got.Status != shop.StatusCompleted || got.DeliveryTxHash != txHash || bal.Nano != 0 || n != 1 || ws.f.count("initBuyStarsRequest") != 2 {
+	if got.Status != domain.StatusCompleted || got.DeliveryTxHash != txHash || bal.Nano != 0 || n != 1 || ws.f.count("initBuyStarsRequest") != 2 {
 		t.Fatalf("%s (%q), balance %d, %d payments, %d requests; want completed by a second request, paid once",
 			got.Status, got.FailureReason, bal.Nano, n, ws.f.count("initBuyStarsRequest"))
 	}
@@ -343,12 +344,12 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 		AmountNano: 5_000_000_000, ChainTime: ws.clk.Now(), Incoming: true}); err != nil {
 		t.Fatal(err)
 	}
-	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := payAndDeliver(t, ws.env, o)
-	if got.Status != shop.StatusProcessing || got.RefundedAt != nil || got.FailureReason != "" || got.DeliveryAttempts != 0 {
+	if got.Status != domain.StatusProcessing || got.RefundedAt != nil || got.FailureReason != "" || got.DeliveryAttempts != 0 {
 		t.Fatalf("with a poor wallet: %s (%q), %d attempts; want processing, no refund, the hold not counted as an attempt",
 			got.Status, got.FailureReason, got.DeliveryAttempts)
 	}
@@ -383,7 +384,7 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 		rep.OwedBalancesNano != 5_000_000_000 || !strings.Contains(rep.Summary, "5 TON in partner balances") {
 		t.Fatalf("held report %+v", rep)
 	}
-	if _, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
+	if _, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
 		t.Fatalf("a new order while the wallet is short: %v; want accepted", err)
 	}
 	ws.env.Check(t)
@@ -391,7 +392,7 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 	// Still short: tried again on the hold's pace, from the balance alone.
 	ws.clk.Advance(shop.HeldRetryEvery + time.Second)
 	ws.deliver(t)
-	if got := ws.order(t, o); got.Status != shop.StatusProcessing || ws.f.count("initBuyStarsRequest") != 1 || ws.chain.sends != 0 {
+	if got := ws.order(t, o); got.Status != domain.StatusProcessing || ws.f.count("initBuyStarsRequest") != 1 || ws.chain.sends != 0 {
 		t.Fatalf("still short: %s, %d requests, %d broadcasts", got.Status, ws.f.count("initBuyStarsRequest"), ws.chain.sends)
 	}
 
@@ -403,7 +404,7 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 	ws.tick(false)
 	got = ws.order(t, o)
 	n, txHash := ws.payments()
-	if got.Status != shop.StatusCompleted || got.DeliveryTxHash != txHash || n != 1 {
+	if got.Status != domain.StatusCompleted || got.DeliveryTxHash != txHash || n != 1 {
 		t.Fatalf("after the top-up: %s, %d payments; want completed, paid once", got.Status, n)
 	}
 	ws.clk.Advance(time.Hour)

@@ -12,6 +12,7 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/store"
@@ -31,7 +32,7 @@ import (
 // item is one order's payment waiting for a batch.
 type item struct {
 	orderID int64
-	kind    string
+	kind    domain.Kind
 	offer   offer
 	to      *address.Address
 	payload *cell.Cell
@@ -42,14 +43,14 @@ type item struct {
 // placed is where a payment went: recorded in a batch (msg), or not (err:
 // a funds hold, an expired link, a failure before recording).
 type placed struct {
-	msg *store.PayerMessage
+	msg *domain.PayerMessage
 	err error
 }
 
 // openBatch is a recorded batch not settled yet.
 type openBatch struct {
-	rec      store.PayerBatch
-	msgs     []store.PayerMessage
+	rec      domain.PayerBatch
+	msgs     []domain.PayerMessage
 	sent     SentBatch
 	lastSend time.Time
 	behind   *BatchOutcome // set while the view is too far behind to settle it
@@ -79,9 +80,10 @@ type pipeline struct {
 }
 
 type confirmJob struct {
-	kind, method string
-	params       map[string]string
-	boc          string
+	kind   domain.Kind
+	method string
+	params map[string]string
+	boc    string
 }
 
 // startPipeline loads the open batches from the store (so the wallet's next
@@ -100,7 +102,7 @@ func (p *Provider) startPipeline() *pipeline {
 			confirms:  make(chan confirmJob, 4096),
 		}
 		p.pipe.Store(pl)
-		var batches []store.PayerBatch
+		var batches []domain.PayerBatch
 		err := p.st.View(ctx, func(tx store.Tx) error {
 			batches = nil
 			var after int64
@@ -157,8 +159,8 @@ func (pl *pipeline) track(id int64) error {
 	if ok {
 		return nil
 	}
-	var rec *store.PayerBatch
-	var msgs []store.PayerMessage
+	var rec *domain.PayerBatch
+	var msgs []domain.PayerMessage
 	err := pl.p.st.View(pl.ctx, func(tx store.Tx) error {
 		var err error
 		if rec, err = tx.GetPayerBatch(id); err != nil {
@@ -178,7 +180,7 @@ func (pl *pipeline) track(id int64) error {
 	return nil
 }
 
-func (pl *pipeline) add(rec *store.PayerBatch, msgs []store.PayerMessage) {
+func (pl *pipeline) add(rec *domain.PayerBatch, msgs []domain.PayerMessage) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if _, ok := pl.open[rec.ID]; ok {
@@ -193,7 +195,7 @@ func (pl *pipeline) add(rec *store.PayerBatch, msgs []store.PayerMessage) {
 }
 
 // sentOf rebuilds what the payer signed from the records.
-func sentOf(rec *store.PayerBatch, msgs []store.PayerMessage) SentBatch {
+func sentOf(rec *domain.PayerBatch, msgs []domain.PayerMessage) SentBatch {
 	s := SentBatch{Wallet: rec.Wallet, Seqno: rec.Seqno, ExtHash: rec.ExtHash, BOC: rec.BOC, ValidUntil: rec.ValidUntil,
 		AfterLT: rec.AfterLT, PreparedAt: rec.CreatedAt.Unix(), FeeNano: rec.FeeNano}
 	for _, m := range msgs {
@@ -287,8 +289,8 @@ func (pl *pipeline) send(take []*item) {
 	for i, it := range ok {
 		msgs[i] = Message{To: it.to, AmountNano: it.offer.AmountNano, Payload: it.payload, ValidUntil: it.offer.ValidUntil}
 	}
-	var rec *store.PayerBatch
-	var recs []store.PayerMessage
+	var rec *domain.PayerBatch
+	var recs []domain.PayerMessage
 	sent, err := p.wallet.SendBatch(pl.ctx, msgs, p.opt.FeeReserveNano, func(ctx context.Context, s SentBatch) error {
 		b, ms := pl.records(s, ok[:len(s.Messages)])
 		err := p.st.Update(ctx, func(tx store.Tx) error {
@@ -357,13 +359,13 @@ func (pl *pipeline) send(take []*item) {
 var errLinkTooShort = errors.New("fragment: the payment link expires too soon to be paid")
 
 // records are the store records of batch s carrying items.
-func (pl *pipeline) records(s SentBatch, items []*item) (*store.PayerBatch, []store.PayerMessage) {
-	b := &store.PayerBatch{Wallet: s.Wallet, Seqno: s.Seqno, ExtHash: s.ExtHash, BOC: s.BOC, ValidUntil: s.ValidUntil,
+func (pl *pipeline) records(s SentBatch, items []*item) (*domain.PayerBatch, []domain.PayerMessage) {
+	b := &domain.PayerBatch{Wallet: s.Wallet, Seqno: s.Seqno, ExtHash: s.ExtHash, BOC: s.BOC, ValidUntil: s.ValidUntil,
 		AfterLT: s.AfterLT, CreatedAt: time.Unix(s.PreparedAt, 0).UTC(), Messages: len(items), FeeNano: s.FeeNano}
-	ms := make([]store.PayerMessage, len(items))
+	ms := make([]domain.PayerMessage, len(items))
 	for i, it := range items {
 		b.TotalNano += it.offer.AmountNano
-		ms[i] = store.PayerMessage{Index: i, OrderID: it.orderID, Kind: it.kind, ReqID: it.offer.ReqID,
+		ms[i] = domain.PayerMessage{Index: i, OrderID: it.orderID, Kind: it.kind, ReqID: it.offer.ReqID,
 			To: s.Messages[i].To, AmountNano: it.offer.AmountNano, Payload: it.offer.Payload, PayloadHash: s.Messages[i].PayloadHash,
 			LinkValidUntil: it.offer.ValidUntil.Unix()}
 		if c := it.offer.Confirm; c != nil {
@@ -427,8 +429,8 @@ func (pl *pipeline) resolve() error {
 	now := p.now()
 	type change struct {
 		b    *openBatch
-		rec  store.PayerBatch
-		msgs []store.PayerMessage
+		rec  domain.PayerBatch
+		msgs []domain.PayerMessage
 		idx  []int // messages changed
 	}
 	var changes []change
@@ -436,7 +438,7 @@ func (pl *pipeline) resolve() error {
 		out := outs[i]
 		c := change{b: b, rec: b.rec, msgs: slices.Clone(b.msgs)}
 		settle := func(j int, outcome, destTx, detail string) {
-			if c.msgs[j].Outcome != store.PaymentPending {
+			if c.msgs[j].Outcome != domain.PaymentPending {
 				return
 			}
 			at := now
@@ -449,16 +451,16 @@ func (pl *pipeline) resolve() error {
 			for j, it := range out.Items {
 				switch it.Status {
 				case StatusConfirmed:
-					settle(j, store.PaymentPaid, it.DestTx, it.Detail)
+					settle(j, domain.PaymentPaid, it.DestTx, it.Detail)
 				case StatusBounced:
-					settle(j, store.PaymentBounced, it.DestTx, it.Detail)
+					settle(j, domain.PaymentBounced, it.DestTx, it.Detail)
 				case StatusFailed:
-					settle(j, store.PaymentUnpaid, "", it.Detail)
+					settle(j, domain.PaymentUnpaid, "", it.Detail)
 				}
 			}
 		case StatusExpired:
 			for j := range c.msgs {
-				settle(j, store.PaymentUnpaid, "", "the payment batch never ran: "+out.Detail)
+				settle(j, domain.PaymentUnpaid, "", "the payment batch never ran: "+out.Detail)
 			}
 			c.rec.Detail = out.Detail
 		case StatusPending:
@@ -485,7 +487,7 @@ func (pl *pipeline) resolve() error {
 		}
 		all := true
 		for _, m := range c.msgs {
-			all = all && m.Outcome != store.PaymentPending
+			all = all && m.Outcome != domain.PaymentPending
 		}
 		if all {
 			at := now
@@ -528,7 +530,7 @@ func (pl *pipeline) resolve() error {
 	return nil
 }
 
-func summary(ms []store.PayerMessage) map[string]int {
+func summary(ms []domain.PayerMessage) map[string]int {
 	out := map[string]int{}
 	for _, m := range ms {
 		out[m.Outcome]++
@@ -548,7 +550,7 @@ var errStillPending = errors.New("fragment: payment sent, not settled yet")
 // await waits until message m's outcome is recorded, the view is too far
 // behind to settle it (a HoldChainBehind hold), timeout passes
 // (errStillPending), or ctx ends.
-func (pl *pipeline) await(ctx context.Context, m store.PayerMessage, timeout time.Duration) (store.PayerMessage, error) {
+func (pl *pipeline) await(ctx context.Context, m domain.PayerMessage, timeout time.Duration) (domain.PayerMessage, error) {
 	if err := pl.track(m.BatchID); err != nil {
 		return m, err
 	}
@@ -565,7 +567,7 @@ func (pl *pipeline) await(ctx context.Context, m store.PayerMessage, timeout tim
 		round := pl.roundDone
 		if open {
 			cur := b.msgs[m.Index]
-			if cur.Outcome != store.PaymentPending {
+			if cur.Outcome != domain.PaymentPending {
 				pl.mu.Unlock()
 				return cur, nil
 			}
@@ -581,7 +583,7 @@ func (pl *pipeline) await(ctx context.Context, m store.PayerMessage, timeout tim
 		}
 		pl.mu.Unlock()
 		if !open { // settled and forgotten: the store has the outcome
-			var got []store.PayerMessage
+			var got []domain.PayerMessage
 			err := pl.p.st.View(ctx, func(tx store.Tx) error {
 				var err error
 				got, err = tx.PayerMessages(m.BatchID)
@@ -616,7 +618,7 @@ func (pl *pipeline) confirmer() {
 			return
 		case j := <-pl.confirms:
 			page := pageStars
-			if j.kind == fulfil.KindPremium {
+			if j.kind == domain.KindPremium {
 				page = pagePremium
 			}
 			pl.p.confirm(pl.ctx, page, j.method, j.params, j.boc)
@@ -671,7 +673,7 @@ func (p *Provider) PaymentsHealth() (bool, any) {
 	for _, b := range pl.open {
 		st.OpenBatches++
 		for _, m := range b.msgs {
-			if m.Outcome == store.PaymentPending {
+			if m.Outcome == domain.PaymentPending {
 				st.InFlight++
 				st.InFlightNano += m.AmountNano
 			}

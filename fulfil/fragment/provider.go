@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/store"
@@ -265,7 +266,7 @@ func (p *Provider) Available() error {
 // it periodically (e.g. every minute) so Available recovers without waiting
 // for an order. It returns nil when Fragment answered normally.
 func (p *Provider) Probe(ctx context.Context) error {
-	_, err := p.search(ctx, fulfil.KindStars, p.opt.ProbeUsername, 0)
+	_, err := p.search(ctx, domain.KindStars, p.opt.ProbeUsername, 0)
 	var re *recipientError
 	if errors.As(err, &re) {
 		return nil // a normal "cannot receive" answer proves the session works
@@ -317,12 +318,12 @@ func (p *Provider) Run(ctx context.Context, interval time.Duration) error {
 // ("stars" | "premium"). Answers are cached for RecipientCacheTTL. A name
 // Fragment rejects gives CanReceive=false with Fragment's own reason; a
 // refused session gives an error wrapping fulfil.ErrUnavailable.
-func (p *Provider) CheckRecipient(ctx context.Context, kind, username string) (fulfil.Recipient, error) {
+func (p *Provider) CheckRecipient(ctx context.Context, kind domain.Kind, username string) (fulfil.Recipient, error) {
 	user := cleanUsername(username)
-	if kind != fulfil.KindStars && kind != fulfil.KindPremium {
+	if kind != domain.KindStars && kind != domain.KindPremium {
 		return fulfil.Recipient{}, fmt.Errorf("fragment: unknown kind %q", kind)
 	}
-	key := kind + "\x00" + strings.ToLower(user)
+	key := string(kind) + "\x00" + strings.ToLower(user)
 	p.mu.Lock()
 	if c, ok := p.cache[key]; ok && p.now().Sub(c.at) < p.cacheTTL {
 		p.mu.Unlock()
@@ -366,10 +367,10 @@ func cleanUsername(u string) string {
 
 // search runs search*Recipient and returns Fragment's opaque recipient token.
 // months is the premium duration (0: 3 for a plain check).
-func (p *Provider) search(ctx context.Context, kind, user string, months int) (string, error) {
+func (p *Provider) search(ctx context.Context, kind domain.Kind, user string, months int) (string, error) {
 	form := url.Values{"query": {user}}
 	page, method := pageStars, "searchStarsRecipient"
-	if kind == fulfil.KindPremium {
+	if kind == domain.KindPremium {
 		page, method = pagePremium, "searchPremiumGiftRecipient"
 		if months == 0 {
 			months = 3
@@ -434,7 +435,7 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 		return fulfil.Result{}, pl.err
 	}
 	for {
-		var msgs []store.PayerMessage
+		var msgs []domain.PayerMessage
 		err := p.st.View(ctx, func(tx store.Tx) error {
 			var err error
 			msgs, err = tx.OrderPayerMessages(r.OrderID)
@@ -446,7 +447,7 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 		unpaid := 0
 		for _, m := range msgs {
 			switch m.Outcome {
-			case store.PaymentPending:
+			case domain.PaymentPending:
 				// A payment on its way (this run, or before a restart):
 				// never another one while it might still run.
 				log.Info("fragment: following a recorded payment", "req_id", m.ReqID, "batch", m.BatchID)
@@ -456,9 +457,9 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 					break
 				}
 				return res, err
-			case store.PaymentPaid, store.PaymentBounced:
+			case domain.PaymentPaid, domain.PaymentBounced:
 				return p.finish(ctx, m)
-			case store.PaymentUnpaid:
+			case domain.PaymentUnpaid:
 				unpaid++
 			}
 			if unpaid < 0 {
@@ -489,7 +490,7 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 var errUnpaid = errors.New("fragment: payment never left the wallet")
 
 // pay gets a payment link from Fragment and has it recorded in a batch.
-func (p *Provider) pay(ctx context.Context, log *slog.Logger, pl *pipeline, r fulfil.Request) (*store.PayerMessage, error) {
+func (p *Provider) pay(ctx context.Context, log *slog.Logger, pl *pipeline, r fulfil.Request) (*domain.PayerMessage, error) {
 	if err := validateRequest(r); err != nil {
 		return nil, fmt.Errorf("%w: %v", fulfil.ErrInvalidRequest, err)
 	}
@@ -556,7 +557,7 @@ func refusal(text string) *fulfil.Failure {
 }
 
 // offer runs requestOffer within the concurrency bound.
-func (p *Provider) offer(ctx context.Context, pl *pipeline, kind, user string, stars int64, months int) (offer, error) {
+func (p *Provider) offer(ctx context.Context, pl *pipeline, kind domain.Kind, user string, stars int64, months int) (offer, error) {
 	select {
 	case pl.offers <- struct{}{}:
 	case <-ctx.Done():
@@ -592,7 +593,7 @@ func (p *Provider) checkOffer(log *slog.Logger, r fulfil.Request, o offer) (*ite
 
 // follow waits for recorded payment m's outcome and finishes with it;
 // errUnpaid when it never left the wallet (and the wallet can pay again).
-func (p *Provider) follow(ctx context.Context, log *slog.Logger, pl *pipeline, m store.PayerMessage) (fulfil.Result, error) {
+func (p *Provider) follow(ctx context.Context, log *slog.Logger, pl *pipeline, m domain.PayerMessage) (fulfil.Result, error) {
 	got, err := pl.await(ctx, m, p.opt.ConfirmTimeout)
 	if errors.Is(err, errStillPending) {
 		return fulfil.Result{}, fmt.Errorf("fragment: payment for %s sent (batch %d), not settled yet; will check again", m.ReqID, m.BatchID)
@@ -600,7 +601,7 @@ func (p *Provider) follow(ctx context.Context, log *slog.Logger, pl *pipeline, m
 	if err != nil {
 		return fulfil.Result{}, err
 	}
-	if got.Outcome != store.PaymentUnpaid {
+	if got.Outcome != domain.PaymentUnpaid {
 		return p.finish(ctx, got)
 	}
 	// Nothing was paid. A wallet too poor now was too poor then: hold (a
@@ -618,8 +619,8 @@ func (p *Provider) follow(ctx context.Context, log *slog.Logger, pl *pipeline, m
 }
 
 // finish turns a settled payment into the delivery's result.
-func (p *Provider) finish(ctx context.Context, m store.PayerMessage) (fulfil.Result, error) {
-	var b *store.PayerBatch
+func (p *Provider) finish(ctx context.Context, m domain.PayerMessage) (fulfil.Result, error) {
+	var b *domain.PayerBatch
 	err := p.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		b, err = tx.GetPayerBatch(m.BatchID)
@@ -628,7 +629,7 @@ func (p *Provider) finish(ctx context.Context, m store.PayerMessage) (fulfil.Res
 	if err != nil {
 		return fulfil.Result{}, fmt.Errorf("fragment: payment batch %d: %w", m.BatchID, err)
 	}
-	if m.Outcome == store.PaymentBounced {
+	if m.Outcome == domain.PaymentBounced {
 		return fulfil.Result{}, fmt.Errorf("%w: fragment: payment in tx %s bounced (Fragment did not accept it; the TON came back to the service wallet): %s",
 			fulfil.ErrPaymentBounced, b.TxHash, m.Detail)
 	}
@@ -641,11 +642,11 @@ func validateRequest(r fulfil.Request) error {
 		return fmt.Errorf("bad username %q", r.Username)
 	}
 	switch r.Kind {
-	case fulfil.KindStars:
+	case domain.KindStars:
 		if r.Stars < 50 || r.Stars > 1_000_000 {
 			return fmt.Errorf("stars quantity %d out of Fragment's range (50–1000000)", r.Stars)
 		}
-	case fulfil.KindPremium:
+	case domain.KindPremium:
 		if r.Months != 3 && r.Months != 6 && r.Months != 12 {
 			return fmt.Errorf("premium months %d (want 3, 6 or 12)", r.Months)
 		}
@@ -656,7 +657,7 @@ func validateRequest(r fulfil.Request) error {
 }
 
 // requestOffer runs search → update*State → init*Request → get*Link.
-func (p *Provider) requestOffer(ctx context.Context, kind, user string, stars int64, months int) (offer, error) {
+func (p *Provider) requestOffer(ctx context.Context, kind domain.Kind, user string, stars int64, months int) (offer, error) {
 	token, err := p.search(ctx, kind, user, months)
 	var re *recipientError
 	if errors.As(err, &re) {
@@ -667,7 +668,7 @@ func (p *Provider) requestOffer(ctx context.Context, kind, user string, stars in
 	}
 	page, stateMethod, initMethod, linkMethod := pageStars, "updateStarsBuyState", "initBuyStarsRequest", "getBuyStarsLink"
 	initForm := url.Values{"recipient": {token}, "payment_method": {"ton"}}
-	if kind == fulfil.KindPremium {
+	if kind == domain.KindPremium {
 		page, stateMethod, initMethod, linkMethod = pagePremium, "updatePremiumState", "initGiftPremiumRequest", "getGiftPremiumLink"
 		initForm.Set("months", strconv.Itoa(months))
 	} else {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
@@ -67,9 +68,9 @@ func testStore(t *testing.T) store.Store {
 }
 
 // records are order id's payment records in p's store.
-func records(t *testing.T, p *Provider, orderID int64) []store.PayerMessage {
+func records(t *testing.T, p *Provider, orderID int64) []domain.PayerMessage {
 	t.Helper()
-	var ms []store.PayerMessage
+	var ms []domain.PayerMessage
 	if err := p.st.View(context.Background(), func(tx store.Tx) error {
 		var err error
 		ms, err = tx.OrderPayerMessages(orderID)
@@ -83,11 +84,11 @@ func records(t *testing.T, p *Provider, orderID int64) []store.PayerMessage {
 func noSave(context.Context, string) error { return nil }
 
 func starsReq(user string, qty int64) fulfil.Request {
-	return fulfil.Request{Ref: "order-7", OrderID: 7, Kind: fulfil.KindStars, Username: user, Stars: qty}
+	return fulfil.Request{Ref: "order-7", OrderID: 7, Kind: domain.KindStars, Username: user, Stars: qty}
 }
 
 func premiumReq(user string, months int) fulfil.Request {
-	return fulfil.Request{Ref: "order-8", OrderID: 8, Kind: fulfil.KindPremium, Username: user, Months: months}
+	return fulfil.Request{Ref: "order-8", OrderID: 8, Kind: domain.KindPremium, Username: user, Months: months}
 }
 
 // checkSentEqualsLink asserts the single sent message is Fragment's, bit for bit.
@@ -182,7 +183,7 @@ func TestDeliverStarsSendsFragmentsMessageOnce(t *testing.T) {
 	f.mu.Unlock()
 	wantTo, _ := ton.RawAddress(fl.Address)
 	if m := ms[0]; m.ReqID != "req0001XyZ" || m.To != wantTo || formatInt(m.AmountNano) != fl.Amount ||
-		m.Payload != fl.Payload || m.LinkValidUntil == 0 || m.Outcome != store.PaymentPaid || m.Kind != fulfil.KindStars {
+		m.Payload != fl.Payload || m.LinkValidUntil == 0 || m.Outcome != domain.PaymentPaid || m.Kind != domain.KindStars {
 		t.Fatalf("recorded message %+v", m)
 	}
 	confirm := f.lastCall("confirmReq")
@@ -231,7 +232,7 @@ func TestConcurrentDeliveriesShareBatches(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := fulfil.Request{Ref: "order-" + formatInt(int64(100+i)), OrderID: int64(100 + i), Kind: fulfil.KindStars, Username: "alice_user", Stars: 50 + int64(i)}
+			r := fulfil.Request{Ref: "order-" + formatInt(int64(100+i)), OrderID: int64(100 + i), Kind: domain.KindStars, Username: "alice_user", Stars: 50 + int64(i)}
 			if _, err := p.Deliver(context.Background(), r, noSave); err != nil {
 				errs <- err
 			}
@@ -356,7 +357,7 @@ func TestResumeOutcomes(t *testing.T) {
 			ms := records(t, p2, 7)
 			paid := 0
 			for _, m := range ms {
-				if m.Outcome == store.PaymentPaid {
+				if m.Outcome == domain.PaymentPaid {
 					paid++
 				}
 			}
@@ -507,7 +508,7 @@ func TestSessionExpiredMakesProviderUnavailableUntilRecovery(t *testing.T) {
 				t.Fatalf("Available() = %v, want ErrUnavailable", err)
 			}
 			if mode != "noreq" {
-				if _, err := p.CheckRecipient(context.Background(), fulfil.KindStars, "bob_premium"); !errors.Is(err, fulfil.ErrUnavailable) {
+				if _, err := p.CheckRecipient(context.Background(), domain.KindStars, "bob_premium"); !errors.Is(err, fulfil.ErrUnavailable) {
 					t.Fatalf("CheckRecipient err = %v, want ErrUnavailable", err)
 				}
 				if err := p.Probe(context.Background()); err == nil {
@@ -540,11 +541,11 @@ func TestSuccessfulCallClearsUnavailable(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	p := newTestProvider(t, srv.URL, newFakePayer(), nil)
 	f.set(func(f *fakeFragment) { f.sessionMode = "error" })
-	if _, err := p.CheckRecipient(context.Background(), fulfil.KindStars, "alice_user"); !errors.Is(err, fulfil.ErrUnavailable) {
+	if _, err := p.CheckRecipient(context.Background(), domain.KindStars, "alice_user"); !errors.Is(err, fulfil.ErrUnavailable) {
 		t.Fatal(err)
 	}
 	f.set(func(f *fakeFragment) { f.sessionMode = "" })
-	if rec, err := p.CheckRecipient(context.Background(), fulfil.KindStars, "alice_user"); err != nil || !rec.CanReceive {
+	if rec, err := p.CheckRecipient(context.Background(), domain.KindStars, "alice_user"); err != nil || !rec.CanReceive {
 		t.Fatalf("%+v, %v", rec, err)
 	}
 	if err := p.Available(); err != nil {
@@ -597,12 +598,12 @@ func TestStaleHashIsRefreshedFromThePage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f, srv := newFakeFragment(t)
 			p := newTestProvider(t, srv.URL, newFakePayer(), func(o *Options) { o.Hash = hash })
-			rec, err := p.CheckRecipient(context.Background(), fulfil.KindStars, "alice_user")
+			rec, err := p.CheckRecipient(context.Background(), domain.KindStars, "alice_user")
 			if err != nil || !rec.CanReceive {
 				t.Fatalf("%+v, %v", rec, err)
 			}
 			f.set(func(f *fakeFragment) { f.hash = "feedfacefeedface00" }) // Fragment rotates it
-			rec, err = p.CheckRecipient(context.Background(), fulfil.KindPremium, "alice_user")
+			rec, err = p.CheckRecipient(context.Background(), domain.KindPremium, "alice_user")
 			if err != nil || !rec.CanReceive {
 				t.Fatalf("after rotation: %+v, %v", rec, err)
 			}
@@ -622,15 +623,16 @@ func TestCheckRecipient(t *testing.T) {
 	ctx := context.Background()
 
 	tests := []struct {
-		kind, user string
-		can        bool
-		reason     string
+		kind   domain.Kind
+		user   string
+		can    bool
+		reason string
 	}{
-		{fulfil.KindStars, "alice_user", true, ""},
-		{fulfil.KindStars, "@Alice_User", true, ""},
-		{fulfil.KindStars, "nobody_here", false, "No Telegram users found."},
-		{fulfil.KindPremium, "bob_premium", true, ""},
-		{fulfil.KindPremium, "some_channel", false, "Please enter a username assigned to a user."},
+		{domain.KindStars, "alice_user", true, ""},
+		{domain.KindStars, "@Alice_User", true, ""},
+		{domain.KindStars, "nobody_here", false, "No Telegram users found."},
+		{domain.KindPremium, "bob_premium", true, ""},
+		{domain.KindPremium, "some_channel", false, "Please enter a username assigned to a user."},
 	}
 	for _, tc := range tests {
 		rec, err := p.CheckRecipient(ctx, tc.kind, tc.user)
@@ -646,7 +648,7 @@ func TestCheckRecipient(t *testing.T) {
 	}
 
 	searches := f.count("searchStarsRecipient")
-	if _, err := p.CheckRecipient(ctx, fulfil.KindStars, "nobody_here"); err != nil {
+	if _, err := p.CheckRecipient(ctx, domain.KindStars, "nobody_here"); err != nil {
 		t.Fatal(err)
 	}
 	if f.count("searchStarsRecipient") != searches {
@@ -656,7 +658,7 @@ func TestCheckRecipient(t *testing.T) {
 	now = now.Add(61 * time.Second)
 	mu.Unlock()
 	f.set(func(f *fakeFragment) { f.users["nobody_here"] = true })
-	rec, err := p.CheckRecipient(ctx, fulfil.KindStars, "nobody_here")
+	rec, err := p.CheckRecipient(ctx, domain.KindStars, "nobody_here")
 	if err != nil || !rec.CanReceive || f.count("searchStarsRecipient") != searches+1 {
 		t.Fatalf("after TTL: %+v, %v", rec, err)
 	}
@@ -670,7 +672,7 @@ func TestCookiesAndHashAreSent(t *testing.T) {
 	p := newTestProvider(t, srv.URL, newFakePayer(), func(o *Options) {
 		o.Cookies = "Cookie: stel_ssid=ssid123;\nstel_dt=-240; stel_token=tok456;stel_ton_token=ton789"
 	})
-	if _, err := p.CheckRecipient(context.Background(), fulfil.KindStars, "alice_user"); err != nil {
+	if _, err := p.CheckRecipient(context.Background(), domain.KindStars, "alice_user"); err != nil {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
@@ -729,7 +731,7 @@ func TestTransportErrorsAreTransientAndHideTheHash(t *testing.T) {
 
 // The shop consumes the provider through this interface (shop.Provider).
 var _ interface {
-	CheckRecipient(ctx context.Context, kind, username string) (fulfil.Recipient, error)
+	CheckRecipient(ctx context.Context, kind domain.Kind, username string) (fulfil.Recipient, error)
 	Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error)
 	Available() error
 } = (*Provider)(nil)

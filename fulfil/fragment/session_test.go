@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 )
 
@@ -26,7 +27,7 @@ func TestSessionReplacedAtRuntime(t *testing.T) {
 	ctx := context.Background()
 
 	// The configured session has expired.
-	if _, err := p.CheckRecipient(ctx, fulfil.KindStars, "alice_user"); !errors.Is(err, fulfil.ErrUnavailable) {
+	if _, err := p.CheckRecipient(ctx, domain.KindStars, "alice_user"); !errors.Is(err, fulfil.ErrUnavailable) {
 		t.Fatalf("expired session: %v", err)
 	}
 	if p.Available() == nil {
@@ -35,7 +36,7 @@ func TestSessionReplacedAtRuntime(t *testing.T) {
 
 	// The operator sends /fragment: the next request uses it.
 	set(fakeCookies, fakeHash)
-	rec, err := p.CheckRecipient(ctx, fulfil.KindStars, "alice_user")
+	rec, err := p.CheckRecipient(ctx, domain.KindStars, "alice_user")
 	if err != nil || !rec.CanReceive {
 		t.Fatalf("with the new session: %+v %v", rec, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/ton"
@@ -25,7 +26,7 @@ func shopWithFragment(t *testing.T) (*shoptest.Env, *fakeFragment, *fakePayer, *
 	return env, f, payer, p
 }
 
-func payAndDeliver(t *testing.T, env *shoptest.Env, o *shop.Order) *shop.Order {
+func payAndDeliver(t *testing.T, env *shoptest.Env, o *domain.Order) *domain.Order {
 	t.Helper()
 	if _, err := env.Shop.ApplyTransfer(bg, ton.Transfer{Hash: hashFor(o.ID), To: o.PaymentAddress, AmountNano: o.PriceNano,
 		Comment: o.PaymentMemo, ChainTime: o.CreatedAt, Incoming: true}); err != nil {
@@ -55,8 +56,8 @@ func TestShopOrdersCompleteThroughFragment(t *testing.T) {
 		name string
 		req  shop.OrderRequest
 	}{
-		{"stars", shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100}},
-		{"premium", shop.OrderRequest{Kind: shop.KindPremium, RecipientUsername: "bob_premium", Months: 6}},
+		{"stars", shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100}},
+		{"premium", shop.OrderRequest{Kind: domain.KindPremium, RecipientUsername: "bob_premium", Months: 6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, f, payer, _ := shopWithFragment(t)
@@ -66,7 +67,7 @@ func TestShopOrdersCompleteThroughFragment(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := payAndDeliver(t, env, o)
-			if got.Status != shop.StatusCompleted || got.DeliveryRef == "" || got.DeliveryTxHash == "" {
+			if got.Status != domain.StatusCompleted || got.DeliveryRef == "" || got.DeliveryTxHash == "" {
 				t.Fatalf("order %s ref %q tx %q", got.Status, got.DeliveryRef, got.DeliveryTxHash)
 			}
 			checkSentEqualsLink(t, f, payer, got.DeliveryRef)
@@ -82,7 +83,7 @@ func TestShopOrdersCompleteThroughFragment(t *testing.T) {
 func TestShopCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	env, _, payer, prov := shopWithFragment(t)
 	p, _ := env.Partner(t)
-	o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestShopCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	payer.pending = 1 << 30
 	payer.mu.Unlock()
 	got := payAndDeliver(t, env, o)
-	if ms := records(t, prov, o.ID); got.Status != shop.StatusProcessing || len(ms) != 1 || ms[0].Outcome != "" || payer.sentCount() != 1 {
+	if ms := records(t, prov, o.ID); got.Status != domain.StatusProcessing || len(ms) != 1 || ms[0].Outcome != "" || payer.sentCount() != 1 {
 		t.Fatalf("after the first attempt: %s, records %+v, %d sent", got.Status, ms, payer.sentCount())
 	}
 	payer.mu.Lock()
@@ -104,7 +105,7 @@ func TestShopCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ = env.Shop.Order(bg, p.ID, o.ID)
-	if got.Status != shop.StatusCompleted || payer.sentCount() != 1 {
+	if got.Status != domain.StatusCompleted || payer.sentCount() != 1 {
 		t.Fatalf("resumed: %s with %d payments; want completed with 1", got.Status, payer.sentCount())
 	}
 	env.Check(t)
@@ -123,7 +124,7 @@ func TestShopFragmentFailureRefunds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env, f, payer, _ := shopWithFragment(t)
 			p, _ := env.Partner(t)
-			o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+			o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +134,7 @@ func TestShopFragmentFailureRefunds(t *testing.T) {
 			payer.mu.Unlock()
 			got := payAndDeliver(t, env, o)
 			bal, _ := env.Shop.Balance(bg, p.ID)
-			if got.Status != shop.StatusRefunded || got.FailureReason == "" || bal.Nano != o.PriceNano {
+			if got.Status != domain.StatusRefunded || got.FailureReason == "" || bal.Nano != o.PriceNano {
 				t.Fatalf("%s (%q), balance %d; want refunded with %d back", got.Status, got.FailureReason, bal.Nano, o.PriceNano)
 			}
 			env.Check(t)
@@ -144,16 +145,16 @@ func TestShopFragmentFailureRefunds(t *testing.T) {
 func TestShopExpiredSessionRefusesNewOrdersAndRetriesWaitingOnes(t *testing.T) {
 	env, f, payer, prov := shopWithFragment(t)
 	p, _ := env.Partner(t)
-	o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.set(func(f *fakeFragment) { f.sessionMode = "error" })
 	got := payAndDeliver(t, env, o)
-	if got.Status != shop.StatusProcessing || payer.sentCount() != 0 {
+	if got.Status != domain.StatusProcessing || payer.sentCount() != 0 {
 		t.Fatalf("with a dead session: %s, %d sent; want processing, nothing paid", got.Status, payer.sentCount())
 	}
-	_, err = env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	_, err = env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if shop.ErrorCode(err) != shop.CodeServiceUnavailable {
 		t.Fatalf("new order with a dead session: %v; want SERVICE_UNAVAILABLE", err)
 	}
@@ -167,10 +168,10 @@ func TestShopExpiredSessionRefusesNewOrdersAndRetriesWaitingOnes(t *testing.T) {
 	env.Clock.Advance(time.Hour)
 	env.Shop.DeliverDue(bg)
 	got, _ = env.Shop.Order(bg, p.ID, o.ID)
-	if got.Status != shop.StatusCompleted || payer.sentCount() != 1 {
+	if got.Status != domain.StatusCompleted || payer.sentCount() != 1 {
 		t.Fatalf("after recovery: %s, %d sent", got.Status, payer.sentCount())
 	}
-	if _, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
+	if _, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
 		t.Fatalf("new order after recovery: %v", err)
 	}
 	env.Check(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/internal/fragmentsim"
 	"github.com/theopenmoney/openmoney/internal/simchain"
@@ -258,7 +259,7 @@ func TestBurstOnTheSimulatedChainPaysEachOrderOnce(t *testing.T) {
 	const n = 80
 	reqs := make([]fulfil.Request, n)
 	for i := range reqs {
-		reqs[i] = fulfil.Request{Ref: fmt.Sprintf("order-%d", i+1), OrderID: int64(i + 1), Kind: fulfil.KindStars,
+		reqs[i] = fulfil.Request{Ref: fmt.Sprintf("order-%d", i+1), OrderID: int64(i + 1), Kind: domain.KindStars,
 			Username: fmt.Sprintf("burst_user_%d", i), Stars: 50 + int64(i)}
 	}
 	// First run: killed (closed, its calls cancelled) while payments are
@@ -271,7 +272,7 @@ func TestBurstOnTheSimulatedChainPaysEachOrderOnce(t *testing.T) {
 		go func() { defer wg.Done(); _, _ = p1.Deliver(ctx, r, noSave) }()
 	}
 	waitFor(t, "payments recorded", func() bool {
-		var bs []store.PayerBatch
+		var bs []domain.PayerBatch
 		_ = rig.st.View(context.Background(), func(tx store.Tx) error { bs, _ = tx.ListPayerBatches(0, 100, false); return nil })
 		return len(bs) > 0
 	})

@@ -9,6 +9,7 @@ package manual
 import (
 	"context"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 )
 
@@ -19,7 +20,7 @@ var _ fulfil.ByOperator = Provider{}
 
 // CheckRecipient accepts every well-formed username: the service cannot ask
 // Telegram, so checking the recipient is the operator's part of delivering.
-func (Provider) CheckRecipient(context.Context, string, string) (fulfil.Recipient, error) {
+func (Provider) CheckRecipient(context.Context, domain.Kind, string) (fulfil.Recipient, error) {
 	return fulfil.Recipient{CanReceive: true}, nil
 }
 

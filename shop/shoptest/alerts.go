@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/ton"
@@ -170,10 +171,10 @@ var txN atomic.Int64
 func TxHash() string { return fmt.Sprintf("%064x", 1<<40+txN.Add(1)) }
 
 // PaidOrder creates a Stars order for user and pays it in full.
-func PaidOrder(t *testing.T, env *Env, p *shop.Partner, user string) *shop.Order {
+func PaidOrder(t *testing.T, env *Env, p *domain.Partner, user string) *domain.Order {
 	t.Helper()
 	ctx := context.Background()
-	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: user, Quantity: 100})
+	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: user, Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func AlertCases() []AlertCase {
 					deliverDue(t, env)
 					oa, _ := env.Shop.OperatorOrder(context.Background(), a.ID)
 					ob, _ := env.Shop.OperatorOrder(context.Background(), b.ID)
-					if oa.Status == shop.StatusRefunded && ob.Status == shop.StatusRefunded {
+					if oa.Status == domain.StatusRefunded && ob.Status == domain.StatusRefunded {
 						break
 					}
 					if time.Now().After(deadline) {

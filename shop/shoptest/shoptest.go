@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -139,7 +140,7 @@ func (e *Env) Run(tb testing.TB) {
 }
 
 // Partner creates a partner with a key.
-func (e *Env) Partner(tb testing.TB) (*shop.Partner, string) {
+func (e *Env) Partner(tb testing.TB) (*domain.Partner, string) {
 	tb.Helper()
 	p, err := e.Shop.CreatePartner(context.Background(), "test partner")
 	if err != nil {

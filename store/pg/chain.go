@@ -3,7 +3,7 @@ package pg
 import (
 	"bytes"
 
-	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // What the chain listener keeps: processed transfers (seen_tx, keyed by
@@ -16,29 +16,29 @@ import (
 
 const seenCols = "hash, kind, ref_id, amount_nano, seen_at, extra_ledger_id"
 
-func scanSeen(r pgxRows, s *store.SeenTx) error {
+func scanSeen(r pgxRows, s *domain.SeenTx) error {
 	return r.Scan(&s.Hash, &s.Kind, &s.RefID, &s.AmountNano, &s.SeenAt, &s.ExtraLedgerID)
 }
 
-func (t *tx) GetSeen(hash string) (*store.SeenTx, error) {
+func (t *tx) GetSeen(hash string) (*domain.SeenTx, error) {
 	return get(t, "SELECT "+seenCols+" FROM seen_tx WHERE hash = $1", []any{hash}, scanSeen)
 }
 
 // CreateSeen is a plain INSERT, held: a recorded hash fails it with a
 // unique violation (ErrExists from the commit).
-func (t *tx) CreateSeen(s *store.SeenTx) error {
+func (t *tx) CreateSeen(s *domain.SeenTx) error {
 	return t.later(`INSERT INTO seen_tx (`+seenCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		[]any{s.Hash, s.Kind, s.RefID, s.AmountNano, s.SeenAt, s.ExtraLedgerID}, nil)
 }
 
-func (t *tx) PutSeen(s *store.SeenTx) error {
+func (t *tx) PutSeen(s *domain.SeenTx) error {
 	return t.later(`INSERT INTO seen_tx (`+seenCols+`) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (hash) DO UPDATE SET kind = EXCLUDED.kind, ref_id = EXCLUDED.ref_id, amount_nano = EXCLUDED.amount_nano,
 		seen_at = EXCLUDED.seen_at, extra_ledger_id = EXCLUDED.extra_ledger_id`,
 		[]any{s.Hash, s.Kind, s.RefID, s.AmountNano, s.SeenAt, s.ExtraLedgerID}, nil)
 }
 
-func (t *tx) ForEachSeen(fn func(*store.SeenTx) error) error {
+func (t *tx) ForEachSeen(fn func(*domain.SeenTx) error) error {
 	after := ""
 	for {
 		page, err := list(t, "SELECT "+seenCols+" FROM seen_tx WHERE hash > $1 ORDER BY hash LIMIT $2",
@@ -61,7 +61,7 @@ func (t *tx) ForEachSeen(fn func(*store.SeenTx) error) error {
 const unmatchedCols = `id, tx_hash, lt, chain_time, from_addr, to_addr, amount_nano, comment, payload_hex, seen_at,
 	assigned_at, assigned_ledger_id`
 
-func scanUnmatched(r pgxRows, u *store.Unmatched) error {
+func scanUnmatched(r pgxRows, u *domain.Unmatched) error {
 	var lt int64
 	var comment []byte
 	err := r.Scan(&u.ID, &u.TxHash, &lt, &u.ChainTime, &u.From, &u.To, &u.AmountNano, &comment, &u.PayloadHex,
@@ -72,7 +72,7 @@ func scanUnmatched(r pgxRows, u *store.Unmatched) error {
 
 // PutUnmatched takes the id at once when the deposit is new: the caller
 // records it in the transfer's seen row.
-func (t *tx) PutUnmatched(u *store.Unmatched) error {
+func (t *tx) PutUnmatched(u *domain.Unmatched) error {
 	if u.ID == 0 {
 		if err := t.one("SELECT nextval('unmatched_id_seq')", nil, &u.ID); err != nil {
 			return err
@@ -87,11 +87,11 @@ func (t *tx) PutUnmatched(u *store.Unmatched) error {
 			u.SeenAt, u.AssignedAt, u.AssignedLedgerID}, nil)
 }
 
-func (t *tx) GetUnmatched(id int64) (*store.Unmatched, error) {
+func (t *tx) GetUnmatched(id int64) (*domain.Unmatched, error) {
 	return getLocked(t, "SELECT "+unmatchedCols+" FROM unmatched WHERE id = $1", []any{id}, scanUnmatched)
 }
 
-func (t *tx) ListUnmatched(afterID int64, limit int) ([]store.Unmatched, error) {
+func (t *tx) ListUnmatched(afterID int64, limit int) ([]domain.Unmatched, error) {
 	return list(t, "SELECT "+unmatchedCols+" FROM unmatched WHERE id > $1 ORDER BY id LIMIT $2",
 		[]any{afterID, maxLimit(limit)}, scanUnmatched)
 }
@@ -117,9 +117,9 @@ func (t *tx) AppendSandboxTx(data []byte) (uint64, error) {
 	return uint64(seq), t.later("INSERT INTO sandbox_chain (seq, data) VALUES ($1, $2)", []any{seq, data}, nil)
 }
 
-func (t *tx) SandboxTxAfter(seq uint64, limit int) ([]store.SandboxTx, error) {
+func (t *tx) SandboxTxAfter(seq uint64, limit int) ([]domain.SandboxTx, error) {
 	return list(t, "SELECT seq, data FROM sandbox_chain WHERE seq > $1 ORDER BY seq LIMIT $2",
-		[]any{int64(seq), maxLimit(limit)}, func(r pgxRows, s *store.SandboxTx) error {
+		[]any{int64(seq), maxLimit(limit)}, func(r pgxRows, s *domain.SandboxTx) error {
 			var n int64
 			err := r.Scan(&n, &s.Data)
 			s.Seq, s.Data = uint64(n), bytes.Clone(s.Data)

@@ -3,7 +3,7 @@ package pg
 import (
 	"time"
 
-	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Idempotency records: the stored outcome of a request per (partner, key).
@@ -14,7 +14,7 @@ import (
 
 const idemCols = "partner_id, key, fingerprint, order_id, status, body, created_at"
 
-func scanIdem(r pgxRows, rec *store.IdemRecord) error {
+func scanIdem(r pgxRows, rec *domain.IdemRecord) error {
 	err := r.Scan(&rec.PartnerID, &rec.Key, &rec.Fingerprint, &rec.OrderID, &rec.Status, &rec.Body, &rec.CreatedAt)
 	if len(rec.Body) == 0 {
 		rec.Body = nil
@@ -22,16 +22,16 @@ func scanIdem(r pgxRows, rec *store.IdemRecord) error {
 	return err
 }
 
-func idemArgs(r *store.IdemRecord) []any {
+func idemArgs(r *domain.IdemRecord) []any {
 	return []any{r.PartnerID, r.Key, r.Fingerprint, r.OrderID, r.Status, r.Body, r.CreatedAt}
 }
 
-func (t *tx) GetIdem(partnerID int64, key string) (*store.IdemRecord, error) {
+func (t *tx) GetIdem(partnerID int64, key string) (*domain.IdemRecord, error) {
 	return get(t, "SELECT "+idemCols+" FROM idempotency WHERE partner_id = $1 AND key = $2",
 		[]any{partnerID, key}, scanIdem)
 }
 
-func (t *tx) PutIdem(r *store.IdemRecord) error {
+func (t *tx) PutIdem(r *domain.IdemRecord) error {
 	return t.later(`INSERT INTO idempotency (`+idemCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (partner_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, order_id = EXCLUDED.order_id,
 		status = EXCLUDED.status, body = EXCLUDED.body, created_at = EXCLUDED.created_at`, idemArgs(r), nil)
@@ -40,7 +40,7 @@ func (t *tx) PutIdem(r *store.IdemRecord) error {
 // CreateIdem is a plain INSERT, held: a record of the key makes it fail
 // with a unique violation, which aborts the transaction at the server
 // (ErrExists from the commit).
-func (t *tx) CreateIdem(r *store.IdemRecord) error {
+func (t *tx) CreateIdem(r *domain.IdemRecord) error {
 	return t.later(`INSERT INTO idempotency (`+idemCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`, idemArgs(r), nil)
 }
 
@@ -59,7 +59,7 @@ func (t *tx) DeleteIdemBefore(before time.Time, limit int) (int, error) {
 	return int(tag.RowsAffected()), nil
 }
 
-func (t *tx) ForEachIdem(fn func(*store.IdemRecord) error) error {
+func (t *tx) ForEachIdem(fn func(*domain.IdemRecord) error) error {
 	type cursor struct {
 		p int64
 		k string

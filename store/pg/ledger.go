@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -14,7 +15,7 @@ import (
 
 const ledgerCols = "id, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at"
 
-func scanLedger(r pgxRows, e *store.LedgerEntry) error {
+func scanLedger(r pgxRows, e *domain.LedgerEntry) error {
 	return r.Scan(&e.ID, &e.PartnerID, &e.Type, &e.AmountNano, &e.BalanceAfterNano, &e.OrderID, &e.TxHash, &e.CreatedAt)
 }
 
@@ -33,7 +34,7 @@ const appendLedgerSQL = `WITH p AS (
 
 var errNoLedgerRow = errors.New("pg: no ledger row")
 
-func (t *tx) AppendLedger(e *store.LedgerEntry) error {
+func (t *tx) AppendLedger(e *domain.LedgerEntry) error {
 	err := t.nowRow(appendLedgerSQL, []any{e.PartnerID, e.AmountNano, e.Type, e.OrderID, e.TxHash, e.CreatedAt},
 		errNoLedgerRow, &e.ID, &e.BalanceAfterNano)
 	if !errors.Is(err, errNoLedgerRow) {
@@ -49,21 +50,21 @@ func (t *tx) AppendLedger(e *store.LedgerEntry) error {
 
 // RestoreLedger writes e as given (store.Copy; the partner's balance is
 // restored with it).
-func (t *tx) RestoreLedger(e *store.LedgerEntry) error {
+func (t *tx) RestoreLedger(e *domain.LedgerEntry) error {
 	return t.later("INSERT INTO ledger ("+ledgerCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 		[]any{e.ID, e.PartnerID, e.Type, e.AmountNano, e.BalanceAfterNano, e.OrderID, e.TxHash, e.CreatedAt}, nil)
 }
 
-func (t *tx) GetLedger(id int64) (*store.LedgerEntry, error) {
+func (t *tx) GetLedger(id int64) (*domain.LedgerEntry, error) {
 	return get(t, "SELECT "+ledgerCols+" FROM ledger WHERE id = $1", []any{id}, scanLedger)
 }
 
-func (t *tx) ListLedger(partnerID, before int64, limit int) ([]store.LedgerEntry, error) {
+func (t *tx) ListLedger(partnerID, before int64, limit int) ([]domain.LedgerEntry, error) {
 	return list(t, "SELECT "+ledgerCols+` FROM ledger WHERE partner_id = $1 AND id < $2
 		ORDER BY id DESC LIMIT $3`, []any{partnerID, beforeID(before), maxLimit(limit)}, scanLedger)
 }
 
-func (t *tx) ForEachLedger(fn func(*store.LedgerEntry) error) error {
+func (t *tx) ForEachLedger(fn func(*domain.LedgerEntry) error) error {
 	return walkByID(t, "SELECT "+ledgerCols+" FROM ledger WHERE id > $1 ORDER BY id LIMIT $2", scanLedger,
-		func(e *store.LedgerEntry) int64 { return e.ID }, fn)
+		func(e *domain.LedgerEntry) int64 { return e.ID }, fn)
 }

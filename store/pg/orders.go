@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -26,7 +27,7 @@ const orderCols = `id, partner_id, status, order_type, stars_amount, premium_mon
 	client_reference, failure_reason, payment_tx_hashes, delivery_attempts, delivery_ref, delivery_state,
 	next_delivery_at, refunded_at, refund_ledger_id, idempotency_key, delivery_tx_hash, delivery_request_id`
 
-func orderArgs(o *store.Order) []any {
+func orderArgs(o *domain.Order) []any {
 	hashes := o.PaymentTxHashes
 	if hashes == nil {
 		hashes = []string{}
@@ -38,14 +39,14 @@ func orderArgs(o *store.Order) []any {
 		o.NextDeliveryAt, o.RefundedAt, o.RefundLedgerID, o.IdempotencyKey, o.DeliveryTxHash, o.DeliveryRequestID}
 }
 
-func updateOrderArgs(o *store.Order) []any {
+func updateOrderArgs(o *domain.Order) []any {
 	a := orderArgs(o)
 	// orderArgs without partner_id (1), payment_memo (14), memo_derived (15)
 	// and client_reference (21), counted from 0.
 	return append(append(append([]any{a[0]}, a[2:14]...), a[16:21]...), a[22:]...)
 }
 
-func scanOrder(r pgxRows, o *store.Order) error {
+func scanOrder(r pgxRows, o *domain.Order) error {
 	var memo, ref *string
 	err := r.Scan(&o.ID, &o.PartnerID, &o.Status, &o.Type, &o.StarsAmount, &o.PremiumMonths, &o.RecipientUsername,
 		&o.PriceNano, &o.PriceUSD, &o.TonUSD, &o.FeePercent, &o.PaymentMethod, &o.PaymentCurrency, &o.PaymentAddress,
@@ -73,9 +74,9 @@ var (
 		delivery_request_id = $29
 		WHERE id = $1`
 	dueExpiriesSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status = '%s' AND expires_at <= $1
-		ORDER BY expires_at, id LIMIT $2`, store.StatusPendingPayment)
+		ORDER BY expires_at, id LIMIT $2`, domain.StatusPendingPayment)
 	deliveryQueueSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status IN ('%s', '%s') ORDER BY id LIMIT $1`,
-		store.StatusPaid, store.StatusProcessing)
+		domain.StatusPaid, domain.StatusProcessing)
 )
 
 // NextOrderID takes the next value of order_id_seq. No lock: ids are not in
@@ -140,34 +141,34 @@ func (c *idCache) take() (int64, bool) {
 
 // CreateOrder is held and sent with the commit (or the next read): a taken
 // id or memo fails it there with ErrExists.
-func (t *tx) CreateOrder(o *store.Order) error {
+func (t *tx) CreateOrder(o *domain.Order) error {
 	return t.later(insertOrderSQL, orderArgs(o), nil)
 }
 
-func (t *tx) PutOrder(o *store.Order) error {
+func (t *tx) PutOrder(o *domain.Order) error {
 	return t.later(updateOrderSQL, updateOrderArgs(o), affected(fmt.Errorf("pg: order %d: %w", o.ID, store.ErrNotFound)))
 }
 
-func (t *tx) GetOrder(id int64) (*store.Order, error) {
+func (t *tx) GetOrder(id int64) (*domain.Order, error) {
 	return getLocked(t, "SELECT "+orderCols+" FROM orders WHERE id = $1", []any{id}, scanOrder)
 }
 
-func (t *tx) OrderByMemo(memo string) (*store.Order, error) {
+func (t *tx) OrderByMemo(memo string) (*domain.Order, error) {
 	return getLocked(t, "SELECT "+orderCols+" FROM orders WHERE payment_memo = $1 AND NOT memo_derived", []any{memo}, scanOrder)
 }
 
-func (t *tx) ListOrders(partnerID int64, q store.OrderQuery) ([]store.Order, error) {
+func (t *tx) ListOrders(partnerID int64, q store.OrderQuery) ([]domain.Order, error) {
 	return list(t, "SELECT "+orderCols+` FROM orders
 		WHERE partner_id = $1 AND id < $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR order_type = $4)
 		ORDER BY id DESC LIMIT $5`, []any{partnerID, beforeID(q.BeforeID), q.Status, q.Type, maxLimit(q.Limit)}, scanOrder)
 }
 
-func (t *tx) OrdersByReference(partnerID int64, ref string, limit int) ([]store.Order, error) {
+func (t *tx) OrdersByReference(partnerID int64, ref string, limit int) ([]domain.Order, error) {
 	return list(t, "SELECT "+orderCols+` FROM orders WHERE partner_id = $1 AND client_reference = $2
 		ORDER BY id LIMIT $3`, []any{partnerID, ref, maxLimit(limit)}, scanOrder)
 }
 
-func (t *tx) ForEachPartnerOrder(partnerID int64, fn func(*store.Order) bool) error {
+func (t *tx) ForEachPartnerOrder(partnerID int64, fn func(*domain.Order) bool) error {
 	before := beforeID(0)
 	for {
 		page, err := list(t, "SELECT "+orderCols+` FROM orders WHERE partner_id = $1 AND id < $2
@@ -184,9 +185,9 @@ func (t *tx) ForEachPartnerOrder(partnerID int64, fn func(*store.Order) bool) er
 	}
 }
 
-func (t *tx) ForEachOrder(fn func(*store.Order) error) error {
+func (t *tx) ForEachOrder(fn func(*domain.Order) error) error {
 	return walkByID(t, "SELECT "+orderCols+" FROM orders WHERE id > $1 ORDER BY id LIMIT $2", scanOrder,
-		func(o *store.Order) int64 { return o.ID }, fn)
+		func(o *domain.Order) int64 { return o.ID }, fn)
 }
 
 func (t *tx) DueExpiries(now time.Time, limit int) ([]int64, error) {

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Outbox: events waiting to be sent, per channel. The order or ledger
@@ -17,7 +17,7 @@ import (
 const outboxCols = `channel, id, partner_id, type, order_snapshot, ledger_snapshot, created_at, attempts,
 	next_attempt_at, last_error, event_id, redelivery_of`
 
-func scanOutbox(r pgxRows, it *store.OutboxItem) error {
+func scanOutbox(r pgxRows, it *domain.OutboxItem) error {
 	var ord, led []byte
 	if err := r.Scan(&it.Channel, &it.ID, &it.PartnerID, &it.Type, &ord, &led, &it.CreatedAt, &it.Attempts,
 		&it.NextAttemptAt, &it.LastError, &it.EventID, &it.RedeliveryOf); err != nil {
@@ -30,7 +30,7 @@ func scanOutbox(r pgxRows, it *store.OutboxItem) error {
 
 // encodeSnapshots encodes the order and ledger row an event carries (nil:
 // NULL).
-func encodeSnapshots(o *store.Order, e *store.LedgerEntry) (ord, led []byte, err error) {
+func encodeSnapshots(o *domain.Order, e *domain.LedgerEntry) (ord, led []byte, err error) {
 	if o != nil {
 		if ord, err = json.Marshal(o); err != nil {
 			return nil, nil, fmt.Errorf("pg: encode order snapshot: %w", err)
@@ -44,15 +44,15 @@ func encodeSnapshots(o *store.Order, e *store.LedgerEntry) (ord, led []byte, err
 	return ord, led, nil
 }
 
-func decodeSnapshots(ord, led []byte) (o *store.Order, e *store.LedgerEntry, err error) {
+func decodeSnapshots(ord, led []byte) (o *domain.Order, e *domain.LedgerEntry, err error) {
 	if ord != nil {
-		o = new(store.Order)
+		o = new(domain.Order)
 		if err := json.Unmarshal(ord, o); err != nil {
 			return nil, nil, fmt.Errorf("pg: order snapshot: %w", err)
 		}
 	}
 	if led != nil {
-		e = new(store.LedgerEntry)
+		e = new(domain.LedgerEntry)
 		if err := json.Unmarshal(led, e); err != nil {
 			return nil, nil, fmt.Errorf("pg: ledger snapshot: %w", err)
 		}
@@ -62,7 +62,7 @@ func decodeSnapshots(ord, led []byte) (o *store.Order, e *store.LedgerEntry, err
 
 // AppendOutbox is held; the id the insert returns is written to it.ID when
 // it runs (the next read or the commit).
-func (t *tx) AppendOutbox(it *store.OutboxItem) error {
+func (t *tx) AppendOutbox(it *domain.OutboxItem) error {
 	ord, led, err := encodeSnapshots(it.Order, it.Ledger)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (t *tx) AppendOutbox(it *store.OutboxItem) error {
 		row: []any{&it.ID}})
 }
 
-func (t *tx) PutOutbox(it *store.OutboxItem) error {
+func (t *tx) PutOutbox(it *domain.OutboxItem) error {
 	ord, led, err := encodeSnapshots(it.Order, it.Ledger)
 	if err != nil {
 		return err
@@ -89,16 +89,16 @@ func (t *tx) PutOutbox(it *store.OutboxItem) error {
 			it.EventID, it.RedeliveryOf}, nil)
 }
 
-func (t *tx) DeleteOutbox(channel string, id int64) error {
+func (t *tx) DeleteOutbox(channel domain.Channel, id int64) error {
 	return t.later("DELETE FROM outbox WHERE channel = $1 AND id = $2", []any{channel, id}, nil)
 }
 
-func (t *tx) PendingOutbox(channel string, afterID int64, limit int) ([]store.OutboxItem, error) {
+func (t *tx) PendingOutbox(channel domain.Channel, afterID int64, limit int) ([]domain.OutboxItem, error) {
 	return list(t, "SELECT "+outboxCols+" FROM outbox WHERE channel = $1 AND id > $2 ORDER BY id LIMIT $3",
 		[]any{channel, afterID, maxLimit(limit)}, scanOutbox)
 }
 
-func (t *tx) ForEachOutbox(fn func(*store.OutboxItem) error) error {
+func (t *tx) ForEachOutbox(fn func(*domain.OutboxItem) error) error {
 	return walkByID(t, "SELECT "+outboxCols+" FROM outbox WHERE id > $1 ORDER BY id, channel LIMIT $2", scanOutbox,
-		func(it *store.OutboxItem) int64 { return it.ID }, fn)
+		func(it *domain.OutboxItem) int64 { return it.ID }, fn)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/api"
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/store/pg"
@@ -109,7 +110,7 @@ func TestPagingWhileOrdersArriveOnThreeInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	create := func(i int, pid int64) int64 {
-		o, err := in.shops[i%3].CreateOrder(ctx, pid, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+		o, err := in.shops[i%3].CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 		if err != nil {
 			t.Error(err)
 			return 0
@@ -135,7 +136,7 @@ func TestPagingWhileOrdersArriveOnThreeInstances(t *testing.T) {
 				<-release
 				now := time.Now().UTC().Truncate(time.Microsecond)
 				lateIDs <- id
-				return tx.CreateOrder(&store.Order{ID: id, PartnerID: p.ID, Status: store.StatusPendingPayment,
+				return tx.CreateOrder(&domain.Order{ID: id, PartnerID: p.ID, Status: domain.StatusPendingPayment,
 					Type: "stars", StarsAmount: 100, RecipientUsername: "pandus", PaymentMethod: "ton_memo",
 					PaymentCurrency: "TON", PaymentMemo: fmt.Sprintf("LATE-%d", id), CreatedAt: now})
 			})

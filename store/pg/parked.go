@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // Parked transfers and the operators' audit log: records for the operator,
@@ -43,7 +43,7 @@ func scanJSON[T any](r pgxRows, v *T) error {
 	return nil
 }
 
-func (t *tx) PutParked(p *store.Parked) error {
+func (t *tx) PutParked(p *domain.Parked) error {
 	if p.ID == 0 {
 		id, err := t.lockedNextval(lockParked, "parked_id_seq")
 		if err != nil {
@@ -60,16 +60,16 @@ func (t *tx) PutParked(p *store.Parked) error {
 		[]any{p.ID, p.TxHash, p.Open(), data}, nil)
 }
 
-func (t *tx) GetParked(id int64) (*store.Parked, error) {
-	return get(t, "SELECT rec FROM parked WHERE id = $1", []any{id}, scanJSON[store.Parked])
+func (t *tx) GetParked(id int64) (*domain.Parked, error) {
+	return get(t, "SELECT rec FROM parked WHERE id = $1", []any{id}, scanJSON[domain.Parked])
 }
 
-func (t *tx) ListParked(afterID int64, limit int, openOnly bool) ([]store.Parked, error) {
+func (t *tx) ListParked(afterID int64, limit int, openOnly bool) ([]domain.Parked, error) {
 	return list(t, "SELECT rec FROM parked WHERE id > $1 AND (open OR NOT $2) ORDER BY id LIMIT $3",
-		[]any{afterID, openOnly, maxLimit(limit)}, scanJSON[store.Parked])
+		[]any{afterID, openOnly, maxLimit(limit)}, scanJSON[domain.Parked])
 }
 
-func (t *tx) AppendAudit(a *store.AuditEntry) error {
+func (t *tx) AppendAudit(a *domain.AuditEntry) error {
 	id, err := t.lockedNextval(lockAudit, "audit_id_seq")
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (t *tx) AppendAudit(a *store.AuditEntry) error {
 }
 
 // RestoreAudit stores a under its own id (store.Copy).
-func (t *tx) RestoreAudit(a *store.AuditEntry) error {
+func (t *tx) RestoreAudit(a *domain.AuditEntry) error {
 	data, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("pg: encode audit row: %w", err)
@@ -88,7 +88,7 @@ func (t *tx) RestoreAudit(a *store.AuditEntry) error {
 		[]any{a.ID, data}, nil)
 }
 
-func (t *tx) ListAudit(afterID int64, limit int) ([]store.AuditEntry, error) {
+func (t *tx) ListAudit(afterID int64, limit int) ([]domain.AuditEntry, error) {
 	return list(t, "SELECT rec FROM audit WHERE id > $1 ORDER BY id LIMIT $2", []any{afterID, maxLimit(limit)},
-		scanJSON[store.AuditEntry])
+		scanJSON[domain.AuditEntry])
 }

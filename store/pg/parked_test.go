@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil/manual"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -63,7 +64,7 @@ func TestParkedAndManualExactlyOnceOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := shops[1].ApplyTransfer(ctx, ton.Transfer{Hash: hash(2), To: a.TopupAddress, AmountNano: math.MaxInt64, Incoming: true, ChainTime: time.Now()})
-	if err != nil || out.Kind != store.SeenParked {
+	if err != nil || out.Kind != domain.SeenParked {
 		t.Fatalf("poison transfer: %+v %v", out, err)
 	}
 	if again, err := shops[0].ApplyTransfer(ctx, ton.Transfer{Hash: hash(2), To: a.TopupAddress, AmountNano: math.MaxInt64, Incoming: true}); err != nil ||
@@ -101,8 +102,8 @@ func TestParkedAndManualExactlyOnceOnPostgres(t *testing.T) {
 		t.Fatalf("balance %d", bal.Nano)
 	}
 
-	o, err := shops[0].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100,
-		PaymentMethod: shop.MethodBalance})
+	o, err := shops[0].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
+		PaymentMethod: domain.MethodBalance})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +111,8 @@ func TestParkedAndManualExactlyOnceOnPostgres(t *testing.T) {
 		_, err := shops[i%2].MarkDelivered(ctx, o.ID, shop.ManualMark{By: shop.Actor{Name: fmt.Sprint("op", i)}})
 		return err
 	}, shop.CodeNotAwaitingDelivery)
-	o2, err := shops[1].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100,
-		PaymentMethod: shop.MethodBalance})
+	o2, err := shops[1].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
+		PaymentMethod: domain.MethodBalance})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -14,7 +15,7 @@ import (
 const partnerCols = `id, created_at, name, telegram_user_id, telegram_chat_id, telegram_username, language,
 	subwallet_id, topup_address, topup_address_raw, balance_nano, ledger_count, active_key_hash`
 
-func scanPartner(r pgxRows, p *store.Partner) error {
+func scanPartner(r pgxRows, p *domain.Partner) error {
 	var tg *int64
 	var raw *string
 	var sub int64
@@ -30,7 +31,7 @@ func (t *tx) NextPartnerID() (int64, error) {
 	return id, err
 }
 
-func (t *tx) PutPartner(p *store.Partner) error {
+func (t *tx) PutPartner(p *domain.Partner) error {
 	return t.later(`INSERT INTO partners (id, created_at, name, telegram_user_id, telegram_chat_id, telegram_username,
 		language, subwallet_id, topup_address, topup_address_raw, active_key_hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -44,44 +45,44 @@ func (t *tx) PutPartner(p *store.Partner) error {
 }
 
 // RestorePartner writes p with its balance and ledger count (store.Copy).
-func (t *tx) RestorePartner(p *store.Partner) error {
+func (t *tx) RestorePartner(p *domain.Partner) error {
 	return t.later(`INSERT INTO partners (`+partnerCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		[]any{p.ID, p.CreatedAt, p.Name, nullInt(p.TelegramUserID), p.TelegramChatID, p.TelegramUsername, p.Language,
 			int64(p.SubwalletID), p.TopupAddress, nullStr(p.TopupAddressRaw), p.BalanceNano, p.LedgerCount, p.ActiveKeyHash}, nil)
 }
 
-func (t *tx) partner(where string, arg any) (*store.Partner, error) {
+func (t *tx) partner(where string, arg any) (*domain.Partner, error) {
 	return get(t, "SELECT "+partnerCols+" FROM partners WHERE "+where, []any{arg},
-		func(r pgxRows, p *store.Partner) error { return scanPartner(r, p) })
+		func(r pgxRows, p *domain.Partner) error { return scanPartner(r, p) })
 }
 
-func (t *tx) GetPartner(id int64) (*store.Partner, error) { return t.partner("id = $1", id) }
+func (t *tx) GetPartner(id int64) (*domain.Partner, error) { return t.partner("id = $1", id) }
 
-func (t *tx) PartnerByTelegram(userID int64) (*store.Partner, error) {
+func (t *tx) PartnerByTelegram(userID int64) (*domain.Partner, error) {
 	return t.partner("telegram_user_id = $1", userID)
 }
 
-func (t *tx) PartnerByTopupAddress(raw string) (*store.Partner, error) {
+func (t *tx) PartnerByTopupAddress(raw string) (*domain.Partner, error) {
 	return t.partner("topup_address_raw = $1", raw)
 }
 
-func (t *tx) ListPartners(afterID int64, limit int) ([]store.Partner, error) {
+func (t *tx) ListPartners(afterID int64, limit int) ([]domain.Partner, error) {
 	return list(t, "SELECT "+partnerCols+" FROM partners WHERE id > $1 ORDER BY id LIMIT $2",
-		[]any{afterID, maxLimit(limit)}, func(r pgxRows, p *store.Partner) error { return scanPartner(r, p) })
+		[]any{afterID, maxLimit(limit)}, func(r pgxRows, p *domain.Partner) error { return scanPartner(r, p) })
 }
 
 // --- keys
 
 const keyCols = "hash, partner_id, prefix, created_at, last_used_at, revoked_at"
 
-func scanKey(r pgxRows, k *store.APIKey) error {
+func scanKey(r pgxRows, k *domain.APIKey) error {
 	return r.Scan(&k.Hash, &k.PartnerID, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
 }
 
 // PutAPIKey with isNew runs at once, so a clash is ErrExists from the call
 // (ON CONFLICT DO NOTHING: the transaction goes on).
-func (t *tx) PutAPIKey(k *store.APIKey, isNew bool) error {
+func (t *tx) PutAPIKey(k *domain.APIKey, isNew bool) error {
 	args := []any{k.Hash, k.PartnerID, k.Prefix, k.CreatedAt, k.LastUsedAt, k.RevokedAt}
 	if isNew {
 		tag, err := t.now(`INSERT INTO api_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6)
@@ -99,16 +100,16 @@ func (t *tx) PutAPIKey(k *store.APIKey, isNew bool) error {
 		created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at, revoked_at = EXCLUDED.revoked_at`, args, nil)
 }
 
-func (t *tx) GetAPIKey(hash string) (*store.APIKey, error) {
+func (t *tx) GetAPIKey(hash string) (*domain.APIKey, error) {
 	return get(t, "SELECT "+keyCols+" FROM api_keys WHERE hash = $1", []any{hash},
-		func(r pgxRows, k *store.APIKey) error { return scanKey(r, k) })
+		func(r pgxRows, k *domain.APIKey) error { return scanKey(r, k) })
 }
 
-func (t *tx) ForEachAPIKey(fn func(*store.APIKey) error) error {
+func (t *tx) ForEachAPIKey(fn func(*domain.APIKey) error) error {
 	after := ""
 	for {
 		page, err := list(t, "SELECT "+keyCols+" FROM api_keys WHERE hash > $1 ORDER BY hash LIMIT $2",
-			[]any{after, pageSize}, func(r pgxRows, k *store.APIKey) error { return scanKey(r, k) })
+			[]any{after, pageSize}, func(r pgxRows, k *domain.APIKey) error { return scanKey(r, k) })
 		if err != nil || len(page) == 0 {
 			return err
 		}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/domain"
 )
 
 // The Fragment payer's batches and their messages: records for the payer,
@@ -18,7 +18,7 @@ import (
 
 const lockPayer int32 = 0x4f4d52
 
-func (t *tx) PutPayerBatch(b *store.PayerBatch) error {
+func (t *tx) PutPayerBatch(b *domain.PayerBatch) error {
 	if b.ID == 0 {
 		id, err := t.lockedNextval(lockPayer, "payer_batch_id_seq")
 		if err != nil {
@@ -34,16 +34,16 @@ func (t *tx) PutPayerBatch(b *store.PayerBatch) error {
 		ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, rec = EXCLUDED.rec`, []any{b.ID, b.Open(), data}, nil)
 }
 
-func (t *tx) GetPayerBatch(id int64) (*store.PayerBatch, error) {
-	return get(t, "SELECT rec FROM payer_batches WHERE id = $1", []any{id}, scanJSON[store.PayerBatch])
+func (t *tx) GetPayerBatch(id int64) (*domain.PayerBatch, error) {
+	return get(t, "SELECT rec FROM payer_batches WHERE id = $1", []any{id}, scanJSON[domain.PayerBatch])
 }
 
-func (t *tx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]store.PayerBatch, error) {
+func (t *tx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]domain.PayerBatch, error) {
 	return list(t, "SELECT rec FROM payer_batches WHERE id > $1 AND (open OR NOT $2) ORDER BY id LIMIT $3",
-		[]any{afterID, openOnly, maxLimit(limit)}, scanJSON[store.PayerBatch])
+		[]any{afterID, openOnly, maxLimit(limit)}, scanJSON[domain.PayerBatch])
 }
 
-func (t *tx) PutPayerMessage(m *store.PayerMessage) error {
+func (t *tx) PutPayerMessage(m *domain.PayerMessage) error {
 	if m.BatchID <= 0 || m.Index < 0 {
 		return fmt.Errorf("pg: payer message without a batch (%d) or index (%d)", m.BatchID, m.Index)
 	}
@@ -56,12 +56,12 @@ func (t *tx) PutPayerMessage(m *store.PayerMessage) error {
 		[]any{m.BatchID, m.Index, m.OrderID, data}, nil)
 }
 
-func (t *tx) PayerMessages(batchID int64) ([]store.PayerMessage, error) {
+func (t *tx) PayerMessages(batchID int64) ([]domain.PayerMessage, error) {
 	return list(t, "SELECT rec FROM payer_messages WHERE batch_id = $1 ORDER BY idx", []any{batchID},
-		scanJSON[store.PayerMessage])
+		scanJSON[domain.PayerMessage])
 }
 
-func (t *tx) OrderPayerMessages(orderID int64) ([]store.PayerMessage, error) {
+func (t *tx) OrderPayerMessages(orderID int64) ([]domain.PayerMessage, error) {
 	return list(t, "SELECT rec FROM payer_messages WHERE order_id = $1 ORDER BY batch_id, idx", []any{orderID},
-		scanJSON[store.PayerMessage])
+		scanJSON[domain.PayerMessage])
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
@@ -78,7 +79,7 @@ func TestShopOnPostgres(t *testing.T) {
 	if got, err := shops[1].Authenticate(ctx, key.Key); err != nil || got.ID != p.ID {
 		t.Fatalf("key issued on one instance, checked on the other: %v, %v", got, err)
 	}
-	probe, err := shops[0].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	probe, err := shops[0].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +98,8 @@ func TestShopOnPostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := shops[i%2].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus",
-				Quantity: 100, PaymentMethod: shop.MethodBalance})
+			_, err := shops[i%2].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+				Quantity: 100, PaymentMethod: domain.MethodBalance})
 			mu.Lock()
 			codes[string(shop.ErrorCode(err))]++
 			mu.Unlock()
@@ -120,7 +121,7 @@ func TestShopOnPostgres(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = shops[0].Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	o, err := shops[1].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, err := shops[1].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestShopOnPostgres(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got, err := shops[1].Order(ctx, p.ID, o.ID)
-		if err == nil && got.Status == store.StatusCompleted {
+		if err == nil && got.Status == domain.StatusCompleted {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -158,11 +159,11 @@ func TestImportBoltShopIntoPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		for j, name := range []string{"pandus", "pandus_fail", "pandus"} {
-			method := shop.MethodBalance
+			method := domain.MethodBalance
 			if j == 2 {
 				method = ""
 			}
-			o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: name, Quantity: int64(100 + i), PaymentMethod: method})
+			o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: name, Quantity: int64(100 + i), PaymentMethod: method})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +204,7 @@ func TestImportBoltShopIntoPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: shop.KindStars, RecipientUsername: "pandus", Quantity: 100}); err != nil {
+	if _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100}); err != nil {
 		t.Fatal(err)
 	}
 	check(t, pgs)

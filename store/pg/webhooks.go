@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -16,12 +17,12 @@ import (
 
 const webhookCols = "partner_id, url, events, secret, created_at, updated_at, failing_since, disabled_at, disabled_reason"
 
-func scanWebhook(r pgxRows, w *store.Webhook) error {
+func scanWebhook(r pgxRows, w *domain.Webhook) error {
 	return r.Scan(&w.PartnerID, &w.URL, &w.Events, &w.Secret, &w.CreatedAt, &w.UpdatedAt, &w.FailingSince,
 		&w.DisabledAt, &w.DisabledReason)
 }
 
-func (t *tx) PutWebhook(w *store.Webhook) error {
+func (t *tx) PutWebhook(w *domain.Webhook) error {
 	events := w.Events
 	if events == nil {
 		events = []string{}
@@ -33,7 +34,7 @@ func (t *tx) PutWebhook(w *store.Webhook) error {
 		[]any{w.PartnerID, w.URL, events, w.Secret, w.CreatedAt, w.UpdatedAt, w.FailingSince, w.DisabledAt, w.DisabledReason}, nil)
 }
 
-func (t *tx) GetWebhook(partnerID int64) (*store.Webhook, error) {
+func (t *tx) GetWebhook(partnerID int64) (*domain.Webhook, error) {
 	return get(t, "SELECT "+webhookCols+" FROM webhooks WHERE partner_id = $1", []any{partnerID}, scanWebhook)
 }
 
@@ -49,9 +50,9 @@ func (t *tx) DeleteWebhook(partnerID int64) error {
 	return nil
 }
 
-func (t *tx) ForEachWebhook(fn func(*store.Webhook) error) error {
+func (t *tx) ForEachWebhook(fn func(*domain.Webhook) error) error {
 	return walkByID(t, "SELECT "+webhookCols+" FROM webhooks WHERE partner_id > $1 ORDER BY partner_id LIMIT $2",
-		scanWebhook, func(w *store.Webhook) int64 { return w.PartnerID }, fn)
+		scanWebhook, func(w *domain.Webhook) int64 { return w.PartnerID }, fn)
 }
 
 // --- deliveries
@@ -59,7 +60,7 @@ func (t *tx) ForEachWebhook(fn func(*store.Webhook) error) error {
 const deliveryCols = `id, partner_id, event_id, event_type, attempt, at, status_code, error, duration_ms, final,
 	event_at, order_snapshot, ledger_snapshot, redelivery_of`
 
-func scanDelivery(r pgxRows, d *store.WebhookDelivery) error {
+func scanDelivery(r pgxRows, d *domain.WebhookDelivery) error {
 	var ord, led []byte
 	if err := r.Scan(&d.ID, &d.PartnerID, &d.EventID, &d.EventType, &d.Attempt, &d.At, &d.StatusCode, &d.Error,
 		&d.DurationMs, &d.Final, &d.EventAt, &ord, &led, &d.RedeliveryOf); err != nil {
@@ -71,7 +72,7 @@ func scanDelivery(r pgxRows, d *store.WebhookDelivery) error {
 }
 
 // AppendWebhookDelivery takes the id at once (the caller sees d.ID).
-func (t *tx) AppendWebhookDelivery(d *store.WebhookDelivery) error {
+func (t *tx) AppendWebhookDelivery(d *domain.WebhookDelivery) error {
 	if err := t.one("SELECT nextval('webhook_delivery_id_seq')", nil, &d.ID); err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func (t *tx) AppendWebhookDelivery(d *store.WebhookDelivery) error {
 }
 
 // RestoreWebhookDelivery stores d under its own id.
-func (t *tx) RestoreWebhookDelivery(d *store.WebhookDelivery) error {
+func (t *tx) RestoreWebhookDelivery(d *domain.WebhookDelivery) error {
 	if d.ID <= 0 {
 		return fmt.Errorf("pg: webhook delivery without id")
 	}
@@ -93,7 +94,7 @@ func (t *tx) RestoreWebhookDelivery(d *store.WebhookDelivery) error {
 			d.EventAt, ord, led, d.RedeliveryOf}, nil)
 }
 
-func (t *tx) GetWebhookDelivery(id int64) (*store.WebhookDelivery, error) {
+func (t *tx) GetWebhookDelivery(id int64) (*domain.WebhookDelivery, error) {
 	return get(t, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE id = $1", []any{id}, scanDelivery)
 }
 
@@ -111,12 +112,12 @@ func (t *tx) DeleteWebhookDeliveriesBefore(before time.Time, limit int) (int, er
 	return int(tag.RowsAffected()), nil
 }
 
-func (t *tx) ListWebhookDeliveries(partnerID, before int64, limit int) ([]store.WebhookDelivery, error) {
+func (t *tx) ListWebhookDeliveries(partnerID, before int64, limit int) ([]domain.WebhookDelivery, error) {
 	return list(t, "SELECT "+deliveryCols+` FROM webhook_deliveries WHERE partner_id = $1 AND id < $2
 		ORDER BY id DESC LIMIT $3`, []any{partnerID, beforeID(before), maxLimit(limit)}, scanDelivery)
 }
 
-func (t *tx) ForEachWebhookDelivery(fn func(*store.WebhookDelivery) error) error {
+func (t *tx) ForEachWebhookDelivery(fn func(*domain.WebhookDelivery) error) error {
 	return walkByID(t, "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE id > $1 ORDER BY id LIMIT $2",
-		scanDelivery, func(d *store.WebhookDelivery) int64 { return d.ID }, fn)
+		scanDelivery, func(d *domain.WebhookDelivery) int64 { return d.ID }, fn)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -28,66 +29,66 @@ func Fill(t testing.TB, st store.Store) {
 			if err != nil {
 				return err
 			}
-			p := &store.Partner{ID: pid, CreatedAt: t0, Name: fmt.Sprintf("p%d", i), TelegramUserID: int64(100 + i),
+			p := &domain.Partner{ID: pid, CreatedAt: t0, Name: fmt.Sprintf("p%d", i), TelegramUserID: int64(100 + i),
 				TopupAddressRaw: fmt.Sprintf("0:%064x", pid), SubwalletID: uint32(pid), ActiveKeyHash: fmt.Sprintf("k%d", i)}
 			if err := tx.PutPartner(p); err != nil {
 				return err
 			}
 			for j := range 3 {
-				if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: int64(j+1) * 1e9,
+				if err := tx.AppendLedger(&domain.LedgerEntry{PartnerID: pid, Type: domain.LedgerTopup, AmountNano: int64(j+1) * 1e9,
 					TxHash: fmt.Sprintf("t%d-%d", i, j), CreatedAt: t0}); err != nil {
 					return err
 				}
 			}
-			if err := tx.PutAPIKey(&store.APIKey{Hash: p.ActiveKeyHash, PartnerID: pid, Prefix: "osk", CreatedAt: t0}, true); err != nil {
+			if err := tx.PutAPIKey(&domain.APIKey{Hash: p.ActiveKeyHash, PartnerID: pid, Prefix: "osk", CreatedAt: t0}, true); err != nil {
 				return err
 			}
-			if err := tx.PutAPIKey(&store.APIKey{Hash: fmt.Sprintf("old%d", i), PartnerID: pid, CreatedAt: t0, RevokedAt: at(time.Hour)}, true); err != nil {
+			if err := tx.PutAPIKey(&domain.APIKey{Hash: fmt.Sprintf("old%d", i), PartnerID: pid, CreatedAt: t0, RevokedAt: at(time.Hour)}, true); err != nil {
 				return err
 			}
-			for j, status := range []string{store.StatusPendingPayment, store.StatusPaid, store.StatusCompleted} {
+			for j, status := range []domain.Status{domain.StatusPendingPayment, domain.StatusPaid, domain.StatusCompleted} {
 				memo := ""
-				if status != store.StatusPaid {
+				if status != domain.StatusPaid {
 					memo = fmt.Sprintf("M-%d-%d", i, j)
 				}
 				if _, err := newOrder(tx, pid, status, "stars", memo, fmt.Sprintf("ref-%d", j%2)); err != nil {
 					return err
 				}
 			}
-			if err := tx.PutIdem(&store.IdemRecord{PartnerID: pid, Key: "idem", Fingerprint: "f", CreatedAt: t0, Status: 201, Body: []byte("{}")}); err != nil {
+			if err := tx.PutIdem(&domain.IdemRecord{PartnerID: pid, Key: "idem", Fingerprint: "f", CreatedAt: t0, Status: 201, Body: []byte("{}")}); err != nil {
 				return err
 			}
-			if err := tx.PutWebhook(&store.Webhook{PartnerID: pid, URL: "https://x.example/h", Events: []string{"order.paid"}, Secret: "whsec", CreatedAt: t0}); err != nil {
+			if err := tx.PutWebhook(&domain.Webhook{PartnerID: pid, URL: "https://x.example/h", Events: []string{"order.paid"}, Secret: "whsec", CreatedAt: t0}); err != nil {
 				return err
 			}
-			if err := tx.AppendWebhookDelivery(&store.WebhookDelivery{PartnerID: pid, EventID: "evt_1", EventType: "order.paid", Attempt: 1, At: t0, Final: "delivered"}); err != nil {
+			if err := tx.AppendWebhookDelivery(&domain.WebhookDelivery{PartnerID: pid, EventID: "evt_1", EventType: "order.paid", Attempt: 1, At: t0, Final: "delivered"}); err != nil {
 				return err
 			}
-			for _, ch := range []string{store.ChannelTelegram, store.ChannelWebhook} {
-				if err := tx.AppendOutbox(&store.OutboxItem{Channel: ch, PartnerID: pid, Type: "order.paid", CreatedAt: t0, NextAttemptAt: t0}); err != nil {
+			for _, ch := range []domain.Channel{domain.ChannelTelegram, domain.ChannelWebhook} {
+				if err := tx.AppendOutbox(&domain.OutboxItem{Channel: ch, PartnerID: pid, Type: "order.paid", CreatedAt: t0, NextAttemptAt: t0}); err != nil {
 					return err
 				}
 			}
-			if err := tx.PutSeen(&store.SeenTx{Hash: fmt.Sprintf("s%d", i), Kind: store.SeenLedger, RefID: 1, SeenAt: t0}); err != nil {
+			if err := tx.PutSeen(&domain.SeenTx{Hash: fmt.Sprintf("s%d", i), Kind: domain.SeenLedger, RefID: 1, SeenAt: t0}); err != nil {
 				return err
 			}
-			if err := tx.PutUnmatched(&store.Unmatched{TxHash: fmt.Sprintf("u%d", i), AmountNano: 5, SeenAt: t0, Comment: "x\x00y"}); err != nil {
+			if err := tx.PutUnmatched(&domain.Unmatched{TxHash: fmt.Sprintf("u%d", i), AmountNano: 5, SeenAt: t0, Comment: "x\x00y"}); err != nil {
 				return err
 			}
-			pk := &store.Parked{TxHash: fmt.Sprintf("p%d", i), AmountNano: 1<<63 - 1, Incoming: true, Error: "overflows", ParkedAt: t0}
+			pk := &domain.Parked{TxHash: fmt.Sprintf("p%d", i), AmountNano: 1<<63 - 1, Incoming: true, Error: "overflows", ParkedAt: t0}
 			if i == 1 {
-				pk.ResolvedAt, pk.Resolution, pk.ResolvedKind, pk.ResolvedRefID = at(time.Hour), store.ParkedAssigned, store.SeenLedger, 1
+				pk.ResolvedAt, pk.Resolution, pk.ResolvedKind, pk.ResolvedRefID = at(time.Hour), domain.ParkedAssigned, domain.SeenLedger, 1
 			}
 			if err := tx.PutParked(pk); err != nil {
 				return err
 			}
-			if err := tx.AppendAudit(&store.AuditEntry{At: t0, Actor: "op", Action: "parked.assign", ParkedID: pk.ID, PartnerID: pid}); err != nil {
+			if err := tx.AppendAudit(&domain.AuditEntry{At: t0, Actor: "op", Action: "parked.assign", ParkedID: pk.ID, PartnerID: pid}); err != nil {
 				return err
 			}
 			if _, err := tx.AppendSandboxTx([]byte(fmt.Sprintf(`{"i":%d}`, i))); err != nil {
 				return err
 			}
-			pb := &store.PayerBatch{Wallet: "0:aa", Seqno: uint32(i), ExtHash: fmt.Sprintf("e%d", i), CreatedAt: t0, Messages: 2}
+			pb := &domain.PayerBatch{Wallet: "0:aa", Seqno: uint32(i), ExtHash: fmt.Sprintf("e%d", i), CreatedAt: t0, Messages: 2}
 			if i == 1 {
 				pb.SettledAt = at(time.Hour)
 			}
@@ -95,7 +96,7 @@ func Fill(t testing.TB, st store.Store) {
 				return err
 			}
 			for j := range 2 {
-				if err := tx.PutPayerMessage(&store.PayerMessage{BatchID: pb.ID, Index: j, OrderID: int64(100*i + j), ReqID: "r", AmountNano: 1}); err != nil {
+				if err := tx.PutPayerMessage(&domain.PayerMessage{BatchID: pb.ID, Index: j, OrderID: int64(100*i + j), ReqID: "r", AmountNano: 1}); err != nil {
 					return err
 				}
 			}
@@ -175,8 +176,8 @@ func Dump(t testing.TB, st store.Store) string {
 			}
 		}
 		steps := []error{
-			d.ForEachAPIKey(func(k *store.APIKey) error { line("key", k); return nil }),
-			tx.ForEachOrder(func(o *store.Order) error {
+			d.ForEachAPIKey(func(k *domain.APIKey) error { line("key", k); return nil }),
+			tx.ForEachOrder(func(o *domain.Order) error {
 				line("order", o)
 				if o.PaymentMemo != "" && !o.MemoDerived { // derived memos are the shop's, not a store index
 					if m, err := tx.OrderByMemo(o.PaymentMemo); err == nil {
@@ -185,12 +186,12 @@ func Dump(t testing.TB, st store.Store) string {
 				}
 				return nil
 			}),
-			tx.ForEachLedger(func(e *store.LedgerEntry) error { line("ledger", e); return nil }),
-			tx.ForEachSeen(func(s *store.SeenTx) error { line("seen", s); return nil }),
-			d.ForEachIdem(func(r *store.IdemRecord) error { line("idem", r); return nil }),
-			d.ForEachOutbox(func(it *store.OutboxItem) error { line("outbox", it); return nil }),
-			d.ForEachWebhook(func(w *store.Webhook) error { line("webhook", w); return nil }),
-			d.ForEachWebhookDelivery(func(w *store.WebhookDelivery) error { line("delivery", w); return nil }),
+			tx.ForEachLedger(func(e *domain.LedgerEntry) error { line("ledger", e); return nil }),
+			tx.ForEachSeen(func(s *domain.SeenTx) error { line("seen", s); return nil }),
+			d.ForEachIdem(func(r *domain.IdemRecord) error { line("idem", r); return nil }),
+			d.ForEachOutbox(func(it *domain.OutboxItem) error { line("outbox", it); return nil }),
+			d.ForEachWebhook(func(w *domain.Webhook) error { line("webhook", w); return nil }),
+			d.ForEachWebhookDelivery(func(w *domain.WebhookDelivery) error { line("delivery", w); return nil }),
 		}
 		for _, err := range steps {
 			if err != nil {
@@ -299,14 +300,14 @@ func RunCopy(t *testing.T, from, to store.Store) {
 	var maxOrder, maxLedger, maxPartner, maxOutbox, maxUnmatched, maxDelivery, maxParked, maxAudit, maxBatch int64
 	var maxSeq uint64
 	view(t, from, func(tx store.Tx) error {
-		_ = tx.ForEachOrder(func(o *store.Order) error { maxOrder = max(maxOrder, o.ID); return nil })
-		_ = tx.ForEachLedger(func(e *store.LedgerEntry) error { maxLedger = max(maxLedger, e.ID); return nil })
+		_ = tx.ForEachOrder(func(o *domain.Order) error { maxOrder = max(maxOrder, o.ID); return nil })
+		_ = tx.ForEachLedger(func(e *domain.LedgerEntry) error { maxLedger = max(maxLedger, e.ID); return nil })
 		ps, _ := tx.ListPartners(0, 1000)
 		maxPartner = ps[len(ps)-1].ID
-		_ = tx.(store.Dumper).ForEachOutbox(func(it *store.OutboxItem) error { maxOutbox = max(maxOutbox, it.ID); return nil })
+		_ = tx.(store.Dumper).ForEachOutbox(func(it *domain.OutboxItem) error { maxOutbox = max(maxOutbox, it.ID); return nil })
 		us, _ := tx.ListUnmatched(0, 1000)
 		maxUnmatched = us[len(us)-1].ID
-		_ = tx.(store.Dumper).ForEachWebhookDelivery(func(d *store.WebhookDelivery) error { maxDelivery = max(maxDelivery, d.ID); return nil })
+		_ = tx.(store.Dumper).ForEachWebhookDelivery(func(d *domain.WebhookDelivery) error { maxDelivery = max(maxDelivery, d.ID); return nil })
 		sb, _ := tx.SandboxTxAfter(0, 1000)
 		maxSeq = sb[len(sb)-1].Seq
 		pks, _ := tx.ListParked(0, 1000, false)
@@ -317,7 +318,7 @@ func RunCopy(t *testing.T, from, to store.Store) {
 		maxBatch = bs[len(bs)-1].ID
 		return nil
 	})
-	var it *store.OutboxItem
+	var it *domain.OutboxItem
 	update(t, to, func(tx store.Tx) error {
 		check := func(what string, got, max int64, err error) {
 			if err != nil || got <= max {
@@ -328,26 +329,26 @@ func RunCopy(t *testing.T, from, to store.Store) {
 		check("NextOrderID", id, maxOrder, err)
 		id, err = tx.NextPartnerID()
 		check("NextPartnerID", id, maxPartner, err)
-		e := &store.LedgerEntry{PartnerID: 1}
+		e := &domain.LedgerEntry{PartnerID: 1}
 		err = tx.AppendLedger(e)
 		check("AppendLedger", e.ID, maxLedger, err)
-		it = &store.OutboxItem{Channel: store.ChannelTelegram}
+		it = &domain.OutboxItem{Channel: domain.ChannelTelegram}
 		if err := tx.AppendOutbox(it); err != nil {
 			t.Errorf("AppendOutbox after copy: %v", err)
 		}
-		u := &store.Unmatched{TxHash: "new"}
+		u := &domain.Unmatched{TxHash: "new"}
 		err = tx.PutUnmatched(u)
 		check("PutUnmatched", u.ID, maxUnmatched, err)
-		d := &store.WebhookDelivery{PartnerID: 1}
+		d := &domain.WebhookDelivery{PartnerID: 1}
 		err = tx.AppendWebhookDelivery(d)
 		check("AppendWebhookDelivery", d.ID, maxDelivery, err)
-		pk := &store.Parked{TxHash: "new"}
+		pk := &domain.Parked{TxHash: "new"}
 		err = tx.PutParked(pk)
 		check("PutParked", pk.ID, maxParked, err)
-		a := &store.AuditEntry{Action: "x"}
+		a := &domain.AuditEntry{Action: "x"}
 		err = tx.AppendAudit(a)
 		check("AppendAudit", a.ID, maxAudit, err)
-		pb := &store.PayerBatch{Wallet: "0:bb"}
+		pb := &domain.PayerBatch{Wallet: "0:bb"}
 		err = tx.PutPayerBatch(pb)
 		check("PutPayerBatch", pb.ID, maxBatch, err)
 		seq, err := tx.AppendSandboxTx([]byte("x"))

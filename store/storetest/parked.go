@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
 var errRollback = errors.New("roll back")
 
-func parkedIDs(ps []store.Parked) []int64 {
+func parkedIDs(ps []domain.Parked) []int64 {
 	out := make([]int64, len(ps))
 	for i, p := range ps {
 		out[i] = p.ID
@@ -24,11 +25,11 @@ func parkedIDs(ps []store.Parked) []int64 {
 // Parked transfers: ids assigned once, the record round-trips, the open
 // index follows ResolvedAt, paging by id.
 func testParked(t *testing.T, st store.Store) {
-	var ps []*store.Parked
+	var ps []*domain.Parked
 	update(t, st, func(tx store.Tx) error {
 		ps = nil
 		for i := range 4 {
-			p := &store.Parked{TxHash: fmt.Sprintf("%064x", i+1), LT: 1<<63 + uint64(i), ChainTime: t0, From: "0:aa", To: "0:bb",
+			p := &domain.Parked{TxHash: fmt.Sprintf("%064x", i+1), LT: 1<<63 + uint64(i), ChainTime: t0, From: "0:aa", To: "0:bb",
 				AmountNano: 1<<63 - 1, Comment: "nul \x00 and ünïcödé", PayloadHex: "00ff", Incoming: true,
 				Error: "money: 1 + 9223372036854775807 overflows", ParkedAt: t0}
 			if err := tx.PutParked(p); err != nil {
@@ -47,7 +48,7 @@ func testParked(t *testing.T, st store.Store) {
 		}
 	}
 	// resolve the second, record a failed retry on the third
-	ps[1].ResolvedAt, ps[1].Resolution, ps[1].ResolvedKind, ps[1].ResolvedRefID = at(time.Hour), store.ParkedAssigned, store.SeenLedger, 42
+	ps[1].ResolvedAt, ps[1].Resolution, ps[1].ResolvedKind, ps[1].ResolvedRefID = at(time.Hour), domain.ParkedAssigned, domain.SeenLedger, 42
 	ps[2].FailedAttempts, ps[2].LastAttemptError = 1, "still overflows"
 	update(t, st, func(tx store.Tx) error {
 		if err := tx.PutParked(ps[1]); err != nil {
@@ -92,7 +93,7 @@ func testParked(t *testing.T, st store.Store) {
 		return nil
 	})
 	// a rolled-back resolution leaves it open
-	ps[3].ResolvedAt, ps[3].Resolution = at(2*time.Hour), store.ParkedRetried
+	ps[3].ResolvedAt, ps[3].Resolution = at(2*time.Hour), domain.ParkedRetried
 	if err := st.Update(context.Background(), func(tx store.Tx) error {
 		if err := tx.PutParked(ps[3]); err != nil {
 			return err
@@ -128,7 +129,7 @@ func testAudit(t *testing.T, st store.Store) {
 		}
 		return nil
 	})
-	first := &store.AuditEntry{At: t0, Actor: "alice", Remote: "192.0.2.1", Action: "order.mark_delivered", OrderID: 7,
+	first := &domain.AuditEntry{At: t0, Actor: "alice", Remote: "192.0.2.1", Action: "order.mark_delivered", OrderID: 7,
 		PartnerID: 3, LedgerID: 0, Detail: "fragment tx 9c1e… ünïcödé"}
 	update(t, st, func(tx store.Tx) error { return tx.AppendAudit(first) })
 	if first.ID == 0 {
@@ -140,7 +141,7 @@ func testAudit(t *testing.T, st store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := &store.AuditEntry{At: t0, Actor: "bob", Action: "parked.retry", ParkedID: int64(i + 1)}
+			a := &domain.AuditEntry{At: t0, Actor: "bob", Action: "parked.retry", ParkedID: int64(i + 1)}
 			if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.AppendAudit(a) }); err != nil {
 				t.Errorf("append %d: %v", i, err)
 			}

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
-func batchIDs(bs []store.PayerBatch) []int64 {
+func batchIDs(bs []domain.PayerBatch) []int64 {
 	out := make([]int64, len(bs))
 	for i, b := range bs {
 		out[i] = b.ID
@@ -23,19 +24,19 @@ func batchIDs(bs []store.PayerBatch) []int64 {
 // index follows SettledAt, messages come back by index per batch and by
 // batch per order.
 func testPayer(t *testing.T, st store.Store) {
-	mk := func(seqno uint32, orders ...int64) (*store.PayerBatch, []*store.PayerMessage) {
-		b := &store.PayerBatch{Wallet: "0:" + fmt.Sprintf("%064x", 1), Seqno: seqno, ExtHash: fmt.Sprintf("%064x", 100+seqno),
+	mk := func(seqno uint32, orders ...int64) (*domain.PayerBatch, []*domain.PayerMessage) {
+		b := &domain.PayerBatch{Wallet: "0:" + fmt.Sprintf("%064x", 1), Seqno: seqno, ExtHash: fmt.Sprintf("%064x", 100+seqno),
 			BOC: "te6cc…", ValidUntil: t0.Add(time.Minute).Unix(), AfterLT: 1<<63 + uint64(seqno), CreatedAt: t0,
 			Messages: len(orders), TotalNano: 1<<62 + 1, FeeNano: 7}
-		var ms []*store.PayerMessage
+		var ms []*domain.PayerMessage
 		for i, o := range orders {
-			ms = append(ms, &store.PayerMessage{Index: i, OrderID: o, Kind: "stars", ReqID: fmt.Sprintf("req%d", o),
+			ms = append(ms, &domain.PayerMessage{Index: i, OrderID: o, Kind: "stars", ReqID: fmt.Sprintf("req%d", o),
 				To: "0:" + fmt.Sprintf("%064x", 2), AmountNano: 1<<62 + int64(i), Payload: "te6ccgEBAgEA…", PayloadHash: fmt.Sprintf("%064x", o),
 				LinkValidUntil: t0.Add(10 * time.Minute).Unix(), ConfirmMethod: "confirmReq", ConfirmParams: map[string]string{"id": "ünïcödé"}})
 		}
 		return b, ms
 	}
-	put := func(tx store.Tx, b *store.PayerBatch, ms []*store.PayerMessage) error {
+	put := func(tx store.Tx, b *domain.PayerBatch, ms []*domain.PayerMessage) error {
 		if err := tx.PutPayerBatch(b); err != nil {
 			return err
 		}
@@ -107,9 +108,9 @@ func testPayer(t *testing.T, st store.Store) {
 	// settle the first: outcomes on its messages, out of the open index
 	b1.SettledAt, b1.TxHash, b1.Detail = at(time.Minute), fmt.Sprintf("%064x", 9), "ran in block 1001"
 	for _, m := range m1 {
-		m.Outcome, m.ResolvedAt, m.DestTxHash = store.PaymentPaid, at(time.Minute), fmt.Sprintf("%064x", 8)
+		m.Outcome, m.ResolvedAt, m.DestTxHash = domain.PaymentPaid, at(time.Minute), fmt.Sprintf("%064x", 8)
 	}
-	m1[2].Outcome, m1[2].Detail = store.PaymentBounced, "refused"
+	m1[2].Outcome, m1[2].Detail = domain.PaymentBounced, "refused"
 	update(t, st, func(tx store.Tx) error { return put(tx, b1, m1) })
 	view(t, st, func(tx store.Tx) error {
 		open, err := tx.ListPayerBatches(0, 10, true)

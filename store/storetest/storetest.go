@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 )
 
@@ -105,7 +106,7 @@ func wantNotFound(t *testing.T, what string, err error) {
 	}
 }
 
-func orderIDs(os []store.Order) []int64 {
+func orderIDs(os []domain.Order) []int64 {
 	ids := []int64{}
 	for _, o := range os {
 		ids = append(ids, o.ID)
@@ -113,7 +114,7 @@ func orderIDs(os []store.Order) []int64 {
 	return ids
 }
 
-func outboxIDs(its []store.OutboxItem) []int64 {
+func outboxIDs(its []domain.OutboxItem) []int64 {
 	ids := []int64{}
 	for _, it := range its {
 		ids = append(ids, it.ID)
@@ -161,7 +162,7 @@ func testMeta(t *testing.T, st store.Store) {
 }
 
 func testPartners(t *testing.T, st store.Store) {
-	var ps []*store.Partner
+	var ps []*domain.Partner
 	update(t, st, func(tx store.Tx) error {
 		ps = nil
 		var last int64
@@ -174,7 +175,7 @@ func testPartners(t *testing.T, st store.Store) {
 				t.Errorf("NextPartnerID %d after %d: not increasing", id, last)
 			}
 			last = id
-			p := &store.Partner{ID: id, CreatedAt: t0, Name: fmt.Sprintf("p%d", i), SubwalletID: uint32(i),
+			p := &domain.Partner{ID: id, CreatedAt: t0, Name: fmt.Sprintf("p%d", i), SubwalletID: uint32(i),
 				TopupAddressRaw: fmt.Sprintf("0:%064x", i+1), TopupAddress: fmt.Sprintf("UQ%d", i)}
 			if i%2 == 0 {
 				p.TelegramUserID = int64(1000 + i)
@@ -243,7 +244,7 @@ func testPartners(t *testing.T, st store.Store) {
 		if err != nil {
 			return err
 		}
-		if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: p.ID, Type: store.LedgerTopup, AmountNano: 42, CreatedAt: t0}); err != nil {
+		if err := tx.AppendLedger(&domain.LedgerEntry{PartnerID: p.ID, Type: domain.LedgerTopup, AmountNano: 42, CreatedAt: t0}); err != nil {
 			return err
 		}
 		p.Name = "renamed"
@@ -259,13 +260,13 @@ func testPartners(t *testing.T, st store.Store) {
 	})
 	// Another partner cannot take a telegram user or top-up address.
 	err := st.Update(context.Background(), func(tx store.Tx) error {
-		return tx.PutPartner(&store.Partner{ID: ps[4].ID + 1, CreatedAt: t0, TelegramUserID: ps[0].TelegramUserID})
+		return tx.PutPartner(&domain.Partner{ID: ps[4].ID + 1, CreatedAt: t0, TelegramUserID: ps[0].TelegramUserID})
 	})
 	if !errors.Is(err, store.ErrExists) {
 		t.Errorf("second partner with telegram user %d: err = %v, want ErrExists", ps[0].TelegramUserID, err)
 	}
 	err = st.Update(context.Background(), func(tx store.Tx) error {
-		return tx.PutPartner(&store.Partner{ID: ps[4].ID + 1, CreatedAt: t0, TopupAddressRaw: ps[1].TopupAddressRaw})
+		return tx.PutPartner(&domain.Partner{ID: ps[4].ID + 1, CreatedAt: t0, TopupAddressRaw: ps[1].TopupAddressRaw})
 	})
 	if !errors.Is(err, store.ErrExists) {
 		t.Errorf("second partner with top-up address %s: err = %v, want ErrExists", ps[1].TopupAddressRaw, err)
@@ -273,20 +274,20 @@ func testPartners(t *testing.T, st store.Store) {
 }
 
 func testAPIKeys(t *testing.T, st store.Store) {
-	k := &store.APIKey{Hash: "aa11", PartnerID: 1, Prefix: "osk_test_ab", CreatedAt: t0}
+	k := &domain.APIKey{Hash: "aa11", PartnerID: 1, Prefix: "osk_test_ab", CreatedAt: t0}
 	update(t, st, func(tx store.Tx) error { return tx.PutAPIKey(k, true) })
 	err := st.Update(context.Background(), func(tx store.Tx) error {
-		return tx.PutAPIKey(&store.APIKey{Hash: "aa11", PartnerID: 2, CreatedAt: t0}, true)
+		return tx.PutAPIKey(&domain.APIKey{Hash: "aa11", PartnerID: 2, CreatedAt: t0}, true)
 	})
 	if !errors.Is(err, store.ErrExists) {
 		t.Errorf("new key with a taken hash: err = %v, want ErrExists", err)
 	}
 	// The clash is reported without spoiling the transaction.
 	update(t, st, func(tx store.Tx) error {
-		if err := tx.PutAPIKey(&store.APIKey{Hash: "aa11", PartnerID: 2}, true); !errors.Is(err, store.ErrExists) {
+		if err := tx.PutAPIKey(&domain.APIKey{Hash: "aa11", PartnerID: 2}, true); !errors.Is(err, store.ErrExists) {
 			t.Errorf("clash in tx: %v", err)
 		}
-		return tx.PutAPIKey(&store.APIKey{Hash: "bb22", PartnerID: 2, Prefix: "osk_test_cd", CreatedAt: t0}, true)
+		return tx.PutAPIKey(&domain.APIKey{Hash: "bb22", PartnerID: 2, Prefix: "osk_test_cd", CreatedAt: t0}, true)
 	})
 	revoked := *k
 	revoked.RevokedAt = at(time.Hour)
@@ -307,26 +308,26 @@ func testAPIKeys(t *testing.T, st store.Store) {
 	})
 }
 
-func newOrder(tx store.Tx, partnerID int64, status, typ, memo, ref string) (*store.Order, error) {
+func newOrder(tx store.Tx, partnerID int64, status domain.Status, typ domain.Kind, memo, ref string) (*domain.Order, error) {
 	id, err := tx.NextOrderID()
 	if err != nil {
 		return nil, err
 	}
-	o := &store.Order{ID: id, PartnerID: partnerID, Status: status, Type: typ, StarsAmount: 50,
+	o := &domain.Order{ID: id, PartnerID: partnerID, Status: status, Type: typ, StarsAmount: 50,
 		RecipientUsername: "durov", PriceNano: 1e9, PriceUSD: "1.50", TonUSD: "3.1", FeePercent: "5",
 		PaymentMethod: "ton_memo", PaymentCurrency: "TON", PaymentMemo: memo, ClientReference: ref,
 		CreatedAt: t0.Add(time.Duration(id) * time.Second), PaymentTxHashes: []string{"h1"}}
-	if status == store.StatusPendingPayment {
+	if status == domain.StatusPendingPayment {
 		o.ExpiresAt = at(time.Duration(id) * time.Minute)
 	}
 	return o, tx.CreateOrder(o)
 }
 
 func testOrders(t *testing.T, st store.Store) {
-	var o *store.Order
+	var o *domain.Order
 	update(t, st, func(tx store.Tx) error {
 		var err error
-		o, err = newOrder(tx, 7, store.StatusPendingPayment, "stars", "ST-ABC", "ref-1")
+		o, err = newOrder(tx, 7, domain.StatusPendingPayment, "stars", "ST-ABC", "ref-1")
 		return err
 	})
 	view(t, st, func(tx store.Tx) error {
@@ -351,7 +352,7 @@ func testOrders(t *testing.T, st store.Store) {
 		if err != nil {
 			return err
 		}
-		got.Status = store.StatusCompleted
+		got.Status = domain.StatusCompleted
 		got.ReceivedNano = 1e9
 		got.CompletedAt = at(time.Hour)
 		*o = *got
@@ -374,7 +375,7 @@ func testOrders(t *testing.T, st store.Store) {
 		}
 		sameIDs(t, "OrdersByReference after update", orderIDs(refs), []int64{o.ID})
 		n := 0
-		err = tx.ForEachOrder(func(*store.Order) error { n++; return nil })
+		err = tx.ForEachOrder(func(*domain.Order) error { n++; return nil })
 		if err != nil || n != 1 {
 			t.Errorf("ForEachOrder: %d orders, %v", n, err)
 		}
@@ -384,11 +385,11 @@ func testOrders(t *testing.T, st store.Store) {
 
 func testMemoUnique(t *testing.T, st store.Store) {
 	update(t, st, func(tx store.Tx) error {
-		_, err := newOrder(tx, 1, store.StatusPendingPayment, "stars", "ST-SAME", "")
+		_, err := newOrder(tx, 1, domain.StatusPendingPayment, "stars", "ST-SAME", "")
 		return err
 	})
 	err := st.Update(context.Background(), func(tx store.Tx) error {
-		_, err := newOrder(tx, 2, store.StatusPendingPayment, "stars", "ST-SAME", "")
+		_, err := newOrder(tx, 2, domain.StatusPendingPayment, "stars", "ST-SAME", "")
 		return err
 	})
 	if !errors.Is(err, store.ErrExists) {
@@ -408,7 +409,7 @@ func testMemoUnique(t *testing.T, st store.Store) {
 	// Orders without a memo (balance orders) never clash.
 	update(t, st, func(tx store.Tx) error {
 		for range 3 {
-			if _, err := newOrder(tx, 3, store.StatusPaid, "premium", "", ""); err != nil {
+			if _, err := newOrder(tx, 3, domain.StatusPaid, "premium", "", ""); err != nil {
 				return err
 			}
 		}
@@ -422,12 +423,12 @@ func testOrderPaging(t *testing.T, st store.Store) {
 		clear(want)
 		for i := range 12 {
 			partner := int64(1 + i%2) // interleave two partners
-			status, typ := store.StatusCompleted, "stars"
+			status, typ := domain.StatusCompleted, domain.KindStars
 			if i%3 == 0 {
-				status = store.StatusPendingPayment
+				status = domain.StatusPendingPayment
 			}
 			if i%4 == 0 {
-				typ = "premium"
+				typ = domain.KindPremium
 			}
 			o, err := newOrder(tx, partner, status, typ, fmt.Sprintf("M-%d", i), "")
 			if err != nil {
@@ -477,12 +478,12 @@ func testOrderPaging(t *testing.T, st store.Store) {
 			}
 		}
 		// Filters.
-		pend, err := tx.ListOrders(1, store.OrderQuery{Limit: 100, Status: store.StatusPendingPayment})
+		pend, err := tx.ListOrders(1, store.OrderQuery{Limit: 100, Status: domain.StatusPendingPayment})
 		if err != nil {
 			return err
 		}
 		for _, o := range pend {
-			if o.Status != store.StatusPendingPayment || o.PartnerID != 1 {
+			if o.Status != domain.StatusPendingPayment || o.PartnerID != 1 {
 				t.Errorf("status filter returned %+v", o)
 			}
 		}
@@ -499,7 +500,7 @@ func testOrderPaging(t *testing.T, st store.Store) {
 		}
 		// ForEachPartnerOrder: newest first, stops when fn says so.
 		var walked []int64
-		err = tx.ForEachPartnerOrder(2, func(o *store.Order) bool {
+		err = tx.ForEachPartnerOrder(2, func(o *domain.Order) bool {
 			walked = append(walked, o.ID)
 			return len(walked) < 3
 		})
@@ -508,7 +509,7 @@ func testOrderPaging(t *testing.T, st store.Store) {
 		}
 		sameIDs(t, "ForEachPartnerOrder stopped after 3", walked, rev(want[2])[:3])
 		walked = nil
-		if err := tx.ForEachPartnerOrder(2, func(o *store.Order) bool { walked = append(walked, o.ID); return true }); err != nil {
+		if err := tx.ForEachPartnerOrder(2, func(o *domain.Order) bool { walked = append(walked, o.ID); return true }); err != nil {
 			return err
 		}
 		sameIDs(t, "ForEachPartnerOrder all", walked, rev(want[2]))
@@ -524,7 +525,7 @@ func testReference(t *testing.T, st store.Store) {
 			partner int64
 			ref     string
 		}{{1, "inv-1"}, {1, "inv-10"}, {2, "inv-1"}, {1, "inv-1"}, {1, ""}, {1, "inv"}} {
-			o, err := newOrder(tx, c.partner, store.StatusPaid, "stars", "", c.ref)
+			o, err := newOrder(tx, c.partner, domain.StatusPaid, "stars", "", c.ref)
 			if err != nil {
 				return err
 			}
@@ -566,23 +567,23 @@ func testReference(t *testing.T, st store.Store) {
 // record found absent, written, then replaced in one transaction, leave the
 // indexes as if each had been written once in its final state.
 func testSameTxRewrite(t *testing.T, st store.Store) {
-	var o *store.Order
+	var o *domain.Order
 	update(t, st, func(tx store.Tx) error {
 		var err error
-		if o, err = newOrder(tx, 4, store.StatusPendingPayment, "stars", "RW-A", "rw-ref"); err != nil {
+		if o, err = newOrder(tx, 4, domain.StatusPendingPayment, "stars", "RW-A", "rw-ref"); err != nil {
 			return err
 		}
-		o.Status, o.ExpiresAt = store.StatusPaid, nil
+		o.Status, o.ExpiresAt = domain.StatusPaid, nil
 		if err := tx.PutOrder(o); err != nil {
 			return err
 		}
 		if _, err := tx.GetIdem(4, "rw"); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("GetIdem before: %v", err)
 		}
-		if err := tx.PutIdem(&store.IdemRecord{PartnerID: 4, Key: "rw", Fingerprint: "f", OrderID: o.ID, CreatedAt: t0}); err != nil {
+		if err := tx.PutIdem(&domain.IdemRecord{PartnerID: 4, Key: "rw", Fingerprint: "f", OrderID: o.ID, CreatedAt: t0}); err != nil {
 			return err
 		}
-		return tx.PutIdem(&store.IdemRecord{PartnerID: 4, Key: "rw", Fingerprint: "f", OrderID: o.ID, Status: 200, Body: longBody(3), CreatedAt: t0.Add(time.Second)})
+		return tx.PutIdem(&domain.IdemRecord{PartnerID: 4, Key: "rw", Fingerprint: "f", OrderID: o.ID, Status: 200, Body: longBody(3), CreatedAt: t0.Add(time.Second)})
 	})
 	view(t, st, func(tx store.Tx) error {
 		due, err := tx.DueExpiries(t0.Add(48*time.Hour), 10)
@@ -615,19 +616,19 @@ func testSameTxRewrite(t *testing.T, st store.Store) {
 }
 
 func testQueues(t *testing.T, st store.Store) {
-	var a, b, c, d *store.Order
+	var a, b, c, d *domain.Order
 	update(t, st, func(tx store.Tx) error {
 		var err error
-		if a, err = newOrder(tx, 1, store.StatusPendingPayment, "stars", "Q-A", ""); err != nil {
+		if a, err = newOrder(tx, 1, domain.StatusPendingPayment, "stars", "Q-A", ""); err != nil {
 			return err
 		}
-		if b, err = newOrder(tx, 1, store.StatusPendingPayment, "stars", "Q-B", ""); err != nil {
+		if b, err = newOrder(tx, 1, domain.StatusPendingPayment, "stars", "Q-B", ""); err != nil {
 			return err
 		}
-		if c, err = newOrder(tx, 1, store.StatusPaid, "stars", "", ""); err != nil {
+		if c, err = newOrder(tx, 1, domain.StatusPaid, "stars", "", ""); err != nil {
 			return err
 		}
-		d, err = newOrder(tx, 1, store.StatusPendingPayment, "stars", "Q-D", "")
+		d, err = newOrder(tx, 1, domain.StatusPendingPayment, "stars", "Q-D", "")
 		return err
 	})
 	// a expires first; make b expire before a to prove ordering is by time, not id.
@@ -661,7 +662,7 @@ func testQueues(t *testing.T, st store.Store) {
 
 	// a gets paid: leaves the expiry queue, joins the delivery queue.
 	update(t, st, func(tx store.Tx) error {
-		a.Status = store.StatusPaid
+		a.Status = domain.StatusPaid
 		a.PaidAt = at(time.Second)
 		return tx.PutOrder(a)
 	})
@@ -669,15 +670,15 @@ func testQueues(t *testing.T, st store.Store) {
 	sameIDs(t, "delivery after a paid (id order)", delivery(), []int64{a.ID, c.ID})
 	// a processing stays; c completes and leaves; b expires; d's expiry moves.
 	update(t, st, func(tx store.Tx) error {
-		a.Status = store.StatusProcessing
+		a.Status = domain.StatusProcessing
 		if err := tx.PutOrder(a); err != nil {
 			return err
 		}
-		c.Status = store.StatusCompleted
+		c.Status = domain.StatusCompleted
 		if err := tx.PutOrder(c); err != nil {
 			return err
 		}
-		b.Status = store.StatusExpired
+		b.Status = domain.StatusExpired
 		if err := tx.PutOrder(b); err != nil {
 			return err
 		}
@@ -688,11 +689,11 @@ func testQueues(t *testing.T, st store.Store) {
 	sameIDs(t, "due after d's new expiry", due(t0.Add(48*time.Hour), 10), []int64{d.ID})
 	sameIDs(t, "delivery after changes", delivery(), []int64{a.ID})
 	update(t, st, func(tx store.Tx) error {
-		a.Status = store.StatusFailed
+		a.Status = domain.StatusFailed
 		if err := tx.PutOrder(a); err != nil {
 			return err
 		}
-		d.Status = store.StatusCancelled
+		d.Status = domain.StatusCancelled
 		return tx.PutOrder(d)
 	})
 	sameIDs(t, "delivery after a failed", delivery(), nil)
@@ -700,10 +701,10 @@ func testQueues(t *testing.T, st store.Store) {
 }
 
 func testLedger(t *testing.T, st store.Store) {
-	var rows []store.LedgerEntry
+	var rows []domain.LedgerEntry
 	update(t, st, func(tx store.Tx) error {
 		for _, id := range []int64{1, 2} {
-			if err := tx.PutPartner(&store.Partner{ID: id, CreatedAt: t0}); err != nil {
+			if err := tx.PutPartner(&domain.Partner{ID: id, CreatedAt: t0}); err != nil {
 				return err
 			}
 		}
@@ -715,7 +716,7 @@ func testLedger(t *testing.T, st store.Store) {
 		bal := map[int64]int64{}
 		for i := range 7 {
 			pid := int64(1 + i%2)
-			e := &store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: int64(i+1) * 1e9,
+			e := &domain.LedgerEntry{PartnerID: pid, Type: domain.LedgerTopup, AmountNano: int64(i+1) * 1e9,
 				TxHash: fmt.Sprintf("h%d", i), CreatedAt: t0, OrderID: int64(i)}
 			if err := tx.AppendLedger(e); err != nil {
 				return err
@@ -732,10 +733,10 @@ func testLedger(t *testing.T, st store.Store) {
 		}
 		// A debit beyond the balance is refused and writes nothing; so is a
 		// row for a partner that does not exist.
-		if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: 1, Type: store.LedgerOrderPayment, AmountNano: -bal[1] - 1, CreatedAt: t0}); !errors.Is(err, store.ErrOverdraw) {
+		if err := tx.AppendLedger(&domain.LedgerEntry{PartnerID: 1, Type: domain.LedgerOrderPayment, AmountNano: -bal[1] - 1, CreatedAt: t0}); !errors.Is(err, store.ErrOverdraw) {
 			t.Errorf("overdraw: err = %v, want ErrOverdraw", err)
 		}
-		if err := tx.AppendLedger(&store.LedgerEntry{PartnerID: 3, Type: store.LedgerTopup, AmountNano: 1, CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+		if err := tx.AppendLedger(&domain.LedgerEntry{PartnerID: 3, Type: domain.LedgerTopup, AmountNano: 1, CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("ledger row of a missing partner: err = %v, want ErrNotFound", err)
 		}
 		return nil
@@ -761,7 +762,7 @@ func testLedger(t *testing.T, st store.Store) {
 				p1 = append(p1, rows[i].ID)
 			}
 		}
-		ids := func(es []store.LedgerEntry) []int64 {
+		ids := func(es []domain.LedgerEntry) []int64 {
 			out := []int64{}
 			for _, e := range es {
 				out = append(out, e.ID)
@@ -788,7 +789,7 @@ func testLedger(t *testing.T, st store.Store) {
 			t.Errorf("ListLedger of partner without rows = %v, %v", page, err)
 		}
 		n := 0
-		err = tx.ForEachLedger(func(e *store.LedgerEntry) error {
+		err = tx.ForEachLedger(func(e *domain.LedgerEntry) error {
 			n++
 			return nil
 		})
@@ -796,7 +797,7 @@ func testLedger(t *testing.T, st store.Store) {
 			t.Errorf("ForEachLedger: %d rows, %v", n, err)
 		}
 		stop := errors.New("stop")
-		if err := tx.ForEachLedger(func(*store.LedgerEntry) error { return stop }); !errors.Is(err, stop) {
+		if err := tx.ForEachLedger(func(*domain.LedgerEntry) error { return stop }); !errors.Is(err, stop) {
 			t.Errorf("ForEachLedger does not pass fn's error: %v", err)
 		}
 		return nil
@@ -809,12 +810,12 @@ func testSeen(t *testing.T, st store.Store) {
 		wantNotFound(t, "GetSeen missing", err)
 		return nil
 	})
-	s := &store.SeenTx{Hash: "abc", Kind: store.SeenOrder, RefID: 5, AmountNano: 10, SeenAt: t0}
+	s := &domain.SeenTx{Hash: "abc", Kind: domain.SeenOrder, RefID: 5, AmountNano: 10, SeenAt: t0}
 	update(t, st, func(tx store.Tx) error {
 		if err := tx.PutSeen(s); err != nil {
 			return err
 		}
-		return tx.PutSeen(&store.SeenTx{Hash: "def", Kind: store.SeenIgnored, SeenAt: t0})
+		return tx.PutSeen(&domain.SeenTx{Hash: "def", Kind: domain.SeenIgnored, SeenAt: t0})
 	})
 	s.ExtraLedgerID = 9
 	update(t, st, func(tx store.Tx) error { return tx.PutSeen(s) })
@@ -825,7 +826,7 @@ func testSeen(t *testing.T, st store.Store) {
 		}
 		same(t, "GetSeen after rewrite", got, s)
 		hashes := map[string]bool{}
-		if err := tx.ForEachSeen(func(s *store.SeenTx) error { hashes[s.Hash] = true; return nil }); err != nil {
+		if err := tx.ForEachSeen(func(s *domain.SeenTx) error { hashes[s.Hash] = true; return nil }); err != nil {
 			return err
 		}
 		if len(hashes) != 2 || !hashes["abc"] || !hashes["def"] {
@@ -836,11 +837,11 @@ func testSeen(t *testing.T, st store.Store) {
 }
 
 func testUnmatched(t *testing.T, st store.Store) {
-	var us []*store.Unmatched
+	var us []*domain.Unmatched
 	update(t, st, func(tx store.Tx) error {
 		us = nil
 		for i := range 3 {
-			u := &store.Unmatched{TxHash: fmt.Sprintf("u%d", i), LT: 1<<63 + uint64(i), ChainTime: t0, From: "0:aa", To: "0:bb",
+			u := &domain.Unmatched{TxHash: fmt.Sprintf("u%d", i), LT: 1<<63 + uint64(i), ChainTime: t0, From: "0:aa", To: "0:bb",
 				AmountNano: 5, Comment: "nul \x00 byte and ünïcödé", PayloadHex: "00ff", SeenAt: t0}
 			if err := tx.PutUnmatched(u); err != nil {
 				return err
@@ -906,7 +907,7 @@ func testIdem(t *testing.T, st store.Store) {
 		return nil
 	})
 	update(t, st, func(tx store.Tx) error {
-		for i, r := range []store.IdemRecord{
+		for i, r := range []domain.IdemRecord{
 			{PartnerID: 1, Key: "a", Fingerprint: "f1", CreatedAt: t0},
 			{PartnerID: 2, Key: "a", Fingerprint: "f2", CreatedAt: t0.Add(time.Minute), OrderID: 3},
 			{PartnerID: 1, Key: "b", Fingerprint: "f3", CreatedAt: t0.Add(2 * time.Minute), Status: 201, Body: []byte(`{"ok":true}`)},
@@ -940,7 +941,7 @@ func testIdem(t *testing.T, st store.Store) {
 	// Replacing a record with a long body (the answer saved after the order)
 	// keeps only the new body; a later sweep takes it.
 	update(t, st, func(tx store.Tx) error {
-		return tx.PutIdem(&store.IdemRecord{PartnerID: 3, Key: "long", Fingerprint: "f5", CreatedAt: t0.Add(4 * time.Minute), OrderID: 9, Status: 201, Body: longBody(2)})
+		return tx.PutIdem(&domain.IdemRecord{PartnerID: 3, Key: "long", Fingerprint: "f5", CreatedAt: t0.Add(4 * time.Minute), OrderID: 9, Status: 201, Body: longBody(2)})
 	})
 	view(t, st, func(tx store.Tx) error {
 		got, err := tx.GetIdem(3, "long")
@@ -951,7 +952,7 @@ func testIdem(t *testing.T, st store.Store) {
 	})
 	// Re-putting (1, a) with a later time moves it in the TTL index.
 	update(t, st, func(tx store.Tx) error {
-		return tx.PutIdem(&store.IdemRecord{PartnerID: 1, Key: "a", Fingerprint: "f1", CreatedAt: t0.Add(10 * time.Minute), Status: 200})
+		return tx.PutIdem(&domain.IdemRecord{PartnerID: 1, Key: "a", Fingerprint: "f1", CreatedAt: t0.Add(10 * time.Minute), Status: 200})
 	})
 	n := sweepIdem(t, st, t0.Add(3*time.Minute), 1)
 	if n != 1 {
@@ -991,16 +992,16 @@ func testIdem(t *testing.T, st store.Store) {
 }
 
 func testOutbox(t *testing.T, st store.Store) {
-	var items []*store.OutboxItem
+	var items []*domain.OutboxItem
 	update(t, st, func(tx store.Tx) error {
 		items = nil
 		for i := range 6 {
-			ch := store.ChannelTelegram
+			ch := domain.ChannelTelegram
 			if i%2 == 1 {
-				ch = store.ChannelWebhook
+				ch = domain.ChannelWebhook
 			}
-			it := &store.OutboxItem{Channel: ch, PartnerID: 1, Type: "order.paid", CreatedAt: t0, NextAttemptAt: t0,
-				Order: &store.Order{ID: int64(i), Status: store.StatusPaid}}
+			it := &domain.OutboxItem{Channel: ch, PartnerID: 1, Type: "order.paid", CreatedAt: t0, NextAttemptAt: t0,
+				Order: &domain.Order{ID: int64(i), Status: domain.StatusPaid}}
 			if err := tx.AppendOutbox(it); err != nil {
 				return err
 			}
@@ -1008,7 +1009,7 @@ func testOutbox(t *testing.T, st store.Store) {
 		}
 		return nil
 	})
-	pending := func(ch string, limit int) []int64 {
+	pending := func(ch domain.Channel, limit int) []int64 {
 		var ids []int64
 		view(t, st, func(tx store.Tx) error {
 			its, err := tx.PendingOutbox(ch, 0, limit)
@@ -1022,18 +1023,18 @@ func testOutbox(t *testing.T, st store.Store) {
 		})
 		return ids
 	}
-	sameIDs(t, "telegram pending", pending(store.ChannelTelegram, 10), []int64{items[0].ID, items[2].ID, items[4].ID})
-	sameIDs(t, "webhook pending limit 2", pending(store.ChannelWebhook, 2), []int64{items[1].ID, items[3].ID})
+	sameIDs(t, "telegram pending", pending(domain.ChannelTelegram, 10), []int64{items[0].ID, items[2].ID, items[4].ID})
+	sameIDs(t, "webhook pending limit 2", pending(domain.ChannelWebhook, 2), []int64{items[1].ID, items[3].ID})
 	// Paging: after an id (not necessarily one of the channel's own).
 	view(t, st, func(tx store.Tx) error {
 		for _, after := range []int64{items[1].ID, items[2].ID} {
-			its, err := tx.PendingOutbox(store.ChannelWebhook, after, 10)
+			its, err := tx.PendingOutbox(domain.ChannelWebhook, after, 10)
 			if err != nil {
 				return err
 			}
 			sameIDs(t, fmt.Sprintf("webhook pending after %d", after), outboxIDs(its), []int64{items[3].ID, items[5].ID})
 		}
-		its, err := tx.PendingOutbox(store.ChannelWebhook, items[5].ID, 10)
+		its, err := tx.PendingOutbox(domain.ChannelWebhook, items[5].ID, 10)
 		if len(its) != 0 {
 			t.Errorf("pending after the last id: %d items", len(its))
 		}
@@ -1046,16 +1047,16 @@ func testOutbox(t *testing.T, st store.Store) {
 		if err := tx.PutOutbox(items[0]); err != nil {
 			return err
 		}
-		if err := tx.DeleteOutbox(store.ChannelTelegram, items[2].ID); err != nil {
+		if err := tx.DeleteOutbox(domain.ChannelTelegram, items[2].ID); err != nil {
 			return err
 		}
 		// Deleting an id on the wrong channel removes nothing.
-		return tx.DeleteOutbox(store.ChannelTelegram, items[3].ID)
+		return tx.DeleteOutbox(domain.ChannelTelegram, items[3].ID)
 	})
-	sameIDs(t, "telegram after delete", pending(store.ChannelTelegram, 10), []int64{items[0].ID, items[4].ID})
-	sameIDs(t, "webhook untouched", pending(store.ChannelWebhook, 10), []int64{items[1].ID, items[3].ID, items[5].ID})
+	sameIDs(t, "telegram after delete", pending(domain.ChannelTelegram, 10), []int64{items[0].ID, items[4].ID})
+	sameIDs(t, "webhook untouched", pending(domain.ChannelWebhook, 10), []int64{items[1].ID, items[3].ID, items[5].ID})
 	view(t, st, func(tx store.Tx) error {
-		its, err := tx.PendingOutbox(store.ChannelTelegram, 0, 1)
+		its, err := tx.PendingOutbox(domain.ChannelTelegram, 0, 1)
 		if err != nil {
 			return err
 		}
@@ -1071,12 +1072,12 @@ func testWebhooks(t *testing.T, st store.Store) {
 		wantNotFound(t, "DeleteWebhook missing", tx.DeleteWebhook(1))
 		return nil
 	})
-	w := &store.Webhook{PartnerID: 1, URL: "https://example.com/hook", Events: []string{"order.paid"}, Secret: "whsec_x", CreatedAt: t0, UpdatedAt: t0}
+	w := &domain.Webhook{PartnerID: 1, URL: "https://example.com/hook", Events: []string{"order.paid"}, Secret: "whsec_x", CreatedAt: t0, UpdatedAt: t0}
 	update(t, st, func(tx store.Tx) error {
 		if err := tx.PutWebhook(w); err != nil {
 			return err
 		}
-		return tx.PutWebhook(&store.Webhook{PartnerID: 2, URL: "https://b.example/h", Events: []string{"order.completed"}, Secret: "s", CreatedAt: t0})
+		return tx.PutWebhook(&domain.Webhook{PartnerID: 2, URL: "https://b.example/h", Events: []string{"order.completed"}, Secret: "s", CreatedAt: t0})
 	})
 	w.URL = "https://example.com/v2"
 	w.UpdatedAt = t0.Add(time.Hour)
@@ -1090,12 +1091,12 @@ func testWebhooks(t *testing.T, st store.Store) {
 		same(t, "GetWebhook after replace", got, w)
 		return nil
 	})
-	var ds []store.WebhookDelivery
+	var ds []domain.WebhookDelivery
 	update(t, st, func(tx store.Tx) error {
 		ds = nil
 		var last int64
 		for i := range 5 {
-			d := &store.WebhookDelivery{PartnerID: int64(1 + i%2), EventID: fmt.Sprintf("evt_%d", i), EventType: "order.paid",
+			d := &domain.WebhookDelivery{PartnerID: int64(1 + i%2), EventID: fmt.Sprintf("evt_%d", i), EventType: "order.paid",
 				Attempt: 1, At: t0, StatusCode: 500, Error: "boom", DurationMs: 12, Final: "retrying"}
 			if err := tx.AppendWebhookDelivery(d); err != nil {
 				return err
@@ -1143,14 +1144,14 @@ func testWebhooks(t *testing.T, st store.Store) {
 
 // testWebhookPrune: deliveries carry their event for redelivery, and the
 // oldest are deleted by time, lowest ids first, indexes included.
-func testWebhookPrune(t *testing.T, st store.Store, old []store.WebhookDelivery) {
-	var fresh []store.WebhookDelivery
+func testWebhookPrune(t *testing.T, st store.Store, old []domain.WebhookDelivery) {
+	var fresh []domain.WebhookDelivery
 	update(t, st, func(tx store.Tx) error {
 		fresh = nil
 		for i := range 4 {
-			d := &store.WebhookDelivery{PartnerID: int64(1 + i%2), EventID: fmt.Sprintf("evt_%d", 10+i), EventType: "order.paid",
+			d := &domain.WebhookDelivery{PartnerID: int64(1 + i%2), EventID: fmt.Sprintf("evt_%d", 10+i), EventType: "order.paid",
 				Attempt: 1, At: t0.Add(time.Duration(i+1) * time.Hour), Final: "delivered", EventAt: t0, RedeliveryOf: old[0].ID,
-				Order: &store.Order{ID: int64(10 + i), Status: store.StatusPaid, CreatedAt: t0}}
+				Order: &domain.Order{ID: int64(10 + i), Status: domain.StatusPaid, CreatedAt: t0}}
 			if err := tx.AppendWebhookDelivery(d); err != nil {
 				return err
 			}
@@ -1254,35 +1255,35 @@ func testRollback(t *testing.T, st store.Store) {
 		if pid, err = tx.NextPartnerID(); err != nil {
 			return err
 		}
-		if err := tx.PutPartner(&store.Partner{ID: pid, TelegramUserID: 99, TopupAddressRaw: "0:99", BalanceNano: 5}); err != nil {
+		if err := tx.PutPartner(&domain.Partner{ID: pid, TelegramUserID: 99, TopupAddressRaw: "0:99", BalanceNano: 5}); err != nil {
 			return err
 		}
 		if err := tx.PutMeta("k", []byte("v")); err != nil {
 			return err
 		}
-		if err := tx.PutAPIKey(&store.APIKey{Hash: "h", PartnerID: pid}, true); err != nil {
+		if err := tx.PutAPIKey(&domain.APIKey{Hash: "h", PartnerID: pid}, true); err != nil {
 			return err
 		}
-		o, err := newOrder(tx, pid, store.StatusPendingPayment, "stars", "RB-1", "r")
+		o, err := newOrder(tx, pid, domain.StatusPendingPayment, "stars", "RB-1", "r")
 		if err != nil {
 			return err
 		}
 		oid = o.ID
-		e := &store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: 5, BalanceAfterNano: 5}
+		e := &domain.LedgerEntry{PartnerID: pid, Type: domain.LedgerTopup, AmountNano: 5, BalanceAfterNano: 5}
 		if err := tx.AppendLedger(e); err != nil {
 			return err
 		}
 		lid = e.ID
-		if err := tx.PutSeen(&store.SeenTx{Hash: "rb", Kind: store.SeenLedger}); err != nil {
+		if err := tx.PutSeen(&domain.SeenTx{Hash: "rb", Kind: domain.SeenLedger}); err != nil {
 			return err
 		}
-		if err := tx.PutIdem(&store.IdemRecord{PartnerID: pid, Key: "k", CreatedAt: t0}); err != nil {
+		if err := tx.PutIdem(&domain.IdemRecord{PartnerID: pid, Key: "k", CreatedAt: t0}); err != nil {
 			return err
 		}
-		if err := tx.AppendOutbox(&store.OutboxItem{Channel: store.ChannelTelegram, PartnerID: pid}); err != nil {
+		if err := tx.AppendOutbox(&domain.OutboxItem{Channel: domain.ChannelTelegram, PartnerID: pid}); err != nil {
 			return err
 		}
-		if err := tx.PutUnmatched(&store.Unmatched{TxHash: "x"}); err != nil {
+		if err := tx.PutUnmatched(&domain.Unmatched{TxHash: "x"}); err != nil {
 			return err
 		}
 		if _, err := tx.AppendSandboxTx([]byte("x")); err != nil {
@@ -1317,7 +1318,7 @@ func testRollback(t *testing.T, st store.Store) {
 		if ids, _ := tx.DueExpiries(t0.Add(1000*time.Hour), 10); len(ids) != 0 {
 			t.Errorf("expiry queue: %v", ids)
 		}
-		if its, _ := tx.PendingOutbox(store.ChannelTelegram, 0, 10); len(its) != 0 {
+		if its, _ := tx.PendingOutbox(domain.ChannelTelegram, 0, 10); len(its) != 0 {
 			t.Errorf("outbox: %v", its)
 		}
 		if us, _ := tx.ListUnmatched(0, 10); len(us) != 0 {
@@ -1336,7 +1337,7 @@ func testRollback(t *testing.T, st store.Store) {
 	})
 	// The memo of the rolled-back order is free again.
 	update(t, st, func(tx store.Tx) error {
-		_, err := newOrder(tx, 1, store.StatusPendingPayment, "stars", "RB-1", "")
+		_, err := newOrder(tx, 1, domain.StatusPendingPayment, "stars", "RB-1", "")
 		return err
 	})
 }
@@ -1373,10 +1374,10 @@ func testView(t *testing.T, st store.Store) {
 func testConcurrentDebits(t *testing.T, st store.Store) {
 	const pid = 1
 	update(t, st, func(tx store.Tx) error {
-		if err := tx.PutPartner(&store.Partner{ID: pid, CreatedAt: t0}); err != nil {
+		if err := tx.PutPartner(&domain.Partner{ID: pid, CreatedAt: t0}); err != nil {
 			return err
 		}
-		return tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerTopup, AmountNano: 10e9, CreatedAt: t0})
+		return tx.AppendLedger(&domain.LedgerEntry{PartnerID: pid, Type: domain.LedgerTopup, AmountNano: 10e9, CreatedAt: t0})
 	})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -1390,7 +1391,7 @@ func testConcurrentDebits(t *testing.T, st store.Store) {
 				run = st.Update
 			}
 			err := run(context.Background(), func(tx store.Tx) error {
-				return tx.AppendLedger(&store.LedgerEntry{PartnerID: pid, Type: store.LedgerOrderPayment,
+				return tx.AppendLedger(&domain.LedgerEntry{PartnerID: pid, Type: domain.LedgerOrderPayment,
 					AmountNano: -1e9, CreatedAt: t0})
 			})
 			mu.Lock()
@@ -1448,12 +1449,12 @@ func testCreateIdem(t *testing.T, st store.Store) {
 			if id, err = tx.NextOrderID(); err != nil {
 				return err
 			}
-			o := &store.Order{ID: id, PartnerID: 1, Status: store.StatusPendingPayment, Type: "stars",
+			o := &domain.Order{ID: id, PartnerID: 1, Status: domain.StatusPendingPayment, Type: "stars",
 				PaymentMethod: "ton_memo", PaymentMemo: "I-" + strconv.FormatInt(id, 10), CreatedAt: created, IdempotencyKey: key}
 			if err := tx.CreateOrder(o); err != nil {
 				return err
 			}
-			return tx.CreateIdem(&store.IdemRecord{PartnerID: 1, Key: key, Fingerprint: "fp", OrderID: id,
+			return tx.CreateIdem(&domain.IdemRecord{PartnerID: 1, Key: key, Fingerprint: "fp", OrderID: id,
 				Status: 200, Body: []byte(`{"id":` + strconv.FormatInt(id, 10) + `}`), CreatedAt: created})
 		})
 		return id, err
@@ -1537,12 +1538,12 @@ func testWriteLocks(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	var oid, uid int64
 	update(t, st, func(tx store.Tx) error {
-		o, err := newOrder(tx, 1, store.StatusPendingPayment, "stars", "L-1", "")
+		o, err := newOrder(tx, 1, domain.StatusPendingPayment, "stars", "L-1", "")
 		if err != nil {
 			return err
 		}
 		oid = o.ID
-		u := &store.Unmatched{TxHash: "l", ChainTime: t0, SeenAt: t0}
+		u := &domain.Unmatched{TxHash: "l", ChainTime: t0, SeenAt: t0}
 		if err := tx.PutUnmatched(u); err != nil {
 			return err
 		}
@@ -1576,7 +1577,7 @@ func testWriteLocks(t *testing.T, st store.Store) {
 				t.Errorf("write %d: %v", i, err)
 			}
 			err = st.Write(ctx, func(tx store.Tx) error {
-				return tx.CreateSeen(&store.SeenTx{Hash: "claimed", Kind: store.SeenIgnored, SeenAt: t0})
+				return tx.CreateSeen(&domain.SeenTx{Hash: "claimed", Kind: domain.SeenIgnored, SeenAt: t0})
 			})
 			switch {
 			case err == nil:
@@ -1634,7 +1635,7 @@ func testConcurrentOrders(t *testing.T, st store.Store) {
 		go func() {
 			defer wg.Done()
 			errs <- st.Write(context.Background(), func(tx store.Tx) error {
-				_, err := newOrder(tx, int64(1+i%2), store.StatusPendingPayment, "stars", fmt.Sprintf("C-%d", i), "")
+				_, err := newOrder(tx, int64(1+i%2), domain.StatusPendingPayment, "stars", fmt.Sprintf("C-%d", i), "")
 				return err
 			})
 		}()

@@ -1,4 +1,4 @@
-package store
+package domain
 
 import "time"
 
@@ -44,7 +44,7 @@ type PayerMessage struct {
 	BatchID int64  `json:"batch_id"`
 	Index   int    `json:"index"` // position in the external message, from 0
 	OrderID int64  `json:"order_id"`
-	Kind    string `json:"kind"`
+	Kind    Kind   `json:"kind"`
 	ReqID   string `json:"req_id"` // Fragment's request
 	// The message.
 	To          string `json:"to"` // raw destination

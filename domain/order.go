@@ -1,0 +1,94 @@
+package domain
+
+import "time"
+
+// Status is where an order stands. Only shop changes it, and only through
+// its transition table (shop/transitions.go): every status change is one of
+// the legal moves listed there, made in the store transaction that records
+// it. The store keeps its derived queues (expiry, delivery) in step.
+type Status string
+
+// Order statuses.
+const (
+	StatusPendingPayment Status = "pending_payment" // created, waiting for its TON transfer
+	StatusPaid           Status = "paid"            // paid in full, waiting for delivery
+	StatusProcessing     Status = "processing"      // delivery under way
+	StatusCompleted      Status = "completed"       // delivered (final)
+	StatusFailed         Status = "failed"          // delivery failed without a refund (final)
+	StatusRefunded       Status = "refunded"        // delivery failed; the price went back to the balance (final)
+	StatusExpired        Status = "expired"         // not paid in time (final)
+	StatusCancelled      Status = "cancelled"       // cancelled by the partner before payment (final)
+)
+
+// Kind is what an order delivers. Set at creation, never changed.
+type Kind string
+
+// Order kinds.
+const (
+	KindStars   Kind = "stars"
+	KindPremium Kind = "premium"
+)
+
+// Method is how an order is paid. Set at creation, never changed.
+type Method string
+
+// Payment methods.
+const (
+	MethodTonMemo Method = "ton_memo" // a TON transfer whose comment is the order's memo
+	MethodBalance Method = "balance"  // debited from the partner's balance at creation
+)
+
+// Currency is what an order is priced and paid in. Set at creation, never
+// changed.
+type Currency string
+
+// Currencies.
+const (
+	CurrencyTON Currency = "TON"
+)
+
+// Order is one Stars or Premium order. Money fields are nanotons. Only shop
+// writes it: the fields up to ClientReference and IdempotencyKey are fixed
+// at creation; Status moves through shop's transition table, and the rest
+// records payment and delivery.
+type Order struct {
+	ID                int64    `json:"id"`
+	PartnerID         int64    `json:"partner_id"`
+	Status            Status   `json:"status"`
+	Type              Kind     `json:"order_type"`
+	StarsAmount       int64    `json:"stars_amount,omitempty"`
+	PremiumMonths     int      `json:"premium_months,omitempty"`
+	RecipientUsername string   `json:"recipient_username"`
+	PriceNano         int64    `json:"price_nano"`
+	PriceUSD          string   `json:"price_usd"`   // exact decimal
+	TonUSD            string   `json:"ton_usd"`     // the rate the order was priced with
+	FeePercent        string   `json:"fee_percent"` // the fee the order was priced with
+	PaymentMethod     Method   `json:"payment_method"`
+	PaymentCurrency   Currency `json:"payment_currency"`
+	PaymentAddress    string   `json:"payment_address,omitempty"`
+	PaymentMemo       string   `json:"payment_memo,omitempty"`
+	// MemoDerived: PaymentMemo is a function of ID (the shop's memo cipher),
+	// unique by construction, so bbolt does not index it; the shop finds such
+	// orders through the id. PostgreSQL indexes every memo regardless.
+	MemoDerived     bool       `json:"memo_derived,omitempty"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	PaidAt          *time.Time `json:"paid_at,omitempty"`
+	CompletedAt     *time.Time `json:"completed_at,omitempty"`
+	ReceivedNano    int64      `json:"received_nano"`
+	ClientReference string     `json:"client_reference,omitempty"`
+	FailureReason   string     `json:"failure_reason,omitempty"`
+	// PaymentTxHashes are the chain transfers credited to this order.
+	PaymentTxHashes []string `json:"payment_tx_hashes,omitempty"`
+	// Delivery bookkeeping, written before the provider is called so a crash
+	// never delivers twice.
+	DeliveryAttempts  int        `json:"delivery_attempts,omitempty"`
+	DeliveryRef       string     `json:"delivery_ref,omitempty"`
+	DeliveryState     string     `json:"delivery_state,omitempty"` // provider-specific progress
+	NextDeliveryAt    *time.Time `json:"next_delivery_at,omitempty"`
+	RefundedAt        *time.Time `json:"refunded_at,omitempty"`
+	RefundLedgerID    int64      `json:"refund_ledger_id,omitempty"`
+	IdempotencyKey    string     `json:"idempotency_key,omitempty"`
+	DeliveryTxHash    string     `json:"delivery_tx_hash,omitempty"`
+	DeliveryRequestID string     `json:"delivery_request_id,omitempty"`
+}
