@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/store/pg"
 	"github.com/theopenmoney/openmoney/store/pg/pgtest"
@@ -305,12 +306,12 @@ func TestFreeTextIsStored(t *testing.T) {
 			return err
 		}
 		oid = id
-		if err := tx.CreateOrder(&store.Order{ID: id, PartnerID: 1, Status: store.StatusFailed, Type: "stars",
+		if err := tx.CreateOrder(&domain.Order{ID: id, PartnerID: 1, Status: domain.StatusFailed, Type: "stars",
 			FailureReason: bad, DeliveryState: bad, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}); err != nil {
 			return err
 		}
-		return tx.AppendWebhookDelivery(&store.WebhookDelivery{PartnerID: 1, EventID: "evt_1", EventType: "order.paid",
-			Attempt: 1, At: time.Now().UTC(), Error: bad, Final: store.WebhookRetrying})
+		return tx.AppendWebhookDelivery(&domain.WebhookDelivery{PartnerID: 1, EventID: "evt_1", EventType: "order.paid",
+			Attempt: 1, At: time.Now().UTC(), Error: bad, Final: domain.WebhookRetrying})
 	})
 	if err != nil {
 		t.Fatal(err)
