@@ -112,7 +112,7 @@ func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target As
 		return Assignment{}, err
 	}
 	var res Assignment
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		u, err := tx.GetUnmatched(unmatchedID)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound("unmatched deposit")

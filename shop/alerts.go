@@ -477,7 +477,7 @@ func (s *Shop) evaluateAlerts(ctx context.Context) error {
 	unmatchedMin := tonNano(s.cfg.Telegram.Alerts.UnmatchedMinTON)
 	var active map[string]bool
 	var raised, cleared []string
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		raised, cleared = raised[:0], cleared[:0]
 		st, err := loadAlerts(tx)
 		if err != nil {
@@ -784,7 +784,7 @@ const alertLease = 2 * time.Minute
 // live claim.
 func (s *Shop) claimAlerts(ctx context.Context, id int64, now time.Time) ([]AlertNotice, error) {
 	var ns []AlertNotice
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		ns = nil
 		st, err := loadAlerts(tx)
 		if err != nil {
@@ -819,7 +819,7 @@ func (s *Shop) releaseAlerts(ctx context.Context, id int64, ns []AlertNotice, se
 	for _, n := range ns {
 		ids[n.ID] = true
 	}
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		st, err := loadAlerts(tx)
 		if err != nil {
 			return err

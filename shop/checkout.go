@@ -153,7 +153,7 @@ func (s *Shop) checkoutKeysFor(ctx context.Context) (*checkoutKeys, error) {
 		return err
 	})
 	if err == nil && secret == nil {
-		err = s.st.Update(ctx, func(tx store.Tx) error {
+		err = s.update(ctx, func(tx *txn) error {
 			v, err := tx.GetMeta(checkoutKeyMeta)
 			if err == nil {
 				secret = v

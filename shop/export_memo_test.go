@@ -4,14 +4,13 @@ import (
 	"context"
 
 	"github.com/theopenmoney/openmoney/domain"
-	"github.com/theopenmoney/openmoney/store"
 )
 
 // DerivedMemo is the memo order id of kind gets from the store's memo key
 // (creating the key if the store has none), for tests.
 func DerivedMemo(ctx context.Context, s *Shop, kind string, id int64) (string, error) {
 	var m string
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		c, err := s.memoCipherFor(tx, true)
 		if err != nil {
 			return err

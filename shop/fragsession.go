@@ -334,7 +334,7 @@ func (s *Shop) SetFragmentSession(ctx context.Context, pasted string, who Actor)
 	} else {
 		detail += "; api hash read from Fragment's page"
 	}
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, func(tx *txn) error {
 		if err := tx.PutMeta(fragmentSessionMeta, sealed); err != nil {
 			return err
 		}
@@ -366,7 +366,7 @@ func (s *Shop) ClearFragmentSession(ctx context.Context, who Actor) error {
 		return err
 	}
 	none := false
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		raw, err := tx.GetMeta(fragmentSessionMeta)
 		none = errors.Is(err, store.ErrNotFound) || (err == nil && len(raw) == 0)
 		if none {

@@ -147,7 +147,7 @@ func (s *Shop) holdDelivery(ctx context.Context, id int64, hold *fulfil.Hold) er
 		s.log.Debug("delivery still held", "order_id", id, "reason", hold.Reason)
 	}
 	s.observeDelivery(DeliveryHeld)
-	return s.st.Write(ctx, func(tx store.Tx) error { // the order is locked as read
+	return s.write(ctx, func(tx *txn) error { // the order is locked as read
 		cur, err := tx.GetOrder(id)
 		if err != nil || cur.Status != domain.StatusProcessing {
 			return err

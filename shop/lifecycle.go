@@ -26,15 +26,11 @@ var (
 
 // expire marks a pending order expired and returns any partial payment to
 // the balance, in the caller's transaction.
-func (s *Shop) expire(tx store.Tx, p *domain.Partner, o *domain.Order) error {
-	o.Status = domain.StatusExpired
+func (s *Shop) expire(tx *txn, p *domain.Partner, o *domain.Order) error {
 	if err := s.returnPartial(tx, p, o); err != nil {
 		return err
 	}
-	if err := tx.PutOrder(o); err != nil {
-		return err
-	}
-	return s.emit(tx, p, EventOrderExpired, o, nil)
+	return s.move(tx, p, o, domain.StatusExpired)
 }
 
 // ExpireDue expires every pending order whose deadline has passed; it returns
@@ -44,7 +40,7 @@ func (s *Shop) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		n := 0
-		err := s.st.Write(ctx, func(tx store.Tx) error {
+		err := s.write(ctx, func(tx *txn) error {
 			n = 0
 			ids, err := tx.DueExpiries(s.now(), 200)
 			if err != nil {
@@ -265,7 +261,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	due := true
 	// Write transactions: the order is locked as it is read, so its status
 	// moves one way only.
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		var err error
 		if o, err = tx.GetOrder(id); err != nil {
 			return err
@@ -277,14 +273,15 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		due = true
 		switch o.Status {
 		case domain.StatusPaid:
-			o.Status = domain.StatusProcessing
+			o.DeliveryAttempts++
+			return s.move(tx, nil, o, domain.StatusProcessing)
 		case domain.StatusProcessing:
+			o.DeliveryAttempts++
+			return tx.PutOrder(o)
 		default:
 			due = false
 			return nil
 		}
-		o.DeliveryAttempts++
-		return tx.PutOrder(o)
 	})
 	if err != nil || !due {
 		return false, err
@@ -292,7 +289,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	req := fulfil.Request{Ref: "order-" + strconv.FormatInt(o.ID, 10), OrderID: o.ID, Kind: o.Type,
 		Username: o.RecipientUsername, Stars: o.StarsAmount, Months: o.PremiumMonths, State: o.DeliveryState}
 	save := func(ctx context.Context, state string) error {
-		return s.st.Write(ctx, func(tx store.Tx) error {
+		return s.write(ctx, func(tx *txn) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil {
 				return err
@@ -311,7 +308,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	s.held.drop(id)
 	switch {
 	case derr == nil:
-		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *domain.Order, p *domain.Partner) error {
+		return true, s.finishDelivery(ctx, id, func(tx *txn, o *domain.Order, p *domain.Partner) error {
 			return s.complete(tx, o, p, res)
 		})
 	case errors.Is(derr, fulfil.ErrPermanent):
@@ -319,7 +316,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		// (provider answers, transaction hashes) goes to the log only.
 		fail := fulfil.FailureOf(derr)
 		s.log.Warn("delivery failed; refunding", "order_id", id, "failure_code", fail.Code, "err", derr.Error())
-		return true, s.finishDelivery(ctx, id, func(tx store.Tx, o *domain.Order, p *domain.Partner) error {
+		return true, s.finishDelivery(ctx, id, func(tx *txn, o *domain.Order, p *domain.Partner) error {
 			_, err := s.refund(tx, o, p, fail.Reason())
 			return err
 		})
@@ -330,7 +327,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		if o.DeliveryAttempts == 1 {
 			s.log.Info("order waits for manual delivery", "order_id", id)
 		}
-		return false, s.st.Write(ctx, func(tx store.Tx) error {
+		return false, s.write(ctx, func(tx *txn) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil || cur.Status != domain.StatusProcessing {
 				return err
@@ -349,7 +346,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 		}
 		s.log.Warn("delivery will be retried", "order_id", id, "attempt", o.DeliveryAttempts, "in", delay, "err", derr)
 		s.observeDelivery(DeliveryRetry)
-		return false, s.st.Write(ctx, func(tx store.Tx) error {
+		return false, s.write(ctx, func(tx *txn) error {
 			cur, err := tx.GetOrder(id)
 			if err != nil || cur.Status != domain.StatusProcessing {
 				return err
@@ -362,39 +359,31 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 }
 
 // complete marks a processing order delivered, in the caller's transaction.
-func (s *Shop) complete(tx store.Tx, o *domain.Order, p *domain.Partner, res fulfil.Result) error {
+func (s *Shop) complete(tx *txn, o *domain.Order, p *domain.Partner, res fulfil.Result) error {
 	now := s.now()
-	o.Status = domain.StatusCompleted
 	o.CompletedAt = &now
 	o.DeliveryRef, o.DeliveryTxHash = res.ProviderRef, res.TxHash
 	o.NextDeliveryAt = nil
-	if err := tx.PutOrder(o); err != nil {
-		return err
-	}
-	return s.emit(tx, p, EventOrderCompleted, o, nil)
+	return s.move(tx, p, o, domain.StatusCompleted)
 }
 
 // refund ends a processing order whose delivery failed: its price back to
 // the partner balance (a refund row), status refunded, in the caller's
 // transaction.
-func (s *Shop) refund(tx store.Tx, o *domain.Order, p *domain.Partner, reason string) (*domain.LedgerEntry, error) {
+func (s *Shop) refund(tx *txn, o *domain.Order, p *domain.Partner, reason string) (*domain.LedgerEntry, error) {
 	e, err := s.credit(tx, p, domain.LedgerRefund, o.PriceNano, o.ID, "")
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	o.Status = domain.StatusRefunded
 	o.FailureReason = reason
 	o.RefundedAt, o.RefundLedgerID, o.NextDeliveryAt = &now, e.ID, nil
-	if err := tx.PutOrder(o); err != nil {
-		return nil, err
-	}
-	return e, s.emit(tx, p, EventOrderRefunded, o, nil)
+	return e, s.move(tx, p, o, domain.StatusRefunded)
 }
 
 // finishDelivery applies the final transition if the order is still processing.
-func (s *Shop) finishDelivery(ctx context.Context, id int64, fn func(store.Tx, *domain.Order, *domain.Partner) error) error {
-	return s.st.Write(ctx, func(tx store.Tx) error {
+func (s *Shop) finishDelivery(ctx context.Context, id int64, fn func(*txn, *domain.Order, *domain.Partner) error) error {
+	return s.write(ctx, func(tx *txn) error {
 		o, err := tx.GetOrder(id)
 		if err != nil {
 			return err
@@ -506,7 +495,7 @@ func (s *Shop) sendQueue(ctx context.Context, channel domain.Channel, n Notifier
 		disabled := false // the webhook failed for WebhookDisableAfter: disabled, its queue dropped
 		// Update: the webhook's failure record is read and rewritten, and a
 		// partner's PUT /webhook may race with it.
-		err = s.st.Update(ctx, func(tx store.Tx) error {
+		err = s.update(ctx, func(tx *txn) error {
 			if channel == domain.ChannelWebhook {
 				var err error
 				if disabled, err = s.webhookOutcome(tx, p, it, nerr); err != nil || disabled {
@@ -558,7 +547,7 @@ func (s *Shop) housekeepingLoop(ctx context.Context) {
 	for {
 		for ctx.Err() == nil {
 			n := 0
-			err := s.st.Write(ctx, func(tx store.Tx) error {
+			err := s.write(ctx, func(tx *txn) error {
 				var err error
 				n, err = tx.DeleteIdemBefore(s.now().Add(-IdempotencyTTL), 500)
 				return err

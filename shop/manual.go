@@ -88,7 +88,7 @@ func (s *Shop) MarkDelivered(ctx context.Context, orderID int64, m ManualMark) (
 		res.ProviderRef = manualRef + ": " + ref
 	}
 	o, _, err := s.markManual(ctx, orderID, m.By, domain.AuditEntry{Action: AuditMarkDelivered, Detail: ref},
-		func(tx store.Tx, o *domain.Order, p *domain.Partner) (*domain.LedgerEntry, error) {
+		func(tx *txn, o *domain.Order, p *domain.Partner) (*domain.LedgerEntry, error) {
 			return nil, s.complete(tx, o, p, res)
 		})
 	return o, err
@@ -107,7 +107,7 @@ func (s *Shop) MarkFailed(ctx context.Context, orderID int64, m ManualMark) (*do
 		return nil, nil, err
 	}
 	return s.markManual(ctx, orderID, m.By, domain.AuditEntry{Action: AuditMarkFailed, Detail: reason},
-		func(tx store.Tx, o *domain.Order, p *domain.Partner) (*domain.LedgerEntry, error) {
+		func(tx *txn, o *domain.Order, p *domain.Partner) (*domain.LedgerEntry, error) {
 			return s.refund(tx, o, p, operatorFailure(reason))
 		})
 }
@@ -119,7 +119,7 @@ func operatorFailure(reason string) string {
 }
 
 func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a domain.AuditEntry,
-	finish func(store.Tx, *domain.Order, *domain.Partner) (*domain.LedgerEntry, error)) (*domain.Order, *domain.LedgerEntry, error) {
+	finish func(*txn, *domain.Order, *domain.Partner) (*domain.LedgerEntry, error)) (*domain.Order, *domain.LedgerEntry, error) {
 	if _, err := who.name(); err != nil {
 		return nil, nil, err
 	}
@@ -129,7 +129,7 @@ func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a domai
 	}
 	var o *domain.Order
 	var e *domain.LedgerEntry
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		var err error
 		o, err = tx.GetOrder(orderID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -141,9 +141,8 @@ func (s *Shop) markManual(ctx context.Context, orderID int64, who Actor, a domai
 		switch o.Status {
 		case domain.StatusPaid:
 			// not handed to the provider yet: it is now, by the operator
-			o.Status = domain.StatusProcessing
 			o.DeliveryAttempts++
-			if err := tx.PutOrder(o); err != nil {
+			if err := s.move(tx, nil, o, domain.StatusProcessing); err != nil {
 				return err
 			}
 		case domain.StatusProcessing:

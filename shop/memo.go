@@ -170,7 +170,7 @@ func (s *Shop) memoCipher(ctx context.Context) (*memoCipher, error) {
 		return c, nil
 	}
 	var c *memoCipher
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		var err error
 		c, err = s.memoCipherFor(tx, true)
 		return err

@@ -32,7 +32,7 @@ func (s *Shop) OperatorRevokeKey(ctx context.Context, partnerID int64, prefix st
 	}
 	var revoked string
 	var info KeyInfo
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		revoked = ""
 		p, err := tx.GetPartner(partnerID)
 		if errors.Is(err, store.ErrNotFound) {

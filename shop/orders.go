@@ -250,7 +250,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		}
 	}
 	now := s.now()
-	o := &domain.Order{PartnerID: partnerID, Status: domain.StatusPendingPayment, Type: req.Kind,
+	o := &domain.Order{PartnerID: partnerID, Type: req.Kind,
 		RecipientUsername: req.RecipientUsername, PriceNano: q.PriceNano, PriceUSD: q.PriceUSD,
 		TonUSD: q.TonUSD, FeePercent: q.FeePercent, PaymentMethod: req.PaymentMethod,
 		PaymentCurrency: req.PaymentCurrency, CreatedAt: now, IdempotencyKey: req.IdempotencyKey}
@@ -273,7 +273,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 	// keys check (the idempotency key: ErrExists) or its conditional debit
 	// (the balance: ErrOverdraw).
 	var result *domain.Order
-	create := func(tx store.Tx) error {
+	create := func(tx *txn) error {
 		result = nil
 		ord := *o
 		id, err := tx.NextOrderID()
@@ -281,21 +281,19 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			return err
 		}
 		ord.ID = id
+		var p *domain.Partner // the partner a move's event goes to: only a balance order's creation has one
+		to := domain.StatusPendingPayment
 		if ord.PaymentMethod == domain.MethodBalance {
-			p, err := tx.GetPartner(partnerID)
-			if err != nil {
+			if p, err = tx.GetPartner(partnerID); err != nil {
 				return err
 			}
-			ord.Status = domain.StatusPaid
+			to = domain.StatusPaid
 			ord.PaidAt = &now
 			balance := p.BalanceNano
 			if _, err := s.credit(tx, p, domain.LedgerOrderPayment, -ord.PriceNano, ord.ID, ""); errors.Is(err, store.ErrOverdraw) {
 				return newErr(CodeInsufficientBalance, "payment_method", "insufficient_balance",
 					"balance %s TON is less than the price %s TON", formatTON(balance), formatTON(ord.PriceNano))
 			} else if err != nil {
-				return err
-			}
-			if err := s.emit(tx, p, EventOrderPaid, &ord, nil); err != nil {
 				return err
 			}
 		} else {
@@ -310,7 +308,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 				return err
 			}
 		}
-		if err := tx.CreateOrder(&ord); err != nil {
+		if err := s.move(tx, p, &ord, to); err != nil {
 			return err
 		}
 		if req.IdempotencyKey != "" {
@@ -328,12 +326,12 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		result = &ord
 		return nil
 	}
-	err = s.st.Write(ctx, create)
+	err = s.write(ctx, create)
 	if errors.Is(err, store.ErrExists) && req.IdempotencyKey != "" {
 		// A record past its time that the sweep has not removed yet takes
 		// the key too: drop it and create again, once.
 		var dropped bool
-		if derr := s.st.Update(ctx, func(tx store.Tx) error {
+		if derr := s.update(ctx, func(tx *txn) error {
 			var err error
 			dropped, err = tx.DeleteIdem(partnerID, req.IdempotencyKey, now.Add(-IdempotencyTTL))
 			return err
@@ -341,7 +339,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			return nil, fmt.Errorf("shop: create order: %w", derr)
 		}
 		if dropped {
-			err = s.st.Write(ctx, create)
+			err = s.write(ctx, create)
 		}
 	}
 	if errors.Is(err, store.ErrExists) && req.IdempotencyKey != "" {
@@ -409,7 +407,7 @@ func (s *Shop) IdemLookup(ctx context.Context, partnerID int64, key string) (*do
 // IdemSave stores the final response of a request under its key, keeping the
 // order id an order creation already recorded.
 func (s *Shop) IdemSave(ctx context.Context, r domain.IdemRecord) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, func(tx *txn) error {
 		rec := r
 		if prev, err := tx.GetIdem(r.PartnerID, r.Key); err == nil && s.now().Sub(prev.CreatedAt) < IdempotencyTTL {
 			if prev.Fingerprint != r.Fingerprint {
@@ -563,7 +561,7 @@ func (s *Shop) ListOrders(ctx context.Context, partnerID int64, f OrderFilter) (
 // CancelOrder cancels a pending_payment order (ORDER_NOT_CANCELLABLE otherwise).
 func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*domain.Order, error) {
 	var o *domain.Order
-	err := s.st.Write(ctx, func(tx store.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		got, err := tx.GetOrder(id)
 		if o, err = s.ownOrder(tx, partnerID, got, err); err != nil {
 			return err
@@ -572,7 +570,6 @@ func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*domain.Or
 			return newErr(CodeOrderNotCancellable, "status", "not_cancellable",
 				"order %d is %s; only pending_payment orders can be cancelled", o.ID, o.Status)
 		}
-		o.Status = domain.StatusCancelled
 		p, err := tx.GetPartner(partnerID)
 		if err != nil {
 			return err
@@ -581,10 +578,7 @@ func (s *Shop) CancelOrder(ctx context.Context, partnerID, id int64) (*domain.Or
 		if err := s.returnPartial(tx, p, o); err != nil {
 			return err
 		}
-		if err := tx.PutOrder(o); err != nil {
-			return err
-		}
-		return s.emit(tx, p, EventOrderCancelled, o, nil)
+		return s.move(tx, p, o, domain.StatusCancelled)
 	})
 	return o, err
 }

@@ -42,7 +42,7 @@ func parkKey(t ton.Transfer) string {
 
 // park records t as a parked transfer with the error that failed it, and
 // its seen record (kind parked), in the caller's transaction.
-func (s *Shop) park(tx store.Tx, t ton.Transfer, reason string) (Outcome, error) {
+func (s *Shop) park(tx *txn, t ton.Transfer, reason string) (Outcome, error) {
 	key := parkKey(t)
 	if seen, err := tx.GetSeen(key); err == nil {
 		return Outcome{Hash: key, Kind: seen.Kind, ParkedID: seen.RefID, Replayed: true}, nil
@@ -59,6 +59,7 @@ func (s *Shop) park(tx store.Tx, t ton.Transfer, reason string) (Outcome, error)
 	if err := tx.CreateSeen(&domain.SeenTx{Hash: key, Kind: domain.SeenParked, RefID: p.ID, AmountNano: t.AmountNano, SeenAt: now}); err != nil {
 		return Outcome{}, err
 	}
+	tx.parked++
 	return Outcome{Hash: key, Kind: domain.SeenParked, ParkedID: p.ID}, nil
 }
 
@@ -207,7 +208,7 @@ func (s *Shop) resolve(tx store.Tx, p *domain.Parked, how domain.Resolution, out
 // and returns TRANSFER_REFUSED.
 func (s *Shop) refused(ctx context.Context, id int64, who Actor, what string, rerr error) error {
 	msg := clipParked(rerr.Error(), maxParkedError)
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		p, err := openParked(tx, id)
 		if err != nil {
 			return err
@@ -247,7 +248,7 @@ func (s *Shop) RetryParked(ctx context.Context, id int64, who Actor) (ParkedReso
 	var res ParkedResolution
 	var rerr error
 	var cipher *memoCipher
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		rerr = nil
 		p, err := openParked(tx, id)
 		if err != nil {
@@ -299,7 +300,7 @@ func (s *Shop) AssignParked(ctx context.Context, id int64, target AssignTarget) 
 	}
 	var res ParkedResolution
 	var rerr error
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		rerr = nil
 		p, err := openParked(tx, id)
 		if err != nil {
@@ -320,6 +321,7 @@ func (s *Shop) AssignParked(ctx context.Context, id int64, target AssignTarget) 
 		if err := tx.PutSeen(&domain.SeenTx{Hash: p.TxHash, Kind: domain.SeenLedger, RefID: e.ID, AmountNano: p.AmountNano, SeenAt: s.now()}); err != nil {
 			return err
 		}
+		tx.accounted(p.AmountNano)
 		out := Outcome{Hash: p.TxHash, Kind: domain.SeenLedger, OrderID: orderID, LedgerIDs: []int64{e.ID}}
 		return s.resolve(tx, p, domain.ParkedAssigned, out, target.By, AuditParkedAssign, &res)
 	})

@@ -75,7 +75,7 @@ func keyPrefix(key string) string { return key[:len(KeyPrefix)+8] }
 // CreatePartner creates a partner (sandbox partners, operators, tests).
 func (s *Shop) CreatePartner(ctx context.Context, name string) (*domain.Partner, error) {
 	var p *domain.Partner
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		var err error
 		p, err = s.newPartner(tx, name, TelegramUser{})
 		return err
@@ -127,7 +127,7 @@ func (s *Shop) TelegramPartner(ctx context.Context, u TelegramUser) (*domain.Par
 	}
 	var p *domain.Partner
 	var created bool
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		created = false
 		got, err := tx.PartnerByTelegram(u.ID)
 		switch {
@@ -191,7 +191,7 @@ func (s *Shop) IssueKey(ctx context.Context, partnerID int64) (IssuedKey, error)
 	now := s.now()
 	rec := &domain.APIKey{Hash: HashKey(key), PartnerID: partnerID, Prefix: keyPrefix(key), CreatedAt: now}
 	var revoked string
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, func(tx *txn) error {
 		p, err := tx.GetPartner(partnerID)
 		if err != nil {
 			return err
@@ -240,7 +240,7 @@ func (s *Shop) revokeActive(tx store.Tx, p *domain.Partner, now time.Time) (stri
 func (s *Shop) RevokeKey(ctx context.Context, partnerID int64) error {
 	none := false
 	var revoked string
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		p, err := tx.GetPartner(partnerID)
 		if err != nil {
 			return err
@@ -422,7 +422,7 @@ func (s *Shop) flushKeyUse(ctx context.Context) error {
 	if len(pending) == 0 {
 		return nil
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, func(tx *txn) error {
 		for h, t := range pending {
 			k, err := tx.GetAPIKey(h)
 			if err != nil {

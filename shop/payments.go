@@ -96,7 +96,7 @@ func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]str
 	// inserting its hash (CreateSeen). Two listeners applying one batch at
 	// once (a leader handover) collide on that insert: the loser runs again
 	// (ApplyBatch) and finds the transfers recorded.
-	apply := func(tx store.Tx) error {
+	apply := func(tx *txn) error {
 		outs, paid = outs[:0], false
 		c, err := s.memoCipherFor(tx, false)
 		if err != nil {
@@ -126,7 +126,7 @@ func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]str
 		}
 		return nil
 	}
-	if err := s.st.Write(ctx, apply); err != nil {
+	if err := s.write(ctx, apply); err != nil {
 		return nil, fmt.Errorf("shop: apply batch: %w", err)
 	}
 	s.keepMemoCipher(cipher)
@@ -145,7 +145,7 @@ func (s *Shop) applyBatchOnce(ctx context.Context, b ton.Batch, park map[int]str
 // applySafely is applyTransfer with a panic turned into that transfer's
 // error: a bug in the rules for one transfer parks it instead of taking the
 // listener down.
-func (s *Shop) applySafely(tx store.Tx, c *memoCipher, t ton.Transfer, parkedID int64) (out Outcome, err error) {
+func (s *Shop) applySafely(tx *txn, c *memoCipher, t ton.Transfer, parkedID int64) (out Outcome, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in the payment rules", "tx_hash", t.Hash, "panic", p, "stack", string(debug.Stack()))
@@ -168,7 +168,7 @@ func (s *Shop) ApplyTransfer(ctx context.Context, t ton.Transfer) (Outcome, erro
 // c is the store's memo cipher (nil while no order has a derived memo).
 // parkedID is non-zero when an operator retries that parked transfer: its
 // seen record (kind parked) is then overwritten instead of being a replay.
-func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedID int64) (Outcome, error) {
+func (s *Shop) applyTransfer(tx *txn, c *memoCipher, t ton.Transfer, parkedID int64) (Outcome, error) {
 	out := Outcome{Hash: t.Hash}
 	if t.Hash == "" {
 		return out, errors.New("transfer without hash")
@@ -192,6 +192,10 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 	record := func(kind domain.SeenKind, ref int64) (Outcome, error) {
 		seen.Kind, seen.RefID = kind, ref
 		out.Kind = kind
+		if kind != domain.SeenIgnored {
+			// first accounted: seen now, or a parked transfer resolved
+			tx.accounted(t.AmountNano)
+		}
 		if fresh {
 			// Claims the hash: another listener's concurrent insert of it
 			// refuses this one (store.ErrExists), and the batch runs again.
@@ -253,7 +257,7 @@ func (s *Shop) applyTransfer(tx store.Tx, c *memoCipher, t ton.Transfer, parkedI
 	}
 }
 
-func (s *Shop) payOrder(tx store.Tx, p *domain.Partner, o *domain.Order, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error), out *Outcome) (Outcome, error) {
+func (s *Shop) payOrder(tx *txn, p *domain.Partner, o *domain.Order, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error), out *Outcome) (Outcome, error) {
 	due := o.PriceNano - o.ReceivedNano
 	if o.Status == domain.StatusExpired {
 		due = o.PriceNano
@@ -273,17 +277,14 @@ func (s *Shop) payOrder(tx store.Tx, p *domain.Partner, o *domain.Order, t ton.T
 		out.LedgerIDs = append(out.LedgerIDs, e.ID)
 	}
 	if o.ReceivedNano >= o.PriceNano {
-		o.Status = domain.StatusPaid
 		at := s.now()
 		o.PaidAt = &at
+		err = s.move(tx, p, o, domain.StatusPaid)
+	} else {
+		err = tx.PutOrder(o) // partly paid: still pending
 	}
-	if err := tx.PutOrder(o); err != nil {
+	if err != nil {
 		return *out, err
-	}
-	if o.Status == domain.StatusPaid {
-		if err := s.emit(tx, p, EventOrderPaid, o, nil); err != nil {
-			return *out, err
-		}
 	}
 	res, err := record(domain.SeenOrder, o.ID)
 	res.LedgerIDs, res.OrderID = out.LedgerIDs, o.ID

@@ -82,6 +82,7 @@ type Shop struct {
 	log      *slog.Logger
 	version  string
 	obs      Observer // nil: nothing reported
+	txObs    Observer // told what each committed transaction did (obs and the operators' alerts); nil: nothing
 
 	fee          *big.Rat
 	feeText      string // Decimal(fee)
@@ -122,11 +123,8 @@ func New(d Deps) (*Shop, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	ops := newOperators(d)
-	if obs := ops.storeObserver(d.Observer); obs != nil {
-		d.Store = observedStore{Store: d.Store, obs: obs}
-	}
 	s := &Shop{
-		cfg: d.Config, st: d.Store, obs: d.Observer, keys: d.Keys, chain: d.Chain, sandbox: d.Sandbox,
+		cfg: d.Config, st: d.Store, obs: d.Observer, txObs: ops.storeObserver(d.Observer), keys: d.Keys, chain: d.Chain, sandbox: d.Sandbox,
 		provider: d.Provider, rates: d.Rates, now: func() time.Time { return d.Now().UTC().Truncate(time.Microsecond) },
 		log: d.Log, version: d.Version,
 		fee:          d.Config.Pricing.FeePercent.Rat(),

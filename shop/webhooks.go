@@ -262,7 +262,7 @@ func (s *Shop) SetWebhook(ctx context.Context, partnerID int64, up WebhookUpdate
 	}
 	var out domain.Webhook
 	reenabled := false
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, func(tx *txn) error {
 		if _, err := tx.GetPartner(partnerID); err != nil {
 			return err
 		}
@@ -345,7 +345,7 @@ func (s *Shop) WebhookTarget(ctx context.Context, partnerID int64) (*domain.Webh
 // DeleteWebhook removes the partner's webhook; events still queued for it
 // are dropped when their turn comes. Errors: NOT_FOUND when none.
 func (s *Shop) DeleteWebhook(ctx context.Context, partnerID int64) error {
-	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.DeleteWebhook(partnerID) })
+	err := s.update(ctx, func(tx *txn) error { return tx.DeleteWebhook(partnerID) })
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("webhook")
 	}
@@ -364,7 +364,7 @@ func (s *Shop) RotateWebhookSecret(ctx context.Context, partnerID int64) (*domai
 		return nil, err
 	}
 	var out domain.Webhook
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, func(tx *txn) error {
 		w, err := tx.GetWebhook(partnerID)
 		if err != nil {
 			return err
@@ -388,7 +388,7 @@ func (s *Shop) RotateWebhookSecret(ctx context.Context, partnerID int64) (*domai
 // Errors: NOT_FOUND when the partner has no webhook.
 func (s *Shop) TestWebhook(ctx context.Context, partnerID int64) (*domain.OutboxItem, error) {
 	var it *domain.OutboxItem
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		if err := enabledWebhook(tx, partnerID); err != nil {
 			return err
 		}
@@ -442,7 +442,7 @@ func webhookErr(err error, what string) error {
 // delivery of this partner, or no webhook), WEBHOOK_DISABLED.
 func (s *Shop) RedeliverWebhook(ctx context.Context, partnerID, deliveryID int64) (*domain.OutboxItem, error) {
 	var it *domain.OutboxItem
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx *txn) error {
 		d, err := tx.GetWebhookDelivery(deliveryID)
 		if errors.Is(err, store.ErrNotFound) || err == nil && d.PartnerID != partnerID {
 			return notFound("webhook delivery")
@@ -519,7 +519,7 @@ func (s *Shop) RecordWebhookAttempt(ctx context.Context, it *domain.OutboxItem, 
 	if a.Err != nil {
 		d.Final, d.Error = domain.WebhookRetrying, clipError(a.Err.Error())
 	}
-	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.AppendWebhookDelivery(d) })
+	err := s.update(ctx, func(tx *txn) error { return tx.AppendWebhookDelivery(d) })
 	if err != nil {
 		return fmt.Errorf("shop: record webhook attempt: %w", err)
 	}
@@ -636,7 +636,7 @@ func (s *Shop) pruneWebhookDeliveries(ctx context.Context) (int, error) {
 	total := 0
 	for ctx.Err() == nil {
 		n := 0
-		err := s.st.Update(ctx, func(tx store.Tx) error {
+		err := s.update(ctx, func(tx *txn) error {
 			var err error
 			n, err = tx.DeleteWebhookDeliveriesBefore(s.now().Add(-WebhookDeliveryRetention), 500)
 			return err
