@@ -284,6 +284,14 @@ func openDataset(ctx context.Context, o options, ss *stores, name string) (*load
 	}
 	ls := &loadedStore{st: st, s: s, loc: loc,
 		ds: &dataset{serviceAdr: s.ServiceAddress(), base: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if _, err := s.Memo(ctx, domain.KindStars, 1); err != nil { // the store's memo key, before the orders
+		ls.close()
+		return nil, err
+	}
+	ls.ds.memo = func(id int64) string {
+		m, _ := s.Memo(ctx, domain.KindStars, id) // the key is cached: no store access
+		return m
+	}
 	for i := range benchPartners {
 		p, k, err := newPartner(ctx, s, "bench partner "+strconv.Itoa(i))
 		if err != nil {

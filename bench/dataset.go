@@ -19,17 +19,10 @@ import (
 // loadTxSize is how many orders one loading transaction writes.
 const loadTxSize = 10_000
 
-// memoSpace is the number of 6-character base-36 memo codes; memoMul is
-// coprime with it, so id → id·memoMul mod memoSpace is a bijection: every
-// order gets a distinct, scattered memo (as random memos are) without retries.
-const (
-	memoSpace = 36 * 36 * 36 * 36 * 36 * 36
-	memoMul   = 1_000_003
-)
-
 // dataset describes the loaded orders: ids 1..n, partner of id is
 // partners[id % len(partners)], memo and reference derived from the id.
 type dataset struct {
+	memo       func(id int64) string // the order's payment memo (the shop's)
 	partners   []int64
 	serviceAdr string
 	base       time.Time
@@ -37,15 +30,6 @@ type dataset struct {
 }
 
 func (ds *dataset) partnerOf(id int64) int64 { return ds.partners[id%int64(len(ds.partners))] }
-
-func memoFor(id int64) string {
-	v := (id * memoMul) % memoSpace
-	code := strconv.FormatInt(v, 36)
-	for len(code) < 6 {
-		code = "0" + code
-	}
-	return "STARS-" + code
-}
 
 func refFor(id int64) string { return "inv-" + strconv.FormatInt(id, 10) }
 
@@ -58,7 +42,7 @@ func (ds *dataset) orderFor(id int64) *domain.Order {
 		StarsAmount: stars, RecipientUsername: "user" + strconv.FormatInt(id%100_000, 10) + "_tg",
 		PriceNano: stars * 4_375_000, PriceUSD: "1.575", TonUSD: "3.6", FeePercent: "5",
 		PaymentMethod: domain.MethodTonMemo, PaymentCurrency: domain.CurrencyTON, PaymentAddress: ds.serviceAdr,
-		PaymentMemo: memoFor(id), ExpiresAt: &exp, CreatedAt: created, ClientReference: refFor(id),
+		PaymentMemo: ds.memo(id), ExpiresAt: &exp, CreatedAt: created, ClientReference: refFor(id),
 		IdempotencyKey: fmt.Sprintf("%08x-bench-4000-8000-%012x", id, id*7919)}
 	if id%10 == 0 {
 		o.Status = domain.StatusExpired
@@ -126,9 +110,9 @@ func (ds *dataset) lookup(ctx context.Context, s *shop.Shop, kind int) func(id i
 		}
 	case 1:
 		return func(id int64) error {
-			o, err := s.OrderByMemo(ctx, ds.partnerOf(id), memoFor(id))
+			o, err := s.OrderByMemo(ctx, ds.partnerOf(id), ds.memo(id))
 			if err == nil && o.ID != id {
-				err = fmt.Errorf("memo %s gave order %d, want %d", memoFor(id), o.ID, id)
+				err = fmt.Errorf("memo %s gave order %d, want %d", ds.memo(id), o.ID, id)
 			}
 			return err
 		}

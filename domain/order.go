@@ -66,11 +66,9 @@ type Order struct {
 	PaymentMethod     Method   `json:"payment_method"`
 	PaymentCurrency   Currency `json:"payment_currency"`
 	PaymentAddress    string   `json:"payment_address,omitempty"`
-	PaymentMemo       string   `json:"payment_memo,omitempty"`
-	// MemoDerived: PaymentMemo is a function of ID (the shop's memo cipher),
-	// unique by construction, so bbolt does not index it; the shop finds such
-	// orders through the id. PostgreSQL indexes every memo regardless.
-	MemoDerived     bool       `json:"memo_derived,omitempty"`
+	// PaymentMemo is a function of ID (the shop's memo cipher), unique by
+	// construction: no store indexes it.
+	PaymentMemo     string     `json:"payment_memo,omitempty"`
 	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
 	CreatedAt       time.Time  `json:"created_at"`
 	PaidAt          *time.Time `json:"paid_at,omitempty"`

@@ -14,15 +14,16 @@ import (
 	"github.com/theopenmoney/openmoney/store"
 )
 
-// A payment memo is the order kind and six base-36 characters. An order gets
-// a memo derived from its id by a keyed permutation of the 36⁶ codes
-// (memoCipher): it is unique by construction, so it needs no uniqueness
-// probe and no memo index entry, and the id comes back from the memo by the
-// inverse permutation. The key is random per store and kept in its meta, so
-// memos stay unguessable in sequence and do not reveal order volume. Only an
-// id beyond the code space gets a random memo, indexed by the store and
-// checked against every memo (random and derived) before use; ids grow, so
-// by then every derived memo is taken and none is assigned later.
+// A payment memo is the order kind and six base-36 characters, derived from
+// the order id by a keyed permutation of the 36⁶ codes (memoCipher): unique
+// by construction, so it needs no uniqueness probe and no index, and the id
+// comes back from the memo by the inverse permutation. The key is random per
+// store and kept in its meta, so memos stay unguessable in sequence and do
+// not reveal order volume. (Random memos in a unique index were the other
+// scheme; docs/PERFORMANCE.md has the measurement that dropped them.)
+
+// memoAlphabet is the code's digits.
+const memoAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 // memoSpace is the number of six-character base-36 codes.
 const memoSpace = 36 * 36 * 36 * 36 * 36 * 36 // 2 176 782 336
@@ -97,7 +98,7 @@ func (c *memoCipher) decrypt(v uint32) uint32 {
 }
 
 // memo is the derived memo of order id of kind, or false when the id is
-// beyond the code space (then the order gets a random memo).
+// beyond the code space.
 func (c *memoCipher) memo(kind domain.Kind, id int64) (string, bool) {
 	if id <= 0 || id >= memoSpace {
 		return "", false
@@ -182,48 +183,50 @@ func (s *Shop) memoCipher(ctx context.Context) (*memoCipher, error) {
 	return c, nil
 }
 
-// assignMemo gives a new ton_memo order (its ID set) its payment memo: the
-// derived one, without a read, or beyond the code space a random memo no
-// order holds.
-func (s *Shop) assignMemo(tx store.Tx, c *memoCipher, o *domain.Order) error {
-	if m, ok := c.memo(o.Type, o.ID); ok {
-		o.PaymentMemo, o.MemoDerived = m, true
-		return nil
+// errMemoSpace: order ids have outgrown the six-character memo codes
+// (2 176 782 335 ton_memo orders); memos would need a seventh character.
+var errMemoSpace = errors.New("shop: order id beyond the memo code space (2 176 782 335 orders)")
+
+// Memo is the payment memo order id of kind has (or will have), for tools
+// that write orders directly (openmoney bench's data set). It creates the
+// store's memo key when the store has none yet.
+func (s *Shop) Memo(ctx context.Context, kind domain.Kind, id int64) (string, error) {
+	c, err := s.memoCipher(ctx)
+	if err != nil {
+		return "", err
 	}
-	for i := 0; ; i++ {
-		memo, err := newMemo(o.Type)
-		if err != nil {
-			return err
-		}
-		if _, err := s.findMemo(tx, c, memo); errors.Is(err, store.ErrNotFound) {
-			o.PaymentMemo, o.MemoDerived = memo, false
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if i > 20 {
-			return errors.New("shop: could not find a free memo")
-		}
+	m, ok := c.memo(kind, id)
+	if !ok {
+		return "", errMemoSpace
 	}
+	return m, nil
 }
 
-// findMemo finds the order whose payment memo is memo (canonical form): an
-// indexed (random) memo first, then a derived one (c may be nil: no order
-// has a derived memo yet).
+// assignMemo gives a new ton_memo order (its ID set) its derived memo.
+func (s *Shop) assignMemo(c *memoCipher, o *domain.Order) error {
+	m, ok := c.memo(o.Type, o.ID)
+	if !ok {
+		return errMemoSpace
+	}
+	o.PaymentMemo = m
+	return nil
+}
+
+// findMemo finds the order whose payment memo is memo (canonical form); c
+// may be nil: no order has a memo yet.
 func (s *Shop) findMemo(tx store.Tx, c *memoCipher, memo string) (*domain.Order, error) {
-	o, err := tx.OrderByMemo(memo)
-	if !errors.Is(err, store.ErrNotFound) || c == nil {
-		return o, err
+	if c == nil {
+		return nil, store.ErrNotFound
 	}
 	id, ok := c.orderID(memo)
 	if !ok || id <= 0 {
 		return nil, store.ErrNotFound
 	}
-	o, err = tx.GetOrder(id)
+	o, err := tx.GetOrder(id)
 	if err != nil {
 		return nil, err
 	}
-	if !o.MemoDerived || o.PaymentMemo != memo {
+	if o.PaymentMemo != memo {
 		return nil, store.ErrNotFound
 	}
 	return o, nil

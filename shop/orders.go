@@ -2,7 +2,6 @@ package shop
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -164,20 +163,6 @@ func (s *Shop) validate(req *OrderRequest) error {
 	return nil
 }
 
-const memoAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-func newMemo(kind domain.Kind) (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	out := make([]byte, 6)
-	for i, c := range b {
-		out[i] = memoAlphabet[int(c)%36] // 256%36 bias is irrelevant for uniqueness
-	}
-	return strings.ToUpper(string(kind)) + "-" + string(out), nil
-}
-
 // CanonicalMemo normalises a transfer comment or memo for lookup: surrounding
 // whitespace trimmed, prefix upper-case, code lower-case. Matching is thus
 // case-insensitive (wallets and people retype memos); it is otherwise exact.
@@ -304,7 +289,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			exp := now.Add(ttl)
 			ord.ExpiresAt = &exp
 			ord.PaymentAddress = s.serviceAddr
-			if err := s.assignMemo(tx, cipher, &ord); err != nil {
+			if err := s.assignMemo(cipher, &ord); err != nil {
 				return err
 			}
 		}

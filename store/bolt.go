@@ -32,7 +32,6 @@ var (
 	bPartnersAddr  = []byte("partners_by_address")
 	bKeys          = []byte("api_keys")
 	bOrders        = []byte("orders")
-	bOrdersMemo    = []byte("orders_by_memo")
 	bOrdersPartner = []byte("orders_by_partner")
 	bOrdersRef     = []byte("orders_by_reference")
 	bOrdersExpiry  = []byte("orders_expiry_queue")
@@ -63,7 +62,7 @@ var appendBuckets = [][]byte{bOrders, bOrdersPartner, bOrdersRef, bOrdersExpiry,
 
 const appendFill = 0.9
 
-var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders, bOrdersMemo,
+var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders,
 	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bLedger, bLedgerPartner, bSeen,
 	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox, bWebhooks, bWhDeliveries, bWhDelPartner,
 	bParked, bParkedOpen, bAudit, bPayerBatches, bPayerOpen, bPayerMessages, bPayerByOrder}

@@ -10,8 +10,9 @@ import (
 	"github.com/theopenmoney/openmoney/domain"
 )
 
-// Orders and their indexes: memo (indexed memos only), partner, reference,
-// expiry queue (pending_payment), delivery queue (paid, processing).
+// Orders and their indexes: partner, reference, expiry queue
+// (pending_payment), delivery queue (paid, processing). The memo is a
+// function of the id (shop/memo.go): not indexed.
 
 func (t *boltTx) NextOrderID() (int64, error) {
 	id, err := t.seq(bOrders)
@@ -39,15 +40,6 @@ func (t *boltTx) CreateOrder(o *domain.Order) error {
 		return fmt.Errorf("order %d: %w", o.ID, ErrExists)
 	}
 	t.newOrderID = 0 // written now: a second CreateOrder must see this one
-	if o.PaymentMemo != "" && !o.MemoDerived {
-		mb := t.tx.Bucket(bOrdersMemo)
-		if mb.Get([]byte(o.PaymentMemo)) != nil {
-			return fmt.Errorf("memo %s: %w", o.PaymentMemo, ErrExists)
-		}
-		if err := mb.Put([]byte(o.PaymentMemo), id); err != nil {
-			return err
-		}
-	}
 	if err := t.tx.Bucket(bOrdersPartner).Put(cat(i64(o.PartnerID), id), nil); err != nil {
 		return err
 	}
@@ -100,18 +92,6 @@ func (t *boltTx) GetOrder(id int64) (*domain.Order, error) {
 		return nil, err
 	}
 	return &o, nil
-}
-
-func (t *boltTx) OrderByMemo(memo string) (*domain.Order, error) {
-	b := t.b(bOrdersMemo)
-	if b == nil {
-		return nil, ErrNotFound
-	}
-	v := b.Get([]byte(memo))
-	if v == nil {
-		return nil, ErrNotFound
-	}
-	return t.GetOrder(int64(binary.BigEndian.Uint64(v)))
 }
 
 func (t *boltTx) ForEachPartnerOrder(partnerID int64, fn func(*domain.Order) bool) error {

@@ -15,7 +15,8 @@ import (
 // ErrNotFound is returned by lookups that find nothing.
 var ErrNotFound = errors.New("store: not found")
 
-// ErrExists is returned when a unique key (memo, key hash) is already taken.
+// ErrExists is returned when a unique key (order id, key hash, tx hash,
+// idempotency key) is already taken.
 var ErrExists = errors.New("store: already exists")
 
 // ErrLocked is returned by Open when another process holds the store.
@@ -38,7 +39,7 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Write runs fn in a read-write transaction that locks instead of
 	// re-checking: an order or unmatched deposit fn reads by key (GetOrder,
-	// OrderByMemo, GetUnmatched) stays locked until the commit, so a change
+	// GetUnmatched) stays locked until the commit, so a change
 	// fn bases on it stands; a balance changes only through AppendLedger's
 	// conditional update (ErrOverdraw); a record fn found absent is not
 	// locked, so fn creates it with an insert that its unique key refuses
@@ -105,24 +106,20 @@ type PartnerTx interface {
 	GetAPIKey(hash string) (*domain.APIKey, error)
 }
 
-// OrderTx: orders and their indexes (memo, partner, reference, expiry
+// OrderTx: orders and their indexes (partner, reference, expiry
 // queue for pending_payment, delivery queue for paid/processing).
 type OrderTx interface {
 	// NextOrderID returns a new order id. Ids increase in the order they
 	// are taken, not necessarily in commit order, and a rolled-back
 	// transaction leaves a gap.
 	NextOrderID() (int64, error)
-	// CreateOrder inserts a new order (o.ID from NextOrderID). ErrExists when
-	// the id is taken or its memo is indexed (PaymentMemo set and not
-	// MemoDerived) and another order holds it.
+	// CreateOrder inserts a new order (o.ID from NextOrderID); ErrExists when
+	// the id is taken. The memo is not indexed: it is a function of the id.
 	CreateOrder(o *domain.Order) error
-	// PutOrder rewrites an existing order; the memo, partner and reference
+	// PutOrder rewrites an existing order; the partner and reference
 	// indexes stay as created, the queues follow its status.
 	PutOrder(o *domain.Order) error
 	GetOrder(id int64) (*domain.Order, error)
-	// OrderByMemo finds an order by an indexed memo (one that is not
-	// MemoDerived).
-	OrderByMemo(memo string) (*domain.Order, error)
 	// ListOrders returns a page of a partner's orders, newest (highest id)
 	// first.
 	ListOrders(partnerID int64, q OrderQuery) ([]domain.Order, error)

@@ -13,17 +13,16 @@ import (
 // derived ones, kept by PostgreSQL as the status changes:
 //
 //	orders_by_partner      (partner_id, id)                      ListOrders, paging
-//	orders_by_memo         UNIQUE (payment_memo) WHERE NOT memo_derived
 //	orders_by_reference    (partner_id, client_reference, id) WHERE client_reference IS NOT NULL
 //	orders_expiry_queue    (expires_at, id) WHERE status = 'pending_payment'
 //	orders_delivery_queue  (id) WHERE status IN ('paid', 'processing')
 //
-// A derived memo (a function of the id) is unique by construction and found
-// through the id, so it is not indexed (as in bbolt).
+// A memo is a function of the id (the shop's memo cipher), unique by
+// construction and found through the id, so it is not indexed (as in bbolt).
 
 const orderCols = `id, partner_id, status, order_type, stars_amount, premium_months, recipient_username,
 	price_nano, price_usd, ton_usd, fee_percent, payment_method, payment_currency, payment_address,
-	payment_memo, memo_derived, expires_at, created_at, paid_at, completed_at, received_nano,
+	payment_memo, expires_at, created_at, paid_at, completed_at, received_nano,
 	client_reference, failure_reason, payment_tx_hashes, delivery_attempts, delivery_ref, delivery_state,
 	next_delivery_at, refunded_at, refund_ledger_id, idempotency_key, delivery_tx_hash, delivery_request_id`
 
@@ -34,23 +33,23 @@ func orderArgs(o *domain.Order) []any {
 	}
 	return []any{o.ID, o.PartnerID, o.Status, o.Type, o.StarsAmount, o.PremiumMonths, o.RecipientUsername,
 		o.PriceNano, o.PriceUSD, o.TonUSD, o.FeePercent, o.PaymentMethod, o.PaymentCurrency, o.PaymentAddress,
-		nullStr(o.PaymentMemo), o.MemoDerived, o.ExpiresAt, o.CreatedAt, o.PaidAt, o.CompletedAt, o.ReceivedNano,
+		nullStr(o.PaymentMemo), o.ExpiresAt, o.CreatedAt, o.PaidAt, o.CompletedAt, o.ReceivedNano,
 		nullStr(o.ClientReference), text(o.FailureReason), hashes, o.DeliveryAttempts, o.DeliveryRef, text(o.DeliveryState),
 		o.NextDeliveryAt, o.RefundedAt, o.RefundLedgerID, o.IdempotencyKey, o.DeliveryTxHash, o.DeliveryRequestID}
 }
 
 func updateOrderArgs(o *domain.Order) []any {
 	a := orderArgs(o)
-	// orderArgs without partner_id (1), payment_memo (14), memo_derived (15)
-	// and client_reference (21), counted from 0.
-	return append(append(append([]any{a[0]}, a[2:14]...), a[16:21]...), a[22:]...)
+	// orderArgs without partner_id (1), payment_memo (14) and
+	// client_reference (20), counted from 0.
+	return append(append(append([]any{a[0]}, a[2:14]...), a[15:20]...), a[21:]...)
 }
 
 func scanOrder(r pgxRows, o *domain.Order) error {
 	var memo, ref *string
 	err := r.Scan(&o.ID, &o.PartnerID, &o.Status, &o.Type, &o.StarsAmount, &o.PremiumMonths, &o.RecipientUsername,
 		&o.PriceNano, &o.PriceUSD, &o.TonUSD, &o.FeePercent, &o.PaymentMethod, &o.PaymentCurrency, &o.PaymentAddress,
-		&memo, &o.MemoDerived, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.CompletedAt, &o.ReceivedNano,
+		&memo, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.CompletedAt, &o.ReceivedNano,
 		&ref, &o.FailureReason, &o.PaymentTxHashes, &o.DeliveryAttempts, &o.DeliveryRef, &o.DeliveryState,
 		&o.NextDeliveryAt, &o.RefundedAt, &o.RefundLedgerID, &o.IdempotencyKey, &o.DeliveryTxHash, &o.DeliveryRequestID)
 	o.PaymentMemo, o.ClientReference = strOf(memo), strOf(ref)
@@ -62,7 +61,7 @@ func scanOrder(r pgxRows, o *domain.Order) error {
 
 var (
 	insertOrderSQL = "INSERT INTO orders (" + orderCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)`
+		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)`
 	// The memo, the partner and the reference stay as created (their
 	// indexes); updateOrderArgs gives the other columns in this order.
 	updateOrderSQL = `UPDATE orders SET status = $2, order_type = $3, stars_amount = $4, premium_months = $5,
@@ -151,10 +150,6 @@ func (t *tx) PutOrder(o *domain.Order) error {
 
 func (t *tx) GetOrder(id int64) (*domain.Order, error) {
 	return getLocked(t, "SELECT "+orderCols+" FROM orders WHERE id = $1", []any{id}, scanOrder)
-}
-
-func (t *tx) OrderByMemo(memo string) (*domain.Order, error) {
-	return getLocked(t, "SELECT "+orderCols+" FROM orders WHERE payment_memo = $1 AND NOT memo_derived", []any{memo}, scanOrder)
 }
 
 func (t *tx) ListOrders(partnerID int64, q store.OrderQuery) ([]domain.Order, error) {

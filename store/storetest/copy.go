@@ -179,11 +179,6 @@ func Dump(t testing.TB, st store.Store) string {
 			d.ForEachAPIKey(func(k *domain.APIKey) error { line("key", k); return nil }),
 			tx.ForEachOrder(func(o *domain.Order) error {
 				line("order", o)
-				if o.PaymentMemo != "" && !o.MemoDerived { // derived memos are the shop's, not a store index
-					if m, err := tx.OrderByMemo(o.PaymentMemo); err == nil {
-						line("memo "+o.PaymentMemo, m.ID)
-					}
-				}
 				return nil
 			}),
 			tx.ForEachLedger(func(e *domain.LedgerEntry) error { line("ledger", e); return nil }),

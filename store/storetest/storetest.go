@@ -37,7 +37,6 @@ func Run(t *testing.T, open Opener) {
 		{"partners", testPartners},
 		{"api keys", testAPIKeys},
 		{"orders and indexes", testOrders},
-		{"order memo unique", testMemoUnique},
 		{"order paging newest first", testOrderPaging},
 		{"orders by reference", testReference},
 		{"expiry and delivery queues follow status", testQueues},
@@ -336,17 +335,11 @@ func testOrders(t *testing.T, st store.Store) {
 			return err
 		}
 		same(t, "GetOrder", got, o)
-		got, err = tx.OrderByMemo("ST-ABC")
-		if err != nil || got.ID != o.ID {
-			t.Errorf("OrderByMemo = %v, %v", got, err)
-		}
 		_, err = tx.GetOrder(o.ID + 1000)
 		wantNotFound(t, "GetOrder missing", err)
-		_, err = tx.OrderByMemo("ST-NONE")
-		wantNotFound(t, "OrderByMemo missing", err)
 		return nil
 	})
-	// Status changes rewrite the record; memo, partner and reference indexes stay.
+	// Status changes rewrite the record; partner and reference indexes stay.
 	update(t, st, func(tx store.Tx) error {
 		got, err := tx.GetOrder(o.ID)
 		if err != nil {
@@ -359,7 +352,7 @@ func testOrders(t *testing.T, st store.Store) {
 		return tx.PutOrder(got)
 	})
 	view(t, st, func(tx store.Tx) error {
-		got, err := tx.OrderByMemo("ST-ABC")
+		got, err := tx.GetOrder(o.ID)
 		if err != nil {
 			return err
 		}
@@ -378,40 +371,6 @@ func testOrders(t *testing.T, st store.Store) {
 		err = tx.ForEachOrder(func(*domain.Order) error { n++; return nil })
 		if err != nil || n != 1 {
 			t.Errorf("ForEachOrder: %d orders, %v", n, err)
-		}
-		return nil
-	})
-}
-
-func testMemoUnique(t *testing.T, st store.Store) {
-	update(t, st, func(tx store.Tx) error {
-		_, err := newOrder(tx, 1, domain.StatusPendingPayment, "stars", "ST-SAME", "")
-		return err
-	})
-	err := st.Update(context.Background(), func(tx store.Tx) error {
-		_, err := newOrder(tx, 2, domain.StatusPendingPayment, "stars", "ST-SAME", "")
-		return err
-	})
-	if !errors.Is(err, store.ErrExists) {
-		t.Errorf("second order with the same memo: err = %v, want ErrExists", err)
-	}
-	view(t, st, func(tx store.Tx) error {
-		o, err := tx.OrderByMemo("ST-SAME")
-		if err != nil || o.PartnerID != 1 {
-			t.Errorf("memo owner = %v, %v; want partner 1's order", o, err)
-		}
-		list, err := tx.ListOrders(2, store.OrderQuery{Limit: 10})
-		if err != nil || len(list) != 0 {
-			t.Errorf("rejected order left rows: %v, %v", list, err)
-		}
-		return nil
-	})
-	// Orders without a memo (balance orders) never clash.
-	update(t, st, func(tx store.Tx) error {
-		for range 3 {
-			if _, err := newOrder(tx, 3, domain.StatusPaid, "premium", "", ""); err != nil {
-				return err
-			}
 		}
 		return nil
 	})
@@ -1307,8 +1266,6 @@ func testRollback(t *testing.T, st store.Store) {
 		wantNotFound(t, "api key", err)
 		_, err = tx.GetOrder(oid)
 		wantNotFound(t, "order", err)
-		_, err = tx.OrderByMemo("RB-1")
-		wantNotFound(t, "order by memo", err)
 		_, err = tx.GetLedger(lid)
 		wantNotFound(t, "ledger", err)
 		_, err = tx.GetSeen("rb")
@@ -1663,11 +1620,6 @@ func testConcurrentOrders(t *testing.T, st store.Store) {
 		}
 		if total != 40 {
 			t.Errorf("orders listed: %d, want 40", total)
-		}
-		for i := range 40 {
-			if _, err := tx.OrderByMemo(fmt.Sprintf("C-%d", i)); err != nil {
-				t.Errorf("memo C-%d: %v", i, err)
-			}
 		}
 		return nil
 	})

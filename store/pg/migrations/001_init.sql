@@ -54,8 +54,7 @@ CREATE TABLE orders (
     payment_method      text NOT NULL,
     payment_currency    text NOT NULL,
     payment_address     text NOT NULL,
-    payment_memo        text,              -- NULL: none (balance orders)
-    memo_derived        boolean NOT NULL,  -- the memo is a function of the id: not indexed
+    payment_memo        text,              -- NULL: none (balance orders); a function of the id, not indexed
     expires_at          timestamptz,
     created_at          timestamptz NOT NULL,
     paid_at             timestamptz,
@@ -75,7 +74,6 @@ CREATE TABLE orders (
     delivery_request_id text NOT NULL
 );
 CREATE INDEX orders_by_partner ON orders (partner_id, id);
-CREATE UNIQUE INDEX orders_by_memo ON orders (payment_memo) WHERE NOT memo_derived;
 CREATE INDEX orders_by_reference ON orders (partner_id, client_reference, id) WHERE client_reference IS NOT NULL;
 CREATE INDEX orders_expiry_queue ON orders (expires_at, id) WHERE status = 'pending_payment';
 CREATE INDEX orders_delivery_queue ON orders (id) WHERE status IN ('paid', 'processing');
