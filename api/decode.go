@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	fastjson "github.com/segmentio/encoding/json"
 	"io"
 	"net/http"
 	"reflect"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/theopenmoney/openmoney/shop"
 )

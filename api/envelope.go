@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	fastjson "github.com/segmentio/encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -113,15 +114,11 @@ func writeCode(w http.ResponseWriter, code shop.Code, msg string) {
 	writeBody(w, StatusFor(code), errorBody(code, msg))
 }
 
-// encodedOK is a success envelope already rendered (by successBody), written
-// as is: an order's reply is rendered once, inside its transaction.
-type encodedOK []byte
-
-// writeOK writes {"ok":true,"data":data} with status 200.
+// writeOK writes {"ok":true,"data":data} with status 200 (marked replayed
+// when the shop answered with what the request's Idempotency-Key made).
 func (srv *server) writeOK(w http.ResponseWriter, r *http.Request, data any) {
-	if b, ok := data.(encodedOK); ok {
-		writeBody(w, http.StatusOK, b)
-		return
+	if infoFrom(r.Context()).replayed {
+		w.Header().Set(HeaderReplayed, "true")
 	}
 	body, err := successBody(data)
 	if err != nil {

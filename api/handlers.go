@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -88,32 +87,13 @@ func (srv *server) handleCreateOrder(kind domain.Kind) http.Handler {
 			req.ExpiresIn = b.ExpiresIn
 		}
 		ri := infoFrom(r.Context())
-		req.IdempotencyKey, req.Fingerprint, req.KeyChecked = ri.idemKey, ri.idemFP, ri.idemFresh
-		var stored []byte
-		var storedID int64
-		if req.IdempotencyKey != "" {
-			// The reply is rendered and stored with the key in the order's
-			// own transaction: one durable write, an exact replay even if
-			// the process dies right after the commit, and one rendering.
-			req.Response = func(o *domain.Order) (int, []byte, error) {
-				body, err := successBody(srv.orderView(o))
-				stored, storedID = body, o.ID
-				return http.StatusOK, body, err
-			}
-		}
-		o, err := srv.shop.CreateOrder(r.Context(), partnerID(r.Context()), req)
-		if errors.Is(err, shop.ErrKeyTaken) {
-			ri.idemTaken = true
-		}
+		req.IdempotencyKey = ri.idemKey
+		o, replayed, err := srv.shop.CreateOrder(r.Context(), partnerID(r.Context()), req)
 		if err != nil {
 			return nil, err
 		}
-		if stored != nil && storedID == o.ID {
-			// An order found through an older key record (no stored reply)
-			// is rendered below and stored by the middleware instead.
-			ri.idemStored = true
-			return encodedOK(stored), nil
-		}
+		// A replay is the order as it was created: the first answer again.
+		ri.replayed = replayed
 		return srv.orderView(o), nil
 	})
 }

@@ -16,27 +16,25 @@ import (
 	"github.com/theopenmoney/openmoney/shop"
 )
 
-// Idempotency (the contract: openapi.json's IdempotencyKey parameter and
-// the README), for every authenticated POST:
+// Idempotency (the contract: docs/API.md "Idempotency", openapi.json's
+// IdempotencyKey parameter), for every authenticated POST:
 //
 //   - Idempotency-Key: 1–255 printable ASCII characters, scoped to the partner.
-//   - The fingerprint of a request is sha256(method, path, body).
-//   - A stored response (shop.IdemLookup) with the same fingerprint is
-//     replayed byte for byte with Idempotent-Replayed: true; another
-//     fingerprint is 422 IDEMPOTENCY_KEY_REUSED.
-//   - Order creation (a keyed route) does not look the key up first: the
-//     shop inserts it with the order and its rendered answer, in the
-//     order's transaction, and reports a key taken meanwhile
-//     (shop.ErrKeyTaken); only then is the record read, as above.
-//   - A record holding only an order id (the order committed, the process
-//     died before the response was stored) lets the request run again: order
-//     creation passes key and fingerprint to shop.CreateOrder, which returns
-//     that same order.
-//   - In this process, a second identical request while the first is in
-//     flight waits for it (up to idemWait, then 409 IDEMPOTENCY_IN_PROGRESS)
-//     and replays its response; a different body is 422 at once.
-//   - Final responses below 500 are stored with shop.IdemSave before the
-//     request leaves the flight; 5xx are not stored, so a retry runs again.
+//   - Order creation (a keyed route) hands the key to the shop, which keeps
+//     it with the order, in the order's transaction: the same key and the
+//     same order answer that order as it was created (Idempotent-Replayed),
+//     another order is 422 IDEMPOTENCY_KEY_REUSED, and concurrent identical
+//     requests create one order. A refusal (4xx) is stored and replayed like
+//     any other route's answer.
+//   - Any other route: the fingerprint of a request is sha256(method, path,
+//     body); a stored answer (shop.IdemLookup) with the same fingerprint is
+//     replayed byte for byte with Idempotent-Replayed: true, another
+//     fingerprint is 422 IDEMPOTENCY_KEY_REUSED. In this process, a second
+//     identical request while the first is in flight waits for it (up to
+//     idemWait, then 409 IDEMPOTENCY_IN_PROGRESS) and replays its answer; a
+//     different body is 422 at once.
+//   - Answers below 500 are stored with shop.IdemSave before the request
+//     leaves; 5xx are not stored, so a retry runs again.
 
 // HeaderIdempotencyKey and HeaderReplayed name the idempotency headers.
 const (
@@ -132,6 +130,10 @@ func (srv *server) idempotency(next http.Handler, keyed bool) http.Handler {
 			return
 		}
 		key := vals[0]
+		if keyed {
+			srv.keyedOrder(w, r, next, key)
+			return
+		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -150,7 +152,7 @@ func (srv *server) idempotency(next http.Handler, keyed bool) http.Handler {
 		for {
 			f, leader := srv.flights.join(fk, fp)
 			if leader {
-				srv.lead(w, r, next, fk, f, key, fp, body, keyed)
+				srv.lead(w, r, next, fk, f, key, fp)
 				return
 			}
 			if f.fp != fp {
@@ -182,77 +184,101 @@ func (srv *server) idempotency(next http.Handler, keyed bool) http.Handler {
 	})
 }
 
-// lead runs the request as the flight's leader. On a keyed route the
-// handler runs first: when it created under the key, the key was free and
-// its answer is stored with what it created; otherwise (a refusal, or the
-// key taken meanwhile) the key is read as on any route, and the handler's
-// answer stands only if the key holds nothing.
-func (srv *server) lead(w http.ResponseWriter, r *http.Request, next http.Handler, fk flightKey, f *flight, key, fp string, body []byte, keyed bool) {
-	defer srv.flights.land(fk, f) // also on panic: waiters then run on their own
+// keyedOrder runs an order creation under its key: the shop answers for an
+// order the key made. A refusal (4xx) is answered from the key when it
+// holds something already, else stored under it.
+func (srv *server) keyedOrder(w http.ResponseWriter, r *http.Request, next http.Handler, key string) {
 	ctx := r.Context()
 	ri := infoFrom(ctx)
-	var first *bufferWriter
-	if keyed {
-		ri.idemKey, ri.idemFP, ri.idemFresh = key, fp, true
-		first = &bufferWriter{header: http.Header{}}
-		next.ServeHTTP(first, r)
-		if ri.idemStored {
-			srv.answer(w, r, f, fk, key, fp, first)
-			return
-		}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		srv.writeError(w, r, err)
+		return
 	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	ri.idemKey = key
+	bw := &bufferWriter{header: http.Header{}}
+	next.ServeHTTP(bw, r)
+	if bw.status < 400 || bw.status >= 500 {
+		send(w, bw.status, bw)
+		return
+	}
+	// Refused: the key's answer when it holds one (an order made with
+	// another request, a stored refusal), else this one, stored.
+	fp := Fingerprint(r.Method, r.URL.Path, body)
+	rec, err := srv.shop.IdemLookup(ctx, ri.partnerID, key)
+	switch {
+	case err != nil:
+		srv.writeError(w, r, err)
+	case rec == nil:
+		srv.store(ctx, ri.partnerID, key, fp, bw)
+		send(w, bw.status, bw)
+	case rec.Fingerprint != fp:
+		srv.writeError(w, r, errKeyReused)
+	default:
+		replay(w, rec.Status, rec.Body)
+	}
+}
+
+// lead runs the request as the flight's leader: the key's stored answer
+// when it has one, else the handler's, stored.
+func (srv *server) lead(w http.ResponseWriter, r *http.Request, next http.Handler, fk flightKey, f *flight, key, fp string) {
+	defer srv.flights.land(fk, f) // also on panic: waiters then run on their own
+	ctx := r.Context()
 	rec, err := srv.shop.IdemLookup(ctx, fk.partner, key)
 	if err != nil {
 		srv.writeError(w, r, err)
 		return
 	}
-	if first != nil && rec == nil && !ri.idemTaken {
-		srv.answer(w, r, f, fk, key, fp, first)
-		return
-	}
-	ri.idemTaken, ri.idemStored = false, false
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	if rec != nil {
 		if rec.Fingerprint != fp {
 			srv.writeError(w, r, errKeyReused)
 			return
 		}
-		if rec.Status != 0 {
-			f.status, f.body, f.replayable = rec.Status, rec.Body, true
-			replay(w, rec.Status, rec.Body)
-			return
-		}
-		// Only an order id: the handler runs and the shop returns that order.
+		f.status, f.body, f.replayable = rec.Status, rec.Body, true
+		replay(w, rec.Status, rec.Body)
+		return
 	}
-	ri.idemKey, ri.idemFP, ri.idemFresh = key, fp, rec == nil
 	bw := &bufferWriter{header: http.Header{}}
 	next.ServeHTTP(bw, r)
 	srv.answer(w, r, f, fk, key, fp, bw)
 }
 
 // answer stores the handler's final answer under the key (unless it is a
-// 5xx, was stored by the handler itself, or is not the request's own: the
-// key was taken meanwhile) and sends it.
+// 5xx) and sends it.
 func (srv *server) answer(w http.ResponseWriter, r *http.Request, f *flight, fk flightKey, key, fp string, bw *bufferWriter) {
-	ctx := r.Context()
-	ri := infoFrom(ctx)
 	status := bw.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	if status < 500 && ri.idemStored {
+	if status < 500 && srv.store(r.Context(), fk.partner, key, fp, bw) {
 		f.status, f.body, f.replayable = status, bw.buf.Bytes(), true
-	} else if status < 500 && !ri.idemTaken {
-		err := srv.shop.IdemSave(context.WithoutCancel(ctx), domain.IdemRecord{PartnerID: fk.partner, Key: key,
-			Fingerprint: fp, Status: status, Body: bw.buf.Bytes()})
-		if err != nil {
-			// The answer stands; a retry re-runs (an order creation still
-			// finds its order through the key recorded with it).
-			srv.log.LogAttrs(ctx, slog.LevelError, "idempotency: store response",
-				slog.String("request_id", ri.id), slog.String("route", ri.route), slog.Any("err", err))
-		} else {
-			f.status, f.body, f.replayable = status, bw.buf.Bytes(), true
-		}
+	}
+	send(w, status, bw)
+}
+
+// store keeps an answer under the key (not a 5xx); it reports whether the
+// key now holds it.
+func (srv *server) store(ctx context.Context, partner int64, key, fp string, bw *bufferWriter) bool {
+	if bw.status >= 500 {
+		return false
+	}
+	err := srv.shop.IdemSave(context.WithoutCancel(ctx), domain.IdemRecord{PartnerID: partner, Key: key,
+		Fingerprint: fp, Status: bw.status, Body: bw.buf.Bytes()})
+	if err != nil {
+		// The answer stands; a retry runs again.
+		ri := infoFrom(ctx)
+		srv.log.LogAttrs(ctx, slog.LevelError, "idempotency: store response",
+			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.Any("err", err))
+		return false
+	}
+	return true
+}
+
+// send writes a buffered answer.
+func send(w http.ResponseWriter, status int, bw *bufferWriter) {
+	if status == 0 {
+		status = http.StatusOK
 	}
 	for k, v := range bw.header {
 		w.Header()[k] = v

@@ -28,14 +28,12 @@ type reqInfo struct {
 	clientIP  netip.Addr // see clientip.go
 	route     string
 	partnerID int64 // 0 until authenticated
-	// idemKey and idemFP are set for a POST carrying an Idempotency-Key;
-	// order creation hands them to the shop.
-	idemKey, idemFP string
-	// idemFresh: the middleware did not find a record for idemKey (it did
-	// not look, on a route that inserts the key with what it creates).
-	idemFresh bool
-	// idemStored: the handler's reply was stored with the key already.
-	idemStored bool
+	// idemKey is the Idempotency-Key of an order creation (a keyed route),
+	// which the handler hands to the shop.
+	idemKey string
+	// replayed: the shop answered an order creation with the order the key
+	// made before (Idempotent-Replayed).
+	replayed bool
 	// page: a checkout page route answers (checkout.go); the mux guard
 	// passes its answers through.
 	page bool

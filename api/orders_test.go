@@ -301,7 +301,7 @@ func TestPagingWhileOrdersArrive(t *testing.T) {
 	other, _ := te.Partner(t)
 	ctx := context.Background()
 	create := func(pid int64) int64 {
-		o, err := te.Shop.CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+		o, _, err := te.Shop.CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 		if err != nil {
 			t.Error(err)
 			return 0

@@ -226,7 +226,7 @@ func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 		return err
 	}
 	ref := "invoice-42"
-	ord, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+	ord, _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
 		Quantity: 100, ClientReference: &ref})
 	if err != nil {
 		return fmt.Errorf("bench: order: %w", err)

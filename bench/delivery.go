@@ -151,7 +151,7 @@ func runBurst(ctx context.Context, spec burstSpec, log *slog.Logger) (burstResul
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; cwg.Done() }()
-			o, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, Quantity: 100,
+			o, _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, Quantity: 100,
 				RecipientUsername: "burst_" + spec.version + "_" + strconv.Itoa(i), PaymentMethod: domain.MethodTonMemo})
 			if err != nil {
 				errs <- fmt.Errorf("bench: burst order: %w", err)

@@ -30,7 +30,7 @@ func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int,
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			o, err := s.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars,
+			o, _, err := s.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars,
 				RecipientUsername: "pandus", Quantity: 100, PaymentMethod: domain.MethodTonMemo})
 			if err != nil {
 				errs <- fmt.Errorf("bench: order to pay: %w", err)

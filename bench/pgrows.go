@@ -216,7 +216,7 @@ func runServicePG(ctx context.Context, o options, ss *stores, pr *pgProbe, log *
 		return err
 	}
 	ref := "invoice-42"
-	ord, err := first.s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+	ord, _, err := first.s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
 		Quantity: 100, ClientReference: &ref})
 	first.close()
 	if err != nil {

@@ -195,24 +195,18 @@ func (b *Bot) confirm(ctx context.Context, c *chat, cq *models.CallbackQuery, m 
 		return
 	}
 	key := fmt.Sprintf("tg:%d:%d", c.id, m.ID)
-	rec, err := b.shop.IdemLookup(ctx, c.partner.ID, key)
-	if err != nil {
-		b.answer(ctx, cq, "")
-		b.fail(ctx, c, err)
-		return
-	}
-	if rec != nil && rec.OrderID != 0 {
-		b.answer(ctx, cq, b.texts.text(c.lang, "already_created"))
-		return
-	}
 	req := shop.OrderRequest{Kind: kind, RecipientUsername: user, PaymentMethod: domain.MethodTonMemo,
-		PaymentCurrency: domain.CurrencyTON, IdempotencyKey: key, Fingerprint: cq.Data}
+		PaymentCurrency: domain.CurrencyTON, IdempotencyKey: key}
 	if kind == domain.KindPremium {
 		req.Months = int(amount)
 	} else {
 		req.Quantity = amount
 	}
-	o, err := b.shop.CreateOrder(ctx, c.partner.ID, req)
+	o, replayed, err := b.shop.CreateOrder(ctx, c.partner.ID, req)
+	if replayed {
+		b.answer(ctx, cq, b.texts.text(c.lang, "already_created"))
+		return
+	}
 	b.answer(ctx, cq, "")
 	if err != nil {
 		b.edit(ctx, c.id, m.ID, b.errText(ctx, c.lang, err), noKeyboard())

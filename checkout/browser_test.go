@@ -352,7 +352,7 @@ func TestCheckoutInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mine, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "budi_santoso", Quantity: 250})
+		mine, _, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "budi_santoso", Quantity: 250})
 		if err != nil {
 			t.Fatal(err)
 		}

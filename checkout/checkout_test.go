@@ -424,7 +424,7 @@ func TestMiniAppOrders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: domain.KindPremium, RecipientUsername: "ann_b", Months: 3})
+	mine, _, err := e.Shop.CreateOrder(ctx, user.ID, shop.OrderRequest{Kind: domain.KindPremium, RecipientUsername: "ann_b", Months: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,9 +48,10 @@ const (
 )
 
 // Order is one Stars or Premium order. Money fields are nanotons. Only shop
-// writes it: the fields up to ClientReference and IdempotencyKey are fixed
-// at creation; Status moves through shop's transition table, and the rest
-// records payment and delivery.
+// writes it: the fields AsCreated copies are fixed at creation; Status moves
+// through shop's transition table, and the rest records payment and
+// delivery. A field added here is either set at creation (then AsCreated
+// copies it) or later.
 type Order struct {
 	ID                int64    `json:"id"`
 	PartnerID         int64    `json:"partner_id"`
@@ -89,4 +90,22 @@ type Order struct {
 	IdempotencyKey    string     `json:"idempotency_key,omitempty"`
 	DeliveryTxHash    string     `json:"delivery_tx_hash,omitempty"`
 	DeliveryRequestID string     `json:"delivery_request_id,omitempty"`
+}
+
+// AsCreated is the order as its creation returned it: the fields set at
+// creation, in the status it was created with (paid, at its creation, for a
+// balance order; pending_payment otherwise). A request repeated with the
+// same Idempotency-Key is answered with it, whatever happened to the order
+// since, so the answer is the first one again.
+func (o *Order) AsCreated() *Order {
+	c := &Order{ID: o.ID, PartnerID: o.PartnerID, Status: StatusPendingPayment, Type: o.Type,
+		StarsAmount: o.StarsAmount, PremiumMonths: o.PremiumMonths, RecipientUsername: o.RecipientUsername,
+		PriceNano: o.PriceNano, PriceUSD: o.PriceUSD, TonUSD: o.TonUSD, FeePercent: o.FeePercent,
+		PaymentMethod: o.PaymentMethod, PaymentCurrency: o.PaymentCurrency, PaymentAddress: o.PaymentAddress,
+		PaymentMemo: o.PaymentMemo, ExpiresAt: o.ExpiresAt, CreatedAt: o.CreatedAt,
+		ClientReference: o.ClientReference, IdempotencyKey: o.IdempotencyKey}
+	if o.PaymentMethod == MethodBalance {
+		c.Status, c.PaidAt = StatusPaid, &c.CreatedAt
+	}
+	return c
 }

@@ -189,7 +189,7 @@ func TestCheckoutTokenLookup(t *testing.T) {
 	if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: p.TopupAddress, AmountNano: 10_000_000_000, Incoming: true}); err != nil {
 		t.Fatal(err)
 	}
-	bal, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
+	bal, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
 		PaymentMethod: domain.MethodBalance})
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +321,7 @@ func TestTelegramOrders(t *testing.T) {
 func BenchmarkCheckoutURL(b *testing.B) {
 	env := shoptest.New(b, shoptest.Options{})
 	p, _ := env.Partner(b)
-	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,9 @@ package shop
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,22 +32,14 @@ type OrderRequest struct {
 	// ExpiresIn (seconds, MinExpiresIn–MaxExpiresIn) replaces orders.ttl for
 	// this ton_memo order; nil keeps orders.ttl.
 	ExpiresIn *int64
-	// IdempotencyKey (optional) makes creation exactly-once per partner: the
-	// order and the key are written in one transaction. Fingerprint identifies
-	// the request body; the same key with another fingerprint is refused.
+	// IdempotencyKey (optional) makes creation exactly once per partner and
+	// key, for IdempotencyTTL: the key is written with the order, in its
+	// transaction. A later request with the key and the same order (the
+	// same fields, once validated) gets that order as it was created
+	// (domain.Order.AsCreated); with another order, IDEMPOTENCY_KEY_REUSED;
+	// when the key holds something else (the API's stored answer to a
+	// refused request), ErrKeyTaken.
 	IdempotencyKey string
-	Fingerprint    string
-	// Response, when set with an IdempotencyKey, renders the final reply for
-	// the new order; it is stored with the key in the order's own
-	// transaction, so a replay is byte-for-byte even after a crash. It must
-	// be pure: the transaction may run more than once, and may still fail
-	// after it ran (CreateOrder then returns another order, or an error).
-	Response func(*domain.Order) (status int, body []byte, err error)
-	// KeyChecked: the caller answers for a taken key itself (the API's
-	// idempotency middleware replays what the key holds), so CreateOrder
-	// does not look the key up: it inserts it with the order and returns
-	// ErrKeyTaken when a request with the same key committed first.
-	KeyChecked bool
 }
 
 // Bounds of OrderRequest.ExpiresIn, in seconds (a minute to a day).
@@ -186,23 +180,71 @@ func PaymentLink(o *domain.Order) string {
 var errIdemReused = newErr(CodeIdempotencyReused, "Idempotency-Key", "idempotency_reused",
 	"this Idempotency-Key was already used with a different request")
 
-// ErrKeyTaken is CreateOrder's answer, with KeyChecked, when another request
-// with the same Idempotency-Key committed first.
+// ErrKeyTaken is CreateOrder's answer when the Idempotency-Key holds a
+// record that is not an order (IdemSave's: the answer to another request,
+// which the API replays or refuses).
 var ErrKeyTaken = newErr(CodeIdempotencyInProgress, "Idempotency-Key", "idempotency_key_taken",
-	"a request with this Idempotency-Key was completed meanwhile; retry it to get that answer")
+	"this Idempotency-Key holds the answer to another request")
+
+// digest identifies the order a validated request asks for; the
+// Idempotency-Key's record keeps it.
+func (r *OrderRequest) digest() string {
+	b := make([]byte, 0, 128)
+	b = append(b, r.Kind...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, r.Quantity, 10)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(r.Months), 10)
+	b = append(b, 0)
+	b = append(b, r.RecipientUsername...)
+	b = append(b, 0)
+	b = append(b, r.PaymentMethod...)
+	b = append(b, 0)
+	b = append(b, r.PaymentCurrency...)
+	if r.ClientReference != nil {
+		b = append(append(b, "\x00ref\x00"...), *r.ClientReference...)
+	}
+	if r.ExpiresIn != nil {
+		b = strconv.AppendInt(append(b, "\x00ttl\x00"...), *r.ExpiresIn, 10)
+	}
+	sum := sha256.Sum256(b)
+	return "order:" + hex.EncodeToString(sum[:])
+}
 
 // CreateOrder validates, checks the recipient, prices and stores an order. A
 // balance order is paid from the balance in the same transaction (402 when
-// short). With an IdempotencyKey an earlier order made with it is returned.
-func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderRequest) (*domain.Order, error) {
+// short). With an IdempotencyKey that an earlier request with the same order
+// used, it returns that order as it was created, and replayed.
+func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderRequest) (o *domain.Order, replayed bool, err error) {
 	if err := s.validate(&req); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if req.IdempotencyKey != "" && !req.KeyChecked {
-		if o, err := s.idemOrder(ctx, partnerID, req); o != nil || err != nil {
-			return o, err
+	o, err = s.createOrder(ctx, partnerID, req)
+	if req.IdempotencyKey != "" && err != nil {
+		// The key was taken (by an earlier request, or one committed
+		// meanwhile), or this request was refused before reaching it (the
+		// provider down, the rate stale): an order the key holds stands.
+		prev, perr := s.idemOrder(ctx, partnerID, req.IdempotencyKey, req.digest())
+		if prev != nil || perr != nil {
+			return prev, prev != nil, perr
 		}
 	}
+	if err != nil {
+		var be *Error
+		if errors.As(err, &be) {
+			return nil, false, be
+		}
+		return nil, false, fmt.Errorf("shop: create order: %w", err)
+	}
+	if o.Status == domain.StatusPaid {
+		s.kickDelivery()
+	}
+	return o, false, nil
+}
+
+// createOrder creates a validated order (and its key), or returns
+// store.ErrExists when the key is taken.
+func (s *Shop) createOrder(ctx context.Context, partnerID int64, req OrderRequest) (*domain.Order, error) {
 	if err := s.provider.Available(); err != nil {
 		return nil, newErr(CodeServiceUnavailable, "", "provider_unavailable",
 			"delivery is unavailable right now, so no order is taken; retry later")
@@ -226,13 +268,6 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 	q, err := s.Estimate(ctx, req.Kind, amount)
 	if err != nil {
 		return nil, err
-	}
-	if req.PaymentMethod == domain.MethodTonMemo {
-		// The answer rendered inside the order's transaction carries the
-		// checkout URL, whose secret is read (or created) outside it.
-		if _, err := s.checkoutKeysFor(ctx); err != nil {
-			return nil, err
-		}
 	}
 	now := s.now()
 	o := &domain.Order{PartnerID: partnerID, Type: req.Kind,
@@ -298,12 +333,7 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 		}
 		if req.IdempotencyKey != "" {
 			rec := &domain.IdemRecord{PartnerID: partnerID, Key: req.IdempotencyKey,
-				Fingerprint: req.Fingerprint, OrderID: ord.ID, CreatedAt: now}
-			if req.Response != nil {
-				if rec.Status, rec.Body, err = req.Response(&ord); err != nil {
-					return err
-				}
-			}
+				Fingerprint: req.digest(), OrderID: ord.ID, CreatedAt: now}
 			if err := tx.CreateIdem(rec); err != nil {
 				return err
 			}
@@ -321,52 +351,36 @@ func (s *Shop) CreateOrder(ctx context.Context, partnerID int64, req OrderReques
 			dropped, err = tx.DeleteIdem(partnerID, req.IdempotencyKey, now.Add(-IdempotencyTTL))
 			return err
 		}); derr != nil {
-			return nil, fmt.Errorf("shop: create order: %w", derr)
+			return nil, derr
 		}
 		if dropped {
 			err = s.write(ctx, create)
 		}
 	}
-	if errors.Is(err, store.ErrExists) && req.IdempotencyKey != "" {
-		// A request with the same key committed first (another instance):
-		// the caller's to answer, or its order, or IDEMPOTENCY_KEY_REUSED for
-		// another body.
-		if req.KeyChecked {
-			return nil, ErrKeyTaken
-		}
-		if o, ierr := s.idemOrder(ctx, partnerID, req); o != nil || ierr != nil {
-			return o, ierr
-		}
-	}
-	if err != nil {
-		var be *Error
-		if errors.As(err, &be) {
-			return nil, be
-		}
-		return nil, fmt.Errorf("shop: create order: %w", err)
-	}
-	if result.Status == domain.StatusPaid {
-		s.kickDelivery()
-	}
-	return result, nil
+	return result, err
 }
 
-// idemOrder returns the order an earlier request with the same key created.
-func (s *Shop) idemOrder(ctx context.Context, partnerID int64, req OrderRequest) (*domain.Order, error) {
+// idemOrder returns, as it was created, the order the live record of key
+// holds when it was made for the same order (digest); nil when the key holds
+// no live record; errIdemReused for another order, ErrKeyTaken for a record
+// that is not an order's.
+func (s *Shop) idemOrder(ctx context.Context, partnerID int64, key, digest string) (*domain.Order, error) {
 	var o *domain.Order
 	err := s.st.Read(ctx, func(tx store.Tx) error {
-		rec, err := tx.GetIdem(partnerID, req.IdempotencyKey)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && s.now().Sub(rec.CreatedAt) >= IdempotencyTTL) {
+		rec, err := tx.GetIdem(partnerID, key)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || (err == nil && s.now().Sub(rec.CreatedAt) >= IdempotencyTTL):
 			return nil
-		}
-		if err != nil {
+		case err != nil:
 			return err
-		}
-		if rec.Fingerprint != req.Fingerprint {
+		case rec.OrderID == 0:
+			return ErrKeyTaken
+		case rec.Fingerprint != digest:
 			return errIdemReused
 		}
-		if rec.OrderID != 0 {
-			o, err = tx.GetOrder(rec.OrderID)
+		got, err := tx.GetOrder(rec.OrderID)
+		if err == nil {
+			o = got.AsCreated()
 		}
 		return err
 	})
@@ -389,21 +403,23 @@ func (s *Shop) IdemLookup(ctx context.Context, partnerID int64, key string) (*do
 	return rec, err
 }
 
-// IdemSave stores the final response of a request under its key, keeping the
-// order id an order creation already recorded.
+// IdemSave stores the API's answer to a request under its key, unless the
+// key holds a live record already: an identical request's answer stays
+// (nil), another request's refuses this one (IDEMPOTENCY_KEY_REUSED).
 func (s *Shop) IdemSave(ctx context.Context, r domain.IdemRecord) error {
 	return s.update(ctx, func(tx *txn) error {
-		rec := r
-		if prev, err := tx.GetIdem(r.PartnerID, r.Key); err == nil && s.now().Sub(prev.CreatedAt) < IdempotencyTTL {
+		prev, err := tx.GetIdem(r.PartnerID, r.Key)
+		switch {
+		case err == nil && s.now().Sub(prev.CreatedAt) < IdempotencyTTL:
 			if prev.Fingerprint != r.Fingerprint {
 				return errIdemReused
 			}
-			rec.OrderID = prev.OrderID
-			rec.CreatedAt = prev.CreatedAt
+			return nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
 		}
-		if rec.CreatedAt.IsZero() {
-			rec.CreatedAt = s.now()
-		}
+		rec := r
+		rec.OrderID, rec.CreatedAt = 0, s.now()
 		return tx.PutIdem(&rec)
 	})
 }

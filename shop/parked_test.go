@@ -241,7 +241,7 @@ func TestRetryParkedExactlyOnce(t *testing.T) {
 	mustCheck(t, env)
 
 	// the partner spends its balance: the same transfer now fits
-	if _, err := env.Shop.CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+	if _, _, err := env.Shop.CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
 		Quantity: 100, PaymentMethod: domain.MethodBalance}); err != nil {
 		t.Fatal(err)
 	}

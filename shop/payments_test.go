@@ -31,7 +31,7 @@ func txHash() string {
 
 func newOrder(t *testing.T, env *shoptest.Env, partnerID int64) *domain.Order {
 	t.Helper()
-	o, err := env.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, _, err := env.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestDelivery(t *testing.T) {
 	t.Run("_fail ends refunded with the balance restored", func(t *testing.T) {
 		env := shoptest.New(t, shoptest.Options{Clock: true})
 		p, _ := env.Partner(t)
-		o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus_fail", Quantity: 100})
+		o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus_fail", Quantity: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +366,7 @@ func TestConcurrentBalanceOrdersNeverOverdraw(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+			_, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
 				Quantity: 100, PaymentMethod: domain.MethodBalance})
 			mu.Lock()
 			codes[string(shop.ErrorCode(err))]++
@@ -419,7 +419,7 @@ func BenchmarkSandboxTransferToPaid(b *testing.B) {
 	lat := make([]time.Duration, 0, b.N)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+		o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 		if err != nil {
 			b.Fatal(err)
 		}

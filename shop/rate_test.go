@@ -56,7 +56,7 @@ func TestLiveRatePricingAndStaleness(t *testing.T) {
 	if err != nil || q.PriceNano != 437500000 || q.TonUSD != "3.6" || q.RateSource != "coingecko" {
 		t.Fatalf("estimate %+v, %v", q, err)
 	}
-	o, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil || o.PriceNano != 437500000 || o.TonUSD != "3.6" {
 		t.Fatalf("order %+v, %v", o, err)
 	}
@@ -73,7 +73,7 @@ func TestLiveRatePricingAndStaleness(t *testing.T) {
 	if _, err := s.Estimate(ctx, domain.KindStars, 100); shop.ErrorCode(err) != shop.CodeServiceUnavailable {
 		t.Fatalf("stale estimate: %v; want SERVICE_UNAVAILABLE", err)
 	}
-	if _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100}); shop.ErrorCode(err) != shop.CodeServiceUnavailable {
+	if _, _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100}); shop.ErrorCode(err) != shop.CodeServiceUnavailable {
 		t.Fatalf("order with a stale rate: %v; want SERVICE_UNAVAILABLE", err)
 	}
 	failing.Store(false)

@@ -188,12 +188,6 @@ func (s *Bolt) Read(ctx context.Context, fn func(Tx) error) error { return s.Vie
 
 type boltTx struct {
 	tx *bolt.Tx
-	// What this Update already established, so a write can skip a B-tree
-	// search (order creation does both, in the single writer): the id
-	// NextOrderID issued last, under which no record can exist yet, and the
-	// idempotency key GetIdem or CreateIdem last found absent.
-	newOrderID int64
-	idemAbsent []byte
 }
 
 func u64(v uint64) []byte {

@@ -40,16 +40,7 @@ func (t *boltTx) ForEachMeta(fn func(key string, val []byte) error) error {
 func (t *boltTx) ForEachAPIKey(fn func(*domain.APIKey) error) error { return boltForEach(t, bKeys, fn) }
 
 func (t *boltTx) ForEachIdem(fn func(*domain.IdemRecord) error) error {
-	return t.tx.Bucket(bIdem).ForEach(func(k, v []byte) error {
-		var r boltIdem
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("store: decode %s: %w", bIdem, err)
-		}
-		if err := t.idemBody(k, &r); err != nil {
-			return err
-		}
-		return fn(&r.IdemRecord)
-	})
+	return boltForEach(t, bIdem, fn)
 }
 
 func (t *boltTx) ForEachOutbox(fn func(*domain.OutboxItem) error) error {

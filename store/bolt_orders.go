@@ -14,11 +14,7 @@ import (
 // (pending_payment), delivery queue (paid, processing). The memo is a
 // function of the id (shop/memo.go): not indexed.
 
-func (t *boltTx) NextOrderID() (int64, error) {
-	id, err := t.seq(bOrders)
-	t.newOrderID = id
-	return id, err
-}
+func (t *boltTx) NextOrderID() (int64, error) { return t.seq(bOrders) }
 
 func inExpiryQueue(o *domain.Order) bool {
 	return o.Status == domain.StatusPendingPayment && o.ExpiresAt != nil
@@ -35,11 +31,9 @@ func refKey(partnerID int64, ref string, id int64) []byte {
 
 func (t *boltTx) CreateOrder(o *domain.Order) error {
 	id := i64(o.ID)
-	// An id NextOrderID just issued in this transaction holds nothing yet.
-	if o.ID != t.newOrderID && t.tx.Bucket(bOrders).Get(id) != nil {
+	if t.tx.Bucket(bOrders).Get(id) != nil {
 		return fmt.Errorf("order %d: %w", o.ID, ErrExists)
 	}
-	t.newOrderID = 0 // written now: a second CreateOrder must see this one
 	if err := t.tx.Bucket(bOrdersPartner).Put(cat(i64(o.PartnerID), id), nil); err != nil {
 		return err
 	}

@@ -165,7 +165,7 @@ func (e *env) pay(t *testing.T, o *domain.Order) {
 
 func (e *env) order(t *testing.T, partnerID int64) *domain.Order {
 	t.Helper()
-	o, err := e.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, _, err := e.Shop.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +574,7 @@ func TestRunningServiceDeliversOrderEvents(t *testing.T) {
 	}
 	e.Shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(e.Shop, webhook.Options{}))
 	e.Run(t)
-	o, err := e.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, _, err := e.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,7 +237,7 @@ func (ws *walletShop) sendLost(t *testing.T, o *domain.Order) SentBatch {
 func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 	ws := shopWithWalletPayer(t)
 	p, _ := ws.env.Partner(t)
-	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, _, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 func TestShopNeverExecutedPaymentRetriesOnlyInChainTime(t *testing.T) {
 	ws := shopWithWalletPayer(t)
 	p, _ := ws.env.Partner(t)
-	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, _, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 		AmountNano: 5_000_000_000, ChainTime: ws.clk.Now(), Incoming: true}); err != nil {
 		t.Fatal(err)
 	}
-	o, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, _, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestShopWalletShortOfFundsWaitsThenCompletesOnce(t *testing.T) {
 		rep.OwedBalancesNano != 5_000_000_000 || !strings.Contains(rep.Summary, "5 TON in partner balances") {
 		t.Fatalf("held report %+v", rep)
 	}
-	if _, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
+	if _, _, err := ws.env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
 		t.Fatalf("a new order while the wallet is short: %v; want accepted", err)
 	}
 	ws.env.Check(t)

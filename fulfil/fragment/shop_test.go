@@ -62,7 +62,7 @@ func TestShopOrdersCompleteThroughFragment(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env, f, payer, _ := shopWithFragment(t)
 			p, _ := env.Partner(t)
-			o, err := env.Shop.CreateOrder(bg, p.ID, tc.req)
+			o, _, err := env.Shop.CreateOrder(bg, p.ID, tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +83,7 @@ func TestShopOrdersCompleteThroughFragment(t *testing.T) {
 func TestShopCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	env, _, payer, prov := shopWithFragment(t)
 	p, _ := env.Partner(t)
-	o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, _, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestShopFragmentFailureRefunds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env, f, payer, _ := shopWithFragment(t)
 			p, _ := env.Partner(t)
-			o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+			o, _, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestShopFragmentFailureRefunds(t *testing.T) {
 func TestShopExpiredSessionRefusesNewOrdersAndRetriesWaitingOnes(t *testing.T) {
 	env, f, payer, prov := shopWithFragment(t)
 	p, _ := env.Partner(t)
-	o, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	o, _, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestShopExpiredSessionRefusesNewOrdersAndRetriesWaitingOnes(t *testing.T) {
 	if got.Status != domain.StatusProcessing || payer.sentCount() != 0 {
 		t.Fatalf("with a dead session: %s, %d sent; want processing, nothing paid", got.Status, payer.sentCount())
 	}
-	_, err = env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
+	_, _, err = env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100})
 	if shop.ErrorCode(err) != shop.CodeServiceUnavailable {
 		t.Fatalf("new order with a dead session: %v; want SERVICE_UNAVAILABLE", err)
 	}
@@ -171,7 +171,7 @@ func TestShopExpiredSessionRefusesNewOrdersAndRetriesWaitingOnes(t *testing.T) {
 	if got.Status != domain.StatusCompleted || payer.sentCount() != 1 {
 		t.Fatalf("after recovery: %s, %d sent", got.Status, payer.sentCount())
 	}
-	if _, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
+	if _, _, err := env.Shop.CreateOrder(bg, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "alice_user", Quantity: 100}); err != nil {
 		t.Fatalf("new order after recovery: %v", err)
 	}
 	env.Check(t)

@@ -174,7 +174,7 @@ func TxHash() string { return fmt.Sprintf("%064x", 1<<40+txN.Add(1)) }
 func PaidOrder(t *testing.T, env *Env, p *domain.Partner, user string) *domain.Order {
 	t.Helper()
 	ctx := context.Background()
-	o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: user, Quantity: 100})
+	o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: user, Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

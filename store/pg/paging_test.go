@@ -110,7 +110,7 @@ func TestPagingWhileOrdersArriveOnThreeInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	create := func(i int, pid int64) int64 {
-		o, err := in.shops[i%3].CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+		o, _, err := in.shops[i%3].CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 		if err != nil {
 			t.Error(err)
 			return 0

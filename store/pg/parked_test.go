@@ -102,7 +102,7 @@ func TestParkedAndManualExactlyOnceOnPostgres(t *testing.T) {
 		t.Fatalf("balance %d", bal.Nano)
 	}
 
-	o, err := shops[0].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
+	o, _, err := shops[0].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
 		PaymentMethod: domain.MethodBalance})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestParkedAndManualExactlyOnceOnPostgres(t *testing.T) {
 		_, err := shops[i%2].MarkDelivered(ctx, o.ID, shop.ManualMark{By: shop.Actor{Name: fmt.Sprint("op", i)}})
 		return err
 	}, shop.CodeNotAwaitingDelivery)
-	o2, err := shops[1].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
+	o2, _, err := shops[1].CreateOrder(ctx, a.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100,
 		PaymentMethod: domain.MethodBalance})
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,7 @@ func TestShopOnPostgres(t *testing.T) {
 	if got, err := shops[1].Authenticate(ctx, key.Key); err != nil || got.ID != p.ID {
 		t.Fatalf("key issued on one instance, checked on the other: %v, %v", got, err)
 	}
-	probe, err := shops[0].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	probe, _, err := shops[0].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestShopOnPostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := shops[i%2].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
+			_, _, err := shops[i%2].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus",
 				Quantity: 100, PaymentMethod: domain.MethodBalance})
 			mu.Lock()
 			codes[string(shop.ErrorCode(err))]++
@@ -121,7 +121,7 @@ func TestShopOnPostgres(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = shops[0].Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	o, err := shops[1].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	o, _, err := shops[1].CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestImportBoltShopIntoPostgres(t *testing.T) {
 			if j == 2 {
 				method = ""
 			}
-			o, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: name, Quantity: int64(100 + i), PaymentMethod: method})
+			o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: name, Quantity: int64(100 + i), PaymentMethod: method})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,7 +204,7 @@ func TestImportBoltShopIntoPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100}); err != nil {
+	if _, _, err := s.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100}); err != nil {
 		t.Fatal(err)
 	}
 	check(t, pgs)
