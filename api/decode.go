@@ -41,41 +41,11 @@ func decodeJSON(r *http.Request, v any) error {
 // DecodeBody decodes a request body into v (a pointer to a struct with json
 // tags) the way every route does: exactly one JSON object, field names
 // matched exactly (case included), unknown or repeated fields refused, each
-// value of its field's type. Its errors are 422 VALIDATION_ERROR whose
-// message names the field or the problem. Exported for validation tests.
+// value of its field's type, text valid Unicode. Its errors are 422
+// VALIDATION_ERROR whose message names the field or the problem. One
+// decoder, encoding/json; a second, faster one was measured and dropped
+// (docs/PERFORMANCE.md). Exported for validation tests.
 func DecodeBody(body []byte, v any) error {
-	if fastDecode(body, v) {
-		return checkKeys(body, v, true)
-	}
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
-		rv.Elem().SetZero() // what the fast path may have set
-	}
-	if err := slowDecode(body, v); err != nil {
-		return err
-	}
-	return checkKeys(body, v, false)
-}
-
-// fastDecode reports whether segmentio's decoder took body whole (one
-// object, only whitespace around it) into v. It refuses unknown fields and
-// keys that match only case-insensitively, so whatever it accepts
-// encoding/json accepts with the same value (FuzzDecodeFast holds the two to
-// that); anything else goes to slowDecode, whose encoding/json errors word
-// the 422. Bodies that may hold text that is not valid Unicode go there too
-// (invalid UTF-8, or a \u escape of a surrogate): slowDecode refuses them
-// with a 422 naming the field, where both decoders would write U+FFFD.
-// A third of a valid order body's decoding cost.
-func fastDecode(body []byte, v any) bool {
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' || !utf8.Valid(body) || mayHoldSurrogate(body) {
-		return false
-	}
-	rest, err := fastjson.Parse(body, v, fastjson.DisallowUnknownFields|fastjson.DontMatchCaseInsensitiveStructFields)
-	return err == nil && len(rest) == 0
-}
-
-// slowDecode decodes body with encoding/json, turning its errors into 422s
-// that name the field.
-func slowDecode(body []byte, v any) error {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return invalid("body", "request body is empty; send a JSON object")
@@ -99,12 +69,12 @@ func slowDecode(body []byte, v any) error {
 			return invalid(field, "%s must be valid UTF-8 text (the body holds invalid UTF-8 bytes or a \\u escape of an unpaired surrogate there)", field)
 		}
 	}
-	return nil
+	return checkKeys(body, v)
 }
 
 // mayHoldSurrogate is a quick test for a \uD800–\uDFFF escape (also true
-// for a few bodies without one, such as "\\ud"; those just take the slow,
-// exact path).
+// for a few bodies without one, such as "\\ud"; those are then checked
+// exactly).
 func mayHoldSurrogate(body []byte) bool {
 	return bytes.Contains(body, []byte(`\ud`)) || bytes.Contains(body, []byte(`\uD`))
 }
@@ -274,17 +244,13 @@ func fieldNames(v any) []string {
 // checkKeys refuses what encoding/json lets through: keys that match a
 // field only case-insensitively, and repeated keys. body has already been
 // decoded, so it is one valid JSON object; the scan only needs to find the
-// top-level keys. fieldsMatched says the decoder already matched every key
-// to a field exactly (the fast path), so only repeats are left to find.
-func checkKeys(body []byte, v any, fieldsMatched bool) error {
-	var names []string
-	if !fieldsMatched {
-		names = fieldNames(v)
-	}
+// top-level keys.
+func checkKeys(body []byte, v any) error {
+	names := fieldNames(v)
 	var buf [8]string
 	seen := buf[:0]
 	return topLevelKeys(body, func(key string) error {
-		if !fieldsMatched && !slices.Contains(names, key) {
+		if !slices.Contains(names, key) {
 			return invalid(key, "unknown field %q (names are case-sensitive); allowed fields: %s", key, strings.Join(names, ", "))
 		}
 		if slices.Contains(seen, key) {

@@ -51,8 +51,8 @@
 //     before idempotency, so a 415 is never the answer stored under a key.
 //   - Text must be valid Unicode: a string field holding invalid UTF-8
 //     bytes or a \u escape of an unpaired surrogate is 422 VALIDATION_ERROR
-//     naming the (top-level) field, never rewritten to U+FFFD; both decoders
-//     agree (decode.go, FuzzDecodeFast).
+//     naming the (top-level) field, never rewritten to U+FFFD (decode.go,
+//     FuzzDecodeBody).
 //   - limit is 1–100 when given (limit=0 is refused), default 20.
 //   - GET /orders/by-reference/{ref} answers every order of the partner
 //     carrying ref, oldest first, as {"items":[…],"next_cursor":null}; when
