@@ -226,7 +226,6 @@ func crashCampaign(t *testing.T, cfgPath string, rounds int, open func(*testing.
 			partners = append(partners, &client{http: hc, base: c.base, key: data["api_key"].(string)})
 		}
 		type pinfo struct {
-			id    int64
 			topup string
 		}
 		infos := make([]pinfo, len(partners))

@@ -261,7 +261,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 	var listener *ton.Listener
 	deps := shop.Deps{Config: cfg, Store: st, Keys: keys, Log: log, Version: version}
 	if cfg.Sandbox() {
-		sb := ton.NewSandbox(st, nil)
+		sb := ton.NewSandbox(store.SandboxLog{Store: st}, nil)
 		deps.Chain, deps.Sandbox = sb, sb
 	} else {
 		if _, err := ton.ParseBlockID(cfg.TON.TrustedBlock); cfg.TON.TrustedBlock != "" && err != nil {

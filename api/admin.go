@@ -11,6 +11,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/view"
 )
 
 // The operator's routes under /api/v1/admin (see adminRoutes): present only
@@ -107,9 +108,9 @@ type UnmatchedView struct {
 }
 
 func unmatchedView(u *domain.Unmatched) UnmatchedView {
-	v := UnmatchedView{ID: u.ID, TxHash: u.TxHash, LT: strconv.FormatUint(u.LT, 10), ChainTime: timeString(u.ChainTime),
-		From: u.From, To: u.To, AmountTON: tonNumber(u.AmountNano), AmountNanoton: nanoString(u.AmountNano),
-		Comment: strPtr(u.Comment), PayloadHex: strPtr(u.PayloadHex), SeenAt: timeString(u.SeenAt), AssignedAt: timePtr(u.AssignedAt)}
+	v := UnmatchedView{ID: u.ID, TxHash: u.TxHash, LT: strconv.FormatUint(u.LT, 10), ChainTime: view.Time(u.ChainTime),
+		From: u.From, To: u.To, AmountTON: view.TON(u.AmountNano), AmountNanoton: view.Nano(u.AmountNano),
+		Comment: view.StrPtr(u.Comment), PayloadHex: view.StrPtr(u.PayloadHex), SeenAt: view.Time(u.SeenAt), AssignedAt: view.TimePtr(u.AssignedAt)}
 	if u.AssignedLedgerID != 0 {
 		id := u.AssignedLedgerID
 		v.AssignedLedgerID = &id
@@ -145,7 +146,7 @@ type assignBody struct {
 // AssignView is the answer of POST /admin/unmatched/{id}/assign.
 type AssignView struct {
 	Unmatched UnmatchedView `json:"unmatched"`
-	Ledger    LedgerView    `json:"ledger"`
+	Ledger    view.Ledger   `json:"ledger"`
 	PartnerID int64         `json:"partner_id"`
 }
 
@@ -165,7 +166,7 @@ func (srv *server) handleAdminAssign() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return AssignView{Unmatched: unmatchedView(&a.Unmatched), Ledger: ledgerView(&a.Ledger), PartnerID: a.Ledger.PartnerID}, nil
+		return AssignView{Unmatched: unmatchedView(&a.Unmatched), Ledger: view.LedgerOf(&a.Ledger), PartnerID: a.Ledger.PartnerID}, nil
 	})
 }
 
@@ -239,15 +240,15 @@ type AdminPartnerView struct {
 }
 
 func adminPartnerView(p *shop.AdminPartner) AdminPartnerView {
-	v := AdminPartnerView{ID: p.ID, Name: p.Name, CreatedAt: timeString(p.CreatedAt), TopupAddress: p.TopupAddress,
-		BalanceTON: tonNumber(p.BalanceNano), BalanceNanoton: nanoString(p.BalanceNano), LedgerRows: p.LedgerCount,
+	v := AdminPartnerView{ID: p.ID, Name: p.Name, CreatedAt: view.Time(p.CreatedAt), TopupAddress: p.TopupAddress,
+		BalanceTON: view.TON(p.BalanceNano), BalanceNanoton: view.Nano(p.BalanceNano), LedgerRows: p.LedgerCount,
 		KeyStatus: p.KeyStatus}
 	if p.TelegramUserID != 0 {
 		id := p.TelegramUserID
 		v.TelegramUserID = &id
 	}
 	if p.Key != nil {
-		v.Key = &KeyView{Prefix: p.Key.Prefix, CreatedAt: timeString(p.Key.CreatedAt), LastUsedAt: timePtr(p.Key.LastUsedAt)}
+		v.Key = &KeyView{Prefix: p.Key.Prefix, CreatedAt: view.Time(p.Key.CreatedAt), LastUsedAt: view.TimePtr(p.Key.LastUsedAt)}
 	}
 	return v
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/view"
 )
 
 // Operator routes for parked transfers, manual deliveries and the audit log
@@ -55,12 +56,12 @@ type ParkedView struct {
 }
 
 func parkedView(p *domain.Parked) ParkedView {
-	return ParkedView{ID: p.ID, TxHash: p.TxHash, LT: strconv.FormatUint(p.LT, 10), ChainTime: timeString(p.ChainTime),
-		From: strPtr(p.From), To: p.To, AmountTON: tonNumber(p.AmountNano), AmountNanoton: nanoString(p.AmountNano),
-		Comment: strPtr(p.Comment), PayloadHex: strPtr(p.PayloadHex), Incoming: p.Incoming, Bounced: p.Bounced,
-		Error: p.Error, ParkedAt: timeString(p.ParkedAt), FailedAttempts: p.FailedAttempts,
-		LastAttemptError: strPtr(p.LastAttemptError), ResolvedAt: timePtr(p.ResolvedAt), Resolution: strPtr(string(p.Resolution)),
-		ResolvedKind: strPtr(string(p.ResolvedKind)), ResolvedRefID: int64Ptr(p.ResolvedRefID)}
+	return ParkedView{ID: p.ID, TxHash: p.TxHash, LT: strconv.FormatUint(p.LT, 10), ChainTime: view.Time(p.ChainTime),
+		From: view.StrPtr(p.From), To: p.To, AmountTON: view.TON(p.AmountNano), AmountNanoton: view.Nano(p.AmountNano),
+		Comment: view.StrPtr(p.Comment), PayloadHex: view.StrPtr(p.PayloadHex), Incoming: p.Incoming, Bounced: p.Bounced,
+		Error: p.Error, ParkedAt: view.Time(p.ParkedAt), FailedAttempts: p.FailedAttempts,
+		LastAttemptError: view.StrPtr(p.LastAttemptError), ResolvedAt: view.TimePtr(p.ResolvedAt), Resolution: view.StrPtr(string(p.Resolution)),
+		ResolvedKind: view.StrPtr(string(p.ResolvedKind)), ResolvedRefID: int64Ptr(p.ResolvedRefID)}
 }
 
 // handleAdminParked is GET /admin/parked?status=open&limit=&cursor=, oldest first.
@@ -113,14 +114,14 @@ type ParkedResolutionView struct {
 	Outcome   domain.SeenKind `json:"outcome"`
 	OrderID   *int64          `json:"order_id"`
 	PartnerID *int64          `json:"partner_id"`
-	Ledger    *LedgerView     `json:"ledger"`
+	Ledger    *view.Ledger    `json:"ledger"`
 }
 
 func parkedResolutionView(res *shop.ParkedResolution) ParkedResolutionView {
 	v := ParkedResolutionView{Parked: parkedView(&res.Parked), Outcome: res.Outcome.Kind,
 		OrderID: int64Ptr(res.Outcome.OrderID), PartnerID: int64Ptr(res.PartnerID)}
 	if res.Ledger != nil {
-		l := ledgerView(res.Ledger)
+		l := view.LedgerOf(res.Ledger)
 		v.Ledger = &l
 	}
 	return v
@@ -172,9 +173,9 @@ func (srv *server) handleAdminParkedAssign() http.Handler {
 // AdminOrderView is an order as the operator sees it: with its partner, and
 // the refund row when a manual delivery was marked failed.
 type AdminOrderView struct {
-	PartnerID int64       `json:"partner_id"`
-	Order     OrderView   `json:"order"`
-	Refund    *LedgerView `json:"refund"`
+	PartnerID int64        `json:"partner_id"`
+	Order     view.Order   `json:"order"`
+	Refund    *view.Ledger `json:"refund"`
 }
 
 func (srv *server) adminOrderView(o *domain.Order) AdminOrderView {
@@ -243,7 +244,7 @@ func (srv *server) handleAdminMarkFailed() http.Handler {
 		}
 		v := srv.adminOrderView(o)
 		if e != nil {
-			l := ledgerView(e)
+			l := view.LedgerOf(e)
 			v.Refund = &l
 		}
 		return v, nil
@@ -266,9 +267,9 @@ type AuditView struct {
 }
 
 func auditView(a *domain.AuditEntry) AuditView {
-	return AuditView{ID: a.ID, At: timeString(a.At), Actor: a.Actor, Remote: strPtr(a.Remote), Action: a.Action,
+	return AuditView{ID: a.ID, At: view.Time(a.At), Actor: a.Actor, Remote: view.StrPtr(a.Remote), Action: a.Action,
 		OrderID: int64Ptr(a.OrderID), PartnerID: int64Ptr(a.PartnerID), ParkedID: int64Ptr(a.ParkedID),
-		UnmatchedID: int64Ptr(a.UnmatchedID), LedgerID: int64Ptr(a.LedgerID), Detail: strPtr(a.Detail)}
+		UnmatchedID: int64Ptr(a.UnmatchedID), LedgerID: int64Ptr(a.LedgerID), Detail: view.StrPtr(a.Detail)}
 }
 
 // handleAdminAudit is GET /admin/audit?limit=&cursor=, oldest first.

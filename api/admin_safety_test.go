@@ -33,18 +33,6 @@ type parkedJSON struct {
 	Resolution     *string `json:"resolution"`
 }
 
-type resolutionJSON struct {
-	Parked    parkedJSON `json:"parked"`
-	Outcome   string     `json:"outcome"`
-	OrderID   *int64     `json:"order_id"`
-	PartnerID *int64     `json:"partner_id"`
-	Ledger    *struct {
-		ID            int64  `json:"id"`
-		Type          string `json:"type"`
-		AmountNanoton string `json:"amount_nanoton"`
-	} `json:"ledger"`
-}
-
 type adminOrderJSON struct {
 	PartnerID int64     `json:"partner_id"`
 	Order     orderJSON `json:"order"`

@@ -8,6 +8,7 @@ import (
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/view"
 )
 
 // apiFunc is a handler body: it returns the data of a 200 answer or an error.
@@ -198,7 +199,7 @@ func (srv *server) handleRate() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return RateView{TonUSD: decNumber(rate.TonUSD), Source: rate.Source, UpdatedAt: timeString(rate.UpdatedAt)}, nil
+		return RateView{TonUSD: view.Decimal(rate.TonUSD), Source: rate.Source, UpdatedAt: view.Time(rate.UpdatedAt)}, nil
 	})
 }
 
@@ -236,7 +237,7 @@ func (srv *server) handleRecipient(kind domain.Kind) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return RecipientView{Username: rc.Username, CanReceive: rc.CanReceive, Reason: strPtr(rc.Reason)}, nil
+		return RecipientView{Username: rc.Username, CanReceive: rc.CanReceive, Reason: view.StrPtr(rc.Reason)}, nil
 	})
 }
 
@@ -247,7 +248,7 @@ func (srv *server) handleBalance() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return BalanceView{BalanceTON: tonNumber(b.Nano), BalanceNanoton: nanoString(b.Nano), TopupAddress: b.TopupAddress}, nil
+		return BalanceView{BalanceTON: view.TON(b.Nano), BalanceNanoton: view.Nano(b.Nano), TopupAddress: b.TopupAddress}, nil
 	})
 }
 
@@ -262,7 +263,7 @@ func (srv *server) handleLedger() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return listView(page.Items, page.NextCursor, ledgerView), nil
+		return listView(page.Items, page.NextCursor, view.LedgerOf), nil
 	})
 }
 
@@ -337,7 +338,7 @@ func (srv *server) handleSandboxTransfer() http.Handler {
 			nano = v
 		case hasTON:
 			text := string(b.AmountTON)
-			if !isJSONNumber(text) {
+			if !view.IsJSONNumber(text) {
 				return nil, invalid("amount_ton", "amount_ton must be a number, got %s", jsonKind(text[0]))
 			}
 			v, err := money.ParseTON(text)

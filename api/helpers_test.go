@@ -83,9 +83,6 @@ func (r *resp) fields(tb testing.TB) map[string]json.RawMessage {
 
 func (r *resp) String() string { return http.StatusText(r.Code) + " " + string(r.Body) }
 
-// hdr is a header list: name, value, name, value…
-type hdr []string
-
 // newRequest builds a test request: key "" sends no Authorization; h is
 // header name/value pairs. A body is sent as application/json unless h
 // names a Content-Type; the pseudo-header "RemoteAddr" sets the client

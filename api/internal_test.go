@@ -12,6 +12,7 @@ import (
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
+	"github.com/theopenmoney/openmoney/view"
 )
 
 // testServer is the real handler plus test-only routes:
@@ -199,11 +200,11 @@ func TestSuccessBodyMatchesEncodingJSON(t *testing.T) {
 		{ID: 2, Status: "completed", Type: "premium", PremiumMonths: 12, CreatedAt: now, PaidAt: &now, CompletedAt: &later,
 			PaymentTxHashes: []string{"ab", "cd"}, FailureReason: "line\nbreak\t\u2028"},
 	} {
-		got, err := successBody(orderJSON(&o, ""))
+		got, err := successBody(view.OrderOf(&o, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := json.Marshal(okBody{OK: true, Data: orderJSON(&o, "")})
+		want, err := json.Marshal(okBody{OK: true, Data: view.OrderOf(&o, "")})
 		if err != nil {
 			t.Fatal(err)
 		}

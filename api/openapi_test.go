@@ -29,6 +29,7 @@ import (
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
+	"github.com/theopenmoney/openmoney/view"
 	"github.com/theopenmoney/openmoney/webhook"
 )
 
@@ -721,7 +722,7 @@ func TestOpenAPIAndSwaggerUIServed(t *testing.T) {
 func TestOpenAPISchemasMatchViews(t *testing.T) {
 	doc := loadOpenAPI(t)
 	for name, v := range map[string]any{
-		"Order": api.OrderView{}, "LedgerEntry": api.LedgerView{}, "Balance": api.BalanceView{}, "Rate": api.RateView{},
+		"Order": view.Order{}, "LedgerEntry": view.Ledger{}, "Balance": api.BalanceView{}, "Rate": api.RateView{},
 		"Estimate": api.EstimateView{}, "Fee": api.FeeView{}, "Stats": api.StatsView{}, "Recipient": api.RecipientView{},
 		"Health": shop.Health{}, "SandboxPartner": api.SandboxPartnerView{}, "SandboxTransfer": api.SandboxTransferView{},
 		"Webhook": api.WebhookView{}, "WebhookDelivery": api.WebhookDeliveryView{}, "WebhookTest": api.WebhookTestView{},

@@ -30,9 +30,9 @@ type routeDef struct {
 	Route
 	// Limited rate-limits an unauthenticated route per client IP.
 	Limited bool
-	// keyed: the handler inserts the Idempotency-Key with what it creates,
-	// in one transaction, and reports a taken key (order creation); the
-	// middleware then reads the key only when it was taken.
+	// keyed: an order creation, which hands the Idempotency-Key to the
+	// shop (kept with the order, in its transaction); the middleware then
+	// reads the key only for a refusal (idempotency.go).
 	keyed   bool
 	handler http.Handler
 }
@@ -44,41 +44,41 @@ func (srv *server) routes() []routeDef {
 	const get, post = http.MethodGet, http.MethodPost
 	return []routeDef{
 		// Orders
-		{Route: Route{post, "/orders/stars", true, false, "Create a Stars order"}, keyed: true, handler: srv.handleCreateOrder(domain.KindStars)},
-		{Route: Route{post, "/orders/premium", true, false, "Create a Premium order (3 / 6 / 12 months)"}, keyed: true, handler: srv.handleCreateOrder(domain.KindPremium)},
-		{Route: Route{get, "/orders/{id}", true, false, "Get order by ID"}, handler: srv.handleGetOrder()},
-		{Route: Route{get, "/orders", true, false, "List orders"}, handler: srv.handleListOrders()},
-		{Route: Route{get, "/orders/by-memo/{memo}", true, false, "Find order by payment_memo"}, handler: srv.handleOrderByMemo()},
-		{Route: Route{get, "/orders/by-reference/{ref}", true, false, "Find orders by your client_reference"}, handler: srv.handleOrdersByReference()},
-		{Route: Route{get, "/orders/stats/summary", true, false, "Aggregate stats"}, handler: srv.handleStats()},
-		{Route: Route{post, "/orders/{id}/cancel", true, false, "Cancel a pending_payment order"}, handler: srv.handleCancelOrder()},
+		{Route: Route{Method: post, Path: "/orders/stars", Auth: true, Summary: "Create a Stars order"}, keyed: true, handler: srv.handleCreateOrder(domain.KindStars)},
+		{Route: Route{Method: post, Path: "/orders/premium", Auth: true, Summary: "Create a Premium order (3 / 6 / 12 months)"}, keyed: true, handler: srv.handleCreateOrder(domain.KindPremium)},
+		{Route: Route{Method: get, Path: "/orders/{id}", Auth: true, Summary: "Get order by ID"}, handler: srv.handleGetOrder()},
+		{Route: Route{Method: get, Path: "/orders", Auth: true, Summary: "List orders"}, handler: srv.handleListOrders()},
+		{Route: Route{Method: get, Path: "/orders/by-memo/{memo}", Auth: true, Summary: "Find order by payment_memo"}, handler: srv.handleOrderByMemo()},
+		{Route: Route{Method: get, Path: "/orders/by-reference/{ref}", Auth: true, Summary: "Find orders by your client_reference"}, handler: srv.handleOrdersByReference()},
+		{Route: Route{Method: get, Path: "/orders/stats/summary", Auth: true, Summary: "Aggregate stats"}, handler: srv.handleStats()},
+		{Route: Route{Method: post, Path: "/orders/{id}/cancel", Auth: true, Summary: "Cancel a pending_payment order"}, handler: srv.handleCancelOrder()},
 		// Pricing
-		{Route: Route{get, "/pricing/ton-rate", true, false, "Current TON/USD rate"}, handler: srv.handleRate()},
-		{Route: Route{get, "/pricing/fee", true, false, "Service fees and min/max limits"}, handler: srv.handleFee()},
-		{Route: Route{get, "/pricing/estimate/stars", true, false, "Estimate Stars price in TON"}, handler: srv.handleEstimate(domain.KindStars)},
-		{Route: Route{get, "/pricing/estimate/premium", true, false, "Estimate Premium price in TON"}, handler: srv.handleEstimate(domain.KindPremium)},
+		{Route: Route{Method: get, Path: "/pricing/ton-rate", Auth: true, Summary: "Current TON/USD rate"}, handler: srv.handleRate()},
+		{Route: Route{Method: get, Path: "/pricing/fee", Auth: true, Summary: "Service fees and min/max limits"}, handler: srv.handleFee()},
+		{Route: Route{Method: get, Path: "/pricing/estimate/stars", Auth: true, Summary: "Estimate Stars price in TON"}, handler: srv.handleEstimate(domain.KindStars)},
+		{Route: Route{Method: get, Path: "/pricing/estimate/premium", Auth: true, Summary: "Estimate Premium price in TON"}, handler: srv.handleEstimate(domain.KindPremium)},
 		// Recipients
-		{Route: Route{get, "/recipients/stars", true, false, "Check if a username can receive Stars"}, handler: srv.handleRecipient(domain.KindStars)},
-		{Route: Route{get, "/recipients/premium", true, false, "Check if a username can receive Premium"}, handler: srv.handleRecipient(domain.KindPremium)},
+		{Route: Route{Method: get, Path: "/recipients/stars", Auth: true, Summary: "Check if a username can receive Stars"}, handler: srv.handleRecipient(domain.KindStars)},
+		{Route: Route{Method: get, Path: "/recipients/premium", Auth: true, Summary: "Check if a username can receive Premium"}, handler: srv.handleRecipient(domain.KindPremium)},
 		// Balance
-		{Route: Route{get, "/balance", true, false, "Partner balance and top-up address"}, handler: srv.handleBalance()},
-		{Route: Route{get, "/balance/transactions", true, false, "Balance transactions history"}, handler: srv.handleLedger()},
+		{Route: Route{Method: get, Path: "/balance", Auth: true, Summary: "Partner balance and top-up address"}, handler: srv.handleBalance()},
+		{Route: Route{Method: get, Path: "/balance/transactions", Auth: true, Summary: "Balance transactions history"}, handler: srv.handleLedger()},
 		// Webhooks (webhooks.go)
-		{Route: Route{http.MethodPut, "/webhook", true, false, "Create or update your webhook (the secret is shown on creation)"}, handler: srv.handlePutWebhook()},
-		{Route: Route{get, "/webhook", true, false, "Get your webhook (without its secret)"}, handler: srv.handleGetWebhook()},
-		{Route: Route{http.MethodDelete, "/webhook", true, false, "Delete your webhook"}, handler: srv.handleDeleteWebhook()},
-		{Route: Route{post, "/webhook/rotate-secret", true, false, "Replace the webhook signing secret (shown once)"}, handler: srv.handleRotateWebhookSecret()},
-		{Route: Route{get, "/webhook/deliveries", true, false, "Webhook delivery attempts with status codes"}, handler: srv.handleWebhookDeliveries()},
-		{Route: Route{post, "/webhook/test", true, false, "Send a webhook.test event"}, handler: srv.handleTestWebhook()},
-		{Route: Route{post, "/webhook/deliveries/{id}/redeliver", true, false, "Send the event of a delivery again"}, handler: srv.handleRedeliverWebhook()},
+		{Route: Route{Method: http.MethodPut, Path: "/webhook", Auth: true, Summary: "Create or update your webhook (the secret is shown on creation)"}, handler: srv.handlePutWebhook()},
+		{Route: Route{Method: get, Path: "/webhook", Auth: true, Summary: "Get your webhook (without its secret)"}, handler: srv.handleGetWebhook()},
+		{Route: Route{Method: http.MethodDelete, Path: "/webhook", Auth: true, Summary: "Delete your webhook"}, handler: srv.handleDeleteWebhook()},
+		{Route: Route{Method: post, Path: "/webhook/rotate-secret", Auth: true, Summary: "Replace the webhook signing secret (shown once)"}, handler: srv.handleRotateWebhookSecret()},
+		{Route: Route{Method: get, Path: "/webhook/deliveries", Auth: true, Summary: "Webhook delivery attempts with status codes"}, handler: srv.handleWebhookDeliveries()},
+		{Route: Route{Method: post, Path: "/webhook/test", Auth: true, Summary: "Send a webhook.test event"}, handler: srv.handleTestWebhook()},
+		{Route: Route{Method: post, Path: "/webhook/deliveries/{id}/redeliver", Auth: true, Summary: "Send the event of a delivery again"}, handler: srv.handleRedeliverWebhook()},
 		// Health and the index
-		{Route: Route{get, "/health", false, false, "Service health probe"}, handler: srv.handleHealth()},
-		{Route: Route{get, "/", false, false, "API index: links to the docs, the OpenAPI document and health"}, handler: srv.handleIndex()},
+		{Route: Route{Method: get, Path: "/health", Summary: "Service health probe"}, handler: srv.handleHealth()},
+		{Route: Route{Method: get, Path: "/", Summary: "API index: links to the docs, the OpenAPI document and health"}, handler: srv.handleIndex()},
 		// Documentation (docs.go; Swagger UI at /docs/ is registered beside the table)
-		{Route: Route{get, "/openapi.json", false, false, "This OpenAPI document"}, handler: srv.handleOpenAPI()},
+		{Route: Route{Method: get, Path: "/openapi.json", Summary: "This OpenAPI document"}, handler: srv.handleOpenAPI()},
 		// Sandbox mode only
-		{Route: Route{post, "/sandbox/partners", false, true, "Create a sandbox partner and key"}, Limited: true, handler: srv.handleSandboxPartner()},
-		{Route: Route{post, "/sandbox/transfers", true, true, "Land a simulated incoming TON transfer"}, handler: srv.handleSandboxTransfer()},
+		{Route: Route{Method: post, Path: "/sandbox/partners", Sandbox: true, Summary: "Create a sandbox partner and key"}, Limited: true, handler: srv.handleSandboxPartner()},
+		{Route: Route{Method: post, Path: "/sandbox/transfers", Auth: true, Sandbox: true, Summary: "Land a simulated incoming TON transfer"}, handler: srv.handleSandboxTransfer()},
 	}
 }
 
@@ -90,22 +90,22 @@ func (srv *server) routes() []routeDef {
 func (srv *server) adminRoutes() []routeDef {
 	const get, post = http.MethodGet, http.MethodPost
 	return []routeDef{
-		{Route: Route{get, "/admin/unmatched", false, false, "List unmatched deposits"}, handler: srv.handleAdminUnmatched()},
-		{Route: Route{post, "/admin/unmatched/{id}/assign", false, false, "Assign an unmatched deposit to an order's or a partner's balance, once"}, handler: srv.handleAdminAssign()},
-		{Route: Route{get, "/admin/integrity", false, false, "Run the integrity check on the live store"}, handler: srv.handleAdminIntegrity()},
-		{Route: Route{get, "/admin/backup", false, false, "Stream a consistent copy of the live store (bbolt)"}, handler: srv.handleAdminBackup()},
-		{Route: Route{get, "/admin/partners", false, false, "List partners with balances and key status"}, handler: srv.handleAdminPartners()},
-		{Route: Route{post, "/admin/partners/{id}/revoke-key", false, false, "Revoke a partner's active key"}, handler: srv.handleAdminRevokeKey()},
+		{Route: Route{Method: get, Path: "/admin/unmatched", Summary: "List unmatched deposits"}, handler: srv.handleAdminUnmatched()},
+		{Route: Route{Method: post, Path: "/admin/unmatched/{id}/assign", Summary: "Assign an unmatched deposit to an order's or a partner's balance, once"}, handler: srv.handleAdminAssign()},
+		{Route: Route{Method: get, Path: "/admin/integrity", Summary: "Run the integrity check on the live store"}, handler: srv.handleAdminIntegrity()},
+		{Route: Route{Method: get, Path: "/admin/backup", Summary: "Stream a consistent copy of the live store (bbolt)"}, handler: srv.handleAdminBackup()},
+		{Route: Route{Method: get, Path: "/admin/partners", Summary: "List partners with balances and key status"}, handler: srv.handleAdminPartners()},
+		{Route: Route{Method: post, Path: "/admin/partners/{id}/revoke-key", Summary: "Revoke a partner's active key"}, handler: srv.handleAdminRevokeKey()},
 		// Parked transfers, manual deliveries, the audit log (admin_safety.go)
-		{Route: Route{get, "/admin/parked", false, false, "List parked transfers (their processing failed)"}, handler: srv.handleAdminParked()},
-		{Route: Route{get, "/admin/parked/{id}", false, false, "Get one parked transfer"}, handler: srv.handleAdminParkedOne()},
-		{Route: Route{post, "/admin/parked/{id}/retry", false, false, "Run the payment rules again on a parked transfer, once"}, handler: srv.handleAdminParkedRetry()},
-		{Route: Route{post, "/admin/parked/{id}/assign", false, false, "Assign a parked transfer to an order's or a partner's balance, once"}, handler: srv.handleAdminParkedAssign()},
-		{Route: Route{get, "/admin/deliveries", false, false, "List orders waiting for delivery, oldest first"}, handler: srv.handleAdminDeliveries()},
-		{Route: Route{post, "/admin/orders/{id}/mark-delivered", false, false, "Mark an order delivered by hand, once (manual provider)"}, handler: srv.handleAdminMarkDelivered()},
-		{Route: Route{post, "/admin/orders/{id}/mark-failed", false, false, "Mark a manual delivery failed and refund the order, once"}, handler: srv.handleAdminMarkFailed()},
-		{Route: Route{get, "/admin/audit", false, false, "List the operators' actions, oldest first"}, handler: srv.handleAdminAudit()},
-		{Route: Route{get, "/admin/deliveries/held", false, false, "Deliveries waiting for funds or the chain, with the wallet balance against what is owed"}, handler: srv.handleAdminHeld()},
+		{Route: Route{Method: get, Path: "/admin/parked", Summary: "List parked transfers (their processing failed)"}, handler: srv.handleAdminParked()},
+		{Route: Route{Method: get, Path: "/admin/parked/{id}", Summary: "Get one parked transfer"}, handler: srv.handleAdminParkedOne()},
+		{Route: Route{Method: post, Path: "/admin/parked/{id}/retry", Summary: "Run the payment rules again on a parked transfer, once"}, handler: srv.handleAdminParkedRetry()},
+		{Route: Route{Method: post, Path: "/admin/parked/{id}/assign", Summary: "Assign a parked transfer to an order's or a partner's balance, once"}, handler: srv.handleAdminParkedAssign()},
+		{Route: Route{Method: get, Path: "/admin/deliveries", Summary: "List orders waiting for delivery, oldest first"}, handler: srv.handleAdminDeliveries()},
+		{Route: Route{Method: post, Path: "/admin/orders/{id}/mark-delivered", Summary: "Mark an order delivered by hand, once (manual provider)"}, handler: srv.handleAdminMarkDelivered()},
+		{Route: Route{Method: post, Path: "/admin/orders/{id}/mark-failed", Summary: "Mark a manual delivery failed and refund the order, once"}, handler: srv.handleAdminMarkFailed()},
+		{Route: Route{Method: get, Path: "/admin/audit", Summary: "List the operators' actions, oldest first"}, handler: srv.handleAdminAudit()},
+		{Route: Route{Method: get, Path: "/admin/deliveries/held", Summary: "Deliveries waiting for funds or the chain, with the wallet balance against what is owed"}, handler: srv.handleAdminHeld()},
 	}
 }
 

@@ -24,7 +24,7 @@ func (te *tenv) ledger(t *testing.T, key string) []ledgerJSON {
 	t.Helper()
 	var l listJSON[ledgerJSON]
 	r := te.call(t, "GET", "/api/v1/balance/transactions", key, "").must(t, 200)
-	if r.Env.Data != nil && len(r.Env.Data) > 0 {
+	if len(r.Env.Data) > 0 {
 		dec := json.NewDecoder(strings.NewReader(string(r.Env.Data)))
 		dec.UseNumber()
 		dec.DisallowUnknownFields()

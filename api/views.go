@@ -3,14 +3,13 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"math/big"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/theopenmoney/openmoney/domain"
-	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/view"
 )
 
 // The JSON shapes of the API (openapi.json's schemas). Money: a TON figure is a JSON number
@@ -18,100 +17,9 @@ import (
 // never a float64), beside the exact nanotons as a decimal string. Times are
 // RFC 3339 UTC to the second; null until reached.
 
-// tonNumber renders nanotons as an exact JSON number of TON.
-func tonNumber(nano int64) json.Number { return json.Number(money.FormatTON(nano)) }
-
-func nanoString(nano int64) string { return strconv.FormatInt(nano, 10) }
-
-// decNumber renders an exact decimal string (prices, rates, fees) as a JSON
-// number; text that is not already a JSON number ("+3.6", ".5") is
-// normalised exactly through big.Rat.
-func decNumber(s string) json.Number {
-	if isJSONNumber(s) {
-		return json.Number(s)
-	}
-	if r, ok := new(big.Rat).SetString(s); ok {
-		return json.Number(shop.Decimal(r))
-	}
-	return json.Number("0")
-}
-
-// isJSONNumber reports whether s is a JSON number literal.
-func isJSONNumber(s string) bool {
-	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-		return false
-	}
-	return json.Valid([]byte(s))
-}
-
-func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func timePtr(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := timeString(*t)
-	return &s
-}
-
-func strPtr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// OrderView is the order object, fields in the contract's order (openapi.json).
-type OrderView struct {
-	ID                    int64           `json:"id"`
-	Status                domain.Status   `json:"status"`
-	OrderType             domain.Kind     `json:"order_type"`
-	StarsAmount           *int64          `json:"stars_amount,omitempty"`
-	PremiumMonths         *int            `json:"premium_months,omitempty"`
-	RecipientUsername     string          `json:"recipient_username"`
-	PriceTON              json.Number     `json:"price_ton"`
-	PriceNanoton          string          `json:"price_nanoton"`
-	PriceUSD              json.Number     `json:"price_usd"`
-	PaymentMethod         domain.Method   `json:"payment_method"`
-	PaymentCurrency       domain.Currency `json:"payment_currency"`
-	PaymentAddress        *string         `json:"payment_address"`
-	PaymentMemo           *string         `json:"payment_memo"`
-	PaymentLink           *string         `json:"payment_link"`
-	CheckoutURL           *string         `json:"checkout_url"`
-	ExpiresAt             *string         `json:"expires_at"`
-	CreatedAt             string          `json:"created_at"`
-	PaidAt                *string         `json:"paid_at"`
-	CompletedAt           *string         `json:"completed_at"`
-	AmountReceivedTON     json.Number     `json:"amount_received_ton"`
-	AmountReceivedNanoton string          `json:"amount_received_nanoton"`
-	ClientReference       *string         `json:"client_reference"`
-	FailureReason         *string         `json:"failure_reason"`
-}
-
 // orderView renders o with its checkout URL.
-func (srv *server) orderView(o *domain.Order) OrderView { return orderJSON(o, srv.shop.CheckoutURL(o)) }
-
-// orderJSON renders o; checkoutURL is its payment page ("" for none: null).
-func orderJSON(o *domain.Order, checkoutURL string) OrderView {
-	v := OrderView{CheckoutURL: strPtr(checkoutURL),
-		ID: o.ID, Status: o.Status, OrderType: o.Type, RecipientUsername: o.RecipientUsername,
-		PriceTON: tonNumber(o.PriceNano), PriceNanoton: nanoString(o.PriceNano), PriceUSD: decNumber(o.PriceUSD),
-		PaymentMethod: o.PaymentMethod, PaymentCurrency: o.PaymentCurrency,
-		PaymentAddress: strPtr(o.PaymentAddress), PaymentMemo: strPtr(o.PaymentMemo), PaymentLink: strPtr(shop.PaymentLink(o)),
-		ExpiresAt: timePtr(o.ExpiresAt), CreatedAt: timeString(o.CreatedAt), PaidAt: timePtr(o.PaidAt),
-		CompletedAt:       timePtr(o.CompletedAt),
-		AmountReceivedTON: tonNumber(o.ReceivedNano), AmountReceivedNanoton: nanoString(o.ReceivedNano),
-		ClientReference: strPtr(o.ClientReference), FailureReason: strPtr(o.FailureReason),
-	}
-	switch o.Type {
-	case domain.KindStars:
-		n := o.StarsAmount
-		v.StarsAmount = &n
-	case domain.KindPremium:
-		m := o.PremiumMonths
-		v.PremiumMonths = &m
-	}
-	return v
+func (srv *server) orderView(o *domain.Order) view.Order {
+	return view.OrderOf(o, srv.shop.CheckoutURL(o))
 }
 
 // ListView is a page: {"items":[…],"next_cursor":"…"|null}.
@@ -121,33 +29,11 @@ type ListView[T any] struct {
 }
 
 func listView[S, T any](items []S, next string, conv func(*S) T) ListView[T] {
-	out := ListView[T]{Items: make([]T, len(items)), NextCursor: strPtr(next)}
+	out := ListView[T]{Items: make([]T, len(items)), NextCursor: view.StrPtr(next)}
 	for i := range items {
 		out.Items[i] = conv(&items[i])
 	}
 	return out
-}
-
-// LedgerView is one balance movement; amounts are signed (debits negative).
-type LedgerView struct {
-	ID                  int64             `json:"id"`
-	Type                domain.LedgerType `json:"type"`
-	AmountTON           json.Number       `json:"amount_ton"`
-	AmountNanoton       string            `json:"amount_nanoton"`
-	BalanceAfterNanoton string            `json:"balance_after_nanoton"`
-	OrderID             *int64            `json:"order_id"`
-	TxHash              *string           `json:"tx_hash"`
-	CreatedAt           string            `json:"created_at"`
-}
-
-func ledgerView(e *domain.LedgerEntry) LedgerView {
-	v := LedgerView{ID: e.ID, Type: e.Type, AmountTON: tonNumber(e.AmountNano), AmountNanoton: nanoString(e.AmountNano),
-		BalanceAfterNanoton: nanoString(e.BalanceAfterNano), TxHash: strPtr(e.TxHash), CreatedAt: timeString(e.CreatedAt)}
-	if e.OrderID != 0 {
-		id := e.OrderID
-		v.OrderID = &id
-	}
-	return v
 }
 
 // BalanceView is GET /balance.
@@ -180,9 +66,9 @@ type EstimateView struct {
 }
 
 func estimateView(q shop.Quote) EstimateView {
-	v := EstimateView{OrderType: q.Kind, BaseUSD: decNumber(q.BaseUSD), PriceUSD: decNumber(q.PriceUSD),
-		PriceTON: tonNumber(q.PriceNano), PriceNanoton: nanoString(q.PriceNano), TonUSD: decNumber(q.TonUSD),
-		FeePercent: decNumber(q.FeePercent), RateSource: q.RateSource, RateUpdatedAt: timeString(q.RateUpdatedAt)}
+	v := EstimateView{OrderType: q.Kind, BaseUSD: view.Decimal(q.BaseUSD), PriceUSD: view.Decimal(q.PriceUSD),
+		PriceTON: view.TON(q.PriceNano), PriceNanoton: view.Nano(q.PriceNano), TonUSD: view.Decimal(q.TonUSD),
+		FeePercent: view.Decimal(q.FeePercent), RateSource: q.RateSource, RateUpdatedAt: view.Time(q.RateUpdatedAt)}
 	if q.Kind == domain.KindStars {
 		n := q.Quantity
 		v.Quantity = &n
@@ -221,16 +107,16 @@ func (p PremiumPrices) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`"` + strconv.Itoa(m) + `":` + string(decNumber(p[m])))
+		b.WriteString(`"` + strconv.Itoa(m) + `":` + string(view.Decimal(p[m])))
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
 }
 
 func feeView(f shop.FeeInfo) FeeView {
-	v := FeeView{FeePercent: decNumber(f.FeePercent), PremiumUSD: PremiumPrices(f.PremiumUSD),
+	v := FeeView{FeePercent: view.Decimal(f.FeePercent), PremiumUSD: PremiumPrices(f.PremiumUSD),
 		OrderTTLSeconds: int64(f.OrderTTL / time.Second)}
-	v.Stars.Min, v.Stars.Max, v.Stars.USDPerStar = f.StarsMin, f.StarsMax, decNumber(f.USDPerStar)
+	v.Stars.Min, v.Stars.Max, v.Stars.USDPerStar = f.StarsMin, f.StarsMax, view.Decimal(f.USDPerStar)
 	return v
 }
 
@@ -250,9 +136,9 @@ type StatsView struct {
 }
 
 func statsView(s shop.Stats) StatsView {
-	v := StatsView{From: timePtr(s.From), To: timePtr(s.To), TotalOrders: s.Total, ByStatus: s.ByStatus, ByType: s.ByType,
+	v := StatsView{From: view.TimePtr(s.From), To: view.TimePtr(s.To), TotalOrders: s.Total, ByStatus: s.ByStatus, ByType: s.ByType,
 		StarsDelivered: s.StarsDelivered, PremiumMonthsDelivered: s.PremiumMonthsDelivered}
-	v.TONVolumePaid.TON, v.TONVolumePaid.Nanoton = tonNumber(s.VolumePaidNano), nanoString(s.VolumePaidNano)
+	v.TONVolumePaid.TON, v.TONVolumePaid.Nanoton = view.TON(s.VolumePaidNano), view.Nano(s.VolumePaidNano)
 	return v
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/view"
 )
 
 // WebhookView is the partner's webhook. Secret is present only in the
@@ -26,9 +27,9 @@ type WebhookView struct {
 }
 
 func webhookView(w *domain.Webhook) WebhookView {
-	v := WebhookView{URL: w.URL, Events: w.Events, Secret: w.Secret, CreatedAt: timeString(w.CreatedAt),
-		UpdatedAt: timeString(w.UpdatedAt), Status: "enabled", DisabledAt: timePtr(w.DisabledAt),
-		DisabledReason: strPtr(w.DisabledReason), FailingSince: timePtr(w.FailingSince)}
+	v := WebhookView{URL: w.URL, Events: w.Events, Secret: w.Secret, CreatedAt: view.Time(w.CreatedAt),
+		UpdatedAt: view.Time(w.UpdatedAt), Status: "enabled", DisabledAt: view.TimePtr(w.DisabledAt),
+		DisabledReason: view.StrPtr(w.DisabledReason), FailingSince: view.TimePtr(w.FailingSince)}
 	if w.DisabledAt != nil {
 		v.Status = "disabled"
 	}
@@ -53,7 +54,7 @@ type WebhookDeliveryView struct {
 
 func webhookDeliveryView(d *domain.WebhookDelivery) WebhookDeliveryView {
 	v := WebhookDeliveryView{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Attempt: d.Attempt,
-		Status: d.Final, Error: strPtr(d.Error), DurationMs: d.DurationMs, CreatedAt: timeString(d.At)}
+		Status: d.Final, Error: view.StrPtr(d.Error), DurationMs: d.DurationMs, CreatedAt: view.Time(d.At)}
 	if d.RedeliveryOf != 0 {
 		id := d.RedeliveryOf
 		v.RedeliveryOf = &id
@@ -167,7 +168,7 @@ func (srv *server) handleTestWebhook() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return WebhookTestView{EventID: shop.EventID(it), Type: it.Type, Status: "queued", CreatedAt: timeString(it.CreatedAt)}, nil
+		return WebhookTestView{EventID: shop.EventID(it), Type: it.Type, Status: "queued", CreatedAt: view.Time(it.CreatedAt)}, nil
 	})
 }
 
@@ -185,6 +186,6 @@ func (srv *server) handleRedeliverWebhook() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return WebhookTestView{EventID: shop.EventID(it), Type: it.Type, Status: "queued", CreatedAt: timeString(it.CreatedAt)}, nil
+		return WebhookTestView{EventID: shop.EventID(it), Type: it.Type, Status: "queued", CreatedAt: view.Time(it.CreatedAt)}, nil
 	})
 }

@@ -88,7 +88,7 @@ func newShop(ctx context.Context, cfg *config.Config, st store.Store, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("bench: keys: %w", err)
 	}
-	sb := ton.NewSandbox(st, nil)
+	sb := ton.NewSandbox(store.SandboxLog{Store: st}, nil)
 	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: keys, Chain: sb, Sandbox: sb,
 		Provider: fulfil.Sandbox{}, Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), time.Now()),
 		Log: log, Version: "bench"})

@@ -45,8 +45,6 @@ const (
 	chatQueueLen       = 32               // pending updates per chat before dropping
 	flowTTL            = 15 * time.Minute // guided-order state lifetime
 	helloTimeout       = 15 * time.Second // getMe
-	helloBackoffBase   = 500 * time.Millisecond
-	helloBackoffMax    = time.Minute
 )
 
 // Options configure the bot.
@@ -167,7 +165,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		delay := wait.Backoff(attempt, helloBackoffBase, helloBackoffMax)
+		delay := wait.BotStart.After(attempt + 1)
 		b.log.Warn("cannot reach the Telegram Bot API; retrying", "err", b.scrub(err), "in", delay)
 		if !wait.Sleep(ctx, delay) {
 			return nil

@@ -230,7 +230,7 @@ func (b *Bot) dropButtons(ctx context.Context, chatID int64, msgID int) {
 
 // sendPayment sends the payment details and a QR picture of the ton:// link.
 func (b *Bot) sendPayment(ctx context.Context, c *chat, o *domain.Order) {
-	link := shop.PaymentLink(o)
+	link := o.PaymentLink()
 	ton := money.FormatTON(o.PriceNano)
 	exp, ttl := "", 0
 	if o.ExpiresAt != nil {

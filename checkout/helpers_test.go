@@ -221,18 +221,6 @@ func decodePNG(t testing.TB, b []byte) image.Image {
 	return img
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func shopTransfer(to string, nano int64, comment string, at time.Time) ton.Transfer {
 	return ton.Transfer{Hash: hash(), To: to, AmountNano: nano, Comment: comment, Incoming: true, ChainTime: at}
 }

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Status is where an order stands. Only shop changes it, and only through
 // its transition table (shop/transitions.go): every status change is one of
@@ -108,4 +111,13 @@ func (o *Order) AsCreated() *Order {
 		c.Status, c.PaidAt = StatusPaid, &c.CreatedAt
 	}
 	return c
+}
+
+// PaymentLink is the ton:// deep link that pays a ton_memo order ("" for
+// other orders): the address, the price in nanotons and the memo.
+func (o *Order) PaymentLink() string {
+	if o.PaymentMethod != MethodTonMemo {
+		return ""
+	}
+	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(o.PriceNano, 10) + "&text=" + o.PaymentMemo
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 )
@@ -96,4 +97,24 @@ func Add(a, b int64) (int64, error) {
 		return 0, fmt.Errorf("money: %d + %d overflows", a, b)
 	}
 	return a + b, nil
+}
+
+// Decimal prints a rational exactly when it has a finite decimal expansion
+// (every price here does: its denominators are powers of 2 and 5), otherwise
+// rounded to 12 places; trailing zeros dropped.
+func Decimal(r *big.Rat) string {
+	for digits := 0; digits <= 30; digits++ {
+		scaled := new(big.Rat).Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits)), nil)))
+		if scaled.IsInt() {
+			return trimDecimal(r.FloatString(digits))
+		}
+	}
+	return trimDecimal(r.FloatString(12))
+}
+
+func trimDecimal(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }

@@ -754,7 +754,7 @@ func (s *Shop) sendAlerts(ctx context.Context) error {
 		default:
 			done = false
 			o.failures[id]++
-			delay := wait.Backoff(o.failures[id]-1, 5*time.Second, 10*time.Minute)
+			delay := wait.Alert.After(o.failures[id])
 			var ra retryAfter
 			if errors.As(err, &ra) && ra.RetryAfter() > 0 {
 				delay = ra.RetryAfter()

@@ -125,5 +125,3 @@ func (s *Shop) returnPartial(tx store.Tx, p *domain.Partner, o *domain.Order) er
 	_, err := s.credit(tx, p, domain.LedgerLatePayment, o.ReceivedNano, o.ID, "")
 	return err
 }
-
-var errNoPartner = errors.New("shop: partner missing")

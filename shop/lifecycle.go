@@ -339,7 +339,7 @@ func (s *Shop) deliverOne(ctx context.Context, id int64) (bool, error) {
 	default:
 		// Unavailable or transient: keep the order processing, try later
 		// (not before the provider's Retry-After, when it gives one).
-		delay := wait.Backoff(o.DeliveryAttempts-1, 2*time.Second, 10*time.Minute)
+		delay := wait.Delivery.After(o.DeliveryAttempts)
 		var ra retryAfter
 		if errors.As(derr, &ra) && ra.RetryAfter() > delay {
 			delay = ra.RetryAfter()
@@ -510,9 +510,9 @@ func (s *Shop) sendQueue(ctx context.Context, channel domain.Channel, n Notifier
 			}
 			cur := *it
 			cur.Attempts++
-			delay := wait.Backoff(cur.Attempts-1, time.Second, 15*time.Minute)
+			delay := wait.Telegram.After(cur.Attempts)
 			if channel == domain.ChannelWebhook {
-				delay = webhookRetryDelay(cur.Attempts)
+				delay = wait.WebhookAfter(cur.Attempts)
 			}
 			var ra retryAfter
 			if errors.As(nerr, &ra) && ra.RetryAfter() > 0 {

@@ -169,14 +169,6 @@ func CanonicalMemo(s string) string {
 	return strings.ToUpper(prefix) + "-" + strings.ToLower(code)
 }
 
-// PaymentLink is the ton:// deep link for an order.
-func PaymentLink(o *domain.Order) string {
-	if o.PaymentMethod != domain.MethodTonMemo {
-		return ""
-	}
-	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(o.PriceNano, 10) + "&text=" + o.PaymentMemo
-}
-
 var errIdemReused = newErr(CodeIdempotencyReused, "Idempotency-Key", "idempotency_reused",
 	"this Idempotency-Key was already used with a different request")
 

@@ -359,7 +359,7 @@ func (s *Shop) listenLoop(ctx context.Context) {
 			s.listenFailed(err)
 		}
 		s.log.Error("payment listener stopped; restarting from the stored cursor", "err", err)
-		if !wait.Sleep(ctx, wait.Backoff(attempt, 200*time.Millisecond, 30*time.Second)) {
+		if !wait.Sleep(ctx, wait.Listener.After(attempt+1)) {
 			return
 		}
 	}

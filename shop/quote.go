@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/theopenmoney/openmoney/domain"
+	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/pricing"
 )
 
@@ -154,7 +154,7 @@ func (s *Shop) price(kind domain.Kind, amount int64, rate string) (priced, error
 	if err != nil {
 		return priced{}, err
 	}
-	p = priced{baseUSD: Decimal(base), priceUSD: Decimal(usd), nano: nano}
+	p = priced{baseUSD: money.Decimal(base), priceUSD: money.Decimal(usd), nano: nano}
 	s.priceMu.Lock()
 	if len(s.prices) >= maxPriceCache {
 		clear(s.prices)
@@ -183,24 +183,4 @@ func Price(baseUSD, feePercent, tonUSD *big.Rat) (usd *big.Rat, nano int64, err 
 		return nil, 0, errors.New("shop: price overflows int64 nanotons")
 	}
 	return usd, q.Int64(), nil
-}
-
-// Decimal prints a rational exactly when it has a finite decimal expansion
-// (every price here does: its denominators are powers of 2 and 5), otherwise
-// rounded to 12 places; trailing zeros dropped.
-func Decimal(r *big.Rat) string {
-	for digits := 0; digits <= 30; digits++ {
-		scaled := new(big.Rat).Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits)), nil)))
-		if scaled.IsInt() {
-			return trimDecimal(r.FloatString(digits))
-		}
-	}
-	return trimDecimal(r.FloatString(12))
-}
-
-func trimDecimal(s string) string {
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
 }

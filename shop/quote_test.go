@@ -8,6 +8,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/domain"
+	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/pricing"
 )
 
@@ -37,7 +38,7 @@ func TestPriceIsExactAndRoundsUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := Decimal(usd); got != tc.wantUSD || nano != tc.wantNano {
+			if got := money.Decimal(usd); got != tc.wantUSD || nano != tc.wantNano {
 				t.Fatalf("Price = %s USD, %d nano; want %s, %d", got, nano, tc.wantUSD, tc.wantNano)
 			}
 		})
@@ -54,7 +55,7 @@ func TestEstimateCacheIsExact(t *testing.T) {
 	for m, p := range cfg.Pricing.PremiumUSD {
 		s.premiumUSD[m] = p.Rat()
 	}
-	s.feeText = Decimal(s.fee)
+	s.feeText = money.Decimal(s.fee)
 	for _, rate := range []string{"3.6", "3.61", "7"} {
 		s.rates = pricing.NewFixed(rate, time.Now())
 		for round := range 2 {
@@ -67,8 +68,8 @@ func TestEstimateCacheIsExact(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.PriceNano != nano || got.PriceUSD != Decimal(usd) || got.TonUSD != rate || got.FeePercent != Decimal(s.fee) {
-					t.Fatalf("rate %s round %d, %d stars: %+v; want %d nano, %s USD", rate, round, q, got, nano, Decimal(usd))
+				if got.PriceNano != nano || got.PriceUSD != money.Decimal(usd) || got.TonUSD != rate || got.FeePercent != money.Decimal(s.fee) {
+					t.Fatalf("rate %s round %d, %d stars: %+v; want %d nano, %s USD", rate, round, q, got, nano, money.Decimal(usd))
 				}
 			}
 			for _, m := range []int64{3, 6, 12} {

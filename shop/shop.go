@@ -17,6 +17,7 @@ import (
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
@@ -143,7 +144,7 @@ func New(d Deps) (*Shop, error) {
 	for m, p := range d.Config.Pricing.PremiumUSD {
 		s.premiumUSD[m] = p.Rat()
 	}
-	s.feeText = Decimal(s.fee)
+	s.feeText = money.Decimal(s.fee)
 	return s, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/domain"
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
@@ -79,19 +80,19 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 	h := &failingHook{env: env}
 	start := env.Clock.Now()
 	var total time.Duration
-	for _, d := range shop.WebhookRetrySchedule {
+	for _, d := range wait.Webhook {
 		total += d
 	}
-	if total < 72*time.Hour || len(shop.WebhookRetrySchedule) != 16 {
-		t.Fatalf("schedule: %d retries over %s, want 16 over at least 72h", len(shop.WebhookRetrySchedule), total)
+	if total < 72*time.Hour || len(wait.Webhook) != 16 {
+		t.Fatalf("schedule: %d retries over %s, want 16 over at least 72h", len(wait.Webhook), total)
 	}
-	for i := 0; i <= len(shop.WebhookRetrySchedule); i++ {
+	for i := 0; i <= len(wait.Webhook); i++ {
 		if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
 			t.Fatal(err)
 		}
-		if i < len(shop.WebhookRetrySchedule) {
+		if i < len(wait.Webhook) {
 			// Not due a second early.
-			env.Clock.Advance(shop.WebhookRetrySchedule[i] - time.Second)
+			env.Clock.Advance(wait.Webhook[i] - time.Second)
 			if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +104,7 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 		t.Fatalf("%d attempts, want 17", len(at))
 	}
 	for i := 1; i < len(at); i++ {
-		if got, want := at[i].Sub(at[i-1]), shop.WebhookRetrySchedule[i-1]; got != want {
+		if got, want := at[i].Sub(at[i-1]), wait.Webhook[i-1]; got != want {
 			t.Errorf("attempt %d came %s after the previous, want %s", i+1, got, want)
 		}
 	}

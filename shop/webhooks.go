@@ -34,18 +34,6 @@ const WebhookSecretPrefix = "whsec_"
 // disables a partner's webhook (sent only when the partner is linked).
 const EventWebhookDisabled = "webhook.disabled"
 
-// WebhookRetrySchedule is the delay before each retry of a failed webhook
-// event: after attempt n, WebhookRetrySchedule[n-1] (the last entry repeats).
-// 17 attempts over just over three days, in the spirit of Crypto Pay's
-// "17 tries in 3 days". A receiver's Retry-After (up to an hour) replaces
-// the delay of that one retry. This table is the one place the schedule
-// lives; docs/WEBHOOKS.md prints it.
-var WebhookRetrySchedule = []time.Duration{
-	10 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-	time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 6 * time.Hour, 6 * time.Hour,
-	8 * time.Hour, 8 * time.Hour, 10 * time.Hour, 12 * time.Hour, 12 * time.Hour,
-}
-
 // WebhookRetryWindow is how long a webhook event is retried: an event older
 // than this whose attempt fails again is dropped and recorded as failed.
 const WebhookRetryWindow = 72 * time.Hour
@@ -57,11 +45,6 @@ const WebhookDisableAfter = 72 * time.Hour
 
 // WebhookDeliveryRetention is how long delivery rows are kept.
 const WebhookDeliveryRetention = 30 * 24 * time.Hour
-
-// webhookRetryDelay is the delay after the n-th failed attempt (1-based).
-func webhookRetryDelay(n int) time.Duration {
-	return WebhookRetrySchedule[min(max(n, 1), len(WebhookRetrySchedule))-1]
-}
 
 // MaxWebhookURL bounds the length of a webhook URL.
 const MaxWebhookURL = 2048

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -121,7 +120,8 @@ type ListenerOptions struct {
 	// PollInterval is how often the head is polled when caught up and the
 	// client cannot long-poll (default 1 s).
 	PollInterval time.Duration
-	// RetryMin and RetryMax bound the backoff after a failure (defaults 1 s, 1 min).
+	// RetryMin and RetryMax bound the backoff after a failure (default: the
+	// wait.Chain schedule, 1 s to 1 min).
 	RetryMin, RetryMax time.Duration
 	// MaxGap is how many masterchain blocks behind the listener may be and
 	// still catch up block by block; beyond it, it backfills (default 200,
@@ -142,8 +142,6 @@ type ListenerOptions struct {
 // Defaults of ListenerOptions.
 const (
 	DefaultPollInterval   = time.Second
-	DefaultRetryMin       = time.Second
-	DefaultRetryMax       = time.Minute
 	DefaultMaxGap         = 200
 	DefaultCursorEvery    = 20
 	DefaultBackfillMargin = 10 * time.Minute
@@ -164,10 +162,10 @@ func NewListener(opts ListenerOptions) *Listener {
 		opts.PollInterval = DefaultPollInterval
 	}
 	if opts.RetryMin <= 0 {
-		opts.RetryMin = DefaultRetryMin
+		opts.RetryMin = wait.Chain.Base
 	}
 	if opts.RetryMax < opts.RetryMin {
-		opts.RetryMax = max(DefaultRetryMax, opts.RetryMin)
+		opts.RetryMax = max(wait.Chain.Max, opts.RetryMin)
 	}
 	if opts.MaxGap == 0 {
 		opts.MaxGap = DefaultMaxGap
@@ -370,7 +368,7 @@ func (l *Listener) Stream(ctx context.Context, cursor string, fn func(context.Co
 		return errors.New("ton: listener has no Dial function")
 	}
 	pos := position{cursor: cur, fresh: !ok, since: l.now(), lastSent: cur.seqno}
-	bo := backoff{min: l.opts.RetryMin, max: l.opts.RetryMax}
+	bo := l.backoff()
 
 	var (
 		api ChainAPI
@@ -658,7 +656,7 @@ func (l *Listener) deliver(ctx context.Context, b Batch, fn func(context.Context
 		fresh = append(fresh, t)
 	}
 	b.Transfers = fresh
-	bo := backoff{min: l.opts.RetryMin, max: l.opts.RetryMax}
+	bo := l.backoff()
 	for {
 		err := fn(ctx, b)
 		if err == nil {
@@ -692,23 +690,25 @@ func isGone(err error) bool {
 	return errors.Is(err, tonapi.ErrBlockNotFound) || errors.As(err, &ls)
 }
 
-// backoff is exponential with ±20% jitter so many instances do not retry in step.
+// backoff counts failures in a row and hands out their delays (the
+// wait.Chain schedule, with the listener's bounds).
 type backoff struct {
-	min, max time.Duration
-	cur      time.Duration
+	sched wait.Exp
+	n     int
+}
+
+func (l *Listener) backoff() *backoff {
+	s := wait.Chain
+	s.Base, s.Max = l.opts.RetryMin, l.opts.RetryMax
+	return &backoff{sched: s}
 }
 
 func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	j := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(b.cur) * j)
+	b.n++
+	return b.sched.After(b.n)
 }
 
-func (b *backoff) reset() { b.cur = 0 }
+func (b *backoff) reset() { b.n = 0 }
 
 // hashRing remembers the last n hashes added.
 type hashRing struct {

@@ -748,7 +748,7 @@ func TestListenerStatusLagAndConnected(t *testing.T) {
 }
 
 func TestBackoffGrowsAndCaps(t *testing.T) {
-	b := backoff{min: 10 * time.Millisecond, max: 80 * time.Millisecond}
+	b := (&Listener{opts: ListenerOptions{RetryMin: 10 * time.Millisecond, RetryMax: 80 * time.Millisecond}}).backoff()
 	want := []time.Duration{10, 20, 40, 80, 80}
 	for i, w := range want {
 		w *= time.Millisecond

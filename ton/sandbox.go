@@ -11,26 +11,38 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/domain"
-	"github.com/theopenmoney/openmoney/store"
 )
 
+// SandboxLog is where the sandbox chain keeps its transactions, so they
+// survive restarts: an append-only log of encoded transfers (the service
+// store, through store.SandboxLog).
+type SandboxLog interface {
+	// AppendSandboxTx stores data durably and returns its sequence number;
+	// sequences increase in commit order, so a reader following
+	// SandboxTxAfter never skips one.
+	AppendSandboxTx(ctx context.Context, data []byte) (uint64, error)
+	// SandboxTxAfter returns up to limit entries with a sequence above seq,
+	// in order.
+	SandboxTxAfter(ctx context.Context, seq uint64, limit int) ([]domain.SandboxTx, error)
+}
+
 // Sandbox is the simulated chain of sandbox mode. Its transactions are kept in
-// the store (so they survive restarts) and streamed through the same Source
-// interface as the real chain; the listener cannot tell them apart.
+// a SandboxLog and streamed through the same Source interface as the real
+// chain; the listener cannot tell them apart.
 type Sandbox struct {
-	st   store.Store
+	log  SandboxLog
 	now  func() time.Time
 	mu   sync.Mutex
 	wake chan struct{} // closed and replaced on every append
 	poll time.Duration
 }
 
-// NewSandbox returns the simulated chain over st.
-func NewSandbox(st store.Store, now func() time.Time) *Sandbox {
+// NewSandbox returns the simulated chain kept in log.
+func NewSandbox(log SandboxLog, now func() time.Time) *Sandbox {
 	if now == nil {
 		now = time.Now
 	}
-	return &Sandbox{st: st, now: now, wake: make(chan struct{}), poll: time.Second}
+	return &Sandbox{log: log, now: now, wake: make(chan struct{}), poll: time.Second}
 }
 
 // Append lands a transfer on the simulated chain: durable when it returns.
@@ -51,12 +63,7 @@ func (s *Sandbox) Append(ctx context.Context, t Transfer) (Transfer, error) {
 	if err != nil {
 		return Transfer{}, fmt.Errorf("sandbox: encode: %w", err)
 	}
-	var seq uint64
-	err = s.st.Update(ctx, func(tx store.Tx) error {
-		var err error
-		seq, err = tx.AppendSandboxTx(data)
-		return err
-	})
+	seq, err := s.log.AppendSandboxTx(ctx, data)
 	if err != nil {
 		return Transfer{}, fmt.Errorf("sandbox: append: %w", err)
 	}
@@ -93,12 +100,7 @@ func (s *Sandbox) Stream(ctx context.Context, cursor string, fn func(context.Con
 	}
 	for {
 		wake := s.waitCh() // taken before reading so no append is missed
-		var recs []domain.SandboxTx
-		err := s.st.View(ctx, func(tx store.Tx) error {
-			var err error
-			recs, err = tx.SandboxTxAfter(after, 100)
-			return err
-		})
+		recs, err := s.log.SandboxTxAfter(ctx, after, 100)
 		if err != nil {
 			return fmt.Errorf("sandbox: read: %w", err)
 		}

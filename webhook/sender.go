@@ -25,9 +25,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/theopenmoney/openmoney/api"
 	"github.com/theopenmoney/openmoney/domain"
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/view"
 )
 
 // SignatureHeader carries t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>.
@@ -41,10 +42,6 @@ const (
 
 // DefaultTimeout bounds one delivery attempt (connect, send, response).
 const DefaultTimeout = 10 * time.Second
-
-// maxRetryAfter caps a receiver's Retry-After, so a stray header cannot park
-// a partner's queue beyond the retry window.
-const maxRetryAfter = time.Hour
 
 // ErrBlockedAddress is returned when a webhook host resolves to an address
 // that is not public (loopback, private, link-local, …) outside sandbox mode.
@@ -165,9 +162,9 @@ func (snd *Sender) Body(it *domain.OutboxItem) ([]byte, error) {
 	ev := Event{ID: shop.EventID(it), Type: it.Type, CreatedAt: it.CreatedAt.UTC().Format(time.RFC3339)}
 	switch {
 	case it.Order != nil:
-		ev.Data = api.OrderJSON(it.Order, snd.shop.CheckoutURL(it.Order))
+		ev.Data = view.OrderOf(it.Order, snd.shop.CheckoutURL(it.Order))
 	case it.Ledger != nil:
-		ev.Data = api.LedgerJSON(it.Ledger)
+		ev.Data = view.LedgerOf(it.Ledger)
 	case it.Type == shop.EventWebhookTest:
 		ev.Data = TestData{Message: "Test event from The Open Money: your webhook works."}
 	}
@@ -269,8 +266,8 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if n <= 0 {
 			return 0
 		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
+		if n > int64(wait.WebhookRetryAfterMax/time.Second) {
+			return wait.WebhookRetryAfterMax
 		}
 		d = time.Duration(n) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
@@ -279,5 +276,5 @@ func retryAfter(v string, now time.Time) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	return min(d, maxRetryAfter)
+	return min(d, wait.WebhookRetryAfterMax)
 }

@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/theopenmoney/openmoney/api"
 	"github.com/theopenmoney/openmoney/domain"
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
+	"github.com/theopenmoney/openmoney/view"
 	"github.com/theopenmoney/openmoney/webhook"
 )
 
@@ -222,7 +223,7 @@ func TestDeliveryIsSignedAndVerifiesWithTheDocSnippet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := json.Marshal(api.OrderJSON(cur, e.Shop.CheckoutURL(cur)))
+	want, _ := json.Marshal(view.OrderOf(cur, e.Shop.CheckoutURL(cur)))
 	var raw struct{ Data json.RawMessage }
 	if err := json.Unmarshal(h.Body, &raw); err != nil {
 		t.Fatal(err)
@@ -266,7 +267,7 @@ func TestBalanceTopupDataIsTheLedgerRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := json.Marshal(api.LedgerJSON(&page.Items[0]))
+	want, _ := json.Marshal(view.LedgerOf(&page.Items[0]))
 	var raw struct{ Data json.RawMessage }
 	_ = json.Unmarshal(hits[0].Body, &raw)
 	if string(raw.Data) != string(want) {
@@ -335,7 +336,7 @@ func TestRetryScheduleAndRetryAfterIsHonoured(t *testing.T) {
 		waits = append(waits, it.NextAttemptAt.Sub(e.Clock.Now()))
 		e.Clock.Advance(it.NextAttemptAt.Sub(e.Clock.Now()))
 	}
-	sch := shop.WebhookRetrySchedule
+	sch := wait.Webhook
 	if want := fmt.Sprint([]time.Duration{sch[0], sch[1], 2 * time.Minute, sch[3]}); fmt.Sprint(waits) != want {
 		t.Fatalf("waits %v, want %s", waits, want)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/internal/wait"
 	"github.com/theopenmoney/openmoney/webhook"
 )
 
@@ -89,7 +89,7 @@ func ExampleVerifySignature() {
 	// signature does not match
 }
 
-// The retry table of docs/WEBHOOKS.md is shop.WebhookRetrySchedule.
+// The retry table of docs/WEBHOOKS.md is wait.Webhook.
 func TestDocRetryTableIsTheSchedule(t *testing.T) {
 	doc, err := os.ReadFile("../docs/WEBHOOKS.md")
 	if err != nil {
@@ -105,13 +105,13 @@ func TestDocRetryTableIsTheSchedule(t *testing.T) {
 		t.Fatal(`docs/WEBHOOKS.md has no "| next in |" row`)
 	}
 	cells := strings.Split(strings.Trim(row, "|"), "|")[1:]
-	if len(cells) != len(shop.WebhookRetrySchedule) {
-		t.Fatalf("the docs list %d delays, the schedule has %d", len(cells), len(shop.WebhookRetrySchedule))
+	if len(cells) != len(wait.Webhook) {
+		t.Fatalf("the docs list %d delays, the schedule has %d", len(cells), len(wait.Webhook))
 	}
 	for i, c := range cells {
 		d, err := time.ParseDuration(strings.NewReplacer(" ", "", "min", "m").Replace(c))
-		if err != nil || d != shop.WebhookRetrySchedule[i] {
-			t.Errorf("after attempt %d the docs say %q, the schedule %s", i+1, strings.TrimSpace(c), shop.WebhookRetrySchedule[i])
+		if err != nil || d != wait.Webhook[i] {
+			t.Errorf("after attempt %d the docs say %q, the schedule %s", i+1, strings.TrimSpace(c), wait.Webhook[i])
 		}
 	}
 }

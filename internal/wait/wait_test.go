@@ -27,3 +27,21 @@ func TestSleepStopsWithContext(t *testing.T) {
 		t.Fatal("Sleep(1ms) reported cancellation")
 	}
 }
+
+func TestExpSchedules(t *testing.T) {
+	e := Exp{Base: time.Second, Max: 8 * time.Second}
+	for n, want := range map[int]time.Duration{0: time.Second, 1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 9: 8 * time.Second} {
+		if got := e.After(n); got != want {
+			t.Errorf("After(%d) = %s, want %s", n, got, want)
+		}
+	}
+	j := Exp{Base: time.Second, Max: time.Second, Jitter: 0.2}
+	for range 100 {
+		if d := j.After(1); d < 800*time.Millisecond || d > 1200*time.Millisecond {
+			t.Fatalf("jittered delay %s outside ±20%%", d)
+		}
+	}
+	if WebhookAfter(0) != Webhook[0] || WebhookAfter(1) != Webhook[0] || WebhookAfter(100) != Webhook[len(Webhook)-1] {
+		t.Errorf("WebhookAfter does not follow the table")
+	}
+}

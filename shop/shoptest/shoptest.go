@@ -106,7 +106,7 @@ func New(tb testing.TB, opt Options) *Env {
 		env.Clock = NewClock(time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC))
 		now = env.Clock.Now
 	}
-	env.Sandbox = ton.NewSandbox(st, now)
+	env.Sandbox = ton.NewSandbox(store.SandboxLog{Store: st}, now)
 	prov := opt.Provider
 	if prov == nil {
 		prov = fulfil.Sandbox{}

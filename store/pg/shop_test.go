@@ -29,7 +29,7 @@ func newShop(t *testing.T, st store.Store) (*shop.Shop, *ton.Sandbox) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb := ton.NewSandbox(st, time.Now)
+	sb := ton.NewSandbox(store.SandboxLog{Store: st}, time.Now)
 	s, err := shop.New(shop.Deps{Config: cfg, Store: st, Keys: keys, Chain: sb, Sandbox: sb, Provider: fulfil.Sandbox{},
 		Rates: pricing.NewFixed(string(cfg.Pricing.TonUSD), time.Now()), Version: "test"})
 	if err != nil {
