@@ -52,11 +52,10 @@ var (
 // appendBuckets are written mostly in key order (ids, times, partner+id,
 // partner+reference — a partner's references mostly grow, like invoice
 // numbers): their pages split at appendFill instead of bbolt's default half,
-// so an appended page is left nearly full rather than half empty — about
-// half the pages, splits and page writes over time, and a shallower tree to
-// search (the reference index of the 1 M-order bench set: 20 509 leaves at
-// 51 % → 13 550 at 78 %, a lookup 7.9 → 6.4 µs). Records in orders grow a
-// little when they change state, hence not 1.0.
+// so an appended page is left nearly full rather than half empty: fewer
+// pages, splits and page writes, and a shallower tree to search
+// (docs/PERFORMANCE.md has the figures). Records in orders grow a little
+// when they change state, hence not 1.0.
 var appendBuckets = [][]byte{bOrders, bOrdersPartner, bOrdersRef, bOrdersExpiry, bLedger, bLedgerPartner, bIdemTime,
 	bOutbox, bSandbox, bWhDeliveries, bWhDelPartner, bUnmatched}
 

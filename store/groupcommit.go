@@ -31,9 +31,9 @@ type groupCall struct {
 // and fsyncs once. Unlike DB.Batch it never waits on a timer: a lone write
 // commits at once, and under load a transaction carries exactly the calls
 // that queued while the previous one was being written, so the group size
-// follows the disk and the CPU instead of MaxBatchDelay (measured in
-// docs/PERFORMANCE.md: ~15 % more orders/s than DB.Batch at 2 ms, and no
-// 2 ms floor on a single request's latency). As with DB.Batch, a call
+// follows the disk and the CPU instead of MaxBatchDelay, and a single
+// request's latency has no timer's floor (docs/PERFORMANCE.md). As with
+// DB.Batch, a call
 // whose function fails is taken out, the rest are committed without it, and
 // the failed one runs again alone, so one request's error never undoes
 // another's write; a function may therefore run more than once.
