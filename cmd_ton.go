@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -93,17 +94,10 @@ func runSweep(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	var ids []uint32
 	err = st.View(ctx, func(tx store.Tx) error {
-		var after int64
-		for {
-			ps, err := tx.ListPartners(after, 1000)
-			if err != nil || len(ps) == 0 {
-				return err
-			}
-			for _, p := range ps {
-				ids = append(ids, p.SubwalletID)
-				after = p.ID
-			}
-		}
+		return store.EachPartner(tx, func(p *domain.Partner) error {
+			ids = append(ids, p.SubwalletID)
+			return nil
+		})
 	})
 	st.Close()
 	if err != nil {

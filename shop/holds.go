@@ -254,17 +254,10 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 			}
 		}
 		r.OwedBalancesNano = 0
-		var after int64
-		for {
-			ps, err := tx.ListPartners(after, 1000)
-			if err != nil || len(ps) == 0 {
-				return err
-			}
-			for _, p := range ps {
-				after = p.ID
-				r.OwedBalancesNano = satAdd(r.OwedBalancesNano, p.BalanceNano)
-			}
-		}
+		return store.EachPartner(tx, func(p *domain.Partner) error {
+			r.OwedBalancesNano = satAdd(r.OwedBalancesNano, p.BalanceNano)
+			return nil
+		})
 	})
 	if err != nil {
 		return HeldReport{}, err

@@ -454,17 +454,10 @@ func (s *Shop) Partners(ctx context.Context, afterID int64, limit int) ([]domain
 func (s *Shop) WatchedAddresses(ctx context.Context) ([]string, error) {
 	out := []string{s.serviceRaw}
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		var after int64
-		for {
-			ps, err := tx.ListPartners(after, 1000)
-			if err != nil || len(ps) == 0 {
-				return err
-			}
-			for _, p := range ps {
-				out = append(out, p.TopupAddressRaw)
-				after = p.ID
-			}
-		}
+		return store.EachPartner(tx, func(p *domain.Partner) error {
+			out = append(out, p.TopupAddressRaw)
+			return nil
+		})
 	})
 	return out, err
 }
