@@ -25,8 +25,9 @@ func parse(t *testing.T, src string) (*Config, error) {
 	return Parse(strings.NewReader(src))
 }
 
-// spec is the configuration RUNNING.md documents, except pricing.ton_usd:
-// the embedded default pins 3.6 so sandbox works offline (RUNNING.md's 0
+// spec is the documented configuration (docs/API.md, "Running it";
+// config.example.yaml), except pricing.ton_usd: the embedded default pins
+// 3.6 so sandbox works offline (the documented 0
 // would mean a live rate fetched from rate_url).
 func spec() *Config {
 	return &Config{
@@ -58,7 +59,7 @@ func TestDefaultValidatesAndMatchesSpec(t *testing.T) {
 		t.Fatalf("default does not validate: %v", err)
 	}
 	if want := spec(); !reflect.DeepEqual(d, want) {
-		t.Fatalf("default differs from RUNNING.md:\n got %+v\nwant %+v", d, want)
+		t.Fatalf("default differs from the documented one:\n got %+v\nwant %+v", d, want)
 	}
 	if !d.Sandbox() {
 		t.Error("default is not in sandbox mode")
