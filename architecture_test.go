@@ -42,7 +42,7 @@ func TestArchitectureMapsEveryFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile("(?m)^\\| (.+?) \\|").FindAllStringSubmatch(text, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\| (.+?) \|`).FindAllStringSubmatch(text, -1) {
 		for _, f := range regexp.MustCompile("`([a-z][a-z/]*)/?`").FindAllStringSubmatch(m[1], -1) {
 			if _, err := os.Stat(f[1]); err != nil {
 				t.Errorf("docs/ARCHITECTURE.md maps %s, which does not exist", f[1])

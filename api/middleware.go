@@ -37,9 +37,6 @@ type reqInfo struct {
 	// page: a checkout page route answers (checkout.go); the mux guard
 	// passes its answers through.
 	page bool
-	// idemTaken: the handler found the key taken by a request that
-	// committed meanwhile; its answer is not the request's.
-	idemTaken bool
 }
 
 type ctxKey struct{}
