@@ -50,3 +50,43 @@ func TestArchitectureMapsEveryFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestImportRules holds the packages to docs/ARCHITECTURE.md's rules: what
+// each may not import (in non-test files).
+func TestImportRules(t *testing.T) {
+	const mod = "github.com/theopenmoney/openmoney/"
+	forbidden := map[string][]string{
+		"domain":   {""}, // nothing of the project
+		"view":     {"shop", "api", "store"},
+		"store":    {"shop", "ton", "api", "bot", "fulfil"},
+		"store/pg": {"shop", "ton", "api", "bot", "fulfil"},
+		"ton":      {"store", "shop"},
+		"webhook":  {"api", "store"},
+		"api":      {"store", "bot"},
+		"bot":      {"store", "api"},
+		"checkout": {"store", "api", "bot"},
+		"shop":     {"api", "bot", "webhook", "checkout", "metrics"},
+	}
+	for dir, bad := range forbidden {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: no Go files (%v)", dir, err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range regexp.MustCompile(`"`+regexp.QuoteMeta(mod)+`([a-z/]+)"`).FindAllStringSubmatch(string(src), -1) {
+				for _, b := range bad {
+					if b == "" || m[1] == b || strings.HasPrefix(m[1], b+"/") {
+						t.Errorf("%s imports %s%s", f, mod, m[1])
+					}
+				}
+			}
+		}
+	}
+}

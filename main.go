@@ -396,20 +396,7 @@ func walletSeed(ctx context.Context, cfg *config.Config, st store.Store) ([]stri
 	if !cfg.Sandbox() {
 		return nil, exitError{2, errors.New("ton.wallet_seed: required for " + cfg.TON.Network)}
 	}
-	var seed string
-	err := st.Update(ctx, func(tx store.Tx) error {
-		v, err := tx.GetMeta("sandbox_wallet_seed")
-		if err == nil {
-			seed = string(v)
-			return nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		seed = strings.Join(ton.NewSeed(), " ")
-		return tx.PutMeta("sandbox_wallet_seed", []byte(seed))
-	})
-	return strings.Fields(seed), err
+	return shop.SandboxSeed(ctx, st)
 }
 
 func splitSeed(s string) []string { return strings.Fields(s) }

@@ -397,17 +397,11 @@ func setLimitHeaders(w http.ResponseWriter, res limitResult) {
 // Retry-After when exceeded.
 func (srv *server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var key string
+		key := limitKey(infoFrom(r.Context()).clientIP)
 		if id := partnerID(r.Context()); id != 0 {
 			key = "p:" + strconv.FormatInt(id, 10)
-		} else {
-			key = limitKey(infoFrom(r.Context()).clientIP)
 		}
-		res := srv.limiters.take(key)
-		setLimitHeaders(w, res)
-		if !res.ok {
-			writeCode(w, CodeRateLimited, fmt.Sprintf("rate limit exceeded (%d requests, refilled at %s per second); retry after %d s",
-				res.limit, strconv.FormatFloat(float64(srv.limiters.rate), 'f', -1, 64), res.retryAfter))
+		if limited(w, srv.limiters, key, "rate limit") {
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -417,15 +411,23 @@ func (srv *server) rateLimit(next http.Handler) http.Handler {
 // adminLimit limits every admin request per client IP (server.go, admin*).
 func (srv *server) adminLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res := srv.admin.take(limitKey(infoFrom(r.Context()).clientIP))
-		setLimitHeaders(w, res)
-		if !res.ok {
-			writeCode(w, CodeRateLimited, fmt.Sprintf("admin rate limit exceeded (%d requests, refilled at %s per second); retry after %d s",
-				res.limit, strconv.FormatFloat(float64(srv.admin.rate), 'f', -1, 64), res.retryAfter))
+		if limited(w, srv.admin, limitKey(infoFrom(r.Context()).clientIP), "admin rate limit") {
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// limited takes a token of key from ls, sets the RateLimit-* headers, and
+// answers 429 RATE_LIMITED (what names the limit) when there is none.
+func limited(w http.ResponseWriter, ls *limiters, key, what string) bool {
+	res := ls.take(key)
+	setLimitHeaders(w, res)
+	if !res.ok {
+		writeCode(w, CodeRateLimited, fmt.Sprintf("%s exceeded (%d requests, refilled at %s per second); retry after %d s",
+			what, res.limit, strconv.FormatFloat(float64(ls.rate), 'f', -1, 64), res.retryAfter))
+	}
+	return !res.ok
 }
 
 // requireJSON answers 415 UNSUPPORTED_MEDIA_TYPE to a request whose body is

@@ -2,13 +2,11 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/theopenmoney/openmoney/api"
@@ -20,10 +18,6 @@ import (
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
-
-// seedMetaKey is where main keeps the generated sandbox wallet seed; the bench
-// uses the same key so a restarted service derives the same addresses.
-const seedMetaKey = "sandbox_wallet_seed"
 
 // benchConfig is the embedded sandbox default with the store of kind at loc
 // (a bbolt file or a PostgreSQL DSN), an ephemeral loopback port and a rate
@@ -68,23 +62,11 @@ func openShop(ctx context.Context, cfg *config.Config, bulk bool, log *slog.Logg
 }
 
 func newShop(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*shop.Shop, error) {
-	var seed string
-	err := st.Update(ctx, func(tx store.Tx) error {
-		v, err := tx.GetMeta(seedMetaKey)
-		if err == nil {
-			seed = string(v)
-			return nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		seed = strings.Join(ton.NewSeed(), " ")
-		return tx.PutMeta(seedMetaKey, []byte(seed))
-	})
+	seed, err := shop.SandboxSeed(ctx, st) // main's, so a restarted service derives the same addresses
 	if err != nil {
 		return nil, fmt.Errorf("bench: wallet seed: %w", err)
 	}
-	keys, err := ton.NewKeys(strings.Fields(seed), cfg.TON.WalletVersion, cfg.TON.Network)
+	keys, err := ton.NewKeys(seed, cfg.TON.WalletVersion, cfg.TON.Network)
 	if err != nil {
 		return nil, fmt.Errorf("bench: keys: %w", err)
 	}

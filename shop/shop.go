@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,4 +197,26 @@ func (s *Shop) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// sandboxSeedMeta names the store meta value holding the sandbox wallet seed.
+const sandboxSeedMeta = "sandbox_wallet_seed"
+
+// SandboxSeed is the sandbox mode's wallet seed: generated once and kept in
+// the store, so sandbox addresses stay the same across restarts.
+func SandboxSeed(ctx context.Context, st store.Store) ([]string, error) {
+	var seed string
+	err := st.Update(ctx, func(tx store.Tx) error {
+		v, err := tx.GetMeta(sandboxSeedMeta)
+		if err == nil {
+			seed = string(v)
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		seed = strings.Join(ton.NewSeed(), " ")
+		return tx.PutMeta(sandboxSeedMeta, []byte(seed))
+	})
+	return strings.Fields(seed), err
 }

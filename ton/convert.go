@@ -54,7 +54,7 @@ func TransferFromTx(workchain int32, tx *tlb.Transaction) (Transfer, bool) {
 		}
 		t.AmountNano = nanoInt64(in.Amount.Nano())
 		t.Comment, t.PayloadHex, t.JettonNotice = inboundBody(in.Body)
-		t.Bounced = in.Bounced || bouncedBack(tx)
+		t.Bounced = in.Bounced || BouncedBack(tx)
 		return t, true
 	case tlb.MsgTypeExternalIn:
 		t.From = account
@@ -126,9 +126,9 @@ func decodeBody(body *cell.Cell) (comment, payloadHex string) {
 	return "", hex.EncodeToString(body.ToBOC())
 }
 
-// bouncedBack reports whether the transaction's bounce phase returned the
+// BouncedBack reports whether the transaction's bounce phase returned the
 // inbound value to its sender.
-func bouncedBack(tx *tlb.Transaction) bool {
+func BouncedBack(tx *tlb.Transaction) bool {
 	var bp *tlb.BouncePhase
 	switch d := tx.Description.(type) {
 	case tlb.TransactionDescriptionOrdinary:

@@ -21,6 +21,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/money"
+	"github.com/theopenmoney/openmoney/ton"
 )
 
 // ChainAPI is the part of tonutils-go's ton.APIClientWrapped the WalletPayer
@@ -742,7 +743,7 @@ func (p *WalletPayer) destination(ctx context.Context, api ChainAPI, snap snapsh
 
 // refused: the destination's transaction sent our message back bounced.
 func refused(tx *tlb.Transaction, wallet *address.Address) bool {
-	if bouncedBack(tx) {
+	if ton.BouncedBack(tx) {
 		return true
 	}
 	if tx.IO.Out == nil {
@@ -756,24 +757,6 @@ func refused(tx *tlb.Transaction, wallet *address.Address) bool {
 		if im, ok := m.Msg.(*tlb.InternalMessage); ok && im.Bounced && im.DstAddr != nil && im.DstAddr.Equals(wallet) {
 			return true
 		}
-	}
-	return false
-}
-
-func bouncedBack(tx *tlb.Transaction) bool {
-	var bp *tlb.BouncePhase
-	switch d := tx.Description.(type) {
-	case tlb.TransactionDescriptionOrdinary:
-		bp = d.BouncePhase
-	case *tlb.TransactionDescriptionOrdinary:
-		bp = d.BouncePhase
-	}
-	if bp == nil {
-		return false
-	}
-	switch bp.Phase.(type) {
-	case tlb.BouncePhaseOk, *tlb.BouncePhaseOk:
-		return true
 	}
 	return false
 }
