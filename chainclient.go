@@ -128,3 +128,10 @@ func (w walletBalance) Balance(ctx context.Context) (int64, error) {
 	}
 	return n.Int64(), nil
 }
+
+// chainJettons finds our jetton wallets over the proven chain (shop.Deps.Jettons).
+type chainJettons struct{ c ton.JettonChain }
+
+func (j chainJettons) JettonWallet(ctx context.Context, master, owner string) (string, error) {
+	return ton.ResolveJettonWallet(ctx, j.c, master, owner)
+}

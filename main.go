@@ -279,6 +279,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 		listener = ton.NewListener(opts)
 		deps.Chain = listener
 		deps.Wallet = walletBalance{c: chain, addr: keys.Wallet().WalletAddress()}
+		deps.Jettons = chainJettons{c: chain}
 		if cfg.Fulfillment.Provider == "fragment" {
 			payer, err := fragment.NewWalletPayer(keys.Wallet(), chain, fragment.WalletPayerOptions{
 				Testnet: cfg.TON.Network == ton.NetworkTestnet, Log: log})
@@ -533,8 +534,9 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return exitError{2, fmt.Errorf("cannot check: %w", err)}
 	}
-	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows, %d chain transfers seen, %d unmatched deposits, %d parked transfers (%d resolved)\n",
-		storeName(cfg), rep.Partners, rep.Orders, rep.LedgerRows, rep.SeenTx, rep.Unmatched, rep.Parked+rep.ParkedResolved, rep.ParkedResolved)
+	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows (TON %d, USDT %d; each currency's balances checked against its own rows), %d chain transfers seen, %d unmatched deposits, %d parked transfers (%d resolved)\n",
+		storeName(cfg), rep.Partners, rep.Orders, rep.LedgerRows, rep.LedgerRowsIn[domain.CurrencyTON], rep.LedgerRowsIn[domain.CurrencyUSDT],
+		rep.SeenTx, rep.Unmatched, rep.Parked+rep.ParkedResolved, rep.ParkedResolved)
 	if rep.Parked > 0 {
 		fmt.Fprintf(stdout, "%d parked transfers wait for the operator (neither lost nor credited): GET /api/v1/admin/parked\n", rep.Parked)
 	}

@@ -248,7 +248,8 @@ func (srv *server) handleBalance() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return BalanceView{BalanceTON: view.TON(b.Nano), BalanceNanoton: view.Nano(b.Nano), TopupAddress: b.TopupAddress}, nil
+		return BalanceView{BalanceTON: view.TON(b.Nano), BalanceNanoton: view.Nano(b.Nano),
+			BalanceUSDT: view.USDT(b.USDT), BalanceUSDTUnits: view.Nano(b.USDT), TopupAddress: b.TopupAddress}, nil
 	})
 }
 
@@ -306,16 +307,19 @@ func (srv *server) handleSandboxPartner() http.Handler {
 }
 
 type sandboxTransferBody struct {
+	Asset         *string         `json:"asset"`
 	ToAddress     *string         `json:"to_address"`
 	AmountNanoton *string         `json:"amount_nanoton"`
 	AmountTON     json.RawMessage `json:"amount_ton"`
+	AmountUnits   *string         `json:"amount_units"`
 	Comment       *string         `json:"comment"`
 }
 
 // handleSandboxTransfer is POST /sandbox/transfers (sandbox only): an
-// incoming transfer lands on the simulated chain. The amount is
-// amount_nanoton (a decimal string) or amount_ton (a JSON number with at
-// most 9 decimals, read exactly from its text).
+// incoming transfer lands on the simulated chain. For TON (asset absent or
+// "TON") the amount is amount_nanoton (a decimal string) or amount_ton (a
+// JSON number with at most 9 decimals, read exactly from its text); for
+// "USDT" and "FAKE_USDT" it is amount_units (USDT units as a decimal string).
 func (srv *server) handleSandboxTransfer() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
 		var b sandboxTransferBody
@@ -324,6 +328,29 @@ func (srv *server) handleSandboxTransfer() http.Handler {
 		}
 		if b.ToAddress == nil {
 			return nil, invalid("to_address", "to_address is required")
+		}
+		if asset := deref(b.Asset); asset == string(domain.CurrencyUSDT) || asset == shop.AssetFakeUSDT {
+			if b.AmountNanoton != nil || (len(b.AmountTON) > 0 && string(b.AmountTON) != "null") {
+				return nil, invalid("amount_units", "a %s transfer takes amount_units (USDT units, 1 USDT = \"1000000\"), not a TON amount", asset)
+			}
+			if b.AmountUnits == nil {
+				return nil, invalid("amount_units", "amount_units is required for asset %s", asset)
+			}
+			v, err := money.ParseNano(*b.AmountUnits)
+			if err != nil || v == 0 {
+				return nil, invalid("amount_units", "amount_units must be a positive whole number of USDT units as a string (1 USDT = \"1000000\")")
+			}
+			hash, err := srv.shop.SandboxTransfer(r.Context(), partnerID(r.Context()), shop.SandboxTransferRequest{
+				Asset: asset, ToAddress: *b.ToAddress, AmountUnits: v, Comment: deref(b.Comment)})
+			if err != nil {
+				return nil, err
+			}
+			return SandboxTransferView{TxHash: hash}, nil
+		} else if asset != "" && asset != string(domain.CurrencyTON) {
+			return nil, invalid("asset", "asset must be TON, USDT or FAKE_USDT")
+		}
+		if b.AmountUnits != nil {
+			return nil, invalid("amount_units", "amount_units is for asset USDT or FAKE_USDT; a TON transfer takes amount_nanoton or amount_ton")
 		}
 		hasTON := len(b.AmountTON) > 0 && string(b.AmountTON) != "null"
 		var nano int64

@@ -185,29 +185,34 @@ func shopCode(s string) shop.Code { return shop.Code(s) }
 
 // orderJSON is the order object as a client reads it.
 type orderJSON struct {
-	ID                    int64       `json:"id"`
-	Status                string      `json:"status"`
-	OrderType             string      `json:"order_type"`
-	StarsAmount           *int64      `json:"stars_amount"`
-	PremiumMonths         *int        `json:"premium_months"`
-	RecipientUsername     string      `json:"recipient_username"`
-	PriceTON              json.Number `json:"price_ton"`
-	PriceNanoton          string      `json:"price_nanoton"`
-	PriceUSD              json.Number `json:"price_usd"`
-	PaymentMethod         string      `json:"payment_method"`
-	PaymentCurrency       string      `json:"payment_currency"`
-	PaymentAddress        *string     `json:"payment_address"`
-	PaymentMemo           *string     `json:"payment_memo"`
-	PaymentLink           *string     `json:"payment_link"`
-	CheckoutURL           *string     `json:"checkout_url"`
-	ExpiresAt             *string     `json:"expires_at"`
-	CreatedAt             string      `json:"created_at"`
-	PaidAt                *string     `json:"paid_at"`
-	CompletedAt           *string     `json:"completed_at"`
-	AmountReceivedTON     json.Number `json:"amount_received_ton"`
-	AmountReceivedNanoton string      `json:"amount_received_nanoton"`
-	ClientReference       *string     `json:"client_reference"`
-	FailureReason         *string     `json:"failure_reason"`
+	ID                      int64        `json:"id"`
+	Status                  string       `json:"status"`
+	OrderType               string       `json:"order_type"`
+	StarsAmount             *int64       `json:"stars_amount"`
+	PremiumMonths           *int         `json:"premium_months"`
+	RecipientUsername       string       `json:"recipient_username"`
+	PriceTON                json.Number  `json:"price_ton"`
+	PriceNanoton            string       `json:"price_nanoton"`
+	PriceUSD                json.Number  `json:"price_usd"`
+	PaymentMethod           string       `json:"payment_method"`
+	PaymentCurrency         string       `json:"payment_currency"`
+	PaymentAddress          *string      `json:"payment_address"`
+	PaymentMemo             *string      `json:"payment_memo"`
+	PaymentLink             *string      `json:"payment_link"`
+	CheckoutURL             *string      `json:"checkout_url"`
+	ExpiresAt               *string      `json:"expires_at"`
+	CreatedAt               string       `json:"created_at"`
+	PaidAt                  *string      `json:"paid_at"`
+	CompletedAt             *string      `json:"completed_at"`
+	AmountReceivedTON       json.Number  `json:"amount_received_ton"`
+	AmountReceivedNanoton   string       `json:"amount_received_nanoton"`
+	PriceUSDT               *json.Number `json:"price_usdt"`
+	PriceUSDTUnits          *string      `json:"price_usdt_units"`
+	AmountReceivedUSDT      *json.Number `json:"amount_received_usdt"`
+	AmountReceivedUSDTUnits *string      `json:"amount_received_usdt_units"`
+	UsdtUSD                 *json.Number `json:"usdt_usd"`
+	ClientReference         *string      `json:"client_reference"`
+	FailureReason           *string      `json:"failure_reason"`
 }
 
 func (r *resp) order(tb testing.TB) orderJSON {

@@ -43,7 +43,8 @@ func keysOf(tb testing.TB, raw []byte) []string {
 var starsOrderFields = []string{"id", "status", "order_type", "stars_amount", "recipient_username",
 	"price_ton", "price_nanoton", "price_usd", "payment_method", "payment_currency", "payment_address",
 	"payment_memo", "payment_link", "checkout_url", "expires_at", "created_at", "paid_at", "completed_at",
-	"amount_received_ton", "amount_received_nanoton", "client_reference", "failure_reason"}
+	"amount_received_ton", "amount_received_nanoton", "price_usdt", "price_usdt_units", "amount_received_usdt",
+	"amount_received_usdt_units", "usdt_usd", "client_reference", "failure_reason"}
 
 // The page's quickstart, verbatim: every field of the order object, in the
 // order of the contract (openapi.json), with the right values.
@@ -404,7 +405,7 @@ func TestPricingRecipientsStatsBalanceHealth(t *testing.T) {
 	te.call(t, "POST", "/api/v1/orders/premium", key, `{"recipient_username":"pandus","months":3}`).must(t, 200)
 	st := te.call(t, "GET", "/api/v1/orders/stats/summary?from=2020-01-01T00:00:00Z", key, "").must(t, 200)
 	if got := keysOf(t, st.Env.Data); !slices.Equal(got, []string{"from", "to", "total_orders", "by_status", "by_type",
-		"stars_delivered", "premium_months_delivered", "ton_volume_paid"}) {
+		"stars_delivered", "premium_months_delivered", "ton_volume_paid", "usdt_volume_paid"}) {
 		t.Errorf("stats fields %v", got)
 	}
 	sf := st.fields(t)

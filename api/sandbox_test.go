@@ -10,14 +10,18 @@ import (
 )
 
 type ledgerJSON struct {
-	ID                  int64       `json:"id"`
-	Type                string      `json:"type"`
-	AmountTON           json.Number `json:"amount_ton"`
-	AmountNanoton       string      `json:"amount_nanoton"`
-	BalanceAfterNanoton string      `json:"balance_after_nanoton"`
-	OrderID             *int64      `json:"order_id"`
-	TxHash              *string     `json:"tx_hash"`
-	CreatedAt           string      `json:"created_at"`
+	ID                    int64       `json:"id"`
+	Type                  string      `json:"type"`
+	Currency              string      `json:"currency"`
+	AmountTON             json.Number `json:"amount_ton"`
+	AmountNanoton         string      `json:"amount_nanoton"`
+	BalanceAfterNanoton   string      `json:"balance_after_nanoton"`
+	AmountUSDT            json.Number `json:"amount_usdt"`
+	AmountUSDTUnits       string      `json:"amount_usdt_units"`
+	BalanceAfterUSDTUnits string      `json:"balance_after_usdt_units"`
+	OrderID               *int64      `json:"order_id"`
+	TxHash                *string     `json:"tx_hash"`
+	CreatedAt             string      `json:"created_at"`
 }
 
 func (te *tenv) ledger(t *testing.T, key string) []ledgerJSON {

@@ -40,7 +40,11 @@ func listView[S, T any](items []S, next string, conv func(*S) T) ListView[T] {
 type BalanceView struct {
 	BalanceTON     json.Number `json:"balance_ton"`
 	BalanceNanoton string      `json:"balance_nanoton"`
-	TopupAddress   string      `json:"topup_address"`
+	// The USDT balance (0 while USDT is off), topped up by USDT sent to
+	// the same top-up address.
+	BalanceUSDT      json.Number `json:"balance_usdt"`
+	BalanceUSDTUnits string      `json:"balance_usdt_units"`
+	TopupAddress     string      `json:"topup_address"`
 }
 
 // RateView is GET /pricing/ton-rate.
@@ -63,12 +67,20 @@ type EstimateView struct {
 	FeePercent    json.Number `json:"fee_percent"`
 	RateSource    string      `json:"rate_source"`
 	RateUpdatedAt string      `json:"rate_updated_at"`
+	// The price in USDT (null while USDT is off) and the USDT/USD rate.
+	PriceUSDT      *json.Number `json:"price_usdt"`
+	PriceUSDTUnits *string      `json:"price_usdt_units"`
+	UsdtUSD        *json.Number `json:"usdt_usd"`
 }
 
 func estimateView(q shop.Quote) EstimateView {
 	v := EstimateView{OrderType: q.Kind, BaseUSD: view.Decimal(q.BaseUSD), PriceUSD: view.Decimal(q.PriceUSD),
 		PriceTON: view.TON(q.PriceNano), PriceNanoton: view.Nano(q.PriceNano), TonUSD: view.Decimal(q.TonUSD),
 		FeePercent: view.Decimal(q.FeePercent), RateSource: q.RateSource, RateUpdatedAt: view.Time(q.RateUpdatedAt)}
+	if q.UsdtUSD != "" {
+		r := view.Decimal(q.UsdtUSD)
+		v.PriceUSDT, v.PriceUSDTUnits, v.UsdtUSD = view.USDTPtr(q.PriceUSDT), view.NanoPtr(q.PriceUSDT), &r
+	}
 	if q.Kind == domain.KindStars {
 		n := q.Quantity
 		v.Quantity = &n
@@ -133,12 +145,17 @@ type StatsView struct {
 		TON     json.Number `json:"ton"`
 		Nanoton string      `json:"nanoton"`
 	} `json:"ton_volume_paid"`
+	USDTVolumePaid struct {
+		USDT  json.Number `json:"usdt"`
+		Units string      `json:"units"`
+	} `json:"usdt_volume_paid"`
 }
 
 func statsView(s shop.Stats) StatsView {
 	v := StatsView{From: view.TimePtr(s.From), To: view.TimePtr(s.To), TotalOrders: s.Total, ByStatus: s.ByStatus, ByType: s.ByType,
 		StarsDelivered: s.StarsDelivered, PremiumMonthsDelivered: s.PremiumMonthsDelivered}
 	v.TONVolumePaid.TON, v.TONVolumePaid.Nanoton = view.TON(s.VolumePaidNano), view.Nano(s.VolumePaidNano)
+	v.USDTVolumePaid.USDT, v.USDTVolumePaid.Units = view.USDT(s.VolumePaidUSDT), view.Nano(s.VolumePaidUSDT)
 	return v
 }
 

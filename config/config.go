@@ -140,6 +140,27 @@ type TON struct {
 	// ArchiveConfigURL lists archival liteservers, asked for account history
 	// the regular ones no longer keep (backfill); empty means none.
 	ArchiveConfigURL string `yaml:"archive_config_url"`
+	// Jettons are the jettons accepted besides TON.
+	Jettons Jettons `yaml:"jettons"`
+}
+
+// Jettons lists the accepted jettons (USDT only).
+type Jettons struct {
+	USDT Jetton `yaml:"usdt"`
+}
+
+// Jetton is one accepted jetton. Master unset (nil) means the network's
+// default master (docs/TON.md); an empty string turns the jetton off.
+type Jetton struct {
+	Master *string `yaml:"master"`
+}
+
+// MasterOr returns the configured master, def when unset ("" when off).
+func (j Jetton) MasterOr(def string) string {
+	if j.Master == nil {
+		return def
+	}
+	return strings.TrimSpace(*j.Master)
 }
 
 type Fulfillment struct {
@@ -154,7 +175,10 @@ type Fragment struct {
 }
 
 type Pricing struct {
-	TonUSD     Decimal         `yaml:"ton_usd"`
+	TonUSD Decimal `yaml:"ton_usd"`
+	// USDTUSD is the USD value of one USDT that USDT prices are computed
+	// with (exact decimal; default 1).
+	USDTUSD    Decimal         `yaml:"usdt_usd"`
 	RateURL    string          `yaml:"rate_url"`
 	FeePercent Decimal         `yaml:"fee_percent"`
 	Stars      Stars           `yaml:"stars"`

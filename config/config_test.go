@@ -42,6 +42,7 @@ func spec() *Config {
 		},
 		Pricing: Pricing{
 			TonUSD:     "3.6",
+			USDTUSD:    "1",
 			RateURL:    "",
 			FeePercent: "5",
 			Stars:      Stars{Min: 50, Max: 10000, USDPerStar: "0.015"},
@@ -184,7 +185,7 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 		"fulfillment.fragment.base_url": "http",
 	}
 	keys := leafKeys(reflect.TypeFor[Config](), "")
-	if len(keys) != 38 { // a new key must be added to config.example.yaml and default.yaml
+	if len(keys) != 40 { // a new key must be added to config.example.yaml and default.yaml
 		t.Fatalf("only %d keys found: %v", len(keys), keys)
 	}
 	for _, file := range []string{"../config.example.yaml", "default.yaml"} {
@@ -229,6 +230,9 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		exact      string // if set, the whole error
 	}{
 		{"listen without port", "http: {listen: localhost}", "http.listen", ""},
+		{"usdt master not an address", "ton: {jettons: {usdt: {master: nope}}}", "ton.jettons.usdt.master", ""},
+		{"usdt_usd zero", "pricing: {usdt_usd: 0}", "pricing.usdt_usd", ""},
+		{"usdt_usd negative", "pricing: {usdt_usd: -1}", "pricing.usdt_usd", ""},
 		{"listen empty", "http: {listen: ''}", "http.listen", ""},
 		{"listen port too big", "http: {listen: '127.0.0.1:99999'}", "http.listen", ""},
 		{"listen port not a number", "http: {listen: '127.0.0.1:http'}", "http.listen", ""},
@@ -671,4 +675,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("validated nonsense: %+v", c)
 		}
 	})
+}
+
+// TestUSDTMasterUnsetEmptyOrSet: unset means the network's default (the
+// embedded default leaves it unset, so sandbox has USDT on), "" turns USDT
+// off, an address is used as given.
+func TestUSDTMasterUnsetEmptyOrSet(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"", "DEF"},
+		{"ton: {jettons: {usdt: {master: ~}}}", "DEF"},
+		{"ton: {jettons: {usdt: {master: ''}}}", ""},
+		{"ton: {jettons: {usdt: {master: ' EQCxE6mUtQJKFnGfaROTKOt1lZbDiiX1kCixRv7Nw2Id_sDs '}}}", "EQCxE6mUtQJKFnGfaROTKOt1lZbDiiX1kCixRv7Nw2Id_sDs"},
+	} {
+		cfg, err := Parse(strings.NewReader(c.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", c.yaml, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%q: %v", c.yaml, err)
+		}
+		if got := cfg.TON.Jettons.USDT.MasterOr("DEF"); got != c.want {
+			t.Errorf("%q: master %q, want %q", c.yaml, got, c.want)
+		}
+	}
 }

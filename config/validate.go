@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xssnick/tonutils-go/address"
 )
 
 // Validate checks every key and returns the first problem as
@@ -112,6 +114,13 @@ func (c *Config) Validate() error {
 	if u := c.TON.ArchiveConfigURL; u != "" && !c.secureURL(u) && !isLocalFile(u) {
 		return bad("ton.archive_config_url", "must be %s, or a local file (file:///path or /path), got %q", c.urlRule(), u)
 	}
+	if j := c.TON.Jettons.USDT.Master; j != nil && strings.TrimSpace(*j) != "" {
+		if _, err := address.ParseAddr(strings.TrimSpace(*j)); err != nil {
+			if _, rerr := address.ParseRawAddr(strings.TrimSpace(*j)); rerr != nil {
+				return bad("ton.jettons.usdt.master", "must be a TON address (the USDT jetton master; empty turns USDT off), got %q", *j)
+			}
+		}
+	}
 	switch c.Fulfillment.Provider {
 	case "sandbox":
 		if !c.Sandbox() {
@@ -144,6 +153,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Pricing.RateURL; u != "" && !c.secureURL(u) {
 		return bad("pricing.rate_url", "must be %s, got %q", c.urlRule(), u)
+	}
+	if u := c.Pricing.USDTUSD; u == "" || u.Rat().Sign() <= 0 {
+		return bad("pricing.usdt_usd", "must be a positive number (the USD value of 1 USDT)")
 	}
 	if f := c.Pricing.FeePercent; f == "" || f.Rat().Sign() < 0 || f.Rat().Cmp(big.NewRat(100, 1)) > 0 {
 		return bad("pricing.fee_percent", "must be between 0 and 100")

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // SeenKind is where a chain transfer's money went. Written once when the
 // transfer is first processed; only an operator's resolution of a parked
@@ -24,10 +27,14 @@ const (
 // money went. Its presence makes every replay a no-op. Only shop writes it,
 // in the transaction that accounts the transfer.
 type SeenTx struct {
-	Hash       string    `json:"hash"`
-	Kind       SeenKind  `json:"kind"`
-	RefID      int64     `json:"ref_id,omitempty"`
-	AmountNano int64     `json:"amount_nano"`
+	Hash       string   `json:"hash"`
+	Kind       SeenKind `json:"kind"`
+	RefID      int64    `json:"ref_id,omitempty"`
+	AmountNano int64    `json:"amount_nano"`
+	// Currency is USDT for a jetton transfer, whose amount is AmountUSDT
+	// (USDT units); empty for TON.
+	Currency   Currency  `json:"currency,omitempty"`
+	AmountUSDT int64     `json:"amount_usdt,omitempty"`
 	SeenAt     time.Time `json:"seen_at"`
 	// Split records a transfer credited partly to an order and partly to a
 	// ledger row (overpayment): the ledger id of the excess.
@@ -38,13 +45,17 @@ type SeenTx struct {
 // for the operator, never dropped. Only shop writes it; an operator assigns
 // it once.
 type Unmatched struct {
-	ID         int64      `json:"id"`
-	TxHash     string     `json:"tx_hash"`
-	LT         uint64     `json:"lt"`
-	ChainTime  time.Time  `json:"chain_time"`
-	From       string     `json:"from"`
-	To         string     `json:"to"`
-	AmountNano int64      `json:"amount_nano"`
+	ID         int64     `json:"id"`
+	TxHash     string    `json:"tx_hash"`
+	LT         uint64    `json:"lt"`
+	ChainTime  time.Time `json:"chain_time"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	AmountNano int64     `json:"amount_nano"`
+	// Currency is USDT for jettons that arrived in our jetton wallet (To is
+	// its owner), AmountUSDT their amount in USDT units; empty for TON.
+	Currency   Currency   `json:"currency,omitempty"`
+	AmountUSDT int64      `json:"amount_usdt,omitempty"`
 	Comment    string     `json:"comment,omitempty"`
 	PayloadHex string     `json:"payload_hex,omitempty"`
 	SeenAt     time.Time  `json:"seen_at"`
@@ -79,6 +90,10 @@ type Parked struct {
 	PayloadHex string    `json:"payload_hex,omitempty"`
 	Incoming   bool      `json:"incoming"`
 	Bounced    bool      `json:"bounced,omitempty"`
+	// Jetton is the transfer's jetton part as the source delivered it (JSON
+	// of ton.JettonTransfer; only shop reads it), JettonNotice its flag.
+	Jetton       json.RawMessage `json:"jetton,omitempty"`
+	JettonNotice bool            `json:"jetton_notice,omitempty"`
 
 	Error    string    `json:"error"` // why processing failed
 	ParkedAt time.Time `json:"parked_at"`
@@ -103,4 +118,20 @@ func (p *Parked) Open() bool { return p.ResolvedAt == nil }
 type SandboxTx struct {
 	Seq  uint64 `json:"seq"`
 	Data []byte `json:"data"`
+}
+
+// Amount is the seen transfer's currency and amount.
+func (s *SeenTx) Amount() (Currency, int64) {
+	if s.Currency == CurrencyUSDT {
+		return CurrencyUSDT, s.AmountUSDT
+	}
+	return CurrencyTON, s.AmountNano
+}
+
+// Amount is the unmatched deposit's currency and amount.
+func (u *Unmatched) Amount() (Currency, int64) {
+	if u.Currency == CurrencyUSDT {
+		return CurrencyUSDT, u.AmountUSDT
+	}
+	return CurrencyTON, u.AmountNano
 }

@@ -48,13 +48,16 @@ type Currency string
 // Currencies.
 const (
 	CurrencyTON Currency = "TON"
+	// CurrencyUSDT is Tether's USD₮ on TON, a jetton with 6 decimals: its
+	// amounts are int64 USDT units (10^-6 USDT) end to end.
+	CurrencyUSDT Currency = "USDT"
 )
 
-// Order is one Stars or Premium order. Money fields are nanotons. Only shop
-// writes it: the fields AsCreated copies are fixed at creation; Status moves
-// through shop's transition table, and the rest records payment and
-// delivery. A field added here is either set at creation (then AsCreated
-// copies it) or later.
+// Order is one Stars or Premium order. Money fields are nanotons (a USDT
+// order's USDT fields: USDT units). Only shop writes it: the fields
+// AsCreated copies are fixed at creation; Status moves through shop's
+// transition table, and the rest records payment and delivery. A field
+// added here is either set at creation (then AsCreated copies it) or later.
 type Order struct {
 	ID                int64    `json:"id"`
 	PartnerID         int64    `json:"partner_id"`
@@ -80,6 +83,16 @@ type Order struct {
 	ReceivedNano    int64      `json:"received_nano"`
 	ClientReference string     `json:"client_reference,omitempty"`
 	FailureReason   string     `json:"failure_reason,omitempty"`
+	// USDT orders (PaymentCurrency USDT): the price and what arrived, in
+	// USDT units, and the USDT/USD rate priced with. PriceNano is then the
+	// same price in TON at the order's TON rate, for reference (delivery is
+	// paid in TON); ReceivedNano stays 0.
+	PriceUSDT    int64  `json:"price_usdt,omitempty"`
+	ReceivedUSDT int64  `json:"received_usdt,omitempty"`
+	UsdtUSD      string `json:"usdt_usd,omitempty"`
+	// USDTMaster is the USDT master (user-friendly form) a USDT order's
+	// payment link names, as configured when it was created.
+	USDTMaster string `json:"usdt_master,omitempty"`
 	// PaymentTxHashes are the chain transfers credited to this order.
 	PaymentTxHashes []string `json:"payment_tx_hashes,omitempty"`
 	// Delivery bookkeeping, written before the provider is called so a crash
@@ -106,6 +119,7 @@ func (o *Order) AsCreated() *Order {
 		PriceNano: o.PriceNano, PriceUSD: o.PriceUSD, TonUSD: o.TonUSD, FeePercent: o.FeePercent,
 		PaymentMethod: o.PaymentMethod, PaymentCurrency: o.PaymentCurrency, PaymentAddress: o.PaymentAddress,
 		PaymentMemo: o.PaymentMemo, ExpiresAt: o.ExpiresAt, CreatedAt: o.CreatedAt,
+		PriceUSDT: o.PriceUSDT, UsdtUSD: o.UsdtUSD, USDTMaster: o.USDTMaster,
 		ClientReference: o.ClientReference, IdempotencyKey: o.IdempotencyKey}
 	if o.PaymentMethod == MethodBalance {
 		c.Status, c.PaidAt = StatusPaid, &c.CreatedAt
@@ -113,11 +127,49 @@ func (o *Order) AsCreated() *Order {
 	return c
 }
 
+// Price is what o costs in its payment currency: nanotons, or USDT units
+// for a USDT order.
+func (o *Order) Price() int64 {
+	if o.PaymentCurrency == CurrencyUSDT {
+		return o.PriceUSDT
+	}
+	return o.PriceNano
+}
+
+// Received is what arrived for o so far, in its payment currency.
+func (o *Order) Received() int64 {
+	if o.PaymentCurrency == CurrencyUSDT {
+		return o.ReceivedUSDT
+	}
+	return o.ReceivedNano
+}
+
+// SetReceived sets what arrived for o, in its payment currency.
+func (o *Order) SetReceived(v int64) {
+	if o.PaymentCurrency == CurrencyUSDT {
+		o.ReceivedUSDT = v
+	} else {
+		o.ReceivedNano = v
+	}
+}
+
 // PaymentLink is the ton:// deep link that pays a ton_memo order ("" for
-// other orders): the address, the price in nanotons and the memo.
+// other orders): a TON transfer of its price, or for a USDT order the jetton
+// transfer wallet apps accept
+// (ton://transfer/<owner>?jetton=<master>&amount=<units>&text=<memo>: the app
+// finds the payer's jetton wallet and puts the memo in the forward payload).
 func (o *Order) PaymentLink() string {
 	if o.PaymentMethod != MethodTonMemo {
 		return ""
 	}
-	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(o.PriceNano, 10) + "&text=" + o.PaymentMemo
+	return o.TransferLink(o.Price())
+}
+
+// TransferLink is the ton:// link paying amount (in o's currency) to o's
+// payment address with its memo.
+func (o *Order) TransferLink(amount int64) string {
+	if o.PaymentCurrency == CurrencyUSDT {
+		return "ton://transfer/" + o.PaymentAddress + "?jetton=" + o.USDTMaster + "&amount=" + strconv.FormatInt(amount, 10) + "&text=" + o.PaymentMemo
+	}
+	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(amount, 10) + "&text=" + o.PaymentMemo
 }

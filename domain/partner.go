@@ -21,8 +21,16 @@ type Partner struct {
 	TopupAddress    string `json:"topup_address"`     // user-friendly, non-bounceable
 	TopupAddressRaw string `json:"topup_address_raw"` // "0:hex", the index key
 	BalanceNano     int64  `json:"balance_nano"`
-	ActiveKeyHash   string `json:"active_key_hash,omitempty"` // hex SHA-256 of the live key
-	LedgerCount     int64  `json:"ledger_count"`
+	// BalanceUSDT is the USDT balance in USDT units (10^-6 USDT): the sum of
+	// the partner's USDT ledger rows, moved like BalanceNano only with a row.
+	BalanceUSDT int64 `json:"balance_usdt,omitempty"`
+	// USDTWallet is the top-up address's USDT jetton wallet (raw) of the
+	// master USDTMaster, pinned once by the shop (USDT sent to the top-up
+	// address arrives there).
+	USDTWallet    string `json:"usdt_wallet,omitempty"`
+	USDTMaster    string `json:"usdt_master,omitempty"`
+	ActiveKeyHash string `json:"active_key_hash,omitempty"` // hex SHA-256 of the live key
+	LedgerCount   int64  `json:"ledger_count"`
 }
 
 // APIKey is a partner key as stored: only its SHA-256 hash and a short

@@ -41,6 +41,7 @@ type Metrics struct {
 	rateLimited    *prometheus.CounterVec
 	transitions    *prometheus.CounterVec
 	received       prometheus.Counter
+	receivedUSDT   prometheus.Counter
 	transfers      prometheus.Counter
 	deliveries     *prometheus.CounterVec
 	notifications  *prometheus.CounterVec
@@ -71,8 +72,10 @@ func New() *Metrics {
 			[]string{"from", "to"}),
 		received: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "ton",
 			Name: "received_nanotons_total", Help: "Nanotons of incoming transfers accounted (orders, balances, unmatched), each transfer once."}),
+		receivedUSDT: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "ton",
+			Name: "received_usdt_units_total", Help: "USDT units (10^-6 USDT) of incoming jetton transfers accounted (orders, balances, unmatched), each transfer once."}),
 		transfers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "ton",
-			Name: "received_transfers_total", Help: "Incoming transfers accounted, each once."}),
+			Name: "received_transfers_total", Help: "Incoming transfers accounted (TON and USDT), each once."}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "delivery",
 			Name: "outcomes_total", Help: "Delivery attempt outcomes: completed, refunded, retry, held (waits for funds or the chain; never refunded for it)."},
 			[]string{"outcome"}),
@@ -89,7 +92,7 @@ func New() *Metrics {
 		listenerFails: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "listener",
 			Name: "failures_total", Help: "Times the payment listener failed to record a batch or stopped, and retried."}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.transitions, m.received, m.transfers,
+	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.transitions, m.received, m.receivedUSDT, m.transfers,
 		m.deliveries, m.notifications, m.webhooks, m.telegramErrors, m.parked, m.listenerFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{shop.DeliveryCompleted, shop.DeliveryRefunded, shop.DeliveryRetry, shop.DeliveryHeld} {
@@ -231,11 +234,16 @@ func (m *Metrics) OrderTransition(from, to domain.Status) {
 }
 
 // Received implements shop.Observer.
-func (m *Metrics) Received(nanos int64) {
-	if nanos > 0 {
-		m.received.Add(float64(nanos))
-		m.transfers.Inc()
+func (m *Metrics) Received(cur domain.Currency, amount int64) {
+	if amount <= 0 {
+		return
 	}
+	if cur == domain.CurrencyUSDT {
+		m.receivedUSDT.Add(float64(amount))
+	} else {
+		m.received.Add(float64(amount))
+	}
+	m.transfers.Inc()
 }
 
 // Delivery implements shop.Observer.

@@ -91,3 +91,15 @@ func TestFormatTONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatUSDT(t *testing.T) {
+	for units, want := range map[int64]string{0: "0", 1: "0.000001", 1_500_000: "1.5", 12_345_678: "12.345678",
+		-2_000_000: "-2", 10_000_000_000: "10000", math.MinInt64: "-9223372036854.775808"} {
+		if got := FormatUSDT(units); got != want {
+			t.Errorf("FormatUSDT(%d) = %q, want %q", units, got, want)
+		}
+	}
+	if Format("USDT", 2_500_000) != "2.5" || Format("TON", 2_500_000_000) != "2.5" {
+		t.Errorf("Format by currency")
+	}
+}

@@ -131,7 +131,8 @@ func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target As
 		if err != nil {
 			return err
 		}
-		e, err := s.credit(tx, p, typ, u.AmountNano, orderID, u.TxHash)
+		cur, amount := u.Amount()
+		e, err := s.credit(tx, p, cur, typ, amount, orderID, u.TxHash)
 		if err != nil {
 			return err
 		}
@@ -152,7 +153,8 @@ func (s *Shop) AssignUnmatched(ctx context.Context, unmatchedID int64, target As
 		return Assignment{}, fmt.Errorf("shop: assign unmatched %d: %w", unmatchedID, err)
 	}
 	s.log.Info("unmatched deposit assigned", "unmatched_id", unmatchedID, "partner_id", res.Ledger.PartnerID,
-		"order_id", res.Ledger.OrderID, "ledger_id", res.Ledger.ID, "amount_nano", res.Ledger.AmountNano)
+		"order_id", res.Ledger.OrderID, "ledger_id", res.Ledger.ID, "currency", res.Ledger.Currency,
+		"amount_nano", res.Ledger.AmountNano, "amount_usdt_units", res.Ledger.AmountUSDT)
 	return res, nil
 }
 

@@ -287,7 +287,7 @@ func (r *recorder) add(s string) { r.mu.Lock(); r.events = append(r.events, s); 
 func (r *recorder) OrderTransition(from, to domain.Status) {
 	r.add(fmt.Sprintf("%s→%s", from, to))
 }
-func (r *recorder) Received(n int64) { r.mu.Lock(); r.received += n; r.mu.Unlock() }
+func (r *recorder) Received(_ domain.Currency, n int64) { r.mu.Lock(); r.received += n; r.mu.Unlock() }
 func (r *recorder) Delivery(outcome string) {
 	r.add("delivery:" + outcome)
 }

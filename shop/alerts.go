@@ -885,9 +885,9 @@ func (t teeObserver) OrderTransition(from, to domain.Status) {
 	}
 }
 
-func (t teeObserver) Received(n int64) {
+func (t teeObserver) Received(cur domain.Currency, n int64) {
 	if t.first != nil {
-		t.first.Received(n)
+		t.first.Received(cur, n)
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 // Report is the result of the integrity check.
 type Report struct {
 	Partners, Orders, LedgerRows, SeenTx, Unmatched int
+	// LedgerRowsIn counts the ledger rows per currency (TON, USDT): each
+	// currency's balances are checked against its own rows.
+	LedgerRowsIn map[domain.Currency]int
 	// Parked counts transfers parked and still waiting for the operator
 	// (neither credited nor lost: not a violation); ParkedResolved those an
 	// operator retried or assigned.
@@ -36,7 +39,7 @@ type Report struct {
 // the parked record names the kind and ref id its seen record then has,
 // which is accounted like any other.
 func Check(ctx context.Context, st store.Store) (Report, error) {
-	var r Report
+	r := Report{LedgerRowsIn: map[domain.Currency]int{}}
 	bad := func(format string, args ...any) { r.Violations = append(r.Violations, fmt.Sprintf(format, args...)) }
 	err := st.View(ctx, func(tx store.Tx) error {
 		seen := map[string]*domain.SeenTx{}
@@ -61,10 +64,13 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		}); err != nil {
 			return err
 		}
-		sums := map[int64]int64{}
-		debits := map[int64]int64{}  // order id → order_payment amount
-		refunds := map[int64]int{}   // order id → refund rows
-		lastBal := map[int64]int64{} // partner → balance after last row
+		type balKey struct {
+			partner int64
+			cur     domain.Currency
+		}
+		sums := map[balKey]int64{}  // (partner, currency) → running sum
+		debits := map[int64]int64{} // order id → order_payment amount, in the order's currency
+		refunds := map[int64]int{}  // order id → refund rows
 		var rows []domain.LedgerEntry
 		if err := tx.ForEachLedger(func(e *domain.LedgerEntry) error { rows = append(rows, *e); return nil }); err != nil {
 			return err
@@ -73,17 +79,30 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		assigned := map[string][]domain.LedgerEntry{} // unmatched tx hash → rows crediting it
 		for _, e := range rows {
 			r.LedgerRows++
-			sums[e.PartnerID] += e.AmountNano
-			if sums[e.PartnerID] != e.BalanceAfterNano {
-				bad("ledger %d: balance_after %d but running sum is %d", e.ID, e.BalanceAfterNano, sums[e.PartnerID])
+			cur, amount, after := e.Amount()
+			r.LedgerRowsIn[cur]++
+			switch {
+			case e.Currency != domain.CurrencyTON && e.Currency != domain.CurrencyUSDT:
+				bad("ledger %d: unknown currency %q", e.ID, e.Currency)
+			case cur == domain.CurrencyTON && (e.AmountUSDT != 0 || e.BalanceAfterUSDT != 0),
+				cur == domain.CurrencyUSDT && (e.AmountNano != 0 || e.BalanceAfterNano != 0):
+				bad("ledger %d: a %s row carries amounts of the other currency", e.ID, cur)
 			}
-			if e.BalanceAfterNano < 0 {
-				bad("ledger %d: balance negative (%d)", e.ID, e.BalanceAfterNano)
+			k := balKey{e.PartnerID, cur}
+			sums[k] += amount
+			if sums[k] != after {
+				bad("ledger %d: %s balance_after %d but running sum is %d", e.ID, cur, after, sums[k])
 			}
-			lastBal[e.PartnerID] = e.BalanceAfterNano
+			if after < 0 {
+				bad("ledger %d: %s balance negative (%d)", e.ID, cur, after)
+			}
+			if o := orders[e.OrderID]; o != nil && o.PaymentCurrency != cur &&
+				(e.Type == domain.LedgerOrderPayment || e.Type == domain.LedgerRefund || e.Type == domain.LedgerOverpayment) {
+				bad("ledger %d: %s %s row for order %d paid in %s", e.ID, cur, e.Type, o.ID, o.PaymentCurrency)
+			}
 			switch e.Type {
 			case domain.LedgerOrderPayment:
-				debits[e.OrderID] += -e.AmountNano
+				debits[e.OrderID] += -amount
 			case domain.LedgerRefund:
 				refunds[e.OrderID]++
 			}
@@ -118,7 +137,11 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 					bad("tx %s: ignored but credited", h)
 				}
 			case domain.SeenOrder:
-				received[s.RefID] += s.AmountNano
+				cur, amount := s.Amount()
+				if o := orders[s.RefID]; o != nil && o.PaymentCurrency != cur {
+					bad("tx %s: %s credited to order %d paid in %s", h, cur, o.ID, o.PaymentCurrency)
+				}
+				received[s.RefID] += amount
 				if hashUse[h] != 1 {
 					bad("tx %s: accounted %d times, want once", h, hashUse[h])
 				}
@@ -147,26 +170,37 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 			for _, p := range ps {
 				r.Partners++
 				after = p.ID
-				if p.BalanceNano != sums[p.ID] {
-					bad("partner %d: balance %d but ledger sum %d", p.ID, p.BalanceNano, sums[p.ID])
+				if p.BalanceNano != sums[balKey{p.ID, domain.CurrencyTON}] {
+					bad("partner %d: TON balance %d but TON ledger sum %d", p.ID, p.BalanceNano, sums[balKey{p.ID, domain.CurrencyTON}])
+				}
+				if p.BalanceUSDT != sums[balKey{p.ID, domain.CurrencyUSDT}] {
+					bad("partner %d: USDT balance %d but USDT ledger sum %d", p.ID, p.BalanceUSDT, sums[balKey{p.ID, domain.CurrencyUSDT}])
 				}
 			}
 		}
 		for id, o := range orders {
 			paidLike := o.PaidAt != nil
+			price, got := o.Price(), o.Received()
+			switch {
+			case o.PaymentCurrency != domain.CurrencyTON && o.PaymentCurrency != domain.CurrencyUSDT:
+				bad("order %d: unknown payment currency %q", id, o.PaymentCurrency)
+			case o.PaymentCurrency == domain.CurrencyTON && (o.PriceUSDT != 0 || o.ReceivedUSDT != 0),
+				o.PaymentCurrency == domain.CurrencyUSDT && o.ReceivedNano != 0:
+				bad("order %d: a %s order carries amounts received or due in the other currency", id, o.PaymentCurrency)
+			}
 			switch o.PaymentMethod {
 			case domain.MethodTonMemo:
 				// received counts what the order kept; excess went to overpayment rows.
 				seenSum := received[id]
-				if paidLike && o.ReceivedNano < o.PriceNano {
-					bad("order %d: %s with %d received of %d", id, o.Status, o.ReceivedNano, o.PriceNano)
+				if paidLike && got < price {
+					bad("order %d: %s with %d received of %d %s", id, o.Status, got, price, o.PaymentCurrency)
 				}
-				if seenSum < o.ReceivedNano {
-					bad("order %d: received %d but its transfers sum to %d", id, o.ReceivedNano, seenSum)
+				if seenSum < got {
+					bad("order %d: received %d %s but its transfers sum to %d", id, got, o.PaymentCurrency, seenSum)
 				}
 			case domain.MethodBalance:
-				if paidLike && debits[id] != o.PriceNano {
-					bad("order %d: paid from balance but debited %d of %d", id, debits[id], o.PriceNano)
+				if paidLike && debits[id] != price {
+					bad("order %d: paid from balance but debited %d of %d %s", id, debits[id], price, o.PaymentCurrency)
 				}
 			}
 			if o.Status == domain.StatusCompleted && refunds[id] > 0 {
@@ -230,8 +264,11 @@ func checkAssignment(u domain.Unmatched, rows []domain.LedgerEntry, bad func(str
 	case isAssigned && len(rows) > 1:
 		bad("unmatched %d: assigned %d times (double assignment)", u.ID, len(rows))
 	case isAssigned:
-		if e := rows[0]; e.ID != u.AssignedLedgerID || e.AmountNano != u.AmountNano {
-			bad("unmatched %d: assigned ledger row %d, but row %d credits %d of %d", u.ID, u.AssignedLedgerID, e.ID, e.AmountNano, u.AmountNano)
+		e := rows[0]
+		ecur, eamt, _ := e.Amount()
+		ucur, uamt := u.Amount()
+		if e.ID != u.AssignedLedgerID || ecur != ucur || eamt != uamt {
+			bad("unmatched %d: assigned ledger row %d, but row %d credits %d %s of %d %s", u.ID, u.AssignedLedgerID, e.ID, eamt, ecur, uamt, ucur)
 		}
 	}
 }

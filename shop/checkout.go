@@ -14,7 +14,6 @@ import (
 	"hash"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -261,10 +260,11 @@ func (s *Shop) OrderByCheckoutToken(ctx context.Context, token string) (*domain.
 // AmountDue is what a ton_memo order still waits for: its price less what
 // arrived, 0 once covered (and for orders no longer waiting).
 func AmountDue(o *domain.Order) int64 {
-	if o.Status != domain.StatusPendingPayment || o.ReceivedNano >= o.PriceNano {
+	price, got := o.Price(), o.Received()
+	if o.Status != domain.StatusPendingPayment || got >= price {
 		return 0
 	}
-	return o.PriceNano - o.ReceivedNano
+	return price - got
 }
 
 // DueLink is the ton:// link paying what o still waits for: its
@@ -275,7 +275,7 @@ func DueLink(o *domain.Order) string {
 	if due == 0 || o.PaymentMethod != domain.MethodTonMemo {
 		return ""
 	}
-	return "ton://transfer/" + o.PaymentAddress + "?amount=" + strconv.FormatInt(due, 10) + "&text=" + o.PaymentMemo
+	return o.TransferLink(due)
 }
 
 // WalletRequest is the one message a wallet is asked to send for an order
@@ -292,7 +292,10 @@ type WalletRequest struct {
 // still waiting for money; nil when it is not.
 func (s *Shop) WalletRequestFor(o *domain.Order) (*WalletRequest, error) {
 	due := AmountDue(o)
-	if o.PaymentMethod != domain.MethodTonMemo || due == 0 || o.ExpiresAt == nil {
+	// TON Connect carries TON orders only: a USDT payment through it would
+	// need the payer's own jetton wallet address, which the page does not
+	// know; USDT orders are paid with the jetton link or its QR.
+	if o.PaymentMethod != domain.MethodTonMemo || o.PaymentCurrency != domain.CurrencyTON || due == 0 || o.ExpiresAt == nil {
 		return nil, nil
 	}
 	payload, err := ton.CommentBOC(o.PaymentMemo)

@@ -20,15 +20,21 @@ func addNano(a, b int64) (int64, error) { return money.Add(a, b) }
 // and refuses a debit that would make it negative (store.ErrOverdraw):
 // balances never go below zero, whatever runs concurrently. p is brought up
 // to date.
-func (s *Shop) credit(tx store.Tx, p *domain.Partner, typ domain.LedgerType, amount, orderID int64, txHash string) (*domain.LedgerEntry, error) {
-	e := &domain.LedgerEntry{PartnerID: p.ID, Type: typ, AmountNano: amount, OrderID: orderID, TxHash: txHash, CreatedAt: s.now()}
+func (s *Shop) credit(tx store.Tx, p *domain.Partner, cur domain.Currency, typ domain.LedgerType, amount, orderID int64, txHash string) (*domain.LedgerEntry, error) {
+	e := &domain.LedgerEntry{PartnerID: p.ID, Type: typ, Currency: cur, OrderID: orderID, TxHash: txHash, CreatedAt: s.now()}
+	if cur == domain.CurrencyUSDT {
+		e.AmountUSDT = amount
+	} else {
+		e.Currency, e.AmountNano = domain.CurrencyTON, amount
+	}
 	if err := tx.AppendLedger(e); err != nil {
 		if errors.Is(err, store.ErrOverdraw) {
-			return nil, fmt.Errorf("shop: ledger %s of %d would overdraw partner %d: %w", typ, amount, p.ID, err)
+			return nil, fmt.Errorf("shop: ledger %s of %d %s would overdraw partner %d: %w", typ, amount, cur, p.ID, err)
 		}
 		return nil, err
 	}
-	p.BalanceNano = e.BalanceAfterNano
+	_, _, after := e.Amount()
+	setBalanceIn(p, cur, after)
 	p.LedgerCount++
 	if typ == domain.LedgerTopup {
 		if err := s.emit(tx, p, EventBalanceTopup, nil, e); err != nil {
@@ -76,6 +82,8 @@ func (s *Shop) webhookWanted(tx store.Tx, p *domain.Partner, typ string) (bool, 
 // Balance is a partner's balance and own top-up address.
 type Balance struct {
 	Nano         int64
+	USDT         int64 // USDT units
+	USDTOn       bool  // USDT is accepted (else USDT is always 0)
 	TopupAddress string
 }
 
@@ -85,7 +93,7 @@ func (s *Shop) Balance(ctx context.Context, partnerID int64) (Balance, error) {
 	if err != nil {
 		return Balance{}, err
 	}
-	return Balance{Nano: p.BalanceNano, TopupAddress: p.TopupAddress}, nil
+	return Balance{Nano: p.BalanceNano, USDT: p.BalanceUSDT, USDTOn: s.usdt.on, TopupAddress: p.TopupAddress}, nil
 }
 
 // Ledger pages through the partner's balance movements, newest first.
@@ -119,9 +127,10 @@ func (s *Shop) Ledger(ctx context.Context, partnerID int64, cursor string, limit
 // when the order can no longer be paid (expired, cancelled). Ledger type
 // late_payment: money that arrived for an order that will not be delivered.
 func (s *Shop) returnPartial(tx store.Tx, p *domain.Partner, o *domain.Order) error {
-	if o.ReceivedNano <= 0 || o.PaymentMethod != domain.MethodTonMemo {
+	got := o.Received()
+	if got <= 0 || o.PaymentMethod != domain.MethodTonMemo {
 		return nil
 	}
-	_, err := s.credit(tx, p, domain.LedgerLatePayment, o.ReceivedNano, o.ID, "")
+	_, err := s.credit(tx, p, o.PaymentCurrency, domain.LedgerLatePayment, got, o.ID, "")
 	return err
 }

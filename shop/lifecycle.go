@@ -371,7 +371,7 @@ func (s *Shop) complete(tx *txn, o *domain.Order, p *domain.Partner, res fulfil.
 // the partner balance (a refund row), status refunded, in the caller's
 // transaction.
 func (s *Shop) refund(tx *txn, o *domain.Order, p *domain.Partner, reason string) (*domain.LedgerEntry, error) {
-	e, err := s.credit(tx, p, domain.LedgerRefund, o.PriceNano, o.ID, "")
+	e, err := s.credit(tx, p, o.PaymentCurrency, domain.LedgerRefund, o.Price(), o.ID, "")
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,9 @@ type Observer interface {
 	// "" when the order was just created.
 	OrderTransition(from, to domain.Status)
 	// Received: an incoming chain transfer was accounted for the first time
-	// (to an order, a balance or an unmatched deposit), in nanotons.
-	Received(nanos int64)
+	// (to an order, a balance or an unmatched deposit): its currency and
+	// amount (nanotons, or USDT units).
+	Received(currency domain.Currency, amount int64)
 	// Delivery: a delivery attempt ended; outcome is DeliveryCompleted,
 	// DeliveryRefunded, DeliveryRetry or DeliveryHeld.
 	Delivery(outcome string)

@@ -138,7 +138,16 @@ func (s *Shop) validate(req *OrderRequest) error {
 	if req.PaymentCurrency == "" {
 		req.PaymentCurrency = domain.CurrencyTON
 	}
-	if req.PaymentCurrency != domain.CurrencyTON {
+	switch req.PaymentCurrency {
+	case domain.CurrencyTON:
+	case domain.CurrencyUSDT:
+		if !s.usdt.on {
+			return validation("payment_currency", "payment_currency", "payment_currency must be TON: USDT is not accepted by this service")
+		}
+	default:
+		if s.usdt.on {
+			return validation("payment_currency", "payment_currency", "payment_currency must be TON or USDT")
+		}
 		return validation("payment_currency", "payment_currency", "payment_currency must be TON")
 	}
 	if req.ClientReference != nil {
@@ -274,6 +283,12 @@ func (s *Shop) createOrder(ctx context.Context, partnerID int64, req OrderReques
 	if req.ClientReference != nil {
 		o.ClientReference = *req.ClientReference
 	}
+	if req.PaymentCurrency == domain.CurrencyUSDT {
+		o.PriceUSDT, o.UsdtUSD = q.PriceUSDT, q.UsdtUSD
+		if req.PaymentMethod == domain.MethodTonMemo {
+			o.USDTMaster = s.usdt.link
+		}
+	}
 	var cipher *memoCipher
 	if o.PaymentMethod == domain.MethodTonMemo {
 		if cipher, err = s.memoCipher(ctx); err != nil {
@@ -301,10 +316,11 @@ func (s *Shop) createOrder(ctx context.Context, partnerID int64, req OrderReques
 			}
 			to = domain.StatusPaid
 			ord.PaidAt = &now
-			balance := p.BalanceNano
-			if _, err := s.credit(tx, p, domain.LedgerOrderPayment, -ord.PriceNano, ord.ID, ""); errors.Is(err, store.ErrOverdraw) {
+			cur, price := ord.PaymentCurrency, ord.Price()
+			balance := balanceIn(p, cur)
+			if _, err := s.credit(tx, p, cur, domain.LedgerOrderPayment, -price, ord.ID, ""); errors.Is(err, store.ErrOverdraw) {
 				return newErr(CodeInsufficientBalance, "payment_method", "insufficient_balance",
-					"balance %s TON is less than the price %s TON", formatTON(balance), formatTON(ord.PriceNano))
+					"balance %s is less than the price %s", FormatAmount(cur, balance), FormatAmount(cur, price))
 			} else if err != nil {
 				return err
 			}
@@ -584,7 +600,8 @@ type Stats struct {
 	Total                  int64
 	StarsDelivered         int64
 	PremiumMonthsDelivered int64
-	VolumePaidNano         int64
+	VolumePaidNano         int64 // TON orders paid
+	VolumePaidUSDT         int64 // USDT orders paid, in USDT units
 }
 
 // OrderStats computes the summary over the partner's orders.
@@ -614,12 +631,16 @@ func (s *Shop) OrderStats(ctx context.Context, partnerID int64, from, to *time.T
 				st.PremiumMonthsDelivered += int64(o.PremiumMonths)
 			}
 			if o.PaidAt != nil {
-				v, err := addNano(st.VolumePaidNano, o.PriceNano)
+				vol := &st.VolumePaidNano
+				if o.PaymentCurrency == domain.CurrencyUSDT {
+					vol = &st.VolumePaidUSDT
+				}
+				v, err := addNano(*vol, o.Price())
 				if err != nil {
 					ovf = err
 					return false
 				}
-				st.VolumePaidNano = v
+				*vol = v
 			}
 			return true
 		})

@@ -51,12 +51,21 @@ func (s *Shop) park(tx *txn, t ton.Transfer, reason string) (Outcome, error) {
 	}
 	now := s.now()
 	p := &domain.Parked{TxHash: key, LT: t.LT, ChainTime: t.ChainTime, From: t.From, To: t.To, AmountNano: t.AmountNano,
-		Comment: t.Comment, PayloadHex: t.PayloadHex, Incoming: t.Incoming, Bounced: t.Bounced,
+		Comment: t.Comment, PayloadHex: t.PayloadHex, Incoming: t.Incoming, Bounced: t.Bounced, JettonNotice: t.JettonNotice,
 		Error: clipParked(reason, maxParkedError), ParkedAt: now}
+	if t.Jetton != nil {
+		j, err := json.Marshal(t.Jetton)
+		if err != nil {
+			return Outcome{}, err
+		}
+		p.Jetton = j
+	}
 	if err := tx.PutParked(p); err != nil {
 		return Outcome{}, err
 	}
-	if err := tx.CreateSeen(&domain.SeenTx{Hash: key, Kind: domain.SeenParked, RefID: p.ID, AmountNano: t.AmountNano, SeenAt: now}); err != nil {
+	seen := s.seenOf(t, domain.SeenParked, p.ID)
+	seen.Hash = key
+	if err := tx.CreateSeen(seen); err != nil {
 		return Outcome{}, err
 	}
 	tx.parked++
@@ -65,8 +74,19 @@ func (s *Shop) park(tx *txn, t ton.Transfer, reason string) (Outcome, error) {
 
 // parkedTransfer is the transfer a parked record keeps.
 func parkedTransfer(p *domain.Parked) ton.Transfer {
-	return ton.Transfer{Hash: p.TxHash, LT: p.LT, ChainTime: p.ChainTime, From: p.From, To: p.To, AmountNano: p.AmountNano,
-		Comment: p.Comment, PayloadHex: p.PayloadHex, Incoming: p.Incoming, Bounced: p.Bounced}
+	t := ton.Transfer{Hash: p.TxHash, LT: p.LT, ChainTime: p.ChainTime, From: p.From, To: p.To, AmountNano: p.AmountNano,
+		Comment: p.Comment, PayloadHex: p.PayloadHex, Incoming: p.Incoming, Bounced: p.Bounced, JettonNotice: p.JettonNotice}
+	if len(p.Jetton) > 0 {
+		var j ton.JettonTransfer
+		if json.Unmarshal(p.Jetton, &j) == nil {
+			t.Jetton = &j
+		} else {
+			// Unreadable: never TON by mistake. The rules find no USDT
+			// master on it and ignore it.
+			t.Jetton = &ton.JettonTransfer{}
+		}
+	}
+	return t
 }
 
 // ParkedTransfers lists parked transfers with id > afterID, ascending; with
@@ -310,18 +330,20 @@ func (s *Shop) AssignParked(ctx context.Context, id int64, target AssignTarget) 
 		if err != nil {
 			return err
 		}
-		if p.AmountNano <= 0 {
+		t := parkedTransfer(p)
+		cur, amount, known := s.transferValue(t)
+		if amount <= 0 || !known || t.JettonNotice {
 			return validation("id", "nothing_to_assign", "parked transfer %d carries no incoming amount to assign", p.ID)
 		}
-		e, err := s.credit(tx, partner, typ, p.AmountNano, orderID, p.TxHash)
+		e, err := s.credit(tx, partner, cur, typ, amount, orderID, p.TxHash)
 		if err != nil {
 			rerr = err
 			return errRefused
 		}
-		if err := tx.PutSeen(&domain.SeenTx{Hash: p.TxHash, Kind: domain.SeenLedger, RefID: e.ID, AmountNano: p.AmountNano, SeenAt: s.now()}); err != nil {
+		if err := tx.PutSeen(s.seenOf(t, domain.SeenLedger, e.ID)); err != nil {
 			return err
 		}
-		tx.accounted(p.AmountNano)
+		tx.accounted(cur, amount)
 		out := Outcome{Hash: p.TxHash, Kind: domain.SeenLedger, OrderID: orderID, LedgerIDs: []int64{e.ID}}
 		return s.resolve(tx, p, domain.ParkedAssigned, out, target.By, AuditParkedAssign, &res)
 	})

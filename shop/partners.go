@@ -91,6 +91,7 @@ func (s *Shop) watch(p *domain.Partner) {
 	if w, ok := s.chain.(watcher); ok && p.TopupAddressRaw != "" {
 		w.Watch(p.TopupAddressRaw)
 	}
+	s.kickJettons() // pin its USDT jetton wallet
 }
 
 func (s *Shop) newPartner(tx store.Tx, name string, tg TelegramUser) (*domain.Partner, error) {

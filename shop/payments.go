@@ -188,13 +188,14 @@ func (s *Shop) applyTransfer(tx *txn, c *memoCipher, t ton.Transfer, parkedID in
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return out, err
 	}
-	seen = &domain.SeenTx{Hash: t.Hash, AmountNano: t.AmountNano, SeenAt: s.now()}
+	seen = s.seenOf(t, "", 0)
+	cur, amount, known := s.transferValue(t)
 	record := func(kind domain.SeenKind, ref int64) (Outcome, error) {
 		seen.Kind, seen.RefID = kind, ref
 		out.Kind = kind
 		if kind != domain.SeenIgnored {
 			// first accounted: seen now, or a parked transfer resolved
-			tx.accounted(t.AmountNano)
+			tx.accounted(cur, amount)
 		}
 		if fresh {
 			// Claims the hash: another listener's concurrent insert of it
@@ -203,8 +204,10 @@ func (s *Shop) applyTransfer(tx *txn, c *memoCipher, t ton.Transfer, parkedID in
 		}
 		return out, tx.PutSeen(seen) // an operator's retry rewrites the parked transfer's record
 	}
-	// Bounced and outgoing messages move no money to us.
-	if !t.Incoming || t.Bounced || t.AmountNano <= 0 {
+	// Bounced and outgoing messages move no money to us; a jetton
+	// transfer_notification is never a payment (anyone's jetton wallet can
+	// send one); jettons other than our USDT are not ours to count.
+	if !t.Incoming || t.Bounced || t.JettonNotice || !known || amount <= 0 {
 		return record(domain.SeenIgnored, 0)
 	}
 	to, err := ton.RawAddress(t.To)
@@ -219,7 +222,7 @@ func (s *Shop) applyTransfer(tx *txn, c *memoCipher, t ton.Transfer, parkedID in
 		if err != nil {
 			return out, err
 		}
-		e, err := s.credit(tx, p, domain.LedgerTopup, t.AmountNano, 0, t.Hash)
+		e, err := s.credit(tx, p, cur, domain.LedgerTopup, amount, 0, t.Hash)
 		if err != nil {
 			return out, err
 		}
@@ -238,6 +241,18 @@ func (s *Shop) applyTransfer(tx *txn, c *memoCipher, t ton.Transfer, parkedID in
 		return out, err
 	}
 	out.OrderID = o.ID
+	if o.PaymentCurrency != cur {
+		// USDT for a TON order or the reverse: never applied to the order.
+		// The partner gets it in the currency it came in; the order is
+		// unchanged.
+		e, err := s.credit(tx, p, cur, domain.LedgerWrongCurrency, amount, o.ID, t.Hash)
+		if err != nil {
+			return out, err
+		}
+		res, err := record(domain.SeenLedger, e.ID)
+		res.OrderID, res.LedgerIDs = o.ID, []int64{e.ID}
+		return res, err
+	}
 	onTime := o.ExpiresAt != nil && t.ChainTime.Before(*o.ExpiresAt)
 	switch {
 	case o.Status == domain.StatusPendingPayment && !onTime:
@@ -246,37 +261,49 @@ func (s *Shop) applyTransfer(tx *txn, c *memoCipher, t ton.Transfer, parkedID in
 		if err := s.expire(tx, p, o); err != nil {
 			return out, err
 		}
-		return s.late(tx, p, o, t, record)
+		return s.late(tx, p, o, cur, amount, t, record)
 	case o.Status == domain.StatusPendingPayment,
 		// Sent in time but seen after the expiry loop ran: a full payment
 		// still pays the order (partials were already returned at expiry).
-		o.Status == domain.StatusExpired && onTime && o.ReceivedNano == 0 && t.AmountNano >= o.PriceNano:
-		return s.payOrder(tx, p, o, t, record, &out)
+		o.Status == domain.StatusExpired && onTime && o.Received() == 0 && amount >= o.Price():
+		return s.payOrder(tx, p, o, amount, t, record, &out)
 	default: // expired, cancelled, already paid or beyond
-		return s.late(tx, p, o, t, record)
+		return s.late(tx, p, o, cur, amount, t, record)
 	}
 }
 
-func (s *Shop) payOrder(tx *txn, p *domain.Partner, o *domain.Order, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error), out *Outcome) (Outcome, error) {
-	due := o.PriceNano - o.ReceivedNano
-	if o.Status == domain.StatusExpired {
-		due = o.PriceNano
+// seenOf is the seen record of t (kind and ref as given): its amount in
+// its currency.
+func (s *Shop) seenOf(t ton.Transfer, kind domain.SeenKind, ref int64) *domain.SeenTx {
+	seen := &domain.SeenTx{Hash: t.Hash, Kind: kind, RefID: ref, AmountNano: t.AmountNano, SeenAt: s.now()}
+	if t.Jetton != nil {
+		seen.Currency, seen.AmountUSDT, seen.AmountNano = domain.CurrencyUSDT, t.Jetton.Units, 0
 	}
-	take := min(t.AmountNano, due)
-	recv, err := addNano(o.ReceivedNano, take)
+	return seen
+}
+
+// payOrder applies amount (in the order's currency) to o.
+func (s *Shop) payOrder(tx *txn, p *domain.Partner, o *domain.Order, amount int64, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error), out *Outcome) (Outcome, error) {
+	price, got := o.Price(), o.Received()
+	due := price - got
+	if o.Status == domain.StatusExpired {
+		due = price
+	}
+	take := min(amount, due)
+	recv, err := addNano(got, take)
 	if err != nil {
 		return *out, err
 	}
-	o.ReceivedNano = recv
+	o.SetReceived(recv)
 	o.PaymentTxHashes = append(o.PaymentTxHashes, t.Hash)
-	if excess := t.AmountNano - take; excess > 0 {
-		e, err := s.credit(tx, p, domain.LedgerOverpayment, excess, o.ID, t.Hash)
+	if excess := amount - take; excess > 0 {
+		e, err := s.credit(tx, p, o.PaymentCurrency, domain.LedgerOverpayment, excess, o.ID, t.Hash)
 		if err != nil {
 			return *out, err
 		}
 		out.LedgerIDs = append(out.LedgerIDs, e.ID)
 	}
-	if o.ReceivedNano >= o.PriceNano {
+	if recv >= price {
 		at := s.now()
 		o.PaidAt = &at
 		err = s.move(tx, p, o, domain.StatusPaid)
@@ -300,8 +327,8 @@ func (s *Shop) payOrder(tx *txn, p *domain.Partner, o *domain.Order, t ton.Trans
 }
 
 // late credits the whole transfer to the order's partner as late_payment.
-func (s *Shop) late(tx store.Tx, p *domain.Partner, o *domain.Order, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error)) (Outcome, error) {
-	e, err := s.credit(tx, p, domain.LedgerLatePayment, t.AmountNano, o.ID, t.Hash)
+func (s *Shop) late(tx store.Tx, p *domain.Partner, o *domain.Order, cur domain.Currency, amount int64, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error)) (Outcome, error) {
+	e, err := s.credit(tx, p, cur, domain.LedgerLatePayment, amount, o.ID, t.Hash)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -313,6 +340,9 @@ func (s *Shop) late(tx store.Tx, p *domain.Partner, o *domain.Order, t ton.Trans
 func (s *Shop) unmatched(tx store.Tx, t ton.Transfer, record func(domain.SeenKind, int64) (Outcome, error)) (Outcome, error) {
 	u := &domain.Unmatched{TxHash: t.Hash, LT: t.LT, ChainTime: t.ChainTime.UTC().Truncate(time.Microsecond), From: t.From, To: t.To,
 		AmountNano: t.AmountNano, Comment: t.Comment, PayloadHex: t.PayloadHex, SeenAt: s.now()}
+	if t.Jetton != nil {
+		u.Currency, u.AmountUSDT, u.AmountNano = domain.CurrencyUSDT, t.Jetton.Units, 0
+	}
 	if err := tx.PutUnmatched(u); err != nil {
 		return Outcome{}, err
 	}
@@ -367,11 +397,20 @@ func (s *Shop) listenLoop(ctx context.Context) {
 
 // SandboxTransferRequest is POST /sandbox/transfers.
 type SandboxTransferRequest struct {
-	ToAddress  string
-	AmountNano int64
-	Comment    string
-	From       string
+	// Asset is TON (default), USDT (jettons arriving in ToAddress's USDT
+	// jetton wallet: AmountUnits) or FAKE_USDT (a fake jetton's wallet
+	// sending ToAddress a transfer_notification of AmountUnits with the
+	// comment; it never pays anything).
+	Asset       string
+	ToAddress   string
+	AmountNano  int64
+	AmountUnits int64
+	Comment     string
+	From        string
 }
+
+// Sandbox transfer assets besides TON and USDT.
+const AssetFakeUSDT = "FAKE_USDT"
 
 // SandboxTransfer lands a simulated incoming transfer (sandbox mode only;
 // NOT_FOUND otherwise). The listener picks it up like a real one.
@@ -382,11 +421,9 @@ func (s *Shop) SandboxTransfer(ctx context.Context, partnerID int64, r SandboxTr
 	if strings.TrimSpace(r.ToAddress) == "" {
 		return "", validation("to_address", "required", "to_address is required")
 	}
-	if _, err := ton.RawAddress(r.ToAddress); err != nil {
+	to, err := ton.RawAddress(r.ToAddress)
+	if err != nil {
 		return "", validation("to_address", "address", "to_address is not a valid TON address")
-	}
-	if r.AmountNano <= 0 {
-		return "", validation("amount_nanoton", "amount", "amount_nanoton must be a positive integer of nanotons")
 	}
 	if len(r.Comment) > 512 {
 		return "", validation("comment", "comment_length", "comment must be at most 512 bytes")
@@ -397,8 +434,55 @@ func (s *Shop) SandboxTransfer(ctx context.Context, partnerID int64, r SandboxTr
 		h := sha256.Sum256([]byte(fmt.Sprintf("openmoney sandbox payer %d", partnerID)))
 		from = s.keys.Friendly(address.NewAddress(0, 0, h[:]))
 	}
-	t, err := s.sandbox.Append(ctx, ton.Transfer{From: from, To: r.ToAddress, AmountNano: r.AmountNano,
-		Comment: r.Comment, Incoming: true})
+	var t ton.Transfer
+	switch r.Asset {
+	case "", string(domain.CurrencyTON):
+		if r.AmountNano <= 0 {
+			return "", validation("amount_nanoton", "amount", "amount_nanoton must be a positive integer of nanotons")
+		}
+		t = ton.Transfer{From: from, To: r.ToAddress, AmountNano: r.AmountNano, Comment: r.Comment, Incoming: true}
+	case string(domain.CurrencyUSDT), AssetFakeUSDT:
+		if !s.usdt.on {
+			return "", validation("asset", "asset", "USDT is not accepted by this service (ton.jettons.usdt.master is empty)")
+		}
+		if r.AmountUnits <= 0 {
+			return "", validation("amount_units", "amount", "amount_units must be a positive integer of USDT units (1 USDT = 1000000), as a string")
+		}
+		if r.Asset == string(domain.CurrencyUSDT) {
+			// USDT reaches one of our jetton wallets only when sent to the
+			// service address or a partner's top-up address.
+			if to != s.serviceRaw {
+				err := s.st.View(ctx, func(tx store.Tx) error { _, err := tx.PartnerByTopupAddress(to); return err })
+				if errors.Is(err, store.ErrNotFound) {
+					return "", validation("to_address", "address", "USDT in the sandbox goes to the service address or a partner's top-up address: no jetton wallet of ours belongs to %s", r.ToAddress)
+				} else if err != nil {
+					return "", err
+				}
+			}
+			wallet, err := ton.SandboxJettonWallet(s.usdt.master, to)
+			if err != nil {
+				return "", err
+			}
+			jw := ton.JettonWallet{Asset: ton.AssetUSDT, Master: s.usdt.master, Owner: to, Wallet: wallet}
+			if t, err = ton.SandboxJettonTransfer(jw, from, r.AmountUnits, r.Comment); err != nil {
+				return "", validation("comment", "comment", "%v", err)
+			}
+			break
+		}
+		// A fake jetton: another master, so another wallet of the same owner;
+		// its notification reaches the owner like any message.
+		h := sha256.Sum256([]byte("openmoney sandbox fake USDT master"))
+		fakeWallet, err := ton.SandboxJettonWallet(address.NewAddress(0, 0, h[:]).StringRaw(), to)
+		if err != nil {
+			return "", err
+		}
+		if t, err = ton.SandboxJettonNotice(to, fakeWallet, from, r.AmountUnits, 50_000_000, r.Comment); err != nil {
+			return "", validation("comment", "comment", "%v", err)
+		}
+	default:
+		return "", validation("asset", "asset", "asset must be TON, USDT or FAKE_USDT")
+	}
+	t, err = s.sandbox.Append(ctx, t)
 	if err != nil {
 		return "", err
 	}

@@ -14,12 +14,16 @@ import (
 
 // Quote is a price: USD exact, TON rounded up to whole nanotons.
 type Quote struct {
-	Kind          domain.Kind
-	Quantity      int64 // stars
-	Months        int   // premium
-	BaseUSD       string
-	PriceUSD      string
-	PriceNano     int64
+	Kind      domain.Kind
+	Quantity  int64 // stars
+	Months    int   // premium
+	BaseUSD   string
+	PriceUSD  string
+	PriceNano int64
+	// PriceUSDT is the price in USDT units at UsdtUSD (pricing.usdt_usd),
+	// rounded up to a unit; 0 when USDT is off.
+	PriceUSDT     int64
+	UsdtUSD       string
 	TonUSD        string
 	FeePercent    string
 	RateSource    string
@@ -104,7 +108,10 @@ func (s *Shop) Estimate(ctx context.Context, kind domain.Kind, amount int64) (Qu
 	if err != nil {
 		return Quote{}, err
 	}
-	q.BaseUSD, q.PriceUSD, q.PriceNano = p.baseUSD, p.priceUSD, p.nano
+	q.BaseUSD, q.PriceUSD, q.PriceNano, q.PriceUSDT = p.baseUSD, p.priceUSD, p.nano, p.usdt
+	if s.usdt.on {
+		q.UsdtUSD = s.usdt.usdText
+	}
 	q.FeePercent = s.feeText
 	q.TonUSD = rate.TonUSD
 	q.RateSource = rate.Source
@@ -125,6 +132,7 @@ type priceKey struct {
 type priced struct {
 	baseUSD, priceUSD string
 	nano              int64
+	usdt              int64 // USDT units (0 when USDT is off)
 }
 
 // maxPriceCache bounds the cache; when full it starts over.
@@ -155,6 +163,11 @@ func (s *Shop) price(kind domain.Kind, amount int64, rate string) (priced, error
 		return priced{}, err
 	}
 	p = priced{baseUSD: money.Decimal(base), priceUSD: money.Decimal(usd), nano: nano}
+	if s.usdt.on {
+		if p.usdt, err = USDTPrice(usd, s.usdt.usd); err != nil {
+			return priced{}, err
+		}
+	}
 	s.priceMu.Lock()
 	if len(s.prices) >= maxPriceCache {
 		clear(s.prices)

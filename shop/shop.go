@@ -67,6 +67,9 @@ type Deps struct {
 	// Wallet, when set, reads the service wallet's balance for the
 	// operators' alerts and /status (nil: not known, e.g. in sandbox mode).
 	Wallet WalletBalance
+	// Jettons finds our USDT jetton wallets (nil in sandbox mode: the
+	// sandbox's made-up ones).
+	Jettons JettonResolver
 }
 
 // Shop is the business service. Safe for concurrent use.
@@ -110,6 +113,7 @@ type Shop struct {
 	authCache map[string]authEntry
 	authGen   uint64 // bumped by every forget
 	listen    listenerState
+	usdt      usdtState  // USDT on TON (usdt.go)
 	ops       *operators // telegram.operators: alerts, commands, the Fragment session (alerts.go)
 }
 
@@ -145,6 +149,11 @@ func New(d Deps) (*Shop, error) {
 	for m, p := range d.Config.Pricing.PremiumUSD {
 		s.premiumUSD[m] = p.Rat()
 	}
+	u, err := newUSDT(d)
+	if err != nil {
+		return nil, err
+	}
+	s.usdt = u
 	s.feeText = money.Decimal(s.fee)
 	return s, nil
 }
@@ -188,7 +197,7 @@ func (s *Shop) notifier(channel domain.Channel) Notifier {
 // so they resume after a restart.
 func (s *Shop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop, s.alertLoop,
+	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop, s.alertLoop, s.jettonLoop,
 		func(ctx context.Context) { s.outboxLoop(ctx, domain.ChannelTelegram) },
 		func(ctx context.Context) { s.outboxLoop(ctx, domain.ChannelWebhook) }}
 	for _, l := range loops {

@@ -14,11 +14,16 @@ import (
 type txn struct {
 	store.Tx
 	moves    []transition // status changes, by move
-	received []int64      // transfers accounted for the first time, in nanotons
+	received []received   // transfers accounted for the first time
 	parked   int          // transfers parked
 }
 
 type transition struct{ from, to domain.Status }
+
+type received struct {
+	currency domain.Currency
+	amount   int64
+}
 
 // update runs fn in a serializable store transaction (store.Store.Update).
 func (s *Shop) update(ctx context.Context, fn func(*txn) error) error {
@@ -44,9 +49,9 @@ func (s *Shop) run(ctx context.Context, kind func(context.Context, func(store.Tx
 
 // accounted notes a transfer accounted for the first time (to an order, a
 // balance or an unmatched deposit).
-func (t *txn) accounted(nanos int64) {
-	if nanos > 0 {
-		t.received = append(t.received, nanos)
+func (t *txn) accounted(cur domain.Currency, amount int64) {
+	if amount > 0 {
+		t.received = append(t.received, received{cur, amount})
 	}
 }
 
@@ -62,8 +67,8 @@ func (t *txn) report(obs Observer) {
 			}
 		}
 	}
-	for _, n := range t.received {
-		obs.Received(n)
+	for _, r := range t.received {
+		obs.Received(r.currency, r.amount)
 	}
 	if po, ok := obs.(PaymentsObserver); ok && t.parked > 0 {
 		po.TransfersParked(t.parked)

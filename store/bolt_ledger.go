@@ -15,14 +15,21 @@ func (t *boltTx) AppendLedger(e *domain.LedgerEntry) error {
 	if err != nil {
 		return fmt.Errorf("ledger row of partner %d: %w", e.PartnerID, err)
 	}
-	bal := p.BalanceNano + e.AmountNano
-	if (e.AmountNano > 0 && bal < p.BalanceNano) || (e.AmountNano < 0 && bal > p.BalanceNano) {
-		return fmt.Errorf("ledger row of partner %d: balance %d + %d overflows", e.PartnerID, p.BalanceNano, e.AmountNano)
+	// The row's currency moves its own balance (LedgerEntry).
+	cur, amount := &p.BalanceNano, e.AmountNano
+	if e.Currency == domain.CurrencyUSDT {
+		cur, amount = &p.BalanceUSDT, e.AmountUSDT
+	} else {
+		e.Currency = domain.CurrencyTON
+	}
+	bal := *cur + amount
+	if (amount > 0 && bal < *cur) || (amount < 0 && bal > *cur) {
+		return fmt.Errorf("ledger row of partner %d: balance %d + %d overflows", e.PartnerID, *cur, amount)
 	}
 	if bal < 0 {
 		return ErrOverdraw
 	}
-	p.BalanceNano, p.LedgerCount = bal, p.LedgerCount+1
+	*cur, p.LedgerCount = bal, p.LedgerCount+1
 	if err := t.put(bPartners, i64(p.ID), p); err != nil {
 		return err
 	}
@@ -30,7 +37,12 @@ func (t *boltTx) AppendLedger(e *domain.LedgerEntry) error {
 	if err != nil {
 		return err
 	}
-	e.ID, e.BalanceAfterNano = id, bal
+	e.ID = id
+	if e.Currency == domain.CurrencyUSDT {
+		e.BalanceAfterUSDT = bal
+	} else {
+		e.BalanceAfterNano = bal
+	}
 	if err := t.tx.Bucket(bLedgerPartner).Put(cat(i64(e.PartnerID), i64(id)), nil); err != nil {
 		return err
 	}

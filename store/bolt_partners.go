@@ -15,12 +15,12 @@ import (
 
 func (t *boltTx) NextPartnerID() (int64, error) { return t.seq(bPartners) }
 
-// PutPartner keeps the stored balance and ledger count (AppendLedger's).
+// PutPartner keeps the stored balances and ledger count (AppendLedger's).
 func (t *boltTx) PutPartner(p *domain.Partner) error {
 	rec := *p
-	rec.BalanceNano, rec.LedgerCount = 0, 0
+	rec.BalanceNano, rec.BalanceUSDT, rec.LedgerCount = 0, 0, 0
 	if old, err := t.GetPartner(p.ID); err == nil {
-		rec.BalanceNano, rec.LedgerCount = old.BalanceNano, old.LedgerCount
+		rec.BalanceNano, rec.BalanceUSDT, rec.LedgerCount = old.BalanceNano, old.BalanceUSDT, old.LedgerCount
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}

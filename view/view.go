@@ -23,6 +23,16 @@ func TON(nano int64) json.Number { return json.Number(money.FormatTON(nano)) }
 // Nano renders nanotons as a decimal string.
 func Nano(nano int64) string { return strconv.FormatInt(nano, 10) }
 
+// USDT renders USDT units (10^-6 USDT) as an exact JSON number of USDT.
+func USDT(units int64) json.Number { return json.Number(money.FormatUSDT(units)) }
+
+// USDTPtr is USDT as a pointer (for fields null in TON objects).
+func USDTPtr(units int64) *json.Number { n := USDT(units); return &n }
+
+// NanoPtr is Nano as a pointer: an integer amount (nanotons or USDT
+// units) as a decimal string, for fields null in the other currency.
+func NanoPtr(v int64) *string { s := Nano(v); return &s }
+
 // Decimal renders an exact decimal string (prices, rates, fees) as a JSON
 // number; text that is not already a JSON number ("+3.6", ".5") is
 // normalised exactly through big.Rat.
@@ -88,8 +98,15 @@ type Order struct {
 	CompletedAt           *string         `json:"completed_at"`
 	AmountReceivedTON     json.Number     `json:"amount_received_ton"`
 	AmountReceivedNanoton string          `json:"amount_received_nanoton"`
-	ClientReference       *string         `json:"client_reference"`
-	FailureReason         *string         `json:"failure_reason"`
+	// USDT orders only (null for TON orders): the price and what arrived,
+	// as USDT numbers and exact USDT units (10^-6), and the USDT/USD rate.
+	PriceUSDT               *json.Number `json:"price_usdt"`
+	PriceUSDTUnits          *string      `json:"price_usdt_units"`
+	AmountReceivedUSDT      *json.Number `json:"amount_received_usdt"`
+	AmountReceivedUSDTUnits *string      `json:"amount_received_usdt_units"`
+	UsdtUSD                 *json.Number `json:"usdt_usd"`
+	ClientReference         *string      `json:"client_reference"`
+	FailureReason           *string      `json:"failure_reason"`
 }
 
 // OrderOf renders o; checkoutURL is its payment page ("" for none: null).
@@ -104,6 +121,12 @@ func OrderOf(o *domain.Order, checkoutURL string) Order {
 		AmountReceivedTON: TON(o.ReceivedNano), AmountReceivedNanoton: Nano(o.ReceivedNano),
 		ClientReference: StrPtr(o.ClientReference), FailureReason: StrPtr(o.FailureReason),
 	}
+	if o.PaymentCurrency == domain.CurrencyUSDT {
+		v.PriceUSDT, v.PriceUSDTUnits = USDTPtr(o.PriceUSDT), NanoPtr(o.PriceUSDT)
+		v.AmountReceivedUSDT, v.AmountReceivedUSDTUnits = USDTPtr(o.ReceivedUSDT), NanoPtr(o.ReceivedUSDT)
+		r := Decimal(o.UsdtUSD)
+		v.UsdtUSD = &r
+	}
 	switch o.Type {
 	case domain.KindStars:
 		n := o.StarsAmount
@@ -116,21 +139,33 @@ func OrderOf(o *domain.Order, checkoutURL string) Order {
 }
 
 // Ledger is one balance movement; amounts are signed (debits negative).
+// A row moves one currency: a TON row has the TON fields (the USDT ones
+// null), a USDT row the USDT fields (the TON ones null).
 type Ledger struct {
-	ID                  int64             `json:"id"`
-	Type                domain.LedgerType `json:"type"`
-	AmountTON           json.Number       `json:"amount_ton"`
-	AmountNanoton       string            `json:"amount_nanoton"`
-	BalanceAfterNanoton string            `json:"balance_after_nanoton"`
-	OrderID             *int64            `json:"order_id"`
-	TxHash              *string           `json:"tx_hash"`
-	CreatedAt           string            `json:"created_at"`
+	ID                    int64             `json:"id"`
+	Type                  domain.LedgerType `json:"type"`
+	Currency              domain.Currency   `json:"currency"`
+	AmountTON             *json.Number      `json:"amount_ton"`
+	AmountNanoton         *string           `json:"amount_nanoton"`
+	BalanceAfterNanoton   *string           `json:"balance_after_nanoton"`
+	AmountUSDT            *json.Number      `json:"amount_usdt"`
+	AmountUSDTUnits       *string           `json:"amount_usdt_units"`
+	BalanceAfterUSDTUnits *string           `json:"balance_after_usdt_units"`
+	OrderID               *int64            `json:"order_id"`
+	TxHash                *string           `json:"tx_hash"`
+	CreatedAt             string            `json:"created_at"`
 }
 
 // LedgerOf renders e.
 func LedgerOf(e *domain.LedgerEntry) Ledger {
-	v := Ledger{ID: e.ID, Type: e.Type, AmountTON: TON(e.AmountNano), AmountNanoton: Nano(e.AmountNano),
-		BalanceAfterNanoton: Nano(e.BalanceAfterNano), TxHash: StrPtr(e.TxHash), CreatedAt: Time(e.CreatedAt)}
+	cur, amount, after := e.Amount()
+	v := Ledger{ID: e.ID, Type: e.Type, Currency: cur, TxHash: StrPtr(e.TxHash), CreatedAt: Time(e.CreatedAt)}
+	if cur == domain.CurrencyUSDT {
+		v.AmountUSDT, v.AmountUSDTUnits, v.BalanceAfterUSDTUnits = USDTPtr(amount), NanoPtr(amount), NanoPtr(after)
+	} else {
+		n := TON(amount)
+		v.AmountTON, v.AmountNanoton, v.BalanceAfterNanoton = &n, NanoPtr(amount), NanoPtr(after)
+	}
 	if e.OrderID != 0 {
 		id := e.OrderID
 		v.OrderID = &id

@@ -14,10 +14,10 @@ import (
 //	unmatched (id PRIMARY KEY, tx_hash, lt, chain_time, from_addr, to_addr, amount_nano, comment bytea, …)
 //	sandbox_chain (seq PRIMARY KEY, data bytea)
 
-const seenCols = "hash, kind, ref_id, amount_nano, seen_at, extra_ledger_id"
+const seenCols = "hash, kind, ref_id, amount_nano, seen_at, extra_ledger_id, currency, amount_usdt"
 
 func scanSeen(r pgxRows, s *domain.SeenTx) error {
-	return r.Scan(&s.Hash, &s.Kind, &s.RefID, &s.AmountNano, &s.SeenAt, &s.ExtraLedgerID)
+	return r.Scan(&s.Hash, &s.Kind, &s.RefID, &s.AmountNano, &s.SeenAt, &s.ExtraLedgerID, &s.Currency, &s.AmountUSDT)
 }
 
 func (t *tx) GetSeen(hash string) (*domain.SeenTx, error) {
@@ -27,15 +27,16 @@ func (t *tx) GetSeen(hash string) (*domain.SeenTx, error) {
 // CreateSeen is a plain INSERT, held: a recorded hash fails it with a
 // unique violation (ErrExists from the commit).
 func (t *tx) CreateSeen(s *domain.SeenTx) error {
-	return t.later(`INSERT INTO seen_tx (`+seenCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		[]any{s.Hash, s.Kind, s.RefID, s.AmountNano, s.SeenAt, s.ExtraLedgerID}, nil)
+	return t.later(`INSERT INTO seen_tx (`+seenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		[]any{s.Hash, s.Kind, s.RefID, s.AmountNano, s.SeenAt, s.ExtraLedgerID, s.Currency, s.AmountUSDT}, nil)
 }
 
 func (t *tx) PutSeen(s *domain.SeenTx) error {
-	return t.later(`INSERT INTO seen_tx (`+seenCols+`) VALUES ($1, $2, $3, $4, $5, $6)
+	return t.later(`INSERT INTO seen_tx (`+seenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (hash) DO UPDATE SET kind = EXCLUDED.kind, ref_id = EXCLUDED.ref_id, amount_nano = EXCLUDED.amount_nano,
-		seen_at = EXCLUDED.seen_at, extra_ledger_id = EXCLUDED.extra_ledger_id`,
-		[]any{s.Hash, s.Kind, s.RefID, s.AmountNano, s.SeenAt, s.ExtraLedgerID}, nil)
+		seen_at = EXCLUDED.seen_at, extra_ledger_id = EXCLUDED.extra_ledger_id, currency = EXCLUDED.currency,
+		amount_usdt = EXCLUDED.amount_usdt`,
+		[]any{s.Hash, s.Kind, s.RefID, s.AmountNano, s.SeenAt, s.ExtraLedgerID, s.Currency, s.AmountUSDT}, nil)
 }
 
 func (t *tx) ForEachSeen(fn func(*domain.SeenTx) error) error {
@@ -59,13 +60,13 @@ func (t *tx) ForEachSeen(fn func(*domain.SeenTx) error) error {
 // any bytes (PostgreSQL text cannot hold NUL). lt is the uint64's bits.
 
 const unmatchedCols = `id, tx_hash, lt, chain_time, from_addr, to_addr, amount_nano, comment, payload_hex, seen_at,
-	assigned_at, assigned_ledger_id`
+	assigned_at, assigned_ledger_id, currency, amount_usdt`
 
 func scanUnmatched(r pgxRows, u *domain.Unmatched) error {
 	var lt int64
 	var comment []byte
 	err := r.Scan(&u.ID, &u.TxHash, &lt, &u.ChainTime, &u.From, &u.To, &u.AmountNano, &comment, &u.PayloadHex,
-		&u.SeenAt, &u.AssignedAt, &u.AssignedLedgerID)
+		&u.SeenAt, &u.AssignedAt, &u.AssignedLedgerID, &u.Currency, &u.AmountUSDT)
 	u.LT, u.Comment = uint64(lt), string(comment)
 	return err
 }
@@ -78,13 +79,14 @@ func (t *tx) PutUnmatched(u *domain.Unmatched) error {
 			return err
 		}
 	}
-	return t.later(`INSERT INTO unmatched (`+unmatchedCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+	return t.later(`INSERT INTO unmatched (`+unmatchedCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET tx_hash = EXCLUDED.tx_hash, lt = EXCLUDED.lt, chain_time = EXCLUDED.chain_time,
 		from_addr = EXCLUDED.from_addr, to_addr = EXCLUDED.to_addr, amount_nano = EXCLUDED.amount_nano,
 		comment = EXCLUDED.comment, payload_hex = EXCLUDED.payload_hex, seen_at = EXCLUDED.seen_at,
-		assigned_at = EXCLUDED.assigned_at, assigned_ledger_id = EXCLUDED.assigned_ledger_id`,
+		assigned_at = EXCLUDED.assigned_at, assigned_ledger_id = EXCLUDED.assigned_ledger_id,
+		currency = EXCLUDED.currency, amount_usdt = EXCLUDED.amount_usdt`,
 		[]any{u.ID, u.TxHash, int64(u.LT), u.ChainTime, u.From, u.To, u.AmountNano, []byte(u.Comment), u.PayloadHex,
-			u.SeenAt, u.AssignedAt, u.AssignedLedgerID}, nil)
+			u.SeenAt, u.AssignedAt, u.AssignedLedgerID, u.Currency, u.AmountUSDT}, nil)
 }
 
 func (t *tx) GetUnmatched(id int64) (*domain.Unmatched, error) {

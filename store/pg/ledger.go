@@ -13,10 +13,11 @@ import (
 //	ledger (id PRIMARY KEY, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at)
 //	ledger_by_partner (partner_id, id)
 
-const ledgerCols = "id, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at"
+const ledgerCols = "id, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at, currency, amount_usdt, balance_after_usdt"
 
 func scanLedger(r pgxRows, e *domain.LedgerEntry) error {
-	return r.Scan(&e.ID, &e.PartnerID, &e.Type, &e.AmountNano, &e.BalanceAfterNano, &e.OrderID, &e.TxHash, &e.CreatedAt)
+	return r.Scan(&e.ID, &e.PartnerID, &e.Type, &e.AmountNano, &e.BalanceAfterNano, &e.OrderID, &e.TxHash, &e.CreatedAt,
+		&e.Currency, &e.AmountUSDT, &e.BalanceAfterUSDT)
 }
 
 // appendLedgerSQL moves the balance only if it stays non-negative and
@@ -28,15 +29,33 @@ const appendLedgerSQL = `WITH p AS (
 		UPDATE partners SET balance_nano = balance_nano + $2, ledger_count = ledger_count + 1
 		WHERE id = $1 AND balance_nano + $2 >= 0
 		RETURNING balance_nano)
-	INSERT INTO ledger (id, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at)
-	SELECT nextval('ledger_id_seq'), $1, $3, $2, p.balance_nano, $4, $5, $6 FROM p
+	INSERT INTO ledger (id, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at, currency)
+	SELECT nextval('ledger_id_seq'), $1, $3, $2, p.balance_nano, $4, $5, $6, 'TON' FROM p
 	RETURNING id, balance_after_nano`
+
+// appendLedgerUSDTSQL is appendLedgerSQL for a USDT row: it moves
+// balance_usdt.
+const appendLedgerUSDTSQL = `WITH p AS (
+		UPDATE partners SET balance_usdt = balance_usdt + $2, ledger_count = ledger_count + 1
+		WHERE id = $1 AND balance_usdt + $2 >= 0
+		RETURNING balance_usdt)
+	INSERT INTO ledger (id, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at, currency,
+		amount_usdt, balance_after_usdt)
+	SELECT nextval('ledger_id_seq'), $1, $3, 0, 0, $4, $5, $6, 'USDT', $2, p.balance_usdt FROM p
+	RETURNING id, balance_after_usdt`
 
 var errNoLedgerRow = errors.New("pg: no ledger row")
 
 func (t *tx) AppendLedger(e *domain.LedgerEntry) error {
-	err := t.nowRow(appendLedgerSQL, []any{e.PartnerID, e.AmountNano, e.Type, e.OrderID, e.TxHash, e.CreatedAt},
-		errNoLedgerRow, &e.ID, &e.BalanceAfterNano)
+	var err error
+	if e.Currency == domain.CurrencyUSDT {
+		err = t.nowRow(appendLedgerUSDTSQL, []any{e.PartnerID, e.AmountUSDT, e.Type, e.OrderID, e.TxHash, e.CreatedAt},
+			errNoLedgerRow, &e.ID, &e.BalanceAfterUSDT)
+	} else {
+		e.Currency = domain.CurrencyTON
+		err = t.nowRow(appendLedgerSQL, []any{e.PartnerID, e.AmountNano, e.Type, e.OrderID, e.TxHash, e.CreatedAt},
+			errNoLedgerRow, &e.ID, &e.BalanceAfterNano)
+	}
 	if !errors.Is(err, errNoLedgerRow) {
 		return err
 	}
@@ -51,8 +70,9 @@ func (t *tx) AppendLedger(e *domain.LedgerEntry) error {
 // RestoreLedger writes e as given (store.Copy; the partner's balance is
 // restored with it).
 func (t *tx) RestoreLedger(e *domain.LedgerEntry) error {
-	return t.later("INSERT INTO ledger ("+ledgerCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-		[]any{e.ID, e.PartnerID, e.Type, e.AmountNano, e.BalanceAfterNano, e.OrderID, e.TxHash, e.CreatedAt}, nil)
+	return t.later("INSERT INTO ledger ("+ledgerCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+		[]any{e.ID, e.PartnerID, e.Type, e.AmountNano, e.BalanceAfterNano, e.OrderID, e.TxHash, e.CreatedAt,
+			e.Currency, e.AmountUSDT, e.BalanceAfterUSDT}, nil)
 }
 
 func (t *tx) GetLedger(id int64) (*domain.LedgerEntry, error) {

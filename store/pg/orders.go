@@ -24,7 +24,8 @@ const orderCols = `id, partner_id, status, order_type, stars_amount, premium_mon
 	price_nano, price_usd, ton_usd, fee_percent, payment_method, payment_currency, payment_address,
 	payment_memo, expires_at, created_at, paid_at, completed_at, received_nano,
 	client_reference, failure_reason, payment_tx_hashes, delivery_attempts, delivery_ref, delivery_state,
-	next_delivery_at, refunded_at, refund_ledger_id, idempotency_key, delivery_tx_hash, delivery_request_id`
+	next_delivery_at, refunded_at, refund_ledger_id, idempotency_key, delivery_tx_hash, delivery_request_id,
+	price_usdt, received_usdt, usdt_usd, usdt_master`
 
 func orderArgs(o *domain.Order) []any {
 	hashes := o.PaymentTxHashes
@@ -35,7 +36,8 @@ func orderArgs(o *domain.Order) []any {
 		o.PriceNano, o.PriceUSD, o.TonUSD, o.FeePercent, o.PaymentMethod, o.PaymentCurrency, o.PaymentAddress,
 		nullStr(o.PaymentMemo), o.ExpiresAt, o.CreatedAt, o.PaidAt, o.CompletedAt, o.ReceivedNano,
 		nullStr(o.ClientReference), text(o.FailureReason), hashes, o.DeliveryAttempts, o.DeliveryRef, text(o.DeliveryState),
-		o.NextDeliveryAt, o.RefundedAt, o.RefundLedgerID, o.IdempotencyKey, o.DeliveryTxHash, o.DeliveryRequestID}
+		o.NextDeliveryAt, o.RefundedAt, o.RefundLedgerID, o.IdempotencyKey, o.DeliveryTxHash, o.DeliveryRequestID,
+		o.PriceUSDT, o.ReceivedUSDT, o.UsdtUSD, o.USDTMaster}
 }
 
 func updateOrderArgs(o *domain.Order) []any {
@@ -51,7 +53,8 @@ func scanOrder(r pgxRows, o *domain.Order) error {
 		&o.PriceNano, &o.PriceUSD, &o.TonUSD, &o.FeePercent, &o.PaymentMethod, &o.PaymentCurrency, &o.PaymentAddress,
 		&memo, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.CompletedAt, &o.ReceivedNano,
 		&ref, &o.FailureReason, &o.PaymentTxHashes, &o.DeliveryAttempts, &o.DeliveryRef, &o.DeliveryState,
-		&o.NextDeliveryAt, &o.RefundedAt, &o.RefundLedgerID, &o.IdempotencyKey, &o.DeliveryTxHash, &o.DeliveryRequestID)
+		&o.NextDeliveryAt, &o.RefundedAt, &o.RefundLedgerID, &o.IdempotencyKey, &o.DeliveryTxHash, &o.DeliveryRequestID,
+		&o.PriceUSDT, &o.ReceivedUSDT, &o.UsdtUSD, &o.USDTMaster)
 	o.PaymentMemo, o.ClientReference = strOf(memo), strOf(ref)
 	if len(o.PaymentTxHashes) == 0 {
 		o.PaymentTxHashes = nil
@@ -61,7 +64,8 @@ func scanOrder(r pgxRows, o *domain.Order) error {
 
 var (
 	insertOrderSQL = "INSERT INTO orders (" + orderCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)`
+		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
+		$33, $34, $35, $36)`
 	// The memo, the partner and the reference stay as created (their
 	// indexes); updateOrderArgs gives the other columns in this order.
 	updateOrderSQL = `UPDATE orders SET status = $2, order_type = $3, stars_amount = $4, premium_months = $5,
@@ -70,7 +74,7 @@ var (
 		paid_at = $16, completed_at = $17, received_nano = $18, failure_reason = $19, payment_tx_hashes = $20,
 		delivery_attempts = $21, delivery_ref = $22, delivery_state = $23, next_delivery_at = $24,
 		refunded_at = $25, refund_ledger_id = $26, idempotency_key = $27, delivery_tx_hash = $28,
-		delivery_request_id = $29
+		delivery_request_id = $29, price_usdt = $30, received_usdt = $31, usdt_usd = $32, usdt_master = $33
 		WHERE id = $1`
 	dueExpiriesSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status = '%s' AND expires_at <= $1
 		ORDER BY expires_at, id LIMIT $2`, domain.StatusPendingPayment)

@@ -13,14 +13,16 @@ import (
 //	api_keys (hash PRIMARY KEY, partner_id, prefix, created_at, last_used_at, revoked_at)
 
 const partnerCols = `id, created_at, name, telegram_user_id, telegram_chat_id, telegram_username, language,
-	subwallet_id, topup_address, topup_address_raw, balance_nano, ledger_count, active_key_hash`
+	subwallet_id, topup_address, topup_address_raw, balance_nano, ledger_count, active_key_hash,
+	balance_usdt, usdt_wallet, usdt_master`
 
 func scanPartner(r pgxRows, p *domain.Partner) error {
 	var tg *int64
 	var raw *string
 	var sub int64
 	err := r.Scan(&p.ID, &p.CreatedAt, &p.Name, &tg, &p.TelegramChatID, &p.TelegramUsername, &p.Language, &sub,
-		&p.TopupAddress, &raw, &p.BalanceNano, &p.LedgerCount, &p.ActiveKeyHash)
+		&p.TopupAddress, &raw, &p.BalanceNano, &p.LedgerCount, &p.ActiveKeyHash,
+		&p.BalanceUSDT, &p.USDTWallet, &p.USDTMaster)
 	p.TelegramUserID, p.TopupAddressRaw, p.SubwalletID = intOf(tg), strOf(raw), uint32(sub)
 	return err
 }
@@ -33,23 +35,25 @@ func (t *tx) NextPartnerID() (int64, error) {
 
 func (t *tx) PutPartner(p *domain.Partner) error {
 	return t.later(`INSERT INTO partners (id, created_at, name, telegram_user_id, telegram_chat_id, telegram_username,
-		language, subwallet_id, topup_address, topup_address_raw, active_key_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		language, subwallet_id, topup_address, topup_address_raw, active_key_hash, usdt_wallet, usdt_master)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, name = EXCLUDED.name,
 		telegram_user_id = EXCLUDED.telegram_user_id, telegram_chat_id = EXCLUDED.telegram_chat_id,
 		telegram_username = EXCLUDED.telegram_username, language = EXCLUDED.language,
 		subwallet_id = EXCLUDED.subwallet_id, topup_address = EXCLUDED.topup_address,
-		topup_address_raw = EXCLUDED.topup_address_raw, active_key_hash = EXCLUDED.active_key_hash`,
+		topup_address_raw = EXCLUDED.topup_address_raw, active_key_hash = EXCLUDED.active_key_hash,
+		usdt_wallet = EXCLUDED.usdt_wallet, usdt_master = EXCLUDED.usdt_master`,
 		[]any{p.ID, p.CreatedAt, p.Name, nullInt(p.TelegramUserID), p.TelegramChatID, p.TelegramUsername, p.Language,
-			int64(p.SubwalletID), p.TopupAddress, nullStr(p.TopupAddressRaw), p.ActiveKeyHash}, nil)
+			int64(p.SubwalletID), p.TopupAddress, nullStr(p.TopupAddressRaw), p.ActiveKeyHash, p.USDTWallet, p.USDTMaster}, nil)
 }
 
 // RestorePartner writes p with its balance and ledger count (store.Copy).
 func (t *tx) RestorePartner(p *domain.Partner) error {
 	return t.later(`INSERT INTO partners (`+partnerCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		[]any{p.ID, p.CreatedAt, p.Name, nullInt(p.TelegramUserID), p.TelegramChatID, p.TelegramUsername, p.Language,
-			int64(p.SubwalletID), p.TopupAddress, nullStr(p.TopupAddressRaw), p.BalanceNano, p.LedgerCount, p.ActiveKeyHash}, nil)
+			int64(p.SubwalletID), p.TopupAddress, nullStr(p.TopupAddressRaw), p.BalanceNano, p.LedgerCount, p.ActiveKeyHash,
+			p.BalanceUSDT, p.USDTWallet, p.USDTMaster}, nil)
 }
 
 func (t *tx) partner(where string, arg any) (*domain.Partner, error) {

@@ -30,7 +30,8 @@ func Fill(t testing.TB, st store.Store) {
 				return err
 			}
 			p := &domain.Partner{ID: pid, CreatedAt: t0, Name: fmt.Sprintf("p%d", i), TelegramUserID: int64(100 + i),
-				TopupAddressRaw: fmt.Sprintf("0:%064x", pid), SubwalletID: uint32(pid), ActiveKeyHash: fmt.Sprintf("k%d", i)}
+				TopupAddressRaw: fmt.Sprintf("0:%064x", pid), SubwalletID: uint32(pid), ActiveKeyHash: fmt.Sprintf("k%d", i),
+				USDTWallet: fmt.Sprintf("0:%064x", 1000+pid), USDTMaster: "0:" + strings.Repeat("e", 64)}
 			if err := tx.PutPartner(p); err != nil {
 				return err
 			}
@@ -39,6 +40,10 @@ func Fill(t testing.TB, st store.Store) {
 					TxHash: fmt.Sprintf("t%d-%d", i, j), CreatedAt: t0}); err != nil {
 					return err
 				}
+			}
+			if err := tx.AppendLedger(&domain.LedgerEntry{PartnerID: pid, Type: domain.LedgerTopup, Currency: domain.CurrencyUSDT,
+				AmountUSDT: int64(i+1) * 1_500_000, TxHash: fmt.Sprintf("u%d", i), CreatedAt: t0}); err != nil {
+				return err
 			}
 			if err := tx.PutAPIKey(&domain.APIKey{Hash: p.ActiveKeyHash, PartnerID: pid, Prefix: "osk", CreatedAt: t0}, true); err != nil {
 				return err

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"expiry and delivery queues follow status", testQueues},
 		{"created and changed in one transaction", testSameTxRewrite},
 		{"ledger", testLedger},
+		{"ledger rows move their own currency's balance", testLedgerCurrencies},
 		{"seen tx hashes", testSeen},
 		{"unmatched deposits", testUnmatched},
 		{"parked transfers and their open index", testParked},
@@ -1620,6 +1621,91 @@ func testConcurrentOrders(t *testing.T, st store.Store) {
 		}
 		if total != 40 {
 			t.Errorf("orders listed: %d, want 40", total)
+		}
+		return nil
+	})
+}
+
+// testLedgerCurrencies: a USDT row moves the USDT balance only, a TON row
+// the TON balance only; each is refused alone when it would overdraw its
+// own balance; PutPartner keeps both balances; every field reads back.
+func testLedgerCurrencies(t *testing.T, st store.Store) {
+	update(t, st, func(tx store.Tx) error {
+		return tx.PutPartner(&domain.Partner{ID: 1, CreatedAt: t0, TopupAddressRaw: "0:ab", USDTWallet: "0:cd", USDTMaster: "0:ef"})
+	})
+	var ton, usdt domain.LedgerEntry
+	update(t, st, func(tx store.Tx) error {
+		ton = domain.LedgerEntry{PartnerID: 1, Type: domain.LedgerTopup, Currency: domain.CurrencyTON, AmountNano: 5e9, TxHash: "a", CreatedAt: t0}
+		if err := tx.AppendLedger(&ton); err != nil {
+			return err
+		}
+		usdt = domain.LedgerEntry{PartnerID: 1, Type: domain.LedgerTopup, Currency: domain.CurrencyUSDT, AmountUSDT: 7_000_000, TxHash: "b", CreatedAt: t0}
+		if err := tx.AppendLedger(&usdt); err != nil {
+			return err
+		}
+		if usdt.BalanceAfterUSDT != 7_000_000 || usdt.BalanceAfterNano != 0 || ton.BalanceAfterNano != 5e9 || ton.BalanceAfterUSDT != 0 {
+			t.Errorf("balances after: TON row %+v, USDT row %+v", ton, usdt)
+		}
+		// 6 USDT would overdraw nothing in TON terms, 8 USDT overdraws USDT.
+		if err := tx.AppendLedger(&domain.LedgerEntry{PartnerID: 1, Type: domain.LedgerOrderPayment, Currency: domain.CurrencyUSDT, AmountUSDT: -8_000_000, CreatedAt: t0}); !errors.Is(err, store.ErrOverdraw) {
+			t.Errorf("USDT overdraw: %v, want ErrOverdraw", err)
+		}
+		if err := tx.AppendLedger(&domain.LedgerEntry{PartnerID: 1, Type: domain.LedgerOrderPayment, Currency: domain.CurrencyTON, AmountNano: -6e9, CreatedAt: t0}); !errors.Is(err, store.ErrOverdraw) {
+			t.Errorf("TON overdraw: %v, want ErrOverdraw", err)
+		}
+		return nil
+	})
+	update(t, st, func(tx store.Tx) error {
+		p, err := tx.GetPartner(1)
+		if err != nil {
+			return err
+		}
+		p.Name = "renamed"
+		p.BalanceNano, p.BalanceUSDT = 0, 0 // PutPartner must not write balances
+		return tx.PutPartner(p)
+	})
+	view(t, st, func(tx store.Tx) error {
+		p, err := tx.GetPartner(1)
+		if err != nil || p.BalanceNano != 5e9 || p.BalanceUSDT != 7_000_000 || p.Name != "renamed" ||
+			p.USDTWallet != "0:cd" || p.USDTMaster != "0:ef" || p.LedgerCount != 2 {
+			t.Errorf("partner after rows and a PutPartner: %+v, %v", p, err)
+		}
+		got, err := tx.GetLedger(usdt.ID)
+		if err != nil {
+			return err
+		}
+		same(t, "USDT row", got, &usdt)
+		return nil
+	})
+	// orders, seen and unmatched keep their USDT fields
+	var orderID int64
+	update(t, st, func(tx store.Tx) error {
+		o, err := newOrder(tx, 1, domain.StatusPendingPayment, "stars", "STARS-usdt01", "")
+		if err != nil {
+			return err
+		}
+		orderID = o.ID
+		o.PaymentCurrency, o.PriceUSDT, o.ReceivedUSDT, o.UsdtUSD, o.USDTMaster = domain.CurrencyUSDT, 1_575_000, 500_000, "1", "kQmaster"
+		if err := tx.PutOrder(o); err != nil {
+			return err
+		}
+		if err := tx.CreateSeen(&domain.SeenTx{Hash: "s1", Kind: domain.SeenOrder, RefID: o.ID, Currency: domain.CurrencyUSDT, AmountUSDT: 500_000, SeenAt: t0}); err != nil {
+			return err
+		}
+		return tx.PutUnmatched(&domain.Unmatched{TxHash: "u1", ChainTime: t0, To: "0:ab", Currency: domain.CurrencyUSDT, AmountUSDT: 9, SeenAt: t0})
+	})
+	view(t, st, func(tx store.Tx) error {
+		o, err := tx.GetOrder(orderID)
+		if err != nil || o.PriceUSDT != 1_575_000 || o.ReceivedUSDT != 500_000 || o.UsdtUSD != "1" || o.USDTMaster != "kQmaster" {
+			t.Errorf("USDT order fields: %+v %v", o, err)
+		}
+		s, err := tx.GetSeen("s1")
+		if err != nil || s.Currency != domain.CurrencyUSDT || s.AmountUSDT != 500_000 {
+			t.Errorf("USDT seen: %+v %v", s, err)
+		}
+		us, err := tx.ListUnmatched(0, 10)
+		if err != nil || len(us) != 1 || us[0].Currency != domain.CurrencyUSDT || us[0].AmountUSDT != 9 {
+			t.Errorf("USDT unmatched: %+v %v", us, err)
 		}
 		return nil
 	})
