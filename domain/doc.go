@@ -6,6 +6,6 @@
 // metrics) all use these types, and only shop changes them.
 //
 // Each type's doc says what it means and who may change it. Money is in
-// integer nanotons throughout (USDT amounts in integer USDT units, 10^-6 USDT); times are UTC to the microsecond (what every
-// store keeps).
+// integer nanotons throughout (USDT amounts in integer USDT units, 10^-6
+// USDT); times are UTC to the microsecond (what every store keeps).
 package domain
