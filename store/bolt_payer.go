@@ -76,6 +76,24 @@ func (t *boltTx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]do
 	return out, nil
 }
 
+func (t *boltTx) LastPayerBatch(wallet string) (*domain.PayerBatch, error) {
+	b := t.b(bPayerBatches)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		var pb domain.PayerBatch
+		if err := json.Unmarshal(v, &pb); err != nil {
+			return nil, fmt.Errorf("store: decode payer batch: %w", err)
+		}
+		if pb.Wallet == wallet {
+			return &pb, nil
+		}
+	}
+	return nil, ErrNotFound
+}
+
 func (t *boltTx) PutPayerMessage(m *domain.PayerMessage) error {
 	if m.BatchID <= 0 || m.Index < 0 {
 		return fmt.Errorf("store: payer message without a batch (%d) or index (%d)", m.BatchID, m.Index)

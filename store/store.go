@@ -242,6 +242,9 @@ type PayerTx interface {
 	// ListPayerBatches returns batches with id > afterID, ascending; with
 	// openOnly, only those not settled yet.
 	ListPayerBatches(afterID int64, limit int, openOnly bool) ([]domain.PayerBatch, error)
+	// LastPayerBatch returns the newest batch (highest id) of wallet (a raw
+	// address), or ErrNotFound.
+	LastPayerBatch(wallet string) (*domain.PayerBatch, error)
 	// PutPayerMessage stores a batch's message under (BatchID, Index) and
 	// indexes it by order.
 	PutPayerMessage(m *domain.PayerMessage) error

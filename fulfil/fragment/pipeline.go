@@ -15,7 +15,6 @@ import (
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/money"
-	"github.com/theopenmoney/openmoney/store"
 )
 
 // The delivery pipeline. Deliver calls run concurrently (the shop runs up to
@@ -102,19 +101,7 @@ func (p *Provider) startPipeline() *pipeline {
 			confirms:  make(chan confirmJob, 4096),
 		}
 		p.pipe.Store(pl)
-		var batches []domain.PayerBatch
-		err := p.st.View(ctx, func(tx store.Tx) error {
-			batches = nil
-			var after int64
-			for {
-				bs, err := tx.ListPayerBatches(after, 500, true)
-				if err != nil || len(bs) == 0 {
-					return err
-				}
-				batches = append(batches, bs...)
-				after = bs[len(bs)-1].ID
-			}
-		})
+		batches, err := p.records.OpenBatches(ctx)
 		if err == nil {
 			for _, b := range batches {
 				if err = pl.track(b.ID); err != nil {
@@ -159,16 +146,7 @@ func (pl *pipeline) track(id int64) error {
 	if ok {
 		return nil
 	}
-	var rec *domain.PayerBatch
-	var msgs []domain.PayerMessage
-	err := pl.p.st.View(pl.ctx, func(tx store.Tx) error {
-		var err error
-		if rec, err = tx.GetPayerBatch(id); err != nil {
-			return err
-		}
-		msgs, err = tx.PayerMessages(id)
-		return err
-	})
+	rec, msgs, err := pl.p.records.BatchWithMessages(pl.ctx, id)
 	if err != nil {
 		return err
 	}
@@ -293,20 +271,7 @@ func (pl *pipeline) send(take []*item) {
 	var recs []domain.PayerMessage
 	sent, err := p.wallet.SendBatch(pl.ctx, msgs, p.opt.FeeReserveNano, func(ctx context.Context, s SentBatch) error {
 		b, ms := pl.records(s, ok[:len(s.Messages)])
-		err := p.st.Update(ctx, func(tx store.Tx) error {
-			b.ID = 0 // Update may run fn again
-			if err := tx.PutPayerBatch(b); err != nil {
-				return err
-			}
-			for i := range ms {
-				ms[i].BatchID = b.ID
-				if err := tx.PutPayerMessage(&ms[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := p.records.RecordBatch(ctx, b, ms); err != nil {
 			return fmt.Errorf("fragment: record payment batch: %w", err)
 		}
 		rec, recs = b, ms
@@ -500,20 +465,15 @@ func (pl *pipeline) resolve() error {
 	if len(changes) == 0 {
 		return nil
 	}
-	err = p.st.Update(pl.ctx, func(tx store.Tx) error {
-		for _, c := range changes {
-			if err := tx.PutPayerBatch(&c.rec); err != nil {
-				return err
-			}
-			for _, j := range c.idx {
-				if err := tx.PutPayerMessage(&c.msgs[j]); err != nil {
-					return err
-				}
-			}
+	var batches []domain.PayerBatch
+	var msgs []domain.PayerMessage
+	for _, c := range changes {
+		batches = append(batches, c.rec)
+		for _, j := range c.idx {
+			msgs = append(msgs, c.msgs[j])
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	if err := p.records.RecordOutcomes(pl.ctx, batches, msgs); err != nil {
 		return fmt.Errorf("fragment: record payment outcomes: %w", err)
 	}
 	pl.mu.Lock()
@@ -583,12 +543,7 @@ func (pl *pipeline) await(ctx context.Context, m domain.PayerMessage, timeout ti
 		}
 		pl.mu.Unlock()
 		if !open { // settled and forgotten: the store has the outcome
-			var got []domain.PayerMessage
-			err := pl.p.st.View(ctx, func(tx store.Tx) error {
-				var err error
-				got, err = tx.PayerMessages(m.BatchID)
-				return err
-			})
+			_, got, err := pl.p.records.BatchWithMessages(ctx, m.BatchID)
 			if err != nil {
 				return m, err
 			}

@@ -37,7 +37,6 @@ import (
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/money"
-	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
@@ -73,11 +72,12 @@ type Options struct {
 	Session    func() (cookies, hash string)
 	HTTPClient *http.Client // default: 20 s timeout
 	Wallet     Payer        // the service wallet (required)
-	// Store keeps the payment batches and each order's message (required):
-	// the service's own store, so they live and are copied with the orders.
-	Store store.Store
-	Log   *slog.Logger
-	Now   func() time.Time
+	// Records keeps the payment batches and each order's message
+	// (required): the service's own store (shop.PayerRecords), so they live
+	// and are copied with the orders.
+	Records Records
+	Log     *slog.Logger
+	Now     func() time.Time
 	// RecipientCacheTTL is how long CheckRecipient answers are reused.
 	RecipientCacheTTL time.Duration
 
@@ -144,7 +144,7 @@ type Provider struct {
 	// the need asks Fragment for a new payment link.
 	short map[string]int64
 
-	st       store.Store
+	records  Records
 	pipeOnce sync.Once
 	pipe     atomic.Pointer[pipeline] // set once by startPipeline; read by health
 }
@@ -159,8 +159,8 @@ func New(opts Options) (*Provider, error) {
 	if opts.Wallet == nil {
 		return nil, errors.New("fragment: Options.Wallet is required")
 	}
-	if opts.Store == nil {
-		return nil, errors.New("fragment: Options.Store is required (the payment batches are recorded there)")
+	if opts.Records == nil {
+		return nil, errors.New("fragment: Options.Records is required (the payment batches are recorded there)")
 	}
 	base := strings.TrimRight(strings.TrimSpace(opts.BaseURL), "/")
 	if base == "" {
@@ -190,7 +190,7 @@ func New(opts Options) (*Provider, error) {
 		hash:      strings.ToLower(hash),
 		cache:     map[string]cachedRecipient{},
 		short:     map[string]int64{},
-		st:        opts.Store,
+		records:   opts.Records,
 	}
 	if p.http == nil {
 		p.http = &http.Client{Timeout: 20 * time.Second}
@@ -435,12 +435,7 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 		return fulfil.Result{}, pl.err
 	}
 	for {
-		var msgs []domain.PayerMessage
-		err := p.st.View(ctx, func(tx store.Tx) error {
-			var err error
-			msgs, err = tx.OrderPayerMessages(r.OrderID)
-			return err
-		})
+		msgs, err := p.records.OrderPayments(ctx, r.OrderID)
 		if err != nil {
 			return fulfil.Result{}, fmt.Errorf("fragment: payment records of order %d: %w", r.OrderID, err)
 		}
@@ -620,12 +615,7 @@ func (p *Provider) follow(ctx context.Context, log *slog.Logger, pl *pipeline, m
 
 // finish turns a settled payment into the delivery's result.
 func (p *Provider) finish(ctx context.Context, m domain.PayerMessage) (fulfil.Result, error) {
-	var b *domain.PayerBatch
-	err := p.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		b, err = tx.GetPayerBatch(m.BatchID)
-		return err
-	})
+	b, err := p.records.Batch(ctx, m.BatchID)
 	if err != nil {
 		return fulfil.Result{}, fmt.Errorf("fragment: payment batch %d: %w", m.BatchID, err)
 	}

@@ -43,6 +43,11 @@ func (t *tx) ListPayerBatches(afterID int64, limit int, openOnly bool) ([]domain
 		[]any{afterID, openOnly, maxLimit(limit)}, scanJSON[domain.PayerBatch])
 }
 
+func (t *tx) LastPayerBatch(wallet string) (*domain.PayerBatch, error) {
+	return get(t, "SELECT rec FROM payer_batches WHERE rec->>'wallet' = $1 ORDER BY id DESC LIMIT 1", []any{wallet},
+		scanJSON[domain.PayerBatch])
+}
+
 func (t *tx) PutPayerMessage(m *domain.PayerMessage) error {
 	if m.BatchID <= 0 || m.Index < 0 {
 		return fmt.Errorf("pg: payer message without a batch (%d) or index (%d)", m.BatchID, m.Index)

@@ -103,6 +103,13 @@ func testPayer(t *testing.T, st store.Store) {
 		sameIDs(t, "open batches", batchIDs(open), []int64{b1.ID, b2.ID})
 		_, err = tx.GetPayerBatch(b2.ID + 100)
 		wantNotFound(t, "GetPayerBatch missing", err)
+		last, err := tx.LastPayerBatch(b1.Wallet)
+		if err != nil {
+			return err
+		}
+		same(t, "LastPayerBatch", last, b2)
+		_, err = tx.LastPayerBatch("0:" + fmt.Sprintf("%064x", 3))
+		wantNotFound(t, "LastPayerBatch of another wallet", err)
 		return nil
 	})
 	// settle the first: outcomes on its messages, out of the open index
@@ -136,6 +143,22 @@ func testPayer(t *testing.T, st store.Store) {
 		for i := range ms {
 			same(t, "settled message", &ms[i], m1[i])
 		}
+		return nil
+	})
+	// another wallet's batch is newer: each wallet's own newest counts
+	other := &domain.PayerBatch{Wallet: "0:" + fmt.Sprintf("%064x", 3), Seqno: 1, CreatedAt: t0}
+	update(t, st, func(tx store.Tx) error { return tx.PutPayerBatch(other) })
+	view(t, st, func(tx store.Tx) error {
+		last, err := tx.LastPayerBatch(b1.Wallet)
+		if err != nil {
+			return err
+		}
+		same(t, "LastPayerBatch beside another wallet's", last, b2)
+		last, err = tx.LastPayerBatch(other.Wallet)
+		if err != nil {
+			return err
+		}
+		same(t, "LastPayerBatch of the other wallet", last, other)
 		return nil
 	})
 }
