@@ -296,7 +296,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 				return a.shop.FragmentSession()
 			}
 			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Session: session,
-				Wallet: payer, Store: st, Log: log})
+				Wallet: payer, Records: shop.PayerRecords{Store: st}, Log: log})
 			if err != nil {
 				return nil, exitError{2, fmt.Errorf("fulfillment.fragment: %w", err)}
 			}

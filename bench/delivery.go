@@ -120,7 +120,7 @@ func runBurst(ctx context.Context, spec burstSpec, log *slog.Logger) (burstResul
 	if err != nil {
 		return res, err
 	}
-	prov, err := fragment.New(fragment.Options{BaseURL: srv.URL, Hash: fs.Hash(), Cookies: fs.Cookies(), Wallet: payer, Store: st, Log: quiet})
+	prov, err := fragment.New(fragment.Options{BaseURL: srv.URL, Hash: fs.Hash(), Cookies: fs.Cookies(), Wallet: payer, Records: shop.PayerRecords{Store: st}, Log: quiet})
 	if err != nil {
 		return res, err
 	}

@@ -93,8 +93,9 @@ type Concurrent interface {
 }
 
 // ErrHeld wraps a delivery that waits for a condition outside the order: the
-// service wallet is short of funds, or the chain view is too far behind to
-// settle a payment already sent. Nothing is refunded for it and the attempt
+// service wallet is short of funds, the chain view is too far behind to
+// settle a payment already sent, or the wallet sent messages the store has
+// no record of. Nothing is refunded for it and the attempt
 // does not count as a failure: the order stays processing and the shop tries
 // again at a steady pace until the condition clears. New orders are still
 // taken. Returned errors are a *Hold.
@@ -108,11 +109,15 @@ var ErrInsufficientFunds = fmt.Errorf("%w: service wallet short of funds", ErrHe
 const (
 	HoldFunds       = "insufficient_funds" // the service wallet cannot pay, fees included
 	HoldChainBehind = "chain_behind"       // the chain view is too old to settle a sent payment
+	// HoldWalletUnrecorded: the service wallet sent messages the store has
+	// no record of (restored from an older backup?); paying now could pay
+	// twice, so every delivery waits until an operator reconciles.
+	HoldWalletUnrecorded = "wallet_unrecorded"
 )
 
 // Hold is the error of a held delivery (errors.Is(err, ErrHeld)).
 type Hold struct {
-	Reason string // HoldFunds or HoldChainBehind
+	Reason string // HoldFunds, HoldChainBehind or HoldWalletUnrecorded
 	Detail string // one sentence for the operator
 	// HoldFunds: the wallet balance read for this attempt and what the
 	// delivery needs (payment plus fee reserve), in nanotons.

@@ -362,6 +362,12 @@ func (p *fakePayer) Balance(context.Context) (int64, error) {
 	return p.balance, nil
 }
 
+func (p *fakePayer) Seqno(context.Context) (uint32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seqno, nil
+}
+
 func (p *fakePayer) MaxMessages() int { return p.max }
 
 func (p *fakePayer) Fee(n int) int64 { return 1_000_000 + int64(n)*100_000 }

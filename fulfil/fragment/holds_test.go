@@ -165,7 +165,7 @@ func (ws *walletShop) payments() (n int, lastTx string) {
 func (ws *walletShop) batchOf(t *testing.T, o *domain.Order) SentBatch {
 	t.Helper()
 	var sent SentBatch
-	err := ws.prov.st.View(bg, func(tx store.Tx) error {
+	err := storeOf(ws.prov).View(bg, func(tx store.Tx) error {
 		ms, err := tx.OrderPayerMessages(o.ID)
 		if err != nil || len(ms) == 0 {
 			return fmt.Errorf("order %d: no payment records (%v)", o.ID, err)

@@ -19,6 +19,9 @@ type Payer interface {
 	Account() Account
 	// Balance is the wallet's balance in nanotons.
 	Balance(ctx context.Context) (int64, error)
+	// Seqno is the wallet's seqno at the newest view (proven): how many
+	// messages it has ever run. 0 before it is deployed.
+	Seqno(ctx context.Context) (uint32, error)
 	// MaxMessages is how many payments one wallet message may carry.
 	MaxMessages() int
 	// Fee is an upper bound, in nanotons, of what a wallet message carrying

@@ -270,6 +270,9 @@ func (pl *pipeline) send(take []*item) {
 	var rec *domain.PayerBatch
 	var recs []domain.PayerMessage
 	sent, err := p.wallet.SendBatch(pl.ctx, msgs, p.opt.FeeReserveNano, func(ctx context.Context, s SentBatch) error {
+		if err := p.checkBatch(ctx, s); err != nil {
+			return err
+		}
 		b, ms := pl.records(s, ok[:len(s.Messages)])
 		if err := p.records.RecordBatch(ctx, b, ms); err != nil {
 			return fmt.Errorf("fragment: record payment batch: %w", err)

@@ -145,6 +145,7 @@ type Provider struct {
 	short map[string]int64
 
 	records  Records
+	guard    walletGuard
 	pipeOnce sync.Once
 	pipe     atomic.Pointer[pipeline] // set once by startPipeline; read by health
 }
@@ -433,6 +434,9 @@ func (p *Provider) deliver(ctx context.Context, log *slog.Logger, r fulfil.Reque
 	pl := p.startPipeline()
 	if pl.err != nil {
 		return fulfil.Result{}, pl.err
+	}
+	if err := p.guarded(ctx); err != nil {
+		return fulfil.Result{}, err
 	}
 	for {
 		msgs, err := p.records.OrderPayments(ctx, r.OrderID)

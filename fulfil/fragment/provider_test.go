@@ -16,6 +16,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -40,12 +41,15 @@ func newTestProvider(t *testing.T, baseURL string, payer Payer, mut func(*Option
 	if mut != nil {
 		mut(&opts)
 	}
-	if opts.Store == nil {
-		opts.Store = testStore(t)
+	if opts.Records == nil {
+		opts.Records = shop.PayerRecords{Store: testStore(t)}
+	}
+	if wp, ok := payer.(*WalletPayer); ok {
+		reconciled(t, opts.Records, wp)
 	}
 	if fp, ok := payer.(*fakePayer); ok && fp.st == nil {
 		fp.mu.Lock()
-		fp.st, fp.t = opts.Store, t
+		fp.st, fp.t = opts.Records.(shop.PayerRecords).Store, t
 		fp.mu.Unlock()
 	}
 	p, err := New(opts)
@@ -67,11 +71,33 @@ func testStore(t *testing.T) store.Store {
 	return st
 }
 
+// reconciled records that wp's messages so far are accounted for, as an
+// operator's reconciliation does for a wallet used before this store (the
+// test chains start at seqno 5).
+func reconciled(t *testing.T, r Records, wp *WalletPayer) {
+	t.Helper()
+	n, err := wp.Seqno(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		return
+	}
+	now := time.Now()
+	b := &domain.PayerBatch{Wallet: wp.Account().Address, Seqno: n - 1, CreatedAt: now, SettledAt: &now, Detail: "test: reconciled"}
+	if err := r.RecordBatch(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storeOf is the store under p's payment records.
+func storeOf(p *Provider) store.Store { return p.records.(shop.PayerRecords).Store }
+
 // records are order id's payment records in p's store.
 func records(t *testing.T, p *Provider, orderID int64) []domain.PayerMessage {
 	t.Helper()
 	var ms []domain.PayerMessage
-	if err := p.st.View(context.Background(), func(tx store.Tx) error {
+	if err := storeOf(p).View(context.Background(), func(tx store.Tx) error {
 		var err error
 		ms, err = tx.OrderPayerMessages(orderID)
 		return err
@@ -291,7 +317,7 @@ func TestCrashAfterSendResumesWithoutSecondPayment(t *testing.T) {
 	payer.mu.Lock()
 	payer.pending = 0
 	payer.mu.Unlock()
-	p2 := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Store = p.st })
+	p2 := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Records = p.records })
 	res, err := p2.Deliver(context.Background(), starsReq("alice_user", 500), noSave)
 	if err != nil {
 		t.Fatalf("resumed Deliver: %v", err)
@@ -339,7 +365,7 @@ func TestResumeOutcomes(t *testing.T) {
 			if tc.timeout > 0 {
 				timeout = tc.timeout
 			}
-			p2 := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = timeout; o.Store = p.st })
+			p2 := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = timeout; o.Records = p.records })
 			res, err := p2.Deliver(context.Background(), starsReq("alice_user", 50), noSave)
 			switch {
 			case tc.ok && (err != nil || res.TxHash == ""):
@@ -408,7 +434,7 @@ func (s failingStore) View(ctx context.Context, fn func(store.Tx) error) error {
 func TestRecordFailureSendsNothing(t *testing.T) {
 	_, srv := newFakeFragment(t)
 	payer := newFakePayer()
-	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Store = failingStore{Store: testStore(t)} })
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Records = shop.PayerRecords{Store: failingStore{Store: testStore(t)}} })
 	_, err := p.Deliver(context.Background(), starsReq("alice_user", 50), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("err = %v, want transient", err)
@@ -687,7 +713,9 @@ func TestCookiesAndHashAreSent(t *testing.T) {
 func TestUnreadableRecordsNeverPay(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
-	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.Store = failingStore{Store: testStore(t), readErr: true} })
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) {
+		o.Records = shop.PayerRecords{Store: failingStore{Store: testStore(t), readErr: true}}
+	})
 	_, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err == nil || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("err = %v, want a non-permanent error", err)
@@ -699,11 +727,11 @@ func TestUnreadableRecordsNeverPay(t *testing.T) {
 
 func TestNewValidatesOptions(t *testing.T) {
 	for name, o := range map[string]Options{
-		"no wallet":  {Cookies: fakeCookies, Store: testStore(t)},
+		"no wallet":  {Cookies: fakeCookies, Records: shop.PayerRecords{Store: testStore(t)}},
 		"no store":   {Cookies: fakeCookies, Wallet: newFakePayer()},
-		"no cookies": {Wallet: newFakePayer(), Store: testStore(t)},
-		"bad url":    {Wallet: newFakePayer(), Store: testStore(t), Cookies: fakeCookies, BaseURL: "ftp://x"},
-		"bad hash":   {Wallet: newFakePayer(), Store: testStore(t), Cookies: fakeCookies, Hash: "not hex!"},
+		"no cookies": {Wallet: newFakePayer(), Records: shop.PayerRecords{Store: testStore(t)}},
+		"bad url":    {Wallet: newFakePayer(), Records: shop.PayerRecords{Store: testStore(t)}, Cookies: fakeCookies, BaseURL: "ftp://x"},
+		"bad hash":   {Wallet: newFakePayer(), Records: shop.PayerRecords{Store: testStore(t)}, Cookies: fakeCookies, Hash: "not hex!"},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: accepted", name)

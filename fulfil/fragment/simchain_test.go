@@ -19,6 +19,7 @@ import (
 	"github.com/theopenmoney/openmoney/fulfil"
 	"github.com/theopenmoney/openmoney/internal/fragmentsim"
 	"github.com/theopenmoney/openmoney/internal/simchain"
+	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -183,7 +184,7 @@ func (r *simRig) provider(t *testing.T, mut func(*Options)) *Provider {
 		t.Fatal(err)
 	}
 	return newTestProvider(t, r.url, wp, func(o *Options) {
-		o.Hash, o.Cookies, o.Store = r.fs.Hash(), r.fs.Cookies(), r.st
+		o.Hash, o.Cookies, o.Records = r.fs.Hash(), r.fs.Cookies(), shop.PayerRecords{Store: r.st}
 		o.PollInterval, o.ResendAfter, o.ConfirmTimeout = simBlock/2, 2*time.Second, 30*time.Second
 		if mut != nil {
 			mut(o)

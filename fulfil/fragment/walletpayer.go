@@ -320,6 +320,12 @@ func (p *WalletPayer) Balance(ctx context.Context) (int64, error) {
 	return snapshot{acc: acc}.balance()
 }
 
+// Seqno is the wallet's seqno at the newest view.
+func (p *WalletPayer) Seqno(ctx context.Context) (uint32, error) {
+	s, err := p.snap(ctx)
+	return s.seqno, err
+}
+
 // Resume makes the next batch wait for b (recorded before a restart).
 func (p *WalletPayer) Resume(b SentBatch) {
 	p.mu.Lock()

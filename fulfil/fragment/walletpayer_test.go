@@ -747,7 +747,7 @@ func TestProviderWithWalletPayer(t *testing.T) {
 	}
 	// A restart finds the payment in the store instead of paying again.
 	p.Close()
-	p2 := newTestProvider(t, srv.URL, wp, func(o *Options) { o.Store = p.st })
+	p2 := newTestProvider(t, srv.URL, wp, func(o *Options) { o.Records = p.records })
 	res2, err := p2.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 	if err != nil || res2 != res || chain.sends != 1 {
 		t.Fatalf("resume: %+v, %v, sends %d", res2, err, chain.sends)
