@@ -316,5 +316,16 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	if kept != "" {
 		fmt.Fprintf(stdout, "the store it replaced is kept as %s\n", kept)
 	}
+	if cfg.Fulfillment.Provider == "fragment" {
+		fmt.Fprint(stdout, restorePayerWarning)
+	}
 	return nil
 }
+
+// restorePayerWarning: the Fragment payments the service wallet sent after
+// the backup was taken are not in it (docs/OPERATIONS.md, "Restore").
+const restorePayerWarning = `warning: Fragment payments the service wallet sent after this backup was taken are not in it; their orders look paid and not delivered.
+  At start the service compares the wallet's seqno on chain with its payment records: if the wallet ran messages the store does not know,
+  nothing is paid (deliveries held: wallet_unrecorded, an operator alert) until you reconcile them — GET /api/v1/admin/payer lists the
+  seqnos and the candidate orders; mark the ones those messages paid with POST /api/v1/admin/payer/reconcile (docs/OPERATIONS.md, "Restore").
+`

@@ -62,7 +62,7 @@ func StatusFor(code shop.Code) int {
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
 	case shop.CodeOrderNotCancellable, shop.CodeIdempotencyInProgress, shop.CodeAlreadyAssigned, shop.CodeWebhookDisabled,
-		shop.CodeAlreadyResolved, shop.CodeTransferRefused, shop.CodeNotAwaitingDelivery:
+		shop.CodeAlreadyResolved, shop.CodeTransferRefused, shop.CodeNotAwaitingDelivery, shop.CodeNotReconcilable:
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

@@ -625,6 +625,9 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 	}
 	c.call(t, poor, "GET", "/api/v1/admin/deliveries/held", pkey, "").must(t, 401, "UNAUTHORIZED")
 
+	// Deliveries held for the wallet's unrecorded messages, reconciled.
+	payerExchanges(t, c, adminToken)
+
 	// Outside sandbox mode the sandbox routes answer 404 (documented).
 	cfg := config.Default()
 	cfg.TON.Network = "testnet"

@@ -106,6 +106,9 @@ func (srv *server) adminRoutes() []routeDef {
 		{Route: Route{Method: post, Path: "/admin/orders/{id}/mark-failed", Summary: "Mark a manual delivery failed and refund the order, once"}, handler: srv.handleAdminMarkFailed()},
 		{Route: Route{Method: get, Path: "/admin/audit", Summary: "List the operators' actions, oldest first"}, handler: srv.handleAdminAudit()},
 		{Route: Route{Method: get, Path: "/admin/deliveries/held", Summary: "Deliveries waiting for funds or the chain, with the wallet balance against what is owed"}, handler: srv.handleAdminHeld()},
+		// The wallet guard's reconciliation (admin_payer.go)
+		{Route: Route{Method: get, Path: "/admin/payer", Summary: "The service wallet's seqno on chain against the payment records, and the orders an unrecorded message may have paid"}, handler: srv.handleAdminPayer()},
+		{Route: Route{Method: post, Path: "/admin/payer/reconcile", Summary: "Account for wallet messages the store has no record of: complete the orders they paid, then delivery resumes"}, handler: srv.handleAdminReconcile()},
 	}
 }
 

@@ -101,6 +101,9 @@ func (b *Bot) alertText(lang string, n shop.AlertNotice) string {
 	case shop.AlertHeldChain:
 		body = b.texts.text(lang, "al_b_held_chain", f.Count, fmtDuration(time.Duration(f.LagSeconds*float64(time.Second))))
 		do = b.texts.text(lang, "al_d_held_chain")
+	case shop.AlertHeldWallet:
+		body = b.texts.text(lang, "al_b_held_wallet", f.Count, f.Detail)
+		do = b.texts.text(lang, "al_d_held_wallet")
 	case shop.AlertRefundSpike:
 		body = b.texts.text(lang, "al_b_refund_spike", f.Count, fmtDuration(time.Duration(f.WindowSeconds)*time.Second))
 		do = b.texts.text(lang, "al_d_refund_spike")

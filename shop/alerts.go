@@ -47,6 +47,7 @@ const (
 	AlertProofFailure    = "proof_failure"    // a liteserver answer failed verification
 	AlertHeldFunds       = "held_funds"       // paid orders wait: the wallet cannot pay Fragment
 	AlertHeldChain       = "held_chain"       // sent payments wait for the chain view
+	AlertHeldWallet      = "held_wallet"      // the wallet sent messages the store has no record of: nothing is paid
 	AlertRefundSpike     = "refund_spike"     // telegram.alerts.refunds refunds within the window
 	AlertParked          = "parked"           // one parked transfer (key parked:<id>)
 	AlertUnmatched       = "unmatched"        // one unmatched deposit (key unmatched:<id>)
@@ -69,6 +70,7 @@ var alertTiming = map[string]struct{ raise, clear time.Duration }{
 	AlertProofFailure: {0, 0},
 	AlertHeldFunds:    {0, time.Minute},
 	AlertHeldChain:    {5 * time.Minute, time.Minute},
+	AlertHeldWallet:   {0, time.Minute},
 	AlertRefundSpike:  {0, 0},
 }
 
@@ -378,6 +380,9 @@ func (s *Shop) globalConditions(ctx context.Context, now time.Time) conditions {
 		}
 		if n := h.ByReason[fulfil.HoldChainBehind]; n > 0 {
 			c.add(AlertHeldChain, AlertFacts{Count: n, LagSeconds: h.ChainLagSeconds})
+		}
+		if n := h.ByReason[fulfil.HoldWalletUnrecorded]; n > 0 {
+			c.add(AlertHeldWallet, AlertFacts{Count: n, Detail: h.WalletUnrecorded, Address: s.serviceAddr})
 		}
 	}
 	if a := s.cfg.Telegram.Alerts; a.Refunds > 0 {

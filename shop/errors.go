@@ -37,6 +37,12 @@ const (
 	// completed or refunded, not paid, or the provider is not manual (admin
 	// routes only).
 	CodeNotAwaitingDelivery Code = "NOT_AWAITING_DELIVERY"
+	// CodeNotReconcilable (409): a reconciliation of the service wallet's
+	// messages was refused — nothing to reconcile, the wallet's seqno on
+	// chain is not the one named, or an order named is not one an
+	// unrecorded message could have paid; nothing changed (admin routes
+	// only).
+	CodeNotReconcilable Code = "NOT_RECONCILABLE"
 )
 
 // Error is the one business error the shop returns: a code, the field it

@@ -15,8 +15,9 @@ import (
 
 // Held deliveries. A provider answers a *fulfil.Hold when a paid order must
 // wait for something outside it: the service wallet cannot pay (fees
-// included), or the chain view is too far behind to settle a payment already
-// sent. Such an order stays processing, is never refunded for it, and the
+// included), the chain view is too far behind to settle a payment already
+// sent, or the wallet sent messages the store has no record of (until an
+// operator reconciles: reconcile.go). Such an order stays processing, is never refunded for it, and the
 // attempt does not count towards the retry backoff: it is tried again every
 // HeldRetryEvery, so it goes on by itself once the wallet is funded or the
 // view catches up. New orders are still taken meanwhile (customers' payments
@@ -33,7 +34,7 @@ const HeldRetryEvery = 30 * time.Second
 // HeldDelivery is one paid order whose delivery waits.
 type HeldDelivery struct {
 	OrderID int64     `json:"order_id"`
-	Reason  string    `json:"reason"` // fulfil.HoldFunds | fulfil.HoldChainBehind
+	Reason  string    `json:"reason"` // fulfil.HoldFunds | fulfil.HoldChainBehind | fulfil.HoldWalletUnrecorded
 	Since   time.Time `json:"since"`  // first held for this reason
 	Detail  string    `json:"detail"`
 	// insufficient_funds: what this delivery needs (payment + fee reserve)
@@ -59,7 +60,10 @@ type HoldSummary struct {
 	// With orders held for the chain: the largest lag of the chain view
 	// behind this clock.
 	ChainLagSeconds float64 `json:"chain_lag_seconds,omitempty"`
-	Action          string  `json:"action"`
+	// With orders held for the wallet's unrecorded messages: what the
+	// provider found and what to do (the newest reading).
+	WalletUnrecorded string `json:"wallet_unrecorded,omitempty"`
+	Action           string `json:"action"`
 }
 
 // HeldReport is the operator's view (GET /admin/deliveries/held): the
@@ -211,6 +215,17 @@ func (s *Shop) summarise(held []HeldDelivery) *HoldSummary {
 	if n := sum.ByReason[fulfil.HoldChainBehind]; n > 0 {
 		act = append(act, fmt.Sprintf("%d sent payment(s) cannot be settled: the liteserver's view of the chain is %s behind; they settle (complete, or refund if never executed) once it catches up — check the liteservers (ton.config_url)",
 			n, lag.Round(time.Second)))
+	}
+	if n := sum.ByReason[fulfil.HoldWalletUnrecorded]; n > 0 {
+		var detail string
+		var at time.Time
+		for _, d := range held { // the newest reading
+			if d.Reason == fulfil.HoldWalletUnrecorded && (detail == "" || d.last.After(at)) {
+				detail, at = d.Detail, d.last
+			}
+		}
+		sum.WalletUnrecorded = detail
+		act = append(act, fmt.Sprintf("%d paid order(s) wait, nothing is paid: %s", n, detail))
 	}
 	for i, a := range act {
 		if i > 0 {

@@ -260,6 +260,19 @@ func AlertCases() []AlertCase {
 				k.Provider.SetHold(nil)
 				deliverDue(t, env)
 			}},
+		{shop.AlertHeldWallet,
+			func(t *testing.T, env *Env, k *Knobs) {
+				k.Provider.SetHold(&fulfil.Hold{Reason: fulfil.HoldWalletUnrecorded,
+					Detail: "the service wallet 0:ab… has run 2 message(s) this store has no record of (seqno 7 on chain, the store's payment records end at 5)"})
+				p, _ := env.Partner(t)
+				PaidOrder(t, env, p, "pandus")
+				deliverDue(t, env)
+			},
+			func(t *testing.T, env *Env, k *Knobs) {
+				k.Provider.SetHold(nil)
+				env.Clock.Advance(shop.HeldRetryEvery)
+				deliverDue(t, env)
+			}},
 		{shop.AlertRefundSpike,
 			func(t *testing.T, env *Env, _ *Knobs) {
 				p, _ := env.Partner(t)
