@@ -323,9 +323,9 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 // restorePayerWarning: the Fragment payments the service wallet sent after
-// the backup was taken are not in it (docs/OPERATIONS.md, "Restore").
+// the backup was taken are not in it (docs/OPERATIONS.md, "Unrecorded wallet payments").
 const restorePayerWarning = `warning: Fragment payments the service wallet sent after this backup was taken are not in it; their orders look paid and not delivered.
   At start the service compares the wallet's seqno on chain with its payment records: if the wallet ran messages the store does not know,
   nothing is paid (deliveries held: wallet_unrecorded, an operator alert) until you reconcile them — GET /api/v1/admin/payer lists the
-  seqnos and the candidate orders; mark the ones those messages paid with POST /api/v1/admin/payer/reconcile (docs/OPERATIONS.md, "Restore").
+  seqnos and the candidate orders; mark the ones those messages paid with POST /api/v1/admin/payer/reconcile (docs/OPERATIONS.md, "Unrecorded wallet payments").
 `

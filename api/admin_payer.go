@@ -8,7 +8,7 @@ import (
 
 // handleAdminPayer is GET /admin/payer: the service wallet's seqno on chain
 // against the payment records, and the orders an unrecorded message may
-// have paid (docs/OPERATIONS.md, "Restore").
+// have paid (docs/OPERATIONS.md, "Unrecorded wallet payments").
 func (srv *server) handleAdminPayer() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
 		return srv.shop.PayerState(r.Context())

@@ -65,7 +65,7 @@ func unrecorded(wallet string, chain, accounted uint32) *fulfil.Hold {
 		"the service wallet %s has run %d message(s) this store has no record of (seqno %d on chain, the store's payment records end at %d): "+
 			"was the store restored from a backup taken before they were sent? Paying now could pay Fragment twice, so nothing is paid. "+
 			"Find the wallet's messages with seqno %d to %d in an explorer, see which orders they paid, "+
-			"then POST /admin/payer/reconcile with wallet_seqno %d and those orders (docs/OPERATIONS.md, \"Restore\"); deliveries resume after that",
+			"then POST /admin/payer/reconcile with wallet_seqno %d and those orders (docs/OPERATIONS.md, \"Unrecorded wallet payments\"); deliveries resume after that",
 		wallet, chain-accounted, chain, accounted, accounted, chain-1, chain)}
 }
 
