@@ -91,26 +91,7 @@ func TestCrashDuringABurstPaysEachOrderOnce(t *testing.T) {
 		orders = v
 	}
 	dir := t.TempDir()
-	seed := ton.NewSeed()
-	keys, err := ton.NewKeys(seed, "v5r1", ton.NetworkTestnet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := simchain.WalletGenesis(keys.Wallet(), 1_000_000*1e9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chainPath := filepath.Join(dir, "chain")
-	if err := simchain.Create(chainPath, simchain.Config{BlockInterval: 200 * time.Millisecond, Accounts: []simchain.Account{
-		gen, {Address: crashTaker.StringRaw(), Balance: 1e9}, {Address: crashRefuser.StringRaw(), Balance: 1e9, Bounce: true},
-	}}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	chain, err := simchain.Open(chainPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
+	seed, keys, chainPath, chain := simWallet(t, dir, simchain.Account{Address: crashRefuser.StringRaw(), Balance: 1e9, Bounce: true})
 	fs, err := fragmentsim.New(fragmentsim.Options{Latency: 200 * time.Millisecond, RateLimit: 1000,
 		Address: crashTaker.String(), BounceAddress: crashRefuser.String(), BounceShare: 0.1})
 	if err != nil {
@@ -201,6 +182,32 @@ log: {level: info}
 	}
 	t.Logf("burst crash campaign: %d rounds of %d orders, one kill -9 each: %d completed, %d refunded, every payment on chain once, %s",
 		rounds, orders, completed, refunded, strings.TrimSpace(out.String()))
+}
+
+// simWallet creates a v5r1 service wallet holding 1 000 000 TON on a new
+// simulated chain in dir (200 ms blocks), with Fragment's taking address
+// and the accounts more; the chain is closed when the test ends.
+func simWallet(t *testing.T, dir string, more ...simchain.Account) (seed []string, keys *ton.Keys, chainPath string, chain *simchain.Chain) {
+	t.Helper()
+	seed = ton.NewSeed()
+	keys, err := ton.NewKeys(seed, "v5r1", ton.NetworkTestnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := simchain.WalletGenesis(keys.Wallet(), 1_000_000*1e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainPath = filepath.Join(dir, "chain")
+	accounts := append([]simchain.Account{gen, {Address: crashTaker.StringRaw(), Balance: 1e9}}, more...)
+	if err := simchain.Create(chainPath, simchain.Config{BlockInterval: 200 * time.Millisecond, Accounts: accounts}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if chain, err = simchain.Open(chainPath, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	return seed, keys, chainPath, chain
 }
 
 // crashPartner creates a partner with a key in the store at dbPath before

@@ -20,7 +20,6 @@ import (
 
 	"github.com/theopenmoney/openmoney/internal/fragmentsim"
 	"github.com/theopenmoney/openmoney/internal/simchain"
-	"github.com/theopenmoney/openmoney/ton"
 )
 
 // botAPI speaks the Telegram Bot API's few methods the service calls with
@@ -104,26 +103,7 @@ func TestRestoreOfAnOlderBackupNeverPaysTwice(t *testing.T) {
 	const adminToken = "restore-guard-admin-token"
 	const operator = 777001
 	dir := t.TempDir()
-	seed := ton.NewSeed()
-	keys, err := ton.NewKeys(seed, "v5r1", ton.NetworkTestnet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := simchain.WalletGenesis(keys.Wallet(), 1_000_000*1e9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chainPath := filepath.Join(dir, "chain")
-	if err := simchain.Create(chainPath, simchain.Config{BlockInterval: 200 * time.Millisecond, Accounts: []simchain.Account{
-		gen, {Address: crashTaker.StringRaw(), Balance: 1e9},
-	}}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	chain, err := simchain.Open(chainPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
+	seed, keys, chainPath, chain := simWallet(t, dir)
 	fs, err := fragmentsim.New(fragmentsim.Options{Latency: 20 * time.Millisecond, RateLimit: 1000, Address: crashTaker.String()})
 	if err != nil {
 		t.Fatal(err)

@@ -98,26 +98,30 @@ type ReconcileResult struct {
 	WillPay   []int64 `json:"will_pay"`  // candidates not named: paid now that delivery resumes
 }
 
-func (s *Shop) payerWallet() (PayerWallet, error) {
+// walletSeqnos reads the service wallet's seqno on chain and what the
+// payment records account for, through the provider. Errors:
+// NOT_RECONCILABLE (the provider does not pay from the wallet),
+// SERVICE_UNAVAILABLE (the chain cannot be read).
+func (s *Shop) walletSeqnos(ctx context.Context) (pw PayerWallet, wallet string, chain, accounted uint32, err error) {
 	pw, ok := s.provider.(PayerWallet)
 	if !ok {
-		return nil, newErr(CodeNotReconcilable, "", "no_payer",
+		return nil, "", 0, 0, newErr(CodeNotReconcilable, "", "no_payer",
 			"the %s provider does not pay from the service wallet: there is nothing to reconcile", s.cfg.Fulfillment.Provider)
 	}
-	return pw, nil
+	wallet, chain, accounted, err = pw.WalletSeqnos(ctx)
+	if err != nil {
+		return nil, "", 0, 0, newErr(CodeServiceUnavailable, "", "chain_unreadable", "cannot read the service wallet's seqno: %v", err)
+	}
+	return pw, wallet, chain, accounted, nil
 }
 
 // PayerState reads the wallet's seqno on chain, the payment records and the
 // candidates. Errors: NOT_RECONCILABLE (the provider does not pay from the
 // wallet), SERVICE_UNAVAILABLE (the chain cannot be read).
 func (s *Shop) PayerState(ctx context.Context) (*PayerState, error) {
-	pw, err := s.payerWallet()
+	_, wallet, chain, accounted, err := s.walletSeqnos(ctx)
 	if err != nil {
 		return nil, err
-	}
-	wallet, chain, accounted, err := pw.WalletSeqnos(ctx)
-	if err != nil {
-		return nil, newErr(CodeServiceUnavailable, "", "chain_unreadable", "cannot read the service wallet's seqno: %v", err)
 	}
 	st := &PayerState{Wallet: wallet, SeqnoOnChain: chain, SeqnoRecorded: accounted}
 	if chain > accounted {
@@ -211,13 +215,9 @@ func (s *Shop) ReconcileWallet(ctx context.Context, r Reconciliation) (*Reconcil
 		}
 		seen[id] = true
 	}
-	pw, err := s.payerWallet()
+	pw, wallet, chain, accounted, err := s.walletSeqnos(ctx)
 	if err != nil {
 		return nil, err
-	}
-	wallet, chain, accounted, err := pw.WalletSeqnos(ctx)
-	if err != nil {
-		return nil, newErr(CodeServiceUnavailable, "", "chain_unreadable", "cannot read the service wallet's seqno: %v", err)
 	}
 	if chain <= accounted {
 		return nil, newErr(CodeNotReconcilable, "", "nothing_to_reconcile",
