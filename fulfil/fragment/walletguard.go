@@ -29,10 +29,11 @@ import (
 const guardRecheck = 10 * time.Second
 
 type walletGuard struct {
-	mu      sync.Mutex
-	checked bool         // a check has succeeded once
-	hold    *fulfil.Hold // tripped: every delivery returns it
-	at      time.Time    // when the tripped guard was last checked
+	mu       sync.Mutex
+	checked  bool         // a check has succeeded once
+	checking bool         // a Deliver call is checking: the others do not
+	hold     *fulfil.Hold // tripped: every delivery returns it
+	at       time.Time    // when the tripped guard was last checked
 }
 
 // WalletSeqnos reads the service wallet's raw address, its seqno on chain
@@ -71,14 +72,16 @@ func unrecorded(wallet string, chain, accounted uint32) *fulfil.Hold {
 
 // guarded returns the guard's hold when the wallet is ahead of the
 // records, checking the chain when no check has succeeded yet or the hold
-// is guardRecheck old. A chain or store that cannot be read is logged and
-// not held for: the check before each batch, which cannot be skipped, is
-// the one that counts.
+// is guardRecheck old (one caller checks; the others go on with what is
+// known). A chain or store that cannot be read is logged and not held for:
+// the check before each batch, which cannot be skipped, is the one that
+// counts.
 func (p *Provider) guarded(ctx context.Context) error {
 	g := &p.guard
 	g.mu.Lock()
-	due := !g.checked || (g.hold != nil && p.now().Sub(g.at) >= guardRecheck)
+	due := !g.checking && (!g.checked || g.hold != nil && p.now().Sub(g.at) >= guardRecheck)
 	h := g.hold
+	g.checking = g.checking || due
 	g.mu.Unlock()
 	if !due {
 		if h != nil {
@@ -86,6 +89,11 @@ func (p *Provider) guarded(ctx context.Context) error {
 		}
 		return nil
 	}
+	defer func() {
+		g.mu.Lock()
+		g.checking = false
+		g.mu.Unlock()
+	}()
 	wallet, chain, accounted, err := p.WalletSeqnos(ctx)
 	if err != nil {
 		p.log.Warn("fragment: cannot compare the wallet's seqno with the payment records; checking again before the next batch", "err", err)
