@@ -16,16 +16,7 @@ import (
 
 // chainCommand loads the config of a real network, derives the keys and dials.
 func chainCommand(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*config.Config, *ton.Keys, ton.ChainAPI, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file")
-	if extra != nil {
-		extra(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, nil, exitError{2, err}
-	}
-	cfg, _, err := loadConfig(*cfgPath, getenv)
+	cfg, err := storeFlags(name, args, getenv, stderr, extra)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -204,25 +204,7 @@ func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, 
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("bench: get order: %w", err)
 	}
-	get := func(url string) (func(ctx context.Context, worker int) error, func(), error) {
-		host, _, head, err := request(http.MethodGet, url, []string{"Authorization: Bearer " + key}, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		conns := make([]*loadConn, workers)
-		for i := range conns {
-			conns[i] = newLoadConn(host)
-		}
-		closeAll := func() {
-			for _, c := range conns {
-				c.close()
-			}
-		}
-		return func(ctx context.Context, worker int) error {
-			return conns[worker].do(ctx, head, "", nil, http.StatusOK)
-		}, closeAll, nil
-	}
-	getOurs, closeOurs, err := get(url)
+	getOurs, closeOurs, err := getOp(url, key, workers)
 	if err != nil {
 		return 0, 0, "", err
 	}
@@ -246,7 +228,7 @@ func benchGetOrder(ctx context.Context, sv *service, key string, orderID int64, 
 	srv := &http.Server{Handler: bare, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	getBare, closeBare, err := get("http://" + ln.Addr().String() + "/api/v1/orders/" + strconv.FormatInt(orderID, 10))
+	getBare, closeBare, err := getOp("http://"+ln.Addr().String()+"/api/v1/orders/"+strconv.FormatInt(orderID, 10), key, workers)
 	if err != nil {
 		return 0, 0, "", err
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -158,15 +159,7 @@ func (a pgSample) sub(b pgSample) pgDelta {
 			d.stmts = append(d.stmts, stmtStat{query: st.query, calls: st.calls - prev.calls, ms: st.ms - prev.ms})
 		}
 	}
-	slices.SortFunc(d.stmts, func(x, y stmtStat) int {
-		if x.ms > y.ms {
-			return -1
-		}
-		if x.ms < y.ms {
-			return 1
-		}
-		return 0
-	})
+	byTimeDesc(d.stmts)
 	return d
 }
 
@@ -188,16 +181,13 @@ func (d pgDelta) add(e pgDelta) pgDelta {
 	for _, s := range byQuery {
 		out.stmts = append(out.stmts, s)
 	}
-	slices.SortFunc(out.stmts, func(x, y stmtStat) int {
-		if x.ms > y.ms {
-			return -1
-		}
-		if x.ms < y.ms {
-			return 1
-		}
-		return 0
-	})
+	byTimeDesc(out.stmts)
 	return out
+}
+
+// byTimeDesc sorts statements by server time, most first.
+func byTimeDesc(stmts []stmtStat) {
+	slices.SortFunc(stmts, func(x, y stmtStat) int { return cmp.Compare(y.ms, x.ms) })
 }
 
 // statements is the number of statements the server ran, or -1.

@@ -931,6 +931,19 @@ func (c *Chain) GetBlockTransactionsV2(_ context.Context, id *tonapi.BlockIDExt,
 	return out, more, nil
 }
 
+// loadTxs decodes rs in order.
+func loadTxs(rs []*txRec) ([]*tlb.Transaction, error) {
+	out := make([]*tlb.Transaction, 0, len(rs))
+	for _, r := range rs {
+		tx, err := loadTx(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tx)
+	}
+	return out, nil
+}
+
 func loadTx(r *txRec) (*tlb.Transaction, error) {
 	var tx tlb.Transaction
 	if err := tlb.LoadFromCell(&tx, r.cell.BeginParse()); err != nil {
@@ -985,15 +998,7 @@ func (c *Chain) ListTransactions(_ context.Context, addr *address.Address, num u
 		return nil, fmt.Errorf("simchain: transaction %d of %s has hash %x, not %x", lt, a.raw, a.txs[i].hash, hash)
 	}
 	from := max(0, i+1-int(max(num, 1)))
-	out := make([]*tlb.Transaction, 0, i+1-from)
-	for _, r := range a.txs[from : i+1] {
-		tx, err := loadTx(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, tx)
-	}
-	return out, nil
+	return loadTxs(a.txs[from : i+1])
 }
 
 // stateAt is a's state as of masterchain block index k.
@@ -1075,15 +1080,7 @@ func (c *Chain) Transactions(addr string) ([]*tlb.Transaction, error) {
 	if ac == nil {
 		return nil, nil
 	}
-	out := make([]*tlb.Transaction, 0, len(ac.txs))
-	for _, r := range ac.txs {
-		tx, err := loadTx(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, tx)
-	}
-	return out, nil
+	return loadTxs(ac.txs)
 }
 
 // Balance is addr's balance now, in nanotons.

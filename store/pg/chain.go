@@ -40,20 +40,8 @@ func (t *tx) PutSeen(s *domain.SeenTx) error {
 }
 
 func (t *tx) ForEachSeen(fn func(*domain.SeenTx) error) error {
-	after := ""
-	for {
-		page, err := list(t, "SELECT "+seenCols+" FROM seen_tx WHERE hash > $1 ORDER BY hash LIMIT $2",
-			[]any{after, pageSize}, scanSeen)
-		if err != nil || len(page) == 0 {
-			return err
-		}
-		for i := range page {
-			if err := fn(&page[i]); err != nil {
-				return err
-			}
-			after = page[i].Hash
-		}
-	}
+	return eachByHash(t, "SELECT "+seenCols+" FROM seen_tx WHERE hash > $1 ORDER BY hash LIMIT $2", scanSeen,
+		func(s *domain.SeenTx) string { return s.Hash }, fn)
 }
 
 // --- unmatched deposits. The comment is bytea: a chain comment may hold

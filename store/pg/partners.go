@@ -110,18 +110,6 @@ func (t *tx) GetAPIKey(hash string) (*domain.APIKey, error) {
 }
 
 func (t *tx) ForEachAPIKey(fn func(*domain.APIKey) error) error {
-	after := ""
-	for {
-		page, err := list(t, "SELECT "+keyCols+" FROM api_keys WHERE hash > $1 ORDER BY hash LIMIT $2",
-			[]any{after, pageSize}, func(r pgxRows, k *domain.APIKey) error { return scanKey(r, k) })
-		if err != nil || len(page) == 0 {
-			return err
-		}
-		for i := range page {
-			if err := fn(&page[i]); err != nil {
-				return err
-			}
-			after = page[i].Hash
-		}
-	}
+	return eachByHash(t, "SELECT "+keyCols+" FROM api_keys WHERE hash > $1 ORDER BY hash LIMIT $2",
+		func(r pgxRows, k *domain.APIKey) error { return scanKey(r, k) }, func(k *domain.APIKey) string { return k.Hash }, fn)
 }

@@ -349,6 +349,24 @@ func (t *tx) nowRow(sql string, args []any, noRow error, dest ...any) error {
 }
 
 // list reads rows into a slice with scan.
+// eachByHash calls fn for every row of query (which takes the last hash
+// seen and a page size, and orders by hash), a page at a time.
+func eachByHash[T any](t *tx, query string, scan func(pgx.Rows, *T) error, hash func(*T) string, fn func(*T) error) error {
+	after := ""
+	for {
+		page, err := list(t, query, []any{after, pageSize}, scan)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+			after = hash(&page[i])
+		}
+	}
+}
+
 func list[T any](t *tx, sql string, args []any, scan func(pgx.Rows, *T) error) ([]T, error) {
 	var out []T
 	err := t.each(sql, args, func(r pgx.Rows) error {
