@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/theopenmoney/openmoney/internal/wait"
 )
 
 // Defaults of LiveOptions.
@@ -27,7 +29,6 @@ const (
 
 	fetchTimeout   = 15 * time.Second
 	maxBodyBytes   = 1 << 20
-	minBackoff     = 2 * time.Second
 	maxRetryAfter  = 5 * time.Minute
 	maxRateDigits  = 40 // longest decimal text accepted, sign and dot excluded
 	sourceCoinGeck = "coingecko"
@@ -230,28 +231,30 @@ func (l *Live) host() string {
 }
 
 // Run refreshes every Refresh interval until ctx ends; after a failure it
-// retries sooner, backing off exponentially (2 s, 4 s, … up to Refresh, or
-// longer when the source asks so with Retry-After). It returns nil when ctx
-// is cancelled.
+// retries sooner on the wait.Rate schedule, capped at Refresh (or later when
+// the source asks so with Retry-After). It returns nil when ctx is
+// cancelled.
 func (l *Live) Run(ctx context.Context) error {
-	backoff := min(minBackoff, l.refresh)
+	sched := wait.Rate
+	sched.Base, sched.Max = min(sched.Base, l.refresh), l.refresh
+	failures := 0
 	for {
-		wait := l.refresh
+		delay := l.refresh
 		if err := l.Refresh(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait = backoff
+			failures++
+			delay = sched.After(failures)
 			var ra *retryAfterError
-			if errors.As(err, &ra) && ra.after > wait {
-				wait = min(ra.after, maxRetryAfter)
+			if errors.As(err, &ra) && ra.after > delay {
+				delay = min(ra.after, maxRetryAfter)
 			}
-			backoff = min(backoff*2, l.refresh)
-			l.log.Warn("pricing: rate refresh failed", "err", err, "retry_in", wait)
+			l.log.Warn("pricing: rate refresh failed", "err", err, "retry_in", delay)
 		} else {
-			backoff = min(minBackoff, l.refresh)
+			failures = 0
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()

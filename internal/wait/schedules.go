@@ -45,6 +45,10 @@ var (
 	// shop refusing a batch); ton.ListenerOptions.RetryMin and RetryMax
 	// replace Base and Max.
 	Chain = Exp{Base: time.Second, Max: time.Minute, Jitter: 0.2}
+	// Rate: a failed refresh of the live TON/USD rate; pricing.Live caps it
+	// at its refresh interval, and the source's Retry-After (up to 5 min)
+	// lengthens one delay.
+	Rate = Exp{Base: 2 * time.Second, Max: time.Minute}
 )
 
 // Webhook is the delay before each retry of a failed webhook event: after
