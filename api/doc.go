@@ -55,8 +55,8 @@
 //     FuzzDecodeBody).
 //   - limit is 1–100 when given (limit=0 is refused), default 20.
 //   - GET /orders/by-reference/{ref} answers every order of the partner
-//     carrying ref, oldest first, as {"items":[…],"next_cursor":null}; when
-//     none does, items is empty (200): it is a list, like GET /orders.
+//     carrying ref, paged like GET /orders (newest first, limit, cursor);
+//     when none does, items is empty (200): it is a list.
 //   - expires_in (optional, seconds, 60–86400) on order creation sets this
 //     ton_memo order's expires_at instead of orders.ttl, like Crypto Pay's
 //     invoices; 422 naming expires_in outside the range or on a balance order.

@@ -142,16 +142,20 @@ func (srv *server) handleOrderByMemo() http.Handler {
 	})
 }
 
-// handleOrdersByReference is GET /orders/by-reference/{ref}: every order of
-// the partner carrying it, oldest first, as one page (at most
-// shop.MaxReferenceOrders); a list, so an empty one when none does.
+// handleOrdersByReference is GET /orders/by-reference/{ref}?limit=&cursor=:
+// the partner's orders carrying it, newest first, paged like GET /orders; a
+// list, so an empty one when none does.
 func (srv *server) handleOrdersByReference() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
-		items, err := srv.shop.OrdersByReference(r.Context(), partnerID(r.Context()), r.PathValue("ref"))
+		limit, err := queryInt(r, "limit", 1, 100, 20)
 		if err != nil {
 			return nil, err
 		}
-		return listView(items, "", srv.orderView), nil
+		page, err := srv.shop.OrdersByReference(r.Context(), partnerID(r.Context()), r.PathValue("ref"), r.URL.Query().Get("cursor"), int(limit))
+		if err != nil {
+			return nil, err
+		}
+		return listView(page.Items, page.NextCursor, srv.orderView), nil
 	})
 }
 

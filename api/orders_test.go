@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -365,6 +366,76 @@ func TestPagingWhileOrdersArrive(t *testing.T) {
 		t.Errorf("filtered page: %d items", len(l.Items))
 	}
 	te.call(t, "GET", "/api/v1/orders?order_type=premium", key, "").must(t, 200)
+}
+
+// GET /orders/by-reference/{ref} pages like GET /orders: newest first,
+// limit (default 20) and cursor; more than 100 orders carrying one
+// reference are all listed, each once, while new ones arrive.
+func TestOrdersByReferencePaging(t *testing.T) {
+	te := newEnv(t)
+	p, key := te.Partner(t)
+	other, keyOther := te.Partner(t)
+	ctx := context.Background()
+	create := func(pid int64, ref string) int64 {
+		o, _, err := te.Shop.CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100, ClientReference: &ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.ID
+	}
+	var ids []int64
+	for i := range 130 {
+		ids = append(ids, create(p.ID, "invoice-9"))
+		if i%10 == 0 {
+			create(p.ID, "invoice-90")
+			create(other.ID, "invoice-9")
+		}
+	}
+	slices.Reverse(ids)
+
+	first := te.call(t, "GET", "/api/v1/orders/by-reference/invoice-9", key, "").must(t, 200).orders(t)
+	if len(first.Items) != 20 || first.NextCursor == nil || first.Items[0].ID != ids[0] {
+		t.Fatalf("default page: %d items, next_cursor %v", len(first.Items), first.NextCursor)
+	}
+	var seen []int64
+	cursor, pages := "", 0
+	for {
+		path := "/api/v1/orders/by-reference/invoice-9?limit=50"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		l := te.call(t, "GET", path, key, "").must(t, 200).orders(t)
+		pages++
+		for _, o := range l.Items {
+			if o.ClientReference == nil || *o.ClientReference != "invoice-9" {
+				t.Fatalf("order %d with reference %v on the page", o.ID, o.ClientReference)
+			}
+			seen = append(seen, o.ID)
+		}
+		create(p.ID, "invoice-9") // newer than everything paged so far
+		if l.NextCursor == nil {
+			break
+		}
+		if len(l.Items) != 50 {
+			t.Fatalf("page %d has %d items and a next_cursor", pages, len(l.Items))
+		}
+		cursor = *l.NextCursor
+	}
+	if !slices.Equal(seen, ids) || pages != 3 {
+		t.Fatalf("paging saw %d orders in %d pages, want the 130 newest first in 3", len(seen), pages)
+	}
+	if l := te.call(t, "GET", "/api/v1/orders/by-reference/invoice-9?limit=100", keyOther, "").must(t, 200).orders(t); len(l.Items) != 13 || l.NextCursor != nil {
+		t.Errorf("the other partner's reference: %d items, next_cursor %v", len(l.Items), l.NextCursor)
+	}
+	for _, c := range []struct{ query, named string }{
+		{"limit=0", "limit"}, {"limit=101", "limit"}, {"limit=ten", "limit"},
+		{"cursor=nonsense", "cursor"}, {"cursor=" + url.QueryEscape(shop.EncodeCursor(0)), "cursor"},
+	} {
+		r := te.call(t, "GET", "/api/v1/orders/by-reference/invoice-9?"+c.query, key, "").must(t, 422, "VALIDATION_ERROR")
+		if !strings.Contains(r.Env.ErrorMessage, c.named) {
+			t.Errorf("%s: %q does not name %s", c.query, r.Env.ErrorMessage, c.named)
+		}
+	}
 }
 
 func TestPricingRecipientsStatsBalanceHealth(t *testing.T) {

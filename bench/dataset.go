@@ -118,9 +118,9 @@ func (ds *dataset) lookup(ctx context.Context, s *shop.Shop, kind int) func(id i
 		}
 	case 2:
 		return func(id int64) error {
-			os, err := s.OrdersByReference(ctx, ds.partnerOf(id), refFor(id))
-			if err == nil && (len(os) != 1 || os[0].ID != id) {
-				err = fmt.Errorf("reference %s gave %d orders", refFor(id), len(os))
+			p, err := s.OrdersByReference(ctx, ds.partnerOf(id), refFor(id), "", 0)
+			if err == nil && (len(p.Items) != 1 || p.Items[0].ID != id) {
+				err = fmt.Errorf("reference %s gave %d orders", refFor(id), len(p.Items))
 			}
 			return err
 		}

@@ -115,12 +115,7 @@ func (s *Shop) Ledger(ctx context.Context, partnerID int64, cursor string, limit
 	if err != nil {
 		return Page[domain.LedgerEntry]{}, err
 	}
-	page := Page[domain.LedgerEntry]{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextCursor = EncodeCursor(items[limit-1].ID)
-	}
-	return page, nil
+	return pageOf(items, limit, func(x domain.LedgerEntry) int64 { return x.ID }), nil
 }
 
 // returnPartial credits what an order received so far back to the balance

@@ -466,22 +466,31 @@ func (s *Shop) OrderByMemo(ctx context.Context, partnerID int64, memo string) (*
 	return o, err
 }
 
-// MaxReferenceOrders bounds GET /orders/by-reference.
-const MaxReferenceOrders = 100
-
-// OrdersByReference returns the partner's orders carrying client_reference ref
-// (oldest first, at most MaxReferenceOrders).
-func (s *Shop) OrdersByReference(ctx context.Context, partnerID int64, ref string) ([]domain.Order, error) {
+// OrdersByReference pages through the partner's orders carrying
+// client_reference ref, newest first, like ListOrders. Errors:
+// VALIDATION_ERROR (client_reference, limit, cursor).
+func (s *Shop) OrdersByReference(ctx context.Context, partnerID int64, ref, cursor string, limit int) (Page[domain.Order], error) {
 	if err := validReference(ref); err != nil {
-		return nil, err
+		return Page[domain.Order]{}, err
 	}
-	var out []domain.Order
-	err := s.st.Read(ctx, func(tx store.Tx) error {
+	limit, err := checkLimit(limit)
+	if err != nil {
+		return Page[domain.Order]{}, err
+	}
+	before, err := DecodeCursor(cursor)
+	if err != nil {
+		return Page[domain.Order]{}, err
+	}
+	var items []domain.Order
+	err = s.st.Read(ctx, func(tx store.Tx) error {
 		var err error
-		out, err = tx.OrdersByReference(partnerID, ref, MaxReferenceOrders)
+		items, err = tx.OrdersByReference(partnerID, ref, before, limit+1)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return Page[domain.Order]{}, err
+	}
+	return pageOf(items, limit, func(o domain.Order) int64 { return o.ID }), nil
 }
 
 // Page is one page of a list; NextCursor is empty on the last page.
@@ -559,12 +568,18 @@ func (s *Shop) ListOrders(ctx context.Context, partnerID int64, f OrderFilter) (
 	if err != nil {
 		return Page[domain.Order]{}, err
 	}
-	page := Page[domain.Order]{Items: items}
+	return pageOf(items, limit, func(o domain.Order) int64 { return o.ID }), nil
+}
+
+// pageOf makes a page of up to limit items from a read of limit+1: the
+// extra one only tells that another page follows.
+func pageOf[T any](items []T, limit int, id func(T) int64) Page[T] {
+	page := Page[T]{Items: items}
 	if len(items) > limit {
 		page.Items = items[:limit]
-		page.NextCursor = EncodeCursor(items[limit-1].ID)
+		page.NextCursor = EncodeCursor(id(items[limit-1]))
 	}
-	return page, nil
+	return page
 }
 
 // CancelOrder cancels a pending_payment order (ORDER_NOT_CANCELLABLE otherwise).

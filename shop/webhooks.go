@@ -471,12 +471,7 @@ func (s *Shop) WebhookDeliveries(ctx context.Context, partnerID int64, cursor st
 	if err != nil {
 		return Page[domain.WebhookDelivery]{}, fmt.Errorf("shop: list webhook deliveries: %w", err)
 	}
-	page := Page[domain.WebhookDelivery]{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextCursor = EncodeCursor(items[limit-1].ID)
-	}
-	return page, nil
+	return pageOf(items, limit, func(x domain.WebhookDelivery) int64 { return x.ID }), nil
 }
 
 // WebhookAttempt is the outcome of one delivery attempt, as the sender saw it.

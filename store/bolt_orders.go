@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	json "github.com/segmentio/encoding/json"
@@ -143,15 +144,24 @@ func (t *boltTx) ListOrders(partnerID int64, q OrderQuery) ([]domain.Order, erro
 	return out, err
 }
 
-func (t *boltTx) OrdersByReference(partnerID int64, ref string, limit int) ([]domain.Order, error) {
+func (t *boltTx) OrdersByReference(partnerID int64, ref string, beforeID int64, limit int) ([]domain.Order, error) {
 	var out []domain.Order
 	b := t.b(bOrdersRef)
-	if b == nil {
+	if b == nil || limit <= 0 {
 		return nil, nil
+	}
+	if beforeID <= 0 {
+		beforeID = math.MaxInt64
 	}
 	prefix := cat(i64(partnerID), []byte(ref), []byte{0})
 	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 && len(out) < limit; k, _ = c.Next() {
+	k, _ := c.Seek(cat(prefix, i64(beforeID)))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 && len(out) < limit; k, _ = c.Prev() {
 		o, err := t.GetOrder(int64(binary.BigEndian.Uint64(k[len(prefix):])))
 		if err != nil {
 			return nil, err

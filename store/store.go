@@ -123,7 +123,10 @@ type OrderTx interface {
 	// ListOrders returns a page of a partner's orders, newest (highest id)
 	// first.
 	ListOrders(partnerID int64, q OrderQuery) ([]domain.Order, error)
-	OrdersByReference(partnerID int64, ref string, limit int) ([]domain.Order, error)
+	// OrdersByReference returns a page of a partner's orders carrying
+	// client_reference ref exactly, with id < beforeID (0 = the newest),
+	// newest first.
+	OrdersByReference(partnerID int64, ref string, beforeID int64, limit int) ([]domain.Order, error)
 	// ForEachPartnerOrder walks a partner's orders newest first until fn returns false.
 	ForEachPartnerOrder(partnerID int64, fn func(*domain.Order) bool) error
 	ForEachOrder(fn func(*domain.Order) error) error

@@ -162,9 +162,9 @@ func (t *tx) ListOrders(partnerID int64, q store.OrderQuery) ([]domain.Order, er
 		ORDER BY id DESC LIMIT $5`, []any{partnerID, beforeID(q.BeforeID), q.Status, q.Type, maxLimit(q.Limit)}, scanOrder)
 }
 
-func (t *tx) OrdersByReference(partnerID int64, ref string, limit int) ([]domain.Order, error) {
-	return list(t, "SELECT "+orderCols+` FROM orders WHERE partner_id = $1 AND client_reference = $2
-		ORDER BY id LIMIT $3`, []any{partnerID, ref, maxLimit(limit)}, scanOrder)
+func (t *tx) OrdersByReference(partnerID int64, ref string, before int64, limit int) ([]domain.Order, error) {
+	return list(t, "SELECT "+orderCols+` FROM orders WHERE partner_id = $1 AND client_reference = $2 AND id < $3
+		ORDER BY id DESC LIMIT $4`, []any{partnerID, ref, beforeID(before), maxLimit(limit)}, scanOrder)
 }
 
 func (t *tx) ForEachPartnerOrder(partnerID int64, fn func(*domain.Order) bool) error {

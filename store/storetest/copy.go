@@ -157,7 +157,7 @@ func Dump(t testing.TB, st store.Store) string {
 					line("partner ledger", e.ID)
 				}
 				for _, r := range []string{"ref-0", "ref-1"} {
-					os, err := tx.OrdersByReference(p.ID, r, 100)
+					os, err := tx.OrdersByReference(p.ID, r, 0, 100)
 					if err != nil {
 						return err
 					}

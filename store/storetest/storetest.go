@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"orders and indexes", testOrders},
 		{"order paging newest first", testOrderPaging},
 		{"orders by reference", testReference},
+		{"orders by reference: more than a page, each once", testReferencePaging},
 		{"expiry and delivery queues follow status", testQueues},
 		{"created and changed in one transaction", testSameTxRewrite},
 		{"ledger", testLedger},
@@ -363,7 +365,7 @@ func testOrders(t *testing.T, st store.Store) {
 			return err
 		}
 		sameIDs(t, "ListOrders after update", orderIDs(list), []int64{o.ID})
-		refs, err := tx.OrdersByReference(7, "ref-1", 10)
+		refs, err := tx.OrdersByReference(7, "ref-1", 0, 10)
 		if err != nil {
 			return err
 		}
@@ -494,32 +496,95 @@ func testReference(t *testing.T, st store.Store) {
 		return nil
 	})
 	view(t, st, func(tx store.Tx) error {
-		got, err := tx.OrdersByReference(1, "inv-1", 10)
+		got, err := tx.OrdersByReference(1, "inv-1", 0, 10)
 		if err != nil {
 			return err
 		}
-		sameIDs(t, "OrdersByReference(1, inv-1): exact match, this partner, oldest first", orderIDs(got), []int64{ids[0], ids[3]})
-		got, err = tx.OrdersByReference(1, "inv-1", 1)
+		sameIDs(t, "OrdersByReference(1, inv-1): exact match, this partner, newest first", orderIDs(got), []int64{ids[3], ids[0]})
+		got, err = tx.OrdersByReference(1, "inv-1", 0, 1)
 		if err != nil {
 			return err
 		}
-		sameIDs(t, "OrdersByReference limit 1", orderIDs(got), []int64{ids[0]})
-		got, err = tx.OrdersByReference(2, "inv-1", 10)
+		sameIDs(t, "OrdersByReference limit 1", orderIDs(got), []int64{ids[3]})
+		got, err = tx.OrdersByReference(1, "inv-1", ids[3], 10)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "OrdersByReference below the newest", orderIDs(got), []int64{ids[0]})
+		got, err = tx.OrdersByReference(1, "inv-1", ids[0], 10)
+		if err != nil || len(got) != 0 {
+			t.Errorf("OrdersByReference below the oldest = %v, %v", orderIDs(got), err)
+		}
+		got, err = tx.OrdersByReference(2, "inv-1", 0, 10)
 		if err != nil {
 			return err
 		}
 		sameIDs(t, "OrdersByReference(2, inv-1)", orderIDs(got), []int64{ids[2]})
-		got, err = tx.OrdersByReference(1, "inv", 10)
+		got, err = tx.OrdersByReference(1, "inv", 0, 10)
 		if err != nil {
 			return err
 		}
 		sameIDs(t, "OrdersByReference(1, inv): not a prefix match", orderIDs(got), []int64{ids[5]})
-		got, err = tx.OrdersByReference(1, "nope", 10)
+		got, err = tx.OrdersByReference(1, "nope", 0, 10)
 		if err != nil || len(got) != 0 {
 			t.Errorf("OrdersByReference unknown = %v, %v", got, err)
 		}
 		return nil
 	})
+}
+
+// testReferencePaging: more orders than a page carry one reference, among
+// other references and other partners' orders; paging by id < cursor, newest
+// first, lists each exactly once.
+func testReferencePaging(t *testing.T, st store.Store) {
+	var want []int64
+	update(t, st, func(tx store.Tx) error {
+		for i := range 250 {
+			partner, ref := int64(1), "batch-7"
+			switch i % 5 {
+			case 1:
+				ref = "batch-70" // a longer reference sharing the prefix
+			case 3:
+				partner = 2
+			}
+			o, err := newOrder(tx, partner, domain.StatusPaid, "stars", "", ref)
+			if err != nil {
+				return err
+			}
+			if partner == 1 && ref == "batch-7" {
+				want = append(want, o.ID)
+			}
+		}
+		return nil
+	})
+	slices.Reverse(want) // newest first
+	var got []int64
+	before := int64(0)
+	for page := 0; ; page++ {
+		if page > 20 {
+			t.Fatalf("paging does not end: %d ids so far", len(got))
+		}
+		var items []domain.Order
+		view(t, st, func(tx store.Tx) error {
+			var err error
+			items, err = tx.OrdersByReference(1, "batch-7", before, 40)
+			return err
+		})
+		for _, o := range items {
+			if o.PartnerID != 1 || o.ClientReference != "batch-7" {
+				t.Fatalf("order %d of partner %d, reference %q on the page", o.ID, o.PartnerID, o.ClientReference)
+			}
+			got = append(got, o.ID)
+		}
+		if len(items) < 40 {
+			break
+		}
+		before = items[len(items)-1].ID
+	}
+	if len(want) != 150 {
+		t.Fatalf("made %d orders with the reference, want 150", len(want))
+	}
+	sameIDs(t, "OrdersByReference paged 40 at a time", got, want)
 }
 
 // testSameTxRewrite: an order written twice in the transaction that
@@ -556,7 +621,7 @@ func testSameTxRewrite(t *testing.T, st store.Store) {
 			return err
 		}
 		sameIDs(t, "delivery queue after create+pay in one tx", dq, []int64{o.ID})
-		refs, err := tx.OrdersByReference(4, "rw-ref", 10)
+		refs, err := tx.OrdersByReference(4, "rw-ref", 0, 10)
 		if err != nil {
 			return err
 		}
@@ -1288,7 +1353,7 @@ func testRollback(t *testing.T, st store.Store) {
 		if os, _ := tx.ListOrders(pid, store.OrderQuery{Limit: 10}); len(os) != 0 {
 			t.Errorf("orders by partner: %v", os)
 		}
-		if os, _ := tx.OrdersByReference(pid, "r", 10); len(os) != 0 {
+		if os, _ := tx.OrdersByReference(pid, "r", 0, 10); len(os) != 0 {
 			t.Errorf("orders by reference: %v", os)
 		}
 		return nil
