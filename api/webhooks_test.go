@@ -111,6 +111,11 @@ func TestWebhookRoutes(t *testing.T) {
 			t.Errorf("%s: message %q does not name %s", body, e.Env.ErrorMessage, field)
 		}
 	}
+	// An empty list: the message tells what omitting does on an update (keeps the list).
+	if e := te.call(t, "PUT", base, key, `{"events":[]}`).must(t, 422, "VALIDATION_ERROR"); !strings.Contains(e.Env.ErrorMessage, "omit it to keep the current list") ||
+		strings.Contains(e.Env.ErrorMessage, "omit it for all") {
+		t.Errorf("events: [] message %q", e.Env.ErrorMessage)
+	}
 	// Test event, then delete.
 	var tv struct {
 		EventID   string `json:"event_id"`
@@ -354,14 +359,21 @@ func TestWebhookRedeliverRoute(t *testing.T) {
 }
 
 // A webhook whose every attempt fails for 3 days is disabled: GET /webhook
-// says so, nothing more is queued, test and redeliver answer 409
-// WEBHOOK_DISABLED; a PUT re-enables it.
+// says so, events are not sent but logged as failed rows (attempt 0), test
+// and redeliver answer 409 WEBHOOK_DISABLED; a PUT re-enables it and the
+// missed event can be redelivered.
 func TestWebhookDisabledAndReenabledThroughTheAPI(t *testing.T) {
 	te := newEnv(t, withClock())
 	_, key := te.Partner(t)
 	var calls atomic.Int32
+	var ok atomic.Bool
+	got := make(chan string, 4)
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
+		if ok.Load() {
+			got <- r.Header.Get(webhook.EventIDHeader) + " " + r.Header.Get(webhook.EventTypeHeader)
+			return
+		}
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer rc.Close()
@@ -390,9 +402,32 @@ func TestWebhookDisabledAndReenabledThroughTheAPI(t *testing.T) {
 	}
 	te.call(t, "POST", "/api/v1/webhook/deliveries/"+itoa(int(ds[0].ID))+"/redeliver", key, "").must(t, 409, "WEBHOOK_DISABLED")
 
+	// An event while disabled: not sent, logged as failed, attempt 0.
+	o := te.call(t, "POST", "/api/v1/orders/stars", key, starsBody("pandus", 100, "")).must(t, 200).order(t)
+	te.call(t, "POST", "/api/v1/orders/"+itoa(int(o.ID))+"/cancel", key, "").must(t, 200)
+	if err := te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, sender); err != nil {
+		t.Fatal(err)
+	}
+	missed := deliveries(t, te, key)[0]
+	if missed.EventType != "order.cancelled" || missed.Status != "failed" || missed.Attempt != 0 || missed.Error == nil ||
+		!strings.Contains(*missed.Error, "webhook was disabled") || calls.Load() != n {
+		t.Fatalf("the event while disabled: %+v (%d calls, %d before)", missed, calls.Load(), n)
+	}
+
 	w = te.call(t, "PUT", "/api/v1/webhook", key, `{}`).must(t, 200).webhook(t)
 	if w.Status != "enabled" || w.DisabledAt != nil || w.FailingSince != nil || len(w.Events) != 6 {
 		t.Fatalf("re-enabled %+v", w)
 	}
 	te.call(t, "POST", "/api/v1/webhook/deliveries/"+itoa(int(ds[0].ID))+"/redeliver", key, "").must(t, 200)
+	te.call(t, "POST", "/api/v1/webhook/deliveries/"+itoa(int(missed.ID))+"/redeliver", key, "").must(t, 200)
+	ok.Store(true)
+	if err := te.Shop.SendOutbox(context.Background(), domain.ChannelWebhook, sender); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d redeliveries arrived, want 2", len(got))
+	}
+	if first, second := <-got, <-got; first != ds[0].EventID+" webhook.test" || second != missed.EventID+" order.cancelled" {
+		t.Fatalf("redelivered %q then %q", first, second)
+	}
 }

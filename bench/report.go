@@ -75,10 +75,11 @@ func newRow(metric, unit string, ours, baseline float64, t target, note string) 
 	return r
 }
 
+// num prints a measured figure (0 included: a counter read as zero).
 func num(v float64) string {
 	switch {
 	case v == 0:
-		return "-"
+		return "0"
 	case v >= 1000:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case v >= 10:
@@ -97,11 +98,11 @@ func writeTable(w io.Writer, rep *Report) error {
 		if !r.Pass {
 			status = "FAIL"
 		}
-		ratio := "-"
-		if r.Ratio > 0 {
-			ratio = strconv.FormatFloat(r.Ratio, 'f', 2, 64)
+		ratio, base := "-", "-" // the row has no baseline
+		if r.Baseline > 0 {
+			ratio, base = strconv.FormatFloat(r.Ratio, 'f', 2, 64), num(r.Baseline)
 		}
-		lines = append(lines, []string{r.Metric + " (" + r.Unit + ")", num(r.Ours), num(r.Baseline), ratio, r.Target, status})
+		lines = append(lines, []string{r.Metric + " (" + r.Unit + ")", num(r.Ours), base, ratio, r.Target, status})
 	}
 	width := make([]int, len(head))
 	for _, l := range lines {

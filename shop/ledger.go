@@ -67,7 +67,9 @@ func (s *Shop) emit(tx store.Tx, p *domain.Partner, typ string, o *domain.Order,
 }
 
 // webhookWanted reports whether the partner has a webhook subscribed to
-// typ, and not disabled (events of a disabled webhook are not queued).
+// typ. The events of a disabled webhook are queued too: the sender drops
+// each with a failed delivery row, so the partner can redeliver it after
+// re-enabling (and one re-enabled before the sender's turn is sent).
 func (s *Shop) webhookWanted(tx store.Tx, p *domain.Partner, typ string) (bool, error) {
 	w, err := tx.GetWebhook(p.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -76,7 +78,7 @@ func (s *Shop) webhookWanted(tx store.Tx, p *domain.Partner, typ string) (bool, 
 	if err != nil {
 		return false, err
 	}
-	return w.DisabledAt == nil && slices.Contains(w.Events, typ), nil
+	return slices.Contains(w.Events, typ), nil
 }
 
 // Balance is a partner's balance and own top-up address.

@@ -491,11 +491,15 @@ func (s *Shop) sendQueue(ctx context.Context, channel domain.Channel, n Notifier
 			return err
 		}
 		nerr := n.Notify(ctx, p, it)
+		unsent := channel == domain.ChannelWebhook && errors.Is(nerr, ErrWebhookDisabled)
 		gaveUp := false   // a webhook event past WebhookRetryWindow failed again: dropped
 		disabled := false // the webhook failed for WebhookDisableAfter: disabled, its queue dropped
 		// Update: the webhook's failure record is read and rewritten, and a
 		// partner's PUT /webhook may race with it.
 		err = s.update(ctx, func(tx *txn) error {
+			if unsent {
+				return s.webhookDropUnsent(tx, it)
+			}
 			if channel == domain.ChannelWebhook {
 				var err error
 				if disabled, err = s.webhookOutcome(tx, p, it, nerr); err != nil || disabled {
@@ -526,6 +530,9 @@ func (s *Shop) sendQueue(ctx context.Context, channel domain.Channel, n Notifier
 			return err
 		}
 		switch {
+		case unsent:
+			s.observeNotification(channel, NotifyFailed)
+			s.log.Info("webhook event not sent: the webhook is disabled", "event", it.Type, "event_id", EventID(it), "partner_id", it.PartnerID)
 		case disabled:
 			s.observeNotification(channel, NotifyFailed)
 			s.log.Warn("webhook disabled: every attempt failed for "+WebhookDisableAfter.String(), "partner_id", it.PartnerID, "err", nerr)

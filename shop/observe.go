@@ -2,6 +2,7 @@ package shop
 
 import (
 	"context"
+	"errors"
 
 	"github.com/theopenmoney/openmoney/domain"
 )
@@ -57,7 +58,10 @@ type observedNotifier struct {
 func (n observedNotifier) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error {
 	err := n.Notifier.Notify(ctx, p, it)
 	outcome := NotifySent
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrWebhookDisabled):
+		return err // not an attempt: the shop drops the item (NotifyFailed)
+	case err != nil:
 		outcome = NotifyError
 	}
 	n.obs.Notification(n.channel, outcome)

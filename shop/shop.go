@@ -40,10 +40,17 @@ type Rates interface {
 }
 
 // Notifier sends one outbox item on its channel (the bot, webhooks). An error
-// that implements RetryAfter() time.Duration sets the next attempt.
+// that implements RetryAfter() time.Duration sets the next attempt. A
+// webhook notifier returns ErrWebhookDisabled, without sending, for a
+// partner whose webhook is disabled: the event is then dropped with a
+// failed delivery row the partner can redeliver.
 type Notifier interface {
 	Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error
 }
+
+// ErrWebhookDisabled: the event was not sent because the partner's webhook
+// is disabled (see Notifier).
+var ErrWebhookDisabled = errors.New("webhook disabled")
 
 // watcher is implemented by chain sources that filter by address (the real
 // listener); new partners' top-up addresses are added to it.

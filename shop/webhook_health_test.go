@@ -16,7 +16,8 @@ import (
 )
 
 // failingHook fails every webhook attempt, recording it like the real
-// sender does, and remembers when each attempt was made.
+// sender does, and remembers when each attempt was made. Like the real
+// sender, it sends nothing for a disabled webhook (shop.ErrWebhookDisabled).
 type failingHook struct {
 	env *shoptest.Env
 	mu  sync.Mutex
@@ -25,6 +26,9 @@ type failingHook struct {
 }
 
 func (h *failingHook) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxItem) error {
+	if w, err := h.env.Shop.GetWebhook(ctx, p.ID); err == nil && w.DisabledAt != nil {
+		return shop.ErrWebhookDisabled
+	}
 	h.mu.Lock()
 	if h.at == nil {
 		h.at = map[string][]time.Time{}
@@ -132,13 +136,29 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 	if len(notes) != 1 || notes[0].Type != shop.EventWebhookDisabled || notes[0].PartnerID != p.ID {
 		t.Fatalf("telegram notice: %+v", notes)
 	}
-	// Disabled: nothing queued, test and redeliver refused.
+	// Disabled: an event is not sent but recorded as a failed row (attempt
+	// 0) to redeliver later; test and redeliver refused.
 	o := newOrder(t, env, p.ID)
 	if _, err := env.Shop.CancelOrder(ctx, p.ID, o.ID); err != nil {
 		t.Fatal(err)
 	}
+	if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
+		t.Fatal(err)
+	}
 	if q := queued(t, env, domain.ChannelWebhook); len(q) != 0 {
-		t.Fatalf("queued for a disabled webhook: %+v", q)
+		t.Fatalf("still queued for a disabled webhook: %+v", q)
+	}
+	missed, err := env.Shop.WebhookDeliveries(ctx, p.ID, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled := missed.Items[0]
+	if cancelled.EventType != shop.EventOrderCancelled || cancelled.Final != domain.WebhookFailed || cancelled.Attempt != 0 ||
+		!strings.Contains(cancelled.Error, "webhook was disabled") || cancelled.Order == nil || cancelled.Order.ID != o.ID {
+		t.Fatalf("the event while disabled: %+v", cancelled)
+	}
+	if len(h.at[cancelled.EventID]) != 0 {
+		t.Fatalf("the event while disabled was sent %d times", len(h.at[cancelled.EventID]))
 	}
 	if _, err := env.Shop.TestWebhook(ctx, p.ID); shop.ErrorCode(err) != shop.CodeWebhookDisabled {
 		t.Fatalf("test while disabled: %v", err)
@@ -162,6 +182,18 @@ func TestWebhookRetryScheduleThenAutoDisableAndReenable(t *testing.T) {
 	page, _ = env.Shop.WebhookDeliveries(ctx, p.ID, "", 1)
 	if d := page.Items[0]; d.Final != domain.WebhookDelivered || d.EventID != shop.EventID(head) || d.RedeliveryOf == 0 {
 		t.Fatalf("redelivered row %+v", d)
+	}
+	// The event that happened while disabled, redelivered with its id.
+	if _, err := env.Shop.RedeliverWebhook(ctx, p.ID, cancelled.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Shop.SendOutbox(ctx, domain.ChannelWebhook, h); err != nil {
+		t.Fatal(err)
+	}
+	page, _ = env.Shop.WebhookDeliveries(ctx, p.ID, "", 1)
+	if d := page.Items[0]; d.Final != domain.WebhookDelivered || d.EventID != cancelled.EventID || d.RedeliveryOf != cancelled.ID ||
+		len(h.at[cancelled.EventID]) != 1 {
+		t.Fatalf("redelivered row of the missed event %+v", d)
 	}
 	env.Check(t)
 }

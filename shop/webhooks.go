@@ -180,13 +180,14 @@ func checkWebhookHost(ctx context.Context, host string) error {
 }
 
 // checkWebhookEvents validates and normalises an event list: nil means all
-// events; an explicit list must be non-empty and name known events.
+// events (SetWebhook passes nil only when creating); an explicit list must
+// be non-empty and name known events.
 func checkWebhookEvents(events []string) ([]string, error) {
 	if events == nil {
 		return slices.Clone(WebhookEvents), nil
 	}
 	if len(events) == 0 {
-		return nil, validation("events", "webhook_events", "events must list at least one of %s (omit it for all)", strings.Join(WebhookEvents, ", "))
+		return nil, validation("events", "webhook_events", "events must list at least one of %s (omit it to keep the current list; list all six for every event)", strings.Join(WebhookEvents, ", "))
 	}
 	want := map[string]bool{}
 	for _, e := range events {
@@ -582,15 +583,17 @@ func (s *Shop) webhookOutcome(tx store.Tx, p *domain.Partner, it *domain.OutboxI
 			if q.PartnerID != it.PartnerID {
 				continue
 			}
+			if q.ID != it.ID {
+				if err := s.webhookDropUnsent(tx, q); err != nil {
+					return false, err
+				}
+				continue
+			}
 			if err := tx.DeleteOutbox(q.Channel, q.ID); err != nil {
 				return false, err
 			}
-			attempt, msg := q.Attempts, "not sent: the webhook was disabled; redeliver it once the endpoint works again"
-			if q.ID == it.ID {
-				attempt, msg = it.Attempts+1, fmt.Sprintf("webhook disabled after %s of failed attempts; last error: %v", WebhookDisableAfter, nerr)
-			}
-			d := s.deliveryRow(q, attempt, domain.WebhookFailed)
-			d.Error = clipError(msg)
+			d := s.deliveryRow(q, it.Attempts+1, domain.WebhookFailed)
+			d.Error = clipError(fmt.Sprintf("webhook disabled after %s of failed attempts; last error: %v", WebhookDisableAfter, nerr))
 			if err := tx.AppendWebhookDelivery(d); err != nil {
 				return false, err
 			}
@@ -606,6 +609,19 @@ func (s *Shop) webhookOutcome(tx store.Tx, p *domain.Partner, it *domain.OutboxI
 		}
 	}
 	return true, nil
+}
+
+// webhookDropUnsent drops a queued event of a disabled webhook with a
+// failed row (attempt: the attempts made so far, 0 for an event never
+// sent) that the partner can redeliver once it re-enables the webhook, in
+// the caller's transaction.
+func (s *Shop) webhookDropUnsent(tx store.Tx, it *domain.OutboxItem) error {
+	if err := tx.DeleteOutbox(it.Channel, it.ID); err != nil {
+		return err
+	}
+	d := s.deliveryRow(it, it.Attempts, domain.WebhookFailed)
+	d.Error = "not sent: the webhook was disabled; redeliver it once the endpoint works again"
+	return tx.AppendWebhookDelivery(d)
 }
 
 // pruneWebhookDeliveries deletes delivery rows older than

@@ -194,7 +194,7 @@ func (snd *Sender) Notify(ctx context.Context, p *domain.Partner, it *domain.Out
 		return err
 	}
 	if w.DisabledAt != nil {
-		return nil // disabled since: its queue was dropped and recorded
+		return shop.ErrWebhookDisabled // not sent: the shop records it for redelivery
 	}
 	if it.Type != shop.EventWebhookTest && it.RedeliveryOf == 0 && !slices.Contains(w.Events, it.Type) {
 		return nil // unsubscribed since (a test or a redelivery the partner asked for goes anyway)

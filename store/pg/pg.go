@@ -4,8 +4,9 @@
 // Each record kind lives in its own file with its tables and statements
 // (orders.go, partners.go, ledger.go, …); records are typed columns, and
 // what stays opaque to the store (an outbox event's snapshot, a stored
-// response) is jsonb or bytea. Unique constraints enforce memo, api key
-// hash, seen tx hash, idempotency key and partner index uniqueness.
+// response) is jsonb or bytea. Unique constraints enforce api key hash,
+// seen tx hash, idempotency key and partner index uniqueness; memos need
+// none (each is derived from its order's id, shop/memo.go).
 //
 // Transactions (see store.Store for what each promises, docs/SCALING.md
 // for why):
