@@ -116,7 +116,17 @@ func (b *Bot) alertText(lang string, n shop.AlertNotice) string {
 	case shop.AlertWebhookDisabled:
 		body = b.texts.text(lang, "al_b_webhook_disabled", f.Detail)
 		do = b.texts.text(lang, "al_d_webhook_disabled", f.ID)
-	default: // provider_down, listener_down, history_gap: the reason as reported
+	case shop.AlertListenerDown:
+		switch {
+		case f.Count > 0:
+			body = b.texts.text(lang, "al_b_listener_failing", f.Count, f.Detail)
+		case f.Detail == "":
+			body = b.texts.text(lang, "al_b_listener_down", b.texts.text(lang, "op_listener_down"))
+		default:
+			body = b.texts.text(lang, "al_b_listener_down", f.Detail)
+		}
+		do = b.texts.text(lang, "al_d_listener_down")
+	default: // provider_down, history_gap: a sentence around the reason as reported
 		body = b.texts.text(lang, "al_b_"+n.Kind, f.Detail)
 		do = b.texts.text(lang, "al_d_"+n.Kind)
 	}

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -439,5 +440,65 @@ func TestOperatorPartnerRevoke(t *testing.T) {
 	audit, _ := s.AuditLog(context.Background(), 0, 10)
 	if len(audit) != 1 || audit[0].Action != shop.AuditRevokeKey || audit[0].PartnerID != p.ID || audit[0].Actor != "@anna_ops (telegram 2001)" {
 		t.Fatalf("audit %+v", audit)
+	}
+}
+
+// Every alert kind renders in English and in Indonesian: the Indonesian
+// body is an Indonesian sentence (not just the reported detail, an error
+// text from outside that stays as it came) and carries none of the English
+// one's words.
+func TestAlertsRenderInBothLanguages(t *testing.T) {
+	b := &Bot{texts: newCatalogue()}
+	const detail = "DETAIL-FROM-OUTSIDE"
+	withDetail := map[string]bool{shop.AlertProviderDown: true, shop.AlertListenerDown: true, shop.AlertHistoryGap: true,
+		shop.AlertProofFailure: true, shop.AlertParked: true, shop.AlertWebhookDisabled: true}
+	kinds := []string{shop.AlertWalletShort, shop.AlertWalletLow, shop.AlertProviderDown, shop.AlertListenerDown,
+		shop.AlertListenerLag, shop.AlertHistoryGap, shop.AlertProofFailure, shop.AlertHeldFunds, shop.AlertHeldChain,
+		shop.AlertRefundSpike, shop.AlertParked, shop.AlertUnmatched, shop.AlertWebhookDisabled}
+	var notices []shop.AlertNotice
+	for _, k := range kinds {
+		f := shop.AlertFacts{BalanceNano: 5e9, NeedNano: 9e9, ShortfallNano: 4e9, OwedOrders: 2, OwedOrdersNano: 8e9,
+			OwedBalancesNano: 1e9, ThresholdNano: 6e9, Address: "UQaddr", Count: 3, WindowSeconds: 600, LagSeconds: 300,
+			ID: 12, AmountNano: 1e9, Comment: "memo", Name: "Acme"}
+		if withDetail[k] {
+			f.Detail = detail
+		}
+		if k == shop.AlertListenerDown {
+			f.Count = 0 // the listener's own error
+		}
+		notices = append(notices, shop.AlertNotice{Alert: shop.Alert{Kind: k, Facts: f}})
+	}
+	// The listener's other two shapes: not connected, and failing to record.
+	notices = append(notices,
+		shop.AlertNotice{Alert: shop.Alert{Kind: shop.AlertListenerDown}},
+		shop.AlertNotice{Alert: shop.Alert{Kind: shop.AlertListenerDown, Facts: shop.AlertFacts{Count: 4, Detail: detail}}})
+	// What is not a sentence: figures, the detail, markup, names, config keys.
+	notWords := regexp.MustCompile(`[0-9.]+m?|` + detail + `|<[^>]*>|UQaddr|memo|Acme|TON|[a-z_]+(\.[a-z_]+)+`)
+	for _, n := range notices {
+		en, id := b.alertText(langEN, n), b.alertText(langID, n)
+		if !strings.Contains(en, "What to do:") || !strings.Contains(id, "Yang perlu dilakukan:") {
+			t.Errorf("%s: en %q, id %q", n.Kind, en, id)
+		}
+		if n.Facts.Detail != "" && (!strings.Contains(en, detail) || !strings.Contains(id, detail)) {
+			t.Errorf("%s: the detail is missing: en %q, id %q", n.Kind, en, id)
+		}
+		enBody, idBody := strings.Split(en, "\n")[1], strings.Split(id, "\n")[1]
+		if words := strings.Trim(notWords.ReplaceAllString(idBody, ""), " .,:;()#—-"); words == "" {
+			t.Errorf("%s: the Indonesian body %q is only the reported detail", n.Kind, idBody)
+		}
+		for _, part := range notWords.Split(enBody, -1) {
+			if part = strings.Trim(part, " .,:;()#—-"); len(part) >= 4 && strings.Contains(id, part) {
+				t.Errorf("%s: English %q in the Indonesian alert %q", n.Kind, part, id)
+			}
+		}
+	}
+	// No alert text falls back to English.
+	cat := newCatalogue()
+	for key, en := range cat[langEN] {
+		if strings.HasPrefix(key, "al_") {
+			if id, ok := cat[langID][key]; !ok || id == en {
+				t.Errorf("%s has no Indonesian text", key)
+			}
+		}
 	}
 }

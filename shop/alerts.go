@@ -345,14 +345,13 @@ func (s *Shop) globalConditions(ctx context.Context, now time.Time) conditions {
 		failing := !s.listenerHealth(&ph)
 		switch {
 		case !st.Connected || st.Error != "" || failing:
-			detail := st.Error
-			if detail == "" && failing {
-				detail = fmt.Sprintf("recording payments failed %d time(s) in a row: %s", ph.ListenerFailures, ph.ListenerError)
+			// Detail: the listener's error; or Count, the failures in a row
+			// to record payments, and their error; neither: not connected.
+			f := AlertFacts{Detail: st.Error}
+			if f.Detail == "" && failing {
+				f.Count, f.Detail = ph.ListenerFailures, ph.ListenerError
 			}
-			if detail == "" {
-				detail = "not connected"
-			}
-			c.add(AlertListenerDown, AlertFacts{Detail: detail})
+			c.add(AlertListenerDown, f)
 		case st.LagSeconds > MaxListenerLag.Seconds():
 			c.add(AlertListenerLag, AlertFacts{LagSeconds: st.LagSeconds})
 		}
