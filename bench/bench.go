@@ -250,7 +250,7 @@ func runService(ctx context.Context, o options, ss *stores, log *slog.Logger, re
 			"-byte record (the stored order's size) from the same number of goroutines, fsync on, credited with its best batch delay ("+baseNote+")"))
 
 	log.Info("measuring sandbox transfer → paid latency", "rate", o.rate, "duration", o.duration)
-	lat, err := benchPayments(ctx, s, p.ID, o.rate, o.duration)
+	lat, err := benchPayments(ctx, s, []int64{p.ID}, o.rate, o.duration)
 	if err != nil {
 		return err
 	}

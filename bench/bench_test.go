@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,10 +75,17 @@ func TestQuickJSONPostgres(t *testing.T) {
 	if rep.Orders != 20_000 || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "throwaway server started by the bench") {
 		t.Errorf("quick postgres run: orders %d, notes %q", rep.Orders, rep.Notes)
 	}
-	for _, name := range []string{"serialization retries per created order", "POST at pool 32 vs best pool", "serialization retries per payment"} {
+	for _, name := range []string{"serialization retries per created order", "POST at pool 32 vs best pool", "serialization retries per payment",
+		"serialization retries per webhook attempt"} {
 		found := false
 		for _, r := range rep.Rows {
 			found = found || r.Metric == name
+			// The webhook row counts attempts that were made: two per payment.
+			if r.Metric == "serialization retries per webhook attempt" {
+				if n, _ := strconv.Atoi(strings.Fields(r.Note)[0]); n < 40 {
+					t.Errorf("webhook row over %d attempts: %s", n, r.Note)
+				}
+			}
 		}
 		if !found {
 			t.Errorf("postgres row %q missing", name)

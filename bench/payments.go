@@ -19,7 +19,7 @@ const paidTimeout = 30 * time.Second
 // and returns the latency from SandboxTransfer until the order has left
 // pending_payment, sorted. Shop-level calls; the order is polled every ms
 // at first, then at a tenth of the time waited.
-func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int, d time.Duration) ([]time.Duration, error) {
+func benchPayments(ctx context.Context, s *shop.Shop, partners []int64, rate int, d time.Duration) ([]time.Duration, error) {
 	count := max(int(float64(rate)*d.Seconds()), 20)
 	orders := make([]*domain.Order, count)
 	var wg sync.WaitGroup
@@ -30,7 +30,7 @@ func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int,
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			o, _, err := s.CreateOrder(ctx, partnerID, shop.OrderRequest{Kind: domain.KindStars,
+			o, _, err := s.CreateOrder(ctx, partners[i%len(partners)], shop.OrderRequest{Kind: domain.KindStars,
 				RecipientUsername: "pandus", Quantity: 100, PaymentMethod: domain.MethodTonMemo})
 			if err != nil {
 				errs <- fmt.Errorf("bench: order to pay: %w", err)
@@ -58,7 +58,7 @@ func benchPayments(ctx context.Context, s *shop.Shop, partnerID int64, rate int,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := payAndWait(ctx, s, partnerID, o)
+			l, err := payAndWait(ctx, s, o.PartnerID, o)
 			if err != nil {
 				payErrs <- err
 				return

@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/store/pg"
+	"github.com/theopenmoney/openmoney/webhook"
 )
 
 // PostgreSQL rows. The service runs on a fresh schema; its baselines are
@@ -383,7 +386,7 @@ func runServicePG(ctx context.Context, o options, ss *stores, pr *pgProbe, log *
 		ps.close()
 		return err
 	}
-	lat, err := benchPayments(ctx, ps.s, p.ID, o.rate, o.duration)
+	lat, err := benchPayments(ctx, ps.s, []int64{p.ID}, o.rate, o.duration)
 	ps.close()
 	if err != nil {
 		return err
@@ -403,6 +406,116 @@ func runServicePG(ctx context.Context, o options, ss *stores, pr *pgProbe, log *
 		newRow("transfer → paid p99", "ms", ms(quantile(lat, 0.99)), 0, target{"ours", "<=", 1000}, note),
 		retryRow("serialization retries per payment", payD, int64(len(lat)),
 			fmt.Sprintf("over the payment phase (order creation, sandbox transfer, the listener applying batches in Write transactions, delivery, polling): %s", retryNote(payD, int64(len(lat))))))
+
+	// The same payments again, now spread over partners with webhooks, so
+	// each event's attempt runs its SERIALIZABLE transactions (its row, its
+	// outcome) beside them, several partners' queues at once as in
+	// production; a phase of its own, so the latency rows above stay
+	// comparable.
+	log.Info("measuring serialization retries of webhook attempts", "partners", hookPartners, "rate", o.rate, "duration", o.duration)
+	attempts, hookD, err := webhookPhase(ctx, pr, loc, o)
+	if err != nil {
+		return err
+	}
+	rep.Rows = append(rep.Rows, retryRow("serialization retries per webhook attempt", hookD, attempts,
+		fmt.Sprintf("%d attempts (order.paid and order.completed of %d payments at %d/s over %d partners with a webhook to a loopback receiver answering 204, their queues sent at once); each attempt records its row and its outcome in SERIALIZABLE Update transactions. Every retry of the phase (payments included) counts, so this bounds the webhook paths' own: %s",
+			attempts, attempts/2, o.rate, hookPartners, retryNote(hookD, attempts))))
+	return nil
+}
+
+// webhookPhase pays orders of hookPartners partners with webhooks on a
+// service of its own and waits for every event's attempt; it returns the
+// attempts and PostgreSQL's counters over the phase.
+func webhookPhase(ctx context.Context, pr *pgProbe, loc string, o options) (int64, pgDelta, error) {
+	ps, err := openPGService(ctx, loc, 0)
+	if err != nil {
+		return 0, pgDelta{}, err
+	}
+	hook, err := newHookReceiver()
+	if err != nil {
+		ps.close()
+		return 0, pgDelta{}, err
+	}
+	defer hook.close()
+	var payers []int64
+	for i := range hookPartners {
+		hp, _, err := newPartner(ctx, ps.s, fmt.Sprintf("bench-hook-%d", i))
+		if err == nil {
+			_, err = ps.s.SetWebhook(ctx, hp.ID, shop.WebhookUpdate{URL: &hook.url})
+		}
+		if err != nil {
+			ps.close()
+			return 0, pgDelta{}, fmt.Errorf("bench: webhook partner: %w", err)
+		}
+		payers = append(payers, hp.ID)
+	}
+	ps.s.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(ps.s, webhook.Options{Log: slog.New(slog.DiscardHandler)}))
+	before, err := pr.sample(ctx)
+	if err != nil {
+		ps.close()
+		return 0, pgDelta{}, err
+	}
+	lat, err := benchPayments(ctx, ps.s, payers, o.rate, o.duration)
+	if err == nil {
+		// Each order's order.paid and order.completed.
+		err = hook.wait(ctx, int64(2*len(lat)), time.Minute)
+	}
+	ps.close()
+	if err != nil {
+		return 0, pgDelta{}, err
+	}
+	if err := pr.settle(ctx, appOurs); err != nil {
+		return 0, pgDelta{}, err
+	}
+	after, err := pr.sample(ctx)
+	if err != nil {
+		return 0, pgDelta{}, err
+	}
+	return hook.n.Load(), after.sub(before), nil
+}
+
+// hookPartners is how many partners with a webhook the payment phase's
+// orders are spread over (the shop sends 8 partners' queues at once).
+const hookPartners = 8
+
+// hookReceiver is the partners' webhook endpoint on loopback: it answers
+// 204 to every event and counts them.
+type hookReceiver struct {
+	srv *http.Server
+	url string
+	n   atomic.Int64
+}
+
+func newHookReceiver() (*hookReceiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bench: webhook receiver: %w", err)
+	}
+	h := &hookReceiver{url: "http://" + ln.Addr().String() + "/hooks/openmoney"}
+	h.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		h.n.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = h.srv.Serve(ln) }()
+	return h, nil
+}
+
+func (h *hookReceiver) close() { _ = h.srv.Close() }
+
+// wait waits until n events arrived, for at most d.
+func (h *hookReceiver) wait(ctx context.Context, n int64, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for h.n.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: %d of %d webhook events arrived within %s", h.n.Load(), n, d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	return nil
 }
 
