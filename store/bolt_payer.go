@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	json "github.com/segmentio/encoding/json"
@@ -26,6 +27,10 @@ func (t *boltTx) PutPayerBatch(b *domain.PayerBatch) error {
 			return err
 		}
 		b.ID = id
+	} else if old, err := t.GetPayerBatch(b.ID); err == nil && !old.Open() {
+		return ErrSettled
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	open := t.tx.Bucket(bPayerOpen)
 	var err error
@@ -99,6 +104,13 @@ func (t *boltTx) PutPayerMessage(m *domain.PayerMessage) error {
 		return fmt.Errorf("store: payer message without a batch (%d) or index (%d)", m.BatchID, m.Index)
 	}
 	key := payerMsgKey(m.BatchID, m.Index)
+	var old domain.PayerMessage
+	switch err := t.get(bPayerMessages, key, &old); {
+	case err == nil && old.Outcome != domain.PaymentPending:
+		return ErrSettled
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return err
+	}
 	if err := t.tx.Bucket(bPayerByOrder).Put(cat(i64(m.OrderID), key), nil); err != nil {
 		return err
 	}

@@ -26,6 +26,12 @@ var ErrLocked = errors.New("store: locked by another process")
 // partner's balance below zero; nothing is written.
 var ErrOverdraw = errors.New("store: balance would go below zero")
 
+// ErrSettled is returned by PutPayerBatch and PutPayerMessage for a record
+// already settled (a batch with SettledAt, a message with an Outcome): a
+// settlement is final, so a second writer (another instance, a stale view)
+// never overwrites it; nothing is written and the caller reads it again.
+var ErrSettled = errors.New("store: payer record already settled")
+
 // Store is a transactional record store. Its four kinds of transaction differ
 // in what they promise about fn's reads; every write is atomic and, for
 // Update and Create, durable when the call returns nil.
@@ -239,7 +245,8 @@ type ParkedTx interface {
 // them.
 type PayerTx interface {
 	// PutPayerBatch assigns b.ID when zero and stores the batch; the open
-	// index follows b.SettledAt.
+	// index follows b.SettledAt. A stored batch already settled is not
+	// changed: ErrSettled (maybe from the commit).
 	PutPayerBatch(b *domain.PayerBatch) error
 	GetPayerBatch(id int64) (*domain.PayerBatch, error)
 	// ListPayerBatches returns batches with id > afterID, ascending; with
@@ -249,7 +256,9 @@ type PayerTx interface {
 	// address), or ErrNotFound.
 	LastPayerBatch(wallet string) (*domain.PayerBatch, error)
 	// PutPayerMessage stores a batch's message under (BatchID, Index) and
-	// indexes it by order.
+	// indexes it by order. A stored message whose Outcome is set is not
+	// changed: ErrSettled (maybe from the commit), so an outcome is written
+	// only over a pending payment.
 	PutPayerMessage(m *domain.PayerMessage) error
 	// PayerMessages returns a batch's messages by index.
 	PayerMessages(batchID int64) ([]domain.PayerMessage, error)

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/theopenmoney/openmoney/domain"
+	"github.com/theopenmoney/openmoney/store"
 )
 
 // The Fragment payer's batches and their messages: records for the payer,
@@ -30,8 +33,19 @@ func (t *tx) PutPayerBatch(b *domain.PayerBatch) error {
 	if err != nil {
 		return fmt.Errorf("pg: encode payer batch: %w", err)
 	}
+	// A settled batch (open false) is final: the update is skipped and no
+	// row is affected.
 	return t.later(`INSERT INTO payer_batches (id, open, rec) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, rec = EXCLUDED.rec`, []any{b.ID, b.Open(), data}, nil)
+		ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, rec = EXCLUDED.rec WHERE payer_batches.open`,
+		[]any{b.ID, b.Open(), data}, settled)
+}
+
+// settled refuses an upsert that changed no row: the record was settled.
+func settled(tag pgconn.CommandTag) error {
+	if tag.RowsAffected() == 0 {
+		return store.ErrSettled
+	}
+	return nil
 }
 
 func (t *tx) GetPayerBatch(id int64) (*domain.PayerBatch, error) {
@@ -56,9 +70,14 @@ func (t *tx) PutPayerMessage(m *domain.PayerMessage) error {
 	if err != nil {
 		return fmt.Errorf("pg: encode payer message: %w", err)
 	}
+	// An outcome is written only over a pending message (rec has no
+	// outcome: omitempty); a settled one is final and no row is affected.
+	// Under concurrent writers the row lock makes the second one re-read
+	// the condition (or fail to serialize and retry), so it is refused.
 	return t.later(`INSERT INTO payer_messages (batch_id, idx, order_id, rec) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (batch_id, idx) DO UPDATE SET order_id = EXCLUDED.order_id, rec = EXCLUDED.rec`,
-		[]any{m.BatchID, m.Index, m.OrderID, data}, nil)
+		ON CONFLICT (batch_id, idx) DO UPDATE SET order_id = EXCLUDED.order_id, rec = EXCLUDED.rec
+		WHERE COALESCE(payer_messages.rec->>'outcome', '') = ''`,
+		[]any{m.BatchID, m.Index, m.OrderID, data}, settled)
 }
 
 func (t *tx) PayerMessages(batchID int64) ([]domain.PayerMessage, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,6 +160,127 @@ func testPayer(t *testing.T, st store.Store) {
 			return err
 		}
 		same(t, "LastPayerBatch of the other wallet", last, other)
+		return nil
+	})
+}
+
+// A payment's outcome is written only over a pending message, and a settled
+// batch is final: a second writer (another instance's resolver, a stale
+// view) gets ErrSettled, its whole transaction writes nothing, and the
+// first outcome stands. Two writers racing to settle the same pending
+// payment differently: exactly one wins.
+func testPayerSettledIsFinal(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	b := &domain.PayerBatch{Wallet: "0:" + fmt.Sprintf("%064x", 1), Seqno: 9, ExtHash: fmt.Sprintf("%064x", 9), BOC: "te6cc…",
+		ValidUntil: t0.Add(time.Minute).Unix(), CreatedAt: t0, Messages: 3, TotalNano: 3, FeeNano: 1}
+	ms := make([]domain.PayerMessage, 3)
+	update(t, st, func(tx store.Tx) error {
+		b.ID = 0
+		if err := tx.PutPayerBatch(b); err != nil {
+			return err
+		}
+		for i := range ms {
+			ms[i] = domain.PayerMessage{BatchID: b.ID, Index: i, OrderID: int64(20 + i), Kind: "stars", ReqID: fmt.Sprintf("r%d", i),
+				To: "0:" + fmt.Sprintf("%064x", 2), AmountNano: 1, PayloadHash: fmt.Sprintf("%064x", i)}
+			if err := tx.PutPayerMessage(&ms[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	settle := func(m domain.PayerMessage, outcome string) domain.PayerMessage {
+		m.Outcome, m.ResolvedAt, m.Detail = outcome, at(time.Minute), "by "+outcome
+		return m
+	}
+	// The first writer settles message 0 as paid; the batch stays open.
+	paid := settle(ms[0], domain.PaymentPaid)
+	b.TxHash = fmt.Sprintf("%064x", 77)
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutPayerBatch(b); err != nil {
+			return err
+		}
+		return tx.PutPayerMessage(&paid)
+	})
+	// A second writer with an older view: message 0 unpaid, message 1 paid
+	// in the same transaction. Refused whole.
+	stale0, other1 := settle(ms[0], domain.PaymentUnpaid), settle(ms[1], domain.PaymentPaid)
+	err := st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.PutPayerMessage(&other1); err != nil {
+			return err
+		}
+		return tx.PutPayerMessage(&stale0)
+	})
+	if !errors.Is(err, store.ErrSettled) {
+		t.Fatalf("outcome over a settled payment: err = %v, want ErrSettled", err)
+	}
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.PayerMessages(b.ID)
+		if err != nil {
+			return err
+		}
+		same(t, "settled message after a refused overwrite", &got[0], &paid)
+		same(t, "message 1 (its write rolled back with the refused one)", &got[1], &ms[1])
+		return nil
+	})
+	// Two writers race to settle message 2: one paid, one unpaid.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	race := []domain.PayerMessage{settle(ms[2], domain.PaymentPaid), settle(ms[2], domain.PaymentUnpaid)}
+	for i := range race {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.Update(ctx, func(tx store.Tx) error {
+				m := race[i]
+				return tx.PutPayerMessage(&m)
+			})
+		}()
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won < 0:
+			won = i
+		case err == nil:
+			t.Fatalf("both writers settled message 2")
+		case !errors.Is(err, store.ErrSettled):
+			t.Fatalf("writer %d: %v, want nil or ErrSettled", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatalf("neither writer settled message 2: %v", errs)
+	}
+	// Settle the batch; then it is final too.
+	b.SettledAt = at(2 * time.Minute)
+	last := settle(ms[1], domain.PaymentBounced)
+	update(t, st, func(tx store.Tx) error {
+		if err := tx.PutPayerBatch(b); err != nil {
+			return err
+		}
+		return tx.PutPayerMessage(&last)
+	})
+	reopened := *b
+	reopened.SettledAt, reopened.Detail = nil, "a stale writer"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutPayerBatch(&reopened) }); !errors.Is(err, store.ErrSettled) {
+		t.Fatalf("rewriting a settled batch: err = %v, want ErrSettled", err)
+	}
+	view(t, st, func(tx store.Tx) error {
+		got, err := tx.GetPayerBatch(b.ID)
+		if err != nil {
+			return err
+		}
+		same(t, "settled batch after a refused rewrite", got, b)
+		open, err := tx.ListPayerBatches(0, 10, true)
+		if err != nil {
+			return err
+		}
+		sameIDs(t, "open batches", batchIDs(open), []int64{})
+		msgs, err := tx.PayerMessages(b.ID)
+		if err != nil {
+			return err
+		}
+		same(t, "race winner", &msgs[2], &race[won])
 		return nil
 	})
 }

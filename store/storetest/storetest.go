@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"parked transfers and their open index", testParked},
 		{"audit log", testAudit},
 		{"payer batches, their messages and the open index", testPayer},
+		{"payer outcomes: written only over pending, a second writer refused", testPayerSettledIsFinal},
 		{"idempotency records and TTL deletion", testIdem},
 		{"outbox per channel", testOutbox},
 		{"webhooks", testWebhooks},
