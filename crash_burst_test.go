@@ -91,71 +91,14 @@ func TestCrashDuringABurstPaysEachOrderOnce(t *testing.T) {
 		orders = v
 	}
 	dir := t.TempDir()
-	seed, keys, chainPath, chain := simWallet(t, dir, simchain.Account{Address: crashRefuser.StringRaw(), Balance: 1e9, Bounce: true})
-	fs, err := fragmentsim.New(fragmentsim.Options{Latency: 200 * time.Millisecond, RateLimit: 1000,
-		Address: crashTaker.String(), BounceAddress: crashRefuser.String(), BounceShare: 0.1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsrv := httptest.NewServer(fs)
-	defer fsrv.Close()
-
 	dbPath := filepath.Join(dir, "openmoney.db")
-	cfgPath := filepath.Join(dir, "config.yaml")
-	cfgText := fmt.Sprintf(`http: {listen: "127.0.0.1:0"}
-store: {path: %q}
-ton: {network: testnet, wallet_version: v5r1, wallet_seed: %q}
-fulfillment: {provider: fragment, fragment: {base_url: %q, hash: %q, cookies: %q}}
-api: {rate_limit: {per_second: 100000, burst: 100000}}
-log: {level: info}
-`, dbPath, strings.Join(seed, " "), fsrv.URL, fs.Hash(), fs.Cookies())
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key := crashPartner(t, cfgPath, dbPath)
-
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	w := newBurstWorld(t, dir, 200*time.Millisecond, fmt.Sprintf("{path: %q}", dbPath))
 	var all []int64
-	users := map[int64]string{}
 	for round := 1; round <= rounds; round++ {
-		c := startChild(t, cfgPath, simChainEnv+"="+chainPath)
-		api := &client{http: hc, base: c.base, key: key}
-		ids := make([]int64, orders)
-		var transfers []simchain.Transfer
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 16)
-		for i := range orders {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				user := fmt.Sprintf("r%d_u%d", round, i)
-				code, o, err := api.do(context.Background(), "POST", "/orders/stars", map[string]any{"recipient_username": user, "quantity": 50 + i%50}, "k-"+user)
-				if err != nil || code != 200 {
-					t.Errorf("order %s: %d %v", user, code, err)
-					return
-				}
-				amount, _ := strconv.ParseInt(o["price_nanoton"].(string), 10, 64)
-				mu.Lock()
-				ids[i] = int64(o["id"].(float64))
-				users[ids[i]] = user
-				transfers = append(transfers, simchain.Transfer{From: crashPayer.StringRaw(), To: o["payment_address"].(string),
-					AmountNano: amount, Body: simchain.Comment(o["payment_memo"].(string))})
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		if t.Failed() {
-			c.kill(t)
-			t.FailNow()
-		}
+		c := w.start(t)
+		api := w.client(c)
+		ids := w.burst(t, c, api, round, orders)
 		all = append(all, ids...)
-		// Every customer pays at once; the service is killed at a random
-		// moment while it delivers them.
-		if err := chain.Send(transfers...); err != nil {
-			t.Fatal(err)
-		}
 		// (a burst takes about 20 ms an order with 200 ms Fragment calls)
 		killAt := time.Duration(rand.IntN(1000+20*orders)) * time.Millisecond
 		time.Sleep(killAt)
@@ -163,31 +106,75 @@ log: {level: info}
 		done := finalCount(t, dbPath, ids)
 		t.Logf("round %d: killed %s after %d payments, %d of %d orders finished", round, killAt, orders, done, orders)
 
-		c = startChild(t, cfgPath, simChainEnv+"="+chainPath)
+		c = w.start(t)
 		api.base = c.base
-		deadline := time.Now().Add(2 * time.Minute)
-		for !allFinal(t, api, ids) {
-			if time.Now().After(deadline) {
-				c.kill(t)
-				t.Fatalf("round %d: orders not finished 2 min after the restart", round)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		w.waitFinal(t, c, api, ids, round)
 		c.stop(t)
 	}
-	completed, refunded := verifyBurst(t, dbPath, chain, keys.ServiceAddressRaw(), fs, all, users)
+	st, err := store.OpenBolt(dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed, refunded := w.verify(t, st, all)
+	st.Close()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"check", "-config", cfgPath}, os.Getenv, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"check", "-config", w.cfgPath}, os.Getenv, &out, io.Discard); err != nil {
 		t.Fatalf("openmoney check: %v\n%s", err, out.String())
 	}
 	t.Logf("burst crash campaign: %d rounds of %d orders, one kill -9 each: %d completed, %d refunded, every payment on chain once, %s",
 		rounds, orders, completed, refunded, strings.TrimSpace(out.String()))
 }
 
+// burstWorld is what the burst tests run the service in: a simulated
+// chain (with the service's v5r1 wallet funded and Fragment's two payment
+// addresses, one refusing payments) and a simulated Fragment (200 ms a
+// call, 10 % of recipients paid through the refusing address), both in this
+// process and outliving the service; a testnet config over them with the
+// Fragment provider; a partner key.
+type burstWorld struct {
+	keys      *ton.Keys
+	chain     *simchain.Chain
+	chainPath string
+	fs        *fragmentsim.Server
+	cfgPath   string
+	key       string
+	hc        *http.Client
+	users     map[int64]string // order id → recipient
+}
+
+func newBurstWorld(t *testing.T, dir string, block time.Duration, storeYAML string) *burstWorld {
+	t.Helper()
+	w := &burstWorld{users: map[int64]string{},
+		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	var seed []string
+	seed, w.keys, w.chainPath, w.chain = simWallet(t, dir, block, simchain.Account{Address: crashRefuser.StringRaw(), Balance: 1e9, Bounce: true})
+	var err error
+	w.fs, err = fragmentsim.New(fragmentsim.Options{Latency: 200 * time.Millisecond, RateLimit: 1000,
+		Address: crashTaker.String(), BounceAddress: crashRefuser.String(), BounceShare: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsrv := httptest.NewServer(w.fs)
+	t.Cleanup(fsrv.Close)
+	w.cfgPath = filepath.Join(dir, "config.yaml")
+	cfgText := fmt.Sprintf(`http: {listen: "127.0.0.1:0"}
+store: %s
+ton: {network: testnet, wallet_version: v5r1, wallet_seed: %q}
+fulfillment: {provider: fragment, fragment: {base_url: %q, hash: %q, cookies: %q}}
+api: {rate_limit: {per_second: 100000, burst: 100000}}
+log: {level: info}
+`, storeYAML, strings.Join(seed, " "), fsrv.URL, w.fs.Hash(), w.fs.Cookies())
+	if err := os.WriteFile(w.cfgPath, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.key = crashPartner(t, w.cfgPath)
+	return w
+}
+
 // simWallet creates a v5r1 service wallet holding 1 000 000 TON on a new
-// simulated chain in dir (200 ms blocks), with Fragment's taking address
-// and the accounts more; the chain is closed when the test ends.
-func simWallet(t *testing.T, dir string, more ...simchain.Account) (seed []string, keys *ton.Keys, chainPath string, chain *simchain.Chain) {
+// simulated chain in dir (a block every block), with Fragment's taking
+// address and the accounts more; the chain is closed when the test ends.
+func simWallet(t *testing.T, dir string, block time.Duration, more ...simchain.Account) (seed []string, keys *ton.Keys, chainPath string, chain *simchain.Chain) {
 	t.Helper()
 	seed = ton.NewSeed()
 	keys, err := ton.NewKeys(seed, "v5r1", ton.NetworkTestnet)
@@ -200,7 +187,7 @@ func simWallet(t *testing.T, dir string, more ...simchain.Account) (seed []strin
 	}
 	chainPath = filepath.Join(dir, "chain")
 	accounts := append([]simchain.Account{gen, {Address: crashTaker.StringRaw(), Balance: 1e9}}, more...)
-	if err := simchain.Create(chainPath, simchain.Config{BlockInterval: 200 * time.Millisecond, Accounts: accounts}, time.Time{}); err != nil {
+	if err := simchain.Create(chainPath, simchain.Config{BlockInterval: block, Accounts: accounts}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if chain, err = simchain.Open(chainPath, nil); err != nil {
@@ -210,15 +197,81 @@ func simWallet(t *testing.T, dir string, more ...simchain.Account) (seed []strin
 	return seed, keys, chainPath, chain
 }
 
-// crashPartner creates a partner with a key in the store at dbPath before
+// start runs the service (a child process) over the world.
+func (w *burstWorld) start(t *testing.T) *child {
+	t.Helper()
+	return startChild(t, w.cfgPath, simChainEnv+"="+w.chainPath)
+}
+
+func (w *burstWorld) client(c *child) *client { return &client{http: w.hc, base: c.base, key: w.key} }
+
+// burst creates n orders through api and has every customer pay at once.
+func (w *burstWorld) burst(t *testing.T, c *child, api *client, round, n int) []int64 {
+	t.Helper()
+	ids := make([]int64, n)
+	var transfers []simchain.Transfer
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			user := fmt.Sprintf("r%d_u%d", round, i)
+			code, o, err := api.do(context.Background(), "POST", "/orders/stars", map[string]any{"recipient_username": user, "quantity": 50 + i%50}, "k-"+user)
+			if err != nil || code != 200 {
+				t.Errorf("order %s: %d %v", user, code, err)
+				return
+			}
+			amount, _ := strconv.ParseInt(o["price_nanoton"].(string), 10, 64)
+			mu.Lock()
+			ids[i] = int64(o["id"].(float64))
+			w.users[ids[i]] = user
+			transfers = append(transfers, simchain.Transfer{From: crashPayer.StringRaw(), To: o["payment_address"].(string),
+				AmountNano: amount, Body: simchain.Comment(o["payment_memo"].(string))})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		c.kill(t)
+		t.FailNow()
+	}
+	if err := w.chain.Send(transfers...); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// waitFinal waits up to 2 minutes for every order of ids to be completed
+// or refunded.
+func (w *burstWorld) waitFinal(t *testing.T, c *child, api *client, ids []int64, round int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !allFinal(t, api, ids) {
+		if time.Now().After(deadline) {
+			c.kill(t)
+			t.Fatalf("round %d: orders not finished within 2 min", round)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (w *burstWorld) verify(t *testing.T, st store.Store, ids []int64) (completed, refunded int) {
+	t.Helper()
+	return verifyBurst(t, st, w.chain, w.keys.ServiceAddressRaw(), w.fs, ids, w.users)
+}
+
+// crashPartner creates a partner with a key in the configured store before
 // the service first starts (testnet partners come from the bot).
-func crashPartner(t *testing.T, cfgPath, dbPath string) string {
+func crashPartner(t *testing.T, cfgPath string) string {
 	t.Helper()
 	cfg, _, err := config.Load(cfgPath, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenBolt(dbPath, store.Options{})
+	st, err := openStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +332,7 @@ func allFinal(t *testing.T, api *client, ids []int64) bool {
 }
 
 // verifyBurst checks every order against the chain and the ledger.
-func verifyBurst(t *testing.T, dbPath string, chain *simchain.Chain, wallet string, fs *fragmentsim.Server, ids []int64, users map[int64]string) (completed, refunded int) {
+func verifyBurst(t *testing.T, st store.Store, chain *simchain.Chain, wallet string, fs *fragmentsim.Server, ids []int64, users map[int64]string) (completed, refunded int) {
 	t.Helper()
 	txs, err := chain.Transactions(wallet)
 	if err != nil {
@@ -316,11 +369,6 @@ func verifyBurst(t *testing.T, dbPath string, chain *simchain.Chain, wallet stri
 		c.refused += refused[r.PayloadHash]
 		byUser[r.Username] = c
 	}
-	st, err := store.OpenBolt(dbPath, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	refunds := map[int64]int{}
 	err = st.View(context.Background(), func(tx store.Tx) error {
 		if err := tx.ForEachLedger(func(e *domain.LedgerEntry) error {

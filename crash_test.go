@@ -46,6 +46,35 @@ type child struct {
 	base   string
 	done   chan error
 	exited chan struct{} // closed once the process has been waited for
+	// logs: the child's log lines so far (stderr), for tests that act on
+	// what the service reports.
+	logMu sync.Mutex
+	logs  []string
+}
+
+// logged counts the child's log lines so far that contain s.
+func (c *child) logged(s string) int {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	n := 0
+	for _, l := range c.logs {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLogged waits up to d for a log line containing s.
+func (c *child) waitLogged(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for c.logged(s) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line %q within %s", s, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func startChild(t *testing.T, cfgPath string, env ...string) *child {
@@ -63,8 +92,12 @@ func startChild(t *testing.T, cfgPath string, env ...string) *child {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
 		for sc.Scan() {
+			c.logMu.Lock()
+			c.logs = append(c.logs, sc.Text())
+			c.logMu.Unlock()
 			var line struct{ Addr string }
 			if !sent && json.Unmarshal(sc.Bytes(), &line) == nil && line.Addr != "" {
 				addr <- line.Addr

@@ -228,8 +228,13 @@ type app struct {
 	metrics *metrics.Metrics
 	// payments is the Fragment provider, whose payments on their way /health shows.
 	payments *fragment.Provider
-	// background runs beside the shop's loops until shutdown (rate refresh, provider probe).
+	// background runs beside the shop's loops until shutdown, on every
+	// instance (rate refresh, provider probe).
 	background []func(context.Context) error
+	// leader runs beside the shop's loops on the instance that runs them
+	// (with PostgreSQL, the leader): the Fragment payments, which sign the
+	// wallet's messages and record their outcomes.
+	leader []func(context.Context) error
 }
 
 // build opens the store and wires every part from the config; chain, when
@@ -299,6 +304,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 			deps.Provider = prov
 			a.payments = prov
 			a.background = append(a.background, func(ctx context.Context) error { return prov.Run(ctx, time.Minute) })
+			a.leader = append(a.leader, prov.RunPayments)
 		}
 	}
 	if cfg.Fulfillment.Provider == "manual" {
@@ -436,13 +442,22 @@ func serve(ctx context.Context, cfg *config.Config, source string, log *slog.Log
 	bgCtx, cancelBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBg()
 	var wg sync.WaitGroup
-	// The shop's loops (listener, expiry, delivery, outbox, housekeeping) and
-	// bot polling run on one instance only: with PostgreSQL, the one holding
-	// the leader lock (docs/SCALING.md).
+	// The shop's loops (listener, expiry, delivery, outbox, housekeeping),
+	// the Fragment payments and bot polling run on one instance only: with
+	// PostgreSQL, the one holding the leader lock (docs/SCALING.md).
 	leaderWork := func(ctx context.Context) error {
 		var lwg sync.WaitGroup
 		lwg.Add(1)
 		go func() { defer lwg.Done(); _ = a.shop.Run(ctx) }()
+		for _, fn := range a.leader {
+			lwg.Add(1)
+			go func() {
+				defer lwg.Done()
+				if err := fn(ctx); err != nil && ctx.Err() == nil {
+					log.Error("leader task stopped", "err", err)
+				}
+			}()
+		}
 		if a.bot != nil {
 			lwg.Add(1)
 			go func() {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/internal/fragmentsim"
 	"github.com/theopenmoney/openmoney/internal/simchain"
+	"github.com/theopenmoney/openmoney/store"
 )
 
 // botAPI speaks the Telegram Bot API's few methods the service calls with
@@ -103,7 +104,7 @@ func TestRestoreOfAnOlderBackupNeverPaysTwice(t *testing.T) {
 	const adminToken = "restore-guard-admin-token"
 	const operator = 777001
 	dir := t.TempDir()
-	seed, keys, chainPath, chain := simWallet(t, dir)
+	seed, keys, chainPath, chain := simWallet(t, dir, 200*time.Millisecond)
 	fs, err := fragmentsim.New(fragmentsim.Options{Latency: 20 * time.Millisecond, RateLimit: 1000, Address: crashTaker.String()})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ log: {level: info}
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	key := crashPartner(t, cfgPath, dbPath)
+	key := crashPartner(t, cfgPath)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	wallet := keys.ServiceAddressRaw()
 
@@ -245,7 +246,12 @@ log: {level: info}
 	if m, p := walletExternals(t, chain, wallet); m != sentMsgs || p != sentPayments {
 		t.Fatalf("after the reconciliation the wallet ran %d messages with %d payments; before the restore, %d with %d", m, p, sentMsgs, sentPayments)
 	}
-	completed, _ := verifyBurst(t, dbPath, chain, wallet, fs, ids, users)
+	db, err := store.OpenBolt(dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed, _ := verifyBurst(t, db, chain, wallet, fs, ids, users)
+	db.Close()
 	if completed != orders {
 		t.Errorf("%d of %d orders completed", completed, orders)
 	}

@@ -85,47 +85,67 @@ type confirmJob struct {
 	boc    string
 }
 
-// startPipeline loads the open batches from the store (so the wallet's next
-// batch waits for them and their payments are followed) and starts the
-// batcher, the resolver and the confirm workers.
+// startPipeline returns the running pipeline, or loads the open batches
+// from the store (so the wallet's next batch waits for them and their
+// payments are followed) and starts the batcher, the resolver and the
+// confirm workers. A pipeline whose start failed (err set) is not kept:
+// the next call tries again.
 func (p *Provider) startPipeline() *pipeline {
-	p.pipeOnce.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		pl := &pipeline{p: p, ctx: ctx, cancel: cancel,
-			ahead:     make(chan struct{}, p.opt.Ahead),
-			offers:    make(chan struct{}, p.opt.Concurrency),
-			wake:      make(chan struct{}, 1),
-			kick:      make(chan struct{}, 1),
-			roundDone: make(chan struct{}),
-			open:      map[int64]*openBatch{},
-			confirms:  make(chan confirmJob, 4096),
-		}
-		p.pipe.Store(pl)
-		batches, err := p.records.OpenBatches(ctx)
-		if err == nil {
-			for _, b := range batches {
-				if err = pl.track(b.ID); err != nil {
-					break
-				}
+	p.pipeMu.Lock()
+	defer p.pipeMu.Unlock()
+	if pl := p.pipe.Load(); pl != nil {
+		return pl
+	}
+	if p.closed {
+		return &pipeline{err: errClosed}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pl := &pipeline{p: p, ctx: ctx, cancel: cancel,
+		ahead:     make(chan struct{}, p.opt.Ahead),
+		offers:    make(chan struct{}, p.opt.Concurrency),
+		wake:      make(chan struct{}, 1),
+		kick:      make(chan struct{}, 1),
+		roundDone: make(chan struct{}),
+		open:      map[int64]*openBatch{},
+		confirms:  make(chan confirmJob, 4096),
+	}
+	batches, err := p.records.OpenBatches(ctx)
+	if err == nil {
+		for _, b := range batches {
+			if err = pl.track(b.ID); err != nil {
+				break
 			}
 		}
-		if err != nil {
-			pl.err = fmt.Errorf("fragment: reading the open payment batches: %w", err)
-			p.log.Error("fragment: cannot read the open payment batches; nothing is paid until the store is readable", "err", err)
-			return
-		}
-		if len(batches) > 0 {
-			p.log.Info("fragment: following payment batches recorded before the restart", "batches", len(batches))
-		}
-		pl.wg.Add(2)
-		go func() { defer pl.wg.Done(); pl.batcher() }()
-		go func() { defer pl.wg.Done(); pl.resolver() }()
-		for range confirmWorkers {
-			pl.wg.Add(1)
-			go func() { defer pl.wg.Done(); pl.confirmer() }()
-		}
-	})
-	return p.pipe.Load()
+	}
+	if err != nil {
+		cancel()
+		pl.err = fmt.Errorf("fragment: reading the open payment batches: %w", err)
+		p.log.Error("fragment: cannot read the open payment batches; nothing is paid until the store is readable", "err", err)
+		return pl
+	}
+	p.pipe.Store(pl)
+	if len(batches) > 0 {
+		p.log.Info("fragment: following payment batches recorded before the restart", "batches", len(batches))
+	}
+	pl.wg.Add(2)
+	go func() { defer pl.wg.Done(); pl.batcher() }()
+	go func() { defer pl.wg.Done(); pl.resolver() }()
+	for range confirmWorkers {
+		pl.wg.Add(1)
+		go func() { defer pl.wg.Done(); pl.confirmer() }()
+	}
+	return pl
+}
+
+// errClosed: the provider was closed; no pipeline starts.
+var errClosed = errors.New("fragment: provider closed")
+
+// stopPipeline stops pl and forgets it if it is still the running one.
+func (p *Provider) stopPipeline(pl *pipeline) {
+	p.pipeMu.Lock()
+	p.pipe.CompareAndSwap(pl, nil)
+	p.pipeMu.Unlock()
+	pl.stop()
 }
 
 // confirmWorkers post confirm_method calls, best effort, beside the links.
@@ -477,6 +497,17 @@ func (pl *pipeline) resolve() error {
 		}
 	}
 	if err := p.records.RecordOutcomes(pl.ctx, batches, msgs); err != nil {
+		// The store writes an outcome only over a pending payment: another
+		// writer (an instance during a leader hand-over) settled some of
+		// these first. Its outcomes stand; take them from the store and
+		// look the rest up again next pass.
+		ids := make([]int64, len(changes))
+		for i, c := range changes {
+			ids[i] = c.rec.ID
+		}
+		if rerr := pl.reread(ids); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return fmt.Errorf("fragment: record payment outcomes: %w", err)
 	}
 	pl.mu.Lock()
@@ -489,6 +520,31 @@ func (pl *pipeline) resolve() error {
 				"payments", summary(c.msgs))
 		}
 		pl.notify(c.b)
+	}
+	return nil
+}
+
+// reread replaces the open batches ids with what the store holds (the
+// outcomes another writer recorded) and wakes their waiters.
+func (pl *pipeline) reread(ids []int64) error {
+	for _, id := range ids {
+		rec, msgs, err := pl.p.records.BatchWithMessages(pl.ctx, id)
+		if err != nil {
+			return fmt.Errorf("fragment: reading payment batch %d again: %w", id, err)
+		}
+		pl.mu.Lock()
+		if b, ok := pl.open[id]; ok {
+			if len(msgs) == len(b.msgs) {
+				b.rec, b.msgs = *rec, msgs
+			}
+			if !rec.Open() {
+				delete(pl.open, id)
+				pl.p.log.Info("fragment: payment batch settled by another instance", "batch", id, "seqno", rec.Seqno,
+					"tx_hash", rec.TxHash, "payments", summary(msgs))
+			}
+			pl.notify(b)
+		}
+		pl.mu.Unlock()
 	}
 	return nil
 }

@@ -144,10 +144,13 @@ type Provider struct {
 	// the need asks Fragment for a new payment link.
 	short map[string]int64
 
-	records  Records
-	guard    walletGuard
-	pipeOnce sync.Once
-	pipe     atomic.Pointer[pipeline] // set once by startPipeline; read by health
+	records Records
+	guard   walletGuard
+	// pipe is the running payment pipeline (nil while none runs); pipeMu
+	// orders its start and stop, closed refuses a start after Close.
+	pipeMu sync.Mutex
+	closed bool
+	pipe   atomic.Pointer[pipeline]
 }
 
 type cachedRecipient struct {
@@ -281,26 +284,59 @@ func (p *Provider) MaxConcurrent() int {
 	return max(8*p.wallet.MaxMessages(), p.opt.Ahead+p.opt.Concurrency)
 }
 
-// Close stops the payment pipeline (batcher, resolver). Recorded batches
-// are followed again by the next Provider over the same store.
+// Close stops the payment pipeline (batcher, resolver) for good. Recorded
+// batches are followed again by the next Provider over the same store.
 func (p *Provider) Close() {
-	p.pipeOnce.Do(func() {}) // never start it after Close
-	if pl := p.pipe.Load(); pl != nil {
+	p.pipeMu.Lock()
+	p.closed = true
+	pl := p.pipe.Swap(nil)
+	p.pipeMu.Unlock()
+	if pl != nil {
 		pl.stop()
 	}
 }
 
-// Run starts the payment pipeline (it also starts with the first Deliver),
-// then probes the session every interval (default 1 min; first probe at
+// RunPayments runs the payment pipeline (batcher, resolver, confirm
+// workers) until ctx ends, then stops it; a later call (or Deliver) starts
+// a new one from the store's records. It is the delivery loop's companion:
+// with several instances on one store it runs on the leader only (main's
+// leaderWork), so one instance signs and settles the wallet's payments. A
+// pipeline that cannot read the open batches is tried again every
+// RetryStartEvery.
+func (p *Provider) RunPayments(ctx context.Context) error {
+	for {
+		pl := p.startPipeline()
+		if pl.err == nil {
+			<-ctx.Done()
+			p.stopPipeline(pl)
+			return nil
+		}
+		if errors.Is(pl.err, errClosed) {
+			return nil
+		}
+		t := time.NewTimer(RetryStartEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RetryStartEvery: how often RunPayments tries again to start a pipeline
+// whose open batches could not be read.
+const RetryStartEvery = 5 * time.Second
+
+// Run probes the session every interval (default 1 min; first probe at
 // once) until ctx ends, so Available recovers (or turns unavailable)
-// without an order. It stops the pipeline and returns nil when ctx is
-// cancelled.
+// without an order; every instance runs it (new orders are refused while
+// the provider is unavailable). It returns nil when ctx is cancelled. The
+// payments run in RunPayments.
 func (p *Provider) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	p.startPipeline()
-	defer p.Close()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
