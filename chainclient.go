@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tl"
 	"github.com/xssnick/tonutils-go/tlb"
 	tonapi "github.com/xssnick/tonutils-go/ton"
 
@@ -48,6 +50,42 @@ func (c *chainClient) get(ctx context.Context) (tonapi.APIClientWrapped, error) 
 	c.api = w
 	return w, nil
 }
+
+// WaitForBlock is the client for one snapshot of the Fragment payer
+// (fragment.WalletPayer.at): every read through it is answered by a
+// liteserver that has masterchain block seqno (tonutils-go prefixes each
+// query with liteServer.waitMasterchainSeqno). Account and get-method reads
+// name their block anyway, but ListTransactions names none: without the pin
+// a server a block behind the snapshot could answer without the wallet's
+// newest transaction — the batch's own. The payer takes a snapshot only
+// after CurrentMasterchainInfo succeeded through this client, so it is
+// dialled; if not, the returned client fails every call.
+func (c *chainClient) WaitForBlock(seqno uint32) tonapi.APIClientWrapped {
+	c.mu.Lock()
+	api := c.api
+	c.mu.Unlock()
+	if api == nil {
+		return tonapi.NewAPIClient(undialled{})
+	}
+	return api.WaitForBlock(seqno)
+}
+
+// undialled is a liteserver client before the first dial: every call fails.
+type undialled struct{}
+
+var errUndialled = errors.New("ton: not connected to the liteservers yet")
+
+func (undialled) QueryLiteserver(context.Context, tl.Serializable, tl.Serializable) error {
+	return errUndialled
+}
+func (undialled) StickyContext(ctx context.Context) context.Context { return ctx }
+func (undialled) StickyContextNextNode(context.Context) (context.Context, error) {
+	return nil, errUndialled
+}
+func (undialled) StickyContextNextNodeBalanced(context.Context) (context.Context, error) {
+	return nil, errUndialled
+}
+func (undialled) StickyNodeID(context.Context) uint32 { return 0 }
 
 // dial is the listener's Dial option.
 func (c *chainClient) dial(ctx context.Context) (ton.ChainAPI, error) { return c.get(ctx) }
