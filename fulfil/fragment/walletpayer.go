@@ -660,7 +660,15 @@ func (p *WalletPayer) batchOutcome(txs []*tlb.Transaction, b SentBatch, bi int, 
 		// did not cover is missing (send mode +2 skips it).
 		var list []tlb.Message
 		if tx.IO.Out != nil {
-			list, _ = tx.IO.Out.ToSlice()
+			var err error
+			if list, err = tx.IO.Out.ToSlice(); err != nil {
+				// Which payments left cannot be told: "failed" would ask
+				// Fragment again for every one that did. Pending; the
+				// operator sees why (the batch's detail in /health).
+				return BatchOutcome{Status: StatusPending, ChainTime: view, Detail: fmt.Sprintf(
+					"the wallet transaction %s ran the message (seqno %d) but its out messages cannot be read: %v",
+					hex.EncodeToString(tx.Hash), b.Seqno, err)}, sent
+			}
 		}
 		j := 0
 		for _, m := range list {
