@@ -1,57 +1,43 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/tl"
 	tonapi "github.com/xssnick/tonutils-go/ton"
+
+	"github.com/theopenmoney/openmoney/fulfil/fragment"
 )
 
-// recordingLite is a liteserver client that records each query's bytes and
-// answers every one with an error.
-type recordingLite struct {
-	mu      sync.Mutex
-	queries [][]byte
+// pinnable is what fragment.WalletPayer.at looks for to pin a snapshot's
+// reads to its masterchain block.
+type pinnable interface {
+	WaitForBlock(uint32) tonapi.APIClientWrapped
 }
 
-var errRecorded = errors.New("recorded")
+// recordingAPI is the dialled tonutils client: it records the blocks it is
+// asked to wait for and hands out one pinned client per call.
+type recordingAPI struct {
+	tonapi.APIClientWrapped // unused methods panic
+	waited                  []uint32
+	pinned                  *recordingAPI
+}
 
-func (r *recordingLite) QueryLiteserver(_ context.Context, payload tl.Serializable, _ tl.Serializable) error {
-	b, err := tl.Serialize(payload, true)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.queries = append(r.queries, b)
-	r.mu.Unlock()
-	return errRecorded
+func (r *recordingAPI) WaitForBlock(seqno uint32) tonapi.APIClientWrapped {
+	r.waited = append(r.waited, seqno)
+	r.pinned = &recordingAPI{}
+	return r.pinned
 }
-func (r *recordingLite) StickyContext(ctx context.Context) context.Context { return ctx }
-func (r *recordingLite) StickyContextNextNode(ctx context.Context) (context.Context, error) {
-	return ctx, nil
-}
-func (r *recordingLite) StickyContextNextNodeBalanced(ctx context.Context) (context.Context, error) {
-	return ctx, nil
-}
-func (r *recordingLite) StickyNodeID(context.Context) uint32 { return 1 }
 
-// The payer's snapshot reads go through chainClient.WaitForBlock (what
-// fragment.WalletPayer.at asks for): each of them, ListTransactions
-// included, reaches the liteserver prefixed with
-// liteServer.waitMasterchainSeqno of the snapshot's block, so a server
-// behind that block cannot answer it. Before the first dial the pinned
-// client fails instead of reading unpinned.
-func TestChainClientPinsThePayersReadsToTheSnapshotBlock(t *testing.T) {
-	// What fragment.WalletPayer.at type-asserts.
-	var c any = &chainClient{}
-	if _, ok := c.(interface {
-		WaitForBlock(uint32) tonapi.APIClientWrapped
-	}); !ok {
+// The Fragment payer's snapshot reads go through chainClient.WaitForBlock
+// (what fragment.WalletPayer.at asks for), which hands them to the dialled
+// client pinned to the snapshot's block; before the first dial the pinned
+// client fails every call instead of reading unpinned.
+func TestChainClientWaitForBlockDelegates(t *testing.T) {
+	var payerChain fragment.ChainAPI = &chainClient{}
+	if _, ok := payerChain.(pinnable); !ok {
 		t.Fatal("chainClient has no WaitForBlock: the payer's reads are not pinned")
 	}
 	ctx := context.Background()
@@ -59,34 +45,11 @@ func TestChainClientPinsThePayersReadsToTheSnapshotBlock(t *testing.T) {
 	if _, err := undialled.ListTransactions(ctx, address.MustParseRawAddr("0:"+zeros64), 16, 1, make([]byte, 32)); !errors.Is(err, errUndialled) {
 		t.Fatalf("undialled: err = %v", err)
 	}
-
-	lite := &recordingLite{}
-	cc := &chainClient{api: tonapi.NewAPIClient(lite)}
-	const seqno = 4242
-	want, err := tl.Serialize(tonapi.WaitMasterchainSeqno{Seqno: seqno}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = want[:8] // constructor and seqno; the timeout follows
-	api := cc.WaitForBlock(seqno)
-	addr := address.MustParseRawAddr("0:" + zeros64)
-	block := &tonapi.BlockIDExt{Workchain: -1, Shard: -1 << 63, SeqNo: seqno, RootHash: make([]byte, 32), FileHash: make([]byte, 32)}
-	_, _ = api.ListTransactions(ctx, addr, 16, 100, make([]byte, 32))
-	_, _ = api.GetAccount(ctx, block, addr)
-	_, _ = api.RunGetMethod(ctx, block, addr, "seqno")
-	if len(lite.queries) != 3 {
-		t.Fatalf("%d queries reached the liteserver, want 3", len(lite.queries))
-	}
-	for i, q := range lite.queries {
-		if !bytes.HasPrefix(q, want) {
-			t.Errorf("query %d not pinned to block %d: %x…", i, seqno, q[:min(len(q), 16)])
-		}
-	}
-	// The same client unpinned: no prefix (what the payer got before).
-	lite.queries = nil
-	_, _ = cc.ListTransactions(ctx, addr, 16, 100, make([]byte, 32))
-	if len(lite.queries) != 1 || bytes.HasPrefix(lite.queries[0], want[:4]) {
-		t.Fatalf("unpinned read carries a wait prefix: %x", lite.queries)
+	api := &recordingAPI{}
+	cc := &chainClient{api: api}
+	got := cc.WaitForBlock(4242)
+	if len(api.waited) != 1 || api.waited[0] != 4242 || got != tonapi.APIClientWrapped(api.pinned) {
+		t.Fatalf("WaitForBlock(4242): waited %v, returned %T %p (pinned %p)", api.waited, got, got, api.pinned)
 	}
 }
 
