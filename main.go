@@ -545,9 +545,9 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return exitError{2, fmt.Errorf("cannot check: %w", err)}
 	}
-	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows (TON %d, USDT %d; each currency's balances checked against its own rows), %d chain transfers seen, %d unmatched deposits, %d parked transfers (%d resolved)\n",
+	fmt.Fprintf(stdout, "store %s: %d partners, %d orders, %d ledger rows (TON %d, USDT %d; each currency's balances checked against its own rows), %d chain transfers seen, %d unmatched deposits, %d parked transfers (%d resolved), %d Fragment payment batches (%d payments)\n",
 		storeName(cfg), rep.Partners, rep.Orders, rep.LedgerRows, rep.LedgerRowsIn[domain.CurrencyTON], rep.LedgerRowsIn[domain.CurrencyUSDT],
-		rep.SeenTx, rep.Unmatched, rep.Parked+rep.ParkedResolved, rep.ParkedResolved)
+		rep.SeenTx, rep.Unmatched, rep.Parked+rep.ParkedResolved, rep.ParkedResolved, rep.PayerBatches, rep.PayerMessages)
 	if rep.Parked > 0 {
 		fmt.Fprintf(stdout, "%d parked transfers wait for the operator (neither lost nor credited): GET /api/v1/admin/parked\n", rep.Parked)
 	}

@@ -20,6 +20,8 @@ type Report struct {
 	// (neither credited nor lost: not a violation); ParkedResolved those an
 	// operator retried or assigned.
 	Parked, ParkedResolved int
+	// PayerBatches and PayerMessages count the Fragment payer's records.
+	PayerBatches, PayerMessages int
 	// LastOrderID is the highest order id in the store (0 when none).
 	LastOrderID int64
 	Violations  []string
@@ -37,7 +39,9 @@ type Report struct {
 // neither lost nor credited: its seen record (kind parked) and its open
 // parked record name each other and nothing carries its hash; once resolved,
 // the parked record names the kind and ref id its seen record then has,
-// which is accounted like any other.
+// which is accounted like any other. The Fragment payer's records agree
+// with themselves and the orders: no order paid on Fragment twice, a
+// completed one paid once, a refunded one not at all (checkPayer).
 func Check(ctx context.Context, st store.Store) (Report, error) {
 	r := Report{LedgerRowsIn: map[domain.Currency]int{}}
 	bad := func(format string, args ...any) { r.Violations = append(r.Violations, fmt.Sprintf(format, args...)) }
@@ -128,6 +132,9 @@ func Check(ctx context.Context, st store.Store) (Report, error) {
 		}
 		parkedOpen, err := checkParked(tx, &r, seen, bad)
 		if err != nil {
+			return err
+		}
+		if err := checkPayer(tx, &r, orders, bad); err != nil {
 			return err
 		}
 		for h, s := range seen {

@@ -8,6 +8,7 @@ import (
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
+	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
@@ -21,8 +22,9 @@ func shopWithFragment(t *testing.T) (*shoptest.Env, *fakeFragment, *fakePayer, *
 	t.Helper()
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
-	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 100 * time.Millisecond })
-	env := shoptest.New(t, shoptest.Options{Clock: true, Provider: p})
+	st := testStore(t) // one store for the orders and the payment records, as in the service
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 100 * time.Millisecond; o.Store = st })
+	env := shoptest.New(t, shoptest.Options{Clock: true, Provider: p, Store: st.(*store.Bolt)})
 	return env, f, payer, p
 }
 

@@ -57,7 +57,10 @@ type Options struct {
 	Provider shop.Provider  // default: fulfil.Sandbox{}
 	Clock    bool           // inject a settable clock starting 2026-04-16T12:00:00Z
 	Path     string         // bbolt file; default: a new temp file
-	Observer shop.Observer  // default: none
+	// Store is the bbolt store to use (Path is then ignored), shared with
+	// a part built before the shop (the Fragment provider's records).
+	Store    *store.Bolt
+	Observer shop.Observer // default: none
 	// NotSandbox builds the shop without sandbox mode (SandboxMode false:
 	// https-only public webhooks, no sandbox routes); the chain is still
 	// the simulated one.
@@ -85,11 +88,14 @@ func New(tb testing.TB, opt Options) *Env {
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "openmoney.db")
 	}
-	st, err := store.OpenBolt(path, store.Options{})
-	if err != nil {
-		tb.Fatal(err)
+	st := opt.Store
+	var err error
+	if st == nil {
+		if st, err = store.OpenBolt(path, store.Options{}); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { st.Close() })
 	}
-	tb.Cleanup(func() { st.Close() })
 	keysOnce.Do(func() {
 		keys, err = ton.NewKeys(Seed, "v4r2", ton.NetworkSandbox)
 	})
