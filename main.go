@@ -259,6 +259,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Metrics.Listen != "" {
+		a.metrics = metrics.New()
+	}
 	var listener *ton.Listener
 	deps := shop.Deps{Config: cfg, Store: st, Keys: keys, Log: log, Version: version}
 	if cfg.Sandbox() {
@@ -296,8 +299,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 				}
 				return a.shop.FragmentSession()
 			}
+			var observer fragment.Observer
+			if a.metrics != nil {
+				observer = a.metrics
+			}
 			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Session: session,
-				Wallet: payer, Records: shop.PayerRecords{Store: st}, Log: log})
+				Wallet: payer, Records: shop.PayerRecords{Store: st}, Log: log, Observer: observer})
 			if err != nil {
 				return nil, exitError{2, fmt.Errorf("fulfillment.fragment: %w", err)}
 			}
@@ -321,8 +328,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 	if refresh != nil {
 		a.background = append(a.background, refresh)
 	}
-	if cfg.Metrics.Listen != "" {
-		a.metrics = metrics.New()
+	if a.metrics != nil {
 		a.metrics.WatchListener(deps.Chain.Status)
 		deps.Observer = a.metrics
 	}
@@ -339,6 +345,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 	if a.metrics != nil {
 		a.metrics.WatchParked(a.shop.ParkedCount)
 		a.metrics.WatchHolds(a.shop.HeldDeliveries)
+		if a.payments != nil {
+			a.metrics.WatchPayments(func() (int, int) {
+				_, v := a.payments.PaymentsHealth()
+				st := v.(fragment.PaymentsStatus)
+				return st.OpenBatches, st.InFlight
+			})
+		}
 	}
 	a.shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
 	warnPublicURL(cfg, a.shop.PublicURL(), log)

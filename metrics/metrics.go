@@ -49,6 +49,9 @@ type Metrics struct {
 	telegramErrors prometheus.Counter
 	parked         prometheus.Counter
 	listenerFails  prometheus.Counter
+	batchesSent    prometheus.Counter
+	batchSize      prometheus.Histogram
+	lookupFails    prometheus.Counter
 }
 
 // New builds the metrics on a fresh registry, with the Go runtime and
@@ -91,9 +94,17 @@ func New() *Metrics {
 			Name: "parked_total", Help: "Incoming transfers parked because their processing failed (each once)."}),
 		listenerFails: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "listener",
 			Name: "failures_total", Help: "Times the payment listener failed to record a batch or stopped, and retried."}),
+		batchesSent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "fragment",
+			Name: "batches_sent_total", Help: "Service wallet messages recorded and broadcast carrying Fragment payments (a rebroadcast of the same message is not counted)."}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "fragment",
+			Name: "payments_per_batch", Help: "Fragment payments carried by each wallet message sent (at most 255 with v5r1, 4 with v4r2).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 255}}),
+		lookupFails: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "fragment",
+			Name: "lookup_failures_total", Help: "Passes looking the open payment batches up on chain (or recording what they found) that failed and were retried."}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.transitions, m.received, m.receivedUSDT, m.transfers,
 		m.deliveries, m.notifications, m.webhooks, m.telegramErrors, m.parked, m.listenerFails,
+		m.batchesSent, m.batchSize, m.lookupFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{shop.DeliveryCompleted, shop.DeliveryRefunded, shop.DeliveryRetry, shop.DeliveryHeld} {
 		m.deliveries.WithLabelValues(o) // present at 0 from the start
@@ -166,6 +177,31 @@ func (m *Metrics) TransfersParked(n int) { m.parked.Add(float64(n)) }
 
 // ListenerFailed implements shop.PaymentsObserver.
 func (m *Metrics) ListenerFailed() { m.listenerFails.Inc() }
+
+// PaymentBatchSent implements fragment.Observer.
+func (m *Metrics) PaymentBatchSent(payments int) {
+	m.batchesSent.Inc()
+	m.batchSize.Observe(float64(payments))
+}
+
+// PaymentLookupFailed implements fragment.Observer.
+func (m *Metrics) PaymentLookupFailed() { m.lookupFails.Inc() }
+
+// WatchPayments adds gauges read at each scrape from the Fragment payments
+// on their way (fragment.Provider.PaymentsHealth, through open): wallet
+// messages recorded and not settled, and the payments they carry not
+// settled yet. Both are 0 on an instance that does not run the payments
+// (a follower).
+func (m *Metrics) WatchPayments(open func() (batches, inFlight int)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "fragment", Name: "open_batches",
+			Help: "Service wallet messages carrying Fragment payments, recorded and not settled yet."},
+			func() float64 { b, _ := open(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "fragment", Name: "payments_in_flight",
+			Help: "Fragment payments sent in a wallet message whose outcome (paid, bounced, unpaid) is not known yet."},
+			func() float64 { _, n := open(); return float64(n) }),
+	)
+}
 
 // WatchHolds adds gauges read at each scrape from the shop's held
 // deliveries (shop.HeldDeliveries): how many orders wait, by reason, and

@@ -53,6 +53,7 @@ type openBatch struct {
 	sent     SentBatch
 	lastSend time.Time
 	behind   *BatchOutcome // set while the view is too far behind to settle it
+	detail   string        // why the last look-up left it pending, if it said
 	changed  chan struct{} // closed (and replaced) when something changes
 }
 
@@ -76,6 +77,12 @@ type pipeline struct {
 	// replaced) at the end of each.
 	round     uint64
 	roundDone chan struct{}
+	// lookErr is the last failed pass's error, lookErrAt when it failed,
+	// failingSince when the current run of failed passes began (zero once
+	// a pass succeeds).
+	lookErr      string
+	lookErrAt    time.Time
+	failingSince time.Time
 }
 
 type confirmJob struct {
@@ -311,6 +318,9 @@ func (pl *pipeline) send(take []*item) {
 			"batch", rec.ID, "seqno", rec.Seqno, "err", err)
 	}
 	pl.add(rec, recs)
+	if p.opt.Observer != nil {
+		p.opt.Observer.PaymentBatchSent(len(recs))
+	}
 	p.log.Info("fragment: payment batch sent", "batch", rec.ID, "seqno", rec.Seqno, "payments", rec.Messages,
 		"total_ton", money.FormatTON(rec.TotalNano), "valid_until", time.Unix(rec.ValidUntil, 0).UTC().Format(time.RFC3339))
 	for i := range recs {
@@ -381,7 +391,19 @@ func (pl *pipeline) resolver() {
 		pl.round++
 		close(pl.roundDone)
 		pl.roundDone = make(chan struct{})
+		switch {
+		case err != nil && pl.ctx.Err() == nil:
+			pl.lookErr, pl.lookErrAt = err.Error(), p.now()
+			if pl.failingSince.IsZero() {
+				pl.failingSince = pl.lookErrAt
+			}
+		case err == nil:
+			pl.failingSince = time.Time{}
+		}
 		pl.mu.Unlock()
+		if err != nil && pl.ctx.Err() == nil && p.opt.Observer != nil {
+			p.opt.Observer.PaymentLookupFailed()
+		}
 		switch {
 		case err != nil && pl.ctx.Err() == nil && !failing:
 			p.log.Warn("fragment: looking the payment batches up failed; retrying", "err", err)
@@ -454,7 +476,7 @@ func (pl *pipeline) resolve() error {
 		case StatusPending:
 			pl.mu.Lock()
 			wasBehind := b.behind != nil
-			b.behind = nil
+			b.behind, b.detail = nil, out.Detail
 			if out.Behind {
 				o := out
 				b.behind = &o
@@ -665,16 +687,33 @@ type PaymentsStatus struct {
 	OldestAt    *time.Time `json:"oldest_batch_at,omitempty"`
 	OldestSeqno uint32     `json:"oldest_batch_seqno,omitempty"`
 	Behind      bool       `json:"chain_behind,omitempty"`
-	// Alert: a batch open longer than StuckAfter (it should settle within
-	// its lifetime plus the expiry margin, minutes at most).
+	// OldestDetail: why the last look-up left the oldest batch pending,
+	// when it said (e.g. its wallet transaction cannot be parsed).
+	OldestDetail string `json:"oldest_batch_detail,omitempty"`
+	// LastLookupError: the last failed pass looking the open batches up
+	// (a liteserver error, a proof that does not check, the store), and
+	// when; FailingSince: since when every pass has failed (absent once
+	// one succeeds).
+	LastLookupError   string     `json:"last_lookup_error,omitempty"`
+	LastLookupErrorAt *time.Time `json:"last_lookup_error_at,omitempty"`
+	FailingSince      *time.Time `json:"lookups_failing_since,omitempty"`
+	// Alert: look-ups failing for longer than LookupAlertAfter, or a batch
+	// open longer than StuckAfter (it should settle within its lifetime
+	// plus the expiry margin, minutes at most).
 	Alert string `json:"alert,omitempty"`
 }
 
 // StuckAfter is how long a batch may stay open before /health alerts.
 const StuckAfter = 10 * time.Minute
 
-// PaymentsHealth reports the payments on their way; false (degraded) when a
-// batch has been open longer than StuckAfter.
+// LookupAlertAfter is how long the resolver's look-ups may keep failing
+// before /health turns degraded (a liteserver hiccup retried at the next
+// pass does not).
+const LookupAlertAfter = time.Minute
+
+// PaymentsHealth reports the payments on their way; false (degraded) when
+// look-ups have failed for longer than LookupAlertAfter or a batch has been
+// open longer than StuckAfter.
 func (p *Provider) PaymentsHealth() (bool, any) {
 	st := PaymentsStatus{}
 	pl := p.pipe.Load()
@@ -694,7 +733,20 @@ func (p *Provider) PaymentsHealth() (bool, any) {
 		}
 		if st.OldestAt == nil || b.rec.CreatedAt.Before(*st.OldestAt) {
 			at := b.rec.CreatedAt
-			st.OldestAt, st.OldestSeqno, st.Behind = &at, b.rec.Seqno, b.behind != nil
+			st.OldestAt, st.OldestSeqno, st.Behind, st.OldestDetail = &at, b.rec.Seqno, b.behind != nil, b.detail
+		}
+	}
+	if pl.lookErr != "" {
+		at := pl.lookErrAt
+		st.LastLookupError, st.LastLookupErrorAt = pl.lookErr, &at
+	}
+	if !pl.failingSince.IsZero() {
+		since := pl.failingSince
+		st.FailingSince = &since
+		if p.now().Sub(since) > LookupAlertAfter {
+			st.Alert = fmt.Sprintf("looking the payment batches up has failed since %s (%s): check the liteservers; payments stay unsettled meanwhile",
+				since.UTC().Format(time.RFC3339), pl.lookErr)
+			return false, st
 		}
 	}
 	if st.OldestAt != nil && p.now().Sub(*st.OldestAt) > StuckAfter {

@@ -78,6 +78,9 @@ type Options struct {
 	Records Records
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Observer, when set, is told of each batch sent and each failed
+	// look-up pass (the service's metrics).
+	Observer Observer
 	// RecipientCacheTTL is how long CheckRecipient answers are reused.
 	RecipientCacheTTL time.Duration
 
@@ -118,6 +121,15 @@ type Options struct {
 	// ProbeUsername is searched by Probe (default "durov").
 	ProbeUsername string
 	UserAgent     string
+}
+
+// Observer is told what the payment pipeline does (metrics).
+type Observer interface {
+	// PaymentBatchSent: a batch carrying payments was recorded and broadcast.
+	PaymentBatchSent(payments int)
+	// PaymentLookupFailed: a pass looking the open batches up on chain (or
+	// recording what it found) failed; the next pass tries again.
+	PaymentLookupFailed()
 }
 
 // Provider is the Fragment delivery provider (fulfillment.provider: fragment).

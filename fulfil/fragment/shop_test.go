@@ -23,7 +23,7 @@ func shopWithFragment(t *testing.T) (*shoptest.Env, *fakeFragment, *fakePayer, *
 	f, srv := newFakeFragment(t)
 	payer := newFakePayer()
 	st := testStore(t) // one store for the orders and the payment records, as in the service
-	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 100 * time.Millisecond; o.Store = st })
+	p := newTestProvider(t, srv.URL, payer, func(o *Options) { o.ConfirmTimeout = 100 * time.Millisecond; o.Records = shop.PayerRecords{Store: st} })
 	env := shoptest.New(t, shoptest.Options{Clock: true, Provider: p, Store: st.(*store.Bolt)})
 	return env, f, payer, p
 }
