@@ -12,14 +12,16 @@ import (
 // (count, indexes, total), a settled batch has no pending payment, a batch
 // that never ran (no wallet transaction) paid nothing; a payment names an
 // order that exists; no order has more than one paid payment; a completed
-// order paid through a batch has exactly one, the one its delivery names
-// (req_id and wallet transaction); a refunded (or otherwise finished
-// without delivery) order has none.
+// order delivered through a batch (its delivery names the batch's wallet
+// transaction or one of its Fragment requests) has a paid payment, the one
+// its delivery names (req_id and wallet transaction); a refunded (or
+// otherwise finished without delivery) order has none. An order an
+// operator completed (manual delivery, a reconciliation) names neither.
 func checkPayer(tx store.Tx, r *Report, orders map[int64]*domain.Order, bad func(string, ...any)) error {
 	paid := map[int64][]domain.PayerMessage{} // order → its paid payments
 	byTx := map[string]int64{}                // wallet transaction → the batch it ran
 	batches := map[int64]*domain.PayerBatch{}
-	has := map[int64]int{} // order → its payments, any outcome
+	reqs := map[int64]map[string]bool{} // order → its payments' Fragment requests, any outcome
 	for after := int64(0); ; {
 		bs, err := tx.ListPayerBatches(after, 500, false)
 		if err != nil {
@@ -48,7 +50,10 @@ func checkPayer(tx store.Tx, r *Report, orders map[int64]*domain.Order, bad func
 			pending := 0
 			for j, m := range ms {
 				total += m.AmountNano
-				has[m.OrderID]++
+				if reqs[m.OrderID] == nil {
+					reqs[m.OrderID] = map[string]bool{}
+				}
+				reqs[m.OrderID][m.ReqID] = true
 				if m.Index != j || m.BatchID != b.ID {
 					bad("payer batch %d: payment at position %d is recorded as batch %d index %d", b.ID, j, m.BatchID, m.Index)
 				}
@@ -104,8 +109,8 @@ func checkPayer(tx store.Tx, r *Report, orders map[int64]*domain.Order, bad func
 		switch {
 		case len(ps) == 0 && byBatch:
 			bad("order %d: completed by payer batch %d, but no payment of it is paid", id, bid)
-		case len(ps) == 0 && has[id] > 0:
-			bad("order %d: completed with %d Fragment payments, none paid", id, has[id])
+		case len(ps) == 0 && reqs[id][o.DeliveryRef]:
+			bad("order %d: completed as Fragment request %s, but no payment of it is paid", id, o.DeliveryRef)
 		case len(ps) > 0 && !slices.ContainsFunc(ps, func(m domain.PayerMessage) bool {
 			return m.ReqID == o.DeliveryRef && batches[m.BatchID].TxHash == o.DeliveryTxHash
 		}):
