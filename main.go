@@ -303,7 +303,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 			if a.metrics != nil {
 				observer = a.metrics
 			}
-			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Session: session,
+			prov, err := fragment.New(fragment.Options{BaseURL: f.BaseURL, Hash: f.Hash, Cookies: f.Cookies, Session: session, Concurrency: f.Concurrency,
 				Wallet: payer, Records: shop.PayerRecords{Store: st}, Log: log, Observer: observer})
 			if err != nil {
 				return nil, exitError{2, fmt.Errorf("fulfillment.fragment: %w", err)}

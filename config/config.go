@@ -172,6 +172,10 @@ type Fragment struct {
 	BaseURL string `yaml:"base_url"`
 	Hash    string `yaml:"hash"`
 	Cookies string `yaml:"cookies"`
+	// Concurrency bounds the Fragment requests (search, page state, init,
+	// link) made at once across deliveries (1–256, default 32): lower it
+	// when Fragment answers 429 more than rarely.
+	Concurrency int `yaml:"concurrency"`
 }
 
 type Pricing struct {

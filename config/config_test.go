@@ -38,7 +38,7 @@ func spec() *Config {
 		TON: TON{Network: "sandbox", WalletSeed: "", WalletVersion: "v4r2", ConfigURL: ""},
 		Fulfillment: Fulfillment{
 			Provider: "sandbox",
-			Fragment: Fragment{BaseURL: "https://fragment.com", Hash: "", Cookies: ""},
+			Fragment: Fragment{BaseURL: "https://fragment.com", Hash: "", Cookies: "", Concurrency: 32},
 		},
 		Pricing: Pricing{
 			TonUSD:     "3.6",
@@ -185,7 +185,7 @@ func TestEveryKeyIsWrittenAndDocumented(t *testing.T) {
 		"fulfillment.fragment.base_url": "http",
 	}
 	keys := leafKeys(reflect.TypeFor[Config](), "")
-	if len(keys) != 40 { // a new key must be added to config.example.yaml and default.yaml
+	if len(keys) != 41 { // a new key must be added to config.example.yaml and default.yaml
 		t.Fatalf("only %d keys found: %v", len(keys), keys)
 	}
 	for _, file := range []string{"../config.example.yaml", "default.yaml"} {
@@ -283,6 +283,9 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"fragment hash", testnet + "fulfillment: {provider: fragment, fragment: {cookies: c}}", "fulfillment.fragment.hash", ""},
 		{"fragment cookies", testnet + "fulfillment: {provider: fragment, fragment: {hash: h}}", "fulfillment.fragment.cookies", ""},
 		{"fragment on sandbox network", "fulfillment: {provider: fragment, fragment: {hash: h, cookies: c}}", "fulfillment.provider", ""},
+		{"fragment concurrency 0", "fulfillment: {fragment: {concurrency: 0}}", "", "fulfillment.fragment.concurrency: must be between 1 and 256 (Fragment requests made at once; default 32), got 0"},
+		{"fragment concurrency negative", "fulfillment: {fragment: {concurrency: -4}}", "fulfillment.fragment.concurrency", ""},
+		{"fragment concurrency 257", testnet + "fulfillment: {provider: fragment, fragment: {hash: h, cookies: c, concurrency: 257}}", "fulfillment.fragment.concurrency", ""},
 		{"ton_usd negative", "pricing: {ton_usd: -1}", "pricing.ton_usd", ""},
 		{"ton_usd null", "pricing: {ton_usd: ~}", "", ""}, // null keeps the default: valid
 		{"rate_url missing when ton_usd 0", "pricing: {ton_usd: 0}", "pricing.rate_url", ""},

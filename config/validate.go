@@ -121,6 +121,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if n := c.Fulfillment.Fragment.Concurrency; n < 1 || n > 256 {
+		return bad("fulfillment.fragment.concurrency", "must be between 1 and 256 (Fragment requests made at once; default 32), got %d", n)
+	}
 	switch c.Fulfillment.Provider {
 	case "sandbox":
 		if !c.Sandbox() {
