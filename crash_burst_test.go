@@ -73,7 +73,9 @@ var (
 // Fragment provider, batching payments in v5r1 wallet messages, over the
 // simulated chain (200 ms blocks) and the simulated Fragment, both living in
 // this process and outliving the service. In every round it is killed with
-// SIGKILL at a random moment of the burst, restarted, and left to finish.
+// SIGKILL at a moment chosen from what it has done (its first wallet
+// message sent, its first order completed, or at random), restarted, and
+// left to finish.
 // Then: every acknowledged order is completed or refunded; each order's
 // Fragment payment left the wallet exactly once (taken: completed; refused:
 // refunded) or never (refunded); each refund was made exactly once; no
@@ -99,12 +101,27 @@ func TestCrashDuringABurstPaysEachOrderOnce(t *testing.T) {
 		api := w.client(c)
 		ids := w.burst(t, c, api, round, orders)
 		all = append(all, ids...)
-		// (a burst takes about 20 ms an order with 200 ms Fragment calls)
-		killAt := time.Duration(rand.IntN(1000+20*orders)) * time.Millisecond
-		time.Sleep(killAt)
+		// The kill moment comes from what the service has done: right
+		// after its first wallet message left (round 1, 4, …: payments on
+		// chain, none settled), right after its first order completed
+		// (round 2, 5, …: mid-confirmation), or at a random moment of the
+		// burst (round 3, 6, …; a burst takes about 20 ms an order).
+		start := time.Now()
+		var moment string
+		switch round % 3 {
+		case 1:
+			c.waitLogged(t, "fragment: payment batch sent", time.Minute)
+			moment = "the first payment batch sent"
+		case 2:
+			waitAnyCompleted(t, api, ids, time.Minute)
+			moment = "the first order completed"
+		default:
+			time.Sleep(time.Duration(rand.IntN(1000+20*orders)) * time.Millisecond)
+			moment = "a random moment"
+		}
 		c.kill(t)
 		done := finalCount(t, dbPath, ids)
-		t.Logf("round %d: killed %s after %d payments, %d of %d orders finished", round, killAt, orders, done, orders)
+		t.Logf("round %d: killed %s after %d payments (%s), %d of %d orders finished", round, time.Since(start).Round(time.Millisecond), orders, moment, done, orders)
 
 		c = w.start(t)
 		api.base = c.base
@@ -315,6 +332,22 @@ func finalCount(t *testing.T, dbPath string, ids []int64) int {
 		return nil
 	})
 	return n
+}
+
+// waitAnyCompleted polls until one of ids is completed.
+func waitAnyCompleted(t *testing.T, api *client, ids []int64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, id := range ids {
+			code, o, err := api.do(context.Background(), "GET", "/orders/"+strconv.FormatInt(id, 10), nil, "")
+			if err == nil && code == 200 && o["status"] == "completed" {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no order completed within %s", d)
 }
 
 func allFinal(t *testing.T, api *client, ids []int64) bool {
