@@ -100,7 +100,6 @@ func TestSlowBodyClientIsCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startChild(t, cfg)
-	defer c.stop(t)
 	addr := strings.TrimSuffix(strings.TrimPrefix(c.base, "http://"), "/api/v1")
 	head := "POST /api/v1/orders/stars HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer osk_x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
 
@@ -154,4 +153,10 @@ func TestSlowBodyClientIsCut(t *testing.T) {
 		t.Errorf("24 KiB of headers: %.60q", b)
 	}
 	wg.Wait()
+	c.stop(t)
+	// The cut requests changed no money: openmoney check on the stopped store.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "-config", cfg}, os.Getenv, &out, io.Discard); err != nil {
+		t.Fatalf("openmoney check: %v\n%s", err, out.String())
+	}
 }

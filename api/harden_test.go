@@ -103,6 +103,7 @@ func TestFailedAuthLimitedPerIP(t *testing.T) {
 	if strings.Contains(te.log.String(), strings.Repeat("x", 40)) || strings.Contains(te.log.String(), key) {
 		t.Error("a key reached the log")
 	}
+	te.Check(t) // the refused requests changed no money
 }
 
 // Every admin request is limited per client IP (60 at once, 10/s), and a
