@@ -467,7 +467,7 @@ func TestIndonesian(t *testing.T) {
 	m := tg.mark()
 	tg.say(budi, "/stars pandus 100")
 	quote := tg.waitText(t, m, budi.ID, "100 Stars untuk @pandus")
-	if !strings.Contains(quote.Text, "Harga: <b>0.4375 TON</b>") || buttons(t, quote)[0].Text != "✅ Konfirmasi" {
+	if !strings.Contains(quote.Text, "Harga: <b>0.4375 TON</b>") || buttons(t, quote)[0].Text != "💎 Bayar 0.4375 TON" {
 		t.Errorf("quote %q %s", quote.Text, quote.Markup)
 	}
 	m = tg.mark()
@@ -697,7 +697,7 @@ func TestCatalogue(t *testing.T) {
 		}
 	}
 	// Fallbacks, escaping, extra shop arguments.
-	if got := c.text(langID, "ledger_line", "+1", "x", "y"); got != "+1 TON · x · y" {
+	if got := c.text(langID, "ledger_line", "+1 TON", "x", "y"); got != "+1 TON · x · y" {
 		t.Errorf("fallback to English: %q", got)
 	}
 	if got := c.text(langEN, "what_stars", 5, "<b>"); got != "5 Stars for @&lt;b&gt;" {
@@ -745,7 +745,8 @@ func TestNotifyErrors(t *testing.T) {
 	}
 	ctx := context.Background()
 	p := &domain.Partner{ID: 1, TelegramChatID: alice.ID, Language: "id"}
-	it := &domain.OutboxItem{Type: "order.completed", Order: &domain.Order{ID: 7, Type: domain.KindStars, StarsAmount: 50, RecipientUsername: "pandus"}}
+	it := &domain.OutboxItem{Type: "order.completed", Order: &domain.Order{ID: 7, Type: domain.KindStars, StarsAmount: 50, RecipientUsername: "pandus",
+		PaymentCurrency: domain.CurrencyTON, PriceNano: 218_750_000}}
 
 	tg.failNext("sendMessage", 429, 3, 1)
 	err = b.Notify(ctx, p, it)
@@ -768,7 +769,7 @@ func TestNotifyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := tg.count(func(c call) bool {
-		return c.ErrCode == 0 && c.Text == "🎉 Order #7 terkirim: 50 Stars untuk @pandus."
+		return c.ErrCode == 0 && c.Text == "🎉 Order #7 terkirim: 50 Stars untuk @pandus (dibayar 0.21875 TON)."
 	}); n != 1 {
 		t.Errorf("delivered notification sent %d times:\n%s", n, tg.dump())
 	}

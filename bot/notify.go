@@ -9,7 +9,6 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"github.com/theopenmoney/openmoney/domain"
-	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -53,23 +52,25 @@ func (b *Bot) notification(lang string, it *domain.OutboxItem) string {
 		if it.Ledger == nil {
 			return ""
 		}
-		return b.texts.text(lang, "n_topup", money.FormatTON(it.Ledger.AmountNano), money.FormatTON(it.Ledger.BalanceAfterNano))
+		cur, amount, after := it.Ledger.Amount()
+		return b.texts.text(lang, "n_topup", shop.FormatAmount(cur, amount), shop.FormatAmount(cur, after))
 	}
 	o := it.Order
 	if o == nil {
 		return ""
 	}
 	what := b.orderWhat(lang, o)
+	price := shop.FormatAmount(o.PaymentCurrency, o.Price())
 	switch it.Type {
 	case shop.EventOrderPaid:
-		return b.texts.text(lang, "n_paid", o.ID, what)
+		return b.texts.text(lang, "n_paid", o.ID, what, price)
 	case shop.EventOrderCompleted:
-		return b.texts.text(lang, "n_completed", o.ID, what)
+		return b.texts.text(lang, "n_completed", o.ID, what, price)
 	case shop.EventOrderRefunded:
-		return b.texts.text(lang, "n_refunded", o.ID, what, money.FormatTON(o.PriceNano))
+		return b.texts.text(lang, "n_refunded", o.ID, what, price)
 	case shop.EventOrderExpired:
-		if o.ReceivedNano > 0 {
-			return b.texts.text(lang, "n_expired_credit", o.ID, what, money.FormatTON(o.ReceivedNano))
+		if o.Received() > 0 {
+			return b.texts.text(lang, "n_expired_credit", o.ID, what, shop.FormatAmount(o.PaymentCurrency, o.Received()))
 		}
 		return b.texts.text(lang, "n_expired", o.ID, what)
 	case shop.EventOrderCancelled:

@@ -170,12 +170,8 @@ func (b *Bot) quote(ctx context.Context, c *chat, kind domain.Kind, username str
 					err = &shop.Error{Code: shop.CodeRecipientNotFound, Field: "recipient_username", Key: "recipient_not_found",
 						Args: []any{rc.Username, name}, Message: fmt.Sprintf("recipient_username %s cannot receive Telegram %s", rc.Username, name)}
 				} else {
-					text := b.texts.text(c.lang, "quote", b.what(c.lang, kind, amount, rc.Username),
-						money.FormatTON(q.PriceNano), q.PriceUSD, q.TonUSD, q.FeePercent)
-					data := cbConfirm + kindCode(kind) + ":" + strconv.FormatInt(amount, 10) + ":" + rc.Username
-					b.send(ctx, c.id, text, row(
-						button{Text: b.texts.text(c.lang, "btn_confirm"), CallbackData: data},
-						button{Text: b.texts.text(c.lang, "btn_cancel"), CallbackData: cbCancel}))
+					b.showQuote(ctx, c, q, b.what(c.lang, kind, amount, rc.Username),
+						cbConfirm+kindCode(kind)+":"+strconv.FormatInt(amount, 10)+":"+rc.Username)
 					return nil
 				}
 			}
@@ -185,18 +181,46 @@ func (b *Bot) quote(ctx context.Context, c *chat, kind domain.Kind, username str
 	return err
 }
 
-// confirm: the Confirm button of a quote creates the order, once. The
-// idempotency key is the quote message (chat id + message id), so a double
-// tap, a retried update or a restart cannot create a second order.
+// cbUSDT ends the confirm data of the "pay in USDT" button
+// (o:<s|p>:<amount>:<username>:u); the TON button's data has no suffix.
+const cbUSDT = ":u"
+
+// showQuote sends the price with the buttons that create the order: one
+// Confirm button when only TON is accepted, else the payment currency is
+// the choice, one button per currency with its price (confirm is the TON
+// button's callback data).
+func (b *Bot) showQuote(ctx context.Context, c *chat, q shop.Quote, what htmlText, confirm string) {
+	cancel := []button{{Text: b.texts.text(c.lang, "btn_cancel"), CallbackData: cbCancel}}
+	if !b.shop.USDTEnabled() || q.PriceUSDT <= 0 {
+		text := b.texts.text(c.lang, "quote", what, money.FormatTON(q.PriceNano), q.PriceUSD, q.TonUSD, q.FeePercent)
+		b.send(ctx, c.id, text, row(button{Text: b.texts.text(c.lang, "btn_confirm"), CallbackData: confirm}, cancel[0]))
+		return
+	}
+	ton, usdt := money.FormatTON(q.PriceNano), money.FormatUSDT(q.PriceUSDT)
+	text := b.texts.text(c.lang, "quote_usdt", what, ton, usdt, q.PriceUSD, q.TonUSD, q.UsdtUSD, q.FeePercent)
+	b.send(ctx, c.id, text, keyboard{InlineKeyboard: [][]button{{
+		{Text: b.texts.text(c.lang, "btn_pay_ton", ton), CallbackData: confirm},
+		{Text: b.texts.text(c.lang, "btn_pay_usdt", usdt), CallbackData: confirm + cbUSDT},
+	}, cancel}})
+}
+
+// confirm: a Confirm (or pay-in-currency) button of a quote creates the
+// order, once. The idempotency key is the quote message (chat id + message
+// id), so a double tap, a retried update, a restart or a tap on the other
+// currency's button cannot create a second order.
 func (b *Bot) confirm(ctx context.Context, c *chat, cq *models.CallbackQuery, m *models.Message) {
-	kind, amount, user, ok := parseKindAmount(strings.TrimPrefix(cq.Data, cbConfirm))
-	if !ok || user == "" {
+	data, currency := strings.TrimPrefix(cq.Data, cbConfirm), domain.CurrencyTON
+	if d, ok := strings.CutSuffix(data, cbUSDT); ok {
+		data, currency = d, domain.CurrencyUSDT
+	}
+	kind, amount, user, ok := parseKindAmount(data)
+	if !ok || user == "" || strings.Contains(user, ":") {
 		b.answer(ctx, cq, b.texts.text(c.lang, "stale_button"))
 		return
 	}
 	key := fmt.Sprintf("tg:%d:%d", c.id, m.ID)
 	req := shop.OrderRequest{Kind: kind, RecipientUsername: user, PaymentMethod: domain.MethodTonMemo,
-		PaymentCurrency: domain.CurrencyTON, IdempotencyKey: key}
+		PaymentCurrency: currency, IdempotencyKey: key}
 	if kind == domain.KindPremium {
 		req.Months = int(amount)
 	} else {
@@ -228,16 +252,25 @@ func (b *Bot) dropButtons(ctx context.Context, chatID int64, msgID int) {
 	}
 }
 
-// sendPayment sends the payment details and a QR picture of the ton:// link.
+// sendPayment sends the payment details and a QR picture of the ton://
+// link: a TON transfer, or for a USDT order the jetton transfer (the wallet
+// app sends USD₮ to our owner address with the memo).
 func (b *Bot) sendPayment(ctx context.Context, c *chat, o *domain.Order) {
 	link := o.PaymentLink()
-	ton := money.FormatTON(o.PriceNano)
+	price := shop.FormatAmount(o.PaymentCurrency, o.Price())
 	exp, ttl := "", 0
 	if o.ExpiresAt != nil {
 		exp = fmtTime(*o.ExpiresAt)
 		ttl = int(o.ExpiresAt.Sub(o.CreatedAt).Round(time.Minute) / time.Minute)
 	}
-	text := b.texts.text(c.lang, "payment", o.ID, b.orderWhat(c.lang, o), ton, o.PaymentAddress, o.PaymentMemo, link, exp, ttl)
+	var text string
+	if o.PaymentCurrency == domain.CurrencyUSDT {
+		text = b.texts.text(c.lang, "payment_usdt", o.ID, b.orderWhat(c.lang, o), price, o.PriceUSD, o.PaymentAddress,
+			o.PaymentMemo, link, exp, ttl, o.USDTMaster)
+	} else {
+		text = b.texts.text(c.lang, "payment", o.ID, b.orderWhat(c.lang, o), money.FormatTON(o.PriceNano),
+			o.PaymentAddress, o.PaymentMemo, link, exp, ttl)
+	}
 	var markup any
 	if u := b.shop.CheckoutURL(o); miniApp(u) {
 		// The checkout page as a Mini App: TON Connect puts the memo in the
@@ -252,7 +285,7 @@ func (b *Bot) sendPayment(ctx context.Context, c *chat, o *domain.Order) {
 		b.log.Error("payment QR", "order_id", o.ID, "err", err)
 		return
 	}
-	b.sendPNG(ctx, c.id, png, fmt.Sprintf("order-%d.png", o.ID), b.texts.text(c.lang, "qr_caption", ton, o.PaymentMemo))
+	b.sendPNG(ctx, c.id, png, fmt.Sprintf("order-%d.png", o.ID), b.texts.text(c.lang, "qr_caption", price, o.PaymentMemo))
 }
 
 // cmdOrders lists the user's recent orders.
@@ -270,7 +303,7 @@ func (b *Bot) cmdOrders(ctx context.Context, c *chat) {
 	for i := range page.Items {
 		o := &page.Items[i]
 		status := htmlText(b.texts.text(c.lang, "status_"+string(o.Status)))
-		line := b.texts.text(c.lang, "order_line", o.ID, b.orderWhat(c.lang, o), money.FormatTON(o.PriceNano), status)
+		line := b.texts.text(c.lang, "order_line", o.ID, b.orderWhat(c.lang, o), shop.FormatAmount(o.PaymentCurrency, o.Price()), status)
 		if o.Status == statusPendingPayment && o.PaymentMemo != "" && o.ExpiresAt != nil {
 			line += "\n    " + b.texts.text(c.lang, "order_pending", o.PaymentMemo, fmtTime(*o.ExpiresAt))
 		}
@@ -301,14 +334,19 @@ func (b *Bot) cmdBalance(ctx context.Context, c *chat) {
 		return
 	}
 	var sb strings.Builder
-	sb.WriteString(b.texts.text(c.lang, "balance", money.FormatTON(bal.Nano), bal.TopupAddress))
+	if bal.USDTOn {
+		sb.WriteString(b.texts.text(c.lang, "balance_usdt", money.FormatTON(bal.Nano), money.FormatUSDT(bal.USDT), bal.TopupAddress))
+	} else {
+		sb.WriteString(b.texts.text(c.lang, "balance", money.FormatTON(bal.Nano), bal.TopupAddress))
+	}
 	sb.WriteString("\n\n" + b.texts.text(c.lang, "ledger_head"))
 	if len(led.Items) == 0 {
 		sb.WriteString("\n" + b.texts.text(c.lang, "ledger_none"))
 	}
 	for _, e := range led.Items {
-		amount := money.FormatTON(e.AmountNano)
-		if e.AmountNano > 0 {
+		cur, n, _ := e.Amount()
+		amount := shop.FormatAmount(cur, n)
+		if n > 0 {
 			amount = "+" + amount
 		}
 		sb.WriteString("\n" + b.texts.text(c.lang, "ledger_line", amount,

@@ -81,7 +81,7 @@ func baseTexts() catalogue {
 				"/balance — your balance and personal top-up address\n\n" +
 				"<b>For developers</b>\n" +
 				"/api — your API key for the partner API (<code>/api new</code> rotates it, <code>/api revoke</code> revokes it)\n\n" +
-				"You pay with an ordinary TON transfer; I tell you when it arrives and when the order is delivered.",
+				"You pay with an ordinary TON transfer (or USD₮ on TON where offered); I tell you when it arrives and when the order is delivered.",
 			"help":         "I understand these commands:\n/stars — buy Stars\n/premium — buy Premium\n/orders — recent orders\n/balance — balance and top-up address\n/api — API key\n/start — what this bot does",
 			"private_only": "I work in private chats only. Open a direct chat with me and send /start.",
 			"internal":     "Something went wrong on our side. Please try again in a minute.",
@@ -116,7 +116,10 @@ func baseTexts() catalogue {
 			"what_stars":      "%d Stars for @%s",
 			"what_premium":    "%d months of Telegram Premium for @%s",
 			"quote":           "🧾 <b>%s</b>\n\nPrice: <b>%s TON</b> (%s USD)\nRate: 1 TON = %s USD, fee %s%% included.\n\nConfirm to get the payment details.",
+			"quote_usdt":      "🧾 <b>%s</b>\n\nPrice: <b>%s TON</b> or <b>%s USDT</b> (%s USD)\nRates: 1 TON = %s USD, 1 USDT = %s USD, fee %s%% included.\n\nChoose how you pay to get the payment details.",
 			"btn_confirm":     "✅ Confirm",
+			"btn_pay_ton":     "💎 Pay %s TON",
+			"btn_pay_usdt":    "💵 Pay %s USDT",
 			"btn_pay":         "💎 Pay",
 			"btn_app_orders":  "🧾 Open my orders",
 			"btn_cancel":      "✖️ Cancel",
@@ -130,15 +133,23 @@ func baseTexts() catalogue {
 				"with the comment (memo): <code>%s</code>\n\n" +
 				"Payment link: <code>%s</code>\n\n" +
 				"Pay before %s (%d min). Without the memo the payment cannot be matched to the order.",
-			"qr_caption":             "Scan to pay %s TON, memo %s",
+			"payment_usdt": "🧾 <b>Order #%d</b>: %s\n\n" +
+				"Send exactly <b>%s</b> (%s USD) in USD₮ on TON\n" +
+				"to: <code>%s</code>\n" +
+				"with the comment (memo): <code>%s</code>\n\n" +
+				"Payment link: <code>%s</code>\n\n" +
+				"Pay before %s (%d min). Without the memo the payment cannot be matched to the order. " +
+				"Only USD₮ on TON counts (jetton master <code>%s</code>): USDT on another network or any other token is never credited.",
+			"qr_caption":             "Scan to pay %s, memo %s",
 			"orders_none":            "You have no orders yet. Try /stars or /premium.",
 			"orders_head":            "🧾 <b>Your recent orders</b>",
-			"order_line":             "#%d · %s · %s TON · %s",
+			"order_line":             "#%d · %s · %s · %s",
 			"order_pending":          "memo <code>%s</code>, pay before %s",
 			"balance":                "💰 Balance: <b>%s TON</b>\n\nYour top-up address (yours alone):\n<code>%s</code>\nAny TON sent to it is added to your balance — the same balance your API key uses.",
+			"balance_usdt":           "💰 Balance: <b>%s TON</b> and <b>%s USDT</b>\n\nYour top-up address (yours alone):\n<code>%s</code>\nAny TON or USD₮ on TON sent to it is added to your balance in that currency — the same balance your API key uses.",
 			"ledger_head":            "<b>Recent movements</b>",
 			"ledger_none":            "No movements yet.",
-			"ledger_line":            "%s TON · %s · %s",
+			"ledger_line":            "%s · %s · %s",
 			"topup_caption":          "Your top-up address: %s",
 			"status_pending_payment": "waiting for payment",
 			"status_paid":            "paid",
@@ -154,14 +165,15 @@ func baseTexts() catalogue {
 			"ledger_late_payment":    "late payment",
 			"ledger_refund":          "refund",
 			"ledger_adjustment":      "adjustment",
+			"ledger_wrong_currency":  "paid in the other currency",
 
-			"n_paid":           "✅ Payment received for order #%d (%s). Delivering now…",
-			"n_completed":      "🎉 Order #%d delivered: %s.",
-			"n_refunded":       "↩️ Order #%d (%s) could not be delivered. %s TON was refunded to your balance (/balance).",
+			"n_paid":           "✅ Payment received for order #%d (%s): %s. Delivering now…",
+			"n_completed":      "🎉 Order #%d delivered: %s (paid %s).",
+			"n_refunded":       "↩️ Order #%d (%s) could not be delivered. %s was refunded to your balance (/balance).",
 			"n_expired":        "⌛ Order #%d (%s) expired unpaid.",
-			"n_expired_credit": "⌛ Order #%d (%s) expired; the %s TON received was credited to your balance (/balance).",
+			"n_expired_credit": "⌛ Order #%d (%s) expired; the %s received was credited to your balance (/balance).",
 			"n_cancelled":      "Order #%d (%s) was cancelled.",
-			"n_topup":          "💰 Top-up received: +%s TON. Balance: %s TON.",
+			"n_topup":          "💰 Top-up received: +%s. Balance: %s.",
 			"n_other":          "Order #%d (%s) is now: %s.",
 			"n_webhook_disabled": "⚠️ Your webhook was <b>disabled</b>: every delivery to it failed for 3 days, so no more events are queued for it.\n\n" +
 				"Fix your endpoint, then re-enable it with <code>PUT /api/v1/webhook</code>. The events it missed are listed as failed in " +
@@ -176,7 +188,7 @@ func baseTexts() catalogue {
 			"provider_unavailable": "Delivery is unavailable right now, so no order was taken. Please try again later.",
 			"rate_unavailable":     "The TON/USD rate is unavailable right now. Please try again in a minute.",
 			"partner_limit":        "New accounts cannot be opened right now (the service has its maximum of %d partner addresses). Please contact the operator.",
-			"insufficient_balance": "Your balance %s TON is less than the price %s TON.",
+			"insufficient_balance": "Your balance %s is less than the price %s.",
 			"not_found":            "Not found.",
 			"idempotency_reused":   "This button was already used for another order.",
 			"not_cancellable":      "This order can no longer be cancelled.",
@@ -190,7 +202,7 @@ func baseTexts() catalogue {
 				"/balance — saldo dan alamat top-up pribadi Anda\n\n" +
 				"<b>Untuk developer</b>\n" +
 				"/api — kunci API Anda untuk API mitra (<code>/api new</code> menggantinya, <code>/api revoke</code> mencabutnya)\n\n" +
-				"Anda membayar dengan transfer TON biasa; saya kabari saat pembayaran masuk dan saat order terkirim.",
+				"Anda membayar dengan transfer TON biasa (atau USD₮ di TON bila ditawarkan); saya kabari saat pembayaran masuk dan saat order terkirim.",
 			"help":         "Perintah yang saya pahami:\n/stars — beli Stars\n/premium — beli Premium\n/orders — order terakhir\n/balance — saldo dan alamat top-up\n/api — kunci API\n/start — apa yang dilakukan bot ini",
 			"private_only": "Saya hanya bekerja di chat pribadi. Buka chat langsung dengan saya dan kirim /start.",
 			"internal":     "Terjadi kesalahan di sisi kami. Silakan coba lagi sebentar lagi.",
@@ -225,7 +237,10 @@ func baseTexts() catalogue {
 			"what_stars":      "%d Stars untuk @%s",
 			"what_premium":    "%d bulan Telegram Premium untuk @%s",
 			"quote":           "🧾 <b>%s</b>\n\nHarga: <b>%s TON</b> (%s USD)\nKurs: 1 TON = %s USD, sudah termasuk biaya %s%%.\n\nKonfirmasi untuk mendapatkan detail pembayaran.",
+			"quote_usdt":      "🧾 <b>%s</b>\n\nHarga: <b>%s TON</b> atau <b>%s USDT</b> (%s USD)\nKurs: 1 TON = %s USD, 1 USDT = %s USD, sudah termasuk biaya %s%%.\n\nPilih cara bayar untuk mendapatkan detail pembayaran.",
 			"btn_confirm":     "✅ Konfirmasi",
+			"btn_pay_ton":     "💎 Bayar %s TON",
+			"btn_pay_usdt":    "💵 Bayar %s USDT",
 			"btn_pay":         "💎 Bayar",
 			"btn_app_orders":  "🧾 Buka pesanan saya",
 			"btn_cancel":      "✖️ Batal",
@@ -239,11 +254,19 @@ func baseTexts() catalogue {
 				"dengan komentar (memo): <code>%s</code>\n\n" +
 				"Tautan pembayaran: <code>%s</code>\n\n" +
 				"Bayar sebelum %s (%d menit). Tanpa memo, pembayaran tidak dapat dicocokkan dengan order.",
-			"qr_caption":             "Pindai untuk membayar %s TON, memo %s",
+			"payment_usdt": "🧾 <b>Order #%d</b>: %s\n\n" +
+				"Kirim tepat <b>%s</b> (%s USD) dalam USD₮ di TON\n" +
+				"ke: <code>%s</code>\n" +
+				"dengan komentar (memo): <code>%s</code>\n\n" +
+				"Tautan pembayaran: <code>%s</code>\n\n" +
+				"Bayar sebelum %s (%d menit). Tanpa memo, pembayaran tidak dapat dicocokkan dengan order. " +
+				"Hanya USD₮ di TON yang dihitung (jetton master <code>%s</code>): USDT di jaringan lain atau token lain tidak pernah dikreditkan.",
+			"qr_caption":             "Pindai untuk membayar %s, memo %s",
 			"orders_none":            "Anda belum punya order. Coba /stars atau /premium.",
 			"orders_head":            "🧾 <b>Order terakhir Anda</b>",
 			"order_pending":          "memo <code>%s</code>, bayar sebelum %s",
 			"balance":                "💰 Saldo: <b>%s TON</b>\n\nAlamat top-up Anda (khusus untuk Anda):\n<code>%s</code>\nTON apa pun yang dikirim ke sini masuk ke saldo Anda — saldo yang sama dengan kunci API Anda.",
+			"balance_usdt":           "💰 Saldo: <b>%s TON</b> dan <b>%s USDT</b>\n\nAlamat top-up Anda (khusus untuk Anda):\n<code>%s</code>\nTON atau USD₮ di TON yang dikirim ke sini masuk ke saldo Anda dalam mata uang itu — saldo yang sama dengan kunci API Anda.",
 			"ledger_head":            "<b>Mutasi terakhir</b>",
 			"ledger_none":            "Belum ada mutasi.",
 			"topup_caption":          "Alamat top-up Anda: %s",
@@ -261,14 +284,15 @@ func baseTexts() catalogue {
 			"ledger_late_payment":    "pembayaran terlambat",
 			"ledger_refund":          "pengembalian dana",
 			"ledger_adjustment":      "penyesuaian",
+			"ledger_wrong_currency":  "dibayar dengan mata uang lain",
 
-			"n_paid":           "✅ Pembayaran diterima untuk order #%d (%s). Sedang dikirim…",
-			"n_completed":      "🎉 Order #%d terkirim: %s.",
-			"n_refunded":       "↩️ Order #%d (%s) tidak dapat dikirim. %s TON dikembalikan ke saldo Anda (/balance).",
+			"n_paid":           "✅ Pembayaran diterima untuk order #%d (%s): %s. Sedang dikirim…",
+			"n_completed":      "🎉 Order #%d terkirim: %s (dibayar %s).",
+			"n_refunded":       "↩️ Order #%d (%s) tidak dapat dikirim. %s dikembalikan ke saldo Anda (/balance).",
 			"n_expired":        "⌛ Order #%d (%s) kedaluwarsa tanpa pembayaran.",
-			"n_expired_credit": "⌛ Order #%d (%s) kedaluwarsa; %s TON yang diterima masuk ke saldo Anda (/balance).",
+			"n_expired_credit": "⌛ Order #%d (%s) kedaluwarsa; %s yang diterima masuk ke saldo Anda (/balance).",
 			"n_cancelled":      "Order #%d (%s) dibatalkan.",
-			"n_topup":          "💰 Top-up diterima: +%s TON. Saldo: %s TON.",
+			"n_topup":          "💰 Top-up diterima: +%s. Saldo: %s.",
 			"n_other":          "Order #%d (%s) sekarang: %s.",
 			"n_webhook_disabled": "⚠️ Webhook Anda <b>dinonaktifkan</b>: semua pengiriman ke sana gagal selama 3 hari, jadi tidak ada event baru yang diantrekan.\n\n" +
 				"Perbaiki endpoint Anda, lalu aktifkan lagi dengan <code>PUT /api/v1/webhook</code>. Event yang terlewat tercatat gagal di " +
@@ -282,7 +306,7 @@ func baseTexts() catalogue {
 			"provider_unavailable": "Pengiriman sedang tidak tersedia, jadi order tidak dibuat. Silakan coba lagi nanti.",
 			"rate_unavailable":     "Kurs TON/USD sedang tidak tersedia. Silakan coba lagi sebentar lagi.",
 			"partner_limit":        "Akun baru tidak dapat dibuka saat ini (layanan sudah mencapai batas %d alamat partner). Silakan hubungi operator.",
-			"insufficient_balance": "Saldo Anda %s TON kurang dari harga %s TON.",
+			"insufficient_balance": "Saldo Anda %s kurang dari harga %s.",
 			"not_found":            "Tidak ditemukan.",
 			"idempotency_reused":   "Tombol ini sudah dipakai untuk order lain.",
 			"not_cancellable":      "Order ini tidak dapat dibatalkan lagi.",
