@@ -196,6 +196,24 @@ func (e *env) transfer(t *testing.T, base string, o orderJSON, nano int64) {
 	}
 }
 
+// transferUSDT lands a sandbox USDT transfer (units of USDT into the order
+// address's jetton wallet) through the partner API.
+func (e *env) transferUSDT(t *testing.T, base string, o orderJSON, units int64) {
+	t.Helper()
+	body := `{"asset":"USDT","to_address":"` + o.PaymentAddress + `","amount_units":"` + strconv.FormatInt(units, 10) + `","comment":"` + o.PaymentMemo + `"}`
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/sandbox/transfers", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /api/v1/sandbox/transfers (USDT): %d", resp.StatusCode)
+	}
+}
+
 // TestCheckoutInBrowser runs the checkout page in real headless Chromium:
 // what it shows and its QR code (decoded from a screenshot), the live
 // status without reload after sandbox transfers (partly paid, paid,
@@ -308,6 +326,61 @@ func TestCheckoutInBrowser(t *testing.T) {
 			t.Error("open in wallet does not ask for what is due")
 		}
 		if eval[int](t, ctx, `window.__noReload || 0`) != 7 {
+			t.Error("the page reloaded")
+		}
+	})
+
+	t.Run("USDT: the amount, the jetton link and its QR, partly paid then paid live", func(t *testing.T) {
+		o := e.usdtStars(t)
+		ctx := tab(t, b)
+		desktop.set(t, ctx)
+		do(t, ctx, "open", chromedp.Navigate(*o.CheckoutURL))
+		waitJS(t, ctx, "the page", `document.body.dataset.state === "waiting" && document.getElementById("qr").complete`, 10*time.Second)
+		body := text(t, ctx, "main")
+		for _, want := range []string{"1.575 USDT", "≈ $1.58", o.PaymentMemo, o.PaymentAddress, "Send the exact comment above",
+			"Send USD₮ on TON only", e.Shop.USDTMaster(), "Send 1.575 USDT with the comment " + o.PaymentMemo} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the USDT page lacks %q", want)
+			}
+		}
+		if !strings.Contains(o.PaymentLink, "?jetton=") {
+			t.Fatalf("payment_link %q is not a jetton transfer", o.PaymentLink)
+		}
+		if href := eval[string](t, ctx, `document.getElementById("open").href`); href != o.PaymentLink {
+			t.Errorf("open in wallet: %q, want %q", href, o.PaymentLink)
+		}
+		// TON Connect cannot carry a jetton transfer here (docs/CHECKOUT.md).
+		if eval[bool](t, ctx, `!document.getElementById("tc").hidden`) {
+			t.Error("the TON Connect button is offered for a USDT order")
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := decodeQR(t, decodePNG(t, png)); got != o.PaymentLink {
+			t.Errorf("the QR in the screenshot says %q, want the jetton link %q", got, o.PaymentLink)
+		}
+
+		do(t, ctx, "mark", chromedp.Evaluate[chromedp.Void](`window.__noReload = 9`))
+		e.transferUSDT(t, base, o, 575_000)
+		waitJS(t, ctx, "partly paid", `document.body.dataset.state === "partial"`, 20*time.Second)
+		if got := text(t, ctx, "#status"); !strings.Contains(got, "0.575 USDT received; 1 USDT is still due") {
+			t.Errorf("partial USDT status %q", got)
+		}
+		if got := text(t, ctx, "#f-amount"); got != "1" {
+			t.Errorf("USDT amount to send %q, want 1", got)
+		}
+		due := strings.Replace(o.PaymentLink, "amount=1575000", "amount=1000000", 1)
+		waitJS(t, ctx, "the QR of what is due", `document.getElementById("qr").complete && document.getElementById("qr").src.indexOf("amount=1000000") > 0`, 10*time.Second)
+		if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+			t.Fatal(err)
+		}
+		if got := decodeQR(t, decodePNG(t, png)); got != due {
+			t.Errorf("partial USDT QR %q, want %q", got, due)
+		}
+		e.transferUSDT(t, base, o, 1_000_000)
+		waitJS(t, ctx, "paid", `document.body.dataset.state === "paid"`, 20*time.Second)
+		if eval[int](t, ctx, `window.__noReload || 0`) != 9 {
 			t.Error("the page reloaded")
 		}
 	})

@@ -100,7 +100,7 @@ func TestPage(t *testing.T) {
 
 	// The status the page polls.
 	s := e.status(t, o, "en")
-	if s.State != "waiting" || s.Link != o.PaymentLink || s.DueNanoton != o.PriceNanoton || s.ExpiresIn < 880 || s.ExpiresIn > 900 || s.Final {
+	if s.State != "waiting" || s.Link != o.PaymentLink || s.DueUnits != o.PriceNanoton || s.ExpiresIn < 880 || s.ExpiresIn > 900 || s.Final {
 		t.Errorf("status %+v", s)
 	}
 	if s.Wallet == nil || len(s.Wallet.Messages) != 1 || s.Wallet.Network != "-3" {
@@ -154,7 +154,7 @@ func TestPageNeverShowsPartnerData(t *testing.T) {
 	if err := json.Unmarshal([]byte(pages[2]), &fields); err != nil {
 		t.Fatal(err)
 	}
-	allowed := "state status title detail final due_ton due_nanoton received_ton expires_in link qr wallet"
+	allowed := "state status title detail final currency due due_units received expires_in link qr wallet"
 	for k := range fields {
 		if !strings.Contains(" "+allowed+" ", " "+k+" ") {
 			t.Errorf("status has field %q", k)
@@ -268,11 +268,11 @@ func TestStates(t *testing.T) {
 	e.pay(t, o, 100_000_000)
 	s := e.status(t, o, "en")
 	due := price - 100_000_000
-	if s.State != "partial" || s.DueNanoton != strconv.FormatInt(due, 10) || s.ReceivedTON != "0.1" ||
-		!strings.Contains(s.Detail, "0.1 TON received; 0.3375 TON is still due") || s.Wallet.Messages[0].Amount != s.DueNanoton {
+	if s.State != "partial" || s.DueUnits != strconv.FormatInt(due, 10) || s.Received != "0.1" ||
+		!strings.Contains(s.Detail, "0.1 TON received; 0.3375 TON is still due") || s.Wallet.Messages[0].Amount != s.DueUnits {
 		t.Errorf("partial: %+v", s)
 	}
-	wantLink := strings.Replace(o.PaymentLink, "amount="+o.PriceNanoton, "amount="+s.DueNanoton, 1)
+	wantLink := strings.Replace(o.PaymentLink, "amount="+o.PriceNanoton, "amount="+s.DueUnits, 1)
 	if s.Link != wantLink {
 		t.Errorf("partial link %q, want %q", s.Link, wantLink)
 	}

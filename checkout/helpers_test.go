@@ -164,18 +164,19 @@ func hash() string {
 
 // statusJSON is GET /pay/{token}/status.
 type statusJSON struct {
-	State       string `json:"state"`
-	Status      string `json:"status"`
-	Title       string `json:"title"`
-	Detail      string `json:"detail"`
-	Final       bool   `json:"final"`
-	DueTON      string `json:"due_ton"`
-	DueNanoton  string `json:"due_nanoton"`
-	ReceivedTON string `json:"received_ton"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Link        string `json:"link"`
-	QR          string `json:"qr"`
-	Wallet      *struct {
+	State     string `json:"state"`
+	Status    string `json:"status"`
+	Title     string `json:"title"`
+	Detail    string `json:"detail"`
+	Final     bool   `json:"final"`
+	Currency  string `json:"currency"`
+	Due       string `json:"due"`
+	DueUnits  string `json:"due_units"`
+	Received  string `json:"received"`
+	ExpiresIn int64  `json:"expires_in"`
+	Link      string `json:"link"`
+	QR        string `json:"qr"`
+	Wallet    *struct {
 		ValidUntil int64  `json:"validUntil"`
 		Network    string `json:"network"`
 		Messages   []struct {

@@ -38,7 +38,7 @@ const (
 func stateOf(o *domain.Order) string {
 	switch o.Status {
 	case domain.StatusPendingPayment:
-		if o.ReceivedNano > 0 {
+		if o.Received() > 0 {
 			return statePartial
 		}
 		return stateWaiting
@@ -87,19 +87,22 @@ func usd(s string) string {
 }
 
 // statusView is GET /pay/{token}/status: everything the page updates live.
+// Amounts are in the order's currency: TON (due_units in nanotons) or USDT
+// (due_units in USDT units, 10^-6).
 type statusView struct {
-	State       string      `json:"state"`
-	Status      string      `json:"status"` // the order status, as the API names it
-	Title       string      `json:"title"`
-	Detail      string      `json:"detail"`
-	Final       bool        `json:"final"`
-	DueTON      string      `json:"due_ton"`
-	DueNanoton  string      `json:"due_nanoton"`
-	ReceivedTON string      `json:"received_ton"`
-	ExpiresIn   int64       `json:"expires_in"` // seconds left to pay; 0 when not waiting
-	Link        string      `json:"link"`       // ton:// link of what is due; "" when nothing is
-	QR          string      `json:"qr"`         // URL of that link's QR picture
-	Wallet      *walletView `json:"wallet"`     // the TON Connect request; null when nothing is due
+	State     string      `json:"state"`
+	Status    string      `json:"status"` // the order status, as the API names it
+	Title     string      `json:"title"`
+	Detail    string      `json:"detail"`
+	Final     bool        `json:"final"`
+	Currency  string      `json:"currency"`   // TON or USDT
+	Due       string      `json:"due"`        // what is still due, exact decimal
+	DueUnits  string      `json:"due_units"`  // the same as an integer of the smallest unit
+	Received  string      `json:"received"`   // what arrived so far, exact decimal
+	ExpiresIn int64       `json:"expires_in"` // seconds left to pay; 0 when not waiting
+	Link      string      `json:"link"`       // ton:// link of what is due; "" when nothing is
+	QR        string      `json:"qr"`         // URL of that link's QR picture
+	Wallet    *walletView `json:"wallet"`     // the TON Connect request; null when nothing is due or for USDT
 }
 
 // walletView is TON Connect's SendTransactionRequest: one message.
@@ -117,14 +120,15 @@ type walletMsg struct {
 
 func (p *Pages) status(lang, token string, o *domain.Order) (statusView, error) {
 	st := stateOf(o)
-	due := shop.AmountDue(o)
+	due, cur := shop.AmountDue(o), string(o.PaymentCurrency)
 	w, to := what(lang, o), o.RecipientUsername
 	v := statusView{State: st, Status: string(o.Status), Final: final(st), Title: text(lang, st),
-		Detail: text(lang, st+"_d", "due", money.FormatTON(due), "memo", o.PaymentMemo, "received", money.FormatTON(o.ReceivedNano), "what", w, "to", to),
-		DueTON: money.FormatTON(due), DueNanoton: strconv.FormatInt(due, 10), ReceivedTON: money.FormatTON(o.ReceivedNano),
+		Detail: text(lang, st+"_d", "due", shop.FormatAmount(o.PaymentCurrency, due), "memo", o.PaymentMemo,
+			"received", shop.FormatAmount(o.PaymentCurrency, o.Received()), "what", w, "to", to),
+		Currency: cur, Due: money.Format(cur, due), DueUnits: strconv.FormatInt(due, 10), Received: money.Format(cur, o.Received()),
 		Link: shop.DueLink(o)}
 	if v.Link != "" {
-		v.QR = PayPrefix + token + "/qr.png?amount=" + v.DueNanoton
+		v.QR = PayPrefix + token + "/qr.png?amount=" + v.DueUnits
 		if o.ExpiresAt != nil {
 			v.ExpiresIn = max(0, int64((o.ExpiresAt.Sub(p.shop.Now())+time.Second-1)/time.Second))
 		}
@@ -206,7 +210,9 @@ func (p *Pages) handleQR() http.Handler {
 type payData struct {
 	base
 	What, Recipient string
-	PriceTON, USD   string
+	Price, Currency string // in the order's currency: exact decimal, TON or USDT
+	USD             string
+	USDTMaster      string // a USDT order's jetton master (the warning names it)
 	Payable         bool
 	Address, Memo   string
 	Status          statusView
@@ -220,7 +226,8 @@ type payData struct {
 	Script          scriptData
 }
 
-// payAsset is one way to pay (TON today; USDT will be a second).
+// payAsset is one way to pay: the order's currency (fixed at creation, so
+// one today).
 type payAsset struct {
 	Code   string
 	Amount string
@@ -279,7 +286,7 @@ func (p *Pages) handlePage() http.Handler {
 			return
 		}
 		d := payData{base: p.base(r, lang), What: what(lang, o), Recipient: o.RecipientUsername,
-			PriceTON: money.FormatTON(o.PriceNano), USD: usd(o.PriceUSD), Payable: st.Link != "",
+			Price: money.Format(st.Currency, o.Price()), Currency: st.Currency, USD: usd(o.PriceUSD), Payable: st.Link != "",
 			Address: o.PaymentAddress, Memo: o.PaymentMemo, Status: st, OpenLink: template.URL(st.Link),
 			LeftText: leftText(lang, st.ExpiresIn)}
 		if o.ExpiresAt != nil {
@@ -289,7 +296,10 @@ func (p *Pages) handlePage() http.Handler {
 		if p.network != "mainnet" {
 			d.Network = p.network
 		}
-		d.Assets = []payAsset{{Code: "TON", Amount: st.DueTON, Active: true}}
+		if o.PaymentCurrency == domain.CurrencyUSDT {
+			d.USDTMaster = o.USDTMaster
+		}
+		d.Assets = []payAsset{{Code: st.Currency, Amount: st.Due, Active: true}}
 		if d.Payable {
 			png, err := qrPNG(st.Link)
 			if err != nil {

@@ -66,7 +66,7 @@
 
   // --- the payment page -------------------------------------------------
   function pay() {
-    var cur = data.status, shownDue = cur.due_nanoton, left = cur.expires_in, started = Date.now(), delay = 2000, timer = 0;
+    var cur = data.status, shownDue = cur.due_units, left = cur.expires_in, started = Date.now(), delay = 2000, timer = 0;
     if (tg) el("tg-orders").hidden = false;
     document.querySelectorAll("button.copy").forEach(function (b) {
       b.hidden = false;
@@ -100,7 +100,7 @@
     function poll() {
       if (document.hidden) { schedule(delay); return; }
       fetchStatus().then(function (s) {
-        var changed = s.state !== cur.state || s.due_nanoton !== cur.due_nanoton;
+        var changed = s.state !== cur.state || s.due_units !== cur.due_units;
         apply(s);
         delay = changed ? 2000 : Math.min(delay * 1.5, s.state === "expired" ? 60000 : 15000);
         schedule(delay);
@@ -128,9 +128,9 @@
       if (s.link) {
         left = s.expires_in; started = Date.now();
         el("open").href = s.link;
-        el("f-amount").textContent = s.due_ton;
+        el("f-amount").textContent = s.due;
         var img = el("qr");
-        if (img && s.due_nanoton !== shownDue) { img.src = s.qr; shownDue = s.due_nanoton; }
+        if (img && s.due_units !== shownDue) { img.src = s.qr; shownDue = s.due_units; }
       }
     }
 
