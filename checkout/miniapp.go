@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/theopenmoney/openmoney/internal/tgwebapp"
-	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
 
@@ -39,7 +38,7 @@ func (p *Pages) handleOrdersPage() http.Handler {
 type orderItem struct {
 	What        string `json:"what"`
 	Recipient   string `json:"recipient"`
-	PriceTON    string `json:"price_ton"`
+	Price       string `json:"price"` // with its currency: "0.4375 TON", "1.575 USDT"
 	Status      string `json:"status"`
 	StatusText  string `json:"status_text"`
 	CreatedAt   string `json:"created_at"`
@@ -95,7 +94,7 @@ func (p *Pages) handleOrdersJSON() http.Handler {
 		for i := range orders {
 			o := &orders[i]
 			v.Data.Items = append(v.Data.Items, orderItem{What: what(lang, o), Recipient: o.RecipientUsername,
-				PriceTON: money.FormatTON(o.PriceNano), Status: string(o.Status), StatusText: text(lang, "st_"+string(o.Status)),
+				Price: shop.FormatAmount(o.PaymentCurrency, o.Price()), Status: string(o.Status), StatusText: text(lang, "st_"+string(o.Status)),
 				CreatedAt: o.CreatedAt.UTC().Format(time.RFC3339), CheckoutURL: p.shop.CheckoutURL(o),
 				Payable: shop.AmountDue(o) > 0})
 		}

@@ -248,7 +248,7 @@
           var li = document.createElement("li");
           var w = node("span", "w", o.what + " · @" + o.recipient);
           var chip = node("span", "chip " + o.status, o.status_text);
-          var m = node("span", "m", o.price_ton + " TON · " + o.created_at.slice(0, 10));
+          var m = node("span", "m", o.price + " · " + o.created_at.slice(0, 10));
           li.appendChild(w); li.appendChild(chip); li.appendChild(m);
           if (o.checkout_url) {
             var a = node("a", "m", o.payable ? T.orders_pay : "›");
