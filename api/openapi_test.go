@@ -432,6 +432,48 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 		t.Errorf("balance order %+v", bal)
 	}
 
+	// USDT (on in the sandbox default), as a second partner: a USDT order
+	// (its USDT fields set) partly paid, a FAKE_USDT transfer, the rest; a
+	// USDT top-up, a USDT balance order (402 when short), the balance and
+	// ledger rows in USDT — every answer against the document.
+	_, ukey := te.Partner(t)
+	uo := c.call(t, te, "POST", "/api/v1/orders/stars", ukey, starsBody("pandus", 100, `"payment_currency":"USDT"`), idem()...).must(t, 200).order(t)
+	if uo.PaymentCurrency != "USDT" || uo.PriceUSDTUnits == nil || *uo.PriceUSDTUnits != "1575000" || uo.UsdtUSD == nil ||
+		uo.PaymentLink == nil || !strings.Contains(*uo.PaymentLink, "?jetton=") {
+		t.Fatalf("USDT order %+v", uo)
+	}
+	usdtTransfer := func(asset, to, units, memo string) {
+		t.Helper()
+		c.call(t, te, "POST", "/api/v1/sandbox/transfers", ukey,
+			`{"asset":"`+asset+`","to_address":"`+to+`","amount_units":"`+units+`","comment":"`+memo+`"}`, idem()...).must(t, 200)
+	}
+	usdtTransfer("USDT", *uo.PaymentAddress, "575000", *uo.PaymentMemo)
+	usdtTransfer("FAKE_USDT", *uo.PaymentAddress, "1000000", *uo.PaymentMemo)
+	eventually(t, "USDT order partly paid", func() bool {
+		g := c.call(t, te, "GET", "/api/v1/orders/"+itoa(int(uo.ID)), ukey, "").must(t, 200).order(t)
+		return g.AmountReceivedUSDTUnits != nil && *g.AmountReceivedUSDTUnits == "575000"
+	})
+	usdtTransfer("USDT", *uo.PaymentAddress, "1000000", *uo.PaymentMemo)
+	eventually(t, "USDT order completed", func() bool {
+		return c.call(t, te, "GET", "/api/v1/orders/"+itoa(int(uo.ID)), ukey, "").must(t, 200).order(t).Status == "completed"
+	})
+	c.call(t, te, "POST", "/api/v1/sandbox/transfers", ukey, `{"asset":"USDT","to_address":"`+*uo.PaymentAddress+`","amount_units":"0"}`).must(t, 422, "VALIDATION_ERROR")
+	c.call(t, te, "POST", "/api/v1/sandbox/transfers", ukey, `{"asset":"DOGE","to_address":"`+*uo.PaymentAddress+`","amount_units":"1"}`).must(t, 422, "VALIDATION_ERROR")
+	c.call(t, te, "POST", "/api/v1/orders/stars", ukey, starsBody("pandus", 100, `"payment_method":"balance","payment_currency":"USDT"`)).must(t, 402, "INSUFFICIENT_BALANCE")
+	var ub struct {
+		TopupAddress string `json:"topup_address"`
+	}
+	c.call(t, te, "GET", "/api/v1/balance", ukey, "").must(t, 200).data(t, &ub)
+	usdtTransfer("USDT", ub.TopupAddress, "2000000", "")
+	eventually(t, "USDT top-up credited", func() bool { return len(te.ledger(t, ukey)) == 1 })
+	ubo := c.call(t, te, "POST", "/api/v1/orders/stars", ukey, starsBody("pandus", 100, `"payment_method":"balance","payment_currency":"USDT"`), idem()...).must(t, 200).order(t)
+	if ubo.PaymentCurrency != "USDT" || ubo.PaymentAddress != nil {
+		t.Errorf("USDT balance order %+v", ubo)
+	}
+	c.call(t, te, "GET", "/api/v1/balance", ukey, "").must(t, 200)
+	c.call(t, te, "GET", "/api/v1/balance/transactions", ukey, "").must(t, 200)
+	c.call(t, te, "GET", "/api/v1/orders?limit=10", ukey, "").must(t, 200)
+
 	for _, id := range []int64{o.ID, prem.ID, fail.ID, bal.ID} {
 		c.call(t, te, "GET", "/api/v1/orders/"+itoa(int(id)), key, "").must(t, 200)
 	}
