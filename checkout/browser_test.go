@@ -27,6 +27,7 @@ import (
 	"github.com/theopenmoney/openmoney/internal/tgwebapp"
 	"github.com/theopenmoney/openmoney/internal/tonjs"
 	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/ton"
 )
 
 // RequireBrowserEnv, when set, turns a missing Chromium into a failure
@@ -349,9 +350,10 @@ func TestCheckoutInBrowser(t *testing.T) {
 		if href := eval[string](t, ctx, `document.getElementById("open").href`); href != o.PaymentLink {
 			t.Errorf("open in wallet: %q, want %q", href, o.PaymentLink)
 		}
-		// TON Connect cannot carry a jetton transfer here (docs/CHECKOUT.md).
-		if eval[bool](t, ctx, `!document.getElementById("tc").hidden`) {
-			t.Error("the TON Connect button is offered for a USDT order")
+		// TON Connect is offered (its request is built once a wallet is
+		// connected: the subtest "TON Connect for a USDT order").
+		if eval[bool](t, ctx, `document.getElementById("tc").hidden`) {
+			t.Error("no TON Connect button for a USDT order")
 		}
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -418,6 +420,10 @@ func TestCheckoutInBrowser(t *testing.T) {
 
 	t.Run("TON Connect from the wallet list", func(t *testing.T) {
 		payWithWallet(t, e, b, base, false)
+	})
+
+	t.Run("TON Connect for a USDT order", func(t *testing.T) {
+		payWithWalletIn(t, e, b, base, true, true)
 	})
 
 	t.Run("Mini App launch data", func(t *testing.T) {
@@ -499,8 +505,19 @@ func TestCheckoutInBrowser(t *testing.T) {
 // list), clicks Pay, and checks the one sendTransaction the wallet gets
 // against the order, its payload decoded by @ton/core.
 func payWithWallet(t *testing.T, e *env, b context.Context, base string, embedded bool) {
+	payWithWalletIn(t, e, b, base, embedded, false)
+}
+
+// payWithWalletIn is payWithWallet for a TON order, or with usdt for a USDT
+// order: the page then asks the server for the request of the connected
+// wallet, one message to its own USDT jetton wallet carrying a TEP-74
+// transfer to us with the memo, which @ton/core reads back.
+func payWithWalletIn(t *testing.T, e *env, b context.Context, base string, embedded, usdt bool) {
 	tonjs.Need(t)
 	o := e.stars(t)
+	if usdt {
+		o = e.usdtStars(t)
+	}
 	ctx := tab(t, b)
 	if embedded { // a wallet's in-app browser, on a phone
 		mobile.set(t, ctx)
@@ -512,7 +529,8 @@ func payWithWallet(t *testing.T, e *env, b context.Context, base string, embedde
 		t.Fatal(err)
 	}
 	stateInit := base64.StdEncoding.EncodeToString(cell.BeginCell().MustStoreUInt(7, 8).EndCell().ToBOC())
-	js := strings.NewReplacer("__WALLET_RAW__", "0:"+strings.Repeat("ab", 32), "__WALLET_PUBKEY__", strings.Repeat("cd", 32),
+	walletRaw := "0:" + strings.Repeat("ab", 32)
+	js := strings.NewReplacer("__WALLET_RAW__", walletRaw, "__WALLET_PUBKEY__", strings.Repeat("cd", 32),
 		"__WALLET_STATE_INIT__", stateInit, "__WALLET_EMBEDDED__", strconv.FormatBool(embedded)).Replace(string(wallet))
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: js}); err != nil {
 		t.Fatal(err)
@@ -587,7 +605,7 @@ func payWithWallet(t *testing.T, e *env, b context.Context, base string, embedde
 		t.Fatalf("sendTransaction %s", rec.Sends[0].Params[0])
 	}
 	m := tx.Messages[0]
-	if m.Address != o.PaymentAddress || m.Amount != o.PriceNanoton {
+	if !usdt && (m.Address != o.PaymentAddress || m.Amount != o.PriceNanoton) {
 		t.Errorf("message to %s of %s, want %s of %s", m.Address, m.Amount, o.PaymentAddress, o.PriceNanoton)
 	}
 	// What a wallet reads in it, decoded by @ton/core.
@@ -596,6 +614,8 @@ func payWithWallet(t *testing.T, e *env, b context.Context, base string, embedde
 			Raw, Amount, Comment, AddressError, PayloadError string
 			Op                                               int64
 			Bounceable, TestOnly                             bool
+			Units, Destination, Response, ForwardTon         string
+			CustomPayload                                    bool
 		}
 	}
 	tonjs.Run(t, map[string]any{"op": "tonconnect", "messages": tx.Messages}, &got)
@@ -604,7 +624,18 @@ func payWithWallet(t *testing.T, e *env, b context.Context, base string, embedde
 	}
 	g := got.Messages[0]
 	serviceRaw := e.Keys.ServiceAddressRaw()
-	if g.AddressError != "" || g.PayloadError != "" || g.Op != 0 || g.Comment != o.PaymentMemo || g.Amount != o.PriceNanoton ||
+	if usdt {
+		payerJetton, err := ton.SandboxJettonWallet(ton.TestnetUSDTMaster, walletRaw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.AddressError != "" || g.PayloadError != "" || g.Op != ton.OpJettonTransfer || g.Raw != payerJetton || !g.Bounceable || !g.TestOnly ||
+			g.Amount != strconv.Itoa(ton.JettonPayAttachNano) || g.Units != "1575000" || g.Destination != serviceRaw ||
+			g.Response != walletRaw || g.ForwardTon != "1" || g.CustomPayload || g.Comment != o.PaymentMemo {
+			t.Errorf("@ton/core reads %+v; want a jetton transfer of 1575000 units to %s with comment %s, sent to the payer's jetton wallet %s (bounceable, testnet) with %d nanotons",
+				g, serviceRaw, o.PaymentMemo, payerJetton, ton.JettonPayAttachNano)
+		}
+	} else if g.AddressError != "" || g.PayloadError != "" || g.Op != 0 || g.Comment != o.PaymentMemo || g.Amount != o.PriceNanoton ||
 		g.Bounceable || !g.TestOnly || g.Raw != serviceRaw {
 		t.Errorf("@ton/core reads %+v; want comment %s, %s nanotons to %s (non-bounceable, testnet)", g, o.PaymentMemo, o.PriceNanoton, serviceRaw)
 	}

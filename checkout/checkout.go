@@ -128,6 +128,7 @@ func (p *Pages) Routes() []Route {
 		{"GET " + PayPrefix + "{token}", p.handlePage()},
 		{"GET " + PayPrefix + "{token}/status", p.handleStatus()},
 		{"GET " + PayPrefix + "{token}/qr.png", p.handleQR()},
+		{"POST " + PayPrefix + "{token}/wallet", p.handleWallet()},
 		{"GET " + AssetsPrefix + "{file...}", p.handleAsset()},
 		{"GET " + ManifestPath, p.handleManifest()},
 		{"GET " + AppPrefix + "{$}", p.handleOrdersPage()},
@@ -226,9 +227,9 @@ func (p *Pages) limit(next http.Handler) http.Handler {
 	})
 }
 
-// wantsJSON: the JSON routes (status, orders.json) answer errors in JSON.
+// wantsJSON: the JSON routes (status, wallet, orders.json) answer errors in JSON.
 func wantsJSON(r *http.Request) bool {
-	return strings.HasSuffix(r.URL.Path, "/status") || strings.HasSuffix(r.URL.Path, ".json")
+	return strings.HasSuffix(r.URL.Path, "/status") || strings.HasSuffix(r.URL.Path, "/wallet") || strings.HasSuffix(r.URL.Path, ".json")
 }
 
 // writeJSON writes v with the status and no caching.

@@ -164,25 +164,29 @@ func hash() string {
 
 // statusJSON is GET /pay/{token}/status.
 type statusJSON struct {
-	State     string `json:"state"`
-	Status    string `json:"status"`
-	Title     string `json:"title"`
-	Detail    string `json:"detail"`
-	Final     bool   `json:"final"`
-	Currency  string `json:"currency"`
-	Due       string `json:"due"`
-	DueUnits  string `json:"due_units"`
-	Received  string `json:"received"`
-	ExpiresIn int64  `json:"expires_in"`
-	Link      string `json:"link"`
-	QR        string `json:"qr"`
-	Wallet    *struct {
-		ValidUntil int64  `json:"validUntil"`
-		Network    string `json:"network"`
-		Messages   []struct {
-			Address, Amount, Payload string
-		} `json:"messages"`
-	} `json:"wallet"`
+	State     string      `json:"state"`
+	Status    string      `json:"status"`
+	Title     string      `json:"title"`
+	Detail    string      `json:"detail"`
+	Final     bool        `json:"final"`
+	Currency  string      `json:"currency"`
+	Due       string      `json:"due"`
+	DueUnits  string      `json:"due_units"`
+	Received  string      `json:"received"`
+	ExpiresIn int64       `json:"expires_in"`
+	Link      string      `json:"link"`
+	QR        string      `json:"qr"`
+	Wallet    *walletJSON `json:"wallet"`
+	WalletURL string      `json:"wallet_url"`
+}
+
+// walletJSON is a TON Connect request (status.wallet, POST …/wallet).
+type walletJSON struct {
+	ValidUntil int64  `json:"validUntil"`
+	Network    string `json:"network"`
+	Messages   []struct {
+		Address, Amount, Payload string
+	} `json:"messages"`
 }
 
 func (e *env) status(t testing.TB, o orderJSON, lang string) statusJSON {

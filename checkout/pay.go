@@ -3,6 +3,7 @@ package checkout
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"image"
@@ -103,6 +104,9 @@ type statusView struct {
 	Link      string      `json:"link"`       // ton:// link of what is due; "" when nothing is
 	QR        string      `json:"qr"`         // URL of that link's QR picture
 	Wallet    *walletView `json:"wallet"`     // the TON Connect request; null when nothing is due or for USDT
+	// WalletURL, for a USDT order still due: where the page POSTs the
+	// connected wallet's address to get its request (handleWallet); "".
+	WalletURL string `json:"wallet_url"`
 }
 
 // walletView is TON Connect's SendTransactionRequest: one message.
@@ -137,11 +141,57 @@ func (p *Pages) status(lang, token string, o *domain.Order) (statusView, error) 
 	if err != nil {
 		return v, err
 	}
-	if req != nil {
-		v.Wallet = &walletView{ValidUntil: req.ValidUntil.Unix(), Network: req.ChainID,
-			Messages: []walletMsg{{Address: req.Address, Amount: strconv.FormatInt(req.AmountNano, 10), Payload: req.Payload}}}
+	v.Wallet = walletOf(req)
+	if p.shop.PayerWalletUsable(o) {
+		v.WalletURL = PayPrefix + token + "/wallet"
 	}
 	return v, nil
+}
+
+func walletOf(req *shop.WalletRequest) *walletView {
+	if req == nil {
+		return nil
+	}
+	return &walletView{ValidUntil: req.ValidUntil.Unix(), Network: req.ChainID,
+		Messages: []walletMsg{{Address: req.Address, Amount: strconv.FormatInt(req.AmountNano, 10), Payload: req.Payload}}}
+}
+
+// handleWallet is POST /pay/{token}/wallet {"address": <connected wallet>}:
+// the TON Connect request of a USDT order for that payer (its message goes
+// to the payer's own jetton wallet, docs/CHECKOUT.md). 409 NOT_PAYABLE when
+// the order waits for nothing this way; 422 naming "address"; 503 when the
+// payer's jetton wallet cannot be resolved now.
+func (p *Pages) handleWallet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o, ok := p.order(w, r)
+		if !ok {
+			return
+		}
+		var body struct {
+			Address string `json:"address"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeJSONError(w, http.StatusUnprocessableEntity, "VALIDATION_ERROR", `the body must be {"address": "<the connected wallet's address>"}`)
+			return
+		}
+		req, err := p.shop.PayerWalletRequest(r.Context(), o, body.Address)
+		switch {
+		case shop.ErrorCode(err) == shop.CodeValidation:
+			writeJSONError(w, http.StatusUnprocessableEntity, "VALIDATION_ERROR", err.Error())
+		case shop.ErrorCode(err) == shop.CodeServiceUnavailable:
+			w.Header().Set("Retry-After", "5")
+			writeJSONError(w, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", err.Error())
+		case err != nil:
+			p.log.Error("checkout: wallet request", "order_id", o.ID, "err", err)
+			writeJSONError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
+		case req == nil:
+			writeJSONError(w, http.StatusConflict, "NOT_PAYABLE", "this order waits for no payment through a wallet connection")
+		default:
+			writeJSON(w, http.StatusOK, walletOf(req))
+		}
+	})
 }
 
 // handleStatus is the live status the page polls.

@@ -2,9 +2,19 @@ package checkout_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"html"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/ton/jetton"
+	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -85,9 +95,10 @@ func TestUSDTOrderPage(t *testing.T) {
 
 	s := e.status(t, o, "en")
 	if s.State != "waiting" || s.Currency != "USDT" || s.Due != "1.575" || s.DueUnits != "1575000" || s.Received != "0" ||
-		s.Link != wantLink || s.Wallet != nil {
+		s.Link != wantLink || s.Wallet != nil || s.WalletURL != o.path()+"/wallet" {
 		t.Errorf("USDT status %+v", s)
 	}
+	e.checkPayerRequest(t, o, s.WalletURL, 1_575_000)
 
 	// 0.5 USDT arrives: 1.075 USDT is due, the link and the QR say so.
 	e.payUSDT(t, o, 500_000)
@@ -106,10 +117,110 @@ func TestUSDTOrderPage(t *testing.T) {
 	if id := e.status(t, o, "id"); !strings.Contains(id.Detail, "0.5 USDT diterima; kurang 1.075 USDT") {
 		t.Errorf("Indonesian partial detail %q", id.Detail)
 	}
+	e.checkPayerRequest(t, o, s.WalletURL, 1_075_000)
 
 	e.payUSDT(t, o, 1_075_000)
-	if s := e.status(t, o, "en"); s.State != "paid" && s.State != "completed" || s.Link != "" || s.Received != "1.575" {
+	if s := e.status(t, o, "en"); s.State != "paid" && s.State != "completed" || s.Link != "" || s.Received != "1.575" || s.WalletURL != "" {
 		t.Errorf("paid USDT status %+v", s)
 	}
+	// Nothing is due any more: no request; a TON order has its request in
+	// the status and none here.
+	if rec := e.post(t, o.path()+"/wallet", `{"address":"`+payerFriendly(t)+`"}`); rec.Code != http.StatusConflict {
+		t.Errorf("wallet request of a paid order: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.post(t, e.stars(t).path()+"/wallet", `{"address":"`+payerFriendly(t)+`"}`); rec.Code != http.StatusConflict {
+		t.Errorf("wallet request of a TON order: %d %s", rec.Code, rec.Body)
+	}
 	e.Check(t)
+}
+
+// payerRaw is a payer's wallet (raw); payerFriendly its user-friendly form.
+const payerRaw = "0:" + "4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"
+
+func payerFriendly(t testing.TB) string {
+	a, err := ton.ParseAddress(payerRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetTestnetOnly(true)
+	return a.String()
+}
+
+// post sends a JSON POST through the handler.
+func (e *env) post(t testing.TB, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// checkPayerRequest: the TON Connect request of a USDT order for a payer
+// (raw and user-friendly address alike) is one message to the payer's own
+// USDT jetton wallet (bounceable) with 0.05 TON attached, carrying a TEP-74
+// transfer (read back with tonutils-go's TLB type) of the units due to our
+// owner address, leftover TON to the payer, forward_ton_amount 1 nanoton
+// and the memo as the forward payload's comment; bad addresses get 422.
+// (The same body runs on the real TEP-74 and USD₮ contracts in
+// ton/jetton_crosscheck_test.go, scenario "built".)
+func (e *env) checkPayerRequest(t *testing.T, o orderJSON, url string, due int64) {
+	t.Helper()
+	wantWallet, err := ton.SandboxJettonWallet(ton.TestnetUSDTMaster, payerRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := ton.RawAddress(o.PaymentAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{payerRaw, payerFriendly(t)} {
+		rec := e.post(t, url, `{"address":"`+addr+`"}`)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("POST %s: %d %s", url, rec.Code, rec.Body)
+		}
+		var w walletJSON
+		if err := json.Unmarshal(rec.Body.Bytes(), &w); err != nil {
+			t.Fatal(err)
+		}
+		exp, _ := time.Parse(time.RFC3339, o.ExpiresAt)
+		if len(w.Messages) != 1 || w.Network != "-3" || w.ValidUntil != exp.Unix() {
+			t.Fatalf("payer request %+v", w)
+		}
+		m := w.Messages[0]
+		to, err := address.ParseAddr(m.Address)
+		if err != nil || to.StringRaw() != wantWallet || !to.IsBounceable() || !to.IsTestnetOnly() || m.Amount != strconv.Itoa(ton.JettonPayAttachNano) {
+			t.Errorf("message to %s (%v) of %s; want the payer's jetton wallet %s, bounceable, with %d", m.Address, err, m.Amount, wantWallet, ton.JettonPayAttachNano)
+		}
+		boc, err := base64.StdEncoding.DecodeString(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := cell.FromBOC(boc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p jetton.TransferPayload
+		if err := tlb.LoadFromCell(&p, c.BeginParse()); err != nil {
+			t.Fatalf("payload is not a TEP-74 transfer: %v", err)
+		}
+		memo := ""
+		if p.ForwardPayload != nil {
+			sl := p.ForwardPayload.BeginParse()
+			if op, err := sl.LoadUInt(32); err == nil && op == 0 {
+				memo, _ = sl.LoadStringSnake()
+			}
+		}
+		if p.Amount.Nano().Int64() != due || p.Destination.StringRaw() != owner || p.ResponseDestination.StringRaw() != payerRaw ||
+			p.ForwardTONAmount.Nano().Int64() != 1 || p.CustomPayload != nil || memo != o.PaymentMemo {
+			t.Errorf("transfer body: %d units to %s, response %s, forward %s, memo %q; want %d to %s with memo %s",
+				p.Amount.Nano().Int64(), p.Destination.StringRaw(), p.ResponseDestination.StringRaw(), p.ForwardTONAmount.Nano(), memo, due, owner, o.PaymentMemo)
+		}
+	}
+	for _, body := range []string{`{"address":"nope"}`, `{"address":""}`, `{}`, `not json`, `{"address":"` + payerRaw + `","x":1}`,
+		`{"address":"-1:` + strings.Repeat("4b", 32) + `"}`} {
+		if rec := e.post(t, url, body); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "VALIDATION_ERROR") {
+			t.Errorf("POST %s %s: %d %s, want 422", url, body, rec.Code, rec.Body)
+		}
+	}
 }

@@ -281,20 +281,18 @@ func DueLink(o *domain.Order) string {
 // WalletRequest is the one message a wallet is asked to send for an order
 // (TON Connect's sendTransaction).
 type WalletRequest struct {
-	Address    string // payment_address, user-friendly non-bounceable
+	Address    string // TON: payment_address (non-bounceable); USDT: the payer's jetton wallet (bounceable)
 	AmountNano int64  // what is due
 	Payload    string // base64 bag of cells of the memo's comment cell
 	ValidUntil time.Time
 	ChainID    string // TON Connect's CHAIN: "-239" mainnet, "-3" testnet (and sandbox)
 }
 
-// WalletRequestFor builds the wallet request of a ton_memo order that is
-// still waiting for money; nil when it is not.
+// WalletRequestFor builds the wallet request of a TON ton_memo order that
+// is still waiting for money; nil when it is not. A USDT order's request
+// depends on the payer's wallet: PayerWalletRequest.
 func (s *Shop) WalletRequestFor(o *domain.Order) (*WalletRequest, error) {
 	due := AmountDue(o)
-	// TON Connect carries TON orders only: a USDT payment through it would
-	// need the payer's own jetton wallet address, which the page does not
-	// know; USDT orders are paid with the jetton link or its QR.
 	if o.PaymentMethod != domain.MethodTonMemo || o.PaymentCurrency != domain.CurrencyTON || due == 0 || o.ExpiresAt == nil {
 		return nil, nil
 	}
@@ -303,6 +301,52 @@ func (s *Shop) WalletRequestFor(o *domain.Order) (*WalletRequest, error) {
 		return nil, fmt.Errorf("shop: wallet request of order %d: %w", o.ID, err)
 	}
 	return &WalletRequest{Address: o.PaymentAddress, AmountNano: due, Payload: payload,
+		ValidUntil: *o.ExpiresAt, ChainID: ton.ChainID(s.cfg.TON.Network)}, nil
+}
+
+// PayerWalletUsable reports whether a USDT order still waiting for money can
+// be paid through TON Connect (PayerWalletRequest, once the payer's wallet
+// is connected).
+func (s *Shop) PayerWalletUsable(o *domain.Order) bool {
+	return s.usdt.on && s.usdt.resolver != nil && o.PaymentMethod == domain.MethodTonMemo &&
+		o.PaymentCurrency == domain.CurrencyUSDT && AmountDue(o) > 0 && o.ExpiresAt != nil
+}
+
+// PayerWalletRequest builds the TON Connect request that pays what a USDT
+// order still waits for from the connected wallet payer: one message to the
+// payer's own USDT jetton wallet (of the configured master, resolved as our
+// own jetton wallets are: ton.ResolveJettonWallet over the proven chain;
+// the sandbox derives it) carrying a TEP-74 transfer of the units due to
+// our owner address (payment_address), leftover TON back to the payer,
+// forward_ton_amount 1 nanoton and the memo as the forward payload's
+// comment, with ton.JettonPayAttachNano attached for the fees. nil when the
+// order is not payable that way; a VALIDATION_ERROR naming "address" for a
+// payer address that is not one; SERVICE_UNAVAILABLE when the jetton wallet
+// cannot be resolved now.
+func (s *Shop) PayerWalletRequest(ctx context.Context, o *domain.Order, payer string) (*WalletRequest, error) {
+	if !s.PayerWalletUsable(o) {
+		return nil, nil
+	}
+	pa, err := ton.ParseAddress(payer)
+	if err != nil || pa.Workchain() != 0 {
+		return nil, validation("address", "address", "address must be the connected wallet's TON address (basechain)")
+	}
+	jw, err := s.usdt.resolver.JettonWallet(ctx, s.usdt.master, pa.StringRaw())
+	if err != nil {
+		s.log.Warn("checkout: the payer's USDT jetton wallet cannot be resolved", "order_id", o.ID, "err", err)
+		return nil, newErr(CodeServiceUnavailable, "", "", "the payer's USDT jetton wallet cannot be found right now; pay with the link or the QR code, or retry")
+	}
+	to, err := ton.ParseAddress(jw)
+	if err != nil {
+		return nil, fmt.Errorf("shop: payer jetton wallet %q: %w", jw, err)
+	}
+	to.SetBounce(true) // a jetton wallet is a contract: a failed transfer must bounce back
+	to.SetTestnetOnly(s.cfg.TON.Network != ton.NetworkMainnet)
+	payload, err := ton.JettonTransferBOC(uint64(o.ID), AmountDue(o), o.PaymentAddress, pa.StringRaw(), o.PaymentMemo)
+	if err != nil {
+		return nil, fmt.Errorf("shop: jetton wallet request of order %d: %w", o.ID, err)
+	}
+	return &WalletRequest{Address: to.String(), AmountNano: ton.JettonPayAttachNano, Payload: payload,
 		ValidUntil: *o.ExpiresAt, ChainID: ton.ChainID(s.cfg.TON.Network)}, nil
 }
 

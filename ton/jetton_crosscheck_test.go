@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,12 @@ var (
 
 // runJettons runs the cross-check once per test binary: the service wallet
 // of the test seed (v4r2 testnet) is the owner every jetton goes to.
+// jettonPayer is the payer account of jettons.js (account(2)).
+const jettonPayer = "0:" + "0202020202020202020202020202020202020202020202020202020202020202"
+
+// builtUnits is what the "built" scenario pays.
+const builtUnits = 3_250_000
+
 func runJettons(t *testing.T) (JettonRun, *Keys, string) {
 	t.Helper()
 	tonjs.Need(t)
@@ -78,8 +85,15 @@ func runJettons(t *testing.T) (JettonRun, *Keys, string) {
 		t.Fatal(err)
 	}
 	jettonRunOnce.Do(func() {
+		// The checkout's TON Connect body for a USDT payment (payer → its
+		// own jetton wallet), run by the real contracts as scenario "built".
+		built, err := JettonTransferBOC(7, builtUnits, k.ServiceAddressRaw(), jettonPayer, JettonMemo)
+		if err != nil {
+			t.Fatal(err)
+		}
 		tonjs.Run(t, map[string]any{"op": "jettons", "owner": k.ServiceAddressRaw(), "memo": JettonMemo,
-			"now": fakeBaseTime + 60, "others": []string{topup}}, &jettonRun)
+			"now": fakeBaseTime + 60, "others": []string{topup},
+			"built": map[string]any{"boc": built, "value": strconv.Itoa(JettonPayAttachNano), "units": strconv.Itoa(builtUnits)}}, &jettonRun)
 	})
 	if len(jettonRun.Families) != 2 {
 		t.Fatalf("jettons cross-check answered %d families, want 2", len(jettonRun.Families))
@@ -145,8 +159,10 @@ func TestJettonTransfersOfRealContracts(t *testing.T) {
 	for _, f := range jr.Families {
 		t.Run(f.Kind, func(t *testing.T) {
 			w := JettonWallet{Asset: AssetUSDT, Master: f.Master, Owner: owner, Wallet: f.OwnerWallet}
-			payer := "0:" + "0202020202020202020202020202020202020202020202020202020202020202"
-			pays := map[string]int64{"pay": 1_500_000, "pay_no_notification": 2_500_000}
+			payer := jettonPayer
+			// built: the body ton.JettonTransferBOC makes for the checkout's
+			// TON Connect request, with the TON it attaches.
+			pays := map[string]int64{"pay": 1_500_000, "pay_no_notification": 2_500_000, "built": builtUnits}
 			for name, units := range pays {
 				s := f.scenario(t, name)
 				tx, _ := s.txOn(t, f.OwnerWallet)
@@ -167,7 +183,7 @@ func TestJettonTransfersOfRealContracts(t *testing.T) {
 				}
 				notice, _ := s.txOn(t, owner)
 				switch name {
-				case "pay":
+				case "pay", "built":
 					if notice == nil {
 						t.Fatalf("pay: no notification reached the owner")
 					}

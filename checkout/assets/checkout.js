@@ -73,9 +73,9 @@
       b.addEventListener("click", function () { copy(el(b.getAttribute("data-copy")).textContent, b); });
     });
     var tc = el("tc");
-    tc.hidden = !cur.wallet;
+    tc.hidden = !walletPay(cur);
     tc.addEventListener("click", payWithWallet);
-    if (cur.wallet) el("open").classList.remove("primary");
+    if (walletPay(cur)) el("open").classList.remove("primary");
 
     setInterval(tick, 1000);
     schedule(delay);
@@ -124,7 +124,7 @@
       el("status-title").textContent = s.title;
       el("status-detail").textContent = s.detail;
       el("pay").hidden = !s.link;
-      tc.hidden = !s.wallet;
+      tc.hidden = !walletPay(s);
       if (s.link) {
         left = s.expires_in; started = Date.now();
         el("open").href = s.link;
@@ -145,9 +145,14 @@
       }).then(function (u) {
         return fetchStatus().then(function (s) {
           apply(s);
-          if (!s.wallet) return null;
-          note(T.tc_confirm);
-          return u.sendTransaction(s.wallet);
+          if (s.wallet) { note(T.tc_confirm); return u.sendTransaction(s.wallet); }
+          if (!s.wallet_url) return null;
+          // A USDT order: the message goes to the payer's own jetton
+          // wallet, which the server finds from the connected address.
+          return payerRequest(s.wallet_url, u.account && u.account.address).then(function (w) {
+            note(T.tc_confirm);
+            return u.sendTransaction(w);
+          });
         });
       }).then(function (res) {
         if (res) { note(T.tc_sent); delay = 2000; schedule(1000); } else note("");
@@ -156,6 +161,14 @@
         note(/Reject|Cancel|cancel/.test(name + " " + (e && e.message)) ? T.tc_cancelled
           : /Network|network/.test(name + " " + (e && e.message)) ? T.tc_network : T.tc_failed);
       }).then(function () { busy = false; tc.disabled = false; });
+    }
+
+    function payerRequest(url, address) {
+      return fetch(url, { method: "POST", cache: "no-store", credentials: "omit",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ address: address || "" }) }).then(function (r) {
+        if (!r.ok) throw new Error("wallet request " + r.status);
+        return r.json();
+      });
     }
 
     function connector() {
@@ -189,6 +202,10 @@
       n.hidden = !s;
     }
   }
+
+  // walletPay: the status offers a TON Connect payment (a ready request,
+  // or for USDT one the server builds once the wallet is connected).
+  function walletPay(s) { return !!(s.wallet || s.wallet_url); }
 
   function load(src) {
     return new Promise(function (resolve, reject) {

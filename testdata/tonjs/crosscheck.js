@@ -12,7 +12,8 @@
 //   {"op":"batch", "version", "network", "mnemonic", "subwallet", "fundNano", "boc", "now"}: one external of a
 //     deployed wallet carrying many payments; reports the wallet transaction's out messages in order, its gas
 //     and fees, and what the wallet paid beyond the amounts
-//   {"op":"jettons", "owner": raw, "memo": text, "now": unix, "others": [raw]}  (jettons.js)
+//   {"op":"jettons", "owner": raw, "memo": text, "now": unix, "others": [raw],
+//    "built": {"boc", "value", "units"}}  (jettons.js; built: a transfer body made in Go, sent by the payer)
 "use strict";
 
 const { Address, Cell, beginCell, comment, loadMessage } = require("@ton/core");
@@ -197,7 +198,8 @@ async function wallet(req) {
 
 // A TON Connect message as a wallet reads it: the destination parsed with
 // @ton/core (raw form, flags), the amount, and the payload cell decoded as
-// a text comment (op 0 + string tail) when it is one.
+// a text comment (op 0 + string tail) when it is one, or a TEP-74 jetton
+// transfer's fields.
 function tonconnect(req) {
   return {
     messages: req.messages.map((m) => {
@@ -214,7 +216,22 @@ function tonconnect(req) {
       try {
         const s = Cell.fromBase64(m.payload).beginParse();
         out.op = s.loadUint(32);
-        out.comment = s.loadStringTail();
+        if (out.op === 0x0f8a7ea5) {
+          // A TEP-74 jetton transfer (a USDT order's request): its fields,
+          // and the forward payload's comment (inline or in a ref).
+          out.queryId = s.loadUintBig(64).toString();
+          out.units = s.loadCoins().toString();
+          out.destination = s.loadAddress().toRawString();
+          out.response = s.loadAddress().toRawString();
+          out.customPayload = s.loadMaybeRef() !== null;
+          out.forwardTon = s.loadCoins().toString();
+          const fp = s.loadBit() ? s.loadRef().beginParse() : s;
+          const fop = fp.loadUint(32);
+          out.comment = fop === 0 ? fp.loadStringTail() : "";
+          out.rest = s.remainingBits + s.remainingRefs;
+        } else {
+          out.comment = s.loadStringTail();
+        }
       } catch (e) {
         out.payloadError = String(e.message || e);
       }

@@ -191,6 +191,16 @@ async function jettons(req) {
     // 2. The same with forward_ton_amount 0 and the memo inline: no
     //    notification reaches the owner.
     await send("pay_no_notification", 2_500_000n, 0n, false);
+    // 2b. The body our checkout asks a payer's wallet to send through TON
+    //     Connect (built in Go, ton.JettonTransferBOC), with the TON it
+    //     attaches: it must pay our owner with the memo like a wallet app's.
+    if (req.built) {
+      const before = await fam.balanceOf(payer);
+      const r = await bc.sendMessage(internal({ from: payer, to: payerWallet, value: BigInt(req.built.value),
+        body: Cell.fromBase64(req.built.boc) }));
+      res.scenarios.push({ name: "built", units: req.built.units, payerBefore: before,
+        payerAfter: await fam.balanceOf(payer), ownerAfter: await fam.balanceOf(owner), txs: report(r) });
+    }
     // 3a. A forged internal_transfer sent straight to our jetton wallet: the
     //     wallet refuses it (not from the master or the sender's wallet).
     {
