@@ -243,8 +243,9 @@ func TestJettonTransfersOfRealContracts(t *testing.T) {
 // holding the emulator's transactions unchanged: the service wallet and our
 // jetton wallet watched (the jetton wallet pinned only after its first
 // payment, so that payment comes from the catch-up of its history), the
-// fake jetton's wallet of our owner not watched. Exactly the two good
-// payments are incoming jetton transfers; the failed ones are bounced; the
+// fake jetton's wallet of our owner not watched. Exactly the three good
+// payments (two a wallet app's, one the checkout's TON Connect body) are
+// incoming jetton transfers; the failed ones are bounced; the
 // fake jetton's transfer into its own wallet is never read; notifications
 // are flagged.
 func TestListenerReportsJettonsOfRealContracts(t *testing.T) {
@@ -302,8 +303,10 @@ func TestListenerReportsJettonsOfRealContracts(t *testing.T) {
 					t.Errorf("transfer %s delivered %d times", h, r.counts[h])
 				}
 			}
-			if len(paid) != 2 || !paid[1_500_000] || !paid[2_500_000] {
-				t.Errorf("payments reported: %v; want exactly 1.5 and 2.5 USDT", paid)
+			// The good payments: two a wallet app's, one the checkout's TON
+			// Connect body (scenario "built").
+			if len(paid) != 3 || !paid[1_500_000] || !paid[2_500_000] || !paid[builtUnits] {
+				t.Errorf("payments reported: %v; want exactly 1.5, 2.5 and 3.25 USDT", paid)
 			}
 			for _, x := range f.scenario(t, "fake").Txs {
 				if x.Account == f.FakeOwnerWallet && r.has(x.Hash) {
