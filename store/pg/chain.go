@@ -16,8 +16,10 @@ import (
 
 const seenCols = "hash, kind, ref_id, amount_nano, seen_at, extra_ledger_id, currency, amount_usdt"
 
+var seenScan = rowScanner{"pg.seen"}
+
 func scanSeen(r pgxRows, s *domain.SeenTx) error {
-	return r.Scan(&s.Hash, &s.Kind, &s.RefID, &s.AmountNano, &s.SeenAt, &s.ExtraLedgerID, &s.Currency, &s.AmountUSDT)
+	return seenScan.scan(r, &s.Hash, &s.Kind, &s.RefID, &s.AmountNano, &s.SeenAt, &s.ExtraLedgerID, &s.Currency, &s.AmountUSDT)
 }
 
 func (t *tx) GetSeen(hash string) (*domain.SeenTx, error) {
@@ -50,10 +52,12 @@ func (t *tx) ForEachSeen(fn func(*domain.SeenTx) error) error {
 const unmatchedCols = `id, tx_hash, lt, chain_time, from_addr, to_addr, amount_nano, comment, payload_hex, seen_at,
 	assigned_at, assigned_ledger_id, currency, amount_usdt`
 
+var unmatchedScan = rowScanner{"pg.unmatched"}
+
 func scanUnmatched(r pgxRows, u *domain.Unmatched) error {
 	var lt int64
 	var comment []byte
-	err := r.Scan(&u.ID, &u.TxHash, &lt, &u.ChainTime, &u.From, &u.To, &u.AmountNano, &comment, &u.PayloadHex,
+	err := unmatchedScan.scan(r, &u.ID, &u.TxHash, &lt, &u.ChainTime, &u.From, &u.To, &u.AmountNano, &comment, &u.PayloadHex,
 		&u.SeenAt, &u.AssignedAt, &u.AssignedLedgerID, &u.Currency, &u.AmountUSDT)
 	u.LT, u.Comment = uint64(lt), string(comment)
 	return err

@@ -14,8 +14,10 @@ import (
 
 const idemCols = "partner_id, key, fingerprint, order_id, status, body, created_at"
 
+var idemScan = rowScanner{"pg.idem"}
+
 func scanIdem(r pgxRows, rec *domain.IdemRecord) error {
-	err := r.Scan(&rec.PartnerID, &rec.Key, &rec.Fingerprint, &rec.OrderID, &rec.Status, &rec.Body, &rec.CreatedAt)
+	err := idemScan.scan(r, &rec.PartnerID, &rec.Key, &rec.Fingerprint, &rec.OrderID, &rec.Status, &rec.Body, &rec.CreatedAt)
 	if len(rec.Body) == 0 {
 		rec.Body = nil
 	}

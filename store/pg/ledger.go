@@ -15,8 +15,10 @@ import (
 
 const ledgerCols = "id, partner_id, type, amount_nano, balance_after_nano, order_id, tx_hash, created_at, currency, amount_usdt, balance_after_usdt"
 
+var ledgerScan = rowScanner{"pg.ledger"}
+
 func scanLedger(r pgxRows, e *domain.LedgerEntry) error {
-	return r.Scan(&e.ID, &e.PartnerID, &e.Type, &e.AmountNano, &e.BalanceAfterNano, &e.OrderID, &e.TxHash, &e.CreatedAt,
+	return ledgerScan.scan(r, &e.ID, &e.PartnerID, &e.Type, &e.AmountNano, &e.BalanceAfterNano, &e.OrderID, &e.TxHash, &e.CreatedAt,
 		&e.Currency, &e.AmountUSDT, &e.BalanceAfterUSDT)
 }
 

@@ -47,15 +47,24 @@ func updateOrderArgs(o *domain.Order) []any {
 	return append(append(append([]any{a[0]}, a[2:14]...), a[15:20]...), a[21:]...)
 }
 
+// orderScan scans orderCols.
+var orderScan = rowScanner{"pg.order"}
+
 func scanOrder(r pgxRows, o *domain.Order) error {
-	var memo, ref *string
-	err := r.Scan(&o.ID, &o.PartnerID, &o.Status, &o.Type, &o.StarsAmount, &o.PremiumMonths, &o.RecipientUsername,
-		&o.PriceNano, &o.PriceUSD, &o.TonUSD, &o.FeePercent, &o.PaymentMethod, &o.PaymentCurrency, &o.PaymentAddress,
-		&memo, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.CompletedAt, &o.ReceivedNano,
-		&ref, &o.FailureReason, &o.PaymentTxHashes, &o.DeliveryAttempts, &o.DeliveryRef, &o.DeliveryState,
+	// The named string types are scanned as strings (pgx converts into
+	// them by reflection, on every row), all into one scratch value.
+	var x struct {
+		memo, ref                      *string
+		status, kind, method, currency string
+	}
+	err := orderScan.scan(r, &o.ID, &o.PartnerID, &x.status, &x.kind, &o.StarsAmount, &o.PremiumMonths, &o.RecipientUsername,
+		&o.PriceNano, &o.PriceUSD, &o.TonUSD, &o.FeePercent, &x.method, &x.currency, &o.PaymentAddress,
+		&x.memo, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.CompletedAt, &o.ReceivedNano,
+		&x.ref, &o.FailureReason, &o.PaymentTxHashes, &o.DeliveryAttempts, &o.DeliveryRef, &o.DeliveryState,
 		&o.NextDeliveryAt, &o.RefundedAt, &o.RefundLedgerID, &o.IdempotencyKey, &o.DeliveryTxHash, &o.DeliveryRequestID,
 		&o.PriceUSDT, &o.ReceivedUSDT, &o.UsdtUSD, &o.USDTMaster)
-	o.PaymentMemo, o.ClientReference = strOf(memo), strOf(ref)
+	o.Status, o.Type, o.PaymentMethod, o.PaymentCurrency = domain.Status(x.status), domain.Kind(x.kind), domain.Method(x.method), domain.Currency(x.currency)
+	o.PaymentMemo, o.ClientReference = strOf(x.memo), strOf(x.ref)
 	if len(o.PaymentTxHashes) == 0 {
 		o.PaymentTxHashes = nil
 	}

@@ -17,9 +17,11 @@ import (
 const outboxCols = `channel, id, partner_id, type, order_snapshot, ledger_snapshot, created_at, attempts,
 	next_attempt_at, last_error, event_id, redelivery_of`
 
+var outboxScan = rowScanner{"pg.outbox"}
+
 func scanOutbox(r pgxRows, it *domain.OutboxItem) error {
 	var ord, led []byte
-	if err := r.Scan(&it.Channel, &it.ID, &it.PartnerID, &it.Type, &ord, &led, &it.CreatedAt, &it.Attempts,
+	if err := outboxScan.scan(r, &it.Channel, &it.ID, &it.PartnerID, &it.Type, &ord, &led, &it.CreatedAt, &it.Attempts,
 		&it.NextAttemptAt, &it.LastError, &it.EventID, &it.RedeliveryOf); err != nil {
 		return err
 	}

@@ -16,11 +16,13 @@ const partnerCols = `id, created_at, name, telegram_user_id, telegram_chat_id, t
 	subwallet_id, topup_address, topup_address_raw, balance_nano, ledger_count, active_key_hash,
 	balance_usdt, usdt_wallet, usdt_master`
 
+var partnerScan = rowScanner{"pg.partner"}
+
 func scanPartner(r pgxRows, p *domain.Partner) error {
 	var tg *int64
 	var raw *string
 	var sub int64
-	err := r.Scan(&p.ID, &p.CreatedAt, &p.Name, &tg, &p.TelegramChatID, &p.TelegramUsername, &p.Language, &sub,
+	err := partnerScan.scan(r, &p.ID, &p.CreatedAt, &p.Name, &tg, &p.TelegramChatID, &p.TelegramUsername, &p.Language, &sub,
 		&p.TopupAddress, &raw, &p.BalanceNano, &p.LedgerCount, &p.ActiveKeyHash,
 		&p.BalanceUSDT, &p.USDTWallet, &p.USDTMaster)
 	p.TelegramUserID, p.TopupAddressRaw, p.SubwalletID = intOf(tg), strOf(raw), uint32(sub)
@@ -80,8 +82,10 @@ func (t *tx) ListPartners(afterID int64, limit int) ([]domain.Partner, error) {
 
 const keyCols = "hash, partner_id, prefix, created_at, last_used_at, revoked_at"
 
+var keyScan = rowScanner{"pg.key"}
+
 func scanKey(r pgxRows, k *domain.APIKey) error {
-	return r.Scan(&k.Hash, &k.PartnerID, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	return keyScan.scan(r, &k.Hash, &k.PartnerID, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
 }
 
 // PutAPIKey with isNew runs at once, so a clash is ErrExists from the call

@@ -17,8 +17,10 @@ import (
 
 const webhookCols = "partner_id, url, events, secret, created_at, updated_at, failing_since, disabled_at, disabled_reason"
 
+var webhookScan = rowScanner{"pg.webhook"}
+
 func scanWebhook(r pgxRows, w *domain.Webhook) error {
-	return r.Scan(&w.PartnerID, &w.URL, &w.Events, &w.Secret, &w.CreatedAt, &w.UpdatedAt, &w.FailingSince,
+	return webhookScan.scan(r, &w.PartnerID, &w.URL, &w.Events, &w.Secret, &w.CreatedAt, &w.UpdatedAt, &w.FailingSince,
 		&w.DisabledAt, &w.DisabledReason)
 }
 
@@ -60,9 +62,11 @@ func (t *tx) ForEachWebhook(fn func(*domain.Webhook) error) error {
 const deliveryCols = `id, partner_id, event_id, event_type, attempt, at, status_code, error, duration_ms, final,
 	event_at, order_snapshot, ledger_snapshot, redelivery_of`
 
+var deliveryScan = rowScanner{"pg.delivery"}
+
 func scanDelivery(r pgxRows, d *domain.WebhookDelivery) error {
 	var ord, led []byte
-	if err := r.Scan(&d.ID, &d.PartnerID, &d.EventID, &d.EventType, &d.Attempt, &d.At, &d.StatusCode, &d.Error,
+	if err := deliveryScan.scan(r, &d.ID, &d.PartnerID, &d.EventID, &d.EventType, &d.Attempt, &d.At, &d.StatusCode, &d.Error,
 		&d.DurationMs, &d.Final, &d.EventAt, &ord, &led, &d.RedeliveryOf); err != nil {
 		return err
 	}
