@@ -97,7 +97,7 @@ func TestQuickJSONPostgres(t *testing.T) {
 // present with positive figures.
 func runQuick(t *testing.T, kind string, args ...string) bench.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	if err := bench.Main(ctx, append([]string{"-quick", "-json", "-store", kind}, args...), &out, &errOut); err != nil {
