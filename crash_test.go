@@ -190,7 +190,9 @@ type acked struct {
 	orders    map[int64]int64 // order id → partner id
 	payments  map[string]int64
 	topups    map[string]int64 // tx hash → partner
+	usdt      map[string]bool  // the payments and top-ups made in USDT
 	balOrders int
+	usdtOrders, usdtBalOrders int
 }
 
 func TestCrashKillNineLosesNothing(t *testing.T) {
@@ -239,12 +241,13 @@ func TestCrashKillNineLosesNothingOnPostgres(t *testing.T) {
 }
 
 // crashCampaign runs rounds of: a service under 50 workers creating and
-// paying orders, topping up and ordering from balances, killed with SIGKILL
+// paying orders, topping up and ordering from balances — in TON and in USDT
+// (sandbox jetton transfers into our jetton wallets) — killed with SIGKILL
 // at a random moment; restarted, it must catch up with every acknowledged
 // transfer; then every acknowledged order, payment and top-up must be in
 // the store (opened by open) and the integrity check must pass.
 func crashCampaign(t *testing.T, cfgPath string, rounds int, open func(*testing.T) store.Store) {
-	ack := &acked{orders: map[int64]int64{}, payments: map[string]int64{}, topups: map[string]int64{}}
+	ack := &acked{orders: map[int64]int64{}, payments: map[string]int64{}, topups: map[string]int64{}, usdt: map[string]bool{}}
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	totalOps := 0
 	for round := 1; round <= rounds; round++ {
@@ -280,7 +283,7 @@ func crashCampaign(t *testing.T, cfgPath string, rounds int, open func(*testing.
 				pi := w % len(partners)
 				p := partners[pi]
 				for n := 0; ctx.Err() == nil; n++ {
-					switch n % 3 {
+					switch n % 6 {
 					case 0: // order paid through the sandbox chain
 						code, o, err := p.do(ctx, "POST", "/orders/stars", map[string]any{"recipient_username": "pandus", "quantity": 100}, fmt.Sprintf("r%d-w%d-n%d", round, w, n))
 						if err != nil || code != 200 {
@@ -311,6 +314,40 @@ func crashCampaign(t *testing.T, cfgPath string, rounds int, open func(*testing.
 							ack.balOrders++
 							ack.mu.Unlock()
 						}
+					case 3: // USDT order paid in USDT through the sandbox chain
+						code, o, err := p.do(ctx, "POST", "/orders/stars", map[string]any{"recipient_username": "pandus", "quantity": 100, "payment_currency": "USDT"}, fmt.Sprintf("r%d-w%d-n%d", round, w, n))
+						if err != nil || code != 200 {
+							continue
+						}
+						id := int64(o["id"].(float64))
+						ack.mu.Lock()
+						ack.orders[id] = int64(pi)
+						ack.usdtOrders++
+						ack.mu.Unlock()
+						code, tr, err := p.do(ctx, "POST", "/sandbox/transfers", map[string]any{"asset": "USDT", "to_address": o["payment_address"], "amount_units": o["price_usdt_units"], "comment": o["payment_memo"]}, "")
+						if err == nil && code == 200 {
+							ack.mu.Lock()
+							ack.payments[tr["tx_hash"].(string)] = id
+							ack.usdt[tr["tx_hash"].(string)] = true
+							ack.mu.Unlock()
+						}
+					case 4: // USDT top-up
+						code, tr, err := p.do(ctx, "POST", "/sandbox/transfers", map[string]any{"asset": "USDT", "to_address": infos[pi].topup, "amount_units": "2000000"}, "")
+						if err == nil && code == 200 {
+							ack.mu.Lock()
+							ack.topups[tr["tx_hash"].(string)] = int64(pi)
+							ack.usdt[tr["tx_hash"].(string)] = true
+							ack.mu.Unlock()
+						}
+					case 5: // USDT balance order (402 while the USDT balance is short)
+						code, o, err := p.do(ctx, "POST", "/orders/stars", map[string]any{"recipient_username": "pandus", "quantity": 100, "payment_method": "balance", "payment_currency": "USDT"}, fmt.Sprintf("r%d-w%d-n%d", round, w, n))
+						if err == nil && code == 200 {
+							ack.mu.Lock()
+							ack.orders[int64(o["id"].(float64))] = int64(pi)
+							ack.balOrders++
+							ack.usdtBalOrders++
+							ack.mu.Unlock()
+						}
 					}
 					ops.Store(fmt.Sprint(w, n), true)
 					opsDone.Add(1)
@@ -319,7 +356,7 @@ func crashCampaign(t *testing.T, cfgPath string, rounds int, open func(*testing.
 		}
 		// Kill at a random moment once every kind of operation is under way
 		// (a service on PostgreSQL takes longer to warm up its pool).
-		for deadline := time.Now().Add(30 * time.Second); opsDone.Load() < 150 && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(30 * time.Second); opsDone.Load() < 300 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
@@ -342,8 +379,19 @@ func crashCampaign(t *testing.T, cfgPath string, rounds int, open func(*testing.
 		t.Logf("round %d: killed after %d operations; %s", round, n, strings.TrimSpace(out.String()))
 	}
 	ack.mu.Lock()
-	t.Logf("crash campaign: %d rounds, %d operations, %d acknowledged orders (%d from balance), %d payments, %d top-ups, 0 violations",
-		rounds, totalOps, len(ack.orders), ack.balOrders, len(ack.payments), len(ack.topups))
+	usdtPay, usdtTop := 0, 0
+	for h := range ack.usdt {
+		if _, ok := ack.payments[h]; ok {
+			usdtPay++
+		} else {
+			usdtTop++
+		}
+	}
+	if usdtPay == 0 || usdtTop == 0 || ack.usdtOrders == 0 {
+		t.Errorf("the writers made %d USDT orders, %d USDT payments and %d USDT top-ups acknowledged: the campaign must include each", ack.usdtOrders, usdtPay, usdtTop)
+	}
+	t.Logf("crash campaign: %d rounds, %d operations, %d acknowledged orders (%d from balance; %d in USDT, %d of them from the USDT balance), %d payments (%d USDT), %d top-ups (%d USDT), 0 violations",
+		rounds, totalOps, len(ack.orders), ack.balOrders, ack.usdtOrders+ack.usdtBalOrders, ack.usdtBalOrders, len(ack.payments), usdtPay, len(ack.topups), usdtTop)
 	ack.mu.Unlock()
 }
 
@@ -399,14 +447,22 @@ func verifyStore(t *testing.T, st store.Store, ack *acked) {
 			if s.Kind != domain.SeenOrder || s.RefID != id {
 				t.Errorf("payment %s credited to %s %d, want order %d", h, s.Kind, s.RefID, id)
 			}
+			if cur, _ := s.Amount(); (cur == domain.CurrencyUSDT) != ack.usdt[h] {
+				t.Errorf("payment %s recorded in %s (USDT sent: %v)", h, cur, ack.usdt[h])
+			}
 			o, _ := tx.GetOrder(id)
 			if o != nil && o.PaidAt == nil {
 				t.Errorf("order %d paid in full but %s", id, o.Status)
 			}
 		}
 		for h := range ack.topups {
-			if s, err := tx.GetSeen(h); err != nil || s.Kind != domain.SeenLedger {
+			s, err := tx.GetSeen(h)
+			if err != nil || s.Kind != domain.SeenLedger {
 				t.Errorf("acknowledged top-up %s not credited: %v", h, err)
+				continue
+			}
+			if cur, _ := s.Amount(); (cur == domain.CurrencyUSDT) != ack.usdt[h] {
+				t.Errorf("top-up %s recorded in %s (USDT sent: %v)", h, cur, ack.usdt[h])
 			}
 		}
 		return nil

@@ -562,6 +562,13 @@ func TestBalanceAndTopup(t *testing.T) {
 	if !strings.Contains(bal.Text, "+1.5 TON · top-up") {
 		t.Errorf("/balance ledger %q", bal.Text)
 	}
+	// A USDT top-up says its currency: the USDT amount and USDT balance.
+	m = tg.mark()
+	if _, err := s.SandboxTransfer(context.Background(), p.ID, shop.SandboxTransferRequest{Asset: "USDT",
+		ToAddress: p.TopupAddress, AmountUnits: 2_500_000}); err != nil {
+		t.Fatal(err)
+	}
+	tg.waitText(t, m, alice.ID, "Top-up received: +2.5 USDT. Balance: 2.5 USDT.")
 }
 
 func TestRefundedAndExpiredNotifications(t *testing.T) {
@@ -588,6 +595,19 @@ func TestRefundedAndExpiredNotifications(t *testing.T) {
 		t.Errorf("/orders %q", list.Text)
 	}
 	_ = pay
+	// A USDT order's refund says USDT: the price goes back in its currency.
+	pid := h.partner(t, alice).ID
+	o, _, err := s.CreateOrder(ctx, pid, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus_fail",
+		Quantity: 100, PaymentCurrency: domain.CurrencyUSDT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = tg.mark()
+	if _, err := s.SandboxTransfer(ctx, pid, shop.SandboxTransferRequest{Asset: "USDT", ToAddress: o.PaymentAddress,
+		AmountUnits: o.PriceUSDT, Comment: o.PaymentMemo}); err != nil {
+		t.Fatal(err)
+	}
+	tg.waitText(t, m, alice.ID, "could not be delivered. 1.575 USDT was refunded")
 }
 
 func TestStartsAndDegradesWhenTelegramIsUnreachable(t *testing.T) {
