@@ -186,12 +186,12 @@ func (c *client) do(ctx context.Context, method, path string, body any, idem str
 
 // acked is what the service acknowledged before it was killed.
 type acked struct {
-	mu        sync.Mutex
-	orders    map[int64]int64 // order id → partner id
-	payments  map[string]int64
-	topups    map[string]int64 // tx hash → partner
-	usdt      map[string]bool  // the payments and top-ups made in USDT
-	balOrders int
+	mu                        sync.Mutex
+	orders                    map[int64]int64 // order id → partner id
+	payments                  map[string]int64
+	topups                    map[string]int64 // tx hash → partner
+	usdt                      map[string]bool  // the payments and top-ups made in USDT
+	balOrders                 int
 	usdtOrders, usdtBalOrders int
 }
 

@@ -352,6 +352,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 				return st.OpenBatches, st.InFlight
 			})
 		}
+		a.metrics.WatchFloat(a.shop.TONFloat)
 	}
 	a.shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(a.shop, webhook.Options{Log: log}))
 	warnPublicURL(cfg, a.shop.PublicURL(), log)

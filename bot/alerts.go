@@ -82,6 +82,9 @@ func (b *Bot) alertText(lang string, n shop.AlertNotice) string {
 	}
 	var body, do string
 	switch n.Kind {
+	case shop.AlertFloatShort:
+		body = b.texts.text(lang, "al_b_ton_float_short", ton(f.BalanceNano), f.OwedOrders, ton(f.NeedNano), ton(f.ShortfallNano))
+		do = b.texts.text(lang, "al_d_ton_float_short", f.Address)
 	case shop.AlertWalletShort:
 		body = b.texts.text(lang, "al_b_wallet_short", ton(f.BalanceNano), ton(f.NeedNano), ton(f.OwedOrdersNano), f.OwedOrders,
 			ton(f.OwedBalancesNano), ton(f.ShortfallNano))

@@ -235,6 +235,31 @@ func (m *Metrics) WatchHolds(held func() *shop.HoldSummary) {
 	)
 }
 
+// WatchFloat adds gauges read at each scrape from the TON float
+// (shop.TONFloat, as last read; no chain read at scrape time): the service
+// wallet's TON, what the paid orders awaiting delivery will cost at
+// Fragment, and the shortfall; -1 for all three while no reading exists
+// (sandbox mode, or before the first).
+func (m *Metrics) WatchFloat(float func() *shop.TONFloat) {
+	gauge := func(name, help string, f func(*shop.TONFloat) int64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "ton", Name: name, Help: help},
+			func() float64 {
+				if v := float(); v != nil {
+					return float64(f(v))
+				}
+				return -1
+			})
+	}
+	m.reg.MustRegister(
+		gauge("float_nanotons", "The service wallet's TON balance as last read (delivery pays Fragment from it, whatever the customer paid in); -1 when unknown.",
+			func(v *shop.TONFloat) int64 { return v.WalletNano }),
+		gauge("owed_delivery_nanotons", "What the paid orders awaiting delivery (TON and USDT orders) will cost at Fragment, in nanotons, as last read; -1 when unknown.",
+			func(v *shop.TONFloat) int64 { return v.OwedDeliveryNano }),
+		gauge("float_shortfall_nanotons", "Nanotons the service wallet lacks to pay the deliveries owed (0 when covered); -1 when unknown.",
+			func(v *shop.TONFloat) int64 { return v.ShortfallNano }),
+	)
+}
+
 // ObserveRequest implements api.Observer.
 func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
 	if route == "" {

@@ -329,3 +329,28 @@ func TestListenerProofAndGapMetrics(t *testing.T) {
 		t.Fatal("gap gauge stays up after the gap is read")
 	}
 }
+
+// The TON float gauges show the shop's last reading, -1 without one; USDT
+// received counts in its own counter, TON's stays as it was.
+func TestTONFloatAndUSDTReceived(t *testing.T) {
+	m := metrics.New()
+	var f *shop.TONFloat
+	m.WatchFloat(func() *shop.TONFloat { return f })
+	got, _ := scrape(t, m.Handler())
+	if got["openmoney_ton_float_nanotons"] != -1 || got["openmoney_ton_owed_delivery_nanotons"] != -1 || got["openmoney_ton_float_shortfall_nanotons"] != -1 {
+		t.Fatalf("without a reading: %v", got)
+	}
+	f = &shop.TONFloat{WalletNano: 10e9, OwedDeliveryNano: 41_666_666_667, OwedOrders: 1, ShortfallNano: 31_666_666_667}
+	got, _ = scrape(t, m.Handler())
+	if got["openmoney_ton_float_nanotons"] != 10e9 || got["openmoney_ton_owed_delivery_nanotons"] != 41_666_666_667 ||
+		got["openmoney_ton_float_shortfall_nanotons"] != 31_666_666_667 {
+		t.Fatalf("float gauges: %v", got)
+	}
+	m.Received(domain.CurrencyUSDT, 1_575_000)
+	m.Received(domain.CurrencyTON, 5e8)
+	got, _ = scrape(t, m.Handler())
+	if got["openmoney_ton_received_usdt_units_total"] != 1_575_000 || got["openmoney_ton_received_nanotons_total"] != 5e8 ||
+		got["openmoney_ton_received_transfers_total"] != 2 {
+		t.Fatalf("received: %v", got)
+	}
+}

@@ -38,6 +38,7 @@ import (
 
 // Alert kinds (Alert.Kind); the bot's texts are keyed by them.
 const (
+	AlertFloatShort      = "ton_float_short"  // the service wallet's TON is below what paid orders will cost at Fragment
 	AlertWalletShort     = "wallet_short"     // the service wallet holds less than what is owed
 	AlertWalletLow       = "wallet_low"       // the service wallet holds less than telegram.alerts.wallet_min_ton
 	AlertProviderDown    = "provider_down"    // the delivery provider refuses (Fragment session expired)
@@ -61,6 +62,7 @@ const AlertEvery = 15 * time.Second
 // raised, and be gone before it clears (no alert for a blip, no flapping).
 // Per-item alerts (parked, unmatched, webhook) are raised and cleared at once.
 var alertTiming = map[string]struct{ raise, clear time.Duration }{
+	AlertFloatShort:   {2 * time.Minute, 2 * time.Minute},
 	AlertWalletShort:  {2 * time.Minute, 2 * time.Minute},
 	AlertWalletLow:    {2 * time.Minute, 2 * time.Minute},
 	AlertProviderDown: {0, 0},
@@ -99,7 +101,7 @@ type AlertFacts struct {
 	OwedOrdersNano   int64   `json:"owed_orders_nano,omitempty"`   // paid orders awaiting delivery, at their prices
 	OwedOrders       int     `json:"owed_orders,omitempty"`        // how many
 	OwedBalancesNano int64   `json:"owed_balances_nano,omitempty"` // partner balances
-	NeedNano         int64   `json:"need_nano,omitempty"`          // what is owed, or what held deliveries need
+	NeedNano         int64   `json:"need_nano,omitempty"`          // what is owed, what held deliveries need, or what deliveries will cost
 	ShortfallNano    int64   `json:"shortfall_nano,omitempty"`     // what to add to the wallet
 	ThresholdNano    int64   `json:"threshold_nano,omitempty"`     // telegram.alerts.wallet_min_ton
 	Address          string  `json:"address,omitempty"`            // the service wallet; a deposit's sender
@@ -203,6 +205,8 @@ const walletTTL = time.Minute
 type operators struct {
 	ids     []int64
 	wallet  WalletBalance
+	readMu  sync.Mutex // guards reading (readWallet): read by Health and the metrics too
+	reading walletReading
 	refunds *refundWindow
 	sender  atomic.Pointer[senderBox]
 	session atomic.Pointer[fragmentSession] // fragsession.go
@@ -213,7 +217,6 @@ type operators struct {
 	limiters map[int64]*rate.Limiter
 	retryAt  map[int64]time.Time
 	failures map[int64]int
-	reading  walletReading
 }
 
 type senderBox struct{ AlertSender }
@@ -391,12 +394,21 @@ func (s *Shop) globalConditions(ctx context.Context, now time.Time) conditions {
 	}
 	r := s.readWallet(ctx, now)
 	if !r.known {
-		c.unknown[AlertWalletShort], c.unknown[AlertWalletLow] = true, true
+		c.unknown[AlertFloatShort], c.unknown[AlertWalletShort], c.unknown[AlertWalletLow] = true, true, true
 		return c
 	}
 	f := AlertFacts{BalanceNano: r.balance, OwedOrdersNano: r.owedOrders, OwedOrders: r.owedCount,
 		OwedBalancesNano: r.owedBalances, NeedNano: r.owed(), Address: s.serviceAddr}
-	if r.balance < r.owed() {
+	// One alert for one shortage: below what deliveries will cost is the
+	// urgent one (deliveries are about to wait), and includes being below all
+	// that is owed. Once a delivery is held for funds, held_funds says it
+	// with Fragment's exact need, beside wallet_short as before.
+	_, heldFunds := c.present[AlertHeldFunds]
+	switch {
+	case r.balance < r.owedDelivery && !heldFunds:
+		c.add(AlertFloatShort, AlertFacts{BalanceNano: r.balance, NeedNano: r.owedDelivery, OwedOrders: r.owedCount,
+			ShortfallNano: r.owedDelivery - r.balance, Address: s.serviceAddr})
+	case r.balance < r.owed():
 		f.ShortfallNano = r.owed() - r.balance
 		c.add(AlertWalletShort, f)
 	}
@@ -427,17 +439,20 @@ type walletReading struct {
 	owedOrders   int64
 	owedCount    int
 	owedBalances int64
+	owedDelivery int64 // the owed orders' Fragment cost (deliveryCost)
 }
 
 func (r walletReading) owed() int64 { return satAdd(r.owedOrders, r.owedBalances) }
 
 // readWallet reads the wallet balance and what is owed, at most every
-// walletTTL (callers hold ops.mu).
+// walletTTL.
 func (s *Shop) readWallet(ctx context.Context, now time.Time) walletReading {
 	o := s.ops
 	if o.wallet == nil {
 		return walletReading{err: "no wallet reader (sandbox)"}
 	}
+	o.readMu.Lock()
+	defer o.readMu.Unlock()
 	if !o.reading.at.IsZero() && now.Sub(o.reading.at) < walletTTL && now.After(o.reading.at.Add(-time.Second)) {
 		return o.reading
 	}
@@ -458,6 +473,7 @@ func (s *Shop) readWallet(ctx context.Context, now time.Time) walletReading {
 	}
 	r.known, r.balance = true, bal
 	r.owedOrders, r.owedCount, r.owedBalances = rep.OwedOrdersNano, rep.OwedOrders, rep.OwedBalancesNano
+	r.owedDelivery = rep.OwedDeliveryNano
 	o.reading = r
 	return r
 }

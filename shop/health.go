@@ -24,8 +24,12 @@ type Health struct {
 	Payments   PaymentsHealth  `json:"payments"`
 	// DeliveriesHeld: paid orders waiting on the service wallet's funds or
 	// on the chain view (holds.go); the status is degraded while any is.
-	DeliveriesHeld *HoldSummary   `json:"deliveries_held,omitempty"`
-	Components     map[string]any `json:"components,omitempty"`
+	DeliveriesHeld *HoldSummary `json:"deliveries_held,omitempty"`
+	// TONFloat: the service wallet's TON against what the paid orders
+	// awaiting delivery will cost at Fragment (float.go), as last read;
+	// absent without a wallet reader (sandbox). Degraded while short.
+	TONFloat   *TONFloat      `json:"ton_float,omitempty"`
+	Components map[string]any `json:"components,omitempty"`
 }
 
 // MaxListenerLag beyond which the listener counts as degraded.
@@ -64,6 +68,9 @@ func (s *Shop) Health(ctx context.Context) Health {
 		h.RateSource = &st
 	}
 	if h.DeliveriesHeld = s.HeldDeliveries(); h.DeliveriesHeld != nil {
+		h.Status = "degraded"
+	}
+	if h.TONFloat = s.TONFloat(); h.TONFloat != nil && h.TONFloat.ShortfallNano > 0 {
 		h.Status = "degraded"
 	}
 	s.healthMu.Lock()

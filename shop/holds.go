@@ -78,6 +78,9 @@ type HeldReport struct {
 	OwedOrdersNano   int64 `json:"owed_orders_nanoton,string"`
 	OwedOrders       int   `json:"owed_orders"`
 	OwedBalancesNano int64 `json:"owed_partner_balances_nanoton,string"`
+	// OwedDeliveryNano is what those orders will cost at Fragment, in TON
+	// (deliveryCost; USDT orders included: delivery is paid in TON).
+	OwedDeliveryNano int64 `json:"owed_delivery_nanoton,string"`
 }
 
 type holdSet struct {
@@ -257,7 +260,7 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 		if err != nil {
 			return err
 		}
-		r.OwedOrders, r.OwedOrdersNano = 0, 0
+		r.OwedOrders, r.OwedOrdersNano, r.OwedDeliveryNano = 0, 0, 0
 		for _, id := range ids {
 			o, err := tx.GetOrder(id)
 			if err != nil {
@@ -266,6 +269,7 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 			if o.Status == domain.StatusPaid || o.Status == domain.StatusProcessing {
 				r.OwedOrders++
 				r.OwedOrdersNano = satAdd(r.OwedOrdersNano, o.PriceNano)
+				r.OwedDeliveryNano = satAdd(r.OwedDeliveryNano, deliveryCost(o))
 			}
 		}
 		r.OwedBalancesNano = 0
@@ -281,7 +285,7 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 	if r.Holds.WalletBalanceNano != nil {
 		wallet = formatTON(*r.Holds.WalletBalanceNano) + " TON"
 	}
-	r.Summary = fmt.Sprintf("service wallet: %s; held deliveries: %d (need %s TON); owed: %s TON for %d paid orders awaiting delivery, and %s TON in partner balances",
-		wallet, len(held), formatTON(r.Holds.NeedNano), formatTON(r.OwedOrdersNano), r.OwedOrders, formatTON(r.OwedBalancesNano))
+	r.Summary = fmt.Sprintf("service wallet: %s; held deliveries: %d (need %s TON); owed: %s TON for %d paid orders awaiting delivery (about %s TON at Fragment), and %s TON in partner balances",
+		wallet, len(held), formatTON(r.Holds.NeedNano), formatTON(r.OwedOrdersNano), r.OwedOrders, formatTON(r.OwedDeliveryNano), formatTON(r.OwedBalancesNano))
 	return r, nil
 }

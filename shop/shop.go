@@ -204,7 +204,7 @@ func (s *Shop) notifier(channel domain.Channel) Notifier {
 // so they resume after a restart.
 func (s *Shop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop, s.alertLoop, s.jettonLoop,
+	loops := []func(context.Context){s.listenLoop, s.expiryLoop, s.deliveryLoop, s.housekeepingLoop, s.alertLoop, s.jettonLoop, s.floatLoop,
 		func(ctx context.Context) { s.outboxLoop(ctx, domain.ChannelTelegram) },
 		func(ctx context.Context) { s.outboxLoop(ctx, domain.ChannelWebhook) }}
 	for _, l := range loops {

@@ -58,6 +58,7 @@ type SwitchProvider struct {
 	mu      sync.Mutex
 	down    error
 	hold    *fulfil.Hold
+	stall   chan struct{} // non-nil: deliveries wait until it closes
 	probed  []string
 	probeOK bool
 }
@@ -81,11 +82,32 @@ func (p *SwitchProvider) Probed() []string {
 	return append([]string(nil), p.probed...)
 }
 
+// SetStall makes deliveries wait (a slow Fragment: the order stays owed)
+// until SetStall(false), or their context ends.
+func (p *SwitchProvider) SetStall(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case on && p.stall == nil:
+		p.stall = make(chan struct{})
+	case !on && p.stall != nil:
+		close(p.stall)
+		p.stall = nil
+	}
+}
+
 // Deliver answers the hold, or delivers as the sandbox does.
 func (p *SwitchProvider) Deliver(ctx context.Context, r fulfil.Request, save fulfil.SaveFunc) (fulfil.Result, error) {
 	p.mu.Lock()
-	h := p.hold
+	h, stall := p.hold, p.stall
 	p.mu.Unlock()
+	if stall != nil {
+		select {
+		case <-stall:
+		case <-ctx.Done():
+			return fulfil.Result{}, ctx.Err()
+		}
+	}
 	if h != nil {
 		return fulfil.Result{}, h
 	}
@@ -170,6 +192,43 @@ var txN atomic.Int64
 // TxHash is a fresh transfer hash.
 func TxHash() string { return fmt.Sprintf("%064x", 1<<40+txN.Add(1)) }
 
+// PaidUSDTOrder creates a USDT Stars order of quantity stars for user and
+// pays it in full with USDT arriving in the service wallet's jetton wallet.
+func PaidUSDTOrder(t *testing.T, env *Env, p *domain.Partner, user string, quantity int64) *domain.Order {
+	t.Helper()
+	ctx := context.Background()
+	o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: user,
+		Quantity: quantity, PaymentCurrency: domain.CurrencyUSDT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ton.RawAddress(o.PaymentAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := ton.RawAddress(ton.TestnetUSDTMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallet, err := ton.SandboxJettonWallet(master, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: master, Owner: raw, Wallet: wallet},
+		raw, o.PriceUSDT, o.PaymentMemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Hash, tr.ChainTime = TxHash(), o.CreatedAt
+	if _, err := env.Shop.ApplyTransfer(ctx, tr); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := env.Shop.Order(ctx, p.ID, o.ID); err != nil || got.Status != domain.StatusPaid {
+		t.Fatalf("USDT order not paid: %+v %v", got, err)
+	}
+	return o
+}
+
 // PaidOrder creates a Stars order for user and pays it in full.
 func PaidOrder(t *testing.T, env *Env, p *domain.Partner, user string) *domain.Order {
 	t.Helper()
@@ -238,6 +297,17 @@ func AlertCases() []AlertCase {
 			func(_ *testing.T, _ *Env, k *Knobs) { k.Provider.SetDown(nil) }},
 		{shop.AlertWalletLow, func(_ *testing.T, _ *Env, k *Knobs) { k.Wallet.Set(TON) },
 			func(_ *testing.T, _ *Env, k *Knobs) { k.Wallet.Set(1000 * TON) }},
+		{shop.AlertFloatShort,
+			// A paid USDT order of 10000 stars costs about 41.67 TON at
+			// Fragment; the wallet holds 10 TON (above wallet_min_ton).
+			// Fragment is slow meanwhile: the order stays owed.
+			func(t *testing.T, env *Env, k *Knobs) {
+				k.Provider.SetStall(true)
+				k.Wallet.Set(10 * TON)
+				p, _ := env.Partner(t)
+				PaidUSDTOrder(t, env, p, "pandus", 10_000)
+			},
+			func(_ *testing.T, _ *Env, k *Knobs) { k.Wallet.Set(1000 * TON); k.Provider.SetStall(false) }},
 		{shop.AlertWalletShort,
 			func(t *testing.T, env *Env, _ *Knobs) {
 				p, _ := env.Partner(t)
