@@ -83,10 +83,24 @@ func runSweep(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	var ids []uint32
+	// USDT: each partner's jetton wallet pinned for the configured master
+	// (the shop pins them once from the proven chain).
+	usdtMaster := ""
+	if m := cfg.TON.Jettons.USDT.MasterOr(ton.DefaultUSDTMaster(cfg.TON.Network)); m != "" {
+		if usdtMaster, err = ton.RawAddress(m); err != nil {
+			return exitError{2, fmt.Errorf("ton.jettons.usdt.master: %w", err)}
+		}
+	}
+	var wallets []ton.SweepWallet
+	jettons := 0
 	err = st.View(ctx, func(tx store.Tx) error {
 		return store.EachPartner(tx, func(p *domain.Partner) error {
-			ids = append(ids, p.SubwalletID)
+			w := ton.SweepWallet{SubwalletID: p.SubwalletID}
+			if usdtMaster != "" && p.USDTWallet != "" && p.USDTMaster == usdtMaster {
+				w.Jettons = []ton.JettonWallet{{Asset: ton.AssetUSDT, Master: usdtMaster, Owner: p.TopupAddressRaw, Wallet: p.USDTWallet}}
+				jettons++
+			}
+			wallets = append(wallets, w)
 			return nil
 		})
 	})
@@ -94,6 +108,6 @@ func runSweep(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sweeping %d top-up wallets to %s (dry run: %v)\n", len(ids), keys.ServiceAddress(), dryRun)
-	return ton.Sweep(ctx, api, keys, ids, reserve, dryRun, stdout)
+	fmt.Fprintf(stdout, "sweeping %d top-up wallets (%d with a USDT jetton wallet) to %s (dry run: %v)\n", len(wallets), jettons, keys.ServiceAddress(), dryRun)
+	return ton.Sweep(ctx, api, keys, wallets, reserve, dryRun, stdout)
 }

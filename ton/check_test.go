@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/ton/jetton"
 	"github.com/xssnick/tonutils-go/ton/wallet"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 )
@@ -72,7 +75,7 @@ func TestSweep(t *testing.T) {
 
 	t.Run("dry run prints amounts and sends nothing", func(t *testing.T) {
 		var out bytes.Buffer
-		if err := Sweep(context.Background(), c, f.keys, ids, DefaultSweepReserveNano, true, &out); err != nil {
+		if err := Sweep(context.Background(), c, f.keys, sweepWallets(ids), DefaultSweepReserveNano, true, &out); err != nil {
 			t.Fatal(err)
 		}
 		s := out.String()
@@ -88,7 +91,7 @@ func TestSweep(t *testing.T) {
 
 	t.Run("sends signed transfers to the service wallet", func(t *testing.T) {
 		var out bytes.Buffer
-		if err := Sweep(context.Background(), c, f.keys, ids, DefaultSweepReserveNano, false, &out); err != nil {
+		if err := Sweep(context.Background(), c, f.keys, sweepWallets(ids), DefaultSweepReserveNano, false, &out); err != nil {
 			t.Fatal(err)
 		}
 		if len(c.sent) != 2 {
@@ -140,6 +143,127 @@ func TestSweep(t *testing.T) {
 			}
 		}
 	})
+}
+
+func sweepWallets(ids []uint32) []SweepWallet {
+	out := make([]SweepWallet, len(ids))
+	for i, id := range ids {
+		out[i] = SweepWallet{SubwalletID: id}
+	}
+	return out
+}
+
+// A top-up wallet's USDT (its pinned jetton wallet's balance, read from the
+// proven state in either jetton layout) is swept in the same signed message
+// as its TON: a TEP-74 jetton transfer to the jetton wallet, 0.05 TON of gas
+// attached, destination and response the service wallet. A wallet without
+// the gas above the reserve keeps its jettons and the line says what to send.
+func TestSweepJettons(t *testing.T) {
+	f := newFixture(t)
+	c := f.chain
+	pub := f.keys.Wallet().PrivateKey().Public().(ed25519.PublicKey)
+	ids := []uint32{SubwalletBase + 1, SubwalletBase + 2, SubwalletBase + 3}
+	master := mustRaw(t, MainnetUSDTMaster)
+	var wallets []SweepWallet
+	jw := map[uint32]string{}
+	for i, id := range ids {
+		_, r, err := f.keys.TopupAddress(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := mustRaw(t, r)
+		jw[id] = address.NewAddress(0, 0, bytes.Repeat([]byte{byte(0x40 + i)}, 32)).StringRaw()
+		wallets = append(wallets, SweepWallet{SubwalletID: id, Jettons: []JettonWallet{{Asset: AssetUSDT, Master: master.StringRaw(), Owner: r, Wallet: jw[id]}}})
+		switch i {
+		case 0: // deployed, 2 TON; a USD₮-layout jetton wallet with 4 USDT
+			c.setAccount(r, 2_000_000_000, tlb.AccountStatusActive, v4r2Data(7, id, pub))
+			c.setAccount(jw[id], 10_000_000, tlb.AccountStatusActive, cell.BeginCell().MustStoreUInt(0, 4).
+				MustStoreBigCoins(big.NewInt(4_000_000)).MustStoreAddr(owner).MustStoreAddr(master).EndCell())
+		case 1: // never sent, 0.5 TON; a TEP-74-layout jetton wallet with 1.25 USDT
+			c.setAccount(r, 500_000_000, tlb.AccountStatusUninit, nil)
+			c.setAccount(jw[id], 10_000_000, tlb.AccountStatusActive, cell.BeginCell().MustStoreBigCoins(big.NewInt(1_250_000)).
+				MustStoreAddr(owner).MustStoreAddr(master).MustStoreRef(cell.BeginCell().EndCell()).EndCell())
+		case 2: // USDT only (no TON for gas): 3 USDT stay
+			c.setAccount(jw[id], 10_000_000, tlb.AccountStatusActive, cell.BeginCell().MustStoreUInt(0, 4).
+				MustStoreBigCoins(big.NewInt(3_000_000)).MustStoreAddr(owner).MustStoreAddr(master).EndCell())
+		}
+	}
+	c.mine()
+
+	var out bytes.Buffer
+	if err := Sweep(context.Background(), c, f.keys, wallets, DefaultSweepReserveNano, true, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sweep 4 USDT (4000000 units) from jetton wallet " + jw[ids[0]], "sweep 1.9 TON (1900000000 nanoton)",
+		"sweep 1.25 USDT (1250000 units)", "sweep 0.4 TON", "3 USDT in jetton wallet " + jw[ids[2]] + ", but only 0 TON above the reserve for its gas: send it at least 0.1 TON",
+		"would sweep 2.3 TON and 5.25 USDT in total; nothing was sent"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out.String())
+		}
+	}
+	if len(c.sent) != 0 {
+		t.Fatalf("dry run sent %d", len(c.sent))
+	}
+	out.Reset()
+	if err := Sweep(context.Background(), c, f.keys, wallets, DefaultSweepReserveNano, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.sent) != 2 {
+		t.Fatalf("sent %d messages, want 2 (the wallet without gas sends nothing):\n%s", len(c.sent), out.String())
+	}
+	for i, tc := range []struct {
+		id    uint32
+		units int64
+		ton   int64
+	}{{ids[0], 4_000_000, 1_900_000_000}, {ids[1], 1_250_000, 400_000_000}} {
+		s := c.sent[i].Body.BeginParse()
+		s.MustLoadSlice(512)                                      // signature (checked in TestSweep)
+		s.MustLoadUInt(32)                                        // subwallet
+		s.MustLoadUInt(32)                                        // valid until
+		s.MustLoadUInt(32)                                        // seqno
+		if op := s.MustLoadUInt(8); op != 0 || s.RefsNum() != 2 { // v4r2 simple send, two messages
+			t.Fatalf("message %d: op %d with %d messages", i, op, s.RefsNum())
+		}
+		var msgs [2]tlb.InternalMessage
+		for k := range msgs {
+			if mode := s.MustLoadUInt(8); mode != wallet.PayGasSeparately+wallet.IgnoreErrors {
+				t.Errorf("message %d.%d: mode %d", i, k, mode)
+			}
+			if err := tlb.LoadFromCell(&msgs[k], s.MustLoadRef()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		jm, tm := msgs[0], msgs[1]
+		if jm.DstAddr.StringRaw() != jw[tc.id] || !jm.Bounce || jm.Amount.Nano().Int64() != JettonSweepGasNano {
+			t.Errorf("message %d: jetton part %s", i, jm.Dump())
+		}
+		// The body read field by field as TEP-74 lays it out:
+		// transfer#0f8a7ea5 query_id:uint64 amount:Coins destination:MsgAddress
+		// response_destination:MsgAddress custom_payload:(Maybe ^Cell)
+		// forward_ton_amount:Coins forward_payload:(Either Cell ^Cell)
+		b := jm.Body.BeginParse()
+		if op := b.MustLoadUInt(32); op != OpJettonTransfer {
+			t.Fatalf("op %x", op)
+		}
+		b.MustLoadUInt(64)
+		units, dst, resp := b.MustLoadBigCoins(), b.MustLoadAddr(), b.MustLoadAddr()
+		custom, fwd := b.MustLoadMaybeRef(), b.MustLoadBigCoins()
+		if units.Int64() != tc.units || dst.StringRaw() != f.service || resp.StringRaw() != f.service || custom != nil || fwd.Sign() != 0 {
+			t.Errorf("message %d: jetton transfer of %s to %s, response %s, custom %v, forward %s", i, units, dst.StringRaw(), resp.StringRaw(), custom, fwd)
+		}
+		comment, _ := forwardPayload(b)
+		if comment != SweepComment {
+			t.Errorf("message %d: forward payload %q", i, comment)
+		}
+		// tonutils-go's own type reads the same.
+		var p jetton.TransferPayload
+		if err := tlb.LoadFromCell(&p, jm.Body.BeginParse()); err != nil || p.Amount.Nano().Int64() != tc.units || p.Destination.StringRaw() != f.service {
+			t.Errorf("message %d: jetton.TransferPayload %+v %v", i, p, err)
+		}
+		if tm.DstAddr.StringRaw() != f.service || tm.Bounce || tm.Amount.Nano().Int64() != tc.ton || tm.Comment() != SweepComment {
+			t.Errorf("message %d: TON part %s", i, tm.Dump())
+		}
+	}
 }
 
 func TestWalletSeqnoV5(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"math/big"
 	"strconv"
 	"sync"
 	"testing"
@@ -50,6 +51,7 @@ type JettonScenario struct {
 	PayerAfter string `json:"payerAfter"`
 	PayerBefor string `json:"payerBefore"`
 	OwnerAfter string `json:"ownerAfter"`
+	DestAfter  string `json:"destAfter"`
 	Txs        []struct {
 		Account  string  `json:"account"`
 		Hash     string  `json:"hash"`
@@ -59,6 +61,10 @@ type JettonScenario struct {
 		ExitCode *int    `json:"exitCode"`
 	} `json:"txs"`
 }
+
+// jettonSweepUnits is what the owner holds before the sweep scenario (1.5 +
+// 2.5 USDT paid, and the checkout-built payment): the sweep moves all of it.
+const jettonSweepUnits = 4_000_000 + builtUnits
 
 // JettonMemo is the memo every scenario carries.
 const JettonMemo = "STARS-jt7k2q"
@@ -91,9 +97,14 @@ func runJettons(t *testing.T) (JettonRun, *Keys, string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, err := JettonSweepBody(1, big.NewInt(jettonSweepUnits), mustRaw(t, topup))
+		if err != nil {
+			t.Fatal(err)
+		}
 		tonjs.Run(t, map[string]any{"op": "jettons", "owner": k.ServiceAddressRaw(), "memo": JettonMemo,
 			"now": fakeBaseTime + 60, "others": []string{topup},
-			"built": map[string]any{"boc": built, "value": strconv.Itoa(JettonPayAttachNano), "units": strconv.Itoa(builtUnits)}}, &jettonRun)
+			"built": map[string]any{"boc": built, "value": strconv.Itoa(JettonPayAttachNano), "units": strconv.Itoa(builtUnits)},
+			"sweep": map[string]any{"body": base64.StdEncoding.EncodeToString(body.ToBOC()), "dest": topup}}, &jettonRun)
 	})
 	if len(jettonRun.Families) != 2 {
 		t.Fatalf("jettons cross-check answered %d families, want 2", len(jettonRun.Families))
@@ -388,5 +399,35 @@ func TestJettonWalletAddressFollowsFromTheMasterState(t *testing.T) {
 				t.Errorf("an undeployed master was accepted")
 			}
 		})
+	}
+}
+
+// The sweep's jetton transfer (JettonSweepBody, built with tonutils-go's
+// jetton.TransferPayload) run by the real jetton wallets in the TVM
+// emulator, for the TEP-74 reference code and Tether's USD₮ code: the owner
+// sends it to its own jetton wallet, and the whole balance arrives in the
+// destination's jetton wallet; no transaction fails.
+func TestSweepBodyMovesJettonsInRealContracts(t *testing.T) {
+	run, _, _ := runJettons(t)
+	for _, f := range run.Families {
+		s := f.scenario(t, "sweep")
+		if want := strconv.Itoa(jettonSweepUnits); s.OwnerAfter != "0" || s.DestAfter != want {
+			t.Errorf("%s: after the sweep the owner holds %s and the destination %s; want 0 and %s", f.Kind, s.OwnerAfter, s.DestAfter, want)
+		}
+		// Both jetton wallets ran and succeeded (the destination here is an
+		// address without code, so the excesses to it do not run anything).
+		ran := map[string]bool{}
+		for _, x := range s.Txs {
+			if x.Account != f.OwnerWallet && (len(f.Wallets) == 0 || x.Account != f.Wallets[0].Wallet) {
+				continue
+			}
+			ran[x.Account] = true
+			if (x.Aborted != nil && *x.Aborted) || x.ExitCode == nil || (*x.ExitCode != 0 && *x.ExitCode != 1) {
+				t.Errorf("%s: sweep transaction on jetton wallet %s failed (exit %v)", f.Kind, x.Account, x.ExitCode)
+			}
+		}
+		if len(ran) != 2 {
+			t.Errorf("%s: the sweep ran on %d of the two jetton wallets", f.Kind, len(ran))
+		}
 	}
 }

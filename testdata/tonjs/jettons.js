@@ -9,6 +9,8 @@
 // For each: a minter is deployed and mints to a payer; then the scenarios run
 // in order on one emulated chain and every transaction they caused is
 // reported (its BOC, account and outcome). The Go side decides what pays.
+// With req.sweep ({body: base64 BOC, dest: raw}) the owner finally sends
+// that jetton transfer body (built by the Go sweep) to its own jetton wallet.
 "use strict";
 
 const fs = require("fs");
@@ -228,6 +230,15 @@ async function jettons(req) {
       res.fakeMaster = fake.master.toRawString();
       res.fakeOwnerWallet = (await fake.walletOf(owner)).toRawString();
       res.scenarios.push({ name: "fake", units: "500000000", txs: report(r) });
+    }
+    // 5. A sweep: our owner sends its own jetton wallet the transfer body the
+    //    Go side built (openmoney sweep), moving its jettons to req.sweep.dest.
+    if (req.sweep) {
+      const dest = Address.parseRaw(req.sweep.dest);
+      const before = await fam.balanceOf(owner);
+      const r = await bc.sendMessage(internal({ from: owner, to: Address.parseRaw(res.ownerWallet), value: TON / 20n, bounce: true,
+        body: Cell.fromBase64(req.sweep.body) }));
+      res.scenarios.push({ name: "sweep", ownerBefore: before, ownerAfter: await fam.balanceOf(owner), destAfter: await fam.balanceOf(dest), txs: report(r) });
     }
     out.families.push(res);
   }
