@@ -10,6 +10,7 @@ import (
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/money"
 	"github.com/theopenmoney/openmoney/shop"
 )
@@ -111,10 +112,10 @@ func (b *Bot) alertText(lang string, n shop.AlertNotice) string {
 		body = b.texts.text(lang, "al_b_refund_spike", f.Count, fmtDuration(time.Duration(f.WindowSeconds)*time.Second))
 		do = b.texts.text(lang, "al_d_refund_spike")
 	case shop.AlertParked:
-		body = b.texts.text(lang, "al_b_parked", ton(f.AmountNano), f.Address, comment, f.Detail)
+		body = b.texts.text(lang, "al_b_parked", factAmount(f), f.Address, comment, f.Detail)
 		do = b.texts.text(lang, "al_d_parked")
 	case shop.AlertUnmatched:
-		body = b.texts.text(lang, "al_b_unmatched", ton(f.AmountNano), f.Address, comment)
+		body = b.texts.text(lang, "al_b_unmatched", factAmount(f), f.Address, comment)
 		do = b.texts.text(lang, "al_d_unmatched")
 	case shop.AlertWebhookDisabled:
 		body = b.texts.text(lang, "al_b_webhook_disabled", f.Detail)
@@ -134,6 +135,14 @@ func (b *Bot) alertText(lang string, n shop.AlertNotice) string {
 		do = b.texts.text(lang, "al_d_"+n.Kind)
 	}
 	return b.texts.text(lang, "al_raised", htmlText(title), htmlText(body), htmlText(do))
+}
+
+// factAmount is an alert's transfer amount with its currency.
+func factAmount(f shop.AlertFacts) string {
+	if f.Currency == domain.CurrencyUSDT {
+		return shop.FormatAmount(f.Currency, f.AmountUSDT)
+	}
+	return shop.FormatAmount(domain.CurrencyTON, f.AmountNano)
 }
 
 // fmtDuration shows a duration to the minute ("45s" below one).

@@ -196,7 +196,7 @@ func (b *Bot) cmdDeposits(ctx context.Context, c *chat) {
 	b.send(ctx, c.id, head, nil)
 	for _, u := range deps.Items {
 		id := strconv.FormatInt(u.ID, 10)
-		b.send(ctx, c.id, b.texts.text(l, "op_unmatched", u.ID, money.FormatTON(u.AmountNano), u.From, b.comment(l, u.Comment),
+		b.send(ctx, c.id, b.texts.text(l, "op_unmatched", u.ID, shop.FormatAmount(u.Amount()), u.From, b.comment(l, u.Comment),
 			fmtTime(u.SeenAt), u.TxHash), row(
 			button{Text: b.texts.text(l, "btn_to_order"), CallbackData: cbOpAskTarget + "u:" + id + ":o"},
 			button{Text: b.texts.text(l, "btn_to_partner"), CallbackData: cbOpAskTarget + "u:" + id + ":p"}))
@@ -206,7 +206,7 @@ func (b *Bot) cmdDeposits(ctx context.Context, c *chat) {
 			break
 		}
 		id := strconv.FormatInt(p.ID, 10)
-		b.send(ctx, c.id, b.texts.text(l, "op_parked", p.ID, money.FormatTON(p.AmountNano), p.From, p.To, b.comment(l, p.Comment),
+		b.send(ctx, c.id, b.texts.text(l, "op_parked", p.ID, shop.FormatAmount(shop.ParkedAmount(&p)), p.From, p.To, b.comment(l, p.Comment),
 			clip(p.Error, 500), fmtTime(p.ParkedAt), p.TxHash), row(
 			button{Text: b.texts.text(l, "btn_retry"), CallbackData: cbOpRetryAsk + id},
 			button{Text: b.texts.text(l, "btn_to_order"), CallbackData: cbOpAskTarget + "p:" + id + ":o"},
@@ -293,7 +293,7 @@ func (b *Bot) operatorReply(ctx context.Context, c *chat, a opAsk, text string) 
 			return
 		}
 		b.flows.clear(c.id)
-		b.send(ctx, c.id, b.texts.text(l, "op_confirm_order", htmlText(what), money.FormatTON(amount), o.ID, p.ID, p.Name), row(
+		b.send(ctx, c.id, b.texts.text(l, "op_confirm_order", htmlText(what), amount, o.ID, p.ID, p.Name), row(
 			button{Text: b.texts.text(l, "btn_assign"), CallbackData: base + strconv.FormatInt(o.ID, 10)},
 			button{Text: b.texts.text(l, "btn_cancel"), CallbackData: cbOpCancel}))
 		return
@@ -308,28 +308,29 @@ func (b *Bot) operatorReply(ctx context.Context, c *chat, a opAsk, text string) 
 		return
 	}
 	b.flows.clear(c.id)
-	b.send(ctx, c.id, b.texts.text(l, "op_confirm_partner", htmlText(what), money.FormatTON(amount), p.ID, p.Name), row(
+	b.send(ctx, c.id, b.texts.text(l, "op_confirm_partner", htmlText(what), amount, p.ID, p.Name), row(
 		button{Text: b.texts.text(l, "btn_assign"), CallbackData: base + strconv.FormatInt(p.ID, 10)},
 		button{Text: b.texts.text(l, "btn_cancel"), CallbackData: cbOpCancel}))
 }
 
-// itemAmount is what a deposit or parked transfer carries.
-func (b *Bot) itemAmount(ctx context.Context, a opAsk) (int64, error) {
+// itemAmount is what a deposit or parked transfer carries, with its
+// currency ("1.5 TON", "2 USDT").
+func (b *Bot) itemAmount(ctx context.Context, a opAsk) (string, error) {
 	if a.item == 'p' {
 		p, err := b.shop.ParkedTransfer(ctx, a.id)
 		if err != nil {
-			return 0, err
+			return "", err
 		}
-		return p.AmountNano, nil
+		return shop.FormatAmount(shop.ParkedAmount(p)), nil
 	}
 	u, err := b.shop.UnmatchedDeposits(ctx, a.id-1, 1)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	if len(u) == 0 || u[0].ID != a.id {
-		return 0, &shop.Error{Code: shop.CodeNotFound, Key: "not_found", Message: "unmatched deposit not found"}
+		return "", &shop.Error{Code: shop.CodeNotFound, Key: "not_found", Message: "unmatched deposit not found"}
 	}
-	return u[0].AmountNano, nil
+	return shop.FormatAmount(u[0].Amount()), nil
 }
 
 // assign: the ✅ Assign button. The shop assigns exactly once; a second
@@ -365,7 +366,8 @@ func (b *Bot) assign(ctx context.Context, c *chat, cq *models.CallbackQuery, msg
 		return
 	}
 	b.answer(ctx, cq, "")
-	b.edit(ctx, c.id, msgID, b.texts.text(l, "op_assigned", htmlText(b.itemName(l, a)), money.FormatTON(ledger.AmountNano),
+	cur, amount, _ := ledger.Amount()
+	b.edit(ctx, c.id, msgID, b.texts.text(l, "op_assigned", htmlText(b.itemName(l, a)), shop.FormatAmount(cur, amount),
 		ledger.PartnerID, ledger.ID), noKeyboard())
 }
 

@@ -502,3 +502,61 @@ func TestAlertsRenderInBothLanguages(t *testing.T) {
 		}
 	}
 }
+
+// A USDT deposit with no matching memo says USDT everywhere an operator sees
+// it: the alert, /deposits, the confirmation and the assignment, which
+// credits the USDT balance.
+func TestOperatorUSDTDepositSaysUSDT(t *testing.T) {
+	h := newOpHarness(t, nil)
+	s, tg := h.env.Shop, h.tg
+	ctx := context.Background()
+	m := tg.mark()
+	tg.say(carol, "/start")
+	tg.waitText(t, m, carol.ID, "The Open Money")
+	p := h.partner(t, carol)
+	service, err := ton.RawAddress(s.ServiceAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, _ := ton.RawAddress(ton.TestnetUSDTMaster)
+	wallet, err := ton.SandboxJettonWallet(master, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: master, Owner: service, Wallet: wallet},
+		service, 3_000_000, "STARS-typo77")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Hash, tr.ChainTime = shoptest.TxHash(), time.Now()
+	if _, err := s.ApplyTransfer(ctx, tr); err != nil {
+		t.Fatal(err)
+	}
+	m = tg.mark()
+	h.passes(t, 0)
+	if a := tg.waitText(t, m, anna.ID, "Unmatched deposit #1"); !strings.Contains(a.Text, "3 USDT from") {
+		t.Fatalf("alert %q", a.Text)
+	}
+	m = tg.mark()
+	tg.say(anna, "/deposits")
+	item := tg.waitText(t, m, anna.ID, "STARS-typo77")
+	if !strings.Contains(item.Text, "3 USDT from") {
+		t.Fatalf("deposit message %q", item.Text)
+	}
+	m = tg.mark()
+	tg.press(anna, item, buttonData(t, item, cbOpAskTarget+"u:1:p"))
+	tg.waitText(t, m, anna.ID, "reply with the <b>partner</b>")
+	m = tg.mark()
+	tg.say(anna, "@carol_shop")
+	confirm := tg.waitText(t, m, anna.ID, "Assign unmatched deposit #1")
+	if !strings.Contains(confirm.Text, "<b>3 USDT</b>") {
+		t.Fatalf("confirmation %q", confirm.Text)
+	}
+	m = tg.mark()
+	tg.press(anna, confirm, buttonData(t, confirm, cbOpAssign))
+	tg.wait(t, m, "the assignment", func(c call) bool { return c.Method == "editMessageText" && strings.Contains(c.Text, ": +3 USDT") })
+	if bal, _ := s.Balance(ctx, p.ID); bal.USDT != 3_000_000 || bal.Nano != 0 {
+		t.Fatalf("Carol's balances %+v, want 3 USDT", bal)
+	}
+	h.env.Check(t)
+}

@@ -109,11 +109,14 @@ type AlertFacts struct {
 	WindowSeconds    int64   `json:"window_s,omitempty"`           // the refund spike's window
 	LagSeconds       float64 `json:"lag_s,omitempty"`              // listener or chain view lag
 	ID               int64   `json:"id,omitempty"`                 // parked / unmatched id, partner id
-	AmountNano       int64   `json:"amount_nano,omitempty"`        // a transfer's amount
-	Comment          string  `json:"comment,omitempty"`            // a transfer's comment
-	TxHash           string  `json:"tx,omitempty"`                 // a transfer's hash
-	Name             string  `json:"name,omitempty"`               // a partner's name
-	Detail           string  `json:"detail,omitempty"`             // the error or reason, as reported
+	AmountNano       int64   `json:"amount_nano,omitempty"`        // a transfer's amount (TON)
+	// Currency is a USDT transfer's (AmountUSDT its units); empty for TON.
+	Currency   domain.Currency `json:"currency,omitempty"`
+	AmountUSDT int64           `json:"amount_usdt,omitempty"`
+	Comment    string          `json:"comment,omitempty"` // a transfer's comment
+	TxHash     string          `json:"tx,omitempty"`      // a transfer's hash
+	Name       string          `json:"name,omitempty"`    // a partner's name
+	Detail     string          `json:"detail,omitempty"`  // the error or reason, as reported
 }
 
 // Alert is a condition that needs an operator, active from Since until it
@@ -582,9 +585,12 @@ func (s *Shop) evaluateAlerts(ctx context.Context) error {
 			}
 			for _, u := range us {
 				st.UnmatchedAfter, changed = u.ID, true
-				if u.AssignedAt == nil && u.AmountNano >= unmatchedMin {
-					raise(Alert{Key: itemKey(AlertUnmatched, u.ID), Kind: AlertUnmatched, Since: u.SeenAt,
-						Facts: AlertFacts{ID: u.ID, AmountNano: u.AmountNano, Address: u.From, Comment: clipParked(u.Comment, 200), TxHash: u.TxHash}})
+				if u.AssignedAt == nil && !smallDeposit(&u, unmatchedMin) {
+					f := AlertFacts{ID: u.ID, AmountNano: u.AmountNano, Address: u.From, Comment: clipParked(u.Comment, 200), TxHash: u.TxHash}
+					if cur, amount := u.Amount(); cur == domain.CurrencyUSDT {
+						f.Currency, f.AmountUSDT = cur, amount
+					}
+					raise(Alert{Key: itemKey(AlertUnmatched, u.ID), Kind: AlertUnmatched, Since: u.SeenAt, Facts: f})
 				}
 			}
 			if len(us) < maxAdminLimit {
@@ -599,9 +605,12 @@ func (s *Shop) evaluateAlerts(ctx context.Context) error {
 			for _, p := range ps {
 				st.ParkedAfter, changed = p.ID, true
 				if p.Open() {
-					raise(Alert{Key: itemKey(AlertParked, p.ID), Kind: AlertParked, Since: p.ParkedAt,
-						Facts: AlertFacts{ID: p.ID, AmountNano: p.AmountNano, Address: p.From, Comment: clipParked(p.Comment, 200),
-							TxHash: p.TxHash, Detail: clipParked(p.Error, 500)}})
+					f := AlertFacts{ID: p.ID, AmountNano: p.AmountNano, Address: p.From, Comment: clipParked(p.Comment, 200),
+						TxHash: p.TxHash, Detail: clipParked(p.Error, 500)}
+					if cur, amount := ParkedAmount(&p); cur == domain.CurrencyUSDT {
+						f.Currency, f.AmountUSDT = cur, amount
+					}
+					raise(Alert{Key: itemKey(AlertParked, p.ID), Kind: AlertParked, Since: p.ParkedAt, Facts: f})
 				}
 			}
 			if len(ps) < maxAdminLimit {

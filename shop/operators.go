@@ -206,7 +206,7 @@ func (s *Shop) OpenUnmatched(ctx context.Context, limit int) (OpenDeposits, erro
 				after, n = u.ID, n+1
 				switch {
 				case u.AssignedAt != nil:
-				case u.AmountNano < floor:
+				case smallDeposit(&u, floor):
 					out.Small++
 				default:
 					out.Open++

@@ -104,6 +104,28 @@ func setBalanceIn(p *domain.Partner, cur domain.Currency, v int64) {
 	}
 }
 
+// ParkedAmount is a parked transfer's currency and amount (a jetton
+// transfer's USDT units, else its nanotons).
+func ParkedAmount(p *domain.Parked) (domain.Currency, int64) {
+	if t := parkedTransfer(p); t.Jetton != nil {
+		return domain.CurrencyUSDT, t.Jetton.Units
+	}
+	return domain.CurrencyTON, p.AmountNano
+}
+
+// unmatchedMinUSDT: unmatched USDT deposits below 0.01 USDT raise no alert
+// (comment spam), like those below telegram.alerts.unmatched_min_ton.
+const unmatchedMinUSDT = 10_000
+
+// smallDeposit reports whether an unmatched deposit is below the alert
+// floor of its currency.
+func smallDeposit(u *domain.Unmatched, tonFloor int64) bool {
+	if cur, amount := u.Amount(); cur == domain.CurrencyUSDT {
+		return amount < unmatchedMinUSDT
+	}
+	return u.AmountNano < tonFloor
+}
+
 // FormatAmount renders an amount with its currency: "1.5 TON", "2 USDT".
 func FormatAmount(currency domain.Currency, amount int64) string {
 	return money.Format(string(currency), amount) + " " + string(currency)

@@ -344,3 +344,23 @@ func TestUSDTBalanceOrders(t *testing.T) {
 	}
 	env.Check(t)
 }
+
+// Unmatched USDT deposits are judged against their own floor (0.01 USDT),
+// not the TON one: a 3 USDT deposit is open for the operator, a 1-unit one
+// is comment spam.
+func TestUnmatchedUSDTDepositsFloor(t *testing.T) {
+	env := shoptest.New(t, shoptest.Options{Clock: true})
+	for _, units := range []int64{3_000_000, 1} {
+		if _, err := env.Shop.ApplyTransfer(ctx, usdtTransfer(t, env.Shop.ServiceAddress(), units, "STARS-zzzzzz", env.Clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := env.Shop.OpenUnmatched(ctx, 10)
+	if err != nil || d.Open != 1 || d.Small != 1 || len(d.Items) != 1 || d.Items[0].AmountUSDT != 3_000_000 {
+		t.Fatalf("open deposits %+v %v", d, err)
+	}
+	if cur, amount := d.Items[0].Amount(); shop.FormatAmount(cur, amount) != "3 USDT" {
+		t.Fatalf("amount %s %d", cur, amount)
+	}
+	env.Check(t)
+}
