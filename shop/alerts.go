@@ -208,7 +208,8 @@ const walletTTL = time.Minute
 type operators struct {
 	ids     []int64
 	wallet  WalletBalance
-	readMu  sync.Mutex // guards reading (readWallet): read by Health and the metrics too
+	ioMu    sync.Mutex // one wallet read at a time (readWallet)
+	readMu  sync.Mutex // guards reading: read by Health and the metrics too
 	reading walletReading
 	refunds *refundWindow
 	sender  atomic.Pointer[senderBox]
@@ -454,10 +455,21 @@ func (s *Shop) readWallet(ctx context.Context, now time.Time) walletReading {
 	if o.wallet == nil {
 		return walletReading{err: "no wallet reader (sandbox)"}
 	}
+	// One read at a time (the alert pass and floatLoop); readMu guards only
+	// the field, so TONFloat never waits for the chain.
+	o.ioMu.Lock()
+	defer o.ioMu.Unlock()
 	o.readMu.Lock()
-	defer o.readMu.Unlock()
-	if !o.reading.at.IsZero() && now.Sub(o.reading.at) < walletTTL && now.After(o.reading.at.Add(-time.Second)) {
-		return o.reading
+	last := o.reading
+	o.readMu.Unlock()
+	if !last.at.IsZero() && now.Sub(last.at) < walletTTL && now.After(last.at.Add(-time.Second)) {
+		return last
+	}
+	keep := func(r walletReading) walletReading {
+		o.readMu.Lock()
+		o.reading = r
+		o.readMu.Unlock()
+		return r
 	}
 	r := walletReading{at: now}
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -465,20 +477,17 @@ func (s *Shop) readWallet(ctx context.Context, now time.Time) walletReading {
 	cancel()
 	if err != nil {
 		r.err = err.Error()
-		o.reading = r
-		return r
+		return keep(r)
 	}
 	rep, err := s.HeldReport(ctx)
 	if err != nil {
 		r.err = err.Error()
-		o.reading = r
-		return r
+		return keep(r)
 	}
 	r.known, r.balance = true, bal
 	r.owedOrders, r.owedCount, r.owedBalances = rep.OwedOrdersNano, rep.OwedOrders, rep.OwedBalancesNano
 	r.owedDelivery = rep.OwedDeliveryNano
-	o.reading = r
-	return r
+	return keep(r)
 }
 
 // evaluateAlerts records the alerts raised and cleared since the last pass.
