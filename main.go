@@ -276,9 +276,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 		}
 		opts := ton.ListenerOptions{Network: cfg.TON.Network, Log: log,
 			Watched: []string{keys.ServiceAddressRaw()}, Dial: chain.dial}
+		var archive func(context.Context) (ton.TxLister, error) // the payer's history reads
 		if cfg.TON.ArchiveConfigURL != "" {
-			archive := &chainClient{cfg: ton.DialConfig{Network: cfg.TON.Network, ConfigURL: cfg.TON.ArchiveConfigURL, TrustedBlock: cfg.TON.TrustedBlock}}
-			opts.Archive = archive.dial
+			arch := &chainClient{cfg: ton.DialConfig{Network: cfg.TON.Network, ConfigURL: cfg.TON.ArchiveConfigURL, TrustedBlock: cfg.TON.TrustedBlock}}
+			opts.Archive = arch.dial
+			archive = func(ctx context.Context) (ton.TxLister, error) { return arch.dial(ctx) }
 		}
 		listener = ton.NewListener(opts)
 		deps.Chain = listener
@@ -286,7 +288,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, chain chai
 		deps.Jettons = chainJettons{c: chain}
 		if cfg.Fulfillment.Provider == "fragment" {
 			payer, err := fragment.NewWalletPayer(keys.Wallet(), chain, fragment.WalletPayerOptions{
-				Testnet: cfg.TON.Network == ton.NetworkTestnet, Log: log})
+				Testnet: cfg.TON.Network == ton.NetworkTestnet, Log: log, Archive: archive})
 			if err != nil {
 				return nil, fmt.Errorf("fragment payer: %w", err)
 			}

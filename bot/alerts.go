@@ -108,6 +108,12 @@ func (b *Bot) alertText(lang string, n shop.AlertNotice) string {
 	case shop.AlertHeldWallet:
 		body = b.texts.text(lang, "al_b_held_wallet", f.Count, f.Detail)
 		do = b.texts.text(lang, "al_d_held_wallet")
+	case shop.AlertHeldHistory:
+		body = b.texts.text(lang, "al_b_held_history", f.Count, f.Detail)
+		do = b.texts.text(lang, "al_d_held_history")
+	case shop.AlertHeldElsewhere:
+		body = b.texts.text(lang, "al_b_held_elsewhere", f.Count, f.Detail)
+		do = b.texts.text(lang, "al_d_held_elsewhere", f.Address)
 	case shop.AlertRefundSpike:
 		body = b.texts.text(lang, "al_b_refund_spike", f.Count, fmtDuration(time.Duration(f.WindowSeconds)*time.Second))
 		do = b.texts.text(lang, "al_d_refund_spike")

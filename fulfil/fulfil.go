@@ -94,8 +94,9 @@ type Concurrent interface {
 
 // ErrHeld wraps a delivery that waits for a condition outside the order: the
 // service wallet is short of funds, the chain view is too far behind to
-// settle a payment already sent, or the wallet sent messages the store has
-// no record of. Nothing is refunded for it and the attempt
+// settle a payment already sent, the wallet sent messages the store has no
+// record of, the wallet's history that settles a sent payment cannot be read,
+// or something else signed with the service wallet. Nothing is refunded for it and the attempt
 // does not count as a failure: the order stays processing and the shop tries
 // again at a steady pace until the condition clears. New orders are still
 // taken. Returned errors are a *Hold.
@@ -113,11 +114,20 @@ const (
 	// no record of (restored from an older backup?); paying now could pay
 	// twice, so every delivery waits until an operator reconciles.
 	HoldWalletUnrecorded = "wallet_unrecorded"
+	// HoldWalletHistory: a sent payment's wallet message was passed by the
+	// wallet's seqno, and the wallet's history that shows whether it ran
+	// cannot be read from any liteserver (nor the archive) yet.
+	HoldWalletHistory = "wallet_history_unread"
+	// HoldWalletElsewhere: another message, not signed by this service,
+	// took the seqno of a sent payment's wallet message: something else
+	// signs with the service wallet's key. Nothing is paid again
+	// automatically.
+	HoldWalletElsewhere = "wallet_used_elsewhere"
 )
 
 // Hold is the error of a held delivery (errors.Is(err, ErrHeld)).
 type Hold struct {
-	Reason string // HoldFunds, HoldChainBehind or HoldWalletUnrecorded
+	Reason string // one of the Hold* reasons above
 	Detail string // one sentence for the operator
 	// HoldFunds: the wallet balance read for this attempt and what the
 	// delivery needs (payment plus fee reserve), in nanotons.

@@ -216,8 +216,8 @@ func (m *Metrics) WatchHolds(held func() *shop.HoldSummary) {
 			return 0
 		})
 	}
-	for _, reason := range []string{fulfil.HoldFunds, fulfil.HoldChainBehind, fulfil.HoldWalletUnrecorded} {
-		m.reg.MustRegister(gauge("held_orders", "Paid orders whose delivery waits (stays processing, never refunded for it), by reason: insufficient_funds (the service wallet cannot pay, fees included), chain_behind (the chain view is too old to settle a sent payment), wallet_unrecorded (the service wallet sent messages the store has no record of: nothing is paid until an operator reconciles).",
+	for _, reason := range []string{fulfil.HoldFunds, fulfil.HoldChainBehind, fulfil.HoldWalletUnrecorded, fulfil.HoldWalletHistory, fulfil.HoldWalletElsewhere} {
+		m.reg.MustRegister(gauge("held_orders", "Paid orders whose delivery waits (stays processing, never refunded for it), by reason: insufficient_funds (the service wallet cannot pay, fees included), chain_behind (the chain view is too old to settle a sent payment), wallet_unrecorded (the service wallet sent messages the store has no record of: nothing is paid until an operator reconciles), wallet_history_unread (the wallet's history that settles a sent payment is not served), wallet_used_elsewhere (a message this service did not sign took a sent payment's seqno: nothing is paid until an operator releases the batch).",
 			prometheus.Labels{"reason": reason}, func(h *shop.HoldSummary) float64 { return float64(h.ByReason[reason]) }))
 	}
 	m.reg.MustRegister(

@@ -49,6 +49,8 @@ const (
 	AlertHeldFunds       = "held_funds"       // paid orders wait: the wallet cannot pay Fragment
 	AlertHeldChain       = "held_chain"       // sent payments wait for the chain view
 	AlertHeldWallet      = "held_wallet"      // the wallet sent messages the store has no record of: nothing is paid
+	AlertHeldHistory     = "held_history"     // sent payments wait: the wallet's history is not served
+	AlertHeldElsewhere   = "held_elsewhere"   // something else signed with the service wallet: nothing is paid
 	AlertRefundSpike     = "refund_spike"     // telegram.alerts.refunds refunds within the window
 	AlertParked          = "parked"           // one parked transfer (key parked:<id>)
 	AlertUnmatched       = "unmatched"        // one unmatched deposit (key unmatched:<id>)
@@ -62,18 +64,20 @@ const AlertEvery = 15 * time.Second
 // raised, and be gone before it clears (no alert for a blip, no flapping).
 // Per-item alerts (parked, unmatched, webhook) are raised and cleared at once.
 var alertTiming = map[string]struct{ raise, clear time.Duration }{
-	AlertFloatShort:   {2 * time.Minute, 2 * time.Minute},
-	AlertWalletShort:  {2 * time.Minute, 2 * time.Minute},
-	AlertWalletLow:    {2 * time.Minute, 2 * time.Minute},
-	AlertProviderDown: {0, 0},
-	AlertListenerDown: {2 * time.Minute, time.Minute},
-	AlertListenerLag:  {2 * time.Minute, time.Minute},
-	AlertHistoryGap:   {2 * time.Minute, 0},
-	AlertProofFailure: {0, 0},
-	AlertHeldFunds:    {0, time.Minute},
-	AlertHeldChain:    {5 * time.Minute, time.Minute},
-	AlertHeldWallet:   {0, time.Minute},
-	AlertRefundSpike:  {0, 0},
+	AlertFloatShort:    {2 * time.Minute, 2 * time.Minute},
+	AlertWalletShort:   {2 * time.Minute, 2 * time.Minute},
+	AlertWalletLow:     {2 * time.Minute, 2 * time.Minute},
+	AlertProviderDown:  {0, 0},
+	AlertListenerDown:  {2 * time.Minute, time.Minute},
+	AlertListenerLag:   {2 * time.Minute, time.Minute},
+	AlertHistoryGap:    {2 * time.Minute, 0},
+	AlertProofFailure:  {0, 0},
+	AlertHeldFunds:     {0, time.Minute},
+	AlertHeldChain:     {5 * time.Minute, time.Minute},
+	AlertHeldWallet:    {0, time.Minute},
+	AlertHeldHistory:   {2 * time.Minute, time.Minute},
+	AlertHeldElsewhere: {0, time.Minute},
+	AlertRefundSpike:   {0, 0},
 }
 
 // perItem reports whether kind is raised per record (key kind:<id>).
@@ -389,6 +393,12 @@ func (s *Shop) globalConditions(ctx context.Context, now time.Time) conditions {
 		}
 		if n := h.ByReason[fulfil.HoldWalletUnrecorded]; n > 0 {
 			c.add(AlertHeldWallet, AlertFacts{Count: n, Detail: h.WalletUnrecorded, Address: s.serviceAddr})
+		}
+		if n := h.ByReason[fulfil.HoldWalletHistory]; n > 0 {
+			c.add(AlertHeldHistory, AlertFacts{Count: n, Detail: h.WalletDetail})
+		}
+		if n := h.ByReason[fulfil.HoldWalletElsewhere]; n > 0 {
+			c.add(AlertHeldElsewhere, AlertFacts{Count: n, Detail: h.WalletDetail, Address: s.serviceAddr})
 		}
 	}
 	if a := s.cfg.Telegram.Alerts; a.Refunds > 0 {

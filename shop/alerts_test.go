@@ -135,7 +135,7 @@ func (k *alertKnobs) passes(t *testing.T, span time.Duration) {
 // it lasts, and one "recovered" once it has cleared; nothing else is sent.
 func TestAlertEachKindOnceThenRecovered(t *testing.T) {
 	cases := shoptest.AlertCases()
-	if len(cases) != 12 {
+	if len(cases) != 14 {
 		t.Fatalf("%d service-wide kinds", len(cases))
 	}
 	for _, tc := range cases {

@@ -16,8 +16,10 @@ import (
 // Held deliveries. A provider answers a *fulfil.Hold when a paid order must
 // wait for something outside it: the service wallet cannot pay (fees
 // included), the chain view is too far behind to settle a payment already
-// sent, or the wallet sent messages the store has no record of (until an
-// operator reconciles: reconcile.go). Such an order stays processing, is never refunded for it, and the
+// sent, the wallet sent messages the store has no record of (until an
+// operator reconciles: reconcile.go), the wallet's history that settles a
+// sent payment is not served, or something else signed with the service
+// wallet (until an operator releases the batch: payerrelease.go). Such an order stays processing, is never refunded for it, and the
 // attempt does not count towards the retry backoff: it is tried again every
 // HeldRetryEvery, so it goes on by itself once the wallet is funded or the
 // view catches up. New orders are still taken meanwhile (customers' payments
@@ -34,7 +36,7 @@ const HeldRetryEvery = 30 * time.Second
 // HeldDelivery is one paid order whose delivery waits.
 type HeldDelivery struct {
 	OrderID int64     `json:"order_id"`
-	Reason  string    `json:"reason"` // fulfil.HoldFunds | fulfil.HoldChainBehind | fulfil.HoldWalletUnrecorded
+	Reason  string    `json:"reason"` // one of fulfil's Hold* reasons
 	Since   time.Time `json:"since"`  // first held for this reason
 	Detail  string    `json:"detail"`
 	// insufficient_funds: what this delivery needs (payment + fee reserve)
@@ -63,7 +65,11 @@ type HoldSummary struct {
 	// With orders held for the wallet's unrecorded messages: what the
 	// provider found and what to do (the newest reading).
 	WalletUnrecorded string `json:"wallet_unrecorded,omitempty"`
-	Action           string `json:"action"`
+	// With orders held for a batch's wallet history (unread) or its seqno
+	// (used elsewhere): what the provider found, the newest reading; the
+	// wallet_used_elsewhere one when there is one.
+	WalletDetail string `json:"wallet_detail,omitempty"`
+	Action       string `json:"action"`
 }
 
 // HeldReport is the operator's view (GET /admin/deliveries/held): the
@@ -220,15 +226,18 @@ func (s *Shop) summarise(held []HeldDelivery) *HoldSummary {
 			n, lag.Round(time.Second)))
 	}
 	if n := sum.ByReason[fulfil.HoldWalletUnrecorded]; n > 0 {
-		var detail string
-		var at time.Time
-		for _, d := range held { // the newest reading
-			if d.Reason == fulfil.HoldWalletUnrecorded && (detail == "" || d.last.After(at)) {
-				detail, at = d.Detail, d.last
-			}
-		}
-		sum.WalletUnrecorded = detail
-		act = append(act, fmt.Sprintf("%d paid order(s) wait, nothing is paid: %s", n, detail))
+		sum.WalletUnrecorded = newestDetail(held, fulfil.HoldWalletUnrecorded)
+		act = append(act, fmt.Sprintf("%d paid order(s) wait, nothing is paid: %s", n, sum.WalletUnrecorded))
+	}
+	if n := sum.ByReason[fulfil.HoldWalletHistory]; n > 0 {
+		sum.WalletDetail = newestDetail(held, fulfil.HoldWalletHistory)
+		act = append(act, fmt.Sprintf("%d sent payment(s) cannot be settled: the service wallet's seqno moved past their message and the wallet's history that shows whether it ran is not served; nothing is refunded or paid again until it is read — check the liteservers (ton.config_url) or set ton.archive_config_url: %s",
+			n, sum.WalletDetail))
+	}
+	if n := sum.ByReason[fulfil.HoldWalletElsewhere]; n > 0 {
+		sum.WalletDetail = newestDetail(held, fulfil.HoldWalletElsewhere)
+		act = append(act, fmt.Sprintf("%d paid order(s) wait and nothing is paid from the service wallet %s: a message this service did not sign used the wallet; stop the other signer, then settle the held orders by hand (docs/OPERATIONS.md, \"Held deliveries\"): %s",
+			n, s.serviceAddr, sum.WalletDetail))
 	}
 	for i, a := range act {
 		if i > 0 {
@@ -237,6 +246,18 @@ func (s *Shop) summarise(held []HeldDelivery) *HoldSummary {
 		sum.Action += a
 	}
 	return sum
+}
+
+// newestDetail is the detail of the latest attempt held for reason.
+func newestDetail(held []HeldDelivery, reason string) string {
+	var detail string
+	var at time.Time
+	for _, d := range held {
+		if d.Reason == reason && (detail == "" || d.last.After(at)) {
+			detail, at = d.Detail, d.last
+		}
+	}
+	return detail
 }
 
 func satAdd(a, b int64) int64 {

@@ -43,9 +43,6 @@ const maxShardWalk = 256
 // txPage is how many transaction ids are asked per block page.
 const txPage = 256
 
-// backfillPage is how many transactions ListTransactions returns per call.
-const backfillPage = 16
-
 type scanResult struct {
 	transfers []Transfer
 	shards    shardTops
@@ -328,25 +325,6 @@ func (l *Listener) backfill(ctx context.Context, api ChainAPI, head *blockID, bo
 	return topsOf(tops), nil
 }
 
-// HistoryGap is a range of an account's history no liteserver could serve:
-// its transactions at and before lt UpToLT, back to Since.
-type HistoryGap struct {
-	Account string    // raw address
-	UpToLT  uint64    // the newest unread transaction (a proven link names it)
-	Since   time.Time // backfill needs everything back to this time
-	Head    uint32    // masterchain block the history was read at
-	Err     error     // the last answer
-}
-
-func (g HistoryGap) String() string {
-	return fmt.Sprintf("account %s: transactions at and before lt %d, back to %s, unread (history as of masterchain block %d): %v",
-		g.Account, g.UpToLT, g.Since.UTC().Format(time.RFC3339), g.Head, g.Err)
-}
-
-// ErrHistoryGap: backfill could not read an account's history; the cursor
-// did not move past it.
-var ErrHistoryGap = errors.New("account history gap")
-
 // HistoryGapError lists the unread ranges and the cursor held before them.
 type HistoryGapError struct {
 	Gaps   []HistoryGap
@@ -407,52 +385,22 @@ func (l *Listener) accountSince(ctx context.Context, api ChainAPI, head *blockID
 	}
 }
 
-// maxHistoryNodes bounds how many other liteservers one history page is asked of.
-const maxHistoryNodes = 8
-
-// history returns the page of a's transactions ending with (lt, hash), asking
-// the current liteserver, then others of the pool, then the archive.
+// history returns the page of a's transactions ending with (lt, hash)
+// (HistorySource: this liteserver, others of the pool, then the archive).
 func (l *Listener) history(ctx context.Context, api ChainAPI, a *address.Address, lt uint64, hash []byte, pos *position) ([]*tlb.Transaction, error) {
-	page := func(ctx context.Context, api ChainAPI) ([]*tlb.Transaction, error) {
-		txs, err := api.ListTransactions(ctx, a, backfillPage, lt, hash)
-		if err == nil && len(txs) == 0 {
-			err = tonapi.ErrNoTransactionsWereFound
-		}
-		if errors.Is(err, tonapi.ErrNoTransactionsWereFound) {
-			// The transaction exists (a proven link names it): the server lacks it.
-			err = fmt.Errorf("transaction lt %d not served: %w", lt, err)
-		}
-		if errors.Is(err, ErrUnproven) {
-			l.proofFailed(err)
-		}
-		return txs, err
-	}
-	txs, err := page(ctx, api)
-	if err == nil || ctx.Err() != nil {
-		return txs, err
-	}
-	l.log.Warn("account history page not served; asking other liteservers", "account", a.StringRaw(), "lt", lt, "err", err)
-	if s, ok := api.(stickyClient); ok {
-		if c := s.Client(); c != nil {
-			nctx := ctx
-			for range maxHistoryNodes {
-				var e error
-				if nctx, e = c.StickyContextNextNode(nctx); e != nil {
-					break // every server of the pool was asked
-				}
-				if txs, err = page(nctx, api); err == nil {
-					return txs, nil
-				}
+	src := HistorySource{API: api, Log: l.log,
+		Archive: func(ctx context.Context) TxLister {
+			if arch := l.archiveAPI(ctx, pos); arch != nil {
+				return arch
 			}
-		}
-	}
-	if arch := l.archiveAPI(ctx, pos); arch != nil {
-		if txs, err = page(ctx, arch); err == nil {
-			l.log.Info("account history page read from the archive", "account", a.StringRaw(), "lt", lt)
-			return txs, nil
-		}
-	}
-	return nil, err
+			return nil
+		},
+		Failed: func(err error) {
+			if errors.Is(err, ErrUnproven) {
+				l.proofFailed(err)
+			}
+		}}
+	return src.Page(ctx, a, lt, hash)
 }
 
 // archiveAPI dials the archive liteservers once, when first needed; nil

@@ -100,7 +100,7 @@ func (c *fakeChain) set(fn func(c *fakeChain)) {
 
 // A liteserver 3 minutes behind: the message ran 2 s before valid_until.
 // This clock is past valid_until + margin, but the view is not: the lookup
-// stays pending (Behind), never expired; once the view catches up it is
+// stays pending (held: chain_behind), never expired; once the view catches up it is
 // confirmed, with the bounce window measured in chain time.
 func TestWalletPayerLaggingViewNeverExpiresAnExecutedMessage(t *testing.T) {
 	p, chain, clk := clockedPayer(t)
@@ -119,7 +119,7 @@ func TestWalletPayerLaggingViewNeverExpiresAnExecutedMessage(t *testing.T) {
 	chain.set(func(c *fakeChain) { c.lag = 3 * time.Minute })
 	setAt(clk, vu.Add(2*time.Minute+30*time.Second))
 	out := lookOne(t, p, s)
-	if out.Status != StatusPending || !out.Behind || !out.ChainTime.Equal(clk.Now().Add(-3*time.Minute).Truncate(time.Second)) {
+	if out.Status != StatusPending || out.Hold != fulfil.HoldChainBehind || !out.ChainTime.Equal(clk.Now().Add(-3*time.Minute).Truncate(time.Second)) {
 		t.Fatalf("lagging view: %+v; want pending, behind, chain time 3 min ago", out)
 	}
 	// The local-clock rule this replaces would have said expired here.
@@ -128,7 +128,7 @@ func TestWalletPayerLaggingViewNeverExpiresAnExecutedMessage(t *testing.T) {
 	}
 	chain.set(func(c *fakeChain) { c.lag = 0 })
 	out = lookOne(t, p, s)
-	if out.Status != StatusConfirmed || out.Behind || !out.Time.Equal(vu.Add(-2*time.Second)) || out.Items[0].Status != StatusConfirmed {
+	if out.Status != StatusConfirmed || out.Hold != "" || !out.Time.Equal(vu.Add(-2*time.Second)) || out.Items[0].Status != StatusConfirmed {
 		t.Fatalf("caught-up view: %+v; want run at valid_until - 2 s, the payment taken", out)
 	}
 }
@@ -155,7 +155,7 @@ func TestWalletPayerNeverExecutedExpiresInChainTime(t *testing.T) {
 	} {
 		setAt(clk, step.at)
 		out, err := p.Lookup(ctx, []SentBatch{s})
-		if err != nil || out[0].Status != step.status || (step.status == StatusPending && !out[0].Behind) {
+		if err != nil || out[0].Status != step.status || (step.status == StatusPending && out[0].Hold != fulfil.HoldChainBehind) {
 			t.Fatalf("clock valid_until%+v: %+v, %v; want %s", step.at.Sub(vu), out, err, step.status)
 		}
 	}

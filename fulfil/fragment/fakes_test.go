@@ -338,7 +338,7 @@ type fakePayer struct {
 	st       store.Store // when set: SendBatch checks the batch is in it before broadcasting
 	t        *testing.T
 	// viewTime: how far the view reaches (default now); behind: pending
-	// batches are reported Behind.
+	// batches are reported held for the chain (chain_behind).
 	viewTime time.Time
 	behind   bool
 }
@@ -474,7 +474,7 @@ func (p *fakePayer) Lookup(ctx context.Context, bs []SentBatch) ([]BatchOutcome,
 			if p.pending > 0 {
 				p.pending--
 			}
-			out[i] = BatchOutcome{Status: StatusPending, ChainTime: view, Behind: p.behind, Detail: "fake view behind"}
+			out[i] = BatchOutcome{Status: StatusPending, ChainTime: view, Hold: map[bool]string{true: fulfil.HoldChainBehind}[p.behind], Detail: "fake view behind"}
 			continue
 		}
 		st := p.final

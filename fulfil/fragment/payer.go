@@ -114,8 +114,11 @@ const (
 	// StatusFailed: the batch ran but this payment did not leave the wallet
 	// (the balance did not cover it when it ran): nothing was paid.
 	StatusFailed
-	// StatusExpired: the batch never ran and never will (expired in chain
-	// time, or the wallet's seqno moved past it): nothing was paid.
+	// StatusExpired: the batch never ran and never will: the wallet's seqno
+	// did not move past it and it expired in chain time, or the message
+	// that took its seqno is another batch of this payer's (signed after it
+	// expired). Nothing was paid. A seqno that moved past without the
+	// batch's transaction in sight is never "expired" (see Hold).
 	StatusExpired
 )
 
@@ -139,7 +142,7 @@ func (s Status) String() string {
 type BatchOutcome struct {
 	// Status: StatusConfirmed (it ran: Items say what became of each
 	// payment), StatusExpired (never runs: nothing was paid) or
-	// StatusPending.
+	// StatusPending (possibly held: Hold).
 	Status Status
 	TxHash string    // hex hash of the wallet transaction that ran it
 	LT     uint64    // its logical time
@@ -149,11 +152,20 @@ type BatchOutcome struct {
 	// ChainTime is how far the view the outcome was read from reaches, in
 	// chain time. Expiry is measured against it.
 	ChainTime time.Time
-	// Behind: pending only because the view is behind. By the local clock
-	// the message expired (valid_until + margin has passed) but the view's
-	// chain time has not reached that point, so nothing can be concluded;
-	// a refund now could refund a payment that ran.
-	Behind bool
+	// Hold: pending, and nothing can be concluded until a condition outside
+	// the batch clears; its orders are held (a fulfil.Hold with this reason
+	// and Detail), never refunded or paid again meanwhile:
+	//   - fulfil.HoldChainBehind: by the local clock the message expired
+	//     (valid_until + margin has passed) but the view's chain time has
+	//     not reached that point; a refund now could refund a payment that
+	//     ran.
+	//   - fulfil.HoldWalletHistory: the wallet's seqno moved past the batch
+	//     and the wallet's history that shows whether it ran cannot be read
+	//     yet (a gap no liteserver serves).
+	//   - fulfil.HoldWalletElsewhere: a message this payer did not sign took
+	//     the batch's seqno; the batch never ran, but something else signs
+	//     with the wallet's key.
+	Hold string
 }
 
 // ItemOutcome is what became of one payment of a batch that ran.

@@ -52,7 +52,7 @@ type openBatch struct {
 	msgs     []domain.PayerMessage
 	sent     SentBatch
 	lastSend time.Time
-	behind   *BatchOutcome // set while the view is too far behind to settle it
+	held     *BatchOutcome // set while it cannot be settled (Hold: the view is behind, the wallet's history unread, …)
 	detail   string        // why the last look-up left it pending, if it said
 	changed  chan struct{} // closed (and replaced) when something changes
 }
@@ -290,6 +290,14 @@ func (pl *pipeline) send(take []*item) {
 	if len(ok) == 0 {
 		return
 	}
+	// Something else signs with the wallet: nothing more is signed until an
+	// operator has settled the batch it displaced.
+	if h := pl.elsewhere(); h != nil {
+		for _, it := range ok {
+			it.done <- placed{err: h}
+		}
+		return
+	}
 	msgs := make([]Message, len(ok))
 	for i, it := range ok {
 		msgs[i] = Message{To: it.to, AmountNano: it.offer.AmountNano, Payload: it.payload, ValidUntil: it.offer.ValidUntil}
@@ -352,6 +360,20 @@ func (pl *pipeline) send(take []*item) {
 	pl.mu.Lock()
 	pl.ready = append(back, pl.ready...)
 	pl.mu.Unlock()
+}
+
+// elsewhere is the hold of an open batch whose seqno a message this service
+// did not sign took, if any.
+func (pl *pipeline) elsewhere() *fulfil.Hold {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for _, b := range pl.open {
+		if b.held != nil && b.held.Hold == fulfil.HoldWalletElsewhere {
+			return &fulfil.Hold{Reason: fulfil.HoldWalletElsewhere, Detail: fmt.Sprintf(
+				"nothing is paid from the service wallet while batch %d (seqno %d) is unsettled: %s", b.rec.ID, b.rec.Seqno, b.held.Detail)}
+		}
+	}
+	return nil
 }
 
 var errLinkTooShort = errors.New("fragment: the payment link expires too soon to be paid")
@@ -475,14 +497,20 @@ func (pl *pipeline) resolve() error {
 			c.rec.Detail = out.Detail
 		case StatusPending:
 			pl.mu.Lock()
-			wasBehind := b.behind != nil
-			b.behind, b.detail = nil, out.Detail
-			if out.Behind {
-				o := out
-				b.behind = &o
+			was := ""
+			if b.held != nil {
+				was = b.held.Hold
 			}
-			if wasBehind != out.Behind {
+			b.held, b.detail = nil, out.Detail
+			if out.Hold != "" {
+				o := out
+				b.held = &o
+			}
+			if was != out.Hold {
 				pl.notify(b)
+				if out.Hold != "" {
+					p.log.Error("fragment: payment batch held", "batch", b.rec.ID, "seqno", b.rec.Seqno, "reason", out.Hold, "detail", out.Detail)
+				}
 			}
 			resend := now.Sub(b.lastSend) >= p.opt.ResendAfter && now.Unix() < b.rec.ValidUntil
 			if resend {
@@ -588,8 +616,9 @@ func (pl *pipeline) notify(b *openBatch) {
 // errStillPending: the batch has not settled this payment within the wait.
 var errStillPending = errors.New("fragment: payment sent, not settled yet")
 
-// await waits until message m's outcome is recorded, the view is too far
-// behind to settle it (a HoldChainBehind hold), timeout passes
+// await waits until message m's outcome is recorded, the batch is held (the
+// view too far behind to settle it, its wallet history unread, its seqno
+// taken by a foreign message: a *fulfil.Hold), timeout passes
 // (errStillPending), or ctx ends.
 func (pl *pipeline) await(ctx context.Context, m domain.PayerMessage, timeout time.Duration) (domain.PayerMessage, error) {
 	if err := pl.track(m.BatchID); err != nil {
@@ -612,13 +641,17 @@ func (pl *pipeline) await(ctx context.Context, m domain.PayerMessage, timeout ti
 				pl.mu.Unlock()
 				return cur, nil
 			}
-			// "Behind" counts only from a lookup that started after this
-			// call did (a pass in progress may predate it).
-			if b.behind != nil && pl.round >= start+2 {
-				out := *b.behind
+			// A hold counts only from a lookup that started after this call
+			// did (a pass in progress may predate it).
+			if b.held != nil && pl.round >= start+2 {
+				out := *b.held
 				pl.mu.Unlock()
-				return m, &fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: out.ChainTime,
-					Detail: fmt.Sprintf("payment for %s sent (batch %d, seqno %d) and not seen yet: %s", m.ReqID, b.rec.ID, b.rec.Seqno, out.Detail)}
+				h := &fulfil.Hold{Reason: out.Hold,
+					Detail: fmt.Sprintf("payment for %s sent (batch %d, seqno %d) and not settled: %s", m.ReqID, b.rec.ID, b.rec.Seqno, out.Detail)}
+				if out.Hold == fulfil.HoldChainBehind {
+					h.ChainTime = out.ChainTime
+				}
+				return m, h
 			}
 			changed = b.changed
 		}
@@ -733,7 +766,7 @@ func (p *Provider) PaymentsHealth() (bool, any) {
 		}
 		if st.OldestAt == nil || b.rec.CreatedAt.Before(*st.OldestAt) {
 			at := b.rec.CreatedAt
-			st.OldestAt, st.OldestSeqno, st.Behind, st.OldestDetail = &at, b.rec.Seqno, b.behind != nil, b.detail
+			st.OldestAt, st.OldestSeqno, st.Behind, st.OldestDetail = &at, b.rec.Seqno, b.held != nil && b.held.Hold == fulfil.HoldChainBehind, b.detail
 		}
 	}
 	if pl.lookErr != "" {

@@ -544,6 +544,9 @@ func (p *Provider) pay(ctx context.Context, log *slog.Logger, pl *pipeline, r fu
 	if err := p.stillShort(ctx, r.Ref); err != nil {
 		return nil, err
 	}
+	if h := pl.elsewhere(); h != nil { // no new link while the wallet is not ours alone
+		return nil, h
+	}
 	select { // an ahead slot: links are asked for only as the wallet can pay them
 	case pl.ahead <- struct{}{}:
 	case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +62,10 @@ type WalletPayerOptions struct {
 	// MaxScan bounds the transactions one Lookup reads per account
 	// (default 20000).
 	MaxScan int
+	// Archive connects to archival liteservers (ton.archive_config_url),
+	// asked for history pages the current liteservers do not serve; dialled
+	// once, when first needed. Nil: none.
+	Archive func(ctx context.Context) (ton.TxLister, error)
 	Now     func() time.Time
 	Log     *slog.Logger
 }
@@ -94,9 +99,13 @@ type WalletPayer struct {
 	mu   sync.Mutex // one SendBatch at a time
 	last *SentBatch // the newest batch that may still run
 
-	lookMu sync.Mutex // one Lookup at a time: the caches below
-	own    history    // the wallet's transactions
-	dests  map[string]*history
+	lookMu  sync.Mutex // one Lookup at a time: the caches below
+	own     history    // the wallet's transactions
+	dests   map[string]*history
+	archive ton.TxLister // dialled on first need
+
+	signedMu sync.Mutex
+	signed   map[string]uint32 // ext hash → seqno of every message this payer signed (recent)
 
 	viewMu    sync.Mutex
 	viewBlock *liteapi.BlockIDExt // the last block viewTime read
@@ -217,8 +226,9 @@ func NewWalletPayer(w *wallet.Wallet, api ChainAPI, opts WalletPayerOptions) (*W
 			Chain:           chain,
 			WalletStateInit: base64.StdEncoding.EncodeToString(siCell.ToBOCWithFlags(false)),
 		},
-		opt:   opts,
-		dests: map[string]*history{},
+		opt:    opts,
+		dests:  map[string]*history{},
+		signed: map[string]uint32{},
 	}, nil
 }
 
@@ -399,6 +409,7 @@ func (p *WalletPayer) SendBatch(ctx context.Context, ms []Message, reserve int64
 			return SentBatch{}, err
 		}
 		p.last = &sent
+		p.remember(sent)
 		if err := p.api.SendExternalMessage(ctx, ext); err != nil {
 			return sent, fmt.Errorf("fragment: broadcast: %w", err)
 		}
@@ -514,30 +525,65 @@ func decodeExternal(b64 string) (*tlb.ExternalMessage, error) {
 	return &ext, nil
 }
 
-// history caches an account's transactions (ascending by lt) newer than
-// floor, read up to top: the chain's history does not change, so each Lookup
-// only reads what is new.
+// history caches an account's transactions (ascending by lt): those newer
+// than floor up to top, read completely, and — when a range below could not
+// be read — the run read above that gap. The chain's history does not
+// change, so each Lookup only reads what is new, and asks for an unread
+// range again every time until some server serves it.
 type history struct {
 	floor, top uint64
-	txs        []*tlb.Transaction
-	ok         bool
+	txs        []*tlb.Transaction // (floor, top], complete
+	// above: transactions newer than top read before an unread range; the
+	// first one's prev link names the newest unread transaction.
+	above []*tlb.Transaction
+	ok    bool
 }
 
-// since returns a's transactions with lt > floor as of account state acc,
-// reading only those newer than the cache.
-func (p *WalletPayer) since(ctx context.Context, api ChainAPI, a *address.Address, acc *tlb.Account, floor uint64, h *history) ([]*tlb.Transaction, error) {
-	if !h.ok || h.floor > floor || acc.LastTxLT < h.top {
+// source is where history pages come from: the liteserver api is bound to,
+// the others of its pool, then the archive.
+func (p *WalletPayer) source(api ChainAPI) ton.HistorySource {
+	return ton.HistorySource{API: api, Log: p.opt.Log, Archive: func(ctx context.Context) ton.TxLister {
+		if p.archive == nil && p.opt.Archive != nil { // under lookMu
+			a, err := p.opt.Archive(ctx)
+			if err != nil {
+				p.opt.Log.Warn("fragment: cannot connect to the archive liteservers", "err", err)
+				return nil
+			}
+			p.archive = a
+		}
+		return p.archive
+	}}
+}
+
+// since returns a's transactions with lt > floor as of account state acc
+// (read at masterchain block head), reading only those newer than the
+// cache. The history ends at floor or at a transaction with no predecessor,
+// never where a server stops answering: a page no server serves is a
+// *ton.HistoryGap, returned with what was read below and above it;
+// the cache keeps what it had below the gap and the run above, so the gap is
+// asked for again next time and nothing past it is ever taken as read.
+func (p *WalletPayer) since(ctx context.Context, api ChainAPI, head uint32, a *address.Address, acc *tlb.Account, floor uint64, h *history) ([]*tlb.Transaction, error) {
+	if !h.ok || h.floor > floor || acc.LastTxLT < h.top ||
+		(len(h.above) > 0 && acc.LastTxLT < h.above[len(h.above)-1].LT) {
 		*h = history{floor: floor, top: floor, ok: true}
 	}
-	var fresh []*tlb.Transaction // ascending
+	src := p.source(api)
+	var fresh []*tlb.Transaction // ascending, contiguous down from acc.LastTxLT
 	lt, hash := acc.LastTxLT, acc.LastTxHash
 	for lt > h.top {
-		list, err := api.ListTransactions(ctx, a, 16, lt, hash)
-		if errors.Is(err, liteapi.ErrNoTransactionsWereFound) || (err == nil && len(list) == 0) {
-			break
+		if n := len(h.above); n > 0 && h.above[n-1].LT == lt && bytes.Equal(h.above[n-1].Hash, hash) {
+			fresh = slices.Concat(h.above, fresh)
+			h.above = nil
+			lt, hash = fresh[0].PrevTxLT, fresh[0].PrevTxHash
+			continue
 		}
+		list, err := src.Page(ctx, a, lt, hash)
 		if err != nil {
-			return nil, fmt.Errorf("fragment: transactions of %s: %w", a.StringRaw(), err)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			h.above = fresh
+			return slices.Concat(h.txs, fresh), &ton.HistoryGap{Account: a.StringRaw(), UpToLT: lt, AfterLT: h.top, Head: head, Err: err}
 		}
 		var keep []*tlb.Transaction
 		for _, tx := range list {
@@ -553,6 +599,7 @@ func (p *WalletPayer) since(ctx context.Context, api ChainAPI, a *address.Addres
 		lt, hash = list[0].PrevTxLT, list[0].PrevTxHash
 	}
 	h.txs = append(h.txs, fresh...)
+	h.above = nil
 	if acc.LastTxLT > h.top {
 		h.top = acc.LastTxLT
 	}
@@ -563,6 +610,34 @@ func (p *WalletPayer) since(ctx context.Context, api ChainAPI, a *address.Addres
 	}
 	h.txs, h.floor = h.txs[i:], floor
 	return h.txs, nil
+}
+
+// remember notes a message this payer signed, so that a Lookup recognises
+// it as ours when it takes the seqno of an earlier batch that expired (even
+// before it is among the batches looked up).
+func (p *WalletPayer) remember(s SentBatch) {
+	p.signedMu.Lock()
+	defer p.signedMu.Unlock()
+	p.signed[s.ExtHash] = s.Seqno
+	for h, q := range p.signed {
+		if q+1024 < s.Seqno {
+			delete(p.signed, h)
+		}
+	}
+}
+
+// ours reports whether ext hash h is a message this payer signed: one of
+// the batches looked up, or one signed since the process started.
+func (p *WalletPayer) ours(bs []SentBatch, h string) bool {
+	for _, b := range bs {
+		if b.ExtHash == h {
+			return true
+		}
+	}
+	p.signedMu.Lock()
+	defer p.signedMu.Unlock()
+	_, ok := p.signed[h]
+	return ok
 }
 
 // sentRef is a payment found in the out messages of the transaction that ran
@@ -577,8 +652,11 @@ type sentRef struct {
 // Lookup reads, at one view, the wallet's transactions since the oldest
 // batch was prepared and the destinations' transactions since the payments
 // were sent, and tells what became of each batch and payment. The seqno and
-// the transaction list come from the same block, so "seqno moved past and not
-// found" is a safe "never ran".
+// the transaction list come from the same block. A batch is "never ran"
+// only when the seqno did not move past it and it expired in chain time, or
+// when the message that took its seqno is in sight and is another of ours;
+// a seqno that moved past while the batch's transaction is not in sight
+// holds it (Hold), never expires it.
 func (p *WalletPayer) Lookup(ctx context.Context, bs []SentBatch) ([]BatchOutcome, error) {
 	if len(bs) == 0 {
 		return nil, nil
@@ -595,23 +673,30 @@ func (p *WalletPayer) Lookup(ctx context.Context, bs []SentBatch) ([]BatchOutcom
 	}
 	api := p.at(snap.block)
 	var txs []*tlb.Transaction
+	var gap *ton.HistoryGap
 	if snap.acc.IsActive && snap.acc.LastTxLT > floor {
-		if txs, err = p.since(ctx, api, p.addr, snap.acc, floor, &p.own); err != nil {
+		txs, err = p.since(ctx, api, snap.block.SeqNo, p.addr, snap.acc, floor, &p.own)
+		if err != nil && !errors.As(err, &gap) {
 			return nil, err
 		}
 	}
+	if gap != nil {
+		p.opt.Log.Warn("fragment: the service wallet's history is not served in full; batches the seqno passed wait for it",
+			"gap", gap.String())
+	}
 	outs := make([]BatchOutcome, len(bs))
 	var sent []sentRef
-	for i, b := range bs {
-		outs[i], sent = p.batchOutcome(txs, b, i, snap, sent)
+	for i := range bs {
+		outs[i], sent = p.batchOutcome(txs, gap, bs, i, snap, sent)
 	}
 	if len(sent) == 0 {
 		return outs, nil
 	}
 	// The destinations' side: each sent payment is settled by the
 	// destination's transaction that took it in, found by (our wallet,
-	// created_lt); a destination whose history cannot be read falls back to
-	// watching for bounces on our wallet for BounceWindow.
+	// created_lt); one not found in a destination history that cannot be
+	// read (in full) falls back to watching for bounces on our wallet for
+	// BounceWindow. An unread range is asked for again at every Lookup.
 	byDest := map[string][]sentRef{}
 	for _, r := range sent {
 		to := bs[r.batch].Messages[r.item].To
@@ -625,25 +710,27 @@ func (p *WalletPayer) Lookup(ctx context.Context, bs []SentBatch) ([]BatchOutcom
 		found, derr := p.destination(ctx, api, snap, to, floor-1)
 		for _, r := range refs {
 			item := &outs[r.batch].Items[r.item]
-			if derr == nil {
-				if tx := found[r.createdLT]; tx != nil {
-					item.DestTx = hex.EncodeToString(tx.Hash)
-					if refused(tx, p.addr) {
-						item.Status, item.Detail = StatusBounced, "the destination refused it in tx "+item.DestTx
-					} else {
-						item.Status = StatusConfirmed
-					}
+			if tx := found[r.createdLT]; tx != nil {
+				item.DestTx = hex.EncodeToString(tx.Hash)
+				if refused(tx, p.addr) {
+					item.Status, item.Detail = StatusBounced, "the destination refused it in tx "+item.DestTx
+				} else {
+					item.Status = StatusConfirmed
 				}
 				continue
 			}
-			p.fallback(txs, bs, refs, r, snap.at, item, derr)
+			if derr != nil {
+				p.fallback(txs, gap, bs, refs, r, snap.at, item, derr)
+			}
 		}
 	}
 	return outs, nil
 }
 
-// batchOutcome finds batch b (number bi) among the wallet's transactions.
-func (p *WalletPayer) batchOutcome(txs []*tlb.Transaction, b SentBatch, bi int, snap snapshot, sent []sentRef) (BatchOutcome, []sentRef) {
+// batchOutcome finds batch bs[bi] among the wallet's transactions (gap:
+// a range of them could not be read).
+func (p *WalletPayer) batchOutcome(txs []*tlb.Transaction, gap *ton.HistoryGap, bs []SentBatch, bi int, snap snapshot, sent []sentRef) (BatchOutcome, []sentRef) {
+	b := bs[bi]
 	want, _ := hex.DecodeString(b.ExtHash)
 	view := snap.at
 	for ti, tx := range txs {
@@ -697,21 +784,68 @@ func (p *WalletPayer) batchOutcome(txs []*tlb.Transaction, b SentBatch, bi int, 
 		return out, sent
 	}
 	if snap.seqno > b.Seqno {
-		return BatchOutcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("wallet seqno is %d, past %d, and the message is not among its transactions", snap.seqno, b.Seqno)}, sent
+		return p.passed(txs, gap, bs, b, snap), sent
 	}
 	if expiredInView(b.ValidUntil, view, p.opt.ExpiryMargin) {
+		// The seqno did not move past it: it never ran, and can no longer.
 		return BatchOutcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf("the message expired at %s without running (chain view at %s)",
 			time.Unix(b.ValidUntil, 0).UTC().Format(time.RFC3339), view.Format(time.RFC3339))}, sent
 	}
 	out := BatchOutcome{Status: StatusPending, ChainTime: view}
 	if p.opt.Now().Unix() > b.ValidUntil+int64(p.opt.ExpiryMargin/time.Second) {
-		out.Behind = true
+		out.Hold = fulfil.HoldChainBehind
 		out.Detail = fmt.Sprintf("the chain view reaches %s (%s behind this clock); the message was valid until %s, so nothing can be concluded before the view passes %s",
 			view.Format(time.RFC3339), p.opt.Now().Sub(view).Round(time.Second),
 			time.Unix(b.ValidUntil, 0).UTC().Format(time.RFC3339),
 			time.Unix(b.ValidUntil, 0).Add(p.opt.ExpiryMargin).UTC().Format(time.RFC3339))
 	}
 	return out, sent
+}
+
+// passed judges batch b, whose seqno the wallet has moved past and whose
+// transaction is not among txs. Some message took seqno b.Seqno: found (the
+// external-in transaction whose signed header carries that seqno), and it
+// is another batch of ours (signed after b expired), b never ran; found and
+// not ours, something else signs with the wallet: held, never paid again
+// automatically. Not found: with a gap in the history read, b may well have
+// run there (held until it is read); with the history read completely since
+// b was signed, the seqno moved without any message at it in sight: held
+// the same way as a foreign message.
+func (p *WalletPayer) passed(txs []*tlb.Transaction, gap *ton.HistoryGap, bs []SentBatch, b SentBatch, snap snapshot) BatchOutcome {
+	view := snap.at
+	for _, tx := range txs {
+		if tx == nil || tx.LT <= b.AfterLT || tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeExternalIn {
+			continue
+		}
+		ext, ok := tx.IO.In.Msg.(*tlb.ExternalMessage)
+		if !ok || ext.Body == nil {
+			continue
+		}
+		if _, seqno, err := bodyHeader(ext.Body, p.version == 5); err != nil || seqno != b.Seqno {
+			continue
+		}
+		h := hex.EncodeToString(ext.Body.Hash())
+		if p.ours(bs, h) {
+			return BatchOutcome{Status: StatusExpired, ChainTime: view, Detail: fmt.Sprintf(
+				"seqno %d was taken by another message of this service (ext %s, tx %x) after this one expired; this one never ran",
+				b.Seqno, h, tx.Hash)}
+		}
+		return BatchOutcome{Status: StatusPending, ChainTime: view, Hold: fulfil.HoldWalletElsewhere, Detail: fmt.Sprintf(
+			"a message this service did not sign took the service wallet's seqno %d (tx %x, lt %d, at %s), so this batch of %d payment(s) (ext %s) never ran; "+
+				"something else signs with the wallet's key (another instance with the same seed, a wallet app, a leaked key). "+
+				"Nothing is paid again automatically: stop the other signer, then settle these orders by hand (docs/OPERATIONS.md, \"Held deliveries\")",
+			b.Seqno, tx.Hash, tx.LT, time.Unix(int64(tx.Now), 0).UTC().Format(time.RFC3339), len(b.Messages), b.ExtHash)}
+	}
+	if gap != nil {
+		return BatchOutcome{Status: StatusPending, ChainTime: view, Hold: fulfil.HoldWalletHistory, Detail: fmt.Sprintf(
+			"the wallet's seqno is %d, past this batch's %d, and its transaction is not among those read: %v. "+
+				"It may have run there; nothing is concluded, refunded or paid again until the history is read — check the liteservers (ton.config_url) or set ton.archive_config_url",
+			snap.seqno, b.Seqno, gap)}
+	}
+	return BatchOutcome{Status: StatusPending, ChainTime: view, Hold: fulfil.HoldWalletElsewhere, Detail: fmt.Sprintf(
+		"the wallet's seqno is %d, past this batch's %d, yet no message with seqno %d is among its transactions since lt %d (read completely): "+
+			"the wallet's state and history disagree with what this service signed. Nothing is paid again automatically (docs/OPERATIONS.md, \"Held deliveries\")",
+		snap.seqno, b.Seqno, b.Seqno, b.AfterLT)}
 }
 
 func sameTransfer(im *tlb.InternalMessage, s SentItem) bool {
@@ -721,6 +855,8 @@ func sameTransfer(im *tlb.InternalMessage, s SentItem) bool {
 
 // destination returns the transactions of to (in the view) that took in a
 // message of our wallet created after floor, by that message's created_lt.
+// With a gap in to's history (a *ton.HistoryGap) it returns those found in
+// what could be read, and the gap.
 func (p *WalletPayer) destination(ctx context.Context, api ChainAPI, snap snapshot, to string, floor uint64) (map[uint64]*tlb.Transaction, error) {
 	a, err := address.ParseRawAddr(to)
 	if err != nil {
@@ -738,8 +874,9 @@ func (p *WalletPayer) destination(ctx context.Context, api ChainAPI, snap snapsh
 		h = &history{}
 		p.dests[to] = h
 	}
-	txs, err := p.since(ctx, api, a, acc, floor, h)
-	if err != nil {
+	txs, err := p.since(ctx, api, snap.block.SeqNo, a, acc, floor, h)
+	var gap *ton.HistoryGap
+	if err != nil && !errors.As(err, &gap) {
 		return nil, err
 	}
 	out := map[uint64]*tlb.Transaction{}
@@ -752,7 +889,7 @@ func (p *WalletPayer) destination(ctx context.Context, api ChainAPI, snap snapsh
 			out[in.CreatedLT] = tx
 		}
 	}
-	return out, nil
+	return out, err
 }
 
 // refused: the destination's transaction sent our message back bounced.
@@ -779,9 +916,10 @@ func refused(tx *tlb.Transaction, wallet *address.Address) bool {
 // read: a bounce from the destination carrying its payload's first bits
 // after the batch ran means refused, when no other unsettled payment of this
 // lookup could have caused it; no such bounce within BounceWindow of chain
-// time means taken. An ambiguous bounce keeps the payments pending (the
+// time means taken, once the wallet's history after the payment has been
+// read without a gap (gap). An ambiguous bounce keeps the payments pending (the
 // operator sees them waiting).
-func (p *WalletPayer) fallback(txs []*tlb.Transaction, bs []SentBatch, refs []sentRef, r sentRef, view time.Time, item *ItemOutcome, why error) {
+func (p *WalletPayer) fallback(txs []*tlb.Transaction, gap *ton.HistoryGap, bs []SentBatch, refs []sentRef, r sentRef, view time.Time, item *ItemOutcome, why error) {
 	s := bs[r.batch].Messages[r.item]
 	alike := 0
 	for _, o := range refs {
@@ -799,6 +937,12 @@ func (p *WalletPayer) fallback(txs []*tlb.Transaction, bs []SentBatch, refs []se
 			return
 		}
 		item.Status, item.Detail = StatusBounced, "bounce received in tx "+hex.EncodeToString(later.Hash)
+		return
+	}
+	if gap != nil && gap.UpToLT > txs[r.afterIdx].LT {
+		// The wallet's history after the payment has an unread range: a
+		// bounce may be there, so silence proves nothing yet.
+		item.Detail = fmt.Sprintf("the destination's history cannot be read (%v), nor the wallet's after the payment (%v)", why, gap)
 		return
 	}
 	if view.Sub(r.txTime) >= p.opt.BounceWindow {

@@ -536,7 +536,7 @@ func TestWalletPayerLostMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := lookOne(t, p, s); out.Status != StatusPending || out.Behind {
+	if out := lookOne(t, p, s); out.Status != StatusPending || out.Hold != "" {
 		t.Fatalf("lost message: %+v, want pending", out)
 	}
 	clk.Advance(3*time.Minute + 2*time.Minute + 5*time.Second) // past valid_until + margin
@@ -573,23 +573,6 @@ func TestWalletPayerResendExecutesOnce(t *testing.T) {
 	}
 	if paid != 1 {
 		t.Fatalf("%d payments on chain", paid)
-	}
-}
-
-func TestWalletPayerSeqnoMovedWithoutUs(t *testing.T) {
-	p, chain := newTestPayer(t, nil)
-	chain.execute = false
-	s, err := sendOne(t, p, testMessage(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Another message took seqno 5 (e.g. a restart that re-signed).
-	chain.mu.Lock()
-	chain.seqno++
-	chain.newTx(&tlb.Message{MsgType: tlb.MsgTypeExternalIn, Msg: &tlb.ExternalMessage{DstAddr: chain.addr, Body: cell.BeginCell().MustStoreUInt(1, 8).EndCell()}})
-	chain.mu.Unlock()
-	if out := lookOne(t, p, s); out.Status != StatusExpired {
-		t.Fatalf("%+v", out)
 	}
 }
 

@@ -279,6 +279,27 @@ func AlertCases() []AlertCase {
 				deliverDue(t, env)
 			}}
 	}
+	// heldLong: held again every 30 s for rounds attempts, an alert pass
+	// between (alerts raised only after a delay).
+	heldLong := func(kind string, h *fulfil.Hold, rounds int) AlertCase {
+		return AlertCase{kind,
+			func(t *testing.T, env *Env, k *Knobs) {
+				k.Provider.SetHold(h)
+				p, _ := env.Partner(t)
+				PaidOrder(t, env, p, "pandus")
+				for range rounds {
+					deliverDue(t, env)
+					if err := env.Shop.CheckAlerts(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					env.Clock.Advance(shop.HeldRetryEvery)
+				}
+			},
+			func(t *testing.T, env *Env, k *Knobs) {
+				k.Provider.SetHold(nil)
+				deliverDue(t, env)
+			}}
+	}
 	return []AlertCase{
 		{shop.AlertListenerDown, status(func(s *ton.Status) { s.Connected, s.Error = false, "dial: all liteservers refused" }), healthy},
 		{shop.AlertListenerLag, status(func(s *ton.Status) { s.LagSeconds = 600 }), healthy},
@@ -337,6 +358,10 @@ func AlertCases() []AlertCase {
 			}},
 		held(shop.AlertHeldWallet, &fulfil.Hold{Reason: fulfil.HoldWalletUnrecorded,
 			Detail: "the service wallet 0:ab… has run 2 message(s) this store has no record of (seqno 7 on chain, the store's payment records end at 5)"}),
+		heldLong(shop.AlertHeldHistory, &fulfil.Hold{Reason: fulfil.HoldWalletHistory,
+			Detail: "payment for req1 sent (batch 1, seqno 5) and not settled: the wallet's seqno is 6, past this batch's 5, and its transaction is not among those read"}, 6),
+		held(shop.AlertHeldElsewhere, &fulfil.Hold{Reason: fulfil.HoldWalletElsewhere,
+			Detail: "payment for req1 sent (batch 1, seqno 5) and not settled: a message this service did not sign took the service wallet's seqno 5"}),
 		{shop.AlertRefundSpike,
 			func(t *testing.T, env *Env, _ *Knobs) {
 				p, _ := env.Partner(t)
