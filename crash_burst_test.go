@@ -21,6 +21,7 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
+	tonapi "github.com/xssnick/tonutils-go/ton"
 
 	"github.com/theopenmoney/openmoney/config"
 	"github.com/theopenmoney/openmoney/domain"
@@ -34,13 +35,40 @@ import (
 )
 
 // simChainEnv names the simulated chain file a child service runs over
-// (testnet config, the chain replacing the liteservers).
-const simChainEnv = "OPENMONEY_SIMCHAIN"
+// (testnet config, the chain replacing the liteservers). simHolesEnv (a
+// duration) makes its liteservers lack the history from before the service
+// started for that long: the payer must hold, never conclude, what it cannot
+// read.
+const (
+	simChainEnv = "OPENMONEY_SIMCHAIN"
+	simHolesEnv = "OPENMONEY_SIMCHAIN_HOLES"
+)
 
 // simService is the simulated chain as the service's chain source.
-type simService struct{ *simchain.Chain }
+type simService struct {
+	*simchain.Chain
+	start, holesUntil time.Time
+}
 
-func (s simService) dial(context.Context) (ton.ChainAPI, error) { return s.Chain, nil }
+func (s simService) dial(context.Context) (ton.ChainAPI, error) { return s, nil }
+
+// ListTransactions serves, until holesUntil, only the transactions made
+// since start: older pages answer tonutils-go's ErrNoTransactionsWereFound,
+// as a liteserver lacking the history does.
+func (s simService) ListTransactions(ctx context.Context, a *address.Address, num uint32, lt uint64, hash []byte) ([]*tlb.Transaction, error) {
+	txs, err := s.Chain.ListTransactions(ctx, a, num, lt, hash)
+	if err != nil || !time.Now().Before(s.holesUntil) {
+		return txs, err
+	}
+	i := len(txs)
+	for i > 0 && int64(txs[i-1].Now) > s.start.Unix() { // the second it started in counts as before
+		i--
+	}
+	if i == len(txs) {
+		return nil, tonapi.ErrNoTransactionsWereFound
+	}
+	return txs[i:], nil
+}
 
 // simChild runs the service (main's run, with the process's arguments and
 // signals) over the simulated chain at path, and returns the exit code.
@@ -53,7 +81,11 @@ func simChild(path string) int {
 	defer chain.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runWith(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, simService{chain}); err != nil {
+	svc := simService{Chain: chain, start: time.Now()}
+	if d, err := time.ParseDuration(os.Getenv(simHolesEnv)); err == nil {
+		svc.holesUntil = svc.start.Add(d)
+	}
+	if err := runWith(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, svc); err != nil {
 		fmt.Fprintln(os.Stderr, "openmoney:", err)
 		return 1
 	}
@@ -123,10 +155,21 @@ func TestCrashDuringABurstPaysEachOrderOnce(t *testing.T) {
 		done := finalCount(t, dbPath, ids)
 		t.Logf("round %d: killed %s after %d payments (%s), %d of %d orders finished", round, time.Since(start).Round(time.Millisecond), orders, moment, done, orders)
 
-		c = w.start(t)
+		// After the kill right after a batch was sent, the restart runs
+		// over liteservers lacking the history from before it for 10 s:
+		// a batch that ran meanwhile is held, never paid again.
+		var holes []string
+		if round%3 == 1 {
+			holes = []string{simHolesEnv + "=10s"}
+		}
+		c = w.start(t, holes...)
 		api.base = c.base
 		w.waitFinal(t, c, api, ids, round)
 		c.stop(t)
+		if len(holes) > 0 {
+			t.Logf("round %d: restarted over liteservers without the history before it for 10 s: %d payment batch(es) held meanwhile",
+				round, c.logged("payment batch held"))
+		}
 	}
 	st, err := store.OpenBolt(dbPath, store.Options{ReadOnly: true})
 	if err != nil {
@@ -215,9 +258,9 @@ func simWallet(t *testing.T, dir string, block time.Duration, more ...simchain.A
 }
 
 // start runs the service (a child process) over the world.
-func (w *burstWorld) start(t *testing.T) *child {
+func (w *burstWorld) start(t *testing.T, env ...string) *child {
 	t.Helper()
-	return startChild(t, w.cfgPath, simChainEnv+"="+w.chainPath)
+	return startChild(t, w.cfgPath, append([]string{simChainEnv + "=" + w.chainPath}, env...)...)
 }
 
 func (w *burstWorld) client(c *child) *client { return &client{http: w.hc, base: c.base, key: w.key} }
