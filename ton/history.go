@@ -22,9 +22,6 @@ import (
 // HistoryPageSize is how many transactions one ListTransactions call asks for.
 const HistoryPageSize = 16
 
-// backfillPage is the listener's page size.
-const backfillPage = HistoryPageSize
-
 // maxHistoryNodes bounds how many other liteservers one history page is asked of.
 const maxHistoryNodes = 8
 
