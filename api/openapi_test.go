@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/theopenmoney/openmoney/pricing"
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
+	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/view"
 	"github.com/theopenmoney/openmoney/webhook"
 )
@@ -370,6 +372,35 @@ func (poorProvider) Deliver(context.Context, fulfil.Request, fulfil.SaveFunc) (f
 	return fulfil.Result{}, &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: 1000, NeedNano: 500_000_000, Detail: "too poor"}
 }
 
+// displacedProvider holds every delivery as wallet_used_elsewhere and
+// reports the batch set as displaced.
+type displacedProvider struct {
+	fulfil.Sandbox
+	mu    sync.Mutex
+	batch int64
+}
+
+func (*displacedProvider) Deliver(context.Context, fulfil.Request, fulfil.SaveFunc) (fulfil.Result, error) {
+	return fulfil.Result{}, &fulfil.Hold{Reason: fulfil.HoldWalletElsewhere, Detail: "seqno 5 taken"}
+}
+
+func (p *displacedProvider) set(id int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batch = id
+}
+
+func (p *displacedProvider) DisplacedBatches() map[int64]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.batch == 0 {
+		return map[int64]string{}
+	}
+	return map[int64]string{p.batch: "seqno 5 taken by tx 9c1e…"}
+}
+
+func (*displacedProvider) Reread(context.Context, int64) error { return nil }
+
 // Real responses of the handler, validated against openapi.json: every
 // documented operation is exercised with a 200 and the error statuses
 // partners meet.
@@ -672,6 +703,44 @@ func TestOpenAPIResponsesMatchTheHandler(t *testing.T) {
 
 	// Deliveries held for the wallet's unrecorded messages, reconciled.
 	payerExchanges(t, c, adminToken)
+	// A payment batch held because something else used the service wallet,
+	// released by the operator: the order it paid completes.
+	disp := &displacedProvider{}
+	de := newEnv(t, func(cfg *config.Config, o *shoptest.Options) {
+		cfg.Admin.Token = adminToken
+		o.Provider = disp
+	})
+	de.Run(t)
+	_, dk := de.Partner(t)
+	dor := c.call(t, de, "POST", "/api/v1/orders/stars", dk, quickstartBody).must(t, 200).order(t)
+	c.call(t, de, "POST", "/api/v1/sandbox/transfers", dk,
+		`{"to_address":"`+*dor.PaymentAddress+`","amount_nanoton":"`+dor.PriceNanoton+`","comment":"`+*dor.PaymentMemo+`"}`).must(t, 200)
+	eventually(t, "delivery held", func() bool { return de.Shop.HeldDeliveries() != nil })
+	batch := &domain.PayerBatch{Wallet: de.Keys.ServiceAddressRaw(), Seqno: 5, CreatedAt: time.Now(), Messages: 1}
+	if err := de.Store.Update(context.Background(), func(tx store.Tx) error {
+		batch.ID = 0
+		if err := tx.PutPayerBatch(batch); err != nil {
+			return err
+		}
+		return tx.PutPayerMessage(&domain.PayerMessage{BatchID: batch.ID, OrderID: dor.ID, Kind: domain.KindStars, ReqID: "req1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	release := "/api/v1/admin/payer/batches/" + strconv.FormatInt(batch.ID, 10) + "/release"
+	c.call(t, de, "POST", release, adminToken, `{"delivered_orders":[`+strconv.FormatInt(dor.ID, 10)+`],"note":"seen"}`).must(t, 409, "NOT_RECONCILABLE")
+	disp.set(batch.ID)
+	c.call(t, de, "POST", release, adminToken, `{"note":"seen"}`).must(t, 422, "VALIDATION_ERROR")
+	var rel struct {
+		Delivered []int64 `json:"delivered"`
+	}
+	c.call(t, de, "POST", release, adminToken, `{"delivered_orders":[`+strconv.FormatInt(dor.ID, 10)+`],"note":"tx 9c1e… at seqno 5 was our old staging box; stopped"}`).
+		must(t, 200).data(t, &rel)
+	if len(rel.Delivered) != 1 || rel.Delivered[0] != dor.ID {
+		t.Errorf("release %+v", rel)
+	}
+	if got, _ := de.Shop.OperatorOrder(context.Background(), dor.ID); got == nil || got.Status != domain.StatusCompleted {
+		t.Errorf("released order: %+v", got)
+	}
 
 	// Outside sandbox mode the sandbox routes answer 404 (documented).
 	cfg := config.Default()

@@ -109,6 +109,7 @@ func (srv *server) adminRoutes() []routeDef {
 		// The wallet guard's reconciliation (admin_payer.go)
 		{Route: Route{Method: get, Path: "/admin/payer", Summary: "The service wallet's seqno on chain against the payment records, and the orders an unrecorded message may have paid"}, handler: srv.handleAdminPayer()},
 		{Route: Route{Method: post, Path: "/admin/payer/reconcile", Summary: "Account for wallet messages the store has no record of: complete the orders they paid, then delivery resumes"}, handler: srv.handleAdminReconcile()},
+		{Route: Route{Method: post, Path: "/admin/payer/batches/{id}/release", Summary: "Release a payment batch held because something else used the service wallet, once"}, handler: srv.handleAdminReleaseBatch()},
 	}
 }
 

@@ -40,7 +40,9 @@ const (
 	// CodeNotReconcilable (409): a reconciliation of the service wallet's
 	// messages was refused — nothing to reconcile, the wallet's seqno on
 	// chain is not the one named, or an order named is not one an
-	// unrecorded message could have paid; nothing changed (admin routes
+	// unrecorded message could have paid; or a payment batch release was
+	// refused — the batch is not held wallet_used_elsewhere now, or an order
+	// named has no unsettled payment in it; nothing changed (admin routes
 	// only).
 	CodeNotReconcilable Code = "NOT_RECONCILABLE"
 )

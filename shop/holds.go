@@ -236,7 +236,7 @@ func (s *Shop) summarise(held []HeldDelivery) *HoldSummary {
 	}
 	if n := sum.ByReason[fulfil.HoldWalletElsewhere]; n > 0 {
 		sum.WalletDetail = newestDetail(held, fulfil.HoldWalletElsewhere)
-		act = append(act, fmt.Sprintf("%d paid order(s) wait and nothing is paid from the service wallet %s: a message this service did not sign used the wallet; stop the other signer, then settle the held orders by hand (docs/OPERATIONS.md, \"Held deliveries\"): %s",
+		act = append(act, fmt.Sprintf("%d paid order(s) wait and nothing is paid from the service wallet %s: a message this service did not sign used the wallet; stop the other signer, look its message up, then release the batch naming the orders it paid (POST /admin/payer/batches/{id}/release, docs/OPERATIONS.md \"Held deliveries\"): %s",
 			n, s.serviceAddr, sum.WalletDetail))
 	}
 	for i, a := range act {

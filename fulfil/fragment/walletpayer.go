@@ -833,7 +833,7 @@ func (p *WalletPayer) passed(txs []*tlb.Transaction, gap *ton.HistoryGap, bs []S
 		return BatchOutcome{Status: StatusPending, ChainTime: view, Hold: fulfil.HoldWalletElsewhere, Detail: fmt.Sprintf(
 			"a message this service did not sign took the service wallet's seqno %d (tx %x, lt %d, at %s), so this batch of %d payment(s) (ext %s) never ran; "+
 				"something else signs with the wallet's key (another instance with the same seed, a wallet app, a leaked key). "+
-				"Nothing is paid again automatically: stop the other signer, then settle these orders by hand (docs/OPERATIONS.md, \"Held deliveries\")",
+				"Nothing is paid again automatically: stop the other signer, then release this batch naming the orders it paid (docs/OPERATIONS.md, \"Held deliveries\")",
 			b.Seqno, tx.Hash, tx.LT, time.Unix(int64(tx.Now), 0).UTC().Format(time.RFC3339), len(b.Messages), b.ExtHash)}
 	}
 	if gap != nil {
