@@ -399,7 +399,7 @@ func (p *displacedProvider) DisplacedBatches() map[int64]string {
 	return map[int64]string{p.batch: "seqno 5 taken by tx 9c1e…"}
 }
 
-func (*displacedProvider) Reread(context.Context, int64) error { return nil }
+func (*displacedProvider) Reread(context.Context, int64, []int64) error { return nil }
 
 // Real responses of the handler, validated against openapi.json: every
 // documented operation is exercised with a 200 and the error statuses

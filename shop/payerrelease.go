@@ -31,8 +31,9 @@ type DisplacedPayer interface {
 	// service did not sign took their seqno: batch id → what was found.
 	DisplacedBatches() map[int64]string
 	// Reread makes the provider read batch id from the store again (and
-	// stop following it once settled there).
-	Reread(ctx context.Context, id int64) error
+	// stop following it once settled there); delivered are the orders the
+	// release completed, never to be paid by a delivery still in flight.
+	Reread(ctx context.Context, id int64, delivered []int64) error
 }
 
 // Audit actions of a release: one row for the batch, one per order it
@@ -63,10 +64,10 @@ type BatchReleaseResult struct {
 	WillPay   []int64 `json:"will_pay"`  // paid again now, with fresh Fragment links
 }
 
-// ReleaseBatch settles a displaced batch in one transaction: the payments
-// of r.Delivered are recorded paid (by the other message) and their orders
-// completed, each with an audit row; the others are recorded unpaid, so
-// their orders ask Fragment again; the batch is settled; an audit row keeps
+// ReleaseBatch settles a displaced batch in one transaction: every payment
+// is recorded unpaid (the batch never ran); the orders r.Delivered are
+// completed (paid by the other message), each with an audit row; the others
+// ask Fragment again; the batch is settled; an audit row keeps
 // the note. Then the provider stops following it.
 //
 // Errors: VALIDATION_ERROR (note, delivered_orders, operator), NOT_FOUND
@@ -148,7 +149,7 @@ func (s *Shop) ReleaseBatch(ctx context.Context, r BatchRelease) (*BatchReleaseR
 				}
 				continue
 			}
-			m.Outcome = domain.PaymentPaid
+			m.Outcome = domain.PaymentUnpaid // this message never ran: the other one paid
 			m.Detail = fmt.Sprintf("%s (seqno %d)", releasedDeliveredPrefix, b.Seqno)
 			if err := tx.PutPayerMessage(m); err != nil {
 				return err
@@ -165,7 +166,8 @@ func (s *Shop) ReleaseBatch(ctx context.Context, r BatchRelease) (*BatchReleaseR
 			if err != nil {
 				return err
 			}
-			if err := s.complete(tx, o, p, fulfil.Result{ProviderRef: m.ReqID}); err != nil {
+			ref := fmt.Sprintf("%s (seqno %d)", releasedDeliveredPrefix, b.Seqno)
+			if err := s.complete(tx, o, p, fulfil.Result{ProviderRef: ref}); err != nil {
 				return err
 			}
 			if err := s.audit(tx, r.By, domain.AuditEntry{Action: AuditReleaseDelivered, OrderID: o.ID, PartnerID: p.ID,
@@ -191,7 +193,7 @@ func (s *Shop) ReleaseBatch(ctx context.Context, r BatchRelease) (*BatchReleaseR
 		}
 		return nil, fmt.Errorf("shop: release payment batch %d: %w", r.BatchID, err)
 	}
-	if err := dp.Reread(ctx, r.BatchID); err != nil {
+	if err := dp.Reread(ctx, r.BatchID, res.Delivered); err != nil {
 		s.log.Error("payment batch released, but the provider could not read it again; it follows it until a restart", "batch", r.BatchID, "err", err)
 	}
 	s.log.Warn("displaced payment batch released by an operator", "batch", r.BatchID, "seqno", res.Seqno,

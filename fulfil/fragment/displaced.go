@@ -34,13 +34,20 @@ func (p *Provider) DisplacedBatches() map[int64]string {
 }
 
 // Reread reads batch id from the payment records again and, when it is settled there
-// (an operator settled it), stops following it: the deliveries waiting on
+// (an operator settled it), stops following it. The orders delivered were
+// completed by the release: a delivery of theirs still in flight is never
+// paid (pay refuses them): the deliveries waiting on
 // it read its payments' outcomes from the records.
-func (p *Provider) Reread(ctx context.Context, id int64) error {
+func (p *Provider) Reread(ctx context.Context, id int64, delivered []int64) error {
 	pl := p.pipe.Load()
 	if pl == nil {
 		return nil
 	}
+	pl.mu.Lock()
+	for _, o := range delivered {
+		pl.released[o] = true
+	}
+	pl.mu.Unlock()
 	rec, msgs, err := p.records.BatchWithMessages(ctx, id)
 	if err != nil {
 		return fmt.Errorf("fragment: payment batch %d: %w", id, err)

@@ -72,7 +72,8 @@ type pipeline struct {
 	open     map[int64]*openBatch
 	kick     chan struct{}
 	confirms chan confirmJob
-	err      error // the start failed (store unreadable): Deliver reports it
+	err      error          // the start failed (store unreadable): Deliver reports it
+	released map[int64]bool // orders an operator's release completed: never paid
 	// round counts the resolver's passes; roundDone is closed (and
 	// replaced) at the end of each.
 	round     uint64
@@ -114,6 +115,7 @@ func (p *Provider) startPipeline() *pipeline {
 		kick:      make(chan struct{}, 1),
 		roundDone: make(chan struct{}),
 		open:      map[int64]*openBatch{},
+		released:  map[int64]bool{},
 		confirms:  make(chan confirmJob, 4096),
 	}
 	batches, err := p.records.OpenBatches(ctx)

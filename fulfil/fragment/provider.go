@@ -547,6 +547,12 @@ func (p *Provider) pay(ctx context.Context, log *slog.Logger, pl *pipeline, r fu
 	if h := pl.elsewhere(); h != nil { // no new link while the wallet is not ours alone
 		return nil, h
 	}
+	pl.mu.Lock()
+	done := pl.released[r.OrderID]
+	pl.mu.Unlock()
+	if done {
+		return nil, errors.New("fragment: an operator's release completed this order; it is not paid again")
+	}
 	select { // an ahead slot: links are asked for only as the wallet can pay them
 	case pl.ahead <- struct{}{}:
 	case <-ctx.Done():
