@@ -216,7 +216,7 @@ func (s *Shop) jettonLoop(ctx context.Context) {
 		d := time.Minute
 		if failed {
 			attempt++
-			d = wait.Backoff(attempt, time.Second, time.Minute)
+			d = wait.JettonPin.After(attempt)
 		} else {
 			attempt = 0
 		}

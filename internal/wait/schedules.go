@@ -49,6 +49,10 @@ var (
 	// at its refresh interval, and the source's Retry-After (up to 5 min)
 	// lengthens one delay.
 	Rate = Exp{Base: 2 * time.Second, Max: time.Minute}
+	// JettonPin: finding (from the master's proven state) a USDT jetton
+	// wallet the shop has not pinned yet; when all are pinned it looks
+	// for new partners' once a minute.
+	JettonPin = Exp{Base: time.Second, Max: time.Minute}
 )
 
 // Webhook is the delay before each retry of a failed webhook event: after
