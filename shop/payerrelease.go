@@ -75,23 +75,10 @@ type BatchReleaseResult struct {
 // batch as displaced, or it is settled; an order named is not one of its
 // unsettled payments).
 func (s *Shop) ReleaseBatch(ctx context.Context, r BatchRelease) (*BatchReleaseResult, error) {
-	note, err := operatorText("note", r.Note, true, maxReleaseNote)
+	note, delivered, err := operatorSettlement(r.By, r.Note, maxReleaseNote, r.Delivered,
+		"the ids of the batch's orders the other message paid for")
 	if err != nil {
 		return nil, err
-	}
-	if _, err := r.By.name(); err != nil {
-		return nil, err
-	}
-	if r.Delivered == nil {
-		return nil, validation("delivered_orders", "required",
-			"delivered_orders is required: the ids of the batch's orders the other message paid for ([] when it paid for none)")
-	}
-	delivered := map[int64]bool{}
-	for _, id := range r.Delivered {
-		if id <= 0 || delivered[id] {
-			return nil, validation("delivered_orders", "ids", "delivered_orders must hold distinct order ids (got %d twice or ≤ 0)", id)
-		}
-		delivered[id] = true
 	}
 	dp, ok := s.provider.(DisplacedPayer)
 	if !ok {

@@ -197,23 +197,10 @@ func candidate(tx store.Tx, o *domain.Order) (bool, error) {
 // r.WalletSeqno, or an order named is not a candidate), SERVICE_UNAVAILABLE
 // (the chain cannot be read).
 func (s *Shop) ReconcileWallet(ctx context.Context, r Reconciliation) (*ReconcileResult, error) {
-	note, err := operatorText("note", r.Note, true, maxReconcileNote)
+	note, seen, err := operatorSettlement(r.By, r.Note, maxReconcileNote, r.Delivered,
+		"the ids of the orders the unrecorded messages paid for")
 	if err != nil {
 		return nil, err
-	}
-	if _, err := r.By.name(); err != nil {
-		return nil, err
-	}
-	if r.Delivered == nil {
-		return nil, validation("delivered_orders", "required",
-			"delivered_orders is required: the ids of the orders the unrecorded messages paid for ([] when they paid for none)")
-	}
-	seen := map[int64]bool{}
-	for _, id := range r.Delivered {
-		if id <= 0 || seen[id] {
-			return nil, validation("delivered_orders", "ids", "delivered_orders must hold distinct order ids (got %d twice or ≤ 0)", id)
-		}
-		seen[id] = true
 	}
 	pw, wallet, chain, accounted, err := s.walletSeqnos(ctx)
 	if err != nil {
@@ -321,4 +308,30 @@ func idList(ids []int64) string {
 		fmt.Fprint(&b, id)
 	}
 	return b.String()
+}
+
+// operatorSettlement checks what an operator sends to settle wallet
+// payments by hand (a reconciliation, a batch release): who, a note, and
+// the orders already delivered — distinct ids, required ([] for none);
+// what names them in the error message.
+func operatorSettlement(by Actor, rawNote string, maxNote int, ids []int64, what string) (string, map[int64]bool, error) {
+	note, err := operatorText("note", rawNote, true, maxNote)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := by.name(); err != nil {
+		return "", nil, err
+	}
+	if ids == nil {
+		return "", nil, validation("delivered_orders", "required",
+			"delivered_orders is required: %s ([] when they paid for none)", what)
+	}
+	set := map[int64]bool{}
+	for _, id := range ids {
+		if id <= 0 || set[id] {
+			return "", nil, validation("delivered_orders", "ids", "delivered_orders must hold distinct order ids (got %d twice or ≤ 0)", id)
+		}
+		set[id] = true
+	}
+	return note, set, nil
 }
