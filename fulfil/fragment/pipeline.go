@@ -1,6 +1,7 @@
 package fragment
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -442,19 +443,27 @@ func (pl *pipeline) resolver() {
 // resolve looks every open batch up once and records what is settled.
 func (pl *pipeline) resolve() error {
 	p := pl.p
+	// A snapshot taken under the lock: Reread and reread replace a batch's
+	// records while the wallet is being looked up.
+	type snap struct {
+		b    *openBatch
+		rec  domain.PayerBatch
+		msgs []domain.PayerMessage
+		sent SentBatch
+	}
 	pl.mu.Lock()
-	var bs []*openBatch
+	var bs []snap
 	for _, b := range pl.open {
-		bs = append(bs, b)
+		bs = append(bs, snap{b: b, rec: b.rec, msgs: slices.Clone(b.msgs), sent: b.sent})
 	}
 	pl.mu.Unlock()
 	if len(bs) == 0 {
 		return nil
 	}
-	slices.SortFunc(bs, func(a, b *openBatch) int { return int(a.rec.ID - b.rec.ID) })
+	slices.SortFunc(bs, func(a, b snap) int { return cmp.Compare(a.rec.ID, b.rec.ID) })
 	sents := make([]SentBatch, len(bs))
-	for i, b := range bs {
-		sents[i] = b.sent
+	for i, s := range bs {
+		sents[i] = s.sent
 	}
 	outs, err := p.wallet.Lookup(pl.ctx, sents)
 	if err != nil {
@@ -468,9 +477,9 @@ func (pl *pipeline) resolve() error {
 		idx  []int // messages changed
 	}
 	var changes []change
-	for i, b := range bs {
-		out := outs[i]
-		c := change{b: b, rec: b.rec, msgs: slices.Clone(b.msgs)}
+	for i, s := range bs {
+		b, out := s.b, outs[i]
+		c := change{b: b, rec: s.rec, msgs: s.msgs}
 		settle := func(j int, outcome, destTx, detail string) {
 			if c.msgs[j].Outcome != domain.PaymentPending {
 				return
@@ -511,17 +520,17 @@ func (pl *pipeline) resolve() error {
 			if was != out.Hold {
 				pl.notify(b)
 				if out.Hold != "" {
-					p.log.Error("fragment: payment batch held", "batch", b.rec.ID, "seqno", b.rec.Seqno, "reason", out.Hold, "detail", out.Detail)
+					p.log.Error("fragment: payment batch held", "batch", s.rec.ID, "seqno", s.rec.Seqno, "reason", out.Hold, "detail", out.Detail)
 				}
 			}
-			resend := now.Sub(b.lastSend) >= p.opt.ResendAfter && now.Unix() < b.rec.ValidUntil
+			resend := now.Sub(b.lastSend) >= p.opt.ResendAfter && now.Unix() < s.rec.ValidUntil
 			if resend {
 				b.lastSend = now
 			}
 			pl.mu.Unlock()
 			if resend {
-				if err := p.wallet.Resend(pl.ctx, b.sent); err != nil {
-					p.log.Warn("fragment: rebroadcast of a payment batch failed", "batch", b.rec.ID, "err", err)
+				if err := p.wallet.Resend(pl.ctx, s.sent); err != nil {
+					p.log.Warn("fragment: rebroadcast of a payment batch failed", "batch", s.rec.ID, "err", err)
 				}
 			}
 		}
@@ -565,6 +574,9 @@ func (pl *pipeline) resolve() error {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	for _, c := range changes {
+		if pl.open[c.rec.ID] != c.b {
+			continue // settled meanwhile (Reread: an operator released it) from the records
+		}
 		c.b.rec, c.b.msgs = c.rec, c.msgs
 		if !c.rec.Open() {
 			delete(pl.open, c.rec.ID)
