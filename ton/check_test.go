@@ -344,14 +344,3 @@ func TestTestnetTonCheck(t *testing.T) {
 	waitUntilTimeout(t, 60*time.Second, "a real block", func() bool { return l.Status().LastBlock > 0 })
 	t.Logf("listener status: %+v", l.Status())
 }
-
-func waitUntilTimeout(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}

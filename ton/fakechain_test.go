@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/theopenmoney/openmoney/internal/simchain"
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tl"
 	"github.com/xssnick/tonutils-go/tlb"
@@ -69,6 +70,9 @@ type fakeChain struct {
 	lies          map[uint32]lie
 	forgedMasters map[uint32]*forgedMaster
 	forgedBlocks  map[string]*fakeBlock // by root hash
+	// tamper, when set, is how a lieTx liar changes a transaction (the
+	// default multiplies the inbound amount by 1000).
+	tamper func(*tlb.Transaction)
 }
 
 type fakeMaster struct {
@@ -182,83 +186,24 @@ func (c *fakeChain) newBlock(wc int32, shard uint64, seqno uint32, parent *fakeB
 	return b
 }
 
-// seal serialises b as a real block cell (tlb.Block: header, value flow,
-// state update, extra) and sets its id as the chain does: root hash = the
-// cell's hash, file hash = the hash of its BOC. The transactions are bound
-// into the cell (through the extra's random seed), so a block with other
-// transactions has another id.
+// seal serialises b as a real block cell (simchain.BlockCell) and sets its
+// id as the chain does: root hash = the cell's hash, file hash = the hash of
+// its BOC. The transactions are bound into the cell (through the extra's
+// random seed), so a block with other transactions has another id.
 func (c *fakeChain) seal(b *fakeBlock, salt string) {
 	h := sha256.New()
 	fmt.Fprint(h, salt)
 	for _, tx := range b.txs {
 		h.Write(tx.cell.Hash())
 	}
-	bind := h.Sum(nil)
-	hdr, err := headerCell(&b.header)
+	root, _, err := simchain.BlockCell(-3, &b.header, h.Sum(nil), nil)
 	if err != nil {
-		c.t.Fatalf("fake: header: %v", err)
+		c.t.Fatalf("fake: %v", err)
 	}
-	empty := cell.BeginCell().EndCell()
-	extra := cell.BeginCell().MustStoreUInt(0x4a33f6fd, 32).
-		MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(empty).
-		MustStoreSlice(bind, 256).MustStoreSlice(make([]byte, 32), 256).
-		MustStoreBoolBit(false).EndCell()
-	root := cell.BeginCell().MustStoreUInt(0x11ef55aa, 32).MustStoreInt(-3, 32).
-		MustStoreRef(hdr).MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(extra).EndCell()
 	b.boc = root.ToBOCWithFlags(false)
 	file := sha256.Sum256(b.boc)
 	wc, shard := tlb.ConvertShardIdentToShard(b.header.Shard)
 	b.id = &tonapi.BlockIDExt{Workchain: wc, Shard: sid(shard), SeqNo: b.header.SeqNo, RootHash: root.Hash(), FileHash: file[:]}
-	// the chain's own parse of the header, as GetBlockData will return it
-	var back tlb.Block
-	if err := tlb.LoadFromCell(&back, root.BeginParse()); err != nil {
-		c.t.Fatalf("fake: block cell does not parse: %v", err)
-	}
-}
-
-// headerCell builds the BlockInfo cell (block.tlb block_info) tonutils-go's
-// BlockHeader.LoadFromCell reads.
-func headerCell(h *tlb.BlockHeader) (*cell.Cell, error) {
-	b := cell.BeginCell().MustStoreUInt(0x9bc7a987, 32).MustStoreUInt(uint64(h.Version), 32)
-	for _, f := range []bool{h.NotMaster, h.AfterMerge, h.BeforeSplit, h.AfterSplit, h.WantSplit, h.WantMerge, h.KeyBlock, h.VertSeqnoIncr} {
-		b.MustStoreBoolBit(f)
-	}
-	b.MustStoreUInt(0, 8). // flags: no gen_software
-				MustStoreUInt(uint64(h.SeqNo), 32).MustStoreUInt(uint64(h.VertSeqNo), 32)
-	si, err := tlb.ToCell(h.Shard)
-	if err != nil {
-		return nil, err
-	}
-	b.MustStoreBuilder(si.ToBuilder())
-	b.MustStoreUInt(uint64(h.GenUtime), 32).MustStoreUInt(h.StartLt, 64).MustStoreUInt(h.EndLt, 64).
-		MustStoreUInt(uint64(h.GenValidatorListHashShort), 32).MustStoreUInt(uint64(h.GenCatchainSeqno), 32).
-		MustStoreUInt(uint64(h.MinRefMcSeqno), 32).MustStoreUInt(uint64(h.PrevKeyBlockSeqno), 32)
-	ref := func(r tlb.ExtBlkRef) (*cell.Cell, error) {
-		if len(r.RootHash) == 0 {
-			r.RootHash, r.FileHash = make([]byte, 32), make([]byte, 32)
-		}
-		return tlb.ToCell(r)
-	}
-	if h.NotMaster {
-		mr, err := ref(*h.MasterRef)
-		if err != nil {
-			return nil, err
-		}
-		b.MustStoreRef(mr)
-	}
-	prev, err := ref(h.PrevRef.Prev1)
-	if err != nil {
-		return nil, err
-	}
-	if h.AfterMerge {
-		p2, err := ref(*h.PrevRef.Prev2)
-		if err != nil {
-			return nil, err
-		}
-		prev = cell.BeginCell().MustStoreRef(prev).MustStoreRef(p2).EndCell()
-	}
-	b.MustStoreRef(prev)
-	return b.EndCell(), nil
 }
 
 // register files a sealed block under its key.
@@ -727,9 +672,14 @@ func (c *fakeChain) GetTransaction(ctx context.Context, block *tonapi.BlockIDExt
 		if x.lt == lt && bytes.Equal(x.account, addr.Data()) {
 			tx, err := loadTx(x.cell)
 			if err == nil && c.lies[nodeOf(ctx)]&lieTx != 0 {
-				// another transaction than the block lists: more money
-				in := tx.IO.In.AsInternal()
-				in.Amount = tlb.FromNanoTONU(in.Amount.Nano().Uint64() * 1000)
+				// another transaction than the block lists: by default
+				// more money
+				if c.tamper != nil {
+					c.tamper(tx)
+				} else {
+					in := tx.IO.In.AsInternal()
+					in.Amount = tlb.FromNanoTONU(in.Amount.Nano().Uint64() * 1000)
+				}
 				cl, cerr := tlb.ToCell(tx)
 				if cerr != nil {
 					return nil, cerr

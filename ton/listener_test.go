@@ -80,7 +80,13 @@ func (r *recorder) lastCursor() string {
 // matters when something is broken.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitUntilTimeout(t, 5*time.Second, what, cond)
+}
+
+// waitUntilTimeout polls cond for up to d.
+func waitUntilTimeout(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -125,11 +131,16 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // options returns fast test options over the fixture's chain.
 func (f *fixture) options() ListenerOptions {
+	return fakeOptions(f.t, f.chain, f.keys.ServiceAddress(), f.topup)
+}
+
+// fakeOptions are fast listener options over c, watching watched.
+func fakeOptions(t testing.TB, c *fakeChain, watched ...string) ListenerOptions {
 	return ListenerOptions{
 		Network:        NetworkTestnet,
-		Dial:           func(context.Context) (ChainAPI, error) { return f.chain, nil },
-		Watched:        []string{f.keys.ServiceAddress(), f.topup},
-		Log:            testLogger(f.t),
+		Dial:           func(context.Context) (ChainAPI, error) { return c, nil },
+		Watched:        watched,
+		Log:            testLogger(t),
 		PollInterval:   100 * time.Microsecond,
 		RetryMin:       100 * time.Microsecond,
 		RetryMax:       2 * time.Millisecond,

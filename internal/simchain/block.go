@@ -57,7 +57,8 @@ func blockHeader(wc int32, seqno, gen uint32, startLT, endLT uint64, prev *block
 	return h
 }
 
-// headerCell builds the block_info cell tonutils-go's BlockHeader reads.
+// headerCell builds the block_info cell (block.tlb block_info)
+// tonutils-go's BlockHeader reads.
 func headerCell(h *tlb.BlockHeader) (*cell.Cell, error) {
 	b := cell.BeginCell().MustStoreUInt(0x9bc7a987, 32).MustStoreUInt(uint64(h.Version), 32)
 	for _, f := range []bool{h.NotMaster, h.AfterMerge, h.BeforeSplit, h.AfterSplit, h.WantSplit, h.WantMerge, h.KeyBlock, h.VertSeqnoIncr} {
@@ -90,46 +91,74 @@ func headerCell(h *tlb.BlockHeader) (*cell.Cell, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.AfterMerge { // prev_blks_info: both parents
+		p2, err := ref(*h.PrevRef.Prev2)
+		if err != nil {
+			return nil, err
+		}
+		prev = cell.BeginCell().MustStoreRef(prev).MustStoreRef(p2).EndCell()
+	}
 	b.MustStoreRef(prev)
 	return b.EndCell(), nil
 }
 
-// seal builds the block cell of header h with extra and gives the block its id.
-func seal(globalID int32, h *tlb.BlockHeader, extra *cell.Cell) (*block, error) {
+// BlockCell builds a block as the chain serialises it (tlb.Block: global
+// id, header h, empty value flow and state update, extra) and returns its
+// root cell and tonutils-go's own parse of it, which is what GetBlockData
+// answers. The extra's random seed is seed (what binds the block's content,
+// e.g. its transactions, into its hash); mc, when set, is a masterchain
+// block's McBlockExtra. The block's id is the root's hash and the hash of
+// its BOC (root.ToBOCWithFlags(false)). Both simulated chains (this one and
+// ton's scripted test chain) build their blocks here.
+func BlockCell(globalID int32, h *tlb.BlockHeader, seed []byte, mc *cell.Cell) (*cell.Cell, *tlb.Block, error) {
 	hdr, err := headerCell(h)
 	if err != nil {
-		return nil, fmt.Errorf("simchain: block header: %w", err)
+		return nil, nil, fmt.Errorf("simchain: block header: %w", err)
 	}
 	empty := cell.BeginCell().EndCell()
+	extra := cell.BeginCell().MustStoreUInt(0x4a33f6fd, 32).
+		MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(empty).
+		MustStoreSlice(seed, 256).MustStoreSlice(make([]byte, 32), 256).
+		MustStoreBoolBit(mc != nil)
+	if mc != nil {
+		extra.MustStoreRef(mc)
+	}
 	root := cell.BeginCell().MustStoreUInt(0x11ef55aa, 32).MustStoreInt(int64(globalID), 32).
-		MustStoreRef(hdr).MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(extra).EndCell()
+		MustStoreRef(hdr).MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(extra.EndCell()).EndCell()
 	var data tlb.Block
 	if err := tlb.LoadFromCell(&data, root.BeginParse()); err != nil {
-		return nil, fmt.Errorf("simchain: block cell does not parse: %w", err)
+		return nil, nil, fmt.Errorf("simchain: block cell does not parse: %w", err)
+	}
+	return root, &data, nil
+}
+
+// seal builds the block of header h (see BlockCell) and gives it its id.
+func seal(globalID int32, h *tlb.BlockHeader, seed []byte, mc *cell.Cell) (*block, error) {
+	root, data, err := BlockCell(globalID, h, seed, mc)
+	if err != nil {
+		return nil, err
 	}
 	file := sha256.Sum256(root.ToBOCWithFlags(false))
 	return &block{
 		id: &tonapi.BlockIDExt{Workchain: h.Shard.WorkchainID, Shard: wholeShard, SeqNo: h.SeqNo,
 			RootHash: root.Hash(), FileHash: file[:]},
-		root: root, gen: h.GenUtime, data: &data,
+		root: root, gen: h.GenUtime, data: data,
 	}, nil
 }
 
-// shardExtra binds the transactions into the block (random seed = their hash).
-func shardExtra(txs []*txRec) *cell.Cell {
+// shardSeed binds the transactions into the shard block (the extra's random
+// seed is their hash).
+func shardSeed(txs []*txRec) []byte {
 	h := sha256.New()
 	for _, tx := range txs {
 		h.Write(tx.hash)
 	}
-	empty := cell.BeginCell().EndCell()
-	return cell.BeginCell().MustStoreUInt(0x4a33f6fd, 32).
-		MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(empty).
-		MustStoreSlice(h.Sum(nil), 256).MustStoreSlice(make([]byte, 32), 256).
-		MustStoreBoolBit(false).EndCell()
+	return h.Sum(nil)
 }
 
 // masterExtra commits shard block s: McBlockExtra with the shard hashes of
-// workchain 0 (one leaf, shard_descr of s).
+// workchain 0 (one leaf, shard_descr of s). The masterchain block's seed is
+// s's root hash.
 func masterExtra(s *block) (*cell.Cell, error) {
 	d, err := tlb.ToCell(tlb.ShardDesc{SeqNo: s.id.SeqNo, StartLT: s.data.BlockInfo.StartLt, EndLT: s.data.BlockInfo.EndLt,
 		RootHash: s.id.RootHash, FileHash: s.id.FileHash, NextValidatorShard: wholeShard, GenUTime: s.gen,
@@ -150,9 +179,5 @@ func masterExtra(s *block) (*cell.Cell, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simchain: masterchain extra: %w", err)
 	}
-	empty := cell.BeginCell().EndCell()
-	return cell.BeginCell().MustStoreUInt(0x4a33f6fd, 32).
-		MustStoreRef(empty).MustStoreRef(empty).MustStoreRef(empty).
-		MustStoreSlice(s.id.RootHash, 256).MustStoreSlice(make([]byte, 32), 256).
-		MustStoreBoolBit(true).MustStoreRef(mc).EndCell(), nil
+	return mc, nil
 }

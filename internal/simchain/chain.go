@@ -582,16 +582,16 @@ func (c *Chain) makeBlock(k int) error {
 		prevShard, prevMaster = c.shards[k-1], c.masters[k-1]
 	}
 	end := c.lt + 1
-	sh, err := seal(c.cfg.GlobalID, blockHeader(0, shardBase+uint32(k), gen, start, end, prevShard, prevMaster), shardExtra(txs))
+	sh, err := seal(c.cfg.GlobalID, blockHeader(0, shardBase+uint32(k), gen, start, end, prevShard, prevMaster), shardSeed(txs), nil)
 	if err != nil {
 		return err
 	}
 	sh.txs = txs
-	extra, err := masterExtra(sh)
+	mc, err := masterExtra(sh)
 	if err != nil {
 		return err
 	}
-	mb, err := seal(c.cfg.GlobalID, blockHeader(address.MasterchainID, masterBase+uint32(k), gen, start, end, prevMaster, nil), extra)
+	mb, err := seal(c.cfg.GlobalID, blockHeader(address.MasterchainID, masterBase+uint32(k), gen, start, end, prevMaster, nil), sh.id.RootHash, mc)
 	if err != nil {
 		return err
 	}
@@ -845,6 +845,20 @@ func (c *Chain) byID(id *tonapi.BlockIDExt) (*block, int, error) {
 	return b, k, nil
 }
 
+// enterBlock is enter, then byID: on success the caller holds mu (and
+// unlocks it), on error it is released.
+func (c *Chain) enterBlock(id *tonapi.BlockIDExt) (*block, int, error) {
+	if err := c.enter(); err != nil {
+		return nil, 0, err
+	}
+	b, k, err := c.byID(id)
+	if err != nil {
+		c.mu.Unlock()
+		return nil, 0, err
+	}
+	return b, k, nil
+}
+
 // LookupBlock finds a block by seqno.
 func (c *Chain) LookupBlock(_ context.Context, workchain int32, _ int64, seqno uint32) (*tonapi.BlockIDExt, error) {
 	if err := c.enter(); err != nil {
@@ -863,27 +877,21 @@ func (c *Chain) LookupBlock(_ context.Context, workchain int32, _ int64, seqno u
 
 // GetBlockData returns the block's parsed cell.
 func (c *Chain) GetBlockData(_ context.Context, id *tonapi.BlockIDExt) (*tlb.Block, error) {
-	if err := c.enter(); err != nil {
-		return nil, err
-	}
-	defer c.mu.Unlock()
-	b, _, err := c.byID(id)
+	b, _, err := c.enterBlock(id)
 	if err != nil {
 		return nil, err
 	}
+	defer c.mu.Unlock()
 	return b.data, nil
 }
 
 // GetBlockShardsInfo lists the shard blocks a masterchain block commits.
 func (c *Chain) GetBlockShardsInfo(_ context.Context, master *tonapi.BlockIDExt) ([]*tonapi.BlockIDExt, error) {
-	if err := c.enter(); err != nil {
-		return nil, err
-	}
-	defer c.mu.Unlock()
-	b, _, err := c.byID(master)
+	b, _, err := c.enterBlock(master)
 	if err != nil {
 		return nil, err
 	}
+	defer c.mu.Unlock()
 	if b.shard == nil {
 		return nil, errors.New("simchain: not a masterchain block")
 	}
@@ -892,14 +900,11 @@ func (c *Chain) GetBlockShardsInfo(_ context.Context, master *tonapi.BlockIDExt)
 
 // GetBlockTransactionsV2 lists a block's transactions by (account, lt).
 func (c *Chain) GetBlockTransactionsV2(_ context.Context, id *tonapi.BlockIDExt, count uint32, after ...*tonapi.TransactionID3) ([]tonapi.TransactionShortInfo, bool, error) {
-	if err := c.enter(); err != nil {
-		return nil, false, err
-	}
-	defer c.mu.Unlock()
-	b, _, err := c.byID(id)
+	b, _, err := c.enterBlock(id)
 	if err != nil {
 		return nil, false, err
 	}
+	defer c.mu.Unlock()
 	txs := b.txs
 	if len(after) > 0 && after[0] != nil {
 		a := after[0]
@@ -955,14 +960,11 @@ func loadTx(r *txRec) (*tlb.Transaction, error) {
 
 // GetTransaction loads addr's transaction lt of block id.
 func (c *Chain) GetTransaction(_ context.Context, id *tonapi.BlockIDExt, addr *address.Address, lt uint64) (*tlb.Transaction, error) {
-	if err := c.enter(); err != nil {
-		return nil, err
-	}
-	defer c.mu.Unlock()
-	b, _, err := c.byID(id)
+	b, _, err := c.enterBlock(id)
 	if err != nil {
 		return nil, err
 	}
+	defer c.mu.Unlock()
 	for _, t := range b.txs {
 		if t.lt == lt && slices.Equal(t.account, addr.Data()) {
 			return loadTx(t)
@@ -1015,17 +1017,14 @@ func (a *acct) stateAt(k int) (version, bool) {
 
 // GetAccount returns addr's state as of the masterchain block.
 func (c *Chain) GetAccount(_ context.Context, id *tonapi.BlockIDExt, addr *address.Address) (*tlb.Account, error) {
-	if err := c.enter(); err != nil {
-		return nil, err
-	}
-	defer c.mu.Unlock()
 	if id.Workchain != address.MasterchainID {
 		return nil, errors.New("simchain: account state is read at a masterchain block")
 	}
-	_, k, err := c.byID(id)
+	_, k, err := c.enterBlock(id)
 	if err != nil {
 		return nil, err
 	}
+	defer c.mu.Unlock()
 	a := c.accounts[addr.StringRaw()]
 	if a == nil {
 		return &tlb.Account{}, nil
@@ -1045,14 +1044,11 @@ func (c *Chain) GetAccount(_ context.Context, id *tonapi.BlockIDExt, addr *addre
 
 // RunGetMethod answers "seqno" of a wallet as of the masterchain block.
 func (c *Chain) RunGetMethod(_ context.Context, id *tonapi.BlockIDExt, addr *address.Address, method string, _ ...interface{}) (*tonapi.ExecutionResult, error) {
-	if err := c.enter(); err != nil {
-		return nil, err
-	}
-	defer c.mu.Unlock()
-	_, k, err := c.byID(id)
+	_, k, err := c.enterBlock(id)
 	if err != nil {
 		return nil, err
 	}
+	defer c.mu.Unlock()
 	a := c.accounts[addr.StringRaw()]
 	if a == nil || a.wallet == nil {
 		return nil, tonapi.ContractExecError{Code: tonapi.ErrCodeContractNotInitialized}

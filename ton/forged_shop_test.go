@@ -1,0 +1,212 @@
+package ton_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/theopenmoney/openmoney/config"
+	"github.com/theopenmoney/openmoney/domain"
+	"github.com/theopenmoney/openmoney/shop"
+	"github.com/theopenmoney/openmoney/shop/shoptest"
+	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+// waitFor polls cond: the deadline only matters when something is broken
+// (the machine is shared and -race is slow).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ton.WaitUntil(t, 30*time.Second, what, cond)
+}
+
+// Forged chain data against a real shop over a real bbolt store: the
+// listener is wired to the shop as main wires it (the shop's listen loop
+// feeds its batches into ApplyBatch and keeps the cursor), over liteservers
+// that lie. A partner's order waits for payment while (a) every liteserver
+// serves a forged masterchain block paying the order's memo in full (its
+// LookupBlock names the forged block, its GetBlockData of the real id
+// answers the forged block's data) and (b) every liteserver tampers with a
+// real transaction of a proven block, rewriting a small unrelated deposit
+// into a full payment of the order. Neither reaches the store: the order
+// stays pending_payment with nothing received, no ledger row is written, and
+// shop.Check (what `openmoney check` runs) finds nothing wrong. Then (c) the
+// honest chain's real payment arrives and pays the order exactly once.
+func TestForgedChainDataNeverReachesTheStore(t *testing.T) {
+	ctx := context.Background()
+	chain := ton.NewFakeChain(t)
+	keys, err := ton.NewKeys(shoptest.Seed, "v4r2", ton.NetworkTestnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service, alice := keys.ServiceAddressRaw(), ton.FakeAccount("alice")
+	opts := ton.FakeListenerOptions(t, chain, service)
+	opts.PollInterval = time.Millisecond // caught up most of the time: poll gently
+	listener := ton.NewListener(opts)
+	cfg := config.Default()
+	cfg.TON.Network = ton.NetworkTestnet
+	env := shoptest.New(t, shoptest.Options{Config: cfg, Keys: keys, Chain: listener, NotSandbox: true})
+	watched, err := env.Shop.WatchedAddresses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener.Watch(watched...)
+	env.Run(t)
+	following := chain.Mine()
+	waitFor(t, "the listener following the chain", func() bool { return listener.Status().LastBlock >= following })
+
+	p, _ := env.Partner(t)
+	o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	price := o.Price()
+	if o.PaymentMethod != domain.MethodTonMemo || o.PaymentMemo == "" || price <= 0 {
+		t.Fatalf("order to pay by memo: %+v", o)
+	}
+	// untouched asserts the order waits with nothing received, no ledger
+	// row exists, none of the forged hashes was recorded, and the store
+	// passes the integrity check.
+	untouched := func(step string, forged ...string) {
+		t.Helper()
+		s := readStore(t, env.Store, o.ID, forged...)
+		if s.order.Status != domain.StatusPendingPayment || s.order.Received() != 0 || len(s.order.PaymentTxHashes) != 0 {
+			t.Fatalf("%s: order %s, received %d, payments %v; want pending_payment, nothing received",
+				step, s.order.Status, s.order.Received(), s.order.PaymentTxHashes)
+		}
+		if s.ledger != 0 {
+			t.Fatalf("%s: %d ledger rows; want none", step, s.ledger)
+		}
+		if len(s.seen) != 0 {
+			t.Fatalf("%s: forged transfers recorded as seen: %v", step, s.seen)
+		}
+		env.Check(t)
+	}
+
+	// (a) A forged masterchain block paying the memo in full, served by
+	// every liteserver in place of the real block of its seqno.
+	chain.SetHidden(1) // the real block exists, not served before the liars are ready
+	seq := chain.Mine()
+	forged := chain.Pay(alice, service, price, o.PaymentMemo)
+	chain.Forge(seq, forged)
+	chain.SetLies(ton.LieLookup | ton.LieBlockData)
+	failures := listener.Status().ProofFailures
+	chain.SetHidden(0)
+	waitFor(t, "the forged block refused (or taken)", func() bool {
+		st := listener.Status()
+		return st.ProofFailures > failures || st.LastBlock >= seq
+	})
+	untouched("forged block served", ton.TxHash(forged))
+	if st := listener.Status(); !strings.Contains(st.LastProofFailure, "incorrect block") || st.LastBlock >= seq {
+		t.Fatalf("forged block data: status %+v; want refused as an incorrect block, block %d not passed", st, seq)
+	}
+	chain.SetLies(0)
+	waitFor(t, "the real block read", func() bool { return listener.Status().LastBlock >= seq })
+	untouched("real block read", ton.TxHash(forged))
+	if n := chain.CallCount("LookupBlock"); n != 0 {
+		t.Errorf("LookupBlock called %d times; its answer is never proven", n)
+	}
+
+	// (b) A real deposit of 0.01 TON with another comment, served by every
+	// liteserver as a full payment of the order.
+	chain.SetTamper(func(tx *tlb.Transaction) {
+		in := tx.IO.In.AsInternal()
+		in.Amount = tlb.FromNanoTONU(uint64(price))
+		in.Body = cell.BeginCell().MustStoreUInt(0, 32).MustStoreStringSnake(o.PaymentMemo).EndCell()
+	})
+	chain.SetLies(ton.LieTx)
+	failures = listener.Status().ProofFailures
+	gift := chain.Pay(alice, service, shoptest.TON/100, "gift")
+	seq = chain.Mine(gift)
+	waitFor(t, "the tampered transaction refused (or taken)", func() bool {
+		st := listener.Status()
+		return st.ProofFailures > failures || st.LastBlock >= seq
+	})
+	untouched("tampered transaction served", ton.TxHash(forged), ton.TxHash(gift))
+	if st := listener.Status(); !strings.Contains(st.LastProofFailure, "another transaction") || st.LastBlock >= seq {
+		t.Fatalf("tampered transaction: status %+v; want refused as another transaction, block %d not passed", st, seq)
+	}
+	chain.SetLies(0)
+	waitFor(t, "the real deposit read", func() bool { return listener.Status().LastBlock >= seq })
+	untouched("real deposit read", ton.TxHash(forged))
+	s := readStore(t, env.Store, o.ID, ton.TxHash(gift))
+	if g := s.seen[ton.TxHash(gift)]; g == nil || g.Kind != domain.SeenUnmatched || g.AmountNano != shoptest.TON/100 ||
+		len(s.unmatched) != 1 || s.unmatched[0].Comment != "gift" || s.unmatched[0].AmountNano != shoptest.TON/100 {
+		t.Fatalf("the real deposit: seen %+v, unmatched %+v; want one unmatched 0.01 TON \"gift\"", g, s.unmatched)
+	}
+
+	// (c) The honest chain's payment of the order.
+	pay := chain.Pay(alice, service, price, o.PaymentMemo)
+	seq = chain.Mine(pay)
+	waitFor(t, "the real payment", func() bool {
+		return readStore(t, env.Store, o.ID).order.Status != domain.StatusPendingPayment
+	})
+	// the next block too: nothing of the payment's block is left to apply
+	next := chain.Mine()
+	waitFor(t, "the listener past the payment", func() bool { return listener.Status().LastBlock >= next })
+	s = readStore(t, env.Store, o.ID, ton.TxHash(pay), ton.TxHash(forged))
+	if s.order.Status == domain.StatusPendingPayment || s.order.PaidAt == nil || s.order.Received() != price ||
+		len(s.order.PaymentTxHashes) != 1 || s.order.PaymentTxHashes[0] != ton.TxHash(pay) {
+		t.Fatalf("order %s, received %d of %d, payments %v; want paid once by %s",
+			s.order.Status, s.order.Received(), price, s.order.PaymentTxHashes, ton.TxHash(pay))
+	}
+	if g := s.seen[ton.TxHash(pay)]; g == nil || g.Kind != domain.SeenOrder || g.RefID != o.ID || g.ExtraLedgerID != 0 {
+		t.Fatalf("payment seen as %+v; want the order's, no excess", g)
+	}
+	if s.seen[ton.TxHash(forged)] != nil || s.ledger != 0 || len(s.unmatched) != 1 {
+		t.Fatalf("after the payment: forged seen %v, %d ledger rows, %d unmatched; want none, none, the gift",
+			s.seen[ton.TxHash(forged)], s.ledger, len(s.unmatched))
+	}
+	rep, err := shop.Check(ctx, env.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Violations) != 0 || rep.SeenTx != 2 || rep.Unmatched != 1 || rep.LedgerRows != 0 {
+		t.Fatalf("integrity check: %+v; want no violation, 2 seen (gift, payment), 1 unmatched, 0 ledger rows", rep)
+	}
+	if n := chain.CallCount("LookupBlock"); n != 0 {
+		t.Errorf("LookupBlock called %d times; its answer is never proven", n)
+	}
+}
+
+// stored is what the store holds about one order and some hashes.
+type stored struct {
+	order     *domain.Order
+	ledger    int
+	seen      map[string]*domain.SeenTx // of the hashes asked, those recorded
+	unmatched []domain.Unmatched
+}
+
+func readStore(t *testing.T, st store.Store, orderID int64, hashes ...string) stored {
+	t.Helper()
+	var s stored
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		if s.order, err = tx.GetOrder(orderID); err != nil {
+			return err
+		}
+		if err := tx.ForEachLedger(func(*domain.LedgerEntry) error { s.ledger++; return nil }); err != nil {
+			return err
+		}
+		s.seen = map[string]*domain.SeenTx{}
+		for _, h := range hashes {
+			seen, err := tx.GetSeen(h)
+			switch {
+			case err == nil:
+				s.seen[h] = seen
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+		s.unmatched, err = tx.ListUnmatched(0, 100)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
