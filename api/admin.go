@@ -234,14 +234,18 @@ type AdminPartnerView struct {
 	TopupAddress   string      `json:"topup_address"`
 	BalanceTON     json.Number `json:"balance_ton"`
 	BalanceNanoton string      `json:"balance_nanoton"`
-	LedgerRows     int64       `json:"ledger_rows"`
-	KeyStatus      string      `json:"key_status"` // none | active
-	Key            *KeyView    `json:"key"`
+	// The USDT balance (kept when USDT is turned off later).
+	BalanceUSDT      json.Number `json:"balance_usdt"`
+	BalanceUSDTUnits string      `json:"balance_usdt_units"`
+	LedgerRows       int64       `json:"ledger_rows"`
+	KeyStatus        string      `json:"key_status"` // none | active
+	Key              *KeyView    `json:"key"`
 }
 
 func adminPartnerView(p *shop.AdminPartner) AdminPartnerView {
 	v := AdminPartnerView{ID: p.ID, Name: p.Name, CreatedAt: view.Time(p.CreatedAt), TopupAddress: p.TopupAddress,
-		BalanceTON: view.TON(p.BalanceNano), BalanceNanoton: view.Nano(p.BalanceNano), LedgerRows: p.LedgerCount,
+		BalanceTON: view.TON(p.BalanceNano), BalanceNanoton: view.Nano(p.BalanceNano),
+		BalanceUSDT: view.USDT(p.BalanceUSDT), BalanceUSDTUnits: view.Nano(p.BalanceUSDT), LedgerRows: p.LedgerCount,
 		KeyStatus: p.KeyStatus}
 	if p.TelegramUserID != 0 {
 		id := p.TelegramUserID

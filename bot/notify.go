@@ -45,8 +45,11 @@ func (b *Bot) Notify(ctx context.Context, p *domain.Partner, it *domain.OutboxIt
 
 // notification is the text of an outbox event ("" = nothing to say).
 func (b *Bot) notification(lang string, it *domain.OutboxItem) string {
-	if it.Type == shop.EventWebhookDisabled {
+	switch it.Type {
+	case shop.EventWebhookDisabled:
 		return b.texts.text(lang, "n_webhook_disabled")
+	case shop.EventKeyRevoked:
+		return b.texts.text(lang, "n_key_revoked", fmtTime(it.CreatedAt))
 	}
 	if it.Type == shop.EventBalanceTopup {
 		if it.Ledger == nil {
@@ -67,7 +70,7 @@ func (b *Bot) notification(lang string, it *domain.OutboxItem) string {
 	case shop.EventOrderCompleted:
 		return b.texts.text(lang, "n_completed", o.ID, what, price)
 	case shop.EventOrderRefunded:
-		return b.texts.text(lang, "n_refunded", o.ID, what, price)
+		return b.texts.text(lang, "n_refunded", o.ID, what, price) + b.failureLine(lang, o)
 	case shop.EventOrderExpired:
 		if o.Received() > 0 {
 			return b.texts.text(lang, "n_expired_credit", o.ID, what, shop.FormatAmount(o.PaymentCurrency, o.Received()))
@@ -78,4 +81,19 @@ func (b *Bot) notification(lang string, it *domain.OutboxItem) string {
 	default:
 		return b.texts.text(lang, "n_other", o.ID, what, htmlText(b.texts.text(lang, "status_"+string(o.Status))))
 	}
+}
+
+// failureLine is why a refunded order failed, as its failure_reason says it
+// to partners in the API and webhooks (the sentence, then the code): ""
+// when the order carries none. The sentence is the shop's own English one
+// in both languages; no second table of reasons is kept here.
+func (b *Bot) failureLine(lang string, o *domain.Order) string {
+	code, sentence := o.Failure()
+	switch {
+	case sentence == "" && code == "":
+		return ""
+	case code == "":
+		return "\n" + b.texts.text(lang, "n_reason", sentence)
+	}
+	return "\n" + b.texts.text(lang, "n_reason_code", sentence, code)
 }

@@ -114,6 +114,14 @@ func (b *Bot) cmdStatus(ctx context.Context, c *chat) {
 	}
 	sb.WriteString("\n" + b.texts.text(l, "op_owed", money.FormatTON(owed), money.FormatTON(st.OwedOrdersNano), st.OwedOrders,
 		money.FormatTON(st.OwedBalancesNano)))
+	if st.USDTOn || st.OwedUSDTOrders > 0 || st.OwedBalancesUSDTUnits != 0 {
+		owedUSDT := st.OwedOrdersUSDTUnits + st.OwedBalancesUSDTUnits
+		if owedUSDT < st.OwedOrdersUSDTUnits { // saturated
+			owedUSDT = 1<<63 - 1
+		}
+		sb.WriteString("\n" + b.texts.text(l, "op_owed_usdt", money.FormatUSDT(owedUSDT), money.FormatUSDT(st.OwedOrdersUSDTUnits),
+			st.OwedUSDTOrders, money.FormatUSDT(st.OwedBalancesUSDTUnits)))
+	}
 	switch {
 	case st.WalletKnown && st.ShortfallNano > 0:
 		sb.WriteString("\n" + b.texts.text(l, "op_short", money.FormatTON(st.ShortfallNano)))
@@ -536,7 +544,11 @@ func (b *Bot) partnerText(lang string, p shop.OperatorPartner) string {
 	default:
 		hook = b.texts.text(lang, "op_webhook_ok", p.WebhookHost)
 	}
-	return b.texts.text(lang, "op_partner", p.ID, p.Name, tg, money.FormatTON(p.BalanceNano), p.LedgerCount, p.TopupAddress,
+	balance := b.texts.text(lang, "op_balance", money.FormatTON(p.BalanceNano))
+	if b.shop.USDTEnabled() || p.BalanceUSDT != 0 {
+		balance = b.texts.text(lang, "op_balance_usdt", money.FormatTON(p.BalanceNano), money.FormatUSDT(p.BalanceUSDT))
+	}
+	return b.texts.text(lang, "op_partner", p.ID, p.Name, tg, htmlText(balance), p.LedgerCount, p.TopupAddress,
 		htmlText(key), htmlText(hook))
 }
 

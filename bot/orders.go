@@ -334,9 +334,12 @@ func (b *Bot) cmdBalance(ctx context.Context, c *chat) {
 		return
 	}
 	var sb strings.Builder
-	if bal.USDTOn {
+	switch {
+	case bal.USDTOn:
 		sb.WriteString(b.texts.text(c.lang, "balance_usdt", money.FormatTON(bal.Nano), money.FormatUSDT(bal.USDT), bal.TopupAddress))
-	} else {
+	case bal.USDT != 0: // USDT turned off since: the balance is still theirs
+		sb.WriteString(b.texts.text(c.lang, "balance_usdt_off", money.FormatTON(bal.Nano), money.FormatUSDT(bal.USDT), bal.TopupAddress))
+	default:
 		sb.WriteString(b.texts.text(c.lang, "balance", money.FormatTON(bal.Nano), bal.TopupAddress))
 	}
 	sb.WriteString("\n\n" + b.texts.text(c.lang, "ledger_head"))

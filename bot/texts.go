@@ -147,6 +147,7 @@ func baseTexts() catalogue {
 			"order_pending":          "memo <code>%s</code>, pay before %s",
 			"balance":                "💰 Balance: <b>%s TON</b>\n\nYour top-up address (yours alone):\n<code>%s</code>\nAny TON sent to it is added to your balance — the same balance your API key uses.",
 			"balance_usdt":           "💰 Balance: <b>%s TON</b> and <b>%s USDT</b>\n\nYour top-up address (yours alone):\n<code>%s</code>\nAny TON or USD₮ on TON sent to it is added to your balance in that currency — the same balance your API key uses.",
+			"balance_usdt_off":       "💰 Balance: <b>%s TON</b> and <b>%s USDT</b>\n\nYour top-up address (yours alone):\n<code>%s</code>\nAny TON sent to it is added to your balance — the same balance your API key uses. USDT is not accepted at the moment; your USDT balance stays as it is.",
 			"ledger_head":            "<b>Recent movements</b>",
 			"ledger_none":            "No movements yet.",
 			"ledger_line":            "%s · %s · %s",
@@ -170,6 +171,8 @@ func baseTexts() catalogue {
 			"n_paid":           "✅ Payment received for order #%d (%s): %s. Delivering now…",
 			"n_completed":      "🎉 Order #%d delivered: %s (paid %s).",
 			"n_refunded":       "↩️ Order #%d (%s) could not be delivered. %s was refunded to your balance (/balance).",
+			"n_reason":         "Reason: %s",
+			"n_reason_code":    "Reason: %s (<code>%s</code>)",
 			"n_expired":        "⌛ Order #%d (%s) expired unpaid.",
 			"n_expired_credit": "⌛ Order #%d (%s) expired; the %s received was credited to your balance (/balance).",
 			"n_cancelled":      "Order #%d (%s) was cancelled.",
@@ -178,6 +181,9 @@ func baseTexts() catalogue {
 			"n_webhook_disabled": "⚠️ Your webhook was <b>disabled</b>: every delivery to it failed for 3 days, so no more events are queued for it.\n\n" +
 				"Fix your endpoint, then re-enable it with <code>PUT /api/v1/webhook</code>. The events it missed are listed as failed in " +
 				"<code>GET /api/v1/webhook/deliveries</code>; send each again with <code>POST /api/v1/webhook/deliveries/{id}/redeliver</code>.",
+
+			"n_key_revoked": "🗑 Your API key was <b>revoked</b> by the operator of this service on %s: every request with it now gets 401.\n\n" +
+				"Send /api for a new key and put it into your integration. If you did not expect this, contact the operator of this service first.",
 
 			// Business errors (shop.Error.Key), arguments in the shop's order.
 			"quantity_range":       "The quantity must be between %d and %d.",
@@ -267,6 +273,7 @@ func baseTexts() catalogue {
 			"order_pending":          "memo <code>%s</code>, bayar sebelum %s",
 			"balance":                "💰 Saldo: <b>%s TON</b>\n\nAlamat top-up Anda (khusus untuk Anda):\n<code>%s</code>\nTON apa pun yang dikirim ke sini masuk ke saldo Anda — saldo yang sama dengan kunci API Anda.",
 			"balance_usdt":           "💰 Saldo: <b>%s TON</b> dan <b>%s USDT</b>\n\nAlamat top-up Anda (khusus untuk Anda):\n<code>%s</code>\nTON atau USD₮ di TON yang dikirim ke sini masuk ke saldo Anda dalam mata uang itu — saldo yang sama dengan kunci API Anda.",
+			"balance_usdt_off":       "💰 Saldo: <b>%s TON</b> dan <b>%s USDT</b>\n\nAlamat top-up Anda (khusus untuk Anda):\n<code>%s</code>\nTON apa pun yang dikirim ke sini masuk ke saldo Anda — saldo yang sama dengan kunci API Anda. USDT sedang tidak diterima; saldo USDT Anda tetap seperti adanya.",
 			"ledger_head":            "<b>Mutasi terakhir</b>",
 			"ledger_none":            "Belum ada mutasi.",
 			"topup_caption":          "Alamat top-up Anda: %s",
@@ -289,6 +296,8 @@ func baseTexts() catalogue {
 			"n_paid":           "✅ Pembayaran diterima untuk order #%d (%s): %s. Sedang dikirim…",
 			"n_completed":      "🎉 Order #%d terkirim: %s (dibayar %s).",
 			"n_refunded":       "↩️ Order #%d (%s) tidak dapat dikirim. %s dikembalikan ke saldo Anda (/balance).",
+			"n_reason":         "Alasan: %s",
+			"n_reason_code":    "Alasan: %s (<code>%s</code>)",
 			"n_expired":        "⌛ Order #%d (%s) kedaluwarsa tanpa pembayaran.",
 			"n_expired_credit": "⌛ Order #%d (%s) kedaluwarsa; %s yang diterima masuk ke saldo Anda (/balance).",
 			"n_cancelled":      "Order #%d (%s) dibatalkan.",
@@ -297,6 +306,9 @@ func baseTexts() catalogue {
 			"n_webhook_disabled": "⚠️ Webhook Anda <b>dinonaktifkan</b>: semua pengiriman ke sana gagal selama 3 hari, jadi tidak ada event baru yang diantrekan.\n\n" +
 				"Perbaiki endpoint Anda, lalu aktifkan lagi dengan <code>PUT /api/v1/webhook</code>. Event yang terlewat tercatat gagal di " +
 				"<code>GET /api/v1/webhook/deliveries</code>; kirim ulang masing-masing dengan <code>POST /api/v1/webhook/deliveries/{id}/redeliver</code>.",
+
+			"n_key_revoked": "🗑 Kunci API Anda <b>dicabut</b> oleh operator layanan ini pada %s: setiap permintaan dengan kunci itu kini mendapat 401.\n\n" +
+				"Kirim /api untuk kunci baru dan pasang di integrasi Anda. Jika Anda tidak menduga ini, hubungi dulu operator layanan ini.",
 
 			"quantity_range":       "Jumlah harus antara %d dan %d.",
 			"months_allowed":       "Bulan harus 3, 6 atau 12.",

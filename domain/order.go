@@ -2,6 +2,7 @@ package domain
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -134,6 +135,18 @@ func (o *Order) Price() int64 {
 		return o.PriceUSDT
 	}
 	return o.PriceNano
+}
+
+// Failure splits FailureReason, "<code>: <sentence>" (the order object's
+// failure_reason, as partners read it in the API and webhooks), into the
+// stable code and the sentence for people; both "" when the order has none.
+// A reason without a code ([a-z_] before the first ": ") is all sentence.
+func (o *Order) Failure() (code, sentence string) {
+	code, sentence, ok := strings.Cut(o.FailureReason, ": ")
+	if !ok || code == "" || strings.Trim(code, "abcdefghijklmnopqrstuvwxyz_") != "" {
+		return "", strings.TrimSpace(o.FailureReason)
+	}
+	return code, strings.TrimSpace(sentence)
 }
 
 // Received is what arrived for o so far, in its payment currency.

@@ -174,6 +174,7 @@ type AdminPartner struct {
 	TelegramUsername string
 	TopupAddress     string
 	BalanceNano      int64
+	BalanceUSDT      int64 // USDT units
 	LedgerCount      int64
 	KeyStatus        string   // KeyNone | KeyActive
 	Key              *KeyInfo // nil when KeyStatus is none
@@ -219,7 +220,7 @@ func (s *Shop) AdminPartners(ctx context.Context, afterID int64, limit int) ([]A
 func adminPartner(tx store.Tx, p *domain.Partner) (AdminPartner, string, error) {
 	ap := AdminPartner{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt, TelegramUserID: p.TelegramUserID,
 		TelegramUsername: p.TelegramUsername, TopupAddress: p.TopupAddress, BalanceNano: p.BalanceNano,
-		LedgerCount: p.LedgerCount, KeyStatus: KeyNone}
+		BalanceUSDT: p.BalanceUSDT, LedgerCount: p.LedgerCount, KeyStatus: KeyNone}
 	if p.ActiveKeyHash == "" {
 		return ap, "", nil
 	}

@@ -87,6 +87,13 @@ type HeldReport struct {
 	// OwedDeliveryNano is what those orders will cost at Fragment, in TON
 	// (deliveryCost; USDT orders included: delivery is paid in TON).
 	OwedDeliveryNano int64 `json:"owed_delivery_nanoton,string"`
+	// Owed in USDT: of those orders, the ones paid in USDT (counted above at
+	// their TON price, as delivery is paid in TON) and their USDT prices —
+	// a failed one is refunded in USDT — and the partners' USDT balances.
+	// The service's USDT jetton wallet is not compared with them.
+	OwedUSDTOrders        int   `json:"owed_usdt_orders"`
+	OwedOrdersUSDTUnits   int64 `json:"owed_orders_usdt_units,string"`
+	OwedBalancesUSDTUnits int64 `json:"owed_partner_balances_usdt_units,string"`
 }
 
 type holdSet struct {
@@ -282,6 +289,7 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 			return err
 		}
 		r.OwedOrders, r.OwedOrdersNano, r.OwedDeliveryNano = 0, 0, 0
+		r.OwedUSDTOrders, r.OwedOrdersUSDTUnits = 0, 0
 		for _, id := range ids {
 			o, err := tx.GetOrder(id)
 			if err != nil {
@@ -291,11 +299,16 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 				r.OwedOrders++
 				r.OwedOrdersNano = satAdd(r.OwedOrdersNano, o.PriceNano)
 				r.OwedDeliveryNano = satAdd(r.OwedDeliveryNano, deliveryCost(o))
+				if o.PaymentCurrency == domain.CurrencyUSDT {
+					r.OwedUSDTOrders++
+					r.OwedOrdersUSDTUnits = satAdd(r.OwedOrdersUSDTUnits, o.PriceUSDT)
+				}
 			}
 		}
-		r.OwedBalancesNano = 0
+		r.OwedBalancesNano, r.OwedBalancesUSDTUnits = 0, 0
 		return store.EachPartner(tx, func(p *domain.Partner) error {
 			r.OwedBalancesNano = satAdd(r.OwedBalancesNano, p.BalanceNano)
+			r.OwedBalancesUSDTUnits = satAdd(r.OwedBalancesUSDTUnits, p.BalanceUSDT)
 			return nil
 		})
 	})
@@ -308,5 +321,9 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 	}
 	r.Summary = fmt.Sprintf("service wallet: %s; held deliveries: %d (need %s TON); owed: %s TON for %d paid orders awaiting delivery (about %s TON at Fragment), and %s TON in partner balances",
 		wallet, len(held), formatTON(r.Holds.NeedNano), formatTON(r.OwedOrdersNano), r.OwedOrders, formatTON(r.OwedDeliveryNano), formatTON(r.OwedBalancesNano))
+	if r.OwedUSDTOrders > 0 || r.OwedBalancesUSDTUnits != 0 {
+		r.Summary += fmt.Sprintf("; in USDT: %s for the %d of those orders paid in USDT, and %s in partner balances",
+			FormatAmount(domain.CurrencyUSDT, r.OwedOrdersUSDTUnits), r.OwedUSDTOrders, FormatAmount(domain.CurrencyUSDT, r.OwedBalancesUSDTUnits))
+	}
 	return r, nil
 }

@@ -85,7 +85,7 @@ func (s *Shop) webhookWanted(tx store.Tx, p *domain.Partner, typ string) (bool, 
 type Balance struct {
 	Nano         int64
 	USDT         int64 // USDT units
-	USDTOn       bool  // USDT is accepted (else USDT is always 0)
+	USDTOn       bool  // USDT is accepted (a USDT balance from before it was turned off stays in USDT)
 	TopupAddress string
 }
 

@@ -21,11 +21,21 @@ import (
 // AuditRevokeKey: an operator revoked a partner's key.
 const AuditRevokeKey = "partner.revoke_key"
 
+// EventKeyRevoked is queued on the Telegram channel, in the revoking
+// transaction, when an operator revokes the key of a partner the bot knows:
+// the bot tells them in their chat (when: the item's CreatedAt). Best
+// effort: the outbox retries a failed send and drops one Telegram refuses,
+// and the revoke never depends on it. Webhooks do not get it.
+const EventKeyRevoked = "key.revoked"
+
 // OperatorRevokeKey revokes a partner's active key at once, with an audit
 // row, in one transaction. With prefix set, only a live key starting with it
 // is revoked (a button under an old message must not revoke a newer key).
-// It returns the key revoked. Errors: VALIDATION_ERROR (operator),
-// NOT_FOUND (no such partner, no active key, or the live key is another).
+// It returns the key revoked. A partner linked to a Telegram chat is told
+// (EventKeyRevoked, queued in the same transaction: the message is sent
+// after the commit, and a failed send never undoes the revoke). Errors:
+// VALIDATION_ERROR (operator), NOT_FOUND (no such partner, no active key,
+// or the live key is another).
 func (s *Shop) OperatorRevokeKey(ctx context.Context, partnerID int64, prefix string, who Actor) (KeyInfo, error) {
 	if _, err := who.name(); err != nil {
 		return KeyInfo{}, err
@@ -52,11 +62,18 @@ func (s *Shop) OperatorRevokeKey(ctx context.Context, partnerID int64, prefix st
 			return notFound("active key " + prefix)
 		}
 		info = KeyInfo{Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt}
-		if revoked, err = s.revokeActive(tx, p, s.now()); err != nil {
+		now := s.now()
+		if revoked, err = s.revokeActive(tx, p, now); err != nil {
 			return err
 		}
 		if err := tx.PutPartner(p); err != nil {
 			return err
+		}
+		if p.TelegramChatID != 0 {
+			if err := tx.AppendOutbox(&domain.OutboxItem{Channel: domain.ChannelTelegram, PartnerID: p.ID, Type: EventKeyRevoked,
+				CreatedAt: now, NextAttemptAt: now}); err != nil {
+				return err
+			}
 		}
 		return s.audit(tx, who, domain.AuditEntry{Action: AuditRevokeKey, PartnerID: p.ID, Detail: "key " + k.Prefix + "…"})
 	})
@@ -242,6 +259,13 @@ type OperatorStatus struct {
 	OwedOrders       int
 	OwedBalancesNano int64
 	ShortfallNano    int64 // what is owed beyond the wallet balance (0 when covered or unknown)
+	// Owed in USDT (HeldReport): the paid orders awaiting delivery that were
+	// paid in USDT (also counted above at their TON price) with their USDT
+	// prices, and the partners' USDT balances. USDTOn: USDT is accepted.
+	OwedUSDTOrders        int
+	OwedOrdersUSDTUnits   int64
+	OwedBalancesUSDTUnits int64
+	USDTOn                bool
 	// Queues.
 	DeliveryQueue  int // paid and processing orders
 	OutboxTelegram int // notifications waiting to be sent (capped at maxCount)
@@ -278,6 +302,8 @@ func (s *Shop) OperatorStatus(ctx context.Context) (OperatorStatus, error) {
 		return st, fmt.Errorf("shop: status: %w", err)
 	}
 	st.OwedOrdersNano, st.OwedOrders, st.OwedBalancesNano = rep.OwedOrdersNano, rep.OwedOrders, rep.OwedBalancesNano
+	st.OwedUSDTOrders, st.OwedOrdersUSDTUnits, st.OwedBalancesUSDTUnits = rep.OwedUSDTOrders, rep.OwedOrdersUSDTUnits, rep.OwedBalancesUSDTUnits
+	st.USDTOn = s.usdt.on
 	if st.WalletKnown {
 		st.ShortfallNano = max(satAdd(st.OwedOrdersNano, st.OwedBalancesNano)-st.WalletNano, 0)
 	}
