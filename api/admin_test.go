@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -167,9 +168,20 @@ func TestAdminUnmatchedAssign(t *testing.T) {
 
 func TestAdminPartnersAndRevokeKey(t *testing.T) {
 	te := newEnv(t, withAdmin(adminToken))
+	te.Run(t) // the listener credits the sandbox USDT top-up below
 	p, key := te.Partner(t)
 	te.call(t, "GET", "/api/v1/balance", key, "").must(t, http.StatusOK)
-	q, _ := te.Partner(t)
+	q, qkey := te.Partner(t)
+	// q holds USDT: the operator sees it beside TON, exact.
+	te.call(t, "POST", "/api/v1/sandbox/transfers", qkey,
+		`{"asset":"USDT","to_address":"`+topupAddress(t, te, qkey)+`","amount_units":"12500001"}`).must(t, http.StatusOK)
+	eventually(t, "the USDT top-up credited", func() bool {
+		var b struct {
+			Units string `json:"balance_usdt_units"`
+		}
+		te.call(t, "GET", "/api/v1/balance", qkey, "").must(t, http.StatusOK).data(t, &b)
+		return b.Units == "12500001"
+	})
 
 	type partnerJSON struct {
 		ID             int64   `json:"id"`
@@ -179,6 +191,8 @@ func TestAdminPartnersAndRevokeKey(t *testing.T) {
 		TopupAddress   string  `json:"topup_address"`
 		BalanceTON     float64 `json:"balance_ton"`
 		BalanceNanoton string  `json:"balance_nanoton"`
+		BalanceUSDT    float64 `json:"balance_usdt"`
+		BalanceUnits   string  `json:"balance_usdt_units"`
 		LedgerRows     int64   `json:"ledger_rows"`
 		KeyStatus      string  `json:"key_status"`
 		Key            *struct {
@@ -192,15 +206,24 @@ func TestAdminPartnersAndRevokeKey(t *testing.T) {
 	r.data(t, &l)
 	if len(l.Items) != 1 || l.Items[0].ID != p.ID || l.Items[0].KeyStatus != "active" || l.Items[0].Key == nil ||
 		!strings.HasPrefix(key, l.Items[0].Key.Prefix) || l.Items[0].Key.LastUsedAt == nil || l.NextCursor == nil ||
-		l.Items[0].BalanceNanoton != "0" || l.Items[0].TopupAddress == "" {
+		l.Items[0].BalanceNanoton != "0" || l.Items[0].BalanceUnits != "0" || l.Items[0].TopupAddress == "" {
 		t.Fatalf("partners page 1: %s", r.Body)
 	}
 	if strings.Contains(string(r.Body), key) || strings.Contains(string(r.Body), key[len(l.Items[0].Key.Prefix):]) {
 		t.Fatal("the key (or its secret part) is listed")
 	}
 	te.call(t, "GET", "/api/v1/admin/partners?cursor="+*l.NextCursor, adminToken, "").must(t, http.StatusOK).data(t, &l)
-	if len(l.Items) != 1 || l.Items[0].ID != q.ID || l.NextCursor != nil {
+	if len(l.Items) != 1 || l.Items[0].ID != q.ID || l.NextCursor != nil || l.Items[0].BalanceUnits != "12500001" ||
+		l.Items[0].BalanceUSDT != 12.500001 || l.Items[0].BalanceNanoton != "0" || l.Items[0].LedgerRows != 1 {
 		t.Fatalf("partners page 2: %+v", l)
+	}
+	var raw struct {
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	te.call(t, "GET", "/api/v1/admin/partners", adminToken, "").must(t, http.StatusOK).data(t, &raw)
+	if len(raw.Items) != 2 || string(raw.Items[1]["id"]) != strconv.FormatInt(q.ID, 10) || string(raw.Items[1]["balance_usdt"]) != "12.500001" ||
+		string(raw.Items[0]["balance_usdt"]) != "0" {
+		t.Fatalf("balance_usdt is not the exact number: %v", raw.Items)
 	}
 
 	te.call(t, "POST", fmt.Sprintf("/api/v1/admin/partners/%d/revoke-key", p.ID), adminToken, "").must(t, http.StatusOK)

@@ -544,6 +544,41 @@ func TestOperatorPartnerLookupAndRevoke(t *testing.T) {
 	if len(audit) != 1 || audit[0].Action != shop.AuditRevokeKey || audit[0].PartnerID != p.ID || audit[0].Actor != "anna" {
 		t.Fatalf("audit %+v", audit)
 	}
+
+	// The partner is told once, on the Telegram channel only, stamped with
+	// the revoke's time; a partner without a chat, and a partner revoking
+	// their own key, queue nothing.
+	viaAPI, _ := k.env.Partner(t) // made through the API: no chat
+	if err := s.RevokePartnerKey(ctx, viaAPI.ID); err != nil {
+		t.Fatal(err)
+	}
+	own, err := s.TelegramPartner(ctx, shop.TelegramUser{ID: 4343, ChatID: 4343, Name: "Own"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssueKey(ctx, own.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeKey(ctx, own.ID); err != nil {
+		t.Fatal(err)
+	}
+	var items []domain.OutboxItem
+	if err := k.env.Store.View(ctx, func(tx store.Tx) error {
+		for _, ch := range []domain.Channel{domain.ChannelTelegram, domain.ChannelWebhook} {
+			its, err := tx.PendingOutbox(ch, 0, 100)
+			if err != nil {
+				return err
+			}
+			items = append(items, its...)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].Type != shop.EventKeyRevoked || items[0].Channel != domain.ChannelTelegram || items[0].PartnerID != p.ID ||
+		!items[0].CreatedAt.Equal(k.env.Clock.Now()) || items[0].Order != nil {
+		t.Fatalf("outbox %+v", items)
+	}
 }
 
 func authenticates(t *testing.T, s *shop.Shop, key string) bool {

@@ -39,7 +39,8 @@ func TestTONFloatInHealth(t *testing.T) {
 		t.Fatalf("health %s, float %+v", h.Status, h.TONFloat)
 	}
 	rep, err := env.Shop.HeldReport(ctx)
-	if err != nil || rep.OwedDeliveryNano != cost || rep.OwedOrdersNano != o.PriceNano {
+	if err != nil || rep.OwedDeliveryNano != cost || rep.OwedOrdersNano != o.PriceNano ||
+		rep.OwedUSDTOrders != 1 || rep.OwedOrdersUSDTUnits != o.PriceUSDT || rep.OwedBalancesUSDTUnits != 0 {
 		t.Fatalf("held report %+v %v", rep, err)
 	}
 
