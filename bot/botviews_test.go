@@ -251,7 +251,7 @@ func TestOperatorRevokeTellsThePartner(t *testing.T) {
 	// A chat that refuses the notice: the revoke stands, the refusal is
 	// logged, the notice is dropped (not retried for ever).
 	pa := h.partner(t, alice)
-	tg.failNext("sendMessage", 403, 0, 1)
+	tg.failNextTo("sendMessage", alice.ID, 403, 0, 1)
 	m = tg.mark()
 	if err := s.RevokePartnerKey(context.Background(), pa.ID); err != nil {
 		t.Fatalf("revoke with a refusing chat: %v", err)

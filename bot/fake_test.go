@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ type call struct {
 type failure struct {
 	code       int
 	retryAfter int
+	chat       int64 // only a call to this chat fails (0: any)
 }
 
 // tgUser is a Telegram user of the tests.
@@ -89,10 +91,16 @@ func (f *fakeTG) setDown(down bool) {
 
 // failNext makes the next n calls of method fail with code (429: retryAfter seconds).
 func (f *fakeTG) failNext(method string, code, retryAfter, n int) {
+	f.failNextTo(method, 0, code, retryAfter, n)
+}
+
+// failNextTo is failNext for calls to one chat only (0: any chat); calls
+// to other chats go through meanwhile.
+func (f *fakeTG) failNextTo(method string, chat int64, code, retryAfter, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for range n {
-		f.failures[method] = append(f.failures[method], failure{code: code, retryAfter: retryAfter})
+		f.failures[method] = append(f.failures[method], failure{code: code, retryAfter: retryAfter, chat: chat})
 	}
 }
 
@@ -183,9 +191,10 @@ func (f *fakeTG) record(w http.ResponseWriter, r *http.Request, method string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.notifyLocked()
-	if fs := f.failures[method]; len(fs) > 0 {
-		fl := fs[0]
-		f.failures[method] = fs[1:]
+	if i := slices.IndexFunc(f.failures[method], func(fl failure) bool { return fl.chat == 0 || fl.chat == chatID }); i >= 0 {
+		fs := f.failures[method]
+		fl := fs[i]
+		f.failures[method] = slices.Delete(slices.Clone(fs), i, i+1)
 		c.ErrCode = fl.code
 		f.calls = append(f.calls, c)
 		body := map[string]any{"ok": false, "error_code": fl.code, "description": http.StatusText(fl.code)}
