@@ -89,6 +89,9 @@ func (b *Bot) alertText(lang string, n shop.AlertNotice) string {
 	case shop.AlertWalletShort:
 		body = b.texts.text(lang, "al_b_wallet_short", ton(f.BalanceNano), ton(f.NeedNano), ton(f.OwedOrdersNano), f.OwedOrders,
 			ton(f.OwedBalancesNano), ton(f.ShortfallNano))
+		if f.OwedUSDT > 0 {
+			body += " " + b.texts.text(lang, "al_b_wallet_usdt", money.FormatUSDT(f.OwedUSDT))
+		}
 		do = b.texts.text(lang, "al_d_wallet_short", f.Address)
 	case shop.AlertWalletLow:
 		body = b.texts.text(lang, "al_b_wallet_low", ton(f.BalanceNano), ton(f.ThresholdNano))

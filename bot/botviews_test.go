@@ -116,6 +116,17 @@ func TestOperatorViewsShowUSDT(t *testing.T) {
 		t.Errorf("summary %q", rep.Summary)
 	}
 
+	// The wallet_short alert (TON wallet against TON owed) names the USDT
+	// owed besides, in each operator's language.
+	h.knobs.Wallet.Set(1_000_000_000) // above the deliveries' cost (0.83 TON), below the 2.375 TON owed
+	m = tg.mark()
+	h.passes(t, 4*time.Minute)
+	alert := tg.waitText(t, m, anna.ID, "Service wallet below what is owed")
+	if !strings.Contains(alert.Text, "owed 2.375 TON") || !strings.Contains(alert.Text, "Owed in USDT besides, not compared with this wallet: 14.075 USDT") {
+		t.Errorf("wallet_short alert %q", alert.Text)
+	}
+	tg.waitText(t, m, budiOp.ID, "Utang dalam USDT di luar itu, tidak dibandingkan dengan dompet ini: 14.075 USDT")
+
 	// The partner sees the same balance in their own /balance.
 	m = tg.mark()
 	tg.say(carol, "/balance")

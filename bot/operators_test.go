@@ -458,7 +458,7 @@ func TestAlertsRenderInBothLanguages(t *testing.T) {
 	var notices []shop.AlertNotice
 	for _, k := range kinds {
 		f := shop.AlertFacts{BalanceNano: 5e9, NeedNano: 9e9, ShortfallNano: 4e9, OwedOrders: 2, OwedOrdersNano: 8e9,
-			OwedBalancesNano: 1e9, ThresholdNano: 6e9, Address: "UQaddr", Count: 3, WindowSeconds: 600, LagSeconds: 300,
+			OwedBalancesNano: 1e9, OwedUSDT: 14_075_000, ThresholdNano: 6e9, Address: "UQaddr", Count: 3, WindowSeconds: 600, LagSeconds: 300,
 			ID: 12, AmountNano: 1e9, Comment: "memo", Name: "Acme"}
 		if withDetail[k] {
 			f.Detail = detail

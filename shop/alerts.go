@@ -105,6 +105,7 @@ type AlertFacts struct {
 	OwedOrdersNano   int64   `json:"owed_orders_nano,omitempty"`   // paid orders awaiting delivery, at their prices
 	OwedOrders       int     `json:"owed_orders,omitempty"`        // how many
 	OwedBalancesNano int64   `json:"owed_balances_nano,omitempty"` // partner balances
+	OwedUSDT         int64   `json:"owed_usdt,omitempty"`          // USDT units owed besides (USDT orders and balances), not compared
 	NeedNano         int64   `json:"need_nano,omitempty"`          // what is owed, what held deliveries need, or what deliveries will cost
 	ShortfallNano    int64   `json:"shortfall_nano,omitempty"`     // what to add to the wallet
 	ThresholdNano    int64   `json:"threshold_nano,omitempty"`     // telegram.alerts.wallet_min_ton
@@ -412,7 +413,7 @@ func (s *Shop) globalConditions(ctx context.Context, now time.Time) conditions {
 		return c
 	}
 	f := AlertFacts{BalanceNano: r.balance, OwedOrdersNano: r.owedOrders, OwedOrders: r.owedCount,
-		OwedBalancesNano: r.owedBalances, NeedNano: r.owed(), Address: s.serviceAddr}
+		OwedBalancesNano: r.owedBalances, OwedUSDT: r.owedUSDT, NeedNano: r.owed(), Address: s.serviceAddr}
 	// One alert for one shortage: below what deliveries will cost is the
 	// urgent one (deliveries are about to wait), and includes being below all
 	// that is owed. Once a delivery is held for funds, held_funds says it
@@ -454,6 +455,7 @@ type walletReading struct {
 	owedCount    int
 	owedBalances int64
 	owedDelivery int64 // the owed orders' Fragment cost (deliveryCost)
+	owedUSDT     int64 // USDT units owed (USDT orders and balances)
 }
 
 func (r walletReading) owed() int64 { return satAdd(r.owedOrders, r.owedBalances) }
@@ -497,6 +499,7 @@ func (s *Shop) readWallet(ctx context.Context, now time.Time) walletReading {
 	r.known, r.balance = true, bal
 	r.owedOrders, r.owedCount, r.owedBalances = rep.OwedOrdersNano, rep.OwedOrders, rep.OwedBalancesNano
 	r.owedDelivery = rep.OwedDeliveryNano
+	r.owedUSDT = satAdd(rep.OwedOrdersUSDTUnits, rep.OwedBalancesUSDTUnits)
 	return keep(r)
 }
 
