@@ -182,19 +182,23 @@ func (srv *server) adminOrderView(o *domain.Order) AdminOrderView {
 	return AdminOrderView{PartnerID: o.PartnerID, Order: srv.orderView(o)}
 }
 
-// handleAdminDeliveries is GET /admin/deliveries?limit=: orders waiting for
-// delivery, oldest first (no cursor: the oldest limit of them).
+// handleAdminDeliveries is GET /admin/deliveries?limit=&cursor=: orders
+// waiting for delivery, oldest (lowest id) first.
 func (srv *server) handleAdminDeliveries() http.Handler {
 	return srv.api(func(r *http.Request) (any, error) {
-		l, err := queryInt(r, "limit", 1, 500, 100)
+		after, limit, err := adminPage(r)
 		if err != nil {
 			return nil, err
 		}
-		os, err := srv.shop.PendingDeliveries(r.Context(), int(l))
+		os, err := srv.shop.PendingDeliveries(r.Context(), after, limit)
 		if err != nil {
 			return nil, err
 		}
-		return listView(os, "", srv.adminOrderView), nil
+		var last int64
+		if len(os) > 0 {
+			last = os[len(os)-1].ID
+		}
+		return listView(os, nextCursor(len(os), limit, last), srv.adminOrderView), nil
 	})
 }
 

@@ -128,6 +128,22 @@ func (o *Order) AsCreated() *Order {
 	return c
 }
 
+// DeliveryDueAt is when an order awaiting delivery (paid, processing) is
+// due for its next attempt: NextDeliveryAt once an attempt set one, else
+// since it was paid (CreatedAt for a record without PaidAt). The delivery
+// queue is ordered by it, so the oldest due order goes first and orders not
+// due yet are never read by a pass (store.OrderTx.DueDeliveries; the
+// PostgreSQL index orders_delivery_due spells the same rule in SQL).
+func (o *Order) DeliveryDueAt() time.Time {
+	switch {
+	case o.NextDeliveryAt != nil:
+		return *o.NextDeliveryAt
+	case o.PaidAt != nil:
+		return *o.PaidAt
+	}
+	return o.CreatedAt
+}
+
 // Price is what o costs in its payment currency: nanotons, or USDT units
 // for a USDT order.
 func (o *Order) Price() int64 {

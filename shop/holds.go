@@ -284,7 +284,7 @@ func (s *Shop) HeldReport(ctx context.Context) (HeldReport, error) {
 		r.Holds = *s.summarise(held)
 	}
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		ids, err := tx.DeliveryQueue(1 << 30)
+		ids, err := tx.DeliveryQueue(0, 1<<30)
 		if err != nil {
 			return err
 		}

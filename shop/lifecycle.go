@@ -193,7 +193,7 @@ func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
 	var queue, due []int64
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		if queue, err = tx.DeliveryQueue(limit); err != nil {
+		if queue, err = tx.DeliveryQueue(0, limit); err != nil {
 			return err
 		}
 		now := s.now()

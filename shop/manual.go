@@ -40,17 +40,19 @@ func (s *Shop) byOperator() bool {
 	return ok && bo.DeliveredByOperator()
 }
 
-// PendingDeliveries lists orders waiting for delivery (paid or processing),
-// oldest first, at most limit (1–500; 0 means 100). With the manual
-// provider these are the operator's to-do list. Errors: VALIDATION_ERROR.
-func (s *Shop) PendingDeliveries(ctx context.Context, limit int) ([]domain.Order, error) {
+// PendingDeliveries lists orders waiting for delivery (paid or processing)
+// with id > afterID, oldest (lowest id) first, at most limit (1–500; 0
+// means 100): a page of the list, the next one after the last id. With the
+// manual provider these are the operator's to-do list. Errors:
+// VALIDATION_ERROR.
+func (s *Shop) PendingDeliveries(ctx context.Context, afterID int64, limit int) ([]domain.Order, error) {
 	limit, err := adminLimit(limit)
 	if err != nil {
 		return nil, err
 	}
 	var out []domain.Order
 	err = s.st.View(ctx, func(tx store.Tx) error {
-		ids, err := tx.DeliveryQueue(limit)
+		ids, err := tx.DeliveryQueue(afterID, limit)
 		if err != nil {
 			return err
 		}

@@ -152,7 +152,7 @@ func TestManualMarkRules(t *testing.T) {
 	// pending deliveries: the operator's list
 	waiting := newOrder(t, env, p.ID)
 	payOrder(t, env, waiting)
-	list, err := env.Shop.PendingDeliveries(ctx, 0)
+	list, err := env.Shop.PendingDeliveries(ctx, 0, 0)
 	if err != nil || len(list) != 1 || list[0].ID != waiting.ID {
 		t.Fatalf("pending deliveries %+v %v", list, err)
 	}

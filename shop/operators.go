@@ -308,7 +308,7 @@ func (s *Shop) OperatorStatus(ctx context.Context) (OperatorStatus, error) {
 		st.ShortfallNano = max(satAdd(st.OwedOrdersNano, st.OwedBalancesNano)-st.WalletNano, 0)
 	}
 	err = s.st.View(ctx, func(tx store.Tx) error {
-		ids, err := tx.DeliveryQueue(maxCount)
+		ids, err := tx.DeliveryQueue(0, maxCount)
 		if err != nil {
 			return err
 		}

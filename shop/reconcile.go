@@ -148,7 +148,7 @@ func (s *Shop) PayerState(ctx context.Context) (*PayerState, error) {
 // candidates are the orders awaiting delivery no recorded payment covers
 // (none sent and pending, none taken).
 func candidates(tx store.Tx) ([]PayerCandidate, error) {
-	ids, err := tx.DeliveryQueue(1 << 30)
+	ids, err := tx.DeliveryQueue(0, 1<<30)
 	if err != nil {
 		return nil, err
 	}

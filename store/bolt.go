@@ -36,6 +36,7 @@ var (
 	bOrdersRef     = []byte("orders_by_reference")
 	bOrdersExpiry  = []byte("orders_expiry_queue")
 	bOrdersDeliver = []byte("orders_delivery_queue")
+	bOrdersDue     = []byte("orders_delivery_due")
 	bLedger        = []byte("ledger")
 	bLedgerPartner = []byte("ledger_by_partner")
 	bSeen          = []byte("seen_tx")
@@ -62,7 +63,7 @@ var appendBuckets = [][]byte{bOrders, bOrdersPartner, bOrdersRef, bOrdersExpiry,
 const appendFill = 0.9
 
 var allBuckets = [][]byte{bMeta, bPartners, bPartnersTG, bPartnersAddr, bKeys, bOrders,
-	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bLedger, bLedgerPartner, bSeen,
+	bOrdersPartner, bOrdersRef, bOrdersExpiry, bOrdersDeliver, bOrdersDue, bLedger, bLedgerPartner, bSeen,
 	bUnmatched, bIdem, bIdemTime, bOutbox, bSandbox, bWebhooks, bWhDeliveries, bWhDelPartner,
 	bParked, bParkedOpen, bAudit, bPayerBatches, bPayerOpen, bPayerMessages, bPayerByOrder}
 

@@ -12,8 +12,9 @@ import (
 )
 
 // Orders and their indexes: partner, reference, expiry queue
-// (pending_payment), delivery queue (paid, processing). The memo is a
-// function of the id (shop/memo.go): not indexed.
+// (pending_payment), delivery queue (paid, processing) by id for the
+// operators' list and by due time (Order.DeliveryDueAt) for the delivery
+// loop. The memo is a function of the id (shop/memo.go): not indexed.
 
 func (t *boltTx) NextOrderID() (int64, error) { return t.seq(bOrders) }
 
@@ -25,6 +26,7 @@ func inDeliveryQueue(o *domain.Order) bool {
 }
 
 func expiryKey(o *domain.Order) []byte { return cat(i64(o.ExpiresAt.UnixNano()), i64(o.ID)) }
+func dueKey(o *domain.Order) []byte    { return cat(i64(o.DeliveryDueAt().UnixNano()), i64(o.ID)) }
 
 func refKey(partnerID int64, ref string, id int64) []byte {
 	return cat(i64(partnerID), []byte(ref), []byte{0}, i64(id))
@@ -58,7 +60,7 @@ func (t *boltTx) PutOrder(o *domain.Order) error {
 // order, nil when o is new).
 func (t *boltTx) putOrder(o, prev *domain.Order) error {
 	id := i64(o.ID)
-	eq, dq := t.tx.Bucket(bOrdersExpiry), t.tx.Bucket(bOrdersDeliver)
+	eq, dq, uq := t.tx.Bucket(bOrdersExpiry), t.tx.Bucket(bOrdersDeliver), t.tx.Bucket(bOrdersDue)
 	if prev != nil && inExpiryQueue(prev) && (!inExpiryQueue(o) || !prev.ExpiresAt.Equal(*o.ExpiresAt)) {
 		if err := eq.Delete(expiryKey(prev)); err != nil {
 			return err
@@ -69,12 +71,23 @@ func (t *boltTx) putOrder(o, prev *domain.Order) error {
 			return err
 		}
 	}
+	if prev != nil && inDeliveryQueue(prev) {
+		if !inDeliveryQueue(o) {
+			if err := dq.Delete(id); err != nil {
+				return err
+			}
+		}
+		if k := dueKey(prev); !inDeliveryQueue(o) || !bytes.Equal(k, dueKey(o)) {
+			if err := uq.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
 	if inDeliveryQueue(o) {
 		if err := dq.Put(id, nil); err != nil {
 			return err
 		}
-	} else if prev != nil && inDeliveryQueue(prev) {
-		if err := dq.Delete(id); err != nil {
+		if err := uq.Put(dueKey(o), nil); err != nil {
 			return err
 		}
 	}
@@ -201,15 +214,31 @@ func (t *boltTx) DueExpiries(now time.Time, limit int) ([]int64, error) {
 	return ids, nil
 }
 
-func (t *boltTx) DeliveryQueue(limit int) ([]int64, error) {
+func (t *boltTx) DeliveryQueue(afterID int64, limit int) ([]int64, error) {
 	var ids []int64
 	b := t.b(bOrdersDeliver)
+	if b == nil || limit <= 0 || afterID == math.MaxInt64 {
+		return nil, nil
+	}
+	c := b.Cursor()
+	for k, _ := c.Seek(i64(max(afterID, 0) + 1)); k != nil && len(ids) < limit; k, _ = c.Next() {
+		ids = append(ids, int64(binary.BigEndian.Uint64(k)))
+	}
+	return ids, nil
+}
+
+func (t *boltTx) DueDeliveries(now time.Time, limit int) ([]int64, error) {
+	var ids []int64
+	b := t.b(bOrdersDue)
 	if b == nil {
 		return nil, nil
 	}
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
-		ids = append(ids, int64(binary.BigEndian.Uint64(k)))
+		if int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
+			break
+		}
+		ids = append(ids, int64(binary.BigEndian.Uint64(k[8:])))
 	}
 	return ids, nil
 }

@@ -139,8 +139,16 @@ type OrderTx interface {
 	// DueExpiries returns ids of pending_payment orders with expires_at <= now,
 	// soonest first.
 	DueExpiries(now time.Time, limit int) ([]int64, error)
-	// DeliveryQueue returns ids of paid/processing orders, oldest first.
-	DeliveryQueue(limit int) ([]int64, error)
+	// DeliveryQueue returns ids of paid/processing orders with id >
+	// afterID, ascending (a page of the operators' list; afterID 0 = from
+	// the oldest).
+	DeliveryQueue(afterID int64, limit int) ([]int64, error)
+	// DueDeliveries returns ids of paid/processing orders whose next
+	// delivery attempt is due by now (Order.DeliveryDueAt <= now), the
+	// longest due first (ties by id), at most limit. Orders not due yet
+	// are not read: the queue is kept ordered by due time, moved in the
+	// transaction of every write that changes it.
+	DueDeliveries(now time.Time, limit int) ([]int64, error)
 }
 
 // LedgerTx: the append-only balance movements.

@@ -16,6 +16,10 @@ import (
 //	orders_by_reference    (partner_id, client_reference, id) WHERE client_reference IS NOT NULL
 //	orders_expiry_queue    (expires_at, id) WHERE status = 'pending_payment'
 //	orders_delivery_queue  (id) WHERE status IN ('paid', 'processing')
+//	orders_delivery_due    (COALESCE(next_delivery_at, paid_at, created_at), id) WHERE status IN ('paid', 'processing')
+//
+// orders_delivery_due's expression is domain.Order.DeliveryDueAt; the
+// queries below repeat it exactly, so the planner uses the index.
 //
 // A memo is a function of the id (the shop's memo cipher), unique by
 // construction and found through the id, so it is not indexed (as in bbolt).
@@ -87,7 +91,11 @@ var (
 		WHERE id = $1`
 	dueExpiriesSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status = '%s' AND expires_at <= $1
 		ORDER BY expires_at, id LIMIT $2`, domain.StatusPendingPayment)
-	deliveryQueueSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status IN ('%s', '%s') ORDER BY id LIMIT $1`,
+	deliveryQueueSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status IN ('%s', '%s') AND id > $1 ORDER BY id LIMIT $2`,
+		domain.StatusPaid, domain.StatusProcessing)
+	dueDeliveriesSQL = fmt.Sprintf(`SELECT id FROM orders WHERE status IN ('%s', '%s')
+		AND COALESCE(next_delivery_at, paid_at, created_at) <= $1
+		ORDER BY COALESCE(next_delivery_at, paid_at, created_at), id LIMIT $2`,
 		domain.StatusPaid, domain.StatusProcessing)
 )
 
@@ -202,8 +210,12 @@ func (t *tx) DueExpiries(now time.Time, limit int) ([]int64, error) {
 	return ids(t, dueExpiriesSQL, now, maxLimit(limit))
 }
 
-func (t *tx) DeliveryQueue(limit int) ([]int64, error) {
-	return ids(t, deliveryQueueSQL, maxLimit(limit))
+func (t *tx) DeliveryQueue(afterID int64, limit int) ([]int64, error) {
+	return ids(t, deliveryQueueSQL, afterID, maxLimit(limit))
+}
+
+func (t *tx) DueDeliveries(now time.Time, limit int) ([]int64, error) {
+	return ids(t, dueDeliveriesSQL, now, maxLimit(limit))
 }
 
 func ids(t *tx, sql string, args ...any) ([]int64, error) {

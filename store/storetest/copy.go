@@ -264,11 +264,16 @@ func Dump(t testing.TB, st store.Store) string {
 			return err
 		}
 		line("due", due)
-		dq, err := tx.DeliveryQueue(1000)
+		dq, err := tx.DeliveryQueue(0, 1000)
 		if err != nil {
 			return err
 		}
 		line("delivery queue", dq)
+		dd, err := tx.DueDeliveries(t0.Add(1000*time.Hour), 1000)
+		if err != nil {
+			return err
+		}
+		line("delivery due", dd)
 		return nil
 	})
 	if err != nil {

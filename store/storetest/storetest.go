@@ -42,6 +42,8 @@ func Run(t *testing.T, open Opener) {
 		{"orders by reference", testReference},
 		{"orders by reference: more than a page, each once", testReferencePaging},
 		{"expiry and delivery queues follow status", testQueues},
+		{"due deliveries: the longest due first, not-due ones never read", testDueDeliveries},
+		{"delivery queue pages by id", testDeliveryQueuePaging},
 		{"created and changed in one transaction", testSameTxRewrite},
 		{"ledger", testLedger},
 		{"ledger rows move their own currency's balance", testLedgerCurrencies},
@@ -617,7 +619,7 @@ func testSameTxRewrite(t *testing.T, st store.Store) {
 			return err
 		}
 		sameIDs(t, "expiry queue after create+pay in one tx", due, nil)
-		dq, err := tx.DeliveryQueue(10)
+		dq, err := tx.DeliveryQueue(0, 10)
 		if err != nil {
 			return err
 		}
@@ -675,7 +677,7 @@ func testQueues(t *testing.T, st store.Store) {
 		var ids []int64
 		view(t, st, func(tx store.Tx) error {
 			var err error
-			ids, err = tx.DeliveryQueue(100)
+			ids, err = tx.DeliveryQueue(0, 100)
 			return err
 		})
 		return ids
@@ -724,6 +726,183 @@ func testQueues(t *testing.T, st store.Store) {
 	})
 	sameIDs(t, "delivery after a failed", delivery(), nil)
 	sameIDs(t, "due after d cancelled", due(t0.Add(100*time.Hour), 10), nil)
+}
+
+// testDueDeliveries: the delivery loop's queue is ordered by
+// Order.DeliveryDueAt (next_delivery_at, else paid_at, else created_at),
+// ties by id; it follows every write that moves an order's due time or
+// takes it out of paid/processing, and returns nothing that is not due.
+func testDueDeliveries(t *testing.T, st store.Store) {
+	// Orders by role: fresh (paid, never tried), old (paid earlier, higher
+	// id), backoff (processing, next attempt in an hour), retry (processing,
+	// next attempt passed), bare (paid, no paid_at), tieA/tieB (same due
+	// time), pending (not awaiting delivery).
+	var fresh, old, backoff, retry, bare, tieA, tieB, pending *domain.Order
+	update(t, st, func(tx store.Tx) error {
+		mk := func(status domain.Status, set func(*domain.Order)) (*domain.Order, error) {
+			o, err := newOrder(tx, 3, status, "stars", "", "")
+			if err != nil {
+				return nil, err
+			}
+			o.CreatedAt = t0
+			set(o)
+			return o, tx.PutOrder(o)
+		}
+		var err error
+		if fresh, err = mk(domain.StatusPaid, func(o *domain.Order) { o.PaidAt = at(10 * time.Second) }); err != nil {
+			return err
+		}
+		if old, err = mk(domain.StatusPaid, func(o *domain.Order) { o.PaidAt = at(5 * time.Second) }); err != nil {
+			return err
+		}
+		if backoff, err = mk(domain.StatusProcessing, func(o *domain.Order) {
+			o.PaidAt, o.NextDeliveryAt = at(time.Second), at(time.Hour)
+		}); err != nil {
+			return err
+		}
+		if retry, err = mk(domain.StatusProcessing, func(o *domain.Order) {
+			o.PaidAt, o.NextDeliveryAt = at(time.Second), at(2*time.Second)
+		}); err != nil {
+			return err
+		}
+		if bare, err = mk(domain.StatusPaid, func(o *domain.Order) { o.CreatedAt = t0.Add(7 * time.Second) }); err != nil {
+			return err
+		}
+		if tieB, err = mk(domain.StatusPaid, func(o *domain.Order) { o.PaidAt = at(20 * time.Second) }); err != nil {
+			return err
+		}
+		if tieA, err = mk(domain.StatusProcessing, func(o *domain.Order) {
+			o.PaidAt, o.NextDeliveryAt = at(time.Second), at(20*time.Second)
+		}); err != nil {
+			return err
+		}
+		pending, err = mk(domain.StatusPendingPayment, func(o *domain.Order) {})
+		return err
+	})
+	due := func(now time.Time, limit int) []int64 {
+		var ids []int64
+		view(t, st, func(tx store.Tx) error {
+			var err error
+			ids, err = tx.DueDeliveries(now, limit)
+			return err
+		})
+		return ids
+	}
+	// tieB has the lower id: same due time, id order.
+	tie := []int64{tieB.ID, tieA.ID}
+	if tieA.ID < tieB.ID {
+		tie = []int64{tieA.ID, tieB.ID}
+	}
+	sameIDs(t, "nothing due before t0", due(t0, 10), nil)
+	sameIDs(t, "due at old's paid_at (inclusive)", due(*old.PaidAt, 10), []int64{retry.ID, old.ID})
+	sameIDs(t, "due by due time, not id", due(t0.Add(30*time.Second), 10),
+		append([]int64{retry.ID, old.ID, bare.ID, fresh.ID}, tie...))
+	sameIDs(t, "due with limit", due(t0.Add(30*time.Second), 2), []int64{retry.ID, old.ID})
+	sameIDs(t, "backoff due after its next attempt", due(t0.Add(2*time.Hour), 10),
+		append(append([]int64{retry.ID, old.ID, bare.ID, fresh.ID}, tie...), backoff.ID))
+
+	// backoff is rescheduled to before everything; retry backs off; fresh
+	// completes; tieA is refunded; pending gets paid.
+	update(t, st, func(tx store.Tx) error {
+		backoff.NextDeliveryAt = at(500 * time.Millisecond)
+		retry.NextDeliveryAt = at(3 * time.Hour)
+		fresh.Status, fresh.CompletedAt = domain.StatusCompleted, at(11*time.Second)
+		tieA.Status, tieA.NextDeliveryAt = domain.StatusRefunded, nil
+		pending.Status, pending.ExpiresAt, pending.PaidAt = domain.StatusPaid, nil, at(6*time.Second)
+		for _, o := range []*domain.Order{backoff, retry, fresh, tieA, pending} {
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	sameIDs(t, "due after the changes", due(t0.Add(time.Hour), 10),
+		[]int64{backoff.ID, old.ID, pending.ID, bare.ID, tieB.ID})
+	sameIDs(t, "each once, far ahead", due(t0.Add(100*time.Hour), 10),
+		[]int64{backoff.ID, old.ID, pending.ID, bare.ID, tieB.ID, retry.ID})
+
+	// 600 orders backing off ahead (in id order) of one new paid order: the
+	// new one is the only one due, read without the others.
+	update(t, st, func(tx store.Tx) error {
+		for _, o := range []*domain.Order{backoff, old, pending, bare, tieB, retry} {
+			o.Status, o.CompletedAt, o.NextDeliveryAt = domain.StatusCompleted, at(time.Minute), nil
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+		}
+		for range 600 {
+			o, err := newOrder(tx, 3, domain.StatusProcessing, "stars", "", "")
+			if err != nil {
+				return err
+			}
+			o.PaidAt, o.NextDeliveryAt = at(time.Minute), at(2*time.Hour)
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var newest *domain.Order
+	update(t, st, func(tx store.Tx) error {
+		var err error
+		if newest, err = newOrder(tx, 3, domain.StatusPaid, "stars", "", ""); err != nil {
+			return err
+		}
+		newest.PaidAt = at(time.Hour)
+		return tx.PutOrder(newest)
+	})
+	sameIDs(t, "behind 600 backing off", due(t0.Add(time.Hour), 500), []int64{newest.ID})
+	if n := len(due(t0.Add(3*time.Hour), 1000)); n != 601 {
+		t.Errorf("due once all are due: %d orders, want 601", n)
+	}
+}
+
+// testDeliveryQueuePaging: the operators' list of orders awaiting delivery
+// pages by id (afterID), each order once.
+func testDeliveryQueuePaging(t *testing.T, st store.Store) {
+	var want []int64
+	update(t, st, func(tx store.Tx) error {
+		for i := range 25 {
+			status := domain.StatusPaid
+			switch i % 5 {
+			case 1:
+				status = domain.StatusProcessing
+			case 2:
+				status = domain.StatusCompleted
+			case 3:
+				status = domain.StatusPendingPayment
+			}
+			o, err := newOrder(tx, 2, status, "stars", "", "")
+			if err != nil {
+				return err
+			}
+			if status == domain.StatusPaid || status == domain.StatusProcessing {
+				want = append(want, o.ID)
+			}
+		}
+		return nil
+	})
+	var got []int64
+	var after int64
+	for range 20 {
+		var page []int64
+		view(t, st, func(tx store.Tx) error {
+			var err error
+			page, err = tx.DeliveryQueue(after, 4)
+			return err
+		})
+		got = append(got, page...)
+		if len(page) < 4 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	sameIDs(t, "DeliveryQueue paged 4 at a time", got, want)
+	view(t, st, func(tx store.Tx) error {
+		last, err := tx.DeliveryQueue(want[len(want)-1], 10)
+		sameIDs(t, "after the last", last, nil)
+		return err
+	})
 }
 
 func testLedger(t *testing.T, st store.Store) {
