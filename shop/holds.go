@@ -133,16 +133,15 @@ func (h *holdSet) drop(id int64) {
 	h.mu.Unlock()
 }
 
-// keep drops the holds of orders no longer awaiting delivery (finished by
-// other means, e.g. by an operator).
-func (h *holdSet) keep(ids []int64) {
+// ids lists the held orders.
+func (h *holdSet) ids() []int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	out := make([]int64, 0, len(h.m))
 	for id := range h.m {
-		if !slices.Contains(ids, id) {
-			delete(h.m, id)
-		}
+		out = append(out, id)
 	}
+	return out
 }
 
 func (h *holdSet) list() []HeldDelivery {

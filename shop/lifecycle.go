@@ -173,7 +173,7 @@ func (r *running) done(id int64) {
 	r.wg.Done()
 }
 
-// deliveryScan is how many queued orders one pass reads at least.
+// deliveryScan is how many due orders one pass reads at least.
 const deliveryScan = 500
 
 // DeliverDue runs one pass over paid and processing orders whose next attempt
@@ -187,25 +187,33 @@ func (s *Shop) DeliverDue(ctx context.Context) (int, error) {
 // to the free slots; with wait it waits for slots and for the deliveries it
 // started, and counts those finished. Without, it returns at once and each
 // delivery kicks the loop when it ends.
+//
+// The pass reads due orders only, the longest due first (store
+// DueDeliveries): orders backing off or waiting for an operator are never
+// read, however many there are, so a newer paid order never waits behind
+// them (issue 15). The limit leaves room past the orders already running
+// (still due until their attempt ends).
 func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
 	n := s.concurrency()
 	limit := max(deliveryScan, 4*n)
-	var queue, due []int64
+	held := s.held.ids()
+	var due, gone []int64
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		if queue, err = tx.DeliveryQueue(0, limit); err != nil {
+		if due, err = tx.DueDeliveries(s.now(), limit); err != nil {
 			return err
 		}
-		now := s.now()
-		due = due[:0]
-		for _, id := range queue {
+		// Holds of orders no longer awaiting delivery (finished by other
+		// means, e.g. by an operator) are dropped; held orders are not due
+		// (their next attempt is HeldRetryEvery away), so they are looked
+		// up by id. An order never returns to paid or processing.
+		gone = gone[:0]
+		for _, id := range held {
 			o, err := tx.GetOrder(id)
-			if err != nil {
+			if errors.Is(err, store.ErrNotFound) || (err == nil && o.Status != domain.StatusPaid && o.Status != domain.StatusProcessing) {
+				gone = append(gone, id)
+			} else if err != nil {
 				return err
-			}
-			if (o.Status == domain.StatusPaid || o.Status == domain.StatusProcessing) &&
-				(o.NextDeliveryAt == nil || !now.Before(*o.NextDeliveryAt)) {
-				due = append(due, id)
 			}
 		}
 		return nil
@@ -213,8 +221,8 @@ func (s *Shop) dispatchDeliveries(ctx context.Context, wait bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(queue) < limit {
-		s.held.keep(queue)
+	for _, id := range gone {
+		s.held.drop(id)
 	}
 	var (
 		mu       sync.Mutex
