@@ -143,6 +143,17 @@ func adminSafetyExchanges(t *testing.T, c *oaCheck, te *tenv, token string) {
 	}
 	o1, o2 := paid(), paid()
 	c.call(t, m, "GET", "/api/v1/admin/deliveries?limit=5", token, "").must(t, 200)
+	var first listJSON[adminOrderJSON]
+	c.call(t, m, "GET", "/api/v1/admin/deliveries?limit=1", token, "").must(t, 200).data(t, &first)
+	if len(first.Items) != 1 || first.Items[0].Order.ID != o1.ID || first.NextCursor == nil {
+		t.Fatalf("first page of one: %+v", first)
+	}
+	var second listJSON[adminOrderJSON]
+	c.call(t, m, "GET", "/api/v1/admin/deliveries?limit=1&cursor="+*first.NextCursor, token, "").must(t, 200).data(t, &second)
+	if len(second.Items) != 1 || second.Items[0].Order.ID != o2.ID {
+		t.Fatalf("second page of one: %+v", second)
+	}
+	c.call(t, m, "GET", "/api/v1/admin/deliveries?cursor=bogus", token, "").must(t, 422, "VALIDATION_ERROR")
 	c.call(t, m, "GET", "/api/v1/admin/deliveries?limit=0", token, "").must(t, 422, "VALIDATION_ERROR")
 	c.call(t, m, "POST", "/api/v1/admin/orders/"+itoa(int(o1.ID))+"/mark-delivered", token, `{"reference":"fragment tx 9c1e"}`).must(t, 200)
 	c.call(t, m, "POST", "/api/v1/admin/orders/"+itoa(int(o1.ID))+"/mark-delivered", token, "").must(t, 409, "NOT_AWAITING_DELIVERY")
