@@ -177,3 +177,45 @@ func TestDeliveryPassDropsHoldsOfOrdersFinishedElsewhere(t *testing.T) {
 	}
 	env.Check(t)
 }
+
+// BenchmarkDeliveryPassNotDue is one pass of the delivery loop over 10 000
+// queued orders none of which is due (backing off for an hour): what every
+// pass costs while a burst waits out a Fragment outage.
+func BenchmarkDeliveryPassNotDue(b *testing.B) {
+	prov := &countingProvider{calls: map[int64]int{}}
+	env := shoptest.New(b, shoptest.Options{Clock: true, Provider: prov, Store: noSyncStore(b)})
+	p, _ := env.Partner(b)
+	tmpl, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := env.Clock.Now()
+	next := now.Add(time.Hour)
+	err = env.Store.Update(ctx, func(tx store.Tx) error {
+		for range 10_000 {
+			o := *tmpl
+			if o.ID, err = tx.NextOrderID(); err != nil {
+				return err
+			}
+			o.Status, o.ExpiresAt, o.PaidAt, o.DeliveryAttempts, o.NextDeliveryAt = domain.StatusProcessing, nil, &now, 1, &next
+			if err := tx.CreateOrder(&o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if n, err := env.Shop.DeliverDue(ctx); err != nil || n != 0 {
+			b.Fatal(n, err)
+		}
+	}
+	b.StopTimer()
+	if len(prov.callsOf()) != 0 {
+		b.Fatal("a delivery ran: none is due")
+	}
+}
