@@ -53,7 +53,7 @@ func TestDeliveryQueriesUseTheirIndexes(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, sql, index string
-		args         []any
+		args             []any
 	}{
 		{"due deliveries", dueDeliveriesSQL, "orders_delivery_due", []any{time.Now(), 500}},
 		{"delivery queue page", deliveryQueueSQL, "orders_delivery_queue", []any{int64(0), 100}},
