@@ -12,6 +12,7 @@ import (
 	"github.com/theopenmoney/openmoney/shop"
 	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/store"
+	"github.com/theopenmoney/openmoney/ton"
 )
 
 // countingProvider delivers as the sandbox does and counts its calls per order.
@@ -217,5 +218,28 @@ func BenchmarkDeliveryPassNotDue(b *testing.B) {
 	b.StopTimer()
 	if len(prov.callsOf()) != 0 {
 		b.Fatal("a delivery ran: none is due")
+	}
+}
+
+// BenchmarkOrderPaidAndDelivered is one order's writes through the
+// delivery queue: created, paid (joins the queue), delivered by a pass
+// (processing, then completed: leaves it), on bbolt without fsync so the
+// index work is not hidden behind the disk.
+func BenchmarkOrderPaidAndDelivered(b *testing.B) {
+	env := shoptest.New(b, shoptest.Options{Clock: true, Store: noSyncStore(b)})
+	p, _ := env.Partner(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.Shop.ApplyTransfer(ctx, ton.Transfer{Hash: txHash(), To: o.PaymentAddress, AmountNano: o.PriceNano,
+			Comment: o.PaymentMemo, ChainTime: o.CreatedAt, Incoming: true}); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := env.Shop.DeliverDue(ctx); err != nil || n != 1 {
+			b.Fatal(n, err)
+		}
 	}
 }

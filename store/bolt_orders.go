@@ -71,24 +71,36 @@ func (t *boltTx) putOrder(o, prev *domain.Order) error {
 			return err
 		}
 	}
-	if prev != nil && inDeliveryQueue(prev) {
-		if !inDeliveryQueue(o) {
-			if err := dq.Delete(id); err != nil {
-				return err
-			}
-		}
-		if k := dueKey(prev); !inDeliveryQueue(o) || !bytes.Equal(k, dueKey(o)) {
-			if err := uq.Delete(k); err != nil {
-				return err
-			}
+	// Each queue entry is written when the order joins or its key moves
+	// (a rewrite of an unchanged entry would still dirty its page).
+	was, is := prev != nil && inDeliveryQueue(prev), inDeliveryQueue(o)
+	var wasDue, isDue []byte
+	if was {
+		wasDue = dueKey(prev)
+	}
+	if is {
+		isDue = dueKey(o)
+	}
+	if was && !is {
+		if err := dq.Delete(id); err != nil {
+			return err
 		}
 	}
-	if inDeliveryQueue(o) {
+	if is && !was {
 		if err := dq.Put(id, nil); err != nil {
 			return err
 		}
-		if err := uq.Put(dueKey(o), nil); err != nil {
-			return err
+	}
+	if !bytes.Equal(wasDue, isDue) {
+		if was {
+			if err := uq.Delete(wasDue); err != nil {
+				return err
+			}
+		}
+		if is {
+			if err := uq.Put(isDue, nil); err != nil {
+				return err
+			}
 		}
 	}
 	return t.put(bOrders, id, o)
