@@ -79,16 +79,7 @@ func backOff(t *testing.T, env *shoptest.Env, next time.Time, orders []*domain.O
 // provider about none of them. Before the queue was ordered by due time
 // the pass read the 500 oldest ids, found none due and delivered nothing.
 func TestDeliveryPassNotStarvedByOrdersNotDue(t *testing.T) {
-	prov := &countingProvider{calls: map[int64]int{}}
-	env := shoptest.New(t, shoptest.Options{Clock: true, Provider: prov, Store: noSyncStore(t)})
-	p, _ := env.Partner(t)
-	var waiting []*domain.Order
-	for range 600 {
-		o := newOrder(t, env, p.ID)
-		payOrder(t, env, o)
-		waiting = append(waiting, o)
-	}
-	backOff(t, env, env.Clock.Now().Add(time.Hour), waiting)
+	env, prov, p, waiting := notDue600(t)
 	newest := newOrder(t, env, p.ID)
 	payOrder(t, env, newest)
 
@@ -126,6 +117,48 @@ func TestDeliveryPassNotStarvedByOrdersNotDue(t *testing.T) {
 		}
 	}
 	env.Check(t)
+}
+
+// notDue600 is a shop with 600 paid orders backing off for an hour.
+func notDue600(t *testing.T) (*shoptest.Env, *countingProvider, *domain.Partner, []*domain.Order) {
+	t.Helper()
+	prov := &countingProvider{calls: map[int64]int{}}
+	env := shoptest.New(t, shoptest.Options{Clock: true, Provider: prov, Store: noSyncStore(t)})
+	p, _ := env.Partner(t)
+	var waiting []*domain.Order
+	for range 600 {
+		o := newOrder(t, env, p.ID)
+		payOrder(t, env, o)
+		waiting = append(waiting, o)
+	}
+	backOff(t, env, env.Clock.Now().Add(time.Hour), waiting)
+	return env, prov, p, waiting
+}
+
+// The running delivery loop (passes kicked by payments and deliveries, not
+// waiting for slots) delivers a new paid order behind 600 not due.
+func TestDeliveryLoopNotStarvedByOrdersNotDue(t *testing.T) {
+	env, prov, p, _ := notDue600(t)
+	env.Run(t)
+	newest := newOrder(t, env, p.ID)
+	payOrder(t, env, newest)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := env.Shop.Order(ctx, p.ID, newest.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == domain.StatusCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new order is still %s after 10 s behind 600 orders not due", got.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if calls := prov.callsOf(); len(calls) != 1 || calls[newest.ID] != 1 {
+		t.Fatalf("provider calls %v; want one, for order %d", calls, newest.ID)
+	}
 }
 
 // holdingProvider holds every delivery (the wallet cannot pay); its orders
