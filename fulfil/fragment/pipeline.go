@@ -56,6 +56,12 @@ type openBatch struct {
 	held     *BatchOutcome // set while it cannot be settled (Hold: the view is behind, the wallet's history unread, …)
 	detail   string        // why the last look-up left it pending, if it said
 	changed  chan struct{} // closed (and replaced) when something changes
+	// looked: a resolver pass that succeeded has covered it (or this
+	// pipeline signed it). Until every open batch is looked, nothing is
+	// signed: which batch is held lives in memory only, so after a restart
+	// a batch displaced by a foreign message is known as such only once it
+	// has been looked up (gate).
+	looked bool
 }
 
 type pipeline struct {
@@ -183,19 +189,21 @@ func (pl *pipeline) track(id int64) error {
 	if !rec.Open() {
 		return nil
 	}
-	pl.add(rec, msgs)
+	pl.add(rec, msgs, false)
 	pl.p.wallet.Resume(sentOf(rec, msgs))
 	return nil
 }
 
-func (pl *pipeline) add(rec *domain.PayerBatch, msgs []domain.PayerMessage) {
+// add follows batch rec; looked says whether this pipeline knows it
+// already (it signed it) or it waits for a look-up (loaded from the store).
+func (pl *pipeline) add(rec *domain.PayerBatch, msgs []domain.PayerMessage, looked bool) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if _, ok := pl.open[rec.ID]; ok {
 		return
 	}
 	pl.open[rec.ID] = &openBatch{rec: *rec, msgs: msgs, sent: sentOf(rec, msgs), lastSend: rec.CreatedAt,
-		changed: make(chan struct{})}
+		looked: looked, changed: make(chan struct{})}
 	select {
 	case pl.kick <- struct{}{}:
 	default:
@@ -261,6 +269,14 @@ func (pl *pipeline) batcher() {
 			}
 			continue
 		}
+		if _, round := pl.gate(); round != nil { // a batch from before the start not looked up yet
+			select {
+			case <-pl.ctx.Done():
+				return
+			case <-round:
+			}
+			continue
+		}
 		if err := p.wallet.Ready(pl.ctx); err != nil {
 			if pl.ctx.Err() != nil {
 				return
@@ -294,11 +310,15 @@ func (pl *pipeline) send(take []*item) {
 		return
 	}
 	// Something else signs with the wallet: nothing more is signed until an
-	// operator has settled the batch it displaced.
-	if h := pl.elsewhere(); h != nil {
+	// operator has settled the batch it displaced. A batch not looked up
+	// yet may be such a batch: wait for the resolver's pass.
+	if h, round := pl.gate(); h != nil {
 		for _, it := range ok {
 			it.done <- placed{err: h}
 		}
+		return
+	} else if round != nil {
+		pl.requeue(ok)
 		return
 	}
 	msgs := make([]Message, len(ok))
@@ -308,6 +328,14 @@ func (pl *pipeline) send(take []*item) {
 	var rec *domain.PayerBatch
 	var recs []domain.PayerMessage
 	sent, err := p.wallet.SendBatch(pl.ctx, msgs, p.opt.FeeReserveNano, func(ctx context.Context, s SentBatch) error {
+		// Again at the last moment: waiting for the previous batch can
+		// take a while, and a pass may have found a displaced batch (or
+		// one from another instance was loaded) meanwhile.
+		if h, round := pl.gate(); h != nil {
+			return h
+		} else if round != nil {
+			return errNotLooked
+		}
 		if err := p.checkBatch(ctx, s); err != nil {
 			return err
 		}
@@ -318,6 +346,10 @@ func (pl *pipeline) send(take []*item) {
 		rec, recs = b, ms
 		return nil
 	})
+	if rec == nil && errors.Is(err, errNotLooked) {
+		pl.requeue(ok)
+		return
+	}
 	if rec == nil { // nothing recorded: nothing was broadcast
 		for _, it := range ok {
 			it.done <- placed{err: err}
@@ -328,7 +360,7 @@ func (pl *pipeline) send(take []*item) {
 		p.log.Warn("fragment: payment batch recorded, broadcast failed; it is sent again until it runs or expires",
 			"batch", rec.ID, "seqno", rec.Seqno, "err", err)
 	}
-	pl.add(rec, recs)
+	pl.add(rec, recs, true)
 	if p.opt.Observer != nil {
 		p.opt.Observer.PaymentBatchSent(len(recs))
 	}
@@ -360,9 +392,38 @@ func (pl *pipeline) send(take []*item) {
 		}
 		back = append(back, it)
 	}
+	pl.requeue(back)
+}
+
+// requeue puts items back at the front of the queue, in order.
+func (pl *pipeline) requeue(items []*item) {
 	pl.mu.Lock()
-	pl.ready = append(back, pl.ready...)
+	pl.ready = append(items, pl.ready...)
 	pl.mu.Unlock()
+}
+
+// errNotLooked: a batch loaded from the store has not been looked up yet;
+// the payments wait for the resolver's next pass.
+var errNotLooked = errors.New("fragment: an open payment batch has not been looked up on chain yet")
+
+// gate says whether a batch may be signed now: h is the hold of an open
+// batch whose seqno a message this service did not sign took (nothing is
+// signed while it is open); else round, when not nil, is the end of the
+// resolver's pass to wait for, as an open batch has not been looked up yet.
+// One look under one lock: a pass records a batch's hold before it marks
+// the batch looked.
+func (pl *pipeline) gate() (h *fulfil.Hold, round <-chan struct{}) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if h := pl.elsewhereLocked(); h != nil {
+		return h, nil
+	}
+	for _, b := range pl.open {
+		if !b.looked {
+			return nil, pl.roundDone
+		}
+	}
+	return nil, nil
 }
 
 // elsewhere is the hold of an open batch whose seqno a message this service
@@ -370,6 +431,10 @@ func (pl *pipeline) send(take []*item) {
 func (pl *pipeline) elsewhere() *fulfil.Hold {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
+	return pl.elsewhereLocked()
+}
+
+func (pl *pipeline) elsewhereLocked() *fulfil.Hold {
 	for _, b := range pl.open {
 		if b.held != nil && b.held.Hold == fulfil.HoldWalletElsewhere {
 			return &fulfil.Hold{Reason: fulfil.HoldWalletElsewhere, Detail: fmt.Sprintf(
@@ -547,6 +612,11 @@ func (pl *pipeline) resolve() error {
 		}
 	}
 	if len(changes) == 0 {
+		pl.mu.Lock()
+		for _, s := range bs {
+			s.b.looked = true
+		}
+		pl.mu.Unlock()
 		return nil
 	}
 	var batches []domain.PayerBatch
@@ -573,6 +643,9 @@ func (pl *pipeline) resolve() error {
 	}
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
+	for _, s := range bs {
+		s.b.looked = true
+	}
 	for _, c := range changes {
 		if pl.open[c.rec.ID] != c.b {
 			continue // settled meanwhile (Reread: an operator released it) from the records
@@ -744,6 +817,11 @@ type PaymentsStatus struct {
 	LastLookupError   string     `json:"last_lookup_error,omitempty"`
 	LastLookupErrorAt *time.Time `json:"last_lookup_error_at,omitempty"`
 	FailingSince      *time.Time `json:"lookups_failing_since,omitempty"`
+	// SigningWaits: batches recorded before this start (or by another
+	// instance) have not been looked up on chain yet, so no payment is
+	// signed: one of them may have been displaced by a message this
+	// service did not sign. Cleared by the first pass that succeeds.
+	SigningWaits string `json:"signing_waits,omitempty"`
 	// Alert: look-ups failing for longer than LookupAlertAfter, or a batch
 	// open longer than StuckAfter (it should settle within its lifetime
 	// plus the expiry margin, minutes at most).
@@ -770,8 +848,12 @@ func (p *Provider) PaymentsHealth() (bool, any) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	st.Waiting = len(pl.ready)
+	var unlooked []int64
 	for _, b := range pl.open {
 		st.OpenBatches++
+		if !b.looked {
+			unlooked = append(unlooked, b.rec.ID)
+		}
 		for _, m := range b.msgs {
 			if m.Outcome == domain.PaymentPending {
 				st.InFlight++
@@ -787,12 +869,23 @@ func (p *Provider) PaymentsHealth() (bool, any) {
 		at := pl.lookErrAt
 		st.LastLookupError, st.LastLookupErrorAt = pl.lookErr, &at
 	}
+	if len(unlooked) > 0 {
+		slices.Sort(unlooked)
+		st.SigningWaits = fmt.Sprintf("no payment is signed until the open batches %v, which this instance did not sign, have been looked up on chain once", unlooked)
+		if !pl.failingSince.IsZero() {
+			st.SigningWaits += "; the look-ups fail: " + pl.lookErr
+		}
+	}
 	if !pl.failingSince.IsZero() {
 		since := pl.failingSince
 		st.FailingSince = &since
 		if p.now().Sub(since) > LookupAlertAfter {
-			st.Alert = fmt.Sprintf("looking the payment batches up has failed since %s (%s): check the liteservers; payments stay unsettled meanwhile",
-				since.UTC().Format(time.RFC3339), pl.lookErr)
+			meanwhile := "payments stay unsettled meanwhile"
+			if len(unlooked) > 0 {
+				meanwhile = "payments stay unsettled and no new one is signed meanwhile"
+			}
+			st.Alert = fmt.Sprintf("looking the payment batches up has failed since %s (%s): check the liteservers; %s",
+				since.UTC().Format(time.RFC3339), pl.lookErr, meanwhile)
 			return false, st
 		}
 	}

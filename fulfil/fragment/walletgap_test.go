@@ -392,8 +392,8 @@ func TestProviderWalletUsedElsewherePaysNothingAgain(t *testing.T) {
 	if !errors.As(err, &h) || h.Reason != fulfil.HoldWalletElsewhere {
 		t.Fatalf("another order: %v; want held %s", err, fulfil.HoldWalletElsewhere)
 	}
-	if n := paymentsOnChain(chain); n != 1 || f.count("getBuyStarsLink") != 1 || f.count("getBuyPremiumLink") != 0 {
-		t.Fatalf("%d payments on chain (the foreign one), %d + %d links; want 1, 1, 0", n, f.count("getBuyStarsLink"), f.count("getBuyPremiumLink"))
+	if n := paymentsOnChain(chain); n != 1 || f.count("getBuyStarsLink") != 1 || f.count("getGiftPremiumLink") != 0 {
+		t.Fatalf("%d payments on chain (the foreign one), %d + %d links; want 1, 1, 0", n, f.count("getBuyStarsLink"), f.count("getGiftPremiumLink"))
 	}
 	if ms := records(t, p, 7); len(ms) != 1 || ms[0].Outcome != domain.PaymentPending {
 		t.Fatalf("records %+v; want the one payment still pending", ms)
