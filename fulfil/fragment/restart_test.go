@@ -101,10 +101,10 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// deliverAsync runs p.Deliver(r) in the background; the result arrives on
-// the channel. The call ends with the test at the latest.
-func deliverAsync(t *testing.T, p *Provider, r fulfil.Request) <-chan error {
-	ctx, cancel := context.WithCancel(context.Background())
+// deliverAsync runs p.Deliver(ctx, r) in the background; the result
+// arrives on the channel. The call ends with the test at the latest.
+func deliverAsync(ctx context.Context, t *testing.T, p *Provider, r fulfil.Request) <-chan error {
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -162,7 +162,7 @@ func TestRestartSignsNothingBeforeADisplacedBatchIsLookedUp(t *testing.T) {
 	}
 	g := newGatedPayer(wp2)
 	p2 := newTestProvider(t, srv.URL, g, func(o *Options) { o.Records = p.records; o.ResendAfter = time.Hour; o.ConfirmTimeout = time.Minute })
-	done := deliverAsync(t, p2, premiumReq("bob_premium", 3))
+	done := deliverAsync(context.Background(), t, p2, premiumReq("bob_premium", 3))
 	var h map[string]any
 	waitLong(t, "the new order's payment signed or waiting", func() bool {
 		sends, _ := g.counts()
@@ -244,7 +244,7 @@ func TestRestartSignsNothingWhileTheLookupsFail(t *testing.T) {
 	g.setFail(errors.New("liteserver unreachable"))
 	g.open()
 	p2 := newTestProvider(t, srv.URL, g, func(o *Options) { o.Records = p.records; o.ResendAfter = time.Hour; o.ConfirmTimeout = time.Minute })
-	done := deliverAsync(t, p2, premiumReq("bob_premium", 3))
+	done := deliverAsync(context.Background(), t, p2, premiumReq("bob_premium", 3))
 	var h map[string]any
 	waitLong(t, "the new order's payment signed or waiting through failed look-ups", func() bool {
 		sends, failed := g.counts()
@@ -296,9 +296,9 @@ func TestOwnBatchesNeedNoLookupBeforeTheNext(t *testing.T) {
 	recs := shop.PayerRecords{Store: testStore(t)}
 	reconciled(t, recs, wp)
 	p := newTestProvider(t, srv.URL, g, func(o *Options) { o.Records = recs; o.ResendAfter = time.Hour; o.ConfirmTimeout = time.Minute })
-	deliverAsync(t, p, starsReq("alice_user", 100))
+	deliverAsync(context.Background(), t, p, starsReq("alice_user", 100))
 	waitLong(t, "the first batch", func() bool { s, _ := g.counts(); return s == 1 })
-	deliverAsync(t, p, premiumReq("bob_premium", 3))
+	deliverAsync(context.Background(), t, p, premiumReq("bob_premium", 3))
 	waitLong(t, "the second batch", func() bool { s, _ := g.counts(); return s == 2 && paymentsOnChain(chain) == 2 })
 	if h := paymentsHealth(t, p); h["signing_waits"] != nil {
 		t.Fatalf("health says %v", h["signing_waits"])

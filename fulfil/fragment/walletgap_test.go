@@ -335,7 +335,7 @@ func TestProviderUnreadWalletHistoryNeverPaysTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2 := newTestProvider(t, srv.URL, wp2, func(o *Options) { o.Records = p.records })
+	p2 := newTestProvider(t, srv.URL, wp2, func(o *Options) { o.Records = p.records; o.ConfirmTimeout = time.Minute })
 	for range 3 {
 		_, err := p2.Deliver(context.Background(), starsReq("alice_user", 100), noSave)
 		var h *fulfil.Hold
@@ -366,8 +366,15 @@ func TestProviderWalletUsedElsewherePaysNothingAgain(t *testing.T) {
 	f, srv := newFakeFragment(t)
 	wp, chain := newTestPayer(t, func(o *WalletPayerOptions) { o.BounceWindow = -1 })
 	chain.execute = false
-	p := newTestProvider(t, srv.URL, wp, func(o *Options) { o.ConfirmTimeout = 50 * time.Millisecond; o.ResendAfter = time.Hour })
-	if _, err := p.Deliver(context.Background(), starsReq("alice_user", 100), noSave); err == nil || errors.Is(err, fulfil.ErrPermanent) {
+	// The hold must come within the wait whatever the machine's load: a
+	// long ConfirmTimeout, and the first delivery is stopped once its
+	// payment is recorded.
+	p := newTestProvider(t, srv.URL, wp, func(o *Options) { o.ConfirmTimeout = time.Minute; o.ResendAfter = time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	first := deliverAsync(ctx, t, p, starsReq("alice_user", 100))
+	waitLong(t, "the first payment recorded", func() bool { return len(records(t, p, 7)) == 1 })
+	cancel()
+	if err := recv(t, "the first Deliver", first); err == nil || errors.Is(err, fulfil.ErrPermanent) {
 		t.Fatalf("first Deliver: %v; want transient", err)
 	}
 	chain.set(func(c *fakeChain) { c.execute = true })
