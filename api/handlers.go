@@ -34,6 +34,7 @@ type starsOrderBody struct {
 	PaymentMethod     *string `json:"payment_method"`
 	PaymentCurrency   *string `json:"payment_currency"`
 	ClientReference   *string `json:"client_reference"`
+	ReturnURL         *string `json:"return_url"`
 	ExpiresIn         *int64  `json:"expires_in"`
 }
 
@@ -43,6 +44,7 @@ type premiumOrderBody struct {
 	PaymentMethod     *string `json:"payment_method"`
 	PaymentCurrency   *string `json:"payment_currency"`
 	ClientReference   *string `json:"client_reference"`
+	ReturnURL         *string `json:"return_url"`
 	ExpiresIn         *int64  `json:"expires_in"`
 }
 
@@ -71,7 +73,7 @@ func (srv *server) handleCreateOrder(kind domain.Kind) http.Handler {
 			}
 			req.RecipientUsername, req.Quantity = *b.RecipientUsername, *b.Quantity
 			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = domain.Method(deref(b.PaymentMethod)), domain.Currency(deref(b.PaymentCurrency)), b.ClientReference
-			req.ExpiresIn = b.ExpiresIn
+			req.ExpiresIn, req.ReturnURL = b.ExpiresIn, b.ReturnURL
 		} else {
 			var b premiumOrderBody
 			if err := decodeJSON(r, &b); err != nil {
@@ -85,7 +87,7 @@ func (srv *server) handleCreateOrder(kind domain.Kind) http.Handler {
 			}
 			req.RecipientUsername, req.Months = *b.RecipientUsername, *b.Months
 			req.PaymentMethod, req.PaymentCurrency, req.ClientReference = domain.Method(deref(b.PaymentMethod)), domain.Currency(deref(b.PaymentCurrency)), b.ClientReference
-			req.ExpiresIn = b.ExpiresIn
+			req.ExpiresIn, req.ReturnURL = b.ExpiresIn, b.ReturnURL
 		}
 		ri := infoFrom(r.Context())
 		req.IdempotencyKey = ri.idemKey

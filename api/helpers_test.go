@@ -200,6 +200,7 @@ type orderJSON struct {
 	PaymentMemo             *string      `json:"payment_memo"`
 	PaymentLink             *string      `json:"payment_link"`
 	CheckoutURL             *string      `json:"checkout_url"`
+	ReturnURL               *string      `json:"return_url"`
 	ExpiresAt               *string      `json:"expires_at"`
 	CreatedAt               string       `json:"created_at"`
 	PaidAt                  *string      `json:"paid_at"`

@@ -43,7 +43,7 @@ func keysOf(tb testing.TB, raw []byte) []string {
 
 var starsOrderFields = []string{"id", "status", "order_type", "stars_amount", "recipient_username",
 	"price_ton", "price_nanoton", "price_usd", "payment_method", "payment_currency", "payment_address",
-	"payment_memo", "payment_link", "checkout_url", "expires_at", "created_at", "paid_at", "completed_at",
+	"payment_memo", "payment_link", "checkout_url", "return_url", "expires_at", "created_at", "paid_at", "completed_at",
 	"amount_received_ton", "amount_received_nanoton", "price_usdt", "price_usdt_units", "amount_received_usdt",
 	"amount_received_usdt_units", "usdt_usd", "client_reference", "failure_reason"}
 
@@ -69,7 +69,7 @@ func TestQuickstartFromThePage(t *testing.T) {
 		"payment_address": `"` + addr + `"`, "expires_at": `"2026-04-16T12:15:00Z"`,
 		"created_at": `"2026-04-16T12:00:00Z"`, "paid_at": `null`, "completed_at": `null`,
 		"amount_received_ton": `0`, "amount_received_nanoton": `"0"`, "client_reference": `"invoice-42"`,
-		"failure_reason": `null`,
+		"return_url": `null`, "failure_reason": `null`,
 	} {
 		if raw(k) != want {
 			t.Errorf("%s = %s, want %s", k, raw(k), want)

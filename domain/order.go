@@ -83,7 +83,11 @@ type Order struct {
 	CompletedAt     *time.Time `json:"completed_at,omitempty"`
 	ReceivedNano    int64      `json:"received_nano"`
 	ClientReference string     `json:"client_reference,omitempty"`
-	FailureReason   string     `json:"failure_reason,omitempty"`
+	// ReturnURL is where the checkout page sends the customer back to once
+	// the order is settled (the partner's shop); "" for none. Validated at
+	// creation (shop.ValidReturnURL), never changed.
+	ReturnURL     string `json:"return_url,omitempty"`
+	FailureReason string `json:"failure_reason,omitempty"`
 	// USDT orders (PaymentCurrency USDT): the price and what arrived, in
 	// USDT units, and the USDT/USD rate priced with. PriceNano is then the
 	// same price in TON at the order's TON rate, for reference (delivery is
@@ -121,7 +125,7 @@ func (o *Order) AsCreated() *Order {
 		PaymentMethod: o.PaymentMethod, PaymentCurrency: o.PaymentCurrency, PaymentAddress: o.PaymentAddress,
 		PaymentMemo: o.PaymentMemo, ExpiresAt: o.ExpiresAt, CreatedAt: o.CreatedAt,
 		PriceUSDT: o.PriceUSDT, UsdtUSD: o.UsdtUSD, USDTMaster: o.USDTMaster,
-		ClientReference: o.ClientReference, IdempotencyKey: o.IdempotencyKey}
+		ClientReference: o.ClientReference, ReturnURL: o.ReturnURL, IdempotencyKey: o.IdempotencyKey}
 	if o.PaymentMethod == MethodBalance {
 		c.Status, c.PaidAt = StatusPaid, &c.CreatedAt
 	}

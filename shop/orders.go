@@ -29,6 +29,9 @@ type OrderRequest struct {
 	PaymentMethod     domain.Method
 	PaymentCurrency   domain.Currency
 	ClientReference   *string
+	// ReturnURL (ton_memo orders) is where the checkout page sends the
+	// customer back to once the order is settled; nil for none.
+	ReturnURL *string
 	// ExpiresIn (seconds, MinExpiresIn–MaxExpiresIn) replaces orders.ttl for
 	// this ton_memo order; nil keeps orders.ttl.
 	ExpiresIn *int64
@@ -155,6 +158,14 @@ func (s *Shop) validate(req *OrderRequest) error {
 			return err
 		}
 	}
+	if req.ReturnURL != nil {
+		if req.PaymentMethod != domain.MethodTonMemo {
+			return validation("return_url", "return_url", "return_url applies to ton_memo orders only (a balance order has no checkout page)")
+		}
+		if err := ValidReturnURL(*req.ReturnURL, s.SandboxMode()); err != nil {
+			return err
+		}
+	}
 	if req.ExpiresIn != nil {
 		if req.PaymentMethod != domain.MethodTonMemo {
 			return validation("expires_in", "expires_in", "expires_in applies to ton_memo orders only (balance orders are paid at once)")
@@ -207,6 +218,9 @@ func (r *OrderRequest) digest() string {
 	}
 	if r.ExpiresIn != nil {
 		b = strconv.AppendInt(append(b, "\x00ttl\x00"...), *r.ExpiresIn, 10)
+	}
+	if r.ReturnURL != nil {
+		b = append(append(b, "\x00return\x00"...), *r.ReturnURL...)
 	}
 	sum := sha256.Sum256(b)
 	return "order:" + hex.EncodeToString(sum[:])
@@ -282,6 +296,9 @@ func (s *Shop) createOrder(ctx context.Context, partnerID int64, req OrderReques
 	}
 	if req.ClientReference != nil {
 		o.ClientReference = *req.ClientReference
+	}
+	if req.ReturnURL != nil {
+		o.ReturnURL = *req.ReturnURL
 	}
 	if req.PaymentCurrency == domain.CurrencyUSDT {
 		o.PriceUSDT, o.UsdtUSD = q.PriceUSDT, q.UsdtUSD

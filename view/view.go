@@ -92,6 +92,7 @@ type Order struct {
 	PaymentMemo           *string         `json:"payment_memo"`
 	PaymentLink           *string         `json:"payment_link"`
 	CheckoutURL           *string         `json:"checkout_url"`
+	ReturnURL             *string         `json:"return_url"`
 	ExpiresAt             *string         `json:"expires_at"`
 	CreatedAt             string          `json:"created_at"`
 	PaidAt                *string         `json:"paid_at"`
@@ -111,7 +112,7 @@ type Order struct {
 
 // OrderOf renders o; checkoutURL is its payment page ("" for none: null).
 func OrderOf(o *domain.Order, checkoutURL string) Order {
-	v := Order{CheckoutURL: StrPtr(checkoutURL),
+	v := Order{CheckoutURL: StrPtr(checkoutURL), ReturnURL: StrPtr(o.ReturnURL),
 		ID: o.ID, Status: o.Status, OrderType: o.Type, RecipientUsername: o.RecipientUsername,
 		PriceTON: TON(o.PriceNano), PriceNanoton: Nano(o.PriceNano), PriceUSD: Decimal(o.PriceUSD),
 		PaymentMethod: o.PaymentMethod, PaymentCurrency: o.PaymentCurrency,

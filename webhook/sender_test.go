@@ -234,6 +234,9 @@ func TestDeliveryIsSignedAndVerifiesWithTheDocSnippet(t *testing.T) {
 	if u := e.Shop.CheckoutURL(cur); u == "" || !strings.Contains(string(raw.Data), `"checkout_url":"`+u+`"`) {
 		t.Errorf("data lacks the checkout_url %q: %s", u, raw.Data)
 	}
+	if !strings.Contains(string(raw.Data), `"return_url":null`) {
+		t.Errorf("data of an order without a return URL lacks \"return_url\":null: %s", raw.Data)
+	}
 	if strings.Contains(string(h.Body), w.Secret) {
 		t.Error("secret in the body")
 	}
@@ -598,4 +601,36 @@ func TestRunningServiceDeliversOrderEvents(t *testing.T) {
 		t.Fatalf("events %v, want [order.paid order.completed]", types)
 	}
 	e.Check(t)
+}
+
+// An order's return_url rides in its webhook events' data as created.
+func TestWebhookDataCarriesTheReturnURL(t *testing.T) {
+	e := newEnv(t, shoptest.Options{})
+	rc := newReceiver(t, nil)
+	p, _ := e.Partner(t)
+	e.hook(t, p.ID, rc.URL+"/hooks", nil)
+	ret := "https://shop.example/orders/42?paid=1&x=%22"
+	o, _, err := e.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100, ReturnURL: &ret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pay(t, o)
+	e.send(t)
+	hits := rc.all()
+	if len(hits) != 1 {
+		t.Fatalf("%d requests, want 1", len(hits))
+	}
+	var body struct {
+		Data struct {
+			ID        int64   `json:"id"`
+			Status    string  `json:"status"`
+			ReturnURL *string `json:"return_url"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(hits[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if d := body.Data; d.ID != o.ID || d.Status != "paid" || d.ReturnURL == nil || *d.ReturnURL != ret {
+		t.Fatalf("data %+v (return_url %v), want order %d paid with return_url %s: %s", d, d.ReturnURL, o.ID, ret, hits[0].Body)
+	}
 }

@@ -29,7 +29,7 @@ const orderCols = `id, partner_id, status, order_type, stars_amount, premium_mon
 	payment_memo, expires_at, created_at, paid_at, completed_at, received_nano,
 	client_reference, failure_reason, payment_tx_hashes, delivery_attempts, delivery_ref, delivery_state,
 	next_delivery_at, refunded_at, refund_ledger_id, idempotency_key, delivery_tx_hash, delivery_request_id,
-	price_usdt, received_usdt, usdt_usd, usdt_master`
+	price_usdt, received_usdt, usdt_usd, usdt_master, return_url`
 
 func orderArgs(o *domain.Order) []any {
 	hashes := o.PaymentTxHashes
@@ -41,14 +41,14 @@ func orderArgs(o *domain.Order) []any {
 		nullStr(o.PaymentMemo), o.ExpiresAt, o.CreatedAt, o.PaidAt, o.CompletedAt, o.ReceivedNano,
 		nullStr(o.ClientReference), text(o.FailureReason), hashes, o.DeliveryAttempts, o.DeliveryRef, text(o.DeliveryState),
 		o.NextDeliveryAt, o.RefundedAt, o.RefundLedgerID, o.IdempotencyKey, o.DeliveryTxHash, o.DeliveryRequestID,
-		o.PriceUSDT, o.ReceivedUSDT, o.UsdtUSD, o.USDTMaster}
+		o.PriceUSDT, o.ReceivedUSDT, o.UsdtUSD, o.USDTMaster, nullStr(o.ReturnURL)}
 }
 
 func updateOrderArgs(o *domain.Order) []any {
 	a := orderArgs(o)
-	// orderArgs without partner_id (1), payment_memo (14) and
-	// client_reference (20), counted from 0.
-	return append(append(append([]any{a[0]}, a[2:14]...), a[15:20]...), a[21:]...)
+	// orderArgs without partner_id (1), payment_memo (14),
+	// client_reference (20) and return_url (the last), counted from 0.
+	return append(append(append([]any{a[0]}, a[2:14]...), a[15:20]...), a[21:len(a)-1]...)
 }
 
 // orderScan scans orderCols.
@@ -58,7 +58,7 @@ func scanOrder(r pgxRows, o *domain.Order) error {
 	// The named string types are scanned as strings (pgx converts into
 	// them by reflection, on every row), all into one scratch value.
 	var x struct {
-		memo, ref                      *string
+		memo, ref, ret                 *string
 		status, kind, method, currency string
 	}
 	err := orderScan.scan(r, &o.ID, &o.PartnerID, &x.status, &x.kind, &o.StarsAmount, &o.PremiumMonths, &o.RecipientUsername,
@@ -66,9 +66,9 @@ func scanOrder(r pgxRows, o *domain.Order) error {
 		&x.memo, &o.ExpiresAt, &o.CreatedAt, &o.PaidAt, &o.CompletedAt, &o.ReceivedNano,
 		&x.ref, &o.FailureReason, &o.PaymentTxHashes, &o.DeliveryAttempts, &o.DeliveryRef, &o.DeliveryState,
 		&o.NextDeliveryAt, &o.RefundedAt, &o.RefundLedgerID, &o.IdempotencyKey, &o.DeliveryTxHash, &o.DeliveryRequestID,
-		&o.PriceUSDT, &o.ReceivedUSDT, &o.UsdtUSD, &o.USDTMaster)
+		&o.PriceUSDT, &o.ReceivedUSDT, &o.UsdtUSD, &o.USDTMaster, &x.ret)
 	o.Status, o.Type, o.PaymentMethod, o.PaymentCurrency = domain.Status(x.status), domain.Kind(x.kind), domain.Method(x.method), domain.Currency(x.currency)
-	o.PaymentMemo, o.ClientReference = strOf(x.memo), strOf(x.ref)
+	o.PaymentMemo, o.ClientReference, o.ReturnURL = strOf(x.memo), strOf(x.ref), strOf(x.ret)
 	if len(o.PaymentTxHashes) == 0 {
 		o.PaymentTxHashes = nil
 	}
@@ -78,9 +78,9 @@ func scanOrder(r pgxRows, o *domain.Order) error {
 var (
 	insertOrderSQL = "INSERT INTO orders (" + orderCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
 		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-		$33, $34, $35, $36)`
+		$33, $34, $35, $36, $37)`
 	// The memo, the partner and the reference stay as created (their
-	// indexes); updateOrderArgs gives the other columns in this order.
+	// indexes), and so does the return URL; updateOrderArgs gives the other columns in this order.
 	updateOrderSQL = `UPDATE orders SET status = $2, order_type = $3, stars_amount = $4, premium_months = $5,
 		recipient_username = $6, price_nano = $7, price_usd = $8, ton_usd = $9, fee_percent = $10,
 		payment_method = $11, payment_currency = $12, payment_address = $13, expires_at = $14, created_at = $15,

@@ -325,6 +325,9 @@ func newOrder(tx store.Tx, partnerID int64, status domain.Status, typ domain.Kin
 	if status == domain.StatusPendingPayment {
 		o.ExpiresAt = at(time.Duration(id) * time.Minute)
 	}
+	if ref != "" { // orders with a reference carry a return URL too; the others none
+		o.ReturnURL = "https://shop.example/orders/" + ref + "?paid=1&x=%22"
+	}
 	return o, tx.CreateOrder(o)
 }
 
