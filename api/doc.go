@@ -60,6 +60,12 @@
 //   - expires_in (optional, seconds, 60–86400) on order creation sets this
 //     ton_memo order's expires_at instead of orders.ttl, like Crypto Pay's
 //     invoices; 422 naming expires_in outside the range or on a balance order.
+//   - return_url (optional) on order creation: where the checkout page links
+//     the customer back to once the order is settled (Stripe's success_url,
+//     Crypto Pay's paid_btn_url); an absolute https URL (http in sandbox
+//     mode or to a loopback host), ≤ 2048 bytes of printable ASCII, no
+//     userinfo (shop.ValidReturnURL); 422 naming return_url otherwise or on
+//     a balance order. null in order views when absent.
 //   - POST /orders/{id}/cancel takes no body (or {}).
 //   - The rate limit is a token bucket per partner (one key = one partner):
 //     RateLimit-Limit is the burst, RateLimit-Remaining the whole tokens

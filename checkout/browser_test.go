@@ -277,6 +277,32 @@ func TestCheckoutInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("the link back to the shop appears once paid, without reload", func(t *testing.T) {
+		o := e.withReturn(t)
+		ctx := tab(t, b)
+		desktop.set(t, ctx)
+		do(t, ctx, "open", chromedp.Navigate(*o.CheckoutURL))
+		waitJS(t, ctx, "the page", `document.body.dataset.state === "waiting"`, 10*time.Second)
+		if eval[bool](t, ctx, `!document.getElementById("return").hidden || document.getElementById("return-link").hasAttribute("href")`) {
+			t.Error("a return link before payment")
+		}
+		do(t, ctx, "mark", chromedp.Evaluate[chromedp.Void](`window.__noReload = 43`))
+		e.transfer(t, base, o, price)
+		waitJS(t, ctx, "the return link", `document.body.dataset.state === "paid" && !document.getElementById("return").hidden`, 20*time.Second)
+		if got := eval[string](t, ctx, `document.getElementById("return-link").getAttribute("href")`); got != returnURL {
+			t.Errorf("return link href %q, want %q", got, returnURL)
+		}
+		if got := eval[string](t, ctx, `document.getElementById("return-link").rel + " | " + document.getElementById("return-link").textContent`); got != "noopener | Return to the shop" {
+			t.Errorf("return link %q", got)
+		}
+		if eval[int](t, ctx, `document.querySelectorAll("script").length`) != 2 {
+			t.Error("the return URL added a script element")
+		}
+		if eval[int](t, ctx, `window.__noReload || 0`) != 43 {
+			t.Error("the page reloaded")
+		}
+	})
+
 	t.Run("English on a phone", func(t *testing.T) {
 		o := e.stars(t)
 		ctx := tab(t, b)

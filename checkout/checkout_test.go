@@ -154,7 +154,7 @@ func TestPageNeverShowsPartnerData(t *testing.T) {
 	if err := json.Unmarshal([]byte(pages[2]), &fields); err != nil {
 		t.Fatal(err)
 	}
-	allowed := "state status title detail final currency due due_units received expires_in link qr wallet wallet_url"
+	allowed := "state status title detail final currency due due_units received expires_in link qr wallet wallet_url return_url return_text"
 	for k := range fields {
 		if !strings.Contains(" "+allowed+" ", " "+k+" ") {
 			t.Errorf("status has field %q", k)

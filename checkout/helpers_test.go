@@ -178,6 +178,9 @@ type statusJSON struct {
 	QR        string      `json:"qr"`
 	Wallet    *walletJSON `json:"wallet"`
 	WalletURL string      `json:"wallet_url"`
+	// The link back to the partner's shop: "" until settled.
+	ReturnURL  string `json:"return_url"`
+	ReturnText string `json:"return_text"`
 }
 
 // walletJSON is a TON Connect request (status.wallet, POST …/wallet).

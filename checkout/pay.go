@@ -107,6 +107,25 @@ type statusView struct {
 	// WalletURL, for a USDT order still due: where the page POSTs the
 	// connected wallet's address to get its request (handleWallet); "".
 	WalletURL string `json:"wallet_url"`
+	// ReturnURL is the partner's return_url once the order is settled
+	// either way (returnText), else "": the page links to it with
+	// ReturnText.
+	ReturnURL  string `json:"return_url"`
+	ReturnText string `json:"return_text"`
+}
+
+// returnText is the key of the text of the link back to the partner's shop
+// in state st: "Return to the shop" once paid, "Back to the shop" once it
+// will not be (cancelled, refunded, failed; expired, though a late transfer
+// sent in time may still pay it); "" while payment is awaited.
+func returnText(st string) string {
+	switch st {
+	case statePaid, stateCompleted:
+		return "return_shop"
+	case stateExpired, stateCancelled, stateRefunded, stateFailed:
+		return "back_shop"
+	}
+	return ""
 }
 
 // walletView is TON Connect's SendTransactionRequest: one message.
@@ -131,6 +150,11 @@ func (p *Pages) status(lang, token string, o *domain.Order) (statusView, error) 
 			"received", shop.FormatAmount(o.PaymentCurrency, o.Received()), "what", w, "to", to),
 		Currency: cur, Due: money.Format(cur, due), DueUnits: strconv.FormatInt(due, 10), Received: money.Format(cur, o.Received()),
 		Link: shop.DueLink(o)}
+	// The URL was validated at creation; checked again so that a record
+	// written past the API never turns into a javascript: link.
+	if k := returnText(st); k != "" && o.ReturnURL != "" && shop.ValidReturnURL(o.ReturnURL, true) == nil {
+		v.ReturnURL, v.ReturnText = o.ReturnURL, text(lang, k)
+	}
 	if v.Link != "" {
 		v.QR = PayPrefix + token + "/qr.png?amount=" + v.DueUnits
 		if o.ExpiresAt != nil {

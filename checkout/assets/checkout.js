@@ -125,6 +125,7 @@
       el("status-detail").textContent = s.detail;
       el("pay").hidden = !s.link;
       tc.hidden = !walletPay(s);
+      showReturn(s);
       if (s.link) {
         left = s.expires_in; started = Date.now();
         el("open").href = s.link;
@@ -132,6 +133,16 @@
         var img = el("qr");
         if (img && s.due_units !== shownDue) { img.src = s.qr; shownDue = s.due_units; }
       }
+    }
+
+    // The link back to the partner's shop, once the order is settled. The
+    // server validated the URL at creation (absolute http(s)); checked
+    // again so that nothing but an http(s) URL ever becomes a link.
+    function showReturn(s) {
+      var ok = typeof s.return_url === "string" && /^https?:\/\//i.test(s.return_url);
+      var a = el("return-link");
+      if (ok) { a.href = s.return_url; a.textContent = s.return_text; } else a.removeAttribute("href");
+      el("return").hidden = !ok;
     }
 
     // TON Connect: the bundle (~420 KB) and the wallets list load only now.
