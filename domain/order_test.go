@@ -29,3 +29,13 @@ func TestOrderFailure(t *testing.T) {
 		}
 	}
 }
+
+// The answer replayed for an Idempotency-Key keeps what was set at
+// creation, the return URL included.
+func TestAsCreatedKeepsTheReturnURL(t *testing.T) {
+	o := domain.Order{ID: 1, Status: domain.StatusCompleted, PaymentMethod: domain.MethodTonMemo,
+		ClientReference: "r", ReturnURL: "https://shop.example/thanks"}
+	if c := o.AsCreated(); c.ReturnURL != o.ReturnURL || c.ClientReference != "r" || c.Status != domain.StatusPendingPayment {
+		t.Errorf("AsCreated %+v", c)
+	}
+}
