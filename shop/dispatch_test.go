@@ -66,7 +66,7 @@ func TestDeliveriesRunConcurrentlyUpToTheProvidersBound(t *testing.T) {
 	env.Run(t)
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for !cond() {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s", what)

@@ -76,11 +76,12 @@ func (r *recorder) lastCursor() string {
 	return r.cursor
 }
 
-// waitUntil polls cond; the fake chain answers in microseconds, so 5 s only
-// matters when something is broken.
+// waitUntil polls cond; the fake chain answers in microseconds, so the
+// deadline only matters when something is broken (-race on a shared
+// machine can stall for seconds).
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	waitUntilTimeout(t, 5*time.Second, what, cond)
+	waitUntilTimeout(t, 30*time.Second, what, cond)
 }
 
 // waitUntilTimeout polls cond for up to d.
@@ -170,7 +171,7 @@ func run(t testing.TB, l *Listener, cursor string, fn func(context.Context, Batc
 				if err != nil {
 					t.Errorf("Stream returned %v", err)
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(30 * time.Second):
 				t.Errorf("Stream did not return after cancel")
 			}
 		})

@@ -150,10 +150,11 @@ func checkSentEqualsLink(t *testing.T, f *fakeFragment, payer *fakePayer, reqID 
 
 func formatInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
-// waitFor polls cond for up to 5 s.
+// waitFor polls cond for up to a minute (the deadline only matters when
+// something is broken: -race on a shared machine is slow).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -773,7 +774,7 @@ func TestRunProbesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, 5*time.Millisecond) }()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for p.Available() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("probe never noticed the dead session")

@@ -468,7 +468,7 @@ func TestWalletPayerDestinationGapIsAskedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran := 0
-	for deadline := time.Now().Add(10 * time.Second); ran < 5; time.Sleep(simBlock) {
+	for deadline := time.Now().Add(time.Minute); ran < 5; time.Sleep(simBlock) {
 		if time.Now().After(deadline) {
 			t.Fatal("the batch did not run")
 		}

@@ -129,7 +129,7 @@ func TestShopOnPostgres(t *testing.T) {
 		AmountNano: o.PriceNano, Comment: o.PaymentMemo}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		got, err := shops[1].Order(ctx, p.ID, o.ID)
 		if err == nil && got.Status == domain.StatusCompleted {
