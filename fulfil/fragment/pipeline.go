@@ -38,6 +38,9 @@ type item struct {
 	payload *cell.Cell
 	log     *slog.Logger
 	done    chan placed // buffered; the batcher answers once
+	// gaveUp (under pl.mu): the caller's context ended while the batcher
+	// held it; if the batcher puts it back unsent it answers this instead.
+	gaveUp error
 }
 
 // placed is where a payment went: recorded in a batch (msg), or not (err:
@@ -249,6 +252,7 @@ func (pl *pipeline) submit(ctx context.Context, it *item) placed {
 		pl.mu.Unlock()
 		return placed{err: ctx.Err()}
 	}
+	it.gaveUp = ctx.Err()
 	pl.mu.Unlock()
 	return <-it.done
 }
@@ -395,11 +399,21 @@ func (pl *pipeline) send(take []*item) {
 	pl.requeue(back)
 }
 
-// requeue puts items back at the front of the queue, in order.
+// requeue puts items back at the front of the queue, in order; an item
+// whose caller gave up meanwhile is answered instead (it was not recorded:
+// nothing else would ever answer it).
 func (pl *pipeline) requeue(items []*item) {
 	pl.mu.Lock()
-	pl.ready = append(items, pl.ready...)
-	pl.mu.Unlock()
+	defer pl.mu.Unlock()
+	back := make([]*item, 0, len(items))
+	for _, it := range items {
+		if it.gaveUp != nil {
+			it.done <- placed{err: it.gaveUp}
+			continue
+		}
+		back = append(back, it)
+	}
+	pl.ready = append(back, pl.ready...)
 }
 
 // errNotLooked: a batch loaded from the store has not been looked up yet;
