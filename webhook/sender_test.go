@@ -484,7 +484,7 @@ func TestRestartSendsUndeliveredEvents(t *testing.T) {
 	second := shoptest.New(t, shoptest.Options{Path: path})
 	second.Shop.RegisterNotifier(domain.ChannelWebhook, webhook.NewSender(second.Shop, webhook.Options{}))
 	second.Run(t)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for len(rc.delivered()) < len(want) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -586,7 +586,7 @@ func TestRunningServiceDeliversOrderEvents(t *testing.T) {
 		Incoming: true, From: "0:" + strings.Repeat("ef", 32)}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for len(rc.delivered()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
