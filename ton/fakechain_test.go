@@ -440,7 +440,7 @@ func (c *fakeChain) LookupBlock(ctx context.Context, workchain int32, shard int6
 	if workchain != address.MasterchainID || uint64(shard) != defaultShard {
 		return nil, fmt.Errorf("fake: lookup supports the masterchain only")
 	}
-	if f := c.forgedMasters[seqno]; f != nil && c.lies[nodeOf(ctx)]&lieLookup != 0 {
+	if f := c.forgedMasters[seqno]; f != nil && c.lies[simchain.NodeOf(ctx)]&lieLookup != 0 {
 		return f.block.id.Copy(), nil
 	}
 	if seqno < c.base || seqno > c.visibleLocked() || seqno < c.prunedBelow {
@@ -458,11 +458,11 @@ func (c *fakeChain) GetBlockData(ctx context.Context, block *tonapi.BlockIDExt) 
 	err := c.enter("GetBlockData")
 	var answer tl.Serializable
 	if err == nil {
-		b, lerr := c.lookupLocked(block, nodeOf(ctx))
+		b, lerr := c.lookupLocked(block, simchain.NodeOf(ctx))
 		switch {
 		case lerr != nil:
 			answer = lerr
-		case c.lies[nodeOf(ctx)]&lieBlockData != 0 && !b.header.NotMaster && c.forgedMasters[b.id.SeqNo] != nil:
+		case c.lies[simchain.NodeOf(ctx)]&lieBlockData != 0 && !b.header.NotMaster && c.forgedMasters[b.id.SeqNo] != nil:
 			// a liar swaps in its own block under the real id
 			answer = tonapi.BlockData{ID: block, Payload: c.forgedMasters[b.id.SeqNo].block.boc}
 		default:
@@ -506,53 +506,15 @@ const (
 	lieTx
 )
 
-type nodeKey struct{}
-type usedKey struct{}
-
-// nodeOf is the node a sticky context is bound to (0: none).
-func nodeOf(ctx context.Context) uint32 {
-	n, _ := ctx.Value(nodeKey{}).(uint32)
-	return n
-}
-
 // Client makes the fake a "sticky" client like the real one: it binds a
 // context to node 1, 2, … in turn.
-func (c *fakeChain) Client() tonapi.LiteClient { return fakeNodes{c} }
-
-type fakeNodes struct{ c *fakeChain }
-
-func (n fakeNodes) QueryLiteserver(context.Context, tl.Serializable, tl.Serializable) error {
-	return errors.New("fake: raw queries are not served")
+func (c *fakeChain) Client() tonapi.LiteClient {
+	return simchain.Pool{Nodes: func() uint32 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.nodes
+	}}
 }
-
-func (n fakeNodes) StickyContext(ctx context.Context) context.Context {
-	if nodeOf(ctx) != 0 {
-		return ctx
-	}
-	return context.WithValue(ctx, nodeKey{}, uint32(1))
-}
-
-func (n fakeNodes) StickyContextNextNode(ctx context.Context) (context.Context, error) {
-	used, _ := ctx.Value(usedKey{}).([]uint32)
-	if cur := nodeOf(ctx); cur != 0 {
-		used = append(slices.Clone(used), cur)
-	}
-	n.c.mu.Lock()
-	nodes := n.c.nodes
-	n.c.mu.Unlock()
-	for id := uint32(1); id <= nodes; id++ {
-		if !slices.Contains(used, id) {
-			return context.WithValue(context.WithValue(ctx, usedKey{}, used), nodeKey{}, id), nil
-		}
-	}
-	return ctx, errors.New("fake: no more nodes left")
-}
-
-func (n fakeNodes) StickyContextNextNodeBalanced(ctx context.Context) (context.Context, error) {
-	return n.StickyContextNextNode(ctx)
-}
-
-func (n fakeNodes) StickyNodeID(ctx context.Context) uint32 { return nodeOf(ctx) }
 
 // setLie makes node tell the given lies.
 func (c *fakeChain) setLie(node uint32, l lie) {
@@ -597,7 +559,7 @@ func (c *fakeChain) GetBlockShardsInfo(ctx context.Context, master *tonapi.Block
 	if err := c.enter("GetBlockShardsInfo"); err != nil {
 		return nil, err
 	}
-	mb, err := c.lookupLocked(master, nodeOf(ctx))
+	mb, err := c.lookupLocked(master, simchain.NodeOf(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -618,7 +580,7 @@ func (c *fakeChain) GetBlockTransactionsV2(ctx context.Context, block *tonapi.Bl
 	if err := c.enter("GetBlockTransactionsV2"); err != nil {
 		return nil, false, err
 	}
-	b, err := c.lookupLocked(block, nodeOf(ctx))
+	b, err := c.lookupLocked(block, simchain.NodeOf(ctx))
 	if err != nil {
 		return nil, false, err
 	}
@@ -664,14 +626,14 @@ func (c *fakeChain) GetTransaction(ctx context.Context, block *tonapi.BlockIDExt
 	if err := c.enter("GetTransaction"); err != nil {
 		return nil, err
 	}
-	b, err := c.lookupLocked(block, nodeOf(ctx))
+	b, err := c.lookupLocked(block, simchain.NodeOf(ctx))
 	if err != nil {
 		return nil, err
 	}
 	for _, x := range b.txs {
 		if x.lt == lt && bytes.Equal(x.account, addr.Data()) {
 			tx, err := loadTx(x.cell)
-			if err == nil && c.lies[nodeOf(ctx)]&lieTx != 0 {
+			if err == nil && c.lies[simchain.NodeOf(ctx)]&lieTx != 0 {
 				// another transaction than the block lists: by default
 				// more money
 				if c.tamper != nil {
@@ -698,7 +660,7 @@ func (c *fakeChain) ListTransactions(ctx context.Context, addr *address.Address,
 	if err := c.enter("ListTransactions"); err != nil {
 		return nil, err
 	}
-	return c.listLocked(addr, num, lt, txHash, nodeOf(ctx), false)
+	return c.listLocked(addr, num, lt, txHash, simchain.NodeOf(ctx), false)
 }
 
 // archiveChain is the same chain served by an archival liteserver: every

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/tl"
 	"github.com/xssnick/tonutils-go/tlb"
 	liteapi "github.com/xssnick/tonutils-go/ton"
 	"github.com/xssnick/tonutils-go/ton/wallet"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/theopenmoney/openmoney/domain"
 	"github.com/theopenmoney/openmoney/fulfil"
+	"github.com/theopenmoney/openmoney/internal/simchain"
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 )
@@ -49,7 +49,7 @@ func (c *holeyChain) hide(a string, lt uint64) {
 }
 
 func (c *holeyChain) ListTransactions(ctx context.Context, a *address.Address, num uint32, lt uint64, hash []byte) ([]*tlb.Transaction, error) {
-	node := holeyNode(ctx)
+	node := simchain.NodeOf(ctx)
 	c.mu.Lock()
 	c.asked[node]++
 	hidden := lt < c.floor[a.StringRaw()] && !slices.Contains(c.serving, node)
@@ -63,35 +63,14 @@ func (c *holeyChain) ListTransactions(ctx context.Context, a *address.Address, n
 // full serves a's history in full: a stand-in for the archive.
 type full struct{ ChainAPI }
 
-type holeyNodeKey struct{}
-
-func holeyNode(ctx context.Context) uint32 {
-	n, _ := ctx.Value(holeyNodeKey{}).(uint32)
-	return n
-}
-
 // Client binds contexts to nodes 1, 2, … in turn, like the real pool.
-func (c *holeyChain) Client() liteapi.LiteClient { return holeyNodes{c} }
-
-type holeyNodes struct{ c *holeyChain }
-
-func (n holeyNodes) QueryLiteserver(context.Context, tl.Serializable, tl.Serializable) error {
-	return errors.New("fake: raw queries are not served")
+func (c *holeyChain) Client() liteapi.LiteClient {
+	return simchain.Pool{Nodes: func() uint32 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.nodes
+	}}
 }
-func (n holeyNodes) StickyContext(ctx context.Context) context.Context { return ctx }
-func (n holeyNodes) StickyContextNextNode(ctx context.Context) (context.Context, error) {
-	next := holeyNode(ctx) + 1
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	if next > n.c.nodes {
-		return ctx, errors.New("fake: no more nodes left")
-	}
-	return context.WithValue(ctx, holeyNodeKey{}, next), nil
-}
-func (n holeyNodes) StickyContextNextNodeBalanced(ctx context.Context) (context.Context, error) {
-	return n.StickyContextNextNode(ctx)
-}
-func (n holeyNodes) StickyNodeID(ctx context.Context) uint32 { return holeyNode(ctx) }
 
 // The reviewer's reproduction: one batch sent and run, 40 incoming
 // transfers after it, and after a restart a liteserver that serves only the
