@@ -1,10 +1,13 @@
 package ton
 
 import (
+	"context"
 	"encoding/hex"
+	"sync"
 	"testing"
 
 	"github.com/xssnick/tonutils-go/tlb"
+	tonapi "github.com/xssnick/tonutils-go/ton"
 )
 
 // The scripted chain of fakechain_test.go for the external tests of this
@@ -45,8 +48,18 @@ func (c *fakeChain) Pay(from, to string, nano int64, comment string) *tlb.Transa
 func (c *fakeChain) Mine(txs ...*tlb.Transaction) uint32 { return c.mine(txs...) }
 
 // Forge makes the liars know an invented masterchain block seqno (the
-// newest real one's seqno) committing an invented shard block with txs.
-func (c *fakeChain) Forge(seqno uint32, txs ...*tlb.Transaction) { c.forge(seqno, txs...) }
+// newest real one's seqno) committing an invented shard block with txs; it
+// returns the invented block's id (the liars serve its data under it).
+func (c *fakeChain) Forge(seqno uint32, txs ...*tlb.Transaction) *tonapi.BlockIDExt {
+	return c.forge(seqno, txs...).block.id.Copy()
+}
+
+// MasterID is the id of the real masterchain block seqno.
+func (c *fakeChain) MasterID(seqno uint32) *tonapi.BlockIDExt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.masters[seqno-c.base].id.Copy()
+}
 
 // SetHidden keeps the newest n masterchain blocks from being served.
 func (c *fakeChain) SetHidden(n int) { c.setHidden(n) }
@@ -75,3 +88,54 @@ var WaitUntil = waitUntilTimeout
 
 // TxHash is a transaction's hash as the listener reports it (Transfer.Hash).
 func TxHash(tx *tlb.Transaction) string { return hashOf(tx) }
+
+// GuardedHead is c with its masterchain head, once Anchor is called,
+// answered by a scripted liteserver through the client Dial builds
+// (tonutils-go's Secure policy under guardClient) anchored at a trusted
+// block. Everything else is c's.
+type GuardedHead struct {
+	*FakeChain
+	mu     sync.Mutex
+	ls     *scriptedLS
+	client *provenClient
+}
+
+func NewGuardedHead(c *FakeChain) *GuardedHead { return &GuardedHead{FakeChain: c} }
+
+// Anchor answers the head from now on through a client that trusts
+// trusted, with head and, when asked, proof.
+func (g *GuardedHead) Anchor(trusted, head *tonapi.BlockIDExt, proof tonapi.PartialBlockProof) {
+	ls := &scriptedLS{head: head, proof: proof}
+	client := newProvenClient(&guardClient{ls}, trusted)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ls, g.client = ls, client
+}
+
+// Answer changes what the anchored liteserver answers.
+func (g *GuardedHead) Answer(head *tonapi.BlockIDExt, proof tonapi.PartialBlockProof) {
+	g.scripted().answer(head, proof)
+}
+
+// ProofsAsked is how many proofs the anchored liteserver was asked for.
+func (g *GuardedHead) ProofsAsked() int { return g.scripted().proofsAsked() }
+
+func (g *GuardedHead) scripted() *scriptedLS {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ls
+}
+
+func (g *GuardedHead) GetMasterchainInfo(ctx context.Context) (*tonapi.BlockIDExt, error) {
+	g.mu.Lock()
+	client := g.client
+	g.mu.Unlock()
+	if client == nil {
+		return g.FakeChain.GetMasterchainInfo(ctx)
+	}
+	return client.GetMasterchainInfo(ctx)
+}
+
+func (g *GuardedHead) CurrentMasterchainInfo(ctx context.Context) (*tonapi.BlockIDExt, error) {
+	return g.GetMasterchainInfo(ctx)
+}

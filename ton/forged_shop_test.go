@@ -14,6 +14,7 @@ import (
 	"github.com/theopenmoney/openmoney/store"
 	"github.com/theopenmoney/openmoney/ton"
 	"github.com/xssnick/tonutils-go/tlb"
+	tonapi "github.com/xssnick/tonutils-go/ton"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 )
 
@@ -39,53 +40,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestForgedChainDataNeverReachesTheStore(t *testing.T) {
 	ctx := context.Background()
 	chain := ton.NewFakeChain(t)
-	keys, err := ton.NewKeys(shoptest.Seed, "v4r2", ton.NetworkTestnet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	service, alice := keys.ServiceAddressRaw(), ton.FakeAccount("alice")
-	opts := ton.FakeListenerOptions(t, chain, service)
-	opts.PollInterval = time.Millisecond // caught up most of the time: poll gently
-	listener := ton.NewListener(opts)
-	cfg := config.Default()
-	cfg.TON.Network = ton.NetworkTestnet
-	env := shoptest.New(t, shoptest.Options{Config: cfg, Keys: keys, Chain: listener, NotSandbox: true})
-	watched, err := env.Shop.WatchedAddresses(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listener.Watch(watched...)
-	env.Run(t)
-	following := chain.Mine()
-	waitFor(t, "the listener following the chain", func() bool { return listener.Status().LastBlock >= following })
-
-	p, _ := env.Partner(t)
-	o, _, err := env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	price := o.Price()
-	if o.PaymentMethod != domain.MethodTonMemo || o.PaymentMemo == "" || price <= 0 {
-		t.Fatalf("order to pay by memo: %+v", o)
-	}
-	// untouched asserts the order waits with nothing received, no ledger
-	// row exists, none of the forged hashes was recorded, and the store
-	// passes the integrity check.
-	untouched := func(step string, forged ...string) {
-		t.Helper()
-		s := readStore(t, env.Store, o.ID, forged...)
-		if s.order.Status != domain.StatusPendingPayment || s.order.Received() != 0 || len(s.order.PaymentTxHashes) != 0 {
-			t.Fatalf("%s: order %s, received %d, payments %v; want pending_payment, nothing received",
-				step, s.order.Status, s.order.Received(), s.order.PaymentTxHashes)
-		}
-		if s.ledger != 0 {
-			t.Fatalf("%s: %d ledger rows; want none", step, s.ledger)
-		}
-		if len(s.seen) != 0 {
-			t.Fatalf("%s: forged transfers recorded as seen: %v", step, s.seen)
-		}
-		env.Check(t)
-	}
+	fs := newForgedShop(t, chain, chain)
+	env, listener, service, alice, o, price := fs.env, fs.listener, fs.service, fs.alice, fs.order, fs.order.Price()
+	untouched := func(step string, forged ...string) { t.Helper(); fs.untouched(t, step, forged...) }
 
 	// (a) A forged masterchain block paying the memo in full, served by
 	// every liteserver in place of the real block of its seqno.
@@ -171,6 +128,151 @@ func TestForgedChainDataNeverReachesTheStore(t *testing.T) {
 	if n := chain.CallCount("LookupBlock"); n != 0 {
 		t.Errorf("LookupBlock called %d times; its answer is never proven", n)
 	}
+}
+
+// A forged masterchain head against a real shop: a liteserver claims a
+// newer head than the trusted block, an invented block paying the order's
+// memo in full (every liteserver serves its data under its id), with a
+// "proof" that has no links. The head goes through the client Dial builds
+// (tonutils-go's Secure policy under guardClient), which refuses it: the
+// listener counts a proof failure and reads nothing; the order stays
+// pending_payment with nothing received, no ledger row, neither payment
+// seen, shop.Check clean. Then the honest head (the trusted block, which
+// holds the real payment) is answered and the order is paid exactly once.
+func TestForgedHeadNeverReachesTheStore(t *testing.T) {
+	ctx := context.Background()
+	chain := ton.NewFakeChain(t)
+	head := ton.NewGuardedHead(chain)
+	fs := newForgedShop(t, chain, head)
+	o, price := fs.order, fs.order.Price()
+
+	// The real payment in block paid, then one more real block, both
+	// unseen; the forged head takes that newest seqno, its block linked
+	// to paid and paying the memo in full.
+	chain.SetHidden(1)
+	pay := chain.Pay(fs.alice, fs.service, price, o.PaymentMemo)
+	paid := chain.Mine(pay)
+	chain.SetHidden(2)
+	newest := chain.Mine()
+	forged := chain.Pay(fs.alice, fs.service, price, o.PaymentMemo)
+	forgedHead := chain.Forge(newest, forged)
+	chain.SetLies(ton.LieLookup | ton.LieBlockData)
+	trusted := chain.MasterID(paid)
+	failures := fs.listener.Status().ProofFailures
+	head.Anchor(trusted, forgedHead, tonapi.PartialBlockProof{Complete: true, From: trusted, To: forgedHead})
+	// The listener asks the head in one goroutine: once the anchored
+	// liteserver was asked, no earlier head of the fake is in flight.
+	waitFor(t, "the forged head's proof asked", func() bool { return head.ProofsAsked() > 0 })
+	chain.SetHidden(0)
+	failures = fs.listener.Status().ProofFailures
+	waitFor(t, "the forged head refused (or taken) with every block served", func() bool {
+		st := fs.listener.Status()
+		return st.ProofFailures > failures || st.LastBlock >= paid
+	})
+	fs.untouched(t, "forged head answered", ton.TxHash(forged), ton.TxHash(pay))
+	if st := fs.listener.Status(); !strings.Contains(st.LastProofFailure, "no links") || st.LastBlock >= paid {
+		t.Fatalf("forged head: status %+v; want refused (a proof with no links), block %d not read", st, paid)
+	}
+	if head.ProofsAsked() == 0 {
+		t.Fatal("the forged head was taken without asking a proof")
+	}
+
+	// The honest liteservers: the head is the trusted block, which needs
+	// no links.
+	chain.SetLies(0)
+	head.Answer(trusted, tonapi.PartialBlockProof{})
+	waitFor(t, "the real payment", func() bool {
+		return readStore(t, fs.env.Store, o.ID).order.Status != domain.StatusPendingPayment
+	})
+	waitFor(t, "the listener at the honest head", func() bool { return fs.listener.Status().LastBlock >= paid })
+	s := readStore(t, fs.env.Store, o.ID, ton.TxHash(pay), ton.TxHash(forged))
+	if s.order.PaidAt == nil || s.order.Received() != price ||
+		len(s.order.PaymentTxHashes) != 1 || s.order.PaymentTxHashes[0] != ton.TxHash(pay) {
+		t.Fatalf("order %s, received %d of %d, payments %v; want paid once by %s",
+			s.order.Status, s.order.Received(), price, s.order.PaymentTxHashes, ton.TxHash(pay))
+	}
+	if g := s.seen[ton.TxHash(pay)]; g == nil || g.Kind != domain.SeenOrder || g.RefID != o.ID || g.ExtraLedgerID != 0 {
+		t.Fatalf("payment seen as %+v; want the order's, no excess", g)
+	}
+	if s.seen[ton.TxHash(forged)] != nil || s.ledger != 0 || len(s.unmatched) != 0 {
+		t.Fatalf("after the payment: forged seen %v, %d ledger rows, %d unmatched; want none",
+			s.seen[ton.TxHash(forged)], s.ledger, len(s.unmatched))
+	}
+	rep, err := shop.Check(ctx, fs.env.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Violations) != 0 || rep.SeenTx != 1 || rep.Unmatched != 0 || rep.LedgerRows != 0 {
+		t.Fatalf("integrity check: %+v; want no violation, 1 seen (the payment), 0 unmatched, 0 ledger rows", rep)
+	}
+	if n := chain.CallCount("LookupBlock"); n != 0 {
+		t.Errorf("LookupBlock called %d times; its answer is never proven", n)
+	}
+}
+
+// forgedShop is a partner's Stars order waiting for payment (ton_memo) in a
+// real shop over a real bbolt store, whose listener, wired to the shop as
+// main wires it, reads chain through api (chain itself, or chain under a
+// guarded head).
+type forgedShop struct {
+	env            *shoptest.Env
+	listener       *ton.Listener
+	service, alice string
+	order          *domain.Order
+}
+
+func newForgedShop(t *testing.T, chain *ton.FakeChain, api ton.ChainAPI) *forgedShop {
+	ctx := context.Background()
+	keys, err := ton.NewKeys(shoptest.Seed, "v4r2", ton.NetworkTestnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &forgedShop{service: keys.ServiceAddressRaw(), alice: ton.FakeAccount("alice")}
+	opts := ton.FakeListenerOptions(t, chain, fs.service)
+	opts.Dial = func(context.Context) (ton.ChainAPI, error) { return api, nil }
+	opts.PollInterval = time.Millisecond // caught up most of the time: poll gently
+	fs.listener = ton.NewListener(opts)
+	cfg := config.Default()
+	cfg.TON.Network = ton.NetworkTestnet
+	fs.env = shoptest.New(t, shoptest.Options{Config: cfg, Keys: keys, Chain: fs.listener, NotSandbox: true})
+	watched, err := fs.env.Shop.WatchedAddresses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.listener.Watch(watched...)
+	fs.env.Run(t)
+	following := chain.Mine()
+	waitFor(t, "the listener following the chain", func() bool { return fs.listener.Status().LastBlock >= following })
+
+	p, _ := fs.env.Partner(t)
+	o, _, err := fs.env.Shop.CreateOrder(ctx, p.ID, shop.OrderRequest{Kind: domain.KindStars, RecipientUsername: "pandus", Quantity: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.PaymentMethod != domain.MethodTonMemo || o.PaymentMemo == "" || o.Price() <= 0 {
+		t.Fatalf("order to pay by memo: %+v", o)
+	}
+	fs.order = o
+	return fs
+}
+
+// untouched asserts the order waits with nothing received, no ledger row
+// exists, none of the forged hashes was recorded, and the store passes the
+// integrity check.
+func (fs *forgedShop) untouched(t *testing.T, step string, forged ...string) {
+	t.Helper()
+	s := readStore(t, fs.env.Store, fs.order.ID, forged...)
+	if s.order.Status != domain.StatusPendingPayment || s.order.Received() != 0 || len(s.order.PaymentTxHashes) != 0 {
+		t.Fatalf("%s: order %s, received %d, payments %v; want pending_payment, nothing received",
+			step, s.order.Status, s.order.Received(), s.order.PaymentTxHashes)
+	}
+	if s.ledger != 0 {
+		t.Fatalf("%s: %d ledger rows; want none", step, s.ledger)
+	}
+	if len(s.seen) != 0 {
+		t.Fatalf("%s: forged transfers recorded as seen: %v", step, s.seen)
+	}
+	fs.env.Check(t)
 }
 
 // stored is what the store holds about one order and some hashes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/xssnick/tonutils-go/address"
@@ -106,13 +107,31 @@ func TestTamperedTransactionIsRefused(t *testing.T) {
 
 // scriptedLS is a liteserver at the TL level: it answers the masterchain head
 // and block-proof queries from a script (the real APIClient does the rest).
+// It may be asked and scripted from different goroutines (a running listener).
 type scriptedLS struct {
+	mu     sync.Mutex
 	head   *tonapi.BlockIDExt
 	proof  tonapi.PartialBlockProof
 	proofs int
 }
 
+// answer makes the liteserver answer head, and proof when a proof is asked.
+func (s *scriptedLS) answer(head *tonapi.BlockIDExt, proof tonapi.PartialBlockProof) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.head, s.proof = head, proof
+}
+
+// proofsAsked is how many proofs were asked.
+func (s *scriptedLS) proofsAsked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proofs
+}
+
 func (s *scriptedLS) QueryLiteserver(_ context.Context, payload tl.Serializable, result tl.Serializable) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := result.(*tl.Serializable)
 	if _, ok := payload.(tl.Raw); ok { // a serialised query (WaitForBlock): answer the proof
 		s.proofs++
@@ -167,7 +186,7 @@ func TestForgedHeadWithEmptyProofIsRefused(t *testing.T) {
 	if !errors.Is(err, ErrUnproven) || got != nil {
 		t.Fatalf("forged head: %v, %v; want ErrUnproven", got, err)
 	}
-	if ls.proofs == 0 {
+	if ls.proofsAsked() == 0 {
 		t.Fatal("no proof was asked")
 	}
 	// The listener long-polls the head through WaitForBlock, whose queries
@@ -180,7 +199,7 @@ func TestForgedHeadWithEmptyProofIsRefused(t *testing.T) {
 		t.Fatalf("broken proof answering a raw query: %v; want ErrUnproven", err)
 	}
 	// An honest head equal to the trusted block needs no links.
-	ls.head = trusted
+	ls.answer(trusted, empty)
 	if got, err := client.GetMasterchainInfo(context.Background()); err != nil || !got.Equals(trusted) {
 		t.Fatalf("trusted head: %v, %v", got, err)
 	}
