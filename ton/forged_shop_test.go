@@ -38,7 +38,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // shop.Check (what `openmoney check` runs) finds nothing wrong. Then (c) the
 // honest chain's real payment arrives and pays the order exactly once.
 func TestForgedChainDataNeverReachesTheStore(t *testing.T) {
-	ctx := context.Background()
 	chain := ton.NewFakeChain(t)
 	fs := newForgedShop(t, chain, chain)
 	env, listener, service, alice, o, price := fs.env, fs.listener, fs.service, fs.alice, fs.order, fs.order.Price()
@@ -105,29 +104,7 @@ func TestForgedChainDataNeverReachesTheStore(t *testing.T) {
 	// the next block too: nothing of the payment's block is left to apply
 	next := chain.Mine()
 	waitFor(t, "the listener past the payment", func() bool { return listener.Status().LastBlock >= next })
-	s = readStore(t, env.Store, o.ID, ton.TxHash(pay), ton.TxHash(forged))
-	if s.order.Status == domain.StatusPendingPayment || s.order.PaidAt == nil || s.order.Received() != price ||
-		len(s.order.PaymentTxHashes) != 1 || s.order.PaymentTxHashes[0] != ton.TxHash(pay) {
-		t.Fatalf("order %s, received %d of %d, payments %v; want paid once by %s",
-			s.order.Status, s.order.Received(), price, s.order.PaymentTxHashes, ton.TxHash(pay))
-	}
-	if g := s.seen[ton.TxHash(pay)]; g == nil || g.Kind != domain.SeenOrder || g.RefID != o.ID || g.ExtraLedgerID != 0 {
-		t.Fatalf("payment seen as %+v; want the order's, no excess", g)
-	}
-	if s.seen[ton.TxHash(forged)] != nil || s.ledger != 0 || len(s.unmatched) != 1 {
-		t.Fatalf("after the payment: forged seen %v, %d ledger rows, %d unmatched; want none, none, the gift",
-			s.seen[ton.TxHash(forged)], s.ledger, len(s.unmatched))
-	}
-	rep, err := shop.Check(ctx, env.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Violations) != 0 || rep.SeenTx != 2 || rep.Unmatched != 1 || rep.LedgerRows != 0 {
-		t.Fatalf("integrity check: %+v; want no violation, 2 seen (gift, payment), 1 unmatched, 0 ledger rows", rep)
-	}
-	if n := chain.CallCount("LookupBlock"); n != 0 {
-		t.Errorf("LookupBlock called %d times; its answer is never proven", n)
-	}
+	fs.paidOnce(t, chain, pay, ton.TxHash(forged), 1) // the gift is the unmatched deposit
 }
 
 // A forged masterchain head against a real shop: a liteserver claims a
@@ -140,7 +117,6 @@ func TestForgedChainDataNeverReachesTheStore(t *testing.T) {
 // seen, shop.Check clean. Then the honest head (the trusted block, which
 // holds the real payment) is answered and the order is paid exactly once.
 func TestForgedHeadNeverReachesTheStore(t *testing.T) {
-	ctx := context.Background()
 	chain := ton.NewFakeChain(t)
 	head := ton.NewGuardedHead(chain)
 	fs := newForgedShop(t, chain, head)
@@ -185,29 +161,7 @@ func TestForgedHeadNeverReachesTheStore(t *testing.T) {
 		return readStore(t, fs.env.Store, o.ID).order.Status != domain.StatusPendingPayment
 	})
 	waitFor(t, "the listener at the honest head", func() bool { return fs.listener.Status().LastBlock >= paid })
-	s := readStore(t, fs.env.Store, o.ID, ton.TxHash(pay), ton.TxHash(forged))
-	if s.order.PaidAt == nil || s.order.Received() != price ||
-		len(s.order.PaymentTxHashes) != 1 || s.order.PaymentTxHashes[0] != ton.TxHash(pay) {
-		t.Fatalf("order %s, received %d of %d, payments %v; want paid once by %s",
-			s.order.Status, s.order.Received(), price, s.order.PaymentTxHashes, ton.TxHash(pay))
-	}
-	if g := s.seen[ton.TxHash(pay)]; g == nil || g.Kind != domain.SeenOrder || g.RefID != o.ID || g.ExtraLedgerID != 0 {
-		t.Fatalf("payment seen as %+v; want the order's, no excess", g)
-	}
-	if s.seen[ton.TxHash(forged)] != nil || s.ledger != 0 || len(s.unmatched) != 0 {
-		t.Fatalf("after the payment: forged seen %v, %d ledger rows, %d unmatched; want none",
-			s.seen[ton.TxHash(forged)], s.ledger, len(s.unmatched))
-	}
-	rep, err := shop.Check(ctx, fs.env.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Violations) != 0 || rep.SeenTx != 1 || rep.Unmatched != 0 || rep.LedgerRows != 0 {
-		t.Fatalf("integrity check: %+v; want no violation, 1 seen (the payment), 0 unmatched, 0 ledger rows", rep)
-	}
-	if n := chain.CallCount("LookupBlock"); n != 0 {
-		t.Errorf("LookupBlock called %d times; its answer is never proven", n)
-	}
+	fs.paidOnce(t, chain, pay, ton.TxHash(forged), 0)
 }
 
 // forgedShop is a partner's Stars order waiting for payment (ton_memo) in a
@@ -273,6 +227,39 @@ func (fs *forgedShop) untouched(t *testing.T, step string, forged ...string) {
 		t.Fatalf("%s: forged transfers recorded as seen: %v", step, s.seen)
 	}
 	fs.env.Check(t)
+}
+
+// paidOnce asserts the order is paid exactly once, by pay: received its
+// price, pay seen as the order's with no excess, the forged transfer not
+// seen, no ledger row, unmatched deposits besides, shop.Check clean, and
+// LookupBlock never called.
+func (fs *forgedShop) paidOnce(t *testing.T, chain *ton.FakeChain, pay *tlb.Transaction, forged string, unmatched int) {
+	t.Helper()
+	o, price := fs.order, fs.order.Price()
+	s := readStore(t, fs.env.Store, o.ID, ton.TxHash(pay), forged)
+	if s.order.Status == domain.StatusPendingPayment || s.order.PaidAt == nil || s.order.Received() != price ||
+		len(s.order.PaymentTxHashes) != 1 || s.order.PaymentTxHashes[0] != ton.TxHash(pay) {
+		t.Fatalf("order %s, received %d of %d, payments %v; want paid once by %s",
+			s.order.Status, s.order.Received(), price, s.order.PaymentTxHashes, ton.TxHash(pay))
+	}
+	if g := s.seen[ton.TxHash(pay)]; g == nil || g.Kind != domain.SeenOrder || g.RefID != o.ID || g.ExtraLedgerID != 0 {
+		t.Fatalf("payment seen as %+v; want the order's, no excess", g)
+	}
+	if s.seen[forged] != nil || s.ledger != 0 || len(s.unmatched) != unmatched {
+		t.Fatalf("after the payment: forged seen %v, %d ledger rows, %d unmatched; want none, none, %d",
+			s.seen[forged], s.ledger, len(s.unmatched), unmatched)
+	}
+	rep, err := shop.Check(context.Background(), fs.env.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Violations) != 0 || rep.SeenTx != 1+unmatched || rep.Unmatched != unmatched || rep.LedgerRows != 0 {
+		t.Fatalf("integrity check: %+v; want no violation, %d seen (the payment, the unmatched), %d unmatched, 0 ledger rows",
+			rep, 1+unmatched, unmatched)
+	}
+	if n := chain.CallCount("LookupBlock"); n != 0 {
+		t.Errorf("LookupBlock called %d times; its answer is never proven", n)
+	}
 }
 
 // stored is what the store holds about one order and some hashes.
