@@ -246,8 +246,12 @@ func TestShopLiteserverThreeMinutesBehindCausesNoRefund(t *testing.T) {
 
 	setAt(ws.clk, vu.Add(-2*time.Second)) // a rebroadcast runs 2 s before valid_until
 	ws.chain.set(func(c *fakeChain) { c.execute = true })
+	// The provider's resolver may rebroadcast it first (this clock is past
+	// ResendAfter); either way it runs now, 2 s before valid_until, once.
 	if err := ws.wp.Resend(bg, sent); err != nil {
-		t.Fatal(err)
+		if n, _ := ws.payments(); n != 1 {
+			t.Fatalf("rebroadcast: %v, and %d payments on chain; want the batch run once", err, n)
+		}
 	}
 	ws.chain.set(func(c *fakeChain) { c.lag = 3 * time.Minute })
 	setAt(ws.clk, vu.Add(2*time.Minute+30*time.Second))
