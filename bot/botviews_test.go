@@ -29,20 +29,7 @@ func topupUSDT(t *testing.T, s *shop.Shop, p *domain.Partner, units int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, err := ton.RawAddress(ton.TestnetUSDTMaster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wallet, err := ton.SandboxJettonWallet(master, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: master, Owner: raw, Wallet: wallet}, raw, units, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Hash = shoptest.TxHash()
-	if _, err := s.ApplyTransfer(context.Background(), tr); err != nil {
+	if _, err := s.ApplyTransfer(context.Background(), shoptest.USDTTransfer(t, raw, raw, units, "", time.Time{})); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -518,18 +518,7 @@ func TestOperatorUSDTDepositSaysUSDT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, _ := ton.RawAddress(ton.TestnetUSDTMaster)
-	wallet, err := ton.SandboxJettonWallet(master, service)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: master, Owner: service, Wallet: wallet},
-		service, 3_000_000, "STARS-typo77")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Hash, tr.ChainTime = shoptest.TxHash(), time.Now()
-	if _, err := s.ApplyTransfer(ctx, tr); err != nil {
+	if _, err := s.ApplyTransfer(ctx, shoptest.USDTTransfer(t, service, service, 3_000_000, "STARS-typo77", time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	m = tg.mark()

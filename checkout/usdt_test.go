@@ -16,6 +16,7 @@ import (
 	"github.com/xssnick/tonutils-go/ton/jetton"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
+	"github.com/theopenmoney/openmoney/shop/shoptest"
 	"github.com/theopenmoney/openmoney/ton"
 )
 
@@ -29,20 +30,7 @@ func (e *env) usdtStars(t testing.TB) orderJSON {
 // package's own code, as in the sandbox chain).
 func (e *env) payUSDT(t testing.TB, o orderJSON, units int64) {
 	t.Helper()
-	owner, err := ton.RawAddress(o.PaymentAddress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wallet, err := ton.SandboxJettonWallet(ton.TestnetUSDTMaster, owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: ton.TestnetUSDTMaster, Owner: owner, Wallet: wallet},
-		"0:"+strings.Repeat("5a", 32), units, o.PaymentMemo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Hash, tr.ChainTime = hash(), e.Shop.Now()
+	tr := shoptest.USDTTransfer(t, o.PaymentAddress, "0:"+strings.Repeat("5a", 32), units, o.PaymentMemo, e.Shop.Now())
 	if _, err := e.Shop.ApplyTransfer(ctx, tr); err != nil {
 		t.Fatal(err)
 	}

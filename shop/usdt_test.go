@@ -28,21 +28,7 @@ const payerAddr = "0:" + "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a
 // package's own code, as in the sandbox chain).
 func usdtTransfer(t *testing.T, owner string, units int64, memo string, at time.Time) ton.Transfer {
 	t.Helper()
-	raw, err := ton.RawAddress(owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wallet, err := ton.SandboxJettonWallet(ton.TestnetUSDTMaster, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: ton.TestnetUSDTMaster, Owner: raw, Wallet: wallet},
-		payerAddr, units, memo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Hash, tr.ChainTime = txHash(), at
-	return tr
+	return shoptest.USDTTransfer(t, owner, payerAddr, units, memo, at)
 }
 
 func usdtOrder(t *testing.T, env *shoptest.Env, partnerID int64, method domain.Method) (*domain.Order, error) {

@@ -192,6 +192,29 @@ var txN atomic.Int64
 // TxHash is a fresh transfer hash.
 func TxHash() string { return fmt.Sprintf("%064x", 1<<40+txN.Add(1)) }
 
+// USDTTransfer is what the listener reports for units of USDT from from
+// arriving in owner's USDT jetton wallet (testnet master) with memo, built
+// by the ton package's own code as the sandbox chain builds it; a fresh
+// hash, chain time at.
+func USDTTransfer(t testing.TB, owner, from string, units int64, memo string, at time.Time) ton.Transfer {
+	t.Helper()
+	raw, err := ton.RawAddress(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallet, err := ton.SandboxJettonWallet(ton.TestnetUSDTMaster, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: ton.TestnetUSDTMaster, Owner: raw, Wallet: wallet},
+		from, units, memo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Hash, tr.ChainTime = TxHash(), at
+	return tr
+}
+
 // PaidUSDTOrder creates a USDT Stars order of quantity stars for user and
 // pays it in full with USDT arriving in the service wallet's jetton wallet.
 func PaidUSDTOrder(t *testing.T, env *Env, p *domain.Partner, user string, quantity int64) *domain.Order {
@@ -206,21 +229,7 @@ func PaidUSDTOrder(t *testing.T, env *Env, p *domain.Partner, user string, quant
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, err := ton.RawAddress(ton.TestnetUSDTMaster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wallet, err := ton.SandboxJettonWallet(master, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := ton.SandboxJettonTransfer(ton.JettonWallet{Asset: ton.AssetUSDT, Master: master, Owner: raw, Wallet: wallet},
-		raw, o.PriceUSDT, o.PaymentMemo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Hash, tr.ChainTime = TxHash(), o.CreatedAt
-	if _, err := env.Shop.ApplyTransfer(ctx, tr); err != nil {
+	if _, err := env.Shop.ApplyTransfer(ctx, USDTTransfer(t, raw, raw, o.PriceUSDT, o.PaymentMemo, o.CreatedAt)); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := env.Shop.Order(ctx, p.ID, o.ID); err != nil || got.Status != domain.StatusPaid {
