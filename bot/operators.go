@@ -115,11 +115,7 @@ func (b *Bot) cmdStatus(ctx context.Context, c *chat) {
 	sb.WriteString("\n" + b.texts.text(l, "op_owed", money.FormatTON(owed), money.FormatTON(st.OwedOrdersNano), st.OwedOrders,
 		money.FormatTON(st.OwedBalancesNano)))
 	if st.USDTOn || st.OwedUSDTOrders > 0 || st.OwedBalancesUSDTUnits != 0 {
-		owedUSDT := st.OwedOrdersUSDTUnits + st.OwedBalancesUSDTUnits
-		if owedUSDT < st.OwedOrdersUSDTUnits { // saturated
-			owedUSDT = 1<<63 - 1
-		}
-		sb.WriteString("\n" + b.texts.text(l, "op_owed_usdt", money.FormatUSDT(owedUSDT), money.FormatUSDT(st.OwedOrdersUSDTUnits),
+		sb.WriteString("\n" + b.texts.text(l, "op_owed_usdt", money.FormatUSDT(st.OwedUSDTUnits), money.FormatUSDT(st.OwedOrdersUSDTUnits),
 			st.OwedUSDTOrders, money.FormatUSDT(st.OwedBalancesUSDTUnits)))
 	}
 	switch {

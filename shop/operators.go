@@ -265,6 +265,7 @@ type OperatorStatus struct {
 	OwedUSDTOrders        int
 	OwedOrdersUSDTUnits   int64
 	OwedBalancesUSDTUnits int64
+	OwedUSDTUnits         int64 // the two USDT sums together (saturating)
 	USDTOn                bool
 	// Queues.
 	DeliveryQueue  int // paid and processing orders
@@ -303,6 +304,7 @@ func (s *Shop) OperatorStatus(ctx context.Context) (OperatorStatus, error) {
 	}
 	st.OwedOrdersNano, st.OwedOrders, st.OwedBalancesNano = rep.OwedOrdersNano, rep.OwedOrders, rep.OwedBalancesNano
 	st.OwedUSDTOrders, st.OwedOrdersUSDTUnits, st.OwedBalancesUSDTUnits = rep.OwedUSDTOrders, rep.OwedOrdersUSDTUnits, rep.OwedBalancesUSDTUnits
+	st.OwedUSDTUnits = satAdd(rep.OwedOrdersUSDTUnits, rep.OwedBalancesUSDTUnits)
 	st.USDTOn = s.usdt.on
 	if st.WalletKnown {
 		st.ShortfallNano = max(satAdd(st.OwedOrdersNano, st.OwedBalancesNano)-st.WalletNano, 0)
