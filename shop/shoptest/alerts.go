@@ -290,10 +290,10 @@ func AlertCases() []AlertCase {
 	}
 	// heldLong: held again every 30 s for rounds attempts, an alert pass
 	// between (alerts raised only after a delay).
-	heldLong := func(kind string, h *fulfil.Hold, rounds int) AlertCase {
+	heldLong := func(kind string, hold func(env *Env) *fulfil.Hold, rounds int) AlertCase {
 		return AlertCase{kind,
 			func(t *testing.T, env *Env, k *Knobs) {
-				k.Provider.SetHold(h)
+				k.Provider.SetHold(hold(env))
 				p, _ := env.Partner(t)
 				PaidOrder(t, env, p, "pandus")
 				for range rounds {
@@ -348,27 +348,15 @@ func AlertCases() []AlertCase {
 			},
 			func(_ *testing.T, _ *Env, k *Knobs) { k.Wallet.Set(3000 * TON) }},
 		held(shop.AlertHeldFunds, &fulfil.Hold{Reason: fulfil.HoldFunds, BalanceNano: TON / 10, NeedNano: TON, Detail: "wallet short"}),
-		{shop.AlertHeldChain,
-			func(t *testing.T, env *Env, k *Knobs) {
-				k.Provider.SetHold(&fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: env.Clock.Now().Add(-time.Hour), Detail: "view behind"})
-				p, _ := env.Partner(t)
-				PaidOrder(t, env, p, "pandus")
-				for range 12 { // held again every 30 s while it lasts; an alert pass between
-					deliverDue(t, env)
-					if err := env.Shop.CheckAlerts(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-					env.Clock.Advance(shop.HeldRetryEvery)
-				}
-			},
-			func(t *testing.T, env *Env, k *Knobs) {
-				k.Provider.SetHold(nil)
-				deliverDue(t, env)
-			}},
+		heldLong(shop.AlertHeldChain, func(env *Env) *fulfil.Hold {
+			return &fulfil.Hold{Reason: fulfil.HoldChainBehind, ChainTime: env.Clock.Now().Add(-time.Hour), Detail: "view behind"}
+		}, 12),
 		held(shop.AlertHeldWallet, &fulfil.Hold{Reason: fulfil.HoldWalletUnrecorded,
 			Detail: "the service wallet 0:ab… has run 2 message(s) this store has no record of (seqno 7 on chain, the store's payment records end at 5)"}),
-		heldLong(shop.AlertHeldHistory, &fulfil.Hold{Reason: fulfil.HoldWalletHistory,
-			Detail: "payment for req1 sent (batch 1, seqno 5) and not settled: the wallet's seqno is 6, past this batch's 5, and its transaction is not among those read"}, 6),
+		heldLong(shop.AlertHeldHistory, func(*Env) *fulfil.Hold {
+			return &fulfil.Hold{Reason: fulfil.HoldWalletHistory,
+				Detail: "payment for req1 sent (batch 1, seqno 5) and not settled: the wallet's seqno is 6, past this batch's 5, and its transaction is not among those read"}
+		}, 6),
 		held(shop.AlertHeldElsewhere, &fulfil.Hold{Reason: fulfil.HoldWalletElsewhere,
 			Detail: "payment for req1 sent (batch 1, seqno 5) and not settled: a message this service did not sign took the service wallet's seqno 5"}),
 		{shop.AlertRefundSpike,
